@@ -1,0 +1,53 @@
+# make run   - the demo, from a fresh clone: venv, pinned requirements, migrate, seed, IdP + portal
+# make test  - everything CI runs: ruff (with bandit rules), mypy, pytest (SQLite always;
+#              PostgreSQL, Redis and the browser wherever they are available, required under CI=true)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: run test lint browser-deps lock clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	PORTAL_DEMO=1 $(BIN)/python -m portal.demo.run
+
+# Debian's chromium drives the browser tests (Playwright's own browser download is not used).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed and cannot be installed here: browser tests will be skipped"; fi
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check portal tests bench
+	$(BIN)/mypy portal
+
+test: $(DEV_STAMP) browser-deps lint
+	$(BIN)/pytest
+
+bench: $(DEV_STAMP)
+	@ls bench/*.py
+
+lock:
+	rm -rf /tmp/portal-lock && $(PYTHON) -m venv /tmp/portal-lock
+	/tmp/portal-lock/bin/pip install --quiet -r requirements.in
+	(echo "# Pinned runtime requirements (direct ones in requirements.in). Regenerate with: make lock"; \
+	 /tmp/portal-lock/bin/pip freeze | grep -v '^pip==') > requirements.txt
+
+clean:
+	rm -rf $(VENV) test-artifacts

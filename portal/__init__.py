@@ -1,0 +1,144 @@
+"""The monitoring-data rights portal."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request
+from flask_babel import gettext
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from portal.config import PROJECT_ROOT, Settings, decode_key
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+event.listen(Engine, "connect", _sqlite_pragmas)
+
+
+def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "SESSION_PERMANENT": True,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_hours),
+        "SESSION_COOKIE_NAME": "portal_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": settings.secure_cookies,
+        "SESSION_KEY_PREFIX": overrides.get("SESSION_KEY_PREFIX", "portal:session:"),
+        "SESSION_ID_LENGTH": 32,
+    }
+    if settings.redis_url:
+        import redis
+
+        conf["SESSION_TYPE"] = "redis"
+        conf["SESSION_REDIS"] = redis.Redis.from_url(settings.redis_url)
+    else:
+        from cachelib.file import FileSystemCache
+
+        settings.session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conf["SESSION_TYPE"] = "cachelib"
+        conf["SESSION_CACHELIB"] = FileSystemCache(str(settings.session_dir), threshold=0, mode=0o600)
+    return conf
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the portal. ``config`` overrides settings (lower-case Settings field names) or Flask
+    config keys (upper case); everything else comes from ``PORTAL_*`` environment variables."""
+    from portal import crypto, errors
+    from portal.crypto import keys as crypto_keys
+    from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
+    from portal.security import install_headers
+
+    overrides = dict(config or {})
+    settings = Settings.from_env()
+    settings.apply_overrides({k: v for k, v in overrides.items() if k.islower()})
+    settings.validate()
+
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_dir),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=decode_key("PORTAL_SECRET_KEY", settings.secret_key),
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=settings.secure_cookies,
+        BABEL_DEFAULT_LOCALE="en",
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "portal" / "translations"),
+        PORTAL_SETTINGS=settings,
+    )
+    app.config.update(_session_settings(settings, overrides))
+    app.config.update({k: v for k, v in overrides.items() if k.isupper()})
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifact_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_server_default=False)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: request.accept_languages.best_match(["en"]) or "en")
+    server_sessions.init_app(app)
+    crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir)
+
+    # Import the models so that the metadata is complete for migrations and create_all.
+    from portal.audit import models as _audit  # noqa: F401
+    from portal.auth import models as _auth  # noqa: F401
+    from portal.auth.views import bp as auth_bp
+    from portal.auth.views import load_user
+    from portal.me.views import bp as me_bp
+    from portal.monitoring import ingest as _ingest  # noqa: F401
+    from portal.monitoring import models as _monitoring  # noqa: F401
+    from portal.people import models as _people  # noqa: F401
+
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are checked against auth_sessions instead
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.user_loader(load_user)
+
+    oauth.init_app(app)
+    oauth.register(
+        "idp",
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        server_metadata_url=f"{settings.oidc_issuer}/.well-known/openid-configuration",
+        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
+    )
+
+    app.register_blueprint(me_bp)
+    app.register_blueprint(auth_bp)
+    errors.install(app)
+    install_headers(app, _origin(settings.oidc_issuer))
+
+    from portal.cli import register_commands
+
+    register_commands(app)
+
+    @app.context_processor
+    def template_globals() -> dict[str, Any]:
+        return {"auth_session": g.get("auth_session"), "_": gettext, "demo": settings.demo}
+
+    _ = crypto
+    return app
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

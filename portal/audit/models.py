@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import UTCDateTime
+from portal.extensions import db
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    """One audited fact. Rows are only ever inserted; ``leaf_hash`` seals the canonical entry."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(32), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_type: Mapped[str] = mapped_column(String(16), comment="employee, staff, system or anonymous")
+    actor_id: Mapped[str | None] = mapped_column(String(32), comment="surrogate id; never a name or e-mail")
+    tag: Mapped[str] = mapped_column(String(64), comment="area:object:action")
+    subject_id: Mapped[str | None] = mapped_column(String(32), comment="the employee the entry is about")
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="SHA-256(0x00 || canonical entry)")
+
+    __table_args__ = (
+        Index("ix_audit_entries_subject_seq", "subject_id", "seq"),
+        Index("ix_audit_entries_tag", "tag"),
+    )

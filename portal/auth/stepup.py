@@ -1,0 +1,36 @@
+"""Step-up: sensitive actions need a recent sign-in, judged by the portal's own clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.auth.services import is_recent
+from portal.security import SIGNED_IN, safe_next
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fresh_sign_in_required(view: F) -> F:
+    """Let the view run only if the IdP authenticated the person within PORTAL_STEP_UP_SECONDS;
+    otherwise send them to sign in again (``prompt=login``, ``max_age``) and back."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        max_age = current_app.config["PORTAL_SETTINGS"].step_up_seconds
+        if not is_recent(g.auth_session, max_age):
+            back = request.full_path if request.method == "GET" else request.referrer
+            back_path = safe_next(back and back.replace(request.host_url.rstrip("/"), ""), url_for("me.home"))
+            flash(_("For your protection, please sign in again to continue."), "info")
+            return redirect(url_for("auth.login", reauth="1", next=back_path))
+        return view(*args, **kwargs)
+
+    wrapper.access_rule = getattr(view, "access_rule", SIGNED_IN)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,242 @@
+"""Sign-in with the company's IdP (OIDC authorization code + PKCE), sign-out, sessions."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
+from werkzeug.wrappers import Response
+
+from portal.audit.services import Actor, record
+from portal.auth import services
+from portal.auth.models import AuthSession
+from portal.config import Settings
+from portal.extensions import db, oauth
+from portal.forms import ButtonForm
+from portal.security import public, safe_next, signed_in
+
+bp = Blueprint("auth", __name__)
+ID_TOKEN_LEEWAY = 60
+PROFILE_CLAIMS = ("email", "name", "groups")
+
+
+def settings() -> Settings:
+    value: Settings = current_app.config["PORTAL_SETTINGS"]
+    return value
+
+
+def idp() -> Any:
+    return oauth.create_client("idp")
+
+
+def redirect_uri() -> str:
+    return f"{settings().base_url}/auth/callback"
+
+
+@bp.get("/auth/login")
+@public
+def login() -> Response | str:
+    reauth = request.args.get("reauth") == "1" and current_user.is_authenticated
+    if current_user.is_authenticated and not reauth:
+        return redirect(url_for("me.home"))
+    session["signin_next"] = safe_next(request.args.get("next"), url_for("me.home"))
+    params: dict[str, Any] = {"nonce": secrets.token_urlsafe(24)}
+    if reauth:
+        max_age = settings().step_up_seconds
+        session["signin_max_age"] = max_age
+        params.update(prompt="login", max_age=max_age)
+    else:
+        session.pop("signin_max_age", None)
+    try:
+        response: Response = idp().authorize_redirect(redirect_uri(), **params)
+    except (requests.RequestException, OAuthError, ValueError):
+        current_app.logger.warning("identity provider unreachable at sign-in")
+        return render_template("auth/unavailable.html"), 503  # type: ignore[return-value]
+    return response
+
+
+def _refuse(reason: str) -> None:
+    raise services.SignInRefused(reason)
+
+
+def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
+    """Finish the code flow and return the checked claims and the authentication time.
+
+    Authlib checks state, PKCE, signature, iss, aud, exp and nonce; the portal checks the
+    RFC 9207 ``iss`` parameter (Authlib does not), and again iss, aud, azp and exp itself, and
+    ``auth_time`` against its own clock when a fresh sign-in was asked for."""
+    conf = settings()
+    if request.args.get("error"):
+        _refuse("idp-error")
+    iss_param = request.args.get("iss")
+    if iss_param is not None and iss_param.rstrip("/") != conf.oidc_issuer:
+        _refuse("iss-parameter-mismatch")
+    if not request.args.get("state"):
+        _refuse("state-missing")
+    if not request.args.get("code"):
+        _refuse("code-missing")
+    client = idp()
+    try:
+        metadata = client.load_server_metadata()
+        if str(metadata.get("issuer", "")).rstrip("/") != conf.oidc_issuer:
+            _refuse("metadata-issuer-mismatch")
+        token = client.authorize_access_token(leeway=ID_TOKEN_LEEWAY)
+    except MismatchingStateError:
+        _refuse("state-mismatch")
+    except ExpiredTokenError:
+        _refuse("token-expired")
+    except (InvalidClaimError, MissingClaimError) as exc:
+        if exc.claim in ("aud", "azp"):
+            _refuse("aud-invalid")  # the token was not issued to this portal
+        _refuse(f"{exc.claim}-{'missing' if isinstance(exc, MissingClaimError) else 'invalid'}")
+    except JoseError:
+        _refuse("token-invalid")
+    except OAuthError:
+        _refuse("token-request-failed")
+    except requests.RequestException:
+        _refuse("idp-unreachable")
+    claims: dict[str, Any] = dict(token.get("userinfo") or {})
+    if not claims:
+        _refuse("no-id-token")
+    now = datetime.now(UTC)
+    if claims.get("iss") != conf.oidc_issuer:
+        _refuse("iss-invalid")
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+    if conf.oidc_client_id not in audiences:
+        _refuse("aud-invalid")
+    if len(audiences) > 1 and claims.get("azp") != conf.oidc_client_id:
+        _refuse("azp-invalid")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or now.timestamp() > exp + ID_TOKEN_LEEWAY:
+        _refuse("token-expired")
+    if max_age is not None:
+        auth_time = claims.get("auth_time")
+        if not isinstance(auth_time, int | float):
+            _refuse("auth-time-missing")
+        elif now.timestamp() - auth_time > max_age + ID_TOKEN_LEEWAY:
+            _refuse("auth-time-stale")
+    if any(name not in claims for name in (*PROFILE_CLAIMS, conf.jurisdiction_claim)):
+        try:
+            extra = client.userinfo(token=token)
+        except (requests.RequestException, OAuthError):
+            extra = {}
+        if extra and extra.get("sub") == claims.get("sub"):
+            for name, value in extra.items():
+                claims.setdefault(name, value)
+    return claims, services.auth_time_from_claims(claims, now=now)
+
+
+@bp.get("/auth/callback")
+@public
+def callback() -> Response | tuple[str, int]:
+    max_age = session.pop("signin_max_age", None)
+    next_url = session.pop("signin_next", None) or url_for("me.home")
+    try:
+        claims, auth_time = validated_claims(max_age)
+        result = services.resolve_sign_in(settings().oidc_issuer, claims, settings())
+    except services.SignInRefused as refused:
+        db.session.rollback()
+        record("auth:sign-in:refused", actor=Actor.anonymous(), subject_id=refused.subject_id,
+               details={"reason": refused.reason})
+        db.session.commit()
+        current_app.logger.info("sign-in refused: %s", refused.reason)
+        logout_user()
+        session.clear()
+        if refused.reason == "former-employee":
+            return render_template("auth/former.html"), 403
+        return render_template("auth/refused.html"), 400
+    previous = current_user.get_id() if current_user.is_authenticated else None
+    auth_session = services.start_session(
+        result, auth_time=auth_time, user_agent=request.user_agent.string,
+        lifetime=timedelta(hours=settings().session_hours), replaces=previous,
+    )
+    db.session.commit()
+    # A new session id at every sign-in, and nothing carried over from before it.
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session.clear()
+    result.employee.bind_auth_session(auth_session.id)
+    login_user(result.employee)
+    return redirect(safe_next(next_url, url_for("me.home")))
+
+
+@bp.post("/auth/logout")
+@signed_in
+def logout() -> Response:
+    services.end_session(current_user.get_id(), reason="signed-out")
+    db.session.commit()
+    logout_user()
+    session.clear()
+    end_session_endpoint = None
+    try:
+        end_session_endpoint = idp().load_server_metadata().get("end_session_endpoint")
+    except (requests.RequestException, OAuthError, ValueError):
+        current_app.logger.warning("identity provider unreachable at sign-out")
+    if end_session_endpoint:
+        query = urlencode({
+            "client_id": settings().oidc_client_id,
+            "post_logout_redirect_uri": f"{settings().base_url}{url_for('auth.signed_out')}",
+        })
+        return redirect(f"{end_session_endpoint}?{query}")
+    return redirect(url_for("auth.signed_out"))
+
+
+@bp.get("/auth/signed-out")
+@public
+def signed_out() -> str:
+    return render_template("auth/signed_out.html")
+
+
+@bp.get("/account/sessions")
+@signed_in
+def sessions() -> str:
+    return render_template("auth/sessions.html", sessions=services.sessions_of(current_user),
+                           current=current_user.get_id(), form=ButtonForm())
+
+
+@bp.post("/account/sessions/<handle>/end")
+@signed_in
+def end_one(handle: str) -> Response:
+    from portal.security import refuse_access
+
+    target = db.session.get(AuthSession, handle)
+    if target is None or target.employee_id != current_user.id or target.ended_at is not None:
+        refuse_access("auth_sessions", handle[:8])
+    services.end_session(handle, reason="ended-by-owner")
+    db.session.commit()
+    if handle == current_user.get_id():
+        logout_user()
+        session.clear()
+        return redirect(url_for("auth.signed_out"))
+    flash(_("That session has been signed out."), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+@bp.post("/account/sessions/end-others")
+@signed_in
+def end_others() -> Response:
+    count = services.end_all_sessions(current_user, reason="ended-by-owner",
+                                      actor=Actor("employee", current_user.id), keep=current_user.get_id())
+    db.session.commit()
+    flash(_("%(count)d other session(s) signed out.", count=count), "success")
+    return redirect(url_for("auth.sessions"))
+
+
+def load_user(handle: str) -> Any:
+    auth_session = services.live_session(handle)
+    if auth_session is None:
+        return None
+    if services.touch(auth_session):
+        db.session.commit()
+    g.auth_session = auth_session
+    employee = auth_session.employee
+    employee.bind_auth_session(handle)
+    return employee

@@ -1,0 +1,204 @@
+"""Keys and sealed data.
+
+* The master key (``PORTAL_MASTER_KEY``) never encrypts data itself; HKDF derives from it a
+  key-wrapping key, a directory key (for the people table) and a blind-index key.
+* Each subject has a random AES-256-GCM data key. It is stored only wrapped, in the key
+  store: one file per subject under ``PORTAL_KEY_DIR``, deliberately *outside* the database,
+  so that destroying it makes every copy of the database and of the artifact directory,
+  backups included, undecryptable for that subject (crypto-shredding).
+* Every sealed value carries associated data that binds it to its subject and record, so a
+  ciphertext moved to another row or subject fails to open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+FORMAT_V1 = b"\x01"
+NONCE_BYTES = 12
+_SUBJECT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class KeyDestroyed(LookupError):
+    """The subject's data key does not exist (never created, or crypto-shredded)."""
+
+
+class SealError(ValueError):
+    """A sealed value failed to open: wrong key, wrong record binding, or tampering."""
+
+
+def derive_key(master_key: bytes, purpose: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"portal/v1/{purpose}".encode()).derive(
+        master_key
+    )
+
+
+def seal(key: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return FORMAT_V1 + nonce + key.encrypt(nonce, plaintext, aad)
+
+
+def unseal(key: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    if not blob or blob[:1] != FORMAT_V1 or len(blob) < 1 + NONCE_BYTES + 16:
+        raise SealError("not a sealed value")
+    try:
+        return key.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+    except InvalidTag:
+        raise SealError("sealed value does not open with this key and binding") from None
+
+
+class SubjectCipher:
+    """Seals and opens one subject's records with that subject's data key."""
+
+    def __init__(self, subject_id: str, data_key: bytes) -> None:
+        self.subject_id = subject_id
+        self._aead = AESGCM(data_key)
+
+    def _aad(self, kind: str, record_id: str) -> bytes:
+        return f"{kind}:{self.subject_id}:{record_id}".encode()
+
+    def seal_bytes(self, kind: str, record_id: str, data: bytes) -> bytes:
+        return seal(self._aead, data, self._aad(kind, record_id))
+
+    def open_bytes(self, kind: str, record_id: str, blob: bytes) -> bytes:
+        return unseal(self._aead, blob, self._aad(kind, record_id))
+
+    def seal_json(self, kind: str, record_id: str, value: dict[str, Any]) -> bytes:
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.seal_bytes(kind, record_id, data)
+
+    def open_json(self, kind: str, record_id: str, blob: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.open_bytes(kind, record_id, blob))
+        return result
+
+
+class DirectoryCipher:
+    """Seals the people table's personal fields (name, e-mail, employee number)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal_text(self, record_id: str, field: str, value: str) -> bytes:
+        return seal(self._aead, value.encode(), f"directory:{record_id}:{field}".encode())
+
+    def open_text(self, record_id: str, field: str, blob: bytes) -> str:
+        return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode()).decode()
+
+
+class KeyStore:
+    """Wrapped subject keys, one file each, written atomically; destroyed by overwrite and unlink."""
+
+    def __init__(self, directory: Path, master_key: bytes) -> None:
+        self.directory = Path(directory)
+        self._wrap = AESGCM(derive_key(master_key, "key-wrap"))
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, subject_id: str) -> Path:
+        if not _SUBJECT_ID.match(subject_id):
+            raise ValueError("malformed subject id")
+        return self.directory / f"{subject_id}.key"
+
+    def _aad(self, subject_id: str) -> bytes:
+        return f"subject-key:{subject_id}".encode()
+
+    def exists(self, subject_id: str) -> bool:
+        return self._path(subject_id).exists()
+
+    def create(self, subject_id: str) -> None:
+        """Create the subject's data key; creating one that exists is a no-op."""
+        path = self._path(subject_id)
+        if path.exists():
+            return
+        wrapped = seal(self._wrap, secrets.token_bytes(32), self._aad(subject_id))
+        tmp = path.with_suffix(f".tmp-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, wrapped)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process created it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+
+    def data_key(self, subject_id: str) -> bytes:
+        try:
+            wrapped = self._path(subject_id).read_bytes()
+        except FileNotFoundError:
+            raise KeyDestroyed(subject_id) from None
+        return unseal(self._wrap, wrapped, self._aad(subject_id))
+
+    def cipher(self, subject_id: str) -> SubjectCipher:
+        return SubjectCipher(subject_id, self.data_key(subject_id))
+
+    def destroy(self, subject_id: str) -> bool:
+        """Overwrite and remove the wrapped key. Returns whether there was one."""
+        path = self._path(subject_id)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        with open(path, "r+b") as fh:
+            fh.write(secrets.token_bytes(size))
+            fh.flush()
+            os.fsync(fh.fileno())
+        path.unlink()
+        return True
+
+
+class _Keys:
+    def __init__(self, master_key: bytes, key_dir: Path) -> None:
+        self._master = master_key
+        self._key_dir = key_dir
+
+    @cached_property
+    def store(self) -> KeyStore:
+        return KeyStore(self._key_dir, self._master)
+
+    @cached_property
+    def directory(self) -> DirectoryCipher:
+        return DirectoryCipher(derive_key(self._master, "directory"))
+
+    @cached_property
+    def index_key(self) -> bytes:
+        return derive_key(self._master, "blind-index")
+
+
+def init_app(app: Any, master_key: bytes, key_dir: Path) -> None:
+    app.extensions["portal.keys"] = _Keys(master_key, key_dir)
+
+
+def _keys() -> _Keys:
+    keys: _Keys = current_app.extensions["portal.keys"]
+    return keys
+
+
+def keystore() -> KeyStore:
+    return _keys().store
+
+
+def directory_cipher() -> DirectoryCipher:
+    return _keys().directory
+
+
+def blind_index(kind: str, value: str, *, fold_case: bool = True) -> str:
+    """A keyed hash for looking up a personal value without storing it (e-mail, IdP subject)."""
+    normalised = value.strip().casefold() if fold_case else value
+    return hmac.new(_keys().index_key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()

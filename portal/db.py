@@ -1,0 +1,73 @@
+"""The declarative base, its constraint naming convention and reusable column types."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import CheckConstraint, DateTime, MetaData, String, TypeDecorator, func
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A random surrogate identifier (128 bits, hex): reveals nothing and cannot be guessed."""
+    return secrets.token_hex(16)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+SurrogateId = Annotated[str, mapped_column(String(32), primary_key=True, default=new_id)]
+CreatedAt = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, server_default=func.now(), nullable=False)]
+
+
+def enum_check(column: str, enum_cls: type[enum.StrEnum], name: str | None = None) -> CheckConstraint:
+    """A CHECK constraint that keeps a StrEnum column to its values."""
+    values = ", ".join(f"'{member.value}'" for member in enum_cls)
+    return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
+
+
+def enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
+    return [m.value for m in enum_cls]
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}

@@ -1,0 +1,1 @@
+"""The demo: identities, synthetic monitoring data, a local OIDC provider."""

@@ -1,0 +1,44 @@
+"""The demo identities (DESIGN §8): who they are at the demo IdP and in the portal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    name: str
+    country: str
+    timezone: str
+    employee_number: str
+    groups: tuple[str, ...] = ()
+    former: bool = False
+    data: bool = True
+    claims_extra: dict[str, str] = field(default_factory=dict)
+
+    def claims(self) -> dict[str, object]:
+        return {
+            "email": self.email,
+            "email_verified": True,
+            "name": self.name,
+            "zoneinfo": self.timezone,
+            "country": self.country,
+            "employee_number": self.employee_number,
+            "groups": list(self.groups),
+        }
+
+
+PEOPLE: tuple[DemoPerson, ...] = (
+    DemoPerson("alice@example.com", "Alice Martín", "ES", "Europe/Madrid", "E1001"),
+    DemoPerson("bob@example.com", "Bob Chen", "US-CA", "America/Los_Angeles", "E1002"),
+    DemoPerson("carla@example.com", "Carla Rodríguez", "CO", "America/Bogota", "E1003"),
+    DemoPerson("dana@example.com", "Dana Okafor", "ES", "Europe/Madrid", "E1004", groups=("dpo",)),
+    DemoPerson("admin@example.com", "Adrián Admin", "ES", "Europe/Madrid", "E1005", groups=("privacy-admin",),
+               data=False),
+    DemoPerson("frank@example.com", "Frank Former", "ES", "Europe/Madrid", "E0999", former=True),
+)
+
+
+def by_email(email: str) -> DemoPerson | None:
+    return next((p for p in PEOPLE if p.email == email.strip().lower()), None)

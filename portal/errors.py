@@ -1,0 +1,43 @@
+"""Error pages that say what happened in plain words and reveal nothing else."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db
+
+MESSAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    403: (_l("Not allowed"), _l("You cannot do this.")),
+    404: (_l("Not found"), _l("There is nothing here, or it is not yours to see.")),
+    405: (_l("Not allowed"), _l("This page cannot be used that way.")),
+    413: (_l("Too large"), _l("What you sent is larger than the portal accepts.")),
+    429: (_l("Too many requests"), _l("Please wait a moment and try again.")),
+    500: (_l("Something went wrong"), _l("The portal could not finish this. Nothing you had saved was lost; please try again later.")),
+    503: (_l("Unavailable"), _l("A service the portal needs is not answering. Please try again in a few minutes.")),
+}
+
+
+def render_error(code: int, title: object = None, message: object = None) -> tuple[str, int]:
+    default_title, default_message = MESSAGES.get(code, MESSAGES[500])
+    return render_template("error.html", code=code, title=title or default_title,
+                           message=message or default_message), code
+
+
+def install(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        return render_error(400, _l("Your form expired"),
+                            _l("For your security the form could not be accepted. Reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        return render_error(error.code or 500)
+
+    @app.errorhandler(InternalServerError)
+    def server_error(error: InternalServerError) -> tuple[str, int]:
+        db.session.rollback()
+        return render_error(500)

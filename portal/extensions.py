@@ -1,0 +1,21 @@
+"""The Flask extensions, created unbound and initialised in :func:`portal.create_app`."""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_client import OAuth
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_session import Session
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from portal.db import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+oauth = OAuth()
+babel = Babel()
+server_sessions = Session()

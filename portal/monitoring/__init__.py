@@ -1,0 +1,1 @@
+"""The monitoring data: category register, activity events, screenshots, training-set use."""

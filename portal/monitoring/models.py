@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
+from portal.extensions import db
+
+# SQLite only auto-increments INTEGER PRIMARY KEY columns.
+BigIntId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class CategoryKey(enum.StrEnum):
+    INPUT_EVENTS = "input_events"
+    APP_ACTIVITY = "app_activity"
+    SCREENSHOTS = "screenshots"
+    AI_TRAINING_USE = "ai_training_use"
+
+
+class EventKind(enum.StrEnum):
+    MOUSE_MOVE = "mouse_move"
+    CLICK = "click"
+    SCROLL = "scroll"
+    KEY_TIMING = "key_timing"
+    APP_FOCUS = "app_focus"
+    SITE_VISIT = "site_visit"
+
+    @property
+    def category(self) -> CategoryKey:
+        if self in (EventKind.APP_FOCUS, EventKind.SITE_VISIT):
+            return CategoryKey.APP_ACTIVITY
+        return CategoryKey.INPUT_EVENTS
+
+
+class DataCategory(db.Model):  # type: ignore[name-defined,misc]
+    """One entry of the register: what is collected, why, on what basis, for how long, for whom."""
+
+    __tablename__ = "data_categories"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    source_system: Mapped[str] = mapped_column(String(120))
+    consent_purpose: Mapped[str | None] = mapped_column(String(40), comment="set when the category rests on consent")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ActivityEvent(db.Model):  # type: ignore[name-defined,misc]
+    """An input or activity event. Time, kind, application and site are clear (dashboards
+    aggregate them); URL, window title, coordinates and payload are sealed with the subject key."""
+
+    __tablename__ = "activity_events"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    source_event_id: Mapped[str] = mapped_column(String(64), comment="the collector's id; makes ingestion idempotent")
+    category: Mapped[str] = mapped_column(ForeignKey("data_categories.key"))
+    kind: Mapped[EventKind] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    application: Mapped[str] = mapped_column(String(120))
+    site_domain: Mapped[str | None] = mapped_column(String(253))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="AES-GCM: url, title, x, y, payload")
+    ingested_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("subject_id", "source_event_id", name="uq_activity_events_subject_source"),
+        Index("ix_activity_events_subject_time", "subject_id", "occurred_at", "id"),
+        enum_check("kind", EventKind),
+    )
+
+
+class Screenshot(db.Model):  # type: ignore[name-defined,misc]
+    """A screenshot's facts; the image itself is sealed in the artifact directory, never here."""
+
+    __tablename__ = "screenshots"
+
+    id: Mapped[SurrogateId]
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    application: Mapped[str] = mapped_column(String(120))
+    site_domain: Mapped[str | None] = mapped_column(String(253))
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    byte_size: Mapped[int] = mapped_column(Integer)
+    ingested_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("subject_id", "source_id", name="uq_screenshots_subject_source"),
+        Index("ix_screenshots_subject_time", "subject_id", "captured_at"),
+    )
+
+
+class TrainingSetUse(db.Model):  # type: ignore[name-defined,misc]
+    """A record that an AI training data set (a snapshot of it) included this subject's data."""
+
+    __tablename__ = "training_set_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    dataset: Mapped[str] = mapped_column(String(120))
+    snapshot: Mapped[str] = mapped_column(String(120))
+    record_count: Mapped[int] = mapped_column(Integer)
+    used_on: Mapped[date] = mapped_column(Date)
+    model: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (UniqueConstraint("subject_id", "dataset", "snapshot", name="uq_training_set_uses_subject_snapshot"),)
+
+
+class SubjectCategoryStats(db.Model):  # type: ignore[name-defined,misc]
+    """Per subject and category: how many items and when the first and last were collected.
+    Kept up to date by ingestion so that pages never count millions of rows per request."""
+
+    __tablename__ = "subject_category_stats"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(ForeignKey("data_categories.key"), primary_key=True)
+    item_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def as_row(self) -> dict[str, Any]:
+        return {"category": self.category, "count": self.item_count, "first_at": self.first_at, "last_at": self.last_at}

@@ -1,0 +1,1 @@
+"""Employees (data subjects), their staff roles, jurisdiction and employment status."""

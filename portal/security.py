@@ -1,0 +1,150 @@
+"""Security by construction: access rules on every view, per-object loading that answers 404
+for anything that is not yours (and audits the attempt), response headers, safe redirects."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, current_app, request
+from flask_login import current_user
+
+from portal.audit.services import Actor, record
+from portal.extensions import db
+from portal.people.models import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Permission(enum.StrEnum):
+    """The one permission vocabulary; roles grant permissions, views require them."""
+
+    REQUESTS_REVIEW = "requests:review"
+    REQUESTS_APPROVE = "requests:approve"
+    HOLDS_MANAGE = "holds:manage"
+    POLICY_PUBLISH = "policy:publish"
+    REGISTER_EDIT = "register:edit"
+    EVIDENCE_READ = "evidence:read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.DPO: frozenset({Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE, Permission.HOLDS_MANAGE,
+                         Permission.EVIDENCE_READ}),
+    Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE}),
+    Role.AUDITOR: frozenset({Permission.EVIDENCE_READ}),
+}
+
+PUBLIC = "public"
+SIGNED_IN = "signed-in"
+
+
+def permissions_of(roles: set[Role]) -> frozenset[Permission]:
+    result: set[Permission] = set()
+    for role in roles:
+        result |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(result)
+
+
+def public(view: F) -> F:
+    """Anyone may open this view."""
+    view.access_rule = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+def signed_in(view: F) -> F:
+    """Any signed-in employee may open this view (objects are still checked per owner)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        return view(*args, **kwargs)
+
+    wrapper.access_rule = SIGNED_IN  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def requires(permission: Permission) -> Callable[[F], F]:
+    """Only staff whose roles grant ``permission``; others get 404, as if nothing were there."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+            if permission not in permissions_of(current_user.role_names):
+                refuse_access("route", request.endpoint or "?")
+            return view(*args, **kwargs)
+
+        wrapper.access_rule = permission  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def refuse_access(target_type: str, target_id: str) -> None:
+    """Audit a refused access and answer 404 (never 403: existence is not disclosed)."""
+    actor = Actor("employee", current_user.id) if current_user.is_authenticated else Actor.anonymous()
+    db.session.rollback()
+    record("access:object:refused", actor=actor, targets={"type": target_type, "id": str(target_id)[:64]},
+           details={"endpoint": request.endpoint or ""})
+    db.session.commit()
+    abort(404)
+
+
+M = TypeVar("M")
+
+
+def owned_or_404(model: type[M], object_id: Any, *, owner_field: str = "subject_id") -> M:
+    """Load an object of the signed-in employee's, or audit the attempt and answer 404."""
+    obj = db.session.get(model, object_id) if object_id is not None else None
+    if obj is None or getattr(obj, owner_field) != current_user.id:
+        refuse_access(getattr(model, "__tablename__", model.__name__), str(object_id))
+    return obj  # type: ignore[return-value]
+
+
+def is_local_url(target: str | None) -> bool:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    return target if target and is_local_url(target) else default
+
+
+def install_headers(app: Flask, idp_origin: str) -> None:
+    csp = "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        f"form-action 'self' {idp_origin}",
+        "frame-ancestors 'none'",
+    ])
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers["Content-Security-Policy"] = csp
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+        if request.endpoint != "static":
+            # Personal data may be on any page; nothing of it is kept by browsers or proxies.
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response

@@ -1,0 +1,211 @@
+"""Fixtures: a real OIDC provider on loopback, apps on SQLite (always) and PostgreSQL / Redis
+(whenever they answer; required under CI=true), employees and signed-in clients."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import sqlalchemy as sa
+import werkzeug.serving
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.config import new_key
+from portal.demo import idp as demo_idp
+from portal.extensions import db
+
+CI = os.environ.get("CI", "").lower() == "true"
+PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+KEEP_TABLES = {"data_categories", "alembic_version"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_environment() -> Iterator[None]:
+    """Tests configure the app explicitly; stray PORTAL_* variables must not leak in."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PORTAL_") and not k.startswith("PORTAL_TEST_")}
+    yield
+    os.environ.update(saved)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.server = werkzeug.serving.make_server("127.0.0.1", self.port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def idp_url() -> Iterator[str]:
+    """The demo OIDC provider (oidc-provider-mock) with the demo identities, on loopback."""
+    with LiveServer(demo_idp.make_app()) as live:
+        yield live.url
+
+
+def set_idp_user(idp_url: str, sub: str, claims: dict[str, Any]) -> None:
+    response = requests.put(f"{idp_url}/users/{sub}", json=claims, timeout=10)
+    assert response.status_code == 204, response.text
+
+
+def _service_unavailable(what: str, why: str) -> None:
+    message = f"{what} is not reachable ({why}); set PORTAL_TEST_{'DATABASE' if 'Postgre' in what else 'REDIS'}_URL"
+    if CI:
+        pytest.fail(f"CI=true requires {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away database for this run on the PostgreSQL server, dropped afterwards."""
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        _service_unavailable("PostgreSQL", type(exc).__name__)
+    name = f"portal_test_{secrets.token_hex(6)}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = urlsplit(PG_URL)._replace(path=f"/{name}").geturl()
+    try:
+        yield url
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except Exception as exc:
+        _service_unavailable("Redis", type(exc).__name__)
+    return REDIS_URL
+
+
+def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "demo": False,
+        "instance_dir": tmp_path / "instance",
+        "database_url": database_url,
+        "secret_key": new_key(),
+        "master_key": new_key(),
+        "oidc_issuer": idp_url,
+        "oidc_client_id": "portal-test",
+        "oidc_client_secret": "test-client-secret",
+        "base_url": "http://localhost",
+        "artifact_dir": tmp_path / "artifacts",
+        "key_dir": tmp_path / "keys",
+        "session_dir": tmp_path / "sessions",
+        "secure_cookies": False,
+        "SESSION_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}:",
+    }
+    config.update(extra)
+    return config
+
+
+def _upgrade(app: Flask) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, idp_url: str) -> Path:
+    """A migrated SQLite file, copied for each test (much faster than migrating each time)."""
+    base = tmp_path_factory.mktemp("template")
+    path = base / "portal.db"
+    app = create_app(app_config(base, idp_url, f"sqlite:///{path}"))
+    _upgrade(app)
+    with app.app_context():
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(postgres_server: str, tmp_path_factory: pytest.TempPathFactory, idp_url: str) -> str:
+    app = create_app(app_config(tmp_path_factory.mktemp("pg"), idp_url, postgres_server))
+    _upgrade(app)
+    with app.app_context():
+        db.engine.dispose()
+    return postgres_server
+
+
+def _truncate(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: Path, idp_url: str, sqlite_template: Path) -> Iterator[Flask]:
+    """The portal on SQLite; parametrize indirectly with "postgres" (and/or "redis") to run on those."""
+    backend = getattr(request, "param", "sqlite")
+    extra: dict[str, Any] = {}
+    if "redis" in backend:
+        extra["redis_url"] = request.getfixturevalue("redis_url")
+    if backend.startswith("postgres"):
+        database_url = request.getfixturevalue("postgres_migrated")
+    else:
+        target = tmp_path / "portal.db"
+        target.write_bytes(sqlite_template.read_bytes())
+        database_url = f"sqlite:///{target}"
+    application = create_app(app_config(tmp_path, idp_url, database_url, **extra))
+    application.config["TESTING"] = True
+    yield application
+    if backend.startswith("postgres"):
+        _truncate(application)
+    else:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+both_databases = pytest.mark.parametrize("app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                                         indirect=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+        db.session.rollback()

@@ -1,0 +1,98 @@
+"""Small factories and the sign-in walk used across the tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from portal.audit.services import Actor
+from portal.extensions import db
+from portal.people import services as people
+from portal.people.models import Employee, EmploymentStatus
+
+
+def make_employee(app: Flask, email: str = "erin@example.com", *, name: str = "Erin Example",
+                  jurisdiction: str = "ES", status: EmploymentStatus = EmploymentStatus.ACTIVE,
+                  employee_number: str | None = None) -> str:
+    with app.app_context():
+        employee = people.create_employee(email=email, display_name=name, jurisdiction=jurisdiction,
+                                          employee_number=employee_number, status=status, actor=Actor.system())
+        db.session.commit()
+        return employee.id
+
+
+def employee(app: Flask, employee_id: str) -> Employee:
+    found = db.session.get(Employee, employee_id)
+    assert found is not None
+    return found
+
+
+def event(n: int, **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_id": f"ev-{n}",
+        "kind": "site_visit",
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1, minutes=n)).isoformat(),
+        "application": "Google Chrome",
+        "site_domain": "github.com",
+        "duration_ms": 1500,
+        "url": f"https://github.com/acme/repo/pull/{n}",
+        "title": f"Pull request {n} - GitHub",
+    }
+    base.update(overrides)
+    return base
+
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def authorize_at_idp(authorize_url: str, sub: str) -> str:
+    """Act as the person at the IdP: pick ``sub`` and return where the IdP sends the browser."""
+    response = requests.post(authorize_url, data={"sub": sub}, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text[:500]
+    return response.headers["Location"]
+
+
+def local_path(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
+def replace_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def sign_in(client: FlaskClient, sub: str = "alice@example.com", *,
+            tamper_authorize: Callable[[str], str] | None = None,
+            tamper_callback: Callable[[str], str] | None = None,
+            login_path: str = "/auth/login") -> TestResponse:
+    """The whole code flow: portal -> IdP -> portal callback. Returns the callback's response."""
+    start = client.get(login_path)
+    assert start.status_code == 302, start.status_code
+    authorize_url = start.headers["Location"]
+    if tamper_authorize:
+        authorize_url = tamper_authorize(authorize_url)
+    callback_url = authorize_at_idp(authorize_url, sub)
+    if tamper_callback:
+        callback_url = tamper_callback(callback_url)
+    return client.get(local_path(callback_url))

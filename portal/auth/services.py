@@ -110,7 +110,8 @@ def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) 
         db.session.flush()
         record("auth:identity:link", actor=Actor.system(), subject_id=employee.id,
                targets={"identity": identity.id}, details={"issuer": issuer, "new_employee": created})
-    assert employee is not None
+    if employee is None:
+        raise SignInRefused("no-employee")
     if employee.employment_status != EmploymentStatus.ACTIVE:
         raise SignInRefused("former-employee", subject_id=employee.id)
     with contextlib.suppress(people.PeopleError):  # keep what is on file rather than adopt malformed claims

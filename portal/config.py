@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -32,7 +33,7 @@ def _truthy(value: str | None) -> bool:
 def decode_key(name: str, value: str) -> bytes:
     """Decode a 32-byte URL-safe base64 key, or explain what is wrong with it."""
     try:
-        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        raw = base64.b64decode(value.strip() + "=" * (-len(value.strip()) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ConfigError(f"{name} is not URL-safe base64: {exc}") from None
     if len(raw) != 32:
@@ -120,6 +121,11 @@ class Settings:
 
     def apply_overrides(self, overrides: Mapping[str, Any]) -> None:
         names = {f.name for f in fields(self)}
+        if "instance_dir" in overrides:
+            # Directories derived from the instance directory follow it unless they are set too.
+            for name, sub in (("artifact_dir", "artifacts"), ("key_dir", "keys"), ("session_dir", "sessions")):
+                if name not in overrides and getattr(self, name) == Path(self.instance_dir) / sub:
+                    setattr(self, name, Path(overrides["instance_dir"]) / sub)
         for key, value in overrides.items():
             if key in names:
                 setattr(self, key, value)
@@ -147,6 +153,7 @@ class Settings:
     def validate(self) -> None:
         if self.demo:
             self.prepare_demo()
+            self.secure_cookies = False  # the demo runs on plain http://127.0.0.1
         missing = [
             name
             for name, value in (
@@ -172,7 +179,12 @@ class Settings:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         if self.job_runner == "celery" and not self.redis_url:
             raise ConfigError("PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL for its broker")
-        if not self.oidc_issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        try:
+            issuer = urlsplit(self.oidc_issuer)
+        except ValueError:
+            issuer = urlsplit("")
+        if not issuer.hostname or not (issuer.scheme == "https" or (
+                issuer.scheme == "http" and issuer.hostname in ("127.0.0.1", "localhost", "::1"))):
             raise ConfigError("PORTAL_OIDC_ISSUER must be an https URL (plain http only on loopback)")
         if not self.database_url:
             self.database_url = f"sqlite:///{self.instance_dir / 'portal.db'}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, request
@@ -85,11 +85,13 @@ def requires(permission: Permission) -> Callable[[F], F]:
     return decorator
 
 
-def refuse_access(target_type: str, target_id: str) -> None:
-    """Audit a refused access and answer 404 (never 403: existence is not disclosed)."""
+def refuse_access(target_type: str, target_id: str, *, owner_id: str | None = None) -> NoReturn:
+    """Audit a refused access and answer 404 (never 403: existence is not disclosed).
+    ``owner_id`` is the employee whose object was asked for, if it exists."""
     actor = Actor("employee", current_user.id) if current_user.is_authenticated else Actor.anonymous()
     db.session.rollback()
-    record("access:object:refused", actor=actor, targets={"type": target_type, "id": str(target_id)[:64]},
+    record("access:object:refused", actor=actor, subject_id=owner_id,
+           targets={"type": target_type, "id": str(target_id)[:64]},
            details={"endpoint": request.endpoint or ""})
     db.session.commit()
     abort(404)
@@ -102,8 +104,9 @@ def owned_or_404(model: type[M], object_id: Any, *, owner_field: str = "subject_
     """Load an object of the signed-in employee's, or audit the attempt and answer 404."""
     obj = db.session.get(model, object_id) if object_id is not None else None
     if obj is None or getattr(obj, owner_field) != current_user.id:
-        refuse_access(getattr(model, "__tablename__", model.__name__), str(object_id))
-    return obj  # type: ignore[return-value]
+        refuse_access(getattr(model, "__tablename__", model.__name__), str(object_id),
+                      owner_id=getattr(obj, owner_field, None))
+    return obj
 
 
 def is_local_url(target: str | None) -> bool:

@@ -26,7 +26,7 @@ def fresh_sign_in_required(view: F) -> F:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
         max_age = current_app.config["PORTAL_SETTINGS"].step_up_seconds
         if not is_recent(g.auth_session, max_age):
-            back = request.full_path if request.method == "GET" else request.referrer
+            back = request.full_path.rstrip("?") if request.method == "GET" else request.referrer
             back_path = safe_next(back and back.replace(request.host_url.rstrip("/"), ""), url_for("me.home"))
             flash(_("For your protection, please sign in again to continue."), "info")
             return redirect(url_for("auth.login", reauth="1", next=back_path))

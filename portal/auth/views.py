@@ -149,8 +149,8 @@ def callback() -> Response | tuple[str, int]:
                details={"reason": refused.reason})
         db.session.commit()
         current_app.logger.info("sign-in refused: %s", refused.reason)
-        logout_user()
-        session.clear()
+        if not current_user.is_authenticated:
+            session.clear()  # drop any half-finished sign-in; someone already signed in stays so
         if refused.reason == "former-employee":
             return render_template("auth/former.html"), 403
         return render_template("auth/refused.html"), 400
@@ -209,7 +209,7 @@ def end_one(handle: str) -> Response:
 
     target = db.session.get(AuthSession, handle)
     if target is None or target.employee_id != current_user.id or target.ended_at is not None:
-        refuse_access("auth_sessions", handle[:8])
+        refuse_access("auth_sessions", handle[:8], owner_id=target.employee_id if target else None)
     services.end_session(handle, reason="ended-by-owner")
     db.session.commit()
     if handle == current_user.get_id():

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,8 +79,7 @@ class SubjectCipher:
         return unseal(self._aead, blob, self._aad(kind, record_id))
 
     def seal_json(self, kind: str, record_id: str, value: dict[str, Any]) -> bytes:
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        return self.seal_bytes(kind, record_id, data)
+        return self.seal_bytes(kind, record_id, msgspec.json.encode(value))
 
     def open_json(self, kind: str, record_id: str, blob: bytes) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.open_bytes(kind, record_id, blob))

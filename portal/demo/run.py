@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+
+import click
 
 
 def main() -> None:
     os.environ.setdefault("PORTAL_DEMO", "1")
+    # Third-party deprecation notices are for developers, not for someone trying the demo.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     from flask_migrate import upgrade
 
     from portal import create_app
@@ -19,7 +24,7 @@ def main() -> None:
     settings = app.config["PORTAL_SETTINGS"]
     with app.app_context():
         upgrade()
-        report = seed(settings.oidc_issuer, progress=lambda line: print(f"  seeded {line}", flush=True))
+        report = seed(settings.oidc_issuer, progress=lambda line: click.echo(f"  seeded {line}"))
         db.session.commit()
     try:
         server = idp.serve("127.0.0.1", 9400)
@@ -33,11 +38,10 @@ def main() -> None:
         "    admin@example.com   privacy admin",
         "    frank@example.com   former employee (SSO refused, by design)",
     ])
-    print(
+    click.echo(
         f"\n  Demo ready ({len(report.created)} people created, {len(report.existing)} already there).\n"
         f"  Open {settings.base_url} and click 'Sign in'. At the demo identity provider\n"
-        f"  (http://127.0.0.1:9400) choose one of:\n{people}\n\n  Stop with Ctrl-C.\n",
-        flush=True,
+        f"  (http://127.0.0.1:9400) choose one of:\n{people}\n\n  Stop with Ctrl-C.\n"
     )
     try:
         app.run(host="127.0.0.1", port=5000, threaded=True, use_reloader=False, debug=False)

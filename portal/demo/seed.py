@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -78,7 +79,7 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
         events = list(synthetic.generate_events(rng, subject_id=employee.id, tz=employee.timezone, start=start,
                                                 days=end_days, id_prefix=f"demo-{index}"))
         store_events(cipher, events)
-        written: list = []
+        written: list[Path] = []
         shots = synthetic.generate_screenshots(rng, tz=employee.timezone, start=start, days=end_days,
                                                count=SCREENSHOTS, id_prefix=f"demo-{index}-shot")
         count = store_screenshots(cipher, shots, written)
@@ -119,10 +120,10 @@ def generate(employee: Employee, *, events: int, screenshots: int, seed_value: i
         done += len(chunk)
     shots_done = 0
     if screenshots:
-        start = end - timedelta(days=max(1, screenshots // 20 + 1))
-        written: list = []
+        span = max(1, screenshots // 20 + 1)
+        written: list[Path] = []
         shots_done = store_screenshots(cipher, synthetic.generate_screenshots(
-            rng, tz=employee.timezone, start=start, days=max(1, screenshots // 20 + 1), count=screenshots,
+            rng, tz=employee.timezone, start=end - timedelta(days=span), days=span + 1, count=screenshots,
             id_prefix=f"{prefix}-shot"), written)
         db.session.info.setdefault("portal.written_files", []).extend(written)
     record("demo:data:generate", actor=Actor.system(), subject_id=employee.id,

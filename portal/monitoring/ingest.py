@@ -11,11 +11,12 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import case, event, insert, select, update
@@ -24,13 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
 from portal.audit.services import Actor, record
-from portal.crypto import SubjectCipher, keystore
+from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.monitoring.artifacts import screenshot_path, write_atomically
 from portal.monitoring.models import ActivityEvent, CategoryKey, EventKind, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee, EmploymentStatus
 
+FIELD_NAME = re.compile(r"^[a-z_]{1,40}$")
 SOURCE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 EVENT_FIELDS = {"event_id", "kind", "occurred_at", "application", "site_domain", "duration_ms",
@@ -38,6 +40,7 @@ EVENT_FIELDS = {"event_id", "kind", "occurred_at", "application", "site_domain",
 SCREENSHOT_FIELDS = {"screenshot_id", "captured_at", "application", "site_domain", "image"}
 MAX_FUTURE = timedelta(minutes=5)
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # well above any screen (8K is 33M pixels)
 MAX_PAYLOAD_BYTES = 4096
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 CHUNK = 5000
@@ -84,14 +87,23 @@ class IngestResult:
     per_category: dict[str, int] = field(default_factory=dict)
 
 
+def _unknown_fields(names: set[str]) -> str:
+    """Name unexpected fields when they look like field names; never echo anything else."""
+    shown = sorted(n for n in names if isinstance(n, str) and FIELD_NAME.match(n))
+    hidden = len(names) - len(shown)
+    return "unknown field(s): " + ", ".join(shown + ([f"{hidden} more"] if hidden else []))
+
+
 def _time(value: Any, name: str, now: datetime) -> datetime:
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"{name} is not an ISO-8601 time") from None
-    if not isinstance(value, datetime):
+    if value is None:
         raise ValueError(f"{name} is required")
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name} must be an ISO-8601 time with a time zone offset")
     if value.tzinfo is None:
         raise ValueError(f"{name} needs a time zone offset")
     value = value.astimezone(UTC)
@@ -109,7 +121,7 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str |
         raise ValueError(f"{name} must be text")
     if len(value) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
-    if any(ord(c) < 32 and c not in "\t" for c in value):
+    if any((ord(c) < 32 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in value):
         raise ValueError(f"{name} contains control characters")
     return value
 
@@ -141,14 +153,16 @@ def _source_id(value: Any, name: str) -> str:
 def validate_event(raw: Mapping[str, Any], now: datetime) -> ValidEvent:
     unknown = set(raw) - EVENT_FIELDS
     if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise ValueError(_unknown_fields(unknown))
     try:
         kind = EventKind(str(raw.get("kind")))
     except ValueError:
         raise ValueError(f"kind must be one of {', '.join(k.value for k in EventKind)}") from None
     url = _text(raw.get("url"), "url", 2048)
-    if url is not None and not re.match(r"^https?://", url, re.IGNORECASE):
-        raise ValueError("url must be an http or https URL")
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an http or https URL")
     payload = raw.get("payload")
     if payload is not None:
         if not isinstance(payload, dict):
@@ -180,7 +194,7 @@ def validate_event(raw: Mapping[str, Any], now: datetime) -> ValidEvent:
 def validate_screenshot(raw: Mapping[str, Any], now: datetime) -> ValidScreenshot:
     unknown = set(raw) - SCREENSHOT_FIELDS
     if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise ValueError(_unknown_fields(unknown))
     image = raw.get("image")
     if not isinstance(image, bytes | bytearray) or not image:
         raise ValueError("image must be the image file's bytes")
@@ -190,10 +204,14 @@ def validate_screenshot(raw: Mapping[str, Any], now: datetime) -> ValidScreensho
         with Image.open(io.BytesIO(image)) as probe:
             fmt, (width, height) = probe.format, probe.size
             probe.verify()
+    except Image.DecompressionBombError:
+        raise ValueError("image has too many pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise ValueError("image is not a readable PNG, JPEG or WebP file") from None
     if fmt not in IMAGE_TYPES:
         raise ValueError("image must be PNG, JPEG or WebP")
+    if width * height > MAX_PIXELS:
+        raise ValueError("image has too many pixels")
     return ValidScreenshot(
         source_id=_source_id(raw.get("screenshot_id"), "screenshot_id"),
         captured_at=_time(raw.get("captured_at"), "captured_at", now),
@@ -206,8 +224,11 @@ def validate_screenshot(raw: Mapping[str, Any], now: datetime) -> ValidScreensho
     )
 
 
-def _validate_all(kind: str, records: Sequence[Mapping[str, Any]], validator: Any, id_field: str, now: datetime) -> list[Any]:
+def _validate_all(kind: str, records: Sequence[Mapping[str, Any]], validator: Any, id_field: str,
+                  now: datetime) -> tuple[list[Any], int]:
+    """Validate every record; returns the distinct ones and how many repeated an id in the batch."""
     valid = []
+    repeated = 0
     seen: set[str] = set()
     for index, raw in enumerate(records):
         if not isinstance(raw, Mapping):
@@ -218,10 +239,11 @@ def _validate_all(kind: str, records: Sequence[Mapping[str, Any]], validator: An
             raise IngestError(kind, index, str(exc)) from None
         source = getattr(item, id_field)
         if source in seen:
-            continue  # the same record twice in one batch: keep the first
+            repeated += 1  # the same record twice in one batch: keep the first
+            continue
         seen.add(source)
         valid.append(item)
-    return valid
+    return valid, repeated
 
 
 def _already_stored(column: Any, subject_column: Any, subject_id: str, ids: list[str]) -> set[str]:
@@ -258,37 +280,54 @@ def bump_stats(subject_id: str, category: str, count: int, first: datetime, last
     )
 
 
+EVENT_COLUMNS = ("subject_id", "source_event_id", "category", "kind", "occurred_at", "application", "site_domain",
+                 "duration_ms", "sealed", "ingested_at")
+
+
+def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
+    """The INSERT for events in the driver's own parameter style, and how to pass a time.
+
+    Bulk ingestion (a collector's batch, or a million demo events) goes straight to the driver's
+    executemany: SQLAlchemy's per-value type processing would otherwise cost more than sealing.
+    The stored values are exactly what :class:`portal.db.UTCDateTime` writes and reads."""
+    dialect = db.session.get_bind().dialect
+    compiled = insert(ActivityEvent.__table__).compile(dialect=dialect, column_keys=list(EVENT_COLUMNS))
+    if dialect.name == "sqlite":
+        def as_time(value: datetime) -> Any:
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    else:
+        def as_time(value: datetime) -> Any:
+            return value
+    return str(compiled), as_time, bool(compiled.positional)
+
+
 def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[str, int]:
     """Seal and insert already validated, not yet stored events; update the totals."""
     subject_id = cipher.subject_id
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, None, None])
-    rows: list[dict[str, Any]] = []
-    table = ActivityEvent.__table__
+    rows: list[Any] = []
+    sql, as_time, positional = _bulk_insert_events()
+    connection = db.session.connection()
 
     def flush() -> None:
         if rows:
-            db.session.execute(insert(table), rows)
+            connection.exec_driver_sql(sql, rows if positional else [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
             rows.clear()
 
-    now = utcnow()
+    now = as_time(utcnow())
     for item in events:
         category = item.kind.category.value
-        rows.append({
-            "subject_id": subject_id,
-            "source_event_id": item.source_event_id,
-            "category": category,
-            "kind": item.kind.value,
-            "occurred_at": item.occurred_at,
-            "application": item.application,
-            "site_domain": item.site_domain,
-            "duration_ms": item.duration_ms,
-            "sealed": cipher.seal_json("event", item.source_event_id, item.secret),
-            "ingested_at": now,
-        })
+        rows.append((
+            subject_id, item.source_event_id, category, item.kind.value, as_time(item.occurred_at),
+            item.application, item.site_domain, item.duration_ms,
+            cipher.seal_json("event", item.source_event_id, item.secret), now,
+        ))
         total = totals[category]
         total[0] += 1
-        total[1] = item.occurred_at if total[1] is None or item.occurred_at < total[1] else total[1]
-        total[2] = item.occurred_at if total[2] is None or item.occurred_at > total[2] else total[2]
+        if total[1] is None or item.occurred_at < total[1]:
+            total[1] = item.occurred_at
+        if total[2] is None or item.occurred_at > total[2]:
+            total[2] = item.occurred_at
         if len(rows) >= CHUNK:
             flush()
     flush()
@@ -333,22 +372,25 @@ def ingest_batch(subject_id: str, events: Sequence[Mapping[str, Any]] = (),
     if employee.employment_status != EmploymentStatus.ACTIVE:
         raise IngestError("batch", None, "the subject is no longer employed; nothing may be collected")
     now = utcnow()
-    valid_events: list[ValidEvent] = _validate_all("event", events, validate_event, "source_event_id", now)
-    valid_shots: list[ValidScreenshot] = _validate_all("screenshot", screenshots, validate_screenshot, "source_id", now)
+    valid_events, repeated_events = _validate_all("event", events, validate_event, "source_event_id", now)
+    valid_shots, repeated_shots = _validate_all("screenshot", screenshots, validate_screenshot, "source_id", now)
 
     result = IngestResult()
-    cipher = keystore().cipher(subject_id)
+    try:
+        cipher = keystore().cipher(subject_id)
+    except KeyDestroyed:
+        raise IngestError("batch", None, "the subject's data has been erased; nothing more may be stored") from None
     known = _already_stored(ActivityEvent.source_event_id, ActivityEvent.subject_id, subject_id,
                             [e.source_event_id for e in valid_events])
     fresh_events = [e for e in valid_events if e.source_event_id not in known]
-    result.events_duplicate = len(valid_events) - len(fresh_events)
+    result.events_duplicate = len(valid_events) - len(fresh_events) + repeated_events
     result.per_category = store_events(cipher, fresh_events)
     result.events_stored = len(fresh_events)
 
     known_shots = _already_stored(Screenshot.source_id, Screenshot.subject_id, subject_id,
                                   [s.source_id for s in valid_shots])
     fresh_shots = [s for s in valid_shots if s.source_id not in known_shots]
-    result.screenshots_duplicate = len(valid_shots) - len(fresh_shots)
+    result.screenshots_duplicate = len(valid_shots) - len(fresh_shots) + repeated_shots
     written: list[Path] = []
     try:
         result.screenshots_stored = store_screenshots(cipher, fresh_shots, written)

@@ -4,7 +4,7 @@ for display."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -41,8 +41,8 @@ def category_totals(subject_id: str) -> list[CategoryTotal]:
             dates = [u.used_on for u in uses]
             totals.append(CategoryTotal(category, len(uses), None, None) if not dates else CategoryTotal(
                 category, len(uses),
-                datetime.combine(min(dates), datetime.min.time()).astimezone(),
-                datetime.combine(max(dates), datetime.min.time()).astimezone(),
+                datetime.combine(min(dates), time.min, tzinfo=UTC),
+                datetime.combine(max(dates), time.min, tzinfo=UTC),
             ))
             continue
         s = stats.get(category.key)

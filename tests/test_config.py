@@ -1,0 +1,163 @@
+"""Start-up settings: no fallback secrets outside the demo, clear refusals of bad values, and demo
+keys generated once per instance directory."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError, Settings, new_key
+from tests.conftest import app_config
+
+REQUIRED = ["PORTAL_SECRET_KEY", "PORTAL_MASTER_KEY", "PORTAL_OIDC_ISSUER", "PORTAL_OIDC_CLIENT_ID",
+            "PORTAL_OIDC_CLIENT_SECRET"]
+
+
+@pytest.fixture(autouse=True)
+def no_portal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings.from_env reads os.environ: nothing of the shell's may leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("PORTAL_") and not name.startswith("PORTAL_TEST_"):
+            monkeypatch.delenv(name)
+
+
+def config(tmp_path: Path, **changes: Any) -> dict[str, Any]:
+    """A complete, valid configuration (as the tests' app uses) with ``changes`` applied."""
+    return app_config(tmp_path, "http://127.0.0.1:9400", f"sqlite:///{tmp_path / 'portal.db'}", **changes)
+
+
+def test_a_valid_configuration_starts(tmp_path: Path) -> None:
+    app = create_app(config(tmp_path))
+    assert app.config["PORTAL_SETTINGS"].oidc_issuer == "http://127.0.0.1:9400"
+
+
+def test_no_secrets_outside_the_demo_is_a_start_up_error() -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app({})
+    message = str(raised.value)
+    for name in REQUIRED:
+        assert name in message
+    assert "PORTAL_DEMO=1" in message, "the message says how to run without secrets"
+
+
+def test_secrets_from_the_environment_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = new_key()
+    values = {"PORTAL_SECRET_KEY": secret, "PORTAL_MASTER_KEY": new_key(), "PORTAL_OIDC_ISSUER": "https://idp.example/",
+              "PORTAL_OIDC_CLIENT_ID": "portal", "PORTAL_OIDC_CLIENT_SECRET": "s3cret",
+              "PORTAL_INSTANCE_DIR": str(tmp_path / "instance")}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({})
+    settings = app.config["PORTAL_SETTINGS"]
+    assert settings.oidc_issuer == "https://idp.example"
+    assert settings.key_dir == tmp_path / "instance" / "keys"
+    assert settings.secure_cookies is True and app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_each_missing_secret_is_named(missing: str) -> None:
+    values = {"PORTAL_SECRET_KEY": new_key(), "PORTAL_MASTER_KEY": new_key(),
+              "PORTAL_OIDC_ISSUER": "https://idp.example", "PORTAL_OIDC_CLIENT_ID": "portal",
+              "PORTAL_OIDC_CLIENT_SECRET": "s3cret"}
+    del values[missing]
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(values).validate()
+    assert str(raised.value).startswith(f"Missing required settings: {missing}.")
+
+
+KEY = new_key()
+MALFORMED_KEYS = {
+    "not-base64": ("this is not a key!", "is not URL-safe base64"),
+    "not-base64-symbols": ("*" * 43, "is not URL-safe base64"),
+    "stray-characters": (KEY[:10] + "!!!!" + KEY[10:], "is not URL-safe base64"),
+    "non-ascii": ("é" * 43, "is not URL-safe base64"),
+    "too-short": (KEY[:20], "must decode to 32 bytes, not 15"),
+    "too-long": (new_key() + new_key(), "must decode to 32 bytes, not 64"),
+}
+
+
+@pytest.mark.parametrize("setting", ["secret_key", "master_key"])
+@pytest.mark.parametrize("case", MALFORMED_KEYS)
+def test_malformed_keys_are_refused_clearly(tmp_path: Path, setting: str, case: str) -> None:
+    value, reason = MALFORMED_KEYS[case]
+    with pytest.raises(ConfigError) as raised:
+        create_app(config(tmp_path, **{setting: value}))
+    assert str(raised.value).startswith(f"PORTAL_{setting.upper()} {reason}")
+    assert value not in str(raised.value), "the message never repeats the secret"
+
+
+@pytest.mark.parametrize("value", [KEY, KEY + "=", f"  {KEY}\n"])
+def test_well_formed_keys_are_accepted(tmp_path: Path, value: str) -> None:
+    create_app(config(tmp_path, master_key=value))
+
+
+def test_celery_needs_redis(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL"):
+        create_app(config(tmp_path, job_runner="celery"))
+
+
+def test_unknown_job_runner_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PORTAL_JOB_RUNNER must be one of thread, celery"):
+        create_app(config(tmp_path, job_runner="cron"))
+
+
+@pytest.mark.parametrize("issuer", [
+    "http://idp.example.com",
+    "http://127.0.0.1.evil.example",
+    "http://localhost.evil.example",
+    "http://localhost@evil.example",
+    "ftp://idp.example.com",
+    "https://",
+    "idp.example.com",
+])
+def test_a_non_https_non_loopback_issuer_is_refused(tmp_path: Path, issuer: str) -> None:
+    with pytest.raises(ConfigError, match="PORTAL_OIDC_ISSUER must be an https URL"):
+        create_app(config(tmp_path, oidc_issuer=issuer))
+
+
+@pytest.mark.parametrize("issuer", ["https://idp.example.com/realms/acme", "http://127.0.0.1:9400",
+                                    "http://localhost:8080"])
+def test_https_or_loopback_issuers_are_accepted(tmp_path: Path, issuer: str) -> None:
+    create_app(config(tmp_path, oidc_issuer=issuer))
+
+
+# --- the demo --------------------------------------------------------------------------------------
+
+def demo_settings(instance: Path) -> Settings:
+    settings: Settings = create_app({"demo": True, "instance_dir": instance}).config["PORTAL_SETTINGS"]
+    return settings
+
+
+def test_demo_generates_its_keys_once_and_reuses_them(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    first = demo_settings(instance)
+    keys_file = instance / "demo-keys.env"
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    stored = dict(line.split("=", 1) for line in keys_file.read_text().splitlines())
+    assert stored == {"PORTAL_SECRET_KEY": first.secret_key, "PORTAL_MASTER_KEY": first.master_key}
+    assert first.secret_key != first.master_key
+
+    second = demo_settings(instance)
+    assert (second.secret_key, second.master_key) == (first.secret_key, first.master_key)
+    assert keys_file.read_text().count("PORTAL_SECRET_KEY") == 1
+    # Everything the demo keeps lives inside its instance directory.
+    for directory in (first.artifact_dir, first.key_dir, first.session_dir, Path(first.database_url[10:])):
+        assert directory.is_relative_to(instance), directory
+
+
+def test_demo_keys_differ_between_instance_directories(tmp_path: Path) -> None:
+    one = demo_settings(tmp_path / "one")
+    two = demo_settings(tmp_path / "two")
+    assert {one.secret_key, one.master_key}.isdisjoint({two.secret_key, two.master_key})
+
+
+def test_demo_keeps_explicit_secrets(tmp_path: Path) -> None:
+    secret = new_key()
+    settings: Settings = create_app({"demo": True, "instance_dir": tmp_path, "secret_key": secret}) \
+        .config["PORTAL_SETTINGS"]
+    assert settings.secret_key == secret

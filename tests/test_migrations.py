@@ -1,0 +1,100 @@
+"""The migrations build the models' schema from an empty database, on SQLite and on PostgreSQL,
+seed the data-category register, and go down and up again."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+
+from portal import create_app
+from portal.config import PROJECT_ROOT
+from portal.extensions import db
+from tests.conftest import app_config
+
+CATEGORIES = {"input_events", "app_activity", "screenshots", "ai_training_use"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of its own: a fresh SQLite file, or a fresh PostgreSQL database
+    on the tests' server, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server_url = request.getfixturevalue("postgres_server")
+    name = f"portal_migrations_{secrets.token_hex(6)}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlsplit(server_url)._replace(path=f"/{name}").geturl()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrating_app(empty_database: str, tmp_path: Path, idp_url: str) -> Iterator[Flask]:
+    app = create_app(app_config(tmp_path, idp_url, empty_database))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def heads() -> set[str]:
+    return set(ScriptDirectory(str(PROJECT_ROOT / "migrations")).get_heads())
+
+
+def current_revisions() -> set[str]:
+    with db.engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def user_tables() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def differences(app: Flask) -> list[object]:
+    """What ``flask db migrate`` would write, compared with the options the project migrates with."""
+    args = app.extensions["migrate"].configure_args
+    opts = {"compare_type": args.get("compare_type", True),
+            "compare_server_default": args.get("compare_server_default", False)}
+    with db.engine.connect() as conn:
+        diff: list[object] = compare_metadata(MigrationContext.configure(conn, opts=opts), db.metadata)
+        return diff
+
+
+def register_keys() -> list[str]:
+    with db.engine.connect() as conn:
+        return list(conn.scalars(sa.text("SELECT key FROM data_categories ORDER BY sort_order")))
+
+
+def test_migrations_from_empty_to_head_match_the_models_and_go_down_and_up(migrating_app: Flask) -> None:
+    assert user_tables() == set() and current_revisions() == set()
+
+    flask_migrate.upgrade()
+    assert current_revisions() == heads()
+    assert user_tables() == set(db.metadata.tables)
+    assert differences(migrating_app) == []
+    assert set(register_keys()) == CATEGORIES and len(register_keys()) == 4
+
+    flask_migrate.downgrade(revision="base")
+    assert current_revisions() == set()
+    assert user_tables() == set()
+
+    flask_migrate.upgrade()
+    assert current_revisions() == heads()
+    assert differences(migrating_app) == []
+    assert register_keys() == ["input_events", "app_activity", "screenshots", "ai_training_use"]

@@ -1,0 +1,356 @@
+"""Security by construction, checked from the outside: response headers on every kind of page, a
+declared access rule on every route, CSRF on every non-GET, no state change on GET, 404 (audited)
+for anything that is not yours, and error pages that reveal nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from werkzeug.routing import Rule
+from werkzeug.test import TestResponse
+
+from portal.audit.models import AuditEntry
+from portal.auth.models import AuthSession
+from portal.extensions import db
+from portal.monitoring.ingest import ingest_batch
+from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.people.services import find_by_email
+from portal.security import PUBLIC, SIGNED_IN, Permission, public
+from tests.helpers import csrf_token, event, make_employee, sign_in
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+REFUSED = "access:object:refused"
+CSRF_VALUE = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+(")')
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def png(color: str, size: tuple[int, int] = (64, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but ``skip``), without auth_sessions.last_seen_at (touched on use)."""
+    with app.app_context():
+        state: dict[str, list[tuple[Any, ...]]] = {}
+        for table in db.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
+            rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns))
+            state[table.name] = [tuple(row) for row in rows]
+        db.session.remove()
+        return state
+
+
+def audit_entries(app: Flask, tag: str) -> list[AuditEntry]:
+    with app.app_context():
+        entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == tag).order_by(AuditEntry.seq)))
+        db.session.expunge_all()
+        return entries
+
+
+def live_handles(app: Flask, employee_id: str) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(AuthSession.id).where(AuthSession.employee_id == employee_id,
+                                                                       AuthSession.ended_at.is_(None))))
+
+
+def without_csrf_value(html: str) -> str:
+    return CSRF_VALUE.sub(r"\1-\2", html)
+
+
+def add_boom_route(app: Flask) -> None:
+    """A test-only route that fails with an exception whose text must never reach the browser."""
+
+    @public
+    def boom() -> str:
+        raise RuntimeError("secret-detail-XYZ")
+
+    app.add_url_rule("/test-only/boom", "test_only_boom", boom)
+    app.config.update(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+
+
+def signed_in_as_alice(client: FlaskClient) -> None:
+    assert sign_in(client, "alice@example.com").status_code == 302
+
+
+@dataclass
+class World:
+    """Alice (signed in on ``client``) and Erin, each with one event and one screenshot."""
+
+    alice: str
+    other: str
+    own: dict[str, Any]
+    others: dict[str, Any]
+    alice_png: bytes
+    other_png: bytes
+
+
+MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle"}
+
+
+def _ingest(subject_id: str, image: bytes, application: str) -> tuple[int, str]:
+    ingest_batch(subject_id, events=[event(1, application=application)],
+                 screenshots=[{"screenshot_id": "shot-1", "captured_at": event(1)["occurred_at"],
+                               "application": application, "site_domain": "slack.com", "image": image}])
+    db.session.commit()
+    event_id = db.session.scalar(sa.select(ActivityEvent.id).where(ActivityEvent.subject_id == subject_id))
+    shot_id = db.session.scalar(sa.select(Screenshot.id).where(Screenshot.subject_id == subject_id))
+    assert event_id is not None and shot_id is not None
+    return event_id, shot_id
+
+
+@pytest.fixture
+def world(app: Flask, client: FlaskClient) -> World:
+    signed_in_as_alice(client)
+    other = make_employee(app, "erin@example.com", name="Erin Other")
+    alice_png, other_png = png("#3b5998"), png("#aa2233", (50, 30))
+    with app.app_context():
+        alice_employee = find_by_email("alice@example.com")
+        assert alice_employee is not None
+        alice = alice_employee.id
+        own_event, own_shot = _ingest(alice, alice_png, "Slack")
+        other_event, other_shot = _ingest(other, other_png, "ErinsPrivateApp")
+    (handle,) = live_handles(app, alice)
+    return World(alice=alice, other=other,
+                 own={"event_id": own_event, "shot_id": own_shot, "handle": handle},
+                 others={"event_id": other_event, "shot_id": other_shot},
+                 alice_png=alice_png, other_png=other_png)
+
+
+def build(app: Flask, rule: Rule, values: dict[str, Any]) -> str:
+    missing = set(rule.arguments) - set(values)
+    assert not missing, f"{rule.rule}: give the walk a sample value for {sorted(missing)}"
+    with app.test_request_context():
+        return app.url_map.bind("localhost").build(rule.endpoint, {k: values[k] for k in rule.arguments})
+
+
+def routes(app: Flask, method: str) -> list[Rule]:
+    found = [r for r in app.url_map.iter_rules() if r.endpoint != "static" and method in (r.methods or set())]
+    assert found, f"no {method} routes at all?"
+    # The OIDC callback signs the browser out when it refuses; keep it last in a walk.
+    return sorted(found, key=lambda r: (r.endpoint == "auth.callback", r.rule))
+
+
+# --- headers ---------------------------------------------------------------------------------------
+
+PAGES: dict[str, tuple[bool, str]] = {
+    "landing": (False, "/"),
+    "home-signed-in": (True, "/"),
+    "sessions-signed-in": (True, "/account/sessions"),
+    "redirect-to-sign-in": (False, "/account/sessions"),
+    "not-found": (False, "/no-such-page"),
+    "static-css": (False, "/static/portal.css"),
+    "error-500": (False, "/test-only/boom"),
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_security_headers_on_every_kind_of_response(app: Flask, client: FlaskClient, page: str) -> None:
+    add_boom_route(app)
+    needs_sign_in, path = PAGES[page]
+    if needs_sign_in:
+        signed_in_as_alice(client)
+    response = client.get(path)
+    assert response.status_code == {"not-found": 404, "error-500": 500, "redirect-to-sign-in": 302}.get(page, 200)
+
+    csp = response.headers["Content-Security-Policy"]
+    directives = {name: sources for name, *sources in (part.split() for part in csp.split(";") if part.strip())}
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] in {"no-referrer", "same-origin", "strict-origin-when-cross-origin"}
+    if page == "static-css":
+        assert response.headers.get("Cache-Control") != "no-store"
+    else:
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_pages_carry_no_inline_script_or_style(app: Flask, client: FlaskClient, world: World) -> None:
+    """The CSP forbids inline code; the pages must not rely on it either."""
+    for path in ("/", "/account/sessions", f"/me/events/{world.own['event_id']}",
+                 f"/me/screenshots/{world.own['shot_id']}"):
+        html = client.get(path).get_data(as_text=True)
+        assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, path
+        assert "<style" not in html and " style=" not in html and re.search(r"\son[a-z]+=", html) is None, path
+
+
+# --- the URL map -----------------------------------------------------------------------------------
+
+def undeclared_routes(app: Flask) -> list[str]:
+    problems = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        rule_value = getattr(app.view_functions[rule.endpoint], "access_rule", None)
+        if not (rule_value in (PUBLIC, SIGNED_IN) or isinstance(rule_value, Permission)):
+            problems.append(f"{rule.rule} ({rule.endpoint}) declares no access rule")
+        unsafe = (rule.methods or set()) - SAFE_METHODS
+        if unsafe not in (set(), {"POST"}):
+            problems.append(f"{rule.rule} accepts {sorted(unsafe)}; only GET and POST are used")
+    return problems
+
+
+def test_every_route_declares_an_access_rule(app: Flask) -> None:
+    assert undeclared_routes(app) == []
+
+
+def test_the_route_walk_catches_a_route_without_a_rule(app: Flask) -> None:
+    app.add_url_rule("/test-only/bare", "test_only_bare", lambda: "no rule here")
+    app.add_url_rule("/test-only/put", "test_only_put", public(lambda: "put"), methods=["PUT"])
+    assert undeclared_routes(app) == ["/test-only/bare (test_only_bare) declares no access rule",
+                                      "/test-only/put accepts ['PUT']; only GET and POST are used"]
+
+
+def test_every_post_refuses_a_missing_or_forged_csrf_token(app: Flask, client: FlaskClient, world: World) -> None:
+    for rule in routes(app, "POST"):
+        url = build(app, rule, world.own)
+        for data in ({}, {"csrf_token": "forged"}):
+            before = snapshot(app, skip=frozenset())
+            response = client.post(url, data=data)
+            assert response.status_code == 400, (url, data, response.status_code)
+            assert "Your form expired" in response.get_data(as_text=True)
+            assert snapshot(app, skip=frozenset()) == before, f"POST {url} without a valid token changed something"
+    assert client.get("/account/sessions").status_code == 200, "still signed in"
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(app: Flask, world: World) -> None:
+    anonymous = app.test_client()
+    for rule in routes(app, "GET"):
+        if app.view_functions[rule.endpoint].access_rule == PUBLIC:
+            continue
+        for values in (world.own, world.others | {"handle": world.own["handle"]}):
+            url = build(app, rule, values)
+            before = snapshot(app)
+            response = anonymous.get(url)
+            assert response.status_code == 302, url
+            assert response.headers["Location"].startswith("/auth/login?next="), url
+            assert snapshot(app) == before
+
+
+def test_no_get_route_changes_state(app: Flask, client: FlaskClient, world: World) -> None:
+    for rule in routes(app, "GET"):
+        url = build(app, rule, world.own)
+        for query in ("", "?reauth=1&next=/account/sessions"):
+            before = snapshot(app)
+            response = client.get(url + query)
+            assert response.status_code < 500, url
+            if app.view_functions[rule.endpoint].access_rule != PUBLIC:
+                assert response.status_code == 200, url
+            assert snapshot(app) == before, f"GET {url}{query} changed the database"
+
+
+# --- objects that are not yours ---------------------------------------------------------------------
+
+OWNED_PAGES = {
+    "event": "/me/events/{event_id}",
+    "screenshot": "/me/screenshots/{shot_id}",
+    "screenshot-image": "/me/screenshots/{shot_id}/image",
+}
+
+
+def test_home_page_links_are_exactly_the_owned_pages(client: FlaskClient, world: World) -> None:
+    html = client.get("/").get_data(as_text=True)
+    links = set(re.findall(r'(?:href|src)="(/me/[^"]+)"', html))
+    assert links == {template.format(**world.own) for template in OWNED_PAGES.values()}
+
+
+@pytest.mark.parametrize("page", OWNED_PAGES)
+def test_another_employees_item_is_not_found_and_audited(app: Flask, client: FlaskClient, world: World,
+                                                         page: str) -> None:
+    template = OWNED_PAGES[page]
+    assert client.get(template.format(**world.own)).status_code == 200
+
+    before = snapshot(app)
+    refused_before = len(audit_entries(app, REFUSED))
+    theirs = client.get(template.format(**world.others))
+    nothing = client.get(template.format(**MISSING))
+    assert theirs.status_code == nothing.status_code == 404
+    assert without_csrf_value(theirs.get_data(as_text=True)) == without_csrf_value(nothing.get_data(as_text=True))
+    body = theirs.get_data(as_text=True)
+    assert "ErinsPrivateApp" not in body and "Erin" not in body and world.other not in body
+    assert world.others["shot_id"] not in body
+    assert theirs.headers["Content-Type"].startswith("text/html")
+    assert theirs.headers["Cache-Control"] == "no-store"
+
+    refused = audit_entries(app, REFUSED)[refused_before:]
+    key = "event_id" if "event_id" in template else "shot_id"
+    assert [(e.actor_type, e.actor_id, e.targets["id"]) for e in refused] == [
+        ("employee", world.alice, str(world.others[key])), ("employee", world.alice, str(MISSING[key]))]
+    assert snapshot(app) == before
+
+
+def test_ending_another_employees_session_is_not_found(app: Flask, client: FlaskClient, world: World) -> None:
+    bob = app.test_client()
+    assert sign_in(bob, "bob@example.com").status_code == 302
+    with app.app_context():
+        bob_employee = find_by_email("bob@example.com")
+        assert bob_employee is not None
+        bob_id = bob_employee.id
+    (bob_handle,) = live_handles(app, bob_id)
+    token = csrf_token(client.get("/account/sessions").get_data(as_text=True))
+
+    before = snapshot(app)
+    refused_before = len(audit_entries(app, REFUSED))
+    theirs = client.post(f"/account/sessions/{bob_handle}/end", data={"csrf_token": token})
+    nothing = client.post(f"/account/sessions/{MISSING['handle']}/end", data={"csrf_token": token})
+    assert theirs.status_code == nothing.status_code == 404
+    assert without_csrf_value(theirs.get_data(as_text=True)) == without_csrf_value(nothing.get_data(as_text=True))
+    assert "Bob" not in theirs.get_data(as_text=True)
+    refused = audit_entries(app, REFUSED)[refused_before:]
+    assert [(e.actor_id, e.targets) for e in refused] == [
+        (world.alice, {"type": "auth_sessions", "id": bob_handle[:8]}),
+        (world.alice, {"type": "auth_sessions", "id": MISSING["handle"][:8]})]
+    assert snapshot(app) == before
+    assert live_handles(app, bob_id) == [bob_handle]
+    assert bob.get("/account/sessions").status_code == 200, "Bob is still signed in"
+
+
+def test_screenshot_image_is_the_original_png_and_not_cached(app: Flask, client: FlaskClient, world: World) -> None:
+    response = client.get(f"/me/screenshots/{world.own['shot_id']}/image")
+    assert response.status_code == 200
+    assert response.mimetype == "image/png"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_data() == world.alice_png
+    views = audit_entries(app, "monitoring:screenshot:view")
+    assert [(e.actor_id, e.targets) for e in views] == [(world.alice, {"screenshot": world.own["shot_id"]})]
+
+
+# --- error pages -----------------------------------------------------------------------------------
+
+ERRORS: dict[str, Callable[[FlaskClient], TestResponse]] = {
+    "500": lambda c: c.get("/test-only/boom"),
+    "404": lambda c: c.get("/no-such-page/<script>"),
+    "405": lambda c: c.get("/auth/logout"),
+    "400-csrf": lambda c: c.post("/auth/logout"),
+}
+
+
+@pytest.mark.parametrize("kind", ERRORS)
+def test_error_pages_reveal_nothing(app: Flask, client: FlaskClient, kind: str) -> None:
+    add_boom_route(app)
+    response = ERRORS[kind](client)
+    assert response.status_code == int(kind[:3])
+    body = response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    for leak in ("secret-detail-XYZ", "Traceback", "RuntimeError", 'File "', "werkzeug", "<script>", "sqlalchemy"):
+        assert leak not in body, leak
+    assert f"Error {kind[:3]}" in body
+    if kind == "500":
+        assert "Something went wrong" in body

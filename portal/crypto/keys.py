@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,17 @@ class SubjectCipher:
 
     def seal_json(self, kind: str, record_id: str, value: dict[str, Any]) -> bytes:
         return self.seal_bytes(kind, record_id, msgspec.json.encode(value))
+
+    def event_sealer(self) -> Callable[[str, dict[str, Any]], bytes]:
+        """``seal_json("event", ...)`` for bulk use: the same bytes, less per-call overhead."""
+        encrypt, encode, urandom = self._aead.encrypt, msgspec.json.encode, os.urandom
+        prefix = f"event:{self.subject_id}:"
+
+        def seal_event(record_id: str, value: dict[str, Any]) -> bytes:
+            nonce = urandom(NONCE_BYTES)
+            return FORMAT_V1 + nonce + encrypt(nonce, encode(value), (prefix + record_id).encode())
+
+        return seal_event
 
     def open_json(self, kind: str, record_id: str, blob: bytes) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.open_bytes(kind, record_id, blob))

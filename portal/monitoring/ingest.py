@@ -294,7 +294,7 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
     compiled = insert(ActivityEvent.__table__).compile(dialect=dialect, column_keys=list(EVENT_COLUMNS))
     if dialect.name == "sqlite":
         def as_time(value: datetime) -> Any:
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     else:
         def as_time(value: datetime) -> Any:
             return value
@@ -309,18 +309,17 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     sql, as_time, positional = _bulk_insert_events()
     connection = db.session.connection()
 
-    def flush() -> None:
-        if rows:
-            connection.exec_driver_sql(sql, rows if positional else [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
-            rows.clear()
+    def write(chunk: list[Any]) -> None:
+        connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in chunk])
 
     now = as_time(utcnow())
+    kinds = {kind: (kind.category.value, kind.value) for kind in EventKind}
+    seal = cipher.event_sealer()
     for item in events:
-        category = item.kind.category.value
+        category, kind = kinds[item.kind]
         rows.append((
-            subject_id, item.source_event_id, category, item.kind.value, as_time(item.occurred_at),
-            item.application, item.site_domain, item.duration_ms,
-            cipher.seal_json("event", item.source_event_id, item.secret), now,
+            subject_id, item.source_event_id, category, kind, as_time(item.occurred_at),
+            item.application, item.site_domain, item.duration_ms, seal(item.source_event_id, item.secret), now,
         ))
         total = totals[category]
         total[0] += 1
@@ -329,8 +328,10 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
         if total[2] is None or item.occurred_at > total[2]:
             total[2] = item.occurred_at
         if len(rows) >= CHUNK:
-            flush()
-    flush()
+            write(rows)
+            rows = []
+    if rows:
+        write(rows)
     for category, (count, first, last) in totals.items():
         bump_stats(subject_id, category, count, first, last)
     return {category: values[0] for category, values in totals.items()}

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint browser-deps lock clean bench
+.PHONY: run test lint browser-deps lock clean bench messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,13 +41,17 @@ test: $(DEV_STAMP) browser-deps lint
 	$(BIN)/pytest
 
 bench: $(DEV_STAMP)
-	@ls bench/*.py
+	$(BIN)/python bench/generate.py
 
 lock:
 	rm -rf /tmp/portal-lock && $(PYTHON) -m venv /tmp/portal-lock
 	/tmp/portal-lock/bin/pip install --quiet -r requirements.in
 	(echo "# Pinned runtime requirements (direct ones in requirements.in). Regenerate with: make lock"; \
 	 /tmp/portal-lock/bin/pip freeze | grep -v '^pip==') > requirements.txt
+
+# Extract the user-facing strings (all through Flask-Babel's gettext) for translators.
+messages: $(DEV_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o portal/translations/messages.pot .
 
 clean:
 	rm -rf $(VENV) test-artifacts

@@ -282,3 +282,34 @@ def test_blind_index_depends_on_the_master_key(app: Flask, tmp_path: Path) -> No
         ours = blind_index("email", "someone@example.com")
     with other.app_context():
         assert blind_index("email", "someone@example.com") != ours
+
+
+def test_shred_subject_destroys_the_key_and_is_audited(app, ctx) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from portal.audit.models import AuditEntry
+    from portal.audit.services import Actor
+    from portal.crypto import KeyDestroyed, keystore
+    from portal.crypto.services import shred_subject
+    from portal.extensions import db
+    from portal.monitoring import services as monitoring
+    from portal.monitoring.ingest import ingest_batch
+    from portal.monitoring.models import ActivityEvent
+    from tests.helpers import event, make_employee
+
+    subject = make_employee(app, "shred@example.com")
+    ingest_batch(subject, [event(1, url="https://example.com/secret")])
+    db.session.commit()
+    stored = db.session.scalar(select(ActivityEvent))
+    assert stored is not None and monitoring.open_event(stored)["url"] == "https://example.com/secret"
+    assert shred_subject(subject, actor=Actor.system(), reason="erasure") is True
+    assert shred_subject(subject, actor=Actor.system(), reason="erasure") is False
+    db.session.commit()
+    with pytest.raises(KeyDestroyed):
+        monitoring.open_event(stored)
+    with pytest.raises(KeyDestroyed):
+        keystore().data_key(subject)
+    entries = list(db.session.scalars(select(AuditEntry).where(AuditEntry.tag == "crypto:subject-key:destroy")))
+    assert [e.details for e in entries] == [{"reason": "erasure", "destroyed": True},
+                                            {"reason": "erasure", "destroyed": False}]
+    assert all(e.subject_id == subject for e in entries)

@@ -48,9 +48,10 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
     else:
         from cachelib.file import FileSystemCache
 
+        # One file per session; past the threshold, expired files are pruned (Redis expires keys itself).
         settings.session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         conf["SESSION_TYPE"] = "cachelib"
-        conf["SESSION_CACHELIB"] = FileSystemCache(str(settings.session_dir), threshold=0, mode=0o600)
+        conf["SESSION_CACHELIB"] = FileSystemCache(str(settings.session_dir), threshold=20_000, mode=0o600)
     return conf
 
 

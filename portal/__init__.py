@@ -104,10 +104,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.auth import models as _auth  # noqa: F401
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import load_user
+    from portal.consent import models as _consent  # noqa: F401
     from portal.me.views import bp as me_bp
     from portal.monitoring import ingest as _ingest  # noqa: F401
     from portal.monitoring import models as _monitoring  # noqa: F401
     from portal.people import models as _people  # noqa: F401
+    from portal.policy import models as _policy  # noqa: F401
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
@@ -124,8 +126,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
     )
 
-    app.register_blueprint(me_bp)
-    app.register_blueprint(auth_bp)
+    from portal.admin.views import bp as admin_bp
+    from portal.me.access import bp as access_bp
+    from portal.me.browse import bp as browse_bp
+    from portal.me.consent_views import bp as consent_bp
+    from portal.policy.views import bp as policy_bp
+
+    for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp):
+        app.register_blueprint(blueprint)
     errors.install(app)
     install_headers(app, _origin(settings.oidc_issuer))
 

@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from portal.audit.services import Actor
+from portal.consent import services as consent
+from portal.consent.models import Decision, Purpose
 from portal.extensions import db
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
@@ -21,12 +23,23 @@ from portal.people.models import Employee, EmploymentStatus
 
 def make_employee(app: Flask, email: str = "erin@example.com", *, name: str = "Erin Example",
                   jurisdiction: str = "ES", status: EmploymentStatus = EmploymentStatus.ACTIVE,
-                  employee_number: str | None = None) -> str:
+                  employee_number: str | None = None, consents: bool = True) -> str:
+    """An employee; by default one who has given every consent (screenshots are then accepted)."""
     with app.app_context():
         employee = people.create_employee(email=email, display_name=name, jurisdiction=jurisdiction,
                                           employee_number=employee_number, status=status, actor=Actor.system())
+        db.session.flush()
+        if consents:
+            grant_all_consents(employee.id)
         db.session.commit()
         return employee.id
+
+
+def grant_all_consents(subject_id: str) -> None:
+    """Inside an app context: record consent to every purpose, as the demo seed does."""
+    for purpose in Purpose:
+        consent.decide(subject_id, purpose, Decision.GRANTED, actor=Actor("employee", subject_id),
+                       method="test", device="test", policy_version=None)
 
 
 def employee(app: Flask, employee_id: str) -> Employee:

@@ -25,7 +25,7 @@ from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.services import find_by_email
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
-from tests.helpers import csrf_token, event, make_employee, sign_in
+from tests.helpers import csrf_token, event, grant_all_consents, make_employee, sign_in
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REFUSED = "access:object:refused"
@@ -121,6 +121,7 @@ def world(app: Flask, client: FlaskClient) -> World:
         alice_employee = find_by_email("alice@example.com")
         assert alice_employee is not None
         alice = alice_employee.id
+        grant_all_consents(alice)
         own_event, own_shot = _ingest(alice, alice_png, "Slack")
         other_event, other_shot = _ingest(other, other_png, "ErinsPrivateApp")
     (handle,) = live_handles(app, alice)

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 
 from portal.audit.services import Actor, record
 from portal.auth.models import SsoIdentity
+from portal.consent import services as consent
+from portal.consent.models import Decision, Purpose
 from portal.crypto import blind_index, keystore
 from portal.db import utcnow
 from portal.demo import synthetic
@@ -72,6 +74,10 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
         (report.created if created else report.existing).append(person.email)
         if not person.data or _has_data(employee):
             continue
+        for purpose in Purpose:
+            if consent.latest(employee.id, purpose) is None:
+                consent.decide(employee.id, purpose, Decision.GRANTED, actor=Actor("employee", employee.id),
+                               method="demo-seed", device="Chrome on Windows", policy_version=None)
         rng = random.Random(seed_value + index)  # noqa: S311 - synthetic demo data, not secrets
         was_former = employee.employment_status == EmploymentStatus.FORMER
         cipher = keystore().cipher(employee.id)

@@ -25,6 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
 from portal.audit.services import Actor, record
+from portal.consent.models import Purpose
+from portal.consent.services import has_consent
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -375,6 +377,9 @@ def ingest_batch(subject_id: str, events: Sequence[Mapping[str, Any]] = (),
     now = utcnow()
     valid_events, repeated_events = _validate_all("event", events, validate_event, "source_event_id", now)
     valid_shots, repeated_shots = _validate_all("screenshot", screenshots, validate_screenshot, "source_id", now)
+
+    if valid_shots and not has_consent(subject_id, Purpose.SCREENSHOT_CAPTURE):
+        raise IngestError("screenshot", 0, "the subject has not consented to screenshot capture (or withdrew it)")
 
     result = IngestResult()
     try:

@@ -74,6 +74,8 @@ class ActivityEvent(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("subject_id", "source_event_id", name="uq_activity_events_subject_source"),
         Index("ix_activity_events_subject_time", "subject_id", "occurred_at", "id"),
+        Index("ix_activity_events_subject_site_time", "subject_id", "site_domain", "occurred_at", "id"),
+        Index("ix_activity_events_subject_kind_time", "subject_id", "kind", "occurred_at", "id"),
         enum_check("kind", EventKind),
     )
 
@@ -132,3 +134,61 @@ class SubjectCategoryStats(db.Model):  # type: ignore[name-defined,misc]
 
     def as_row(self) -> dict[str, Any]:
         return {"category": self.category, "count": self.item_count, "first_at": self.first_at, "last_at": self.last_at}
+
+
+class ActivityDaily(db.Model):  # type: ignore[name-defined,misc]
+    """Events per day (in the employee's time zone): the calendar heat map, without a scan."""
+
+    __tablename__ = "activity_daily"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ActivityHourly(db.Model):  # type: ignore[name-defined,misc]
+    """Events per hour of the day (0-23, the employee's time zone), over all time."""
+
+    __tablename__ = "activity_hourly"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ActivityTarget(db.Model):  # type: ignore[name-defined,misc]
+    """Time in focus and events per web site or application."""
+
+    __tablename__ = "activity_targets"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(8), primary_key=True, comment="site or app")
+    target: Mapped[str] = mapped_column(String(253), primary_key=True)
+    duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccessAction(enum.StrEnum):
+    VIEWED = "viewed"
+    EXPORTED = "exported"
+
+
+class AccessRecord(db.Model):  # type: ignore[name-defined,misc]
+    """Staff opened or exported this employee's monitoring data. The employee sees when, why and
+    for which case; who (``accessor_id``) is kept for the audit only (CJEU C-579/21)."""
+
+    __tablename__ = "access_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    accessed_at: Mapped[CreatedAt]
+    action: Mapped[AccessAction] = mapped_column(String(16))
+    accessor_role: Mapped[str] = mapped_column(String(16), comment="dpo, admin, auditor or system")
+    accessor_id: Mapped[str | None] = mapped_column(String(32), comment="never shown to the employee")
+    purpose: Mapped[str] = mapped_column(String(200))
+    case_ref: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_access_records_subject_time", "subject_id", "accessed_at"),
+        enum_check("action", AccessAction),
+    )

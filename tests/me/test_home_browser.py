@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
 from tests.conftest import CI, LiveServer, _free_port, app_config
-from tests.helpers import event
+from tests.helpers import event, grant_all_consents
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -55,6 +55,7 @@ def test_alice_signs_in_and_sees_her_home_page(chromium: str, tmp_path: Path, id
         alice = people.create_employee(email="alice@example.com", display_name="Alice Martín", jurisdiction="ES",
                                        employee_number="E1001", actor=Actor.system())
         db.session.flush()
+        grant_all_consents(alice.id)
         ingest_batch(alice.id, events=[event(n) for n in range(7)] + [
             event(100 + n, kind="click", site_domain=None, application="Slack", url=None, title=None, x=10, y=20)
             for n in range(3)],

@@ -20,7 +20,7 @@ from portal.monitoring import services as monitoring
 from portal.monitoring.ingest import IngestError, ingest_batch
 from portal.people import services as people
 from tests.conftest import both_databases
-from tests.helpers import event
+from tests.helpers import event, grant_all_consents
 from tests.monitoring.support import png, shot, snapshot
 
 CANARY_URL = "CANARY-URL-7f3a"
@@ -86,6 +86,8 @@ def seed(app: Flask) -> tuple[str, bytes]:
     with app.app_context():
         employee = people.create_employee(email=CANARY_EMAIL, display_name=CANARY_NAME, jurisdiction="ES",
                                           employee_number=CANARY_NUMBER, actor=Actor.system())
+        db.session.flush()
+        grant_all_consents(employee.id)
         db.session.commit()
         subject = employee.id
         ingest_batch(subject, [

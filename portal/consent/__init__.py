@@ -1,0 +1,1 @@
+"""Consent per purpose: an append-only ledger, and the suppression list the AI-training side reads."""

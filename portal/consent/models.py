@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import UTCDateTime, enum_check, utcnow
+from portal.extensions import db
+
+
+class Purpose(enum.StrEnum):
+    """Purposes that rest on consent; each is named by a category of the register."""
+
+    AI_TRAINING = "ai_training"
+    SCREENSHOT_CAPTURE = "screenshot_capture"
+
+
+class Decision(enum.StrEnum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One consent decision. Rows are only ever added; the latest per purpose is the state."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    purpose: Mapped[Purpose] = mapped_column(String(40))
+    decision: Mapped[Decision] = mapped_column(String(16))
+    policy_version: Mapped[int | None] = mapped_column(Integer, comment="the policy version in force when decided")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    method: Mapped[str] = mapped_column(String(24), comment="portal, demo-seed, import")
+    device: Mapped[str] = mapped_column(String(80), comment="coarse browser and system, e.g. 'Firefox on Linux'")
+
+    __table_args__ = (
+        Index("ix_consent_events_subject_purpose", "subject_id", "purpose", "id"),
+        enum_check("purpose", Purpose),
+        enum_check("decision", Decision),
+    )
+
+
+class Suppression(db.Model):  # type: ignore[name-defined,misc]
+    """A subject whose data must not be used for a purpose. The AI-training pipeline reads it."""
+
+    __tablename__ = "suppressions"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    purpose: Mapped[Purpose] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), comment="consent-withdrawn, objection, erasure")
+    since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (enum_check("purpose", Purpose),)

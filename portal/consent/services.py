@@ -1,0 +1,77 @@
+"""Giving and withdrawing consent; the suppression list.
+
+Withdrawal works at once: ingestion refuses new data for a purpose whose consent is not
+given, and the subject is put on the suppression list that the AI-training side reads."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from portal.audit.services import Actor, record
+from portal.consent.models import ConsentEvent, Decision, Purpose, Suppression
+from portal.extensions import db
+
+
+class ConsentError(ValueError):
+    """A consent decision was refused; nothing changed."""
+
+
+def ledger(subject_id: str) -> list[ConsentEvent]:
+    """Every decision, newest first."""
+    return list(db.session.scalars(
+        select(ConsentEvent).where(ConsentEvent.subject_id == subject_id).order_by(ConsentEvent.id.desc())
+    ))
+
+
+def latest(subject_id: str, purpose: Purpose) -> ConsentEvent | None:
+    return db.session.scalar(
+        select(ConsentEvent).where(ConsentEvent.subject_id == subject_id, ConsentEvent.purpose == purpose.value)
+        .order_by(ConsentEvent.id.desc()).limit(1)
+    )
+
+
+def has_consent(subject_id: str, purpose: Purpose) -> bool:
+    event = latest(subject_id, purpose)
+    return event is not None and event.decision == Decision.GRANTED
+
+
+def states(subject_id: str) -> dict[Purpose, ConsentEvent | None]:
+    return {purpose: latest(subject_id, purpose) for purpose in Purpose}
+
+
+def decide(subject_id: str, purpose: Purpose, decision: Decision, *, actor: Actor, method: str, device: str,
+           policy_version: int | None) -> ConsentEvent:
+    """Append a decision to the ledger and bring the suppression list in line with it.
+    Repeating the decision in force is refused (it would add nothing true to the ledger)."""
+    current = latest(subject_id, purpose)
+    if current is not None and current.decision == decision:
+        raise ConsentError("already granted" if decision == Decision.GRANTED else "already withdrawn")
+    if current is None and decision == Decision.WITHDRAWN:
+        raise ConsentError("there is no consent to withdraw")
+    event = ConsentEvent(subject_id=subject_id, purpose=purpose.value, decision=decision.value,
+                         policy_version=policy_version, method=method[:24], device=device[:80])
+    db.session.add(event)
+    if decision == Decision.WITHDRAWN:
+        if db.session.get(Suppression, (subject_id, purpose.value)) is None:
+            db.session.add(Suppression(subject_id=subject_id, purpose=purpose.value, reason="consent-withdrawn"))
+    else:
+        # Only the suppression that the withdrawal created is lifted; one from an upheld objection
+        # or an erasure stays.
+        db.session.execute(delete(Suppression).where(
+            Suppression.subject_id == subject_id, Suppression.purpose == purpose.value,
+            Suppression.reason == "consent-withdrawn"))
+    db.session.flush()
+    record(f"consent:{purpose.value.replace('_', '-')}:{'grant' if decision == Decision.GRANTED else 'withdraw'}",
+           actor=actor, subject_id=subject_id, targets={"consent_event": event.id},
+           details={"method": method, "policy_version": policy_version})
+    return event
+
+
+def suppressed_subjects(purpose: Purpose = Purpose.AI_TRAINING) -> list[str]:
+    """The subject ids whose data must not be used for ``purpose``: what the AI side reads."""
+    return list(db.session.scalars(select(Suppression.subject_id).where(Suppression.purpose == purpose.value)
+                                   .order_by(Suppression.subject_id)))
+
+
+def is_suppressed(subject_id: str, purpose: Purpose = Purpose.AI_TRAINING) -> bool:
+    return db.session.get(Suppression, (subject_id, purpose.value)) is not None

@@ -1,0 +1,1 @@
+"""The versioned monitoring policy: drafts, published versions, acknowledgements."""

@@ -19,11 +19,14 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from portal.audit.models import AuditEntry
+from portal.audit.services import Actor
 from portal.auth.models import AuthSession
+from portal.consent import services as consent
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.services import find_by_email
+from portal.policy import services as policy
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
 from tests.helpers import csrf_token, event, grant_all_consents, make_employee, sign_in
 
@@ -98,7 +101,8 @@ class World:
     other_png: bytes
 
 
-MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle"}
+MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
+           "entry_id": 2_000_000_000, "ack_id": 2_000_000_000}
 
 
 def _ingest(subject_id: str, image: bytes, application: str) -> tuple[int, str]:
@@ -124,10 +128,19 @@ def world(app: Flask, client: FlaskClient) -> World:
         grant_all_consents(alice)
         own_event, own_shot = _ingest(alice, alice_png, "Slack")
         other_event, other_shot = _ingest(other, other_png, "ErinsPrivateApp")
+        draft = policy.save_draft("Monitoring policy", "# Policy\n\nWhat we collect.", "", Actor.system())
+        version = policy.publish(draft.id, Actor.system()).version
+        assert version is not None
+        acks = {who: policy.acknowledge(who, version, Actor("employee", who)).id for who in (alice, other)}
+        entries = {who: consent.ledger(who)[0].id for who in (alice, other)}
+        db.session.commit()
     (handle,) = live_handles(app, alice)
+    shared = {"purpose": "ai_training", "version": version}
     return World(alice=alice, other=other,
-                 own={"event_id": own_event, "shot_id": own_shot, "handle": handle},
-                 others={"event_id": other_event, "shot_id": other_shot},
+                 own={"event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
+                      "ack_id": acks[alice], **shared},
+                 others={"event_id": other_event, "shot_id": other_shot, "entry_id": entries[other],
+                         "ack_id": acks[other], **shared},
                  alice_png=alice_png, other_png=other_png)
 
 
@@ -251,24 +264,46 @@ def test_no_get_route_changes_state(app: Flask, client: FlaskClient, world: Worl
             before = snapshot(app)
             response = client.get(url + query)
             assert response.status_code < 500, url
-            if app.view_functions[rule.endpoint].access_rule != PUBLIC:
+            rule_of_view = app.view_functions[rule.endpoint].access_rule
+            if rule_of_view == SIGNED_IN:
                 assert response.status_code == 200, url
+            elif rule_of_view != PUBLIC:  # staff only: alice, an employee, finds nothing there
+                assert response.status_code == 404, url
             assert snapshot(app) == before, f"GET {url}{query} changed the database"
 
 
 # --- objects that are not yours ---------------------------------------------------------------------
 
+# Every route that takes the id of an employee's own object; the walk below tries each with
+# another employee's id. test_every_owned_id_route_is_walked keeps this list complete.
 OWNED_PAGES = {
     "event": "/me/events/{event_id}",
     "screenshot": "/me/screenshots/{shot_id}",
     "screenshot-image": "/me/screenshots/{shot_id}/image",
+    "screenshot-thumbnail": "/me/screenshots/{shot_id}/thumbnail",
+    "consent-entry": "/me/consent/entries/{entry_id}",
+    "policy-acknowledgement": "/policy/acknowledgements/{ack_id}",
 }
+OWNED_KEYS = {"event_id", "shot_id", "entry_id", "ack_id"}
+SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-log"}
 
 
-def test_home_page_links_are_exactly_the_owned_pages(client: FlaskClient, world: World) -> None:
+def test_every_owned_id_route_is_walked(app: Flask) -> None:
+    walked = {template.split("{")[0] for template in OWNED_PAGES.values()}
+    for rule in app.url_map.iter_rules():
+        if set(rule.arguments) & OWNED_KEYS and "GET" in (rule.methods or set()):
+            assert rule.rule.split("<")[0] in walked, f"{rule.rule} takes an owned id but is not walked"
+
+
+def test_home_page_links_are_the_owned_pages_and_sections(client: FlaskClient, world: World) -> None:
     html = client.get("/").get_data(as_text=True)
-    links = set(re.findall(r'(?:href|src)="(/me/[^"]+)"', html))
-    assert links == {template.format(**world.own) for template in OWNED_PAGES.values()}
+    links = set(re.findall(r'(?:href|src)="(/me/[^"?#]+)"', html))
+    per_item_keys = ("event", "screenshot", "screenshot-image", "screenshot-thumbnail")
+    per_item = {template.format(**world.own) for key, template in OWNED_PAGES.items() if key in per_item_keys}
+    assert links - SECTION_PAGES <= per_item
+    assert links >= SECTION_PAGES
+    theirs = {template.format(**world.others) for key, template in OWNED_PAGES.items() if key in per_item_keys}
+    assert not links & theirs
 
 
 @pytest.mark.parametrize("page", OWNED_PAGES)
@@ -285,12 +320,12 @@ def test_another_employees_item_is_not_found_and_audited(app: Flask, client: Fla
     assert without_csrf_value(theirs.get_data(as_text=True)) == without_csrf_value(nothing.get_data(as_text=True))
     body = theirs.get_data(as_text=True)
     assert "ErinsPrivateApp" not in body and "Erin" not in body and world.other not in body
-    assert world.others["shot_id"] not in body
+    assert world.others["shot_id"] not in body and world.other not in body
     assert theirs.headers["Content-Type"].startswith("text/html")
     assert theirs.headers["Cache-Control"] == "no-store"
 
     refused = audit_entries(app, REFUSED)[refused_before:]
-    key = "event_id" if "event_id" in template else "shot_id"
+    key = next(k for k in OWNED_KEYS if "{" + k + "}" in template)
     assert [(e.actor_type, e.actor_id, e.targets["id"]) for e in refused] == [
         ("employee", world.alice, str(world.others[key])), ("employee", world.alice, str(MISSING[key]))]
     assert snapshot(app) == before

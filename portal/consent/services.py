@@ -5,15 +5,22 @@ given, and the subject is put on the suppression list that the AI-training side 
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import delete, select
 
 from portal.audit.services import Actor, record
 from portal.consent.models import ConsentEvent, Decision, Purpose, Suppression
 from portal.extensions import db
+from portal.monitoring.models import TrainingSetUse
 
 
 class ConsentError(ValueError):
     """A consent decision was refused; nothing changed."""
+
+
+class SuppressedError(ConsentError):
+    """The subject's data may not be used for this purpose (no consent, or on the suppression list)."""
 
 
 def ledger(subject_id: str) -> list[ConsentEvent]:
@@ -75,3 +82,24 @@ def suppressed_subjects(purpose: Purpose = Purpose.AI_TRAINING) -> list[str]:
 
 def is_suppressed(subject_id: str, purpose: Purpose = Purpose.AI_TRAINING) -> bool:
     return db.session.get(Suppression, (subject_id, purpose.value)) is not None
+
+
+def suppression(subject_id: str, purpose: Purpose) -> Suppression | None:
+    return db.session.get(Suppression, (subject_id, purpose.value))
+
+
+def record_training_use(subject_id: str, *, dataset: str, snapshot: str, record_count: int, used_on: date,
+                        model: str, actor: Actor) -> TrainingSetUse:
+    """Record that a training-set snapshot included the subject's data. This is the gate the AI
+    side goes through: it is refused for a subject on the suppression list or without consent."""
+    if is_suppressed(subject_id, Purpose.AI_TRAINING) or not has_consent(subject_id, Purpose.AI_TRAINING):
+        raise SuppressedError("the subject's data may not be used for AI training")
+    if record_count < 1 or not dataset.strip() or not snapshot.strip() or not model.strip():
+        raise ConsentError("a training-set use needs a data set, a snapshot, a model and at least one record")
+    use = TrainingSetUse(subject_id=subject_id, dataset=dataset.strip()[:120], snapshot=snapshot.strip()[:120],
+                         record_count=record_count, used_on=used_on, model=model.strip()[:120])
+    db.session.add(use)
+    db.session.flush()
+    record("monitoring:training-use:record", actor=actor, subject_id=subject_id, targets={"training_set_use": use.id},
+           details={"records": record_count})
+    return use

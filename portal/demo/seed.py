@@ -22,6 +22,7 @@ from portal.crypto import blind_index, keystore
 from portal.db import utcnow
 from portal.demo import synthetic
 from portal.demo.identities import PEOPLE, DemoPerson
+from portal.demo.seed_extra import seed_policy_and_access
 from portal.extensions import db
 from portal.monitoring.ingest import store_events, store_screenshots
 from portal.monitoring.models import ActivityEvent, TrainingSetUse
@@ -97,6 +98,9 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
         record("demo:data:seed", actor=Actor.system(), subject_id=employee.id,
                details={"events": len(events), "screenshots": count})
         progress(f"{person.email}: {len(events)} events, {count} screenshots")
+    ids = {person.email: employee_id for person in PEOPLE
+           if (employee_id := getattr(people.find_by_email(person.email), "id", None)) is not None}
+    seed_policy_and_access(ids)
     return report
 
 

@@ -30,6 +30,7 @@ from portal.consent.services import has_consent
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.monitoring.aggregates import ActivityTally, zone_of
 from portal.monitoring.artifacts import screenshot_path, write_atomically
 from portal.monitoring.models import ActivityEvent, CategoryKey, EventKind, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee, EmploymentStatus
@@ -303,10 +304,19 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
     return str(compiled), as_time, bool(compiled.positional)
 
 
+def _activity_tally(subject_id: str) -> ActivityTally:
+    """A tally in the employee's time zone (the employee is usually in the session already)."""
+    employee = db.session.get(Employee, subject_id)
+    return ActivityTally(zone_of(employee.timezone if employee is not None else None))
+
+
 def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[str, int]:
-    """Seal and insert already validated, not yet stored events; update the totals."""
+    """Seal and insert already validated, not yet stored events; update the totals and the
+    activity aggregates (per local day, local hour, site or application)."""
     subject_id = cipher.subject_id
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, None, None])
+    tally = _activity_tally(subject_id)
+    tally_add = tally.add
     rows: list[Any] = []
     sql, as_time, positional = _bulk_insert_events()
     connection = db.session.connection()
@@ -323,6 +333,7 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
             subject_id, item.source_event_id, category, kind, as_time(item.occurred_at),
             item.application, item.site_domain, item.duration_ms, seal(item.source_event_id, item.secret), now,
         ))
+        tally_add(item.occurred_at, item.application, item.site_domain, item.duration_ms)
         total = totals[category]
         total[0] += 1
         if total[1] is None or item.occurred_at < total[1]:
@@ -336,6 +347,7 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
         write(rows)
     for category, (count, first, last) in totals.items():
         bump_stats(subject_id, category, count, first, last)
+    tally.store(subject_id)
     return {category: values[0] for category, values in totals.items()}
 
 

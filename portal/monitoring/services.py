@@ -3,14 +3,17 @@ for display."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from portal.crypto import keystore
 from portal.extensions import db
+from portal.monitoring import aggregates
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats, TrainingSetUse
 
@@ -22,19 +25,35 @@ class CategoryTotal:
     first_at: datetime | None
     last_at: datetime | None
 
+    @property
+    def purge_at(self) -> datetime | None:
+        """When the oldest item reaches the end of its retention period (None: nothing to purge)."""
+        if self.first_at is None or not self.count:
+            return None
+        return self.first_at + timedelta(days=self.category.retention_days)
+
 
 def register() -> list[DataCategory]:
     return list(db.session.scalars(select(DataCategory).order_by(DataCategory.sort_order, DataCategory.key)))
 
 
-def category_totals(subject_id: str) -> list[CategoryTotal]:
+def training_set_uses(subject_id: str) -> list[TrainingSetUse]:
+    """The AI training sets (snapshots) that included this subject's data, the latest first."""
+    return list(db.session.scalars(
+        select(TrainingSetUse).where(TrainingSetUse.subject_id == subject_id)
+        .order_by(TrainingSetUse.used_on.desc(), TrainingSetUse.dataset, TrainingSetUse.snapshot)
+    ))
+
+
+def category_totals(subject_id: str, uses: Sequence[TrainingSetUse] | None = None) -> list[CategoryTotal]:
     """One row per register category (zero where nothing was collected), from the totals table.
-    Training-set use is counted from its own small table."""
+    Training-set use is counted from its own small table (``uses``, when the caller has it)."""
     stats = {
         s.category: s
         for s in db.session.scalars(select(SubjectCategoryStats).where(SubjectCategoryStats.subject_id == subject_id))
     }
-    uses = list(db.session.scalars(select(TrainingSetUse).where(TrainingSetUse.subject_id == subject_id)))
+    if uses is None:
+        uses = training_set_uses(subject_id)
     totals = []
     for category in register():
         if category.key == "ai_training_use":
@@ -74,3 +93,41 @@ def open_screenshot(shot: Screenshot) -> bytes:
     """The image, decrypted in memory; it is never written anywhere unencrypted."""
     sealed = screenshot_path(shot.subject_id, shot.id).read_bytes()
     return keystore().cipher(shot.subject_id).open_bytes("screenshot", shot.id, sealed)
+
+
+CALENDAR_DAYS = 7 * 27  # the heat map shows 26 weeks up to today; a week more covers its first column
+
+
+@dataclass
+class Dashboard:
+    """Everything the employee's dashboard shows, read from totals, aggregates and indexes only."""
+
+    zone: ZoneInfo
+    today: date
+    totals: list[CategoryTotal]
+    uses: list[TrainingSetUse]
+    daily: dict[date, int]
+    hourly: list[int]
+    targets: aggregates.TargetSummary
+    events: list[ActivityEvent]
+    screenshots: list[Screenshot]
+
+
+def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None) -> Dashboard:
+    """The dashboard's data for one subject; days and hours in their time zone ``timezone``.
+
+    A fixed handful of queries, none of which reads more than a few rows of the events."""
+    zone = aggregates.zone_of(timezone)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    uses = training_set_uses(subject_id)
+    return Dashboard(
+        zone=zone,
+        today=today,
+        totals=category_totals(subject_id, uses),
+        uses=uses,
+        daily=aggregates.daily_counts(subject_id, today - timedelta(days=CALENDAR_DAYS), today),
+        hourly=aggregates.hourly_counts(subject_id),
+        targets=aggregates.top_targets(subject_id),
+        events=recent_events(subject_id),
+        screenshots=recent_screenshots(subject_id),
+    )

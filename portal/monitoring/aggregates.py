@@ -1,0 +1,206 @@
+"""Activity aggregates: events per local day, per local hour of the day, and time and events per
+web site or application. Ingestion keeps them up to date (:class:`ActivityTally`), so the
+dashboard reads a few hundred small rows instead of counting millions of events per request.
+
+Days and hours are in the employee's own time zone as it was when the events were stored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from math import floor
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from portal.extensions import db
+from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget
+
+SITE = "site"
+APP = "app"
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    """The employee's time zone, or UTC when the name is missing or unknown (it comes from an IdP claim)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+class LocalClock:
+    """Maps UTC epoch seconds to the zone's local epoch seconds (``utc + offset``).
+
+    The zone's offset is looked up once per UTC hour and kept; an hour within which the offset
+    changes (a transition off the whole UTC hour, as in Newfoundland or Lord Howe Island) is not
+    kept, and each instant in it is looked up exactly."""
+
+    __slots__ = ("offsets", "zone")
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.offsets: dict[int, int] = {}  # UTC hour number -> offset in seconds
+
+    def _offset_at(self, seconds: int) -> int:
+        delta = datetime.fromtimestamp(seconds, UTC).astimezone(self.zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    def offset(self, seconds: int) -> int:
+        """The offset at ``seconds`` (UTC epoch seconds), from the cache when it can be."""
+        hour = seconds // 3600
+        cached = self.offsets.get(hour)
+        if cached is not None:
+            return cached
+        start = self._offset_at(hour * 3600)
+        if start == self._offset_at(hour * 3600 + 3599):
+            self.offsets[hour] = start
+            return start
+        return self._offset_at(seconds)
+
+
+class ActivityTally:
+    """Counts for one batch of one subject's events, added to the aggregate tables by :meth:`store`.
+
+    :meth:`add` is called once per stored event on the bulk path, so it does only integer
+    arithmetic and dictionary updates."""
+
+    __slots__ = ("app_events", "app_ms", "clock", "daily", "hourly", "offsets", "site_events", "site_ms")
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.clock = LocalClock(zone)
+        self.offsets = self.clock.offsets
+        self.daily: defaultdict[int, int] = defaultdict(int)  # local day number since 1970-01-01 -> events
+        self.hourly = [0] * 24
+        self.site_events: defaultdict[str, int] = defaultdict(int)
+        self.site_ms: defaultdict[str, int] = defaultdict(int)
+        self.app_events: defaultdict[str, int] = defaultdict(int)
+        self.app_ms: defaultdict[str, int] = defaultdict(int)
+
+    def add(self, occurred_at: datetime, application: str, site_domain: str | None, duration_ms: int | None) -> None:
+        seconds = floor(occurred_at.timestamp())
+        offset = self.offsets.get(seconds // 3600)
+        if offset is None:
+            offset = self.clock.offset(seconds)
+        local = seconds + offset
+        self.daily[local // 86400] += 1
+        self.hourly[local // 3600 % 24] += 1
+        if site_domain:
+            self.site_events[site_domain] += 1
+            if duration_ms:
+                self.site_ms[site_domain] += duration_ms
+        else:
+            self.app_events[application] += 1
+            if duration_ms:
+                self.app_ms[application] += duration_ms
+
+    def rows(self, subject_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The increments per table, each sorted by key (concurrent batches then lock rows in one order)."""
+        daily = [{"subject_id": subject_id, "day": date.fromordinal(n + _EPOCH_ORDINAL), "events": count}
+                 for n, count in sorted(self.daily.items())]
+        hourly = [{"subject_id": subject_id, "hour": hour, "events": count}
+                  for hour, count in enumerate(self.hourly) if count]
+        targets = [{"subject_id": subject_id, "target_type": kind, "target": target, "events": count,
+                    "duration_ms": durations.get(target, 0)}
+                   for kind, counts, durations in ((APP, self.app_events, self.app_ms),
+                                                   (SITE, self.site_events, self.site_ms))
+                   for target, count in sorted(counts.items())]
+        return daily, hourly, targets
+
+    def store(self, subject_id: str) -> None:
+        """Add the counts to the subject's aggregate rows: one upsert per table (``INSERT ... ON
+        CONFLICT DO UPDATE SET n = n + excluded.n``, the same SQL on SQLite and PostgreSQL)."""
+        daily, hourly, targets = self.rows(subject_id)
+        _add_to(ActivityDaily, daily, ("events",))
+        _add_to(ActivityHourly, hourly, ("events",))
+        _add_to(ActivityTarget, targets, ("events", "duration_ms"))
+
+
+def _add_to(model: Any, rows: list[dict[str, Any]], counters: Iterable[str]) -> None:
+    if not rows:
+        return
+    table = model.__table__
+    maker = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = maker(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
+    )
+    db.session.execute(statement, rows)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TargetTotal:
+    target_type: str  # "site" or "app"
+    target: str
+    duration_ms: int
+    events: int
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """The ``limit`` targets with the most time in focus, and what all the others add up to."""
+
+    top: list[TargetTotal]
+    other_count: int
+    other_ms: int
+    other_events: int
+
+    @property
+    def total_ms(self) -> int:
+        return sum(t.duration_ms for t in self.top) + self.other_ms
+
+    @property
+    def empty(self) -> bool:
+        return not self.top
+
+
+def daily_counts(subject_id: str, first: date, last: date) -> dict[date, int]:
+    """Events per local day from ``first`` to ``last`` (inclusive); days without events are absent."""
+    rows = db.session.execute(
+        select(ActivityDaily.day, ActivityDaily.events)
+        .where(ActivityDaily.subject_id == subject_id, ActivityDaily.day >= first, ActivityDaily.day <= last)
+    )
+    return {day: int(events) for day, events in rows}
+
+
+def hourly_counts(subject_id: str) -> list[int]:
+    """Events per local hour of the day, 0 to 23, over all time."""
+    counts = [0] * 24
+    for hour, events in db.session.execute(
+        select(ActivityHourly.hour, ActivityHourly.events).where(ActivityHourly.subject_id == subject_id)
+    ):
+        if 0 <= hour < 24:
+            counts[hour] = int(events)
+    return counts
+
+
+def top_targets(subject_id: str, limit: int = 8) -> TargetSummary:
+    """The sites and applications with the most time in focus, and the rest summed up."""
+    top = [TargetTotal(kind, target, int(ms), int(events)) for kind, target, ms, events in db.session.execute(
+        select(ActivityTarget.target_type, ActivityTarget.target, ActivityTarget.duration_ms, ActivityTarget.events)
+        .where(ActivityTarget.subject_id == subject_id)
+        .order_by(ActivityTarget.duration_ms.desc(), ActivityTarget.events.desc(), ActivityTarget.target_type,
+                  ActivityTarget.target)
+        .limit(limit)
+    )]
+    count, total_ms, total_events = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(ActivityTarget.duration_ms), 0),
+               func.coalesce(func.sum(ActivityTarget.events), 0))
+        .where(ActivityTarget.subject_id == subject_id)
+    ).one()
+    return TargetSummary(
+        top=top,
+        other_count=int(count) - len(top),
+        other_ms=int(total_ms) - sum(t.duration_ms for t in top),
+        other_events=int(total_events) - sum(t.events for t in top),
+    )
+

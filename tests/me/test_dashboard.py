@@ -1,0 +1,308 @@
+"""The dashboard at /: the register with this employee's counts and purge dates, the training
+sets that used their data, their rights (with the right authority), three pictures whose
+numbers match the aggregates, empty states, and a fixed, small number of queries that never
+scan the events."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.me.views import supervisory_authority
+from portal.monitoring.ingest import ingest_batch
+from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget, TrainingSetUse
+from portal.people.services import find_by_email
+from tests.conftest import set_idp_user
+from tests.helpers import event, grant_all_consents, sign_in
+from tests.monitoring.support import shot
+
+MADRID = ZoneInfo("Europe/Madrid")
+NOW = datetime.now(UTC).replace(microsecond=0)
+FIRST = NOW - timedelta(days=40, hours=3)
+
+
+def signed_in(client: FlaskClient, sub: str) -> str:
+    assert sign_in(client, sub).status_code == 302
+    employee = find_by_email(sub)
+    assert employee is not None
+    return employee.id
+
+
+def alice_events(count: int, offset: int = 0) -> list[dict[str, Any]]:
+    """``count`` events spread over the last 40 days: sites, applications, input events."""
+    events = []
+    for i in range(offset, offset + count):
+        when = (FIRST + timedelta(minutes=97 * i % (40 * 24 * 60))).isoformat()
+        if i % 3 == 0:
+            events.append(event(i, occurred_at=when, site_domain=("github.com", "slack.com", "google.com")[i % 9 // 3],
+                                duration_ms=60_000 + i))
+        elif i % 3 == 1:
+            events.append(event(i, occurred_at=when, kind="app_focus", site_domain=None, url=None,
+                                application=f"App {i % 11}", duration_ms=30_000))
+        else:
+            events.append(event(i, occurred_at=when, kind="click", x=1, y=2, duration_ms=None))
+    events[0]["occurred_at"] = FIRST.isoformat()
+    return events
+
+
+@pytest.fixture
+def alice(app: Flask, client: FlaskClient) -> str:
+    """Alice (ES, Europe/Madrid) signed in, with 60 events from FIRST on, one screenshot and two
+    training-set uses."""
+    with app.app_context():
+        subject = signed_in(client, "alice@example.com")
+        grant_all_consents(subject)
+        ingest_batch(subject, alice_events(60), [shot(1, captured_at=(NOW - timedelta(days=2)).isoformat())])
+        db.session.add_all([
+            TrainingSetUse(subject_id=subject, dataset="activity-2025q3", snapshot="snap-0007", record_count=41_234,
+                           used_on=date(2025, 9, 30), model="focus-predictor-v3"),
+            TrainingSetUse(subject_id=subject, dataset="ui-screens", snapshot="snap-0002", record_count=12,
+                           used_on=date(2025, 11, 4), model="screen-parser-v1"),
+        ])
+        db.session.commit()
+    return subject
+
+
+def page(client: FlaskClient) -> str:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    return response.get_data(as_text=True)
+
+
+def section(html: str, element_id: str) -> str:
+    """The element with this id and everything up to the next element of the same heading level."""
+    start = html.index(f'id="{element_id}"')
+    level = html.rfind("<", 0, start)
+    tag = html[level + 1 : html.index(" ", level)]
+    end = html.find(f"<{tag} ", start + 1)
+    return html[start : end if end != -1 else len(html)]
+
+
+def text_of(fragment: str) -> str:
+    return htmllib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))).strip()
+
+
+# --- content -------------------------------------------------------------------------------------
+
+def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, client: FlaskClient,
+                                                                 alice: str) -> None:
+    html = page(client)
+    assert "Hello, Alice Martín" in html and "<dd>ES</dd>" in html and "Europe/Madrid" in html
+    counts = dict(re.findall(r'data-category="([a-z_]+)">([\d,]+)<', html))
+    assert counts == {"input_events": "20", "app_activity": "40", "screenshots": "1", "ai_training_use": "2"}
+
+    for key, retention, first in [("app_activity", 180, FIRST), ("input_events", 180, FIRST + timedelta(minutes=194)),
+                                  ("screenshots", 90, NOW - timedelta(days=2))]:
+        card = section(html, f"category-{key}")
+        purge = (first + timedelta(days=retention)).astimezone(MADRID).strftime("%Y-%m-%d")
+        assert f"The oldest item will be deleted on {purge}." in text_of(card), key
+        assert f"{retention} days." in text_of(card)
+    ai = text_of(section(html, "category-ai_training_use"))
+    assert "The oldest item will be deleted on 2028-09-29." in ai  # 30 Sep 2025 + 1095 days
+    assert "From 2025-09-30 to 2025-11-04" in ai
+
+    with app.app_context():
+        from portal.monitoring.services import register
+        categories = register()
+        for category in categories:
+            card = text_of(section(html, f"category-{category.key}"))
+            assert category.name in card and category.legal_basis in card and category.source_system in card
+            assert all(p in card for p in category.purposes) and all(r in card for r in category.recipients)
+            assert ("Rests on your consent" in card) == bool(category.consent_purpose)
+    for key in ("screenshots", "ai_training_use"):
+        assert 'href="/me/consent"' in section(html, f"category-{key}")
+
+
+def test_training_set_uses_are_listed(client: FlaskClient, alice: str) -> None:
+    table = text_of(section(page(client), "training"))
+    assert "activity-2025q3 snap-0007 41,234 Sep 30, 2025 focus-predictor-v3" in table
+    assert "ui-screens snap-0002 12 Nov 4, 2025 screen-parser-v1" in table
+    assert table.index("ui-screens") < table.index("activity-2025q3"), "the latest first"
+
+
+RIGHT_LINKS = {"right-access": ["/me/activity", "/me/screenshots"], "right-purposes": ["#collected", "/policy"],
+               "right-recipients": ["/me/access-log"], "right-consent": ["/me/consent"]}
+
+
+def test_rights_cover_article_15_each_with_a_way_to_act(client: FlaskClient, alice: str) -> None:
+    html = page(client)
+    rights = section(html, "rights")
+    for right, links in RIGHT_LINKS.items():
+        item = rights[rights.index(f'id="{right}"'):]
+        item = item[: item.index("</li>")]
+        assert re.findall(r'href="([^"]+)"', item) == links, right
+    act = text_of(rights[rights.index('id="right-act"'):])
+    assert all(word in act for word in ("corrected", "erased", "restricted", "object", "copy"))
+    assert "ask the Data Protection Officer" in act
+    everything = text_of(rights)
+    for article in ("15(1)(a)", "15(1)(c)", "15(1)(d)", "15(1)(e)", "15(1)(f)", "15(1)(g)", "15(1)(h)"):
+        assert article in everything
+    assert "Agencia Española de Protección de Datos (AEPD)" in everything
+    assert "the GDPR and Spain's LOPDGDD" in everything
+    assert "No decision about you is taken by automated means alone" in everything
+    assert "Desktop activity agent" in everything  # the sources
+    assert "<script" not in html and 'style="' not in html and not re.search(r"\son[a-z]+=", html)
+
+
+@pytest.mark.parametrize(("sub", "claims", "authority", "law"), [
+    ("bob@example.com", None, "California Privacy Protection Agency",
+     "Under the CCPA as amended by the CPRA you have a right"),
+    ("carla@example.com", None, "Superintendencia de Industria y Comercio",
+     "Under Colombia's Ley 1581 de 2012 you have a right"),
+    ("bruna@example.com", {"country": "BR"}, "Autoridade Nacional de Proteção de Dados",
+     "Under Brazil's LGPD you have a right"),
+    ("francois@example.com", {"country": "FR"}, "your data protection authority", "Under the GDPR you have a right"),
+    ("kim@example.com", {"country": "KR"}, "your data protection authority", "Your rights You have a right"),
+])
+def test_the_supervisory_authority_follows_the_jurisdiction(app: Flask, client: FlaskClient, idp_url: str,
+                                                            sub: str, claims: dict[str, str] | None,
+                                                            authority: str, law: str) -> None:
+    if claims:
+        set_idp_user(idp_url, sub, {"email": sub, "email_verified": True, "name": sub.split("@")[0].title(),
+                                    "zoneinfo": "Europe/Paris", **claims})
+    with app.app_context():
+        signed_in(client, sub)
+    html = page(client)
+    complain = text_of(section(html, "right-complain"))
+    assert f"you can complain to {'' if authority.startswith('your') else 'the '}{authority}" in complain
+    assert "AEPD" not in complain
+    rights = text_of(section(html, "rights"))
+    assert law in rights
+    assert ("GDPR Art. 15(1)(f)" in rights) == (sub == "francois@example.com"), "article numbers only under the GDPR"
+
+
+@pytest.mark.parametrize(("jurisdiction", "authority"), [
+    ("ES", "AEPD"), ("es", "AEPD"), ("ES-MD", "AEPD"), ("US-CA", "California Privacy Protection Agency"),
+    ("US", "your data protection authority"), ("US-NY", "your data protection authority"),
+    ("CO", "Superintendencia de Industria y Comercio"), ("BR-SP", "ANPD"), ("", "your data protection authority"),
+])
+def test_supervisory_authority_names(app: Flask, jurisdiction: str, authority: str) -> None:
+    with app.test_request_context():
+        assert authority in supervisory_authority(jurisdiction)
+
+
+def test_a_new_employee_sees_empty_states(client: FlaskClient, app: Flask) -> None:
+    with app.app_context():
+        signed_in(client, "carla@example.com")
+    html = page(client)
+    counts = dict(re.findall(r'data-category="([a-z_]+)">([\d,]+)<', html))
+    assert counts == {"input_events": "0", "app_activity": "0", "screenshots": "0", "ai_training_use": "0"}
+    assert text_of(html).count("Nothing to purge.") == 4
+    assert text_of(html).count("Nothing collected so far.") == 4
+    for message in ("No activity has been recorded about you in the last six months.",
+                    "No time in focus has been recorded about you yet.",
+                    "No activity has been recorded about you yet.",
+                    "No activity has been recorded about you.",
+                    "No screenshots have been taken of your screen.",
+                    "None of your data has been used to train AI models."):
+        assert message in html
+    assert "<svg" not in html
+    assert "Superintendencia de Industria y Comercio" in html
+
+
+def test_anonymous_visitors_get_the_landing_page(app: Flask, client: FlaskClient, alice: str) -> None:
+    assert "Hello, Alice" in page(client)
+    anonymous = app.test_client().get("/")
+    body = anonymous.get_data(as_text=True)
+    assert anonymous.status_code == 200
+    assert "Sign in with your company account" in body
+    assert "Alice" not in body and "github.com" not in body and "<svg" not in body
+
+
+# --- pictures --------------------------------------------------------------------------------------
+
+def numbers(html: str, attribute: str) -> dict[str, int]:
+    return {key: int(value.replace(",", "")) for key, value in
+            re.findall(rf'<td {attribute}="([^"]+)">([\d,]+)</td>', html)}
+
+
+def test_charts_have_text_alternatives_matching_the_aggregates(app: Flask, client: FlaskClient, alice: str) -> None:
+    html = page(client)
+    for chart in ("heat", "targets", "hours"):
+        svg = re.search(rf'<svg class="[a-z]+" [^>]*aria-labelledby="{chart}-title {chart}-desc"[^>]*>', html)
+        assert svg is not None and 'role="img"' in svg.group(0), chart
+        assert f'<title id="{chart}-title">' in html and f'<desc id="{chart}-desc">' in html
+        assert f'id="{chart}-table"' in html
+
+    with app.app_context():
+        daily = {r.day.isoformat(): r.events for r in db.session.scalars(
+            select(ActivityDaily).where(ActivityDaily.subject_id == alice))}
+        hourly = {str(r.hour): r.events for r in db.session.scalars(
+            select(ActivityHourly).where(ActivityHourly.subject_id == alice))}
+        targets = {(r.target_type, r.target): r.duration_ms for r in db.session.scalars(
+            select(ActivityTarget).where(ActivityTarget.subject_id == alice))}
+
+    heat = numbers(html, "data-day")
+    assert {day: n for day, n in heat.items() if n} == daily
+    today = datetime.now(MADRID).date()
+    assert max(heat) == today.isoformat() and len(heat) > 7 * 25
+    hours = numbers(html, "data-hour")
+    assert len(hours) == 24 and {h: n for h, n in hours.items() if n} == hourly
+    assert sum(hours.values()) == sum(heat.values()) == 60
+
+    rows = dict(re.findall(r'<tr data-target="([a-z]+:[^"]*)" data-ms="(\d+)">', html))
+    ranked = sorted(targets.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = {f"{kind}:{name}": ms for (kind, name), ms in ranked[:8]}
+    assert {k: int(v) for k, v in rows.items() if not k.startswith("other:")} == top
+    assert int(rows["other:"]) == sum(ms for _, ms in ranked[8:])
+    assert f"Others ({len(ranked) - 8} more)" in html
+    assert "<title>github.com:" in html
+    assert html.count('class="heat heat-') == len(heat)
+
+
+def test_heat_map_levels_and_legend(app: Flask, client: FlaskClient, alice: str) -> None:
+    html = page(client)
+    levels = set(re.findall(r'class="heat heat-(\d)"', html))
+    assert "0" in levels and "4" in levels
+    legend = text_of(section(html, "heat-heading")[: section(html, "heat-heading").index("</ul>")])
+    assert "no events" in legend
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+
+def test_the_dashboard_runs_a_small_fixed_number_of_queries_and_never_scans_events(
+        app: Flask, client: FlaskClient, alice: str) -> None:
+    page(client)  # warm up: first-request work (session refresh and the like) is not the dashboard's
+    with statements(app) as few:
+        page(client)
+    with app.app_context():
+        ingest_batch(alice, alice_events(940, offset=1000))
+        db.session.commit()
+    with statements(app) as many:
+        html = page(client)
+    assert 'data-category="app_activity">667<' in html  # 40 + 627: the 1,000 events are there
+    assert len(many) == len(few) <= 20, many
+    for statement in many:
+        flat = " ".join(statement.split()).lower()
+        if re.search(r"\bfrom activity_events\b", flat):
+            assert re.search(r"\blimit\b", flat), statement
+        assert "count(" not in flat or "activity_events" not in flat

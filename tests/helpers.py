@@ -9,10 +9,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
 from portal.consent import services as consent
 from portal.consent.models import Decision, Purpose
@@ -109,3 +111,25 @@ def sign_in(client: FlaskClient, sub: str = "alice@example.com", *,
     if tamper_callback:
         callback_url = tamper_callback(callback_url)
     return client.get(local_path(callback_url))
+
+
+def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but ``skip``), without auth_sessions.last_seen_at (touched on use):
+    compared before and after a refused request to prove that it changed nothing."""
+    with app.app_context():
+        state: dict[str, list[tuple[Any, ...]]] = {}
+        for table in db.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
+            rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns))
+            state[table.name] = [tuple(row) for row in rows]
+        db.session.remove()
+        return state
+
+
+def audit_entries(app: Flask, tag: str) -> list[AuditEntry]:
+    with app.app_context():
+        entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == tag).order_by(AuditEntry.seq)))
+        db.session.expunge_all()
+        return entries

@@ -18,7 +18,6 @@ from PIL import Image
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
 from portal.auth.models import AuthSession
 from portal.consent import services as consent
@@ -28,7 +27,7 @@ from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.services import find_by_email
 from portal.policy import services as policy
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
-from tests.helpers import csrf_token, event, grant_all_consents, make_employee, sign_in
+from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REFUSED = "access:object:refused"
@@ -41,27 +40,6 @@ def png(color: str, size: tuple[int, int] = (64, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (but ``skip``), without auth_sessions.last_seen_at (touched on use)."""
-    with app.app_context():
-        state: dict[str, list[tuple[Any, ...]]] = {}
-        for table in db.metadata.sorted_tables:
-            if table.name in skip:
-                continue
-            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
-            rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns))
-            state[table.name] = [tuple(row) for row in rows]
-        db.session.remove()
-        return state
-
-
-def audit_entries(app: Flask, tag: str) -> list[AuditEntry]:
-    with app.app_context():
-        entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == tag).order_by(AuditEntry.seq)))
-        db.session.expunge_all()
-        return entries
 
 
 def live_handles(app: Flask, employee_id: str) -> list[str]:

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from portal import create_app
 from portal.audit.services import Actor
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
-from tests.conftest import CI, LiveServer, _free_port, app_config
+from tests.conftest import CI, LiveServer, live_portal
 from tests.helpers import event, grant_all_consents
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,10 +46,7 @@ def test_alice_signs_in_and_sees_her_home_page(chromium: str, tmp_path: Path, id
                                                sqlite_template: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    port = _free_port()
-    database = tmp_path / "portal.db"
-    database.write_bytes(sqlite_template.read_bytes())
-    app = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", base_url=f"http://127.0.0.1:{port}"))
+    app, port = live_portal(tmp_path, idp_url, sqlite_template)
     with app.app_context():
         alice = people.create_employee(email="alice@example.com", display_name="Alice Martín", jurisdiction="ES",
                                        employee_number="E1001", actor=Actor.system())

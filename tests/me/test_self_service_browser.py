@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
 from portal.audit.services import Actor
 from portal.consent import services as consent
 from portal.consent.models import Purpose
@@ -16,7 +15,7 @@ from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
 from portal.policy import services as policy
-from tests.conftest import LiveServer, _free_port, app_config
+from tests.conftest import LiveServer, live_portal
 from tests.helpers import event, grant_all_consents
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, _png, chromium  # noqa: F401 - fixture reused
 
@@ -27,10 +26,7 @@ def test_alice_uses_her_self_service_pages(chromium: str, tmp_path: Path, idp_ur
                                            sqlite_template: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    port = _free_port()
-    database = tmp_path / "portal.db"
-    database.write_bytes(sqlite_template.read_bytes())
-    app = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", base_url=f"http://127.0.0.1:{port}"))
+    app, port = live_portal(tmp_path, idp_url, sqlite_template)
     with app.app_context():
         alice = people.create_employee(email="alice@example.com", display_name="Alice Martín", jurisdiction="ES",
                                        employee_number="E1001", timezone="Europe/Madrid", actor=Actor.system())

@@ -4,9 +4,7 @@ database (to prove that refusals change nothing) and audit look-ups."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -15,7 +13,7 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.people.services import find_by_email
 from portal.policy import services as policy
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import audit_entries, csrf_token, sign_in, snapshot  # noqa: F401 - snapshot re-exported
 
 REFUSED = "access:object:refused"
 
@@ -29,25 +27,8 @@ def signed_in(app: Flask, client: FlaskClient, email: str = "alice@example.com")
         return employee.id
 
 
-def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but ``skip`` (and auth_sessions.last_seen_at, touched on use)."""
-    with app.app_context():
-        state: dict[str, list[tuple[Any, ...]]] = {}
-        for table in db.metadata.sorted_tables:
-            if table.name in skip:
-                continue
-            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
-            state[table.name] = [tuple(r) for r in db.session.execute(
-                sa.select(*columns).order_by(*table.primary_key.columns))]
-        db.session.remove()
-        return state
-
-
 def audit(app: Flask, tag: str) -> list[AuditEntry]:
-    with app.app_context():
-        entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == tag).order_by(AuditEntry.seq)))
-        db.session.expunge_all()
-        return entries
+    return audit_entries(app, tag)
 
 
 def token(client: FlaskClient, path: str = "/me/consent") -> str:

@@ -143,7 +143,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:
-        return {"auth_session": g.get("auth_session"), "_": gettext, "demo": settings.demo}
+        return {"auth_session": g.get("auth_session"), "_": gettext, "demo": settings.demo,
+                "dpo_contact": settings.dpo_contact}
 
     _ = crypto
     return app

@@ -72,6 +72,7 @@ class Settings:
     session_hours: int = 12
     step_up_seconds: int = 300
     secure_cookies: bool = True
+    dpo_contact: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -116,6 +117,7 @@ class Settings:
             session_hours=session_hours,
             step_up_seconds=step_up_seconds,
             secure_cookies=not demo and not _truthy(env.get("PORTAL_INSECURE_COOKIES")),
+            dpo_contact=env.get("PORTAL_DPO_CONTACT", "").strip(),
         )
         return settings
 
@@ -154,6 +156,7 @@ class Settings:
         if self.demo:
             self.prepare_demo()
             self.secure_cookies = False  # the demo runs on plain http://127.0.0.1
+            self.dpo_contact = self.dpo_contact or "privacy@example.com"
         missing = [
             name
             for name, value in (

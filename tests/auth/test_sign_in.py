@@ -158,6 +158,7 @@ def test_former_employee_gets_a_clear_page(app: Flask, client: FlaskClient) -> N
     response = sign_in(client, "frank@example.com")
     assert response.status_code == 403
     assert "Company sign-in is for current staff" in response.get_data(as_text=True)
+    assert "mailto:" not in response.get_data(as_text=True), "no DPO address configured, none shown"
     assert live_sessions(app) == 0
     assert ("auth:sign-in:refused", {"reason": "former-employee"}) in audit_tags(app)
 
@@ -195,3 +196,11 @@ def test_sign_out_is_not_a_get(app: Flask, client: FlaskClient) -> None:
     sign_in(client)
     assert client.get("/auth/logout").status_code == 405
     assert live_sessions(app) == 1
+
+
+def test_former_employee_page_gives_the_dpo_contact(app: Flask, client: FlaskClient) -> None:
+    app.config["PORTAL_SETTINGS"].dpo_contact = "dpo@corp.example"
+    make_employee(app, "frank@example.com", status=EmploymentStatus.FORMER, employee_number="E0999")
+    page = sign_in(client, "frank@example.com").get_data(as_text=True)
+    assert 'href="mailto:dpo@corp.example"' in page
+    assert 'href="mailto:dpo@corp.example"' in client.get("/").get_data(as_text=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import gettext
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -95,7 +95,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
                      compare_server_default=False)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: request.accept_languages.best_match(["en"]) or "en")
+    babel.init_app(app, locale_selector=_locale)
     server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir)
 
@@ -105,11 +105,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import load_user
     from portal.consent import models as _consent  # noqa: F401
+    from portal.exports import models as _exports  # noqa: F401
+    from portal.exports import services as _export_jobs  # noqa: F401  (registers the job handler)
+    from portal.jobs import models as _jobs  # noqa: F401
     from portal.me.views import bp as me_bp
     from portal.monitoring import ingest as _ingest  # noqa: F401
     from portal.monitoring import models as _monitoring  # noqa: F401
     from portal.people import models as _people  # noqa: F401
     from portal.policy import models as _policy  # noqa: F401
+    from portal.requests import models as _requests  # noqa: F401
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
@@ -127,14 +131,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from portal.admin.views import bp as admin_bp
+    from portal.exports.views import bp as exports_bp
+    from portal.jobs.views import bp as jobs_bp
     from portal.me.access import bp as access_bp
     from portal.me.browse import bp as browse_bp
     from portal.me.consent_views import bp as consent_bp
     from portal.policy.views import bp as policy_bp
 
-    for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp):
+    for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
+                      exports_bp, jobs_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
+    from portal.jobs import runners as job_runners
+
+    job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
 
     from portal.cli import register_commands
@@ -148,6 +158,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _ = crypto
     return app
+
+
+def _locale() -> str | None:
+    """The reader's language; outside a request (jobs, the shell) the default."""
+    if not has_request_context():
+        return None
+    return request.accept_languages.best_match(["en"]) or "en"
 
 
 def _origin(url: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -54,3 +57,95 @@ def register_commands(app: Flask) -> None:
         elapsed = time.monotonic() - started
         click.echo(f"Added {stored:,} events and {shots} screenshots in {elapsed:.1f}s "
                    f"({stored / elapsed if elapsed else 0:,.0f} events/s).")
+
+    @app.cli.group("export")
+    def export_group() -> None:
+        """Copies of an employee's data (the same code as the portal's export page)."""
+
+    @export_group.command("run")
+    @click.option("--employee", "email", required=True, help="The employee's e-mail address.")
+    @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="Where to write the ZIP (must not exist).")
+    @click.option("--category", "categories", multiple=True, help="Only these register categories (repeatable).")
+    @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC).")
+    @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (UTC).")
+    def export_run(email: str, out_path: str, categories: tuple[str, ...], date_from: Any, date_to: Any) -> None:
+        """Build an employee's export package in the foreground and write it to --out."""
+        from portal.audit.services import Actor
+        from portal.db import utcnow
+        from portal.exports import services as exports
+        from portal.exports.models import Export, ExportState
+        from portal.jobs.models import Job, JobState
+        from portal.jobs.services import run_job
+        from portal.people.services import find_by_email
+
+        out = Path(out_path)
+        if out.exists():
+            raise click.ClickException(f"{out} exists already; choose a new file name.")
+        employee = find_by_email(email)
+        if employee is None:
+            raise click.ClickException("No employee has that e-mail address.")
+        try:
+            export = exports.request_export(
+                employee, categories=list(categories) or None, actor=Actor.system(), origin="shell", dispatch=False,
+                date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None)
+        except exports.ExportError as exc:
+            raise click.ClickException(str(exc)) from None
+        export_id, job_id = export.id, export.job_id
+        db.session.commit()
+        started = time.monotonic()
+        while True:
+            run_job(job_id)
+            db.session.remove()
+            job = db.session.get(Job, job_id)
+            if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
+                break
+            wait = (job.not_before - utcnow()).total_seconds() if job.state == JobState.QUEUED else 1.0
+            click.echo(f"  attempt {job.attempts} did not finish ({job.error or 'another worker has it'}); "
+                       f"trying again in {max(wait, 0):.0f}s", err=True)
+            time.sleep(max(0.2, wait))
+        done = db.session.get(Export, export_id)
+        if done is None or done.state != ExportState.READY:
+            reason = done.error if done is not None else "unknown"
+            raise click.ClickException(f"The export failed: {reason}")
+        export = done
+        tmp = out.with_name(f".{out.name}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in exports.open_download(export):
+                fh.write(chunk)
+        os.replace(tmp, out)
+        counts = ", ".join(f"{v:,} {k}" for k, v in (export.counts or {}).items())
+        click.echo(f"Wrote {out} ({export.artifact_bytes:,} bytes; {counts}) in {time.monotonic() - started:.1f}s.")
+
+    @app.cli.group("jobs")
+    def jobs_group() -> None:
+        """The job system."""
+
+    @jobs_group.command("sweep")
+    def jobs_sweep() -> None:
+        """Dispatch jobs that are due again and run the clean-ups (safe from cron, any number of times)."""
+        from portal.jobs.runners import ThreadRunner, run_periodic, runner
+
+        run_periodic()
+        active = runner()
+        if isinstance(active, ThreadRunner):
+            active.wait_idle(timeout=3600)
+
+    @jobs_group.command("work")
+    def jobs_work() -> None:
+        """Run every due job in this process, in the foreground, until none is left."""
+        from portal.jobs.services import due_jobs, run_job
+
+        ran = 0
+        while ids := due_jobs():
+            progressed = False
+            for job_id in ids:
+                state = run_job(job_id)
+                db.session.remove()
+                if state is not None:
+                    ran += 1
+                    progressed = True
+            if not progressed:
+                break
+        click.echo(f"Ran {ran} job attempt(s).")

@@ -73,6 +73,13 @@ class Settings:
     step_up_seconds: int = 300
     secure_cookies: bool = True
     dpo_contact: str = ""
+    job_workers: int = 2
+    job_lease_seconds: int = 60
+    job_sweep_seconds: int = 30
+    celery_queue: str = "portal-jobs"
+    redis_prefix: str = "portal:"
+    export_days: int = 7
+    export_pause_ms: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -88,8 +95,15 @@ class Settings:
         try:
             session_hours = int(env.get("PORTAL_SESSION_HOURS", "12"))
             step_up_seconds = int(env.get("PORTAL_STEP_UP_SECONDS", "300"))
+            numbers = {name: int(env.get(f"PORTAL_{name.upper()}", str(default)))
+                       for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
+                                             ("job_sweep_seconds", 30), ("export_days", 7),
+                                             ("export_pause_ms", 0))}
         except ValueError as exc:
-            raise ConfigError(f"PORTAL_SESSION_HOURS and PORTAL_STEP_UP_SECONDS take whole numbers: {exc}") from None
+            raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
+                              f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS and "
+                              f"PORTAL_EXPORT_PAUSE_MS "
+                              f"take whole numbers: {exc}") from None
 
         settings = cls(
             demo=demo,
@@ -118,6 +132,13 @@ class Settings:
             step_up_seconds=step_up_seconds,
             secure_cookies=not demo and not _truthy(env.get("PORTAL_INSECURE_COOKIES")),
             dpo_contact=env.get("PORTAL_DPO_CONTACT", "").strip(),
+            celery_queue=env.get("PORTAL_CELERY_QUEUE", "portal-jobs"),
+            redis_prefix=env.get("PORTAL_REDIS_PREFIX", "portal:"),
+            job_workers=numbers["job_workers"],
+            job_lease_seconds=numbers["job_lease_seconds"],
+            job_sweep_seconds=numbers["job_sweep_seconds"],
+            export_days=numbers["export_days"],
+            export_pause_ms=numbers["export_pause_ms"],
         )
         return settings
 
@@ -180,6 +201,10 @@ class Settings:
         decode_key("PORTAL_MASTER_KEY", self.master_key)
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
+        for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1),
+                          ("export_pause_ms", 0)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
         if self.job_runner == "celery" and not self.redis_url:
             raise ConfigError("PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL for its broker")
         try:

@@ -28,12 +28,14 @@ class Permission(enum.StrEnum):
     POLICY_PUBLISH = "policy:publish"
     REGISTER_EDIT = "register:edit"
     EVIDENCE_READ = "evidence:read"
+    JOBS_READ = "jobs:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset({Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE, Permission.HOLDS_MANAGE,
-                         Permission.EVIDENCE_READ}),
-    Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE}),
+                         Permission.EVIDENCE_READ, Permission.JOBS_READ}),
+    Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE,
+                           Permission.JOBS_READ}),
     Role.AUDITOR: frozenset({Permission.EVIDENCE_READ}),
 }
 

@@ -187,12 +187,22 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, idp_url: str, sqlite_tem
     application = create_app(app_config(tmp_path, idp_url, database_url, **extra))
     application.config["TESTING"] = True
     yield application
+    _stop_job_runner(application)
     if backend.startswith("postgres"):
         _truncate(application)
     else:
         with application.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def _stop_job_runner(application: Flask) -> None:
+    """No job or sweep of this test may outlive it (and run against the next test's database)."""
+    from portal.jobs.runners import EXTENSION, ThreadRunner
+
+    active = application.extensions.get(EXTENSION)
+    if isinstance(active, ThreadRunner):
+        active.shutdown()
 
 
 both_databases = pytest.mark.parametrize("app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],

@@ -21,9 +21,11 @@ from werkzeug.test import TestResponse
 from portal.audit.services import Actor
 from portal.auth.models import AuthSession
 from portal.consent import services as consent
+from portal.exports.services import request_export
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.people.models import Employee
 from portal.people.services import find_by_email
 from portal.policy import services as policy
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
@@ -80,7 +82,7 @@ class World:
 
 
 MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
-           "entry_id": 2_000_000_000, "ack_id": 2_000_000_000}
+           "entry_id": 2_000_000_000, "ack_id": 2_000_000_000, "export_id": "0" * 32}
 
 
 def _ingest(subject_id: str, image: bytes, application: str) -> tuple[int, str]:
@@ -111,14 +113,16 @@ def world(app: Flask, client: FlaskClient) -> World:
         assert version is not None
         acks = {who: policy.acknowledge(who, version, Actor("employee", who)).id for who in (alice, other)}
         entries = {who: consent.ledger(who)[0].id for who in (alice, other)}
+        exported = {who: request_export(db.session.get(Employee, who), actor=Actor("employee", who),
+                                        dispatch=False).id for who in (alice, other)}
         db.session.commit()
     (handle,) = live_handles(app, alice)
     shared = {"purpose": "ai_training", "version": version}
     return World(alice=alice, other=other,
                  own={"event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
-                      "ack_id": acks[alice], **shared},
+                      "ack_id": acks[alice], "export_id": exported[alice], **shared},
                  others={"event_id": other_event, "shot_id": other_shot, "entry_id": entries[other],
-                         "ack_id": acks[other], **shared},
+                         "ack_id": acks[other], "export_id": exported[other], **shared},
                  alice_png=alice_png, other_png=other_png)
 
 
@@ -261,9 +265,11 @@ OWNED_PAGES = {
     "screenshot-thumbnail": "/me/screenshots/{shot_id}/thumbnail",
     "consent-entry": "/me/consent/entries/{entry_id}",
     "policy-acknowledgement": "/policy/acknowledgements/{ack_id}",
+    "export": "/me/exports/{export_id}",
+    "export-progress": "/me/exports/{export_id}/progress",
 }
-OWNED_KEYS = {"event_id", "shot_id", "entry_id", "ack_id"}
-SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-log"}
+OWNED_KEYS = {"event_id", "shot_id", "entry_id", "ack_id", "export_id"}
+SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-log", "/me/exports"}
 
 
 def test_every_owned_id_route_is_walked(app: Flask) -> None:

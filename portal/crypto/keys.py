@@ -18,7 +18,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,11 @@ class SubjectCipher:
     def _aad(self, kind: str, record_id: str) -> bytes:
         return f"{kind}:{self.subject_id}:{record_id}".encode()
 
+    @property
+    def aead(self) -> AESGCM:
+        """The AEAD itself, for bulk readers that build the associated data as :meth:`_aad` does."""
+        return self._aead
+
     def seal_bytes(self, kind: str, record_id: str, data: bytes) -> bytes:
         return seal(self._aead, data, self._aad(kind, record_id))
 
@@ -92,6 +97,18 @@ class SubjectCipher:
             return FORMAT_V1 + nonce + encrypt(nonce, encode(value), (prefix + record_id).encode())
 
         return seal_event
+
+    def stream_writer(self, out: Any, kind: str, record_id: str) -> Any:
+        """A :class:`portal.crypto.streams.SealingWriter` over ``out`` bound to this subject and record."""
+        from portal.crypto.streams import SealingWriter
+
+        return SealingWriter(out, self._aead, self._aad(kind, record_id))
+
+    def stream_reader(self, source: Any, kind: str, record_id: str) -> Iterator[bytes]:
+        """The verified plaintext chunks of a stream written by :meth:`stream_writer`."""
+        from portal.crypto.streams import open_stream
+
+        return open_stream(source, self._aead, self._aad(kind, record_id))
 
     def open_json(self, kind: str, record_id: str, blob: bytes) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.open_bytes(kind, record_id, blob))

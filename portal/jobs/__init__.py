@@ -1,0 +1,4 @@
+"""Jobs: long work (exports, erasure, evidence packs) run outside the request (DESIGN §5).
+
+The ``jobs`` table is the truth; runners (``portal.jobs.runners``) only move work along.
+"""

@@ -1,0 +1,168 @@
+"""Two runners behind one interface (``PORTAL_JOB_RUNNER``):
+
+* ``thread`` (the default): a thread pool inside the portal's process, plus a sweeper thread that
+  every ``PORTAL_JOB_SWEEP_SECONDS`` dispatches jobs that are due again (a retry's time has come,
+  a worker died and its lease expired) and runs the periodic clean-ups.
+* ``celery``: each dispatch sends a Celery task through the Redis broker to the workers started
+  with ``celery -A portal.jobs.worker worker -B``; the embedded beat runs the same sweep.
+
+Either way the job row decides: a dispatch is only a nudge, and a job can be dispatched any
+number of times, since only one worker can claim it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "portal.jobs.runner"
+
+
+class Runner(Protocol):
+    def dispatch(self, job_id: str, delay: float = 0) -> None: ...
+
+
+PERIODIC: list[Callable[[], Any]] = []
+
+
+def periodic(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Register a clean-up to run at each sweep (inside an app context; it commits itself)."""
+    PERIODIC.append(fn)
+    return fn
+
+
+def run_periodic() -> None:
+    from portal.extensions import db
+    from portal.jobs.services import sweep
+
+    for task in (sweep, *PERIODIC):
+        try:
+            task()
+        except Exception:
+            db.session.rollback()
+            log.exception("periodic task %s failed", getattr(task, "__name__", task))
+
+
+class ThreadRunner:
+    """Runs jobs on a small pool of threads in this process."""
+
+    def __init__(self, app: Flask, workers: int, sweep_seconds: int) -> None:
+        self.app = app
+        self.sweep_seconds = sweep_seconds
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portal-job")
+        self._lock = threading.Lock()
+        self._futures: set[Future[Any]] = set()
+        self._sweeper: threading.Thread | None = None
+        self._timers: set[threading.Timer] = set()
+        self._stop = threading.Event()
+
+    def dispatch(self, job_id: str, delay: float = 0) -> None:
+        if self._stop.is_set():
+            return  # shut down: the job stays in the table for the sweep of another process
+        if delay > 0:
+            def fire() -> None:
+                with self._lock:
+                    self._timers.discard(timer)
+                self.dispatch(job_id)
+
+            timer = threading.Timer(delay, fire)
+            timer.daemon = True
+            with self._lock:
+                self._timers.add(timer)
+            timer.start()
+            return
+        future = self._pool.submit(self._run, job_id)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        self.start_sweeper()
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def _run(self, job_id: str) -> None:
+        from portal.extensions import db
+        from portal.jobs.services import run_job
+
+        with self.app.app_context():
+            try:
+                run_job(job_id)
+            except Exception:
+                log.exception("job %s: the runner could not record the outcome", job_id)
+            finally:
+                db.session.remove()
+
+    def start_sweeper(self) -> None:
+        with self._lock:
+            if self._sweeper is not None:
+                return
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="portal-job-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        from portal.extensions import db
+
+        while not self._stop.wait(self.sweep_seconds):
+            with self.app.app_context():
+                try:
+                    run_periodic()
+                finally:
+                    db.session.remove()
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Wait until no job is running or waiting in this pool (for tests and the shell)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._futures:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._lock:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+class CeleryRunner:
+    """Sends each dispatch to the Celery workers through the Redis broker."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+
+    def dispatch(self, job_id: str, delay: float = 0) -> None:
+        from portal.jobs.worker import run_job_task
+
+        run_job_task.apply_async(args=[job_id], countdown=delay or None, queue=self.queue)
+
+
+def init_app(app: Flask) -> None:
+    from portal.jobs.services import install_session_hooks
+
+    settings = app.config["PORTAL_SETTINGS"]
+    if settings.job_runner == "celery":
+        from portal.jobs.worker import configure
+
+        configure(settings)
+        app.extensions[EXTENSION] = CeleryRunner(settings.celery_queue)
+    else:
+        app.extensions[EXTENSION] = ThreadRunner(app, settings.job_workers, settings.job_sweep_seconds)
+    install_session_hooks()
+
+
+def runner() -> Runner:
+    found: Runner = current_app.extensions[EXTENSION]
+    return found

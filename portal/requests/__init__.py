@@ -1,0 +1,1 @@
+"""Data-subject requests (DESIGN §4): access, portability, erasure, rectification, restriction, objection."""

@@ -1,0 +1,404 @@
+"""The employee's export, end to end: asked for on the page, built by the thread runner, checked
+file by file against the database, downloaded after a fresh sign-in, refused to others, expired."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+
+from portal.audit.services import Actor
+from portal.auth.models import AuthSession
+from portal.consent.models import Purpose
+from portal.consent.services import has_consent, record_training_use
+from portal.crypto import keystore
+from portal.db import utcnow
+from portal.exports import services as exports
+from portal.exports.models import Export, ExportDownload, ExportState
+from portal.extensions import db
+from portal.jobs.runners import ThreadRunner, runner
+from portal.monitoring.ingest import ingest_batch
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
+from portal.monitoring.services import open_event
+from portal.people.services import find_by_email
+from portal.requests.models import DataRequest, RequestState, RequestType
+from tests.conftest import both_databases
+from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
+from tests.monitoring.support import png
+
+EVENTS = 120
+
+
+def alice_id(app: Flask) -> str:
+    with app.app_context():
+        alice = find_by_email("alice@example.com")
+        assert alice is not None
+        return alice.id
+
+
+def fill(app: Flask, subject_id: str, *, events: int = EVENTS, shots: int = 3) -> None:
+    """Events of both categories, screenshots and a training-set use, through real ingestion."""
+    kinds = ["site_visit", "click", "key_timing", "app_focus", "mouse_move"]
+    with app.app_context():
+        if not has_consent(subject_id, Purpose.SCREENSHOT_CAPTURE):
+            grant_all_consents(subject_id)
+        batch = [event(n, kind=kinds[n % len(kinds)], x=n, y=2 * n, payload={"n": n},
+                       title=f"Title {n}, with \"quotes\", commas; and ünïcode")
+                 for n in range(events)]
+        images = [{"screenshot_id": f"shot-{n}", "captured_at": (utcnow() - timedelta(hours=2, minutes=n)).isoformat(),
+                   "application": "Slack", "site_domain": "slack.com", "image": png(f"shot {n}", size=(40 + n, 30))}
+                  for n in range(shots)]
+        ingest_batch(subject_id, events=batch, screenshots=images)
+        record_training_use(subject_id, dataset="assist-v2", snapshot="2026-10", record_count=1234,
+                            used_on=utcnow().date(), model="assist-7b", actor=Actor.system())
+        db.session.commit()
+
+
+def wait_for_jobs(app: Flask) -> None:
+    with app.app_context():
+        active = runner()
+        assert isinstance(active, ThreadRunner)
+        assert active.wait_idle(60), "the export job did not finish"
+
+
+def start_export(client: FlaskClient, **fields: Any) -> str:
+    page = client.get("/me/exports")
+    assert page.status_code == 200
+    data: dict[str, Any] = {"csrf_token": csrf_token(page.get_data(as_text=True))}
+    data.update(fields)
+    response = client.post("/me/exports", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    path = urlsplit(response.headers["Location"]).path
+    assert path.startswith("/me/exports/")
+    return path.rsplit("/", 1)[1]
+
+
+ALL = {"categories": ["input_events", "app_activity", "screenshots", "ai_training_use"]}
+
+
+def download(client: FlaskClient, export_id: str) -> Any:
+    page = client.get(f"/me/exports/{export_id}")
+    return client.post(f"/me/exports/{export_id}/download",
+                       data={"csrf_token": csrf_token(page.get_data(as_text=True))},
+                       headers={"Referer": f"http://localhost/me/exports/{export_id}"})
+
+
+@pytest.fixture
+def alice(app: Flask, client: FlaskClient) -> str:
+    assert sign_in(client).status_code == 302
+    subject = alice_id(app)
+    fill(app, subject)
+    return subject
+
+
+def ready_export(app: Flask, client: FlaskClient, **fields: Any) -> tuple[str, bytes]:
+    export_id = start_export(client, **(fields or ALL))
+    wait_for_jobs(app)
+    response = download(client, export_id)
+    assert response.status_code == 200, response.headers
+    return export_id, response.get_data()
+
+
+def expected_events(app: Flask, subject_id: str, category: str) -> list[dict[str, Any]]:
+    with app.app_context():
+        rows = db.session.scalars(sa.select(ActivityEvent).where(ActivityEvent.subject_id == subject_id,
+                                                                 ActivityEvent.category == category)
+                                  .order_by(ActivityEvent.occurred_at, ActivityEvent.id)).all()
+        out = []
+        for row in rows:
+            secret = open_event(row)
+            out.append({"id": row.id, "kind": row.kind, "application": row.application,
+                        "site_domain": row.site_domain, "duration_ms": row.duration_ms,
+                        "occurred_at": row.occurred_at, "url": secret.get("url"), "title": secret.get("title"),
+                        "x": secret.get("x"), "y": secret.get("y"), "payload": secret.get("payload"),
+                        "source_event_id": row.source_event_id})
+        return out
+
+
+def parse_time(value: str) -> datetime:
+    assert value.endswith("Z"), value
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+
+
+@both_databases
+def test_the_package_holds_exactly_what_the_database_holds(app: Flask, client: FlaskClient, alice: str) -> None:
+    export_id, body = ready_export(app, client)
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = set(archive.namelist())
+    manifest = json.loads(archive.read("manifest.json"))
+
+    # The manifest names every other file, with its true hash and size.
+    assert {f["path"] for f in manifest["files"]} == names - {"manifest.json"}
+    for entry in manifest["files"]:
+        data = archive.read(entry["path"])
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+        assert len(data) == entry["bytes"]
+    assert manifest["export_id"] == export_id and manifest["subject_id"] == alice
+
+    for category in ("input_events", "app_activity"):
+        expected = expected_events(app, alice, category)
+        assert expected, category
+        lines = [json.loads(line) for line in archive.read(f"data/{category}.jsonl").splitlines()]
+        rows = list(csv.DictReader(io.StringIO(archive.read(f"data/{category}.csv").decode())))
+        assert manifest["counts"][category] == len(expected) == len(lines) == len(rows)
+        for want, got, row in zip(expected, lines, rows, strict=True):
+            assert parse_time(got["occurred_at"]) == want["occurred_at"]
+            assert parse_time(row["occurred_at"]) == want["occurred_at"]
+            for key in ("id", "kind", "application", "site_domain", "duration_ms", "url", "title", "x", "y",
+                        "payload", "source_event_id"):
+                assert got[key] == want[key], key
+                csv_value = row[key]
+                if want[key] is None:
+                    assert csv_value == ""
+                elif key == "payload":
+                    assert json.loads(csv_value) == want[key]
+                else:
+                    assert csv_value == str(want[key]), key
+            assert got["category"] == row["category"] == category
+
+    # Screenshots: every image, byte for byte, and its row pointing at it.
+    with app.app_context():
+        shots = db.session.scalars(sa.select(Screenshot).where(Screenshot.subject_id == alice)
+                                   .order_by(Screenshot.captured_at)).all()
+        cipher = keystore().cipher(alice)
+        from portal.monitoring.artifacts import screenshot_path
+
+        images = [cipher.open_bytes("screenshot", s.id, screenshot_path(alice, s.id).read_bytes()) for s in shots]
+        shot_ids = [s.id for s in shots]
+    rows = list(csv.DictReader(io.StringIO(archive.read("data/screenshots.csv").decode())))
+    assert [r["id"] for r in rows] == shot_ids
+    assert [archive.read(r["file"]) for r in rows] == images
+
+    training = [json.loads(line) for line in archive.read("data/ai_training_use.jsonl").splitlines()]
+    assert training == [{"dataset": "assist-v2", "snapshot": "2026-10", "record_count": 1234,
+                         "used_on": utcnow().date().isoformat(), "model": "assist-7b"}]
+    consents = list(csv.DictReader(io.StringIO(archive.read("data/consent_history.csv").decode())))
+    assert consents and {c["decision"] for c in consents} <= {"granted", "withdrawn"}
+
+    # The report names the employee and every category of the register.
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(archive.read("report.pdf"))).pages)
+    with app.app_context():
+        categories = [c.name for c in db.session.scalars(sa.select(DataCategory))]
+    assert "Alice" in text
+    for name in categories:
+        assert name in " ".join(text.split()), name
+    index = archive.read("index.html").decode()
+    assert "<script" not in index and 'href="data/input_events.csv"' in index
+
+
+def test_the_export_is_a_completed_access_request_with_one_audit_trail(app: Flask, client: FlaskClient,
+                                                                       alice: str) -> None:
+    export_id, _ = ready_export(app, client)
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        assert export is not None and export.state == ExportState.READY and export.request_id
+        request = db.session.get(DataRequest, export.request_id)
+        assert request is not None
+        assert (request.type, request.state, request.subject_id) == (RequestType.ACCESS, RequestState.COMPLETED,
+                                                                     alice)
+        assert request.completed_at is not None
+    assert [e.targets["export"] for e in audit_entries(app, "exports:export:request")] == [export_id]
+    assert [e.targets["export"] for e in audit_entries(app, "exports:export:complete")] == [export_id]
+    assert [e.targets["export"] for e in audit_entries(app, "exports:export:download")] == [export_id]
+    assert [e.targets["request"] for e in audit_entries(app, "requests:request:complete")] == [export.request_id]
+    # The download is listed on the export's page.
+    page = client.get(f"/me/exports/{export_id}").get_data(as_text=True)
+    assert "Not downloaded yet" not in page
+
+
+def test_download_headers_are_safe(app: Flask, client: FlaskClient, alice: str) -> None:
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    response = download(client, export_id)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/zip"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="monitoring-data-') and disposition.endswith('.zip"')
+    assert "no-store" in response.headers["Cache-Control"]
+    assert int(response.headers["Content-Length"]) == len(response.get_data())
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        assert export is not None
+        assert hashlib.sha256(response.get_data()).hexdigest() == export.artifact_sha256
+        # At rest the archive is sealed: its bytes are not the ZIP's.
+        path = exports.artifact_path(export)
+        assert path is not None
+        assert not path.read_bytes().startswith(b"PK") and b"alice" not in path.read_bytes().lower()
+
+
+def test_a_date_range_and_a_choice_of_categories_narrow_the_package(app: Flask, client: FlaskClient,
+                                                                     alice: str) -> None:
+    today = utcnow().date()
+    _, body = ready_export(app, client, categories=["app_activity"], date_from=today.isoformat(),
+                           date_to=today.isoformat())
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = set(archive.namelist())
+    assert "data/app_activity.jsonl" in names and "data/input_events.jsonl" not in names
+    assert not any(n.startswith("screenshots/") for n in names)
+    rows = [json.loads(line) for line in archive.read("data/app_activity.jsonl").splitlines()]
+    assert rows and all(parse_time(r["occurred_at"]).date() == today for r in rows)
+    expected = [e for e in expected_events(app, alice, "app_activity") if e["occurred_at"].date() == today]
+    assert [r["id"] for r in rows] == [e["id"] for e in expected]
+
+
+def test_a_download_needs_a_fresh_sign_in(app: Flask, client: FlaskClient, alice: str) -> None:
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    with app.app_context():
+        db.session.execute(sa.update(AuthSession).values(auth_time=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    response = download(client, export_id)
+    assert response.status_code == 302
+    login = urlsplit(response.headers["Location"])
+    assert login.path == "/auth/login" and parse_qs(login.query)["reauth"] == ["1"]
+    assert parse_qs(login.query)["next"] == [f"/me/exports/{export_id}"]
+    assert audit_entries(app, "exports:export:download") == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ExportDownload)) == 0
+
+
+def test_another_employees_export_is_not_found(app: Flask, client: FlaskClient, alice: str) -> None:
+    other = make_employee(app, "erin@example.com", name="Erin Other")
+    fill(app, other, events=5, shots=0)
+    with app.app_context():
+        from portal.people.models import Employee
+
+        theirs = exports.request_export(db.session.get(Employee, other), actor=Actor("employee", other))
+        theirs_id = theirs.id
+        db.session.commit()
+    wait_for_jobs(app)
+    token = csrf_token(client.get("/me/exports").get_data(as_text=True))
+    before = snapshot(app)
+    for response in (client.get(f"/me/exports/{theirs_id}"), client.get(f"/me/exports/{theirs_id}/progress"),
+                     client.post(f"/me/exports/{theirs_id}/download", data={"csrf_token": token})):
+        assert response.status_code == 404
+        assert "Erin" not in response.get_data(as_text=True)
+    assert snapshot(app) == before
+    refused = [e for e in audit_entries(app, "access:object:refused") if e.targets.get("id") == theirs_id]
+    assert len(refused) == 3
+    assert theirs_id not in client.get("/me/exports").get_data(as_text=True)
+
+
+def test_an_expired_export_is_deleted_and_cannot_be_downloaded(app: Flask, client: FlaskClient, alice: str) -> None:
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        assert export is not None and export.expires_at is not None
+        assert export.expires_at - export.completed_at == timedelta(days=7)  # type: ignore[operator]
+        path = exports.artifact_path(export)
+        assert path is not None and path.exists()
+        assert exports.delete_expired(now=utcnow() + timedelta(days=6)) == 0
+        assert path.exists()
+        assert exports.delete_expired(now=utcnow() + timedelta(days=7, minutes=1)) == 1
+        assert not path.exists()
+        db.session.expire_all()
+        export = db.session.get(Export, export_id)
+        assert export is not None and export.state == ExportState.EXPIRED and export.deleted_at is not None
+    response = download(client, export_id)
+    assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == f"/me/exports/{export_id}"
+    page = client.get(f"/me/exports/{export_id}").get_data(as_text=True)
+    assert "has expired" in page and "Download the ZIP" not in page
+    assert [e.targets["export"] for e in audit_entries(app, "exports:export:expire")] == [export_id]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"categories": []}, "Choose at least one category."),
+    ({"categories": ["no_such_thing"]}, "is not a valid choice"),
+    ({**ALL, "date_from": "2026-05-02", "date_to": "2026-05-01"}, "The last day comes before the first day."),
+    ({**ALL, "date_from": "yesterday"}, "Not a valid date value."),
+])
+def test_bad_requests_are_refused_and_change_nothing(app: Flask, client: FlaskClient, alice: str,
+                                                     fields: dict[str, Any], message: str) -> None:
+    page = client.get("/me/exports")
+    before = snapshot(app, skip=frozenset())
+    response = client.post("/me/exports", data={"csrf_token": csrf_token(page.get_data(as_text=True)), **fields})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert snapshot(app, skip=frozenset()) == before
+
+
+def test_without_csrf_nothing_is_started(app: Flask, client: FlaskClient, alice: str) -> None:
+    before = snapshot(app, skip=frozenset())
+    assert client.post("/me/exports", data=ALL).status_code == 400
+    assert snapshot(app, skip=frozenset()) == before
+
+
+def test_progress_is_reported_as_json_and_on_the_page(app: Flask, client: FlaskClient, alice: str) -> None:
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    progress = client.get(f"/me/exports/{export_id}/progress")
+    assert progress.status_code == 200 and progress.headers["Cache-Control"] == "no-store"
+    state = progress.get_json()
+    assert state["state"] == "ready" and state["percent"] == 100
+    assert state["done"] == state["total"] > EVENTS
+    listing = client.get("/me/exports").get_data(as_text=True)
+    assert f"/me/exports/{export_id}" in listing and "Ready" in listing
+
+
+def test_a_failed_export_shows_its_reason(app: Flask, client: FlaskClient, alice: str) -> None:
+    with app.app_context():
+        keystore().destroy(alice)  # nothing can be decrypted any more: retrying cannot help
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    page = client.get(f"/me/exports/{export_id}").get_data(as_text=True)
+    assert "could not be made" in page and "nothing left to export" in page
+    assert client.get(f"/me/exports/{export_id}/progress").get_json()["state"] == "failed"
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        assert export is not None and export.state == ExportState.FAILED and export.artifact_name is None
+        assert not list(exports.exports_dir(alice).glob("*.zip.sealed"))
+    assert [e.targets["export"] for e in audit_entries(app, "exports:export:fail")] == [export_id]
+
+    # Staff see the same reason on the jobs page; an employee does not reach that page at all.
+    assert client.get("/admin/jobs").status_code == 404
+    staff = app.test_client()
+    assert sign_in(staff, "admin@example.com").status_code == 302
+    jobs_page = staff.get("/admin/jobs?state=failed")
+    assert jobs_page.status_code == 200
+    text = jobs_page.get_data(as_text=True)
+    assert "exports.build" in text and "nothing left to export" in text and "gave up" in text
+
+
+def test_at_most_two_exports_are_prepared_at_once(app: Flask, client: FlaskClient, alice: str) -> None:
+    with app.app_context():
+        from portal.people.models import Employee
+
+        subject = db.session.get(Employee, alice)
+        for _ in range(2):
+            exports.request_export(subject, actor=Actor("employee", alice), dispatch=False)
+        db.session.commit()
+        with pytest.raises(exports.ExportError):
+            exports.request_export(subject, actor=Actor("employee", alice), dispatch=False)
+        db.session.rollback()
+
+
+def test_the_shell_export_writes_the_same_package(app: Flask, alice: str, tmp_path: Any) -> None:
+    out = tmp_path / "copy.zip"
+    result = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    archive = zipfile.ZipFile(out)
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["counts"]["input_events"] + manifest["counts"]["app_activity"] == EVENTS
+    # An operator's copy is an access the employee sees in "who accessed my data".
+    with app.app_context():
+        from portal.monitoring.models import AccessRecord
+
+        records = db.session.scalars(sa.select(AccessRecord).where(AccessRecord.subject_id == alice)).all()
+        assert [(r.action, r.accessor_role) for r in records] == [("exported", "system")]
+    again = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com", "--out", str(out)])
+    assert again.exit_code != 0 and "exists already" in again.output
+    nobody = app.test_cli_runner().invoke(args=["export", "run", "--employee", "nobody@example.com",
+                                                "--out", str(tmp_path / "x.zip")])
+    assert nobody.exit_code != 0 and "No employee" in nobody.output

@@ -89,7 +89,61 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "access_log": ("accessed_at", "action", "accessor_role", "purpose", "case_ref"),
 }
 T = TypeVar("T")
-Row = tuple[dict[str, Any], tuple[Any, ...]]  # a record as its JSON object and as its CSV values
+NULL_JSON = msgspec.Raw(b"null")
+
+
+class _Secret(msgspec.Struct):
+    """An event's sealed fields (see :func:`portal.monitoring.ingest.validate_event`)."""
+
+    url: str | None = None
+    title: str | None = None
+    x: int | None = None
+    y: int | None = None
+    payload: msgspec.Raw = NULL_JSON
+
+
+class _EventRecord(msgspec.Struct):
+    """One line of ``data/<category>.jsonl``: the fields of :data:`EVENT_COLUMNS`, in order."""
+
+    id: int
+    occurred_at: str
+    category: str
+    kind: str
+    application: str
+    site_domain: str | None
+    duration_ms: int | None
+    url: str | None
+    title: str | None
+    x: int | None
+    y: int | None
+    payload: msgspec.Raw
+    source_event_id: str
+    ingested_at: str
+
+
+_SECRET = msgspec.json.Decoder(_Secret)
+Row = tuple[Any, tuple[Any, ...]]  # a record as its JSON object (a dict or struct) and as its CSV values
+
+
+@dataclass
+class Formatted:
+    """A batch of records, ready for the archive: JSON Lines and CSV lines, UTF-8."""
+
+    jsonl: bytes
+    csv: bytes
+    count: int
+    first: Any = None  # the first and last record's second CSV value (an event's time)
+    last: Any = None
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def format_batch(rows: list[Row]) -> Formatted:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([values for _obj, values in rows])
+    return Formatted(_ENCODER.encode_lines([obj for obj, _values in rows]), buffer.getvalue().encode(), len(rows),
+                     rows[0][1][1] if rows else None, rows[-1][1][1] if rows else None)
 EXTRA_FILES = {
     "consent_history": "Every consent you gave or withdrew, oldest first",
     "access_log": "Each time staff opened or exported your monitoring data (no staff names)",
@@ -342,7 +396,7 @@ class PackageWriter:
         return total
 
     # -- rows -------------------------------------------------------------------------------
-    def _event_batches(self, category: str) -> Iterator[list[Row]]:
+    def _event_batches(self, category: str) -> Iterator[Formatted]:
         """The category's events, oldest first, in batches of :data:`BATCH_ROWS`, decrypted.
 
         Each kind is read on the (subject, kind, time, id) index by keyset, and the kinds are
@@ -352,8 +406,15 @@ class PackageWriter:
         the returned generator may run in another thread."""
         bind = db.session.get_bind()
         engine = db.engine
-        where = ["subject_id = :subject AND kind = :kind"]
-        params: dict[str, Any] = {"subject": self.subject.id, "limit": BATCH_ROWS}
+        kinds = CATEGORY_KINDS[category]
+        by_time = self._mostly(category)
+        if by_time:  # most of the subject's events: one pass over the time index, other kinds skipped
+            kind_params = {f"k{i}": k for i, k in enumerate(kinds)}
+            where = [f"subject_id = :subject AND kind IN ({', '.join(':' + k for k in kind_params)})"]
+            params: dict[str, Any] = {"subject": self.subject.id, "limit": BATCH_ROWS, **kind_params}
+        else:  # a minority: each kind on the (subject, kind, time) index, merged by time
+            where = ["subject_id = :subject AND kind = :kind"]
+            params = {"subject": self.subject.id, "limit": BATCH_ROWS}
         time_type = ActivityEvent.__table__.c.occurred_at.type
         dialect = bind.dialect
         if self.scope.start:
@@ -373,16 +434,25 @@ class PackageWriter:
         first = text(select_part + " ORDER BY occurred_at, id LIMIT :limit")
         following = text(select_part + " AND (occurred_at, id) > (:after_time, :after_id)"
                          " ORDER BY occurred_at, id LIMIT :limit")
-        return self._batches_from(engine, first, following, params, category)
+        return self._batches_from(engine, first, following, params, category, [None] if by_time else kinds)
+
+    def _mostly(self, category: str) -> bool:
+        """Whether the category holds most of the subject's events (from the totals table)."""
+        from portal.monitoring.models import SubjectCategoryStats
+
+        counts = dict(db.session.execute(select(SubjectCategoryStats.category, SubjectCategoryStats.item_count)
+                                         .where(SubjectCategoryStats.subject_id == self.subject.id)).tuples().all())
+        mine = counts.get(category, 0)
+        return mine * 2 > sum(counts.get(c, 0) for c in EVENT_CATEGORIES)
 
     def _batches_from(self, engine: Engine, first: Any, following: Any, params: dict[str, Any],
-                      category: str) -> Iterator[list[Row]]:
+                      category: str, kinds: list[str] | list[None]) -> Iterator[Formatted]:
         with _reading_connection(engine) as conn:
-            streams = [self._kind_rows(conn, first, following, {**params, "kind": kind})
-                       for kind in CATEGORY_KINDS[category]]
+            streams = [self._kind_rows(conn, first, following, {**params, "kind": kind} if kind else dict(params))
+                       for kind in kinds]
             merged = heapq.merge(*streams) if len(streams) > 1 else streams[0]
             while raw := list(itertools.islice(merged, BATCH_ROWS)):
-                yield self._decrypted(raw, category)
+                yield format_batch(self._decrypted(raw, category))
                 self._pause()
 
     @staticmethod
@@ -390,37 +460,37 @@ class PackageWriter:
         """One kind's rows in (time, id) order, a batch per query; rows compare by (time, id)."""
         query = first
         while True:
-            rows = conn.execute(query, params).all()
+            result = conn.execute(query, params)
+            rows = result.cursor.fetchall()  # the driver's own tuples: no processing is needed
+            result.close()
             conn.rollback()  # no read transaction stays open between batches
             if not rows:
                 return
-            yield from (tuple(row) for row in rows)
+            yield from rows
             params["after_time"], params["after_id"] = rows[-1][0], rows[-1][1]
             query = following
 
     def _decrypted(self, raw: list[Any], category: str) -> list[Row]:
-        aead = self.cipher.aead
-        decode = msgspec.json.decode
-        encode = self._encode.encode
+        """Open and format one batch. This loop runs once per event: unseal() is inlined, the
+        sealed JSON is decoded into a struct, and the payload is carried as raw JSON throughout."""
+        decode = _SECRET.decode
+        decrypt = self.cipher.aead.decrypt
         prefix = f"event:{self.subject.id}:"
         batch: list[Row] = []
-        decrypt = aead.decrypt
+        append = batch.append
         for _raw_time, row_id, kind, application, site, duration, sealed, source_id, occurred, ingested in raw:
             if sealed[:1] != FORMAT_V1:
                 raise SealError("not a sealed value")
-            try:  # unseal() inlined: this loop runs once per event
+            try:
                 secret = decode(decrypt(sealed[1:SEALED_BODY], sealed[SEALED_BODY:], (prefix + source_id).encode()))
             except InvalidTag:
                 raise SealError("sealed value does not open with this key and binding") from None
-            payload = secret.get("payload")
-            batch.append(({
-                "id": row_id, "occurred_at": occurred, "category": category, "kind": kind,
-                "application": application, "site_domain": site, "duration_ms": duration,
-                "url": secret.get("url"), "title": secret.get("title"), "x": secret.get("x"),
-                "y": secret.get("y"), "payload": payload, "source_event_id": source_id, "ingested_at": ingested,
-            }, (row_id, occurred, category, kind, application, site, duration, secret.get("url"),
-                secret.get("title"), secret.get("x"), secret.get("y"),
-                None if payload is None else encode(payload).decode(), source_id, ingested)))
+            payload = secret.payload
+            append((_EventRecord(row_id, occurred, category, kind, application, site, duration, secret.url,
+                                 secret.title, secret.x, secret.y, payload, source_id, ingested),
+                    (row_id, occurred, category, kind, application, site, duration, secret.url, secret.title,
+                     secret.x, secret.y, None if payload is NULL_JSON else bytes(payload).decode(), source_id,
+                     ingested)))
         return batch
 
     def _screenshots(self) -> Iterator[Screenshot]:
@@ -453,32 +523,27 @@ class PackageWriter:
                                       sha256=entry.hash.hexdigest()))
 
     def _write_table(self, archive: zipfile.ZipFile, name: str, description: str,
-                     batches: Iterable[list[Row]], *, large: bool = False,
-                     on_batch: Callable[[list[Row]], None] | None = None) -> int:
+                     batches: Iterable[Formatted], *, large: bool = False,
+                     on_batch: Callable[[Formatted], None] | None = None) -> int:
         """``data/<name>.jsonl`` written batch by batch as they come, ``data/<name>.csv`` spooled
-        and then copied in after it. Each row comes as its JSON object and its CSV values."""
+        and then copied in after it."""
         columns = COLUMNS[name]
         spool = _Spool(self.spool_dir)
         jsonl_path, csv_path = f"data/{name}.jsonl", f"data/{name}.csv"
         member, entry = self._member(archive, jsonl_path, large=large)
         count = 0
-        encode_lines = self._encode.encode_lines
-        buffer = io.StringIO()
-        table = csv.writer(buffer, lineterminator="\r\n")
-        table.writerow(columns)
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\r\n").writerow(columns)
+        spool.writer.write(header.getvalue().encode())
         with member:
             for batch in batches:
-                if not batch:
+                if not batch.count:
                     continue
-                entry.write(encode_lines([obj for obj, _values in batch]))
-                table.writerows([values for _obj, values in batch])
-                spool.text.write(buffer.getvalue())
-                buffer.seek(0)
-                buffer.truncate()
-                count += len(batch)
+                entry.write(batch.jsonl)
+                spool.writer.write(batch.csv)
+                count += batch.count
                 if on_batch is not None:
                     on_batch(batch)
-        spool.text.write(buffer.getvalue())
         self._record(jsonl_path, entry, f"{description} (JSON Lines: one JSON object per line)", count)
         member, entry = self._member(archive, csv_path, large=large)
         with member:
@@ -486,12 +551,12 @@ class PackageWriter:
         self._record(csv_path, entry, f"{description} (CSV, UTF-8, header row: {', '.join(columns)})", count)
         return count
 
-    def _rows(self, name: str, objects: Iterable[dict[str, Any]]) -> list[list[Row]]:
-        """Small tables: one batch of (object, CSV values), JSON values in CSV cells as JSON text."""
+    def _rows(self, name: str, objects: Iterable[dict[str, Any]]) -> list[Formatted]:
+        """Small tables: one batch, JSON values in CSV cells as JSON text."""
         columns = COLUMNS[name]
         encode = self._encode.encode
-        return [[(obj, tuple(encode(v).decode() if isinstance(v, dict | list) else v
-                             for v in (obj.get(c) for c in columns))) for obj in objects]]
+        return [format_batch([(obj, tuple(encode(v).decode() if isinstance(v, dict | list) else v
+                                          for v in (obj.get(c) for c in columns))) for obj in objects])]
 
     def write(self, out: BinaryIO) -> Written:
         self._stamp = datetime.now(UTC).timetuple()[:6]
@@ -508,10 +573,10 @@ class PackageWriter:
                 if category not in self.scope.categories:
                     continue
 
-                def seen(batch: list[Row], category: str = category) -> None:
-                    progress.add(len(batch))
-                    self._seen(category, batch[0][0]["occurred_at"])
-                    self._seen(category, batch[-1][0]["occurred_at"])
+                def seen(batch: Formatted, category: str = category) -> None:
+                    progress.add(batch.count)
+                    self._seen(category, batch.first)
+                    self._seen(category, batch.last)
 
                 self.counts[category] = self._write_table(
                     archive, category, register[category].name, prefetch(self._event_batches(category)), large=True,
@@ -599,7 +664,7 @@ class PackageWriter:
             self._seen("screenshots", iso(shot.captured_at) or "")
             count += 1
             progress.add()
-        batches = (self._rows("screenshots", [json.loads(line)])[0] for line in spool_rows.lines())
+        batches = (self._rows("screenshots", [json.loads(line)])[0] for line in spool_rows.lines())  # few
         self._write_table(archive, "screenshots", f"{description}: when, where and which file", batches)
         return count
 

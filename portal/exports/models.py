@@ -59,10 +59,6 @@ class Export(db.Model):  # type: ignore[name-defined,misc]
     )
 
     @property
-    def is_active(self) -> bool:
-        return self.state in (ExportState.QUEUED, ExportState.RUNNING)
-
-    @property
     def file_name(self) -> str:
         """A safe download name: letters, digits and dashes only."""
         stamp = (self.completed_at or self.created_at).strftime("%Y%m%d")

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -293,6 +293,3 @@ def sweep() -> int:
         runner().dispatch(job_id)
     return len(ids)
 
-
-def latest_time(job: Job) -> datetime | None:
-    return job.finished_at or job.heartbeat_at or job.started_at or job.created_at

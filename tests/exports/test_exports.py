@@ -402,3 +402,35 @@ def test_the_shell_export_writes_the_same_package(app: Flask, alice: str, tmp_pa
     nobody = app.test_cli_runner().invoke(args=["export", "run", "--employee", "nobody@example.com",
                                                 "--out", str(tmp_path / "x.zip")])
     assert nobody.exit_code != 0 and "No employee" in nobody.output
+
+
+def test_a_start_date_in_the_future_is_refused_and_changes_nothing(app: Flask, client: FlaskClient,
+                                                                   alice: str) -> None:
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    page = client.get("/me/exports")
+    before = snapshot(app, skip=frozenset())
+    response = client.post("/me/exports", data={"csrf_token": csrf_token(page.get_data(as_text=True)), **ALL,
+                                                "date_from": tomorrow})
+    assert response.status_code == 400
+    assert "The start date is in the future" in response.get_data(as_text=True)
+    assert snapshot(app, skip=frozenset()) == before
+
+
+def test_a_download_without_csrf_is_refused_and_records_nothing(app: Flask, client: FlaskClient,
+                                                                alice: str) -> None:
+    export_id = start_export(client, **ALL)
+    wait_for_jobs(app)
+    before = snapshot(app, skip=frozenset())
+    response = client.post(f"/me/exports/{export_id}/download", data={})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert snapshot(app, skip=frozenset()) == before
+
+
+def test_the_shell_refuses_an_unknown_category_and_changes_nothing(app: Flask, alice: str, tmp_path: Any) -> None:
+    before = snapshot(app, skip=frozenset())
+    result = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com",
+                                                "--category", "keystrokes", "--out", str(tmp_path / "x.zip")])
+    assert result.exit_code != 0 and "categories do not exist" in result.output
+    assert not (tmp_path / "x.zip").exists()
+    assert snapshot(app, skip=frozenset()) == before

@@ -98,6 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_locale)
     server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir)
+    from portal import mail as portal_mail
+
+    portal_mail.init_app(app, settings)
 
     # Import the models so that the metadata is complete for migrations and create_all.
     from portal.audit import models as _audit  # noqa: F401
@@ -108,12 +111,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.exports import models as _exports  # noqa: F401
     from portal.exports import services as _export_jobs  # noqa: F401  (registers the job handler)
     from portal.jobs import models as _jobs  # noqa: F401
+    from portal.mail import services as _mail_jobs  # noqa: F401  (registers the mail.send job handler)
     from portal.me.views import bp as me_bp
     from portal.monitoring import ingest as _ingest  # noqa: F401
     from portal.monitoring import models as _monitoring  # noqa: F401
     from portal.people import models as _people  # noqa: F401
     from portal.policy import models as _policy  # noqa: F401
+    from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
     from portal.requests import models as _requests  # noqa: F401
+    from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
@@ -131,15 +137,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from portal.admin.views import bp as admin_bp
+    from portal.dpo.admin_views import bp as queues_admin_bp
+    from portal.dpo.views import bp as dpo_bp
     from portal.exports.views import bp as exports_bp
     from portal.jobs.views import bp as jobs_bp
     from portal.me.access import bp as access_bp
     from portal.me.browse import bp as browse_bp
     from portal.me.consent_views import bp as consent_bp
+    from portal.me.requests import bp as my_requests_bp
     from portal.policy.views import bp as policy_bp
 
     for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
-                      exports_bp, jobs_bp):
+                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.jobs import runners as job_runners

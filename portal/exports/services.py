@@ -57,9 +57,11 @@ def categories_available() -> list[DataCategory]:
 
 
 def request_export(subject: Employee, *, categories: list[str] | None = None, date_from: date | None = None,
-                   date_to: date | None = None, actor: Actor, origin: str = "portal", dispatch: bool = True) -> Export:
+                   date_to: date | None = None, actor: Actor, origin: str = "portal", dispatch: bool = True,
+                   request_id: str | None = None) -> Export:
     """Ask for an export (all categories unless some are chosen); the job is dispatched after the
-    commit (``dispatch=False``: the caller runs it itself, as the shell does)."""
+    commit (``dispatch=False``: the caller runs it itself, as the shell does). ``request_id``: the
+    access request a DPO approved, which the finished export completes."""
     known = [c.key for c in categories_available()]
     chosen = known if not categories else [k for k in known if k in set(categories)]
     if categories and len(chosen) != len(set(categories)):
@@ -71,12 +73,12 @@ def request_export(subject: Employee, *, categories: list[str] | None = None, da
         raise ExportError("The start date is in the future: there is nothing to export yet.")
     active = db.session.scalar(select(db.func.count()).select_from(Export).where(
         Export.subject_id == subject.id, Export.state.in_([ExportState.QUEUED, ExportState.RUNNING]))) or 0
-    if active >= MAX_ACTIVE_PER_SUBJECT:
+    if active >= MAX_ACTIVE_PER_SUBJECT and request_id is None:
         raise ExportError("Two exports are already being prepared; wait for them to finish.")
     export_id = new_id()
     job = jobs.enqueue(JOB_KIND, params={"export_id": export_id}, owner_id=subject.id, dispatch=dispatch)
     export = Export(id=export_id, subject_id=subject.id, categories=chosen, date_from=date_from, date_to=date_to,
-                    origin=origin, state=ExportState.QUEUED, job_id=job.id)
+                    origin=origin, state=ExportState.QUEUED, job_id=job.id, request_id=request_id)
     db.session.add(export)
     db.session.flush()
     record("exports:export:request", actor=actor, subject_id=subject.id, targets={"export": export.id, "job": job.id},
@@ -146,6 +148,13 @@ def _give_up(job: Job, reason: str) -> None:
         return
     export.state = ExportState.FAILED
     export.error = reason
+    if export.request_id:
+        from portal.requests import services as requests
+        from portal.requests.models import DataRequest, RequestState
+
+        linked = db.session.get(DataRequest, export.request_id)
+        if linked is not None and linked.state == RequestState.FULFILLING:
+            requests.fail(linked, reason)
     record("exports:export:fail", actor=Actor.system(), subject_id=export.subject_id,
            targets={"export": export.id, "job": job.id}, details={"attempts": job.attempts})
 
@@ -203,13 +212,23 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.completed_at = now
     export.expires_at = now + timedelta(days=settings().export_days)
     export.error = None
-    from portal.requests.services import record_self_service_access
+    from portal.requests import services as requests
+    from portal.requests.models import DataRequest, RequestState
 
-    request = record_self_service_access(subject_id, subject.jurisdiction,
-                                         actor=Actor("employee", subject_id) if export.origin == "portal"
-                                         else Actor.system(),
-                                         details={"export": export_id})
-    export.request_id = request.id
+    linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
+    if linked is not None:
+        request = linked
+        if linked.state == RequestState.FULFILLING:
+            requests.complete(linked, result={"export": export_id, **written.counts},
+                              outcome="A complete copy of your data is ready: download it from the request's "
+                                      "page or from your exports within "
+                                      f"{settings().export_days} days.")
+    else:
+        request = requests.record_self_service_access(
+            subject_id, subject.jurisdiction,
+            actor=Actor("employee", subject_id) if export.origin == "portal" else Actor.system(),
+            details={"export": export_id})
+        export.request_id = request.id
     if export.origin == "shell":
         from portal.monitoring.access import record_access
 

@@ -1,18 +1,36 @@
-"""A data-subject request and its state (DESIGN §4).
+"""Data-subject requests, their timeline, queues and routing, legal holds (DESIGN §4).
 
 A self-service export is recorded here too, as an access request completed by the portal
 itself (LOPDGDD Art. 13: a remote, secure self-service system satisfies the right of access), so
 that it counts in the DPO's metrics and in evidence.
+
+What a person wrote (a description, a correction, grounds, a message, a DPO's reasons) is sealed
+with the directory key: it must outlive an erasure (the request itself is the controller's
+record of having honoured it), so it cannot be sealed with the subject's own key.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.crypto import directory_cipher
 from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
 from portal.extensions import db
 
@@ -39,10 +57,94 @@ class RequestState(enum.StrEnum):
     FAILED = "failed"
 
 
+OPEN_STATES = frozenset({RequestState.RECEIVED, RequestState.OPEN, RequestState.IN_REVIEW,
+                         RequestState.AWAITING_REQUESTER, RequestState.APPROVED, RequestState.FULFILLING,
+                         RequestState.FAILED})
+CLOSED_STATES = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.WITHDRAWN})
+WITHDRAWABLE_STATES = frozenset({RequestState.RECEIVED, RequestState.OPEN, RequestState.IN_REVIEW,
+                                 RequestState.AWAITING_REQUESTER, RequestState.APPROVED})
+
+
 class Channel(enum.StrEnum):
     SELF_SERVICE = "self_service"  # fulfilled by the portal at once (an export)
     PORTAL = "portal"  # filed in the portal, worked by a DPO
     VERIFIED = "verified"  # a former employee's verified path
+
+
+class LegalBasis(enum.StrEnum):
+    """Grounds a DPO may give for refusing (wholly or in part), shown to the requester."""
+
+    ART_12_5_MANIFESTLY_UNFOUNDED = "gdpr-12-5"
+    ART_15_4_RIGHTS_OF_OTHERS = "gdpr-15-4"
+    ART_17_3_B_LEGAL_OBLIGATION = "gdpr-17-3-b"
+    ART_17_3_E_LEGAL_CLAIMS = "gdpr-17-3-e"
+    ART_21_1_COMPELLING_GROUNDS = "gdpr-21-1"
+    IDENTITY_NOT_VERIFIED = "identity"
+    NO_DATA_HELD = "no-data"
+    CCPA_1798_105_D_EXCEPTION = "ccpa-1798-105-d"
+    LEY_1581_ART_10_LEGAL_DUTY = "co-1581-10"
+    OTHER = "other"
+
+
+LEGAL_BASIS_LABELS: dict[LegalBasis, str] = {
+    LegalBasis.ART_12_5_MANIFESTLY_UNFOUNDED: "GDPR Art. 12(5): manifestly unfounded or excessive",
+    LegalBasis.ART_15_4_RIGHTS_OF_OTHERS: "GDPR Art. 15(4): would adversely affect the rights of others",
+    LegalBasis.ART_17_3_B_LEGAL_OBLIGATION: "GDPR Art. 17(3)(b): compliance with a legal obligation",
+    LegalBasis.ART_17_3_E_LEGAL_CLAIMS: "GDPR Art. 17(3)(e): establishment, exercise or defence of legal claims",
+    LegalBasis.ART_21_1_COMPELLING_GROUNDS: "GDPR Art. 21(1): compelling legitimate grounds that override",
+    LegalBasis.IDENTITY_NOT_VERIFIED: "GDPR Art. 12(6): identity could not be verified",
+    LegalBasis.NO_DATA_HELD: "No personal data of the requester is held",
+    LegalBasis.CCPA_1798_105_D_EXCEPTION: "Cal. Civ. Code §1798.105(d): an exception to deletion applies",
+    LegalBasis.LEY_1581_ART_10_LEGAL_DUTY: "Ley 1581 Art. 10: a legal or contractual duty to keep the data",
+    LegalBasis.OTHER: "Other (explained below)",
+}
+
+
+class EventKind(enum.StrEnum):
+    """What a timeline entry records."""
+
+    FILED = "filed"
+    TRANSITION = "transition"
+    MESSAGE = "message"  # to or from the requester: shown to them
+    NOTE = "note"  # internal: staff only
+    CLAIM = "claim"
+    ASSIGN = "assign"
+    EXTENSION = "extension"
+    APPROVAL = "approval"
+    DUPLICATE = "duplicate"
+
+
+class Queue(db.Model):  # type: ignore[name-defined,misc]
+    """A DPO work queue; routing rules send requests to it."""
+
+    __tablename__ = "request_queues"
+
+    id: Mapped[SurrogateId]
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[CreatedAt]
+
+
+class QueueMember(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "request_queue_members"
+
+    queue_id: Mapped[str] = mapped_column(ForeignKey("request_queues.id", ondelete="CASCADE"), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[CreatedAt]
+
+
+class RoutingRule(db.Model):  # type: ignore[name-defined,misc]
+    """(jurisdiction, type) -> queue. ``*`` matches anything; the most specific rule wins."""
+
+    __tablename__ = "request_routing_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8), comment="ES, US-CA, CO, ... or *")
+    request_type: Mapped[str] = mapped_column(String(16), comment="a request type or *")
+    queue_id: Mapped[str] = mapped_column(ForeignKey("request_queues.id", ondelete="CASCADE"))
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (UniqueConstraint("jurisdiction", "request_type", name="one_rule_per_key"),)
 
 
 class DataRequest(db.Model):  # type: ignore[name-defined,misc]
@@ -58,11 +160,196 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(Text, comment="shown to the requester")
 
+    # What was asked (sealed with the directory key; see the module docstring) and its scope.
+    details_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="JSON: description, correction, grounds")
+    scope: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="erasure/restriction: categories (empty = all), date_from, date_to; objection: purpose")
+    duplicate_of_id: Mapped[str | None] = mapped_column(ForeignKey("data_requests.id"),
+                                                        comment="an open request of the same type it repeats")
+
+    # Deadlines: due_on never changes; one extension may set extended_due_on.
+    regime: Mapped[str | None] = mapped_column(String(40))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    acknowledge_by: Mapped[date | None] = mapped_column(Date)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    extended_due_on: Mapped[date | None] = mapped_column(Date)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    extended_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    extension_reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    # Routing and who works it.
+    queue_id: Mapped[str | None] = mapped_column(ForeignKey("request_queues.id", ondelete="SET NULL"))
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+
+    # The decision.
+    decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    legal_basis: Mapped[str | None] = mapped_column(String(24))
+    decision_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the reasons, shown to the requester")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what fulfilment did: counts per category")
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    reminded: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="reminders already sent, by kind")
+
     __table_args__ = (
         Index("ix_data_requests_subject_received", "subject_id", "received_at"),
         Index("ix_data_requests_state", "state"),
+        Index("ix_data_requests_queue_state", "queue_id", "state"),
         enum_check("type", RequestType),
         enum_check("state", RequestState),
         enum_check("channel", Channel),
         CheckConstraint("state <> 'completed' OR completed_at IS NOT NULL", name="completed_has_time"),
+        CheckConstraint("state <> 'rejected' OR (legal_basis IS NOT NULL AND decision_sealed IS NOT NULL)",
+                        name="rejected_has_reason"),
+        CheckConstraint("extended_due_on IS NULL OR (due_on IS NOT NULL AND extended_due_on > due_on "
+                        "AND extension_reason_sealed IS NOT NULL)", name="extension_is_later_with_reason"),
     )
+
+    @property
+    def reference(self) -> str:
+        """A short reference people can quote."""
+        return f"R-{self.id[:8].upper()}"
+
+    @property
+    def effective_due(self) -> date | None:
+        return self.extended_due_on or self.due_on
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def can_be_withdrawn(self) -> bool:
+        return self.state in WITHDRAWABLE_STATES
+
+    def details(self) -> dict[str, Any]:
+        if self.details_sealed is None:
+            return {}
+        import json
+
+        value: dict[str, Any] = json.loads(directory_cipher().open_text(self.id, "request-details",
+                                                                        self.details_sealed))
+        return value
+
+    def set_details(self, value: dict[str, Any]) -> None:
+        import json
+
+        self.details_sealed = directory_cipher().seal_text(self.id, "request-details", json.dumps(value))
+
+    @property
+    def decision_text(self) -> str | None:
+        if self.decision_sealed is None:
+            return None
+        return directory_cipher().open_text(self.id, "request-decision", self.decision_sealed)
+
+    @property
+    def extension_reason(self) -> str | None:
+        if self.extension_reason_sealed is None:
+            return None
+        return directory_cipher().open_text(self.id, "request-extension", self.extension_reason_sealed)
+
+
+class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One entry of a request's timeline. Bodies are sealed; staff names are never shown to the
+    requester (only the role)."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"))
+    kind: Mapped[EventKind] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    actor_role: Mapped[str] = mapped_column(String(16), comment="requester, dpo, admin, system")
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str | None] = mapped_column(String(24))
+    visible_to_requester: Mapped[bool] = mapped_column(Boolean)
+    body_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        Index("ix_request_events_request", "request_id", "id"),
+        enum_check("kind", EventKind),
+        CheckConstraint("kind <> 'note' OR NOT visible_to_requester", name="notes_are_internal"),
+    )
+
+    @property
+    def body(self) -> str | None:
+        if self.body_sealed is None:
+            return None
+        return directory_cipher().open_text(self.request_id, "request-event", self.body_sealed)
+
+
+class ErasureApproval(db.Model):  # type: ignore[name-defined,misc]
+    """Four eyes: an erasure needs two approvals by two different people (the key makes a second
+    approval by the same person impossible, whatever the code above it does)."""
+
+    __tablename__ = "erasure_approvals"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"), primary_key=True)
+    approver_id: Mapped[str] = mapped_column(ForeignKey("employees.id"), primary_key=True)
+    approver_role: Mapped[str] = mapped_column(String(16))
+    approved_at: Mapped[CreatedAt]
+
+
+class ErasureCount(db.Model):  # type: ignore[name-defined,misc]
+    """What an erasure did to one category, kept up to date batch by batch in the same
+    transaction as the deletes (so a killed job's counts are never ahead of or behind the data)."""
+
+    __tablename__ = "erasure_counts"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0, comment="kept under a legal hold")
+
+
+class LegalHold(db.Model):  # type: ignore[name-defined,misc]
+    """Data of an employee that must be kept (GDPR Art. 17(3)(e)): blocked, never erased."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[SurrogateId]
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    categories: Mapped[list[str]] = mapped_column(JSON, comment="register keys; empty means every category")
+    matter_reference: Mapped[str] = mapped_column(String(80))
+    reason_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    placed_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    placed_at: Mapped[CreatedAt]
+    lifted_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
+
+    def covers(self, category: str) -> bool:
+        return not self.categories or category in self.categories
+
+    @property
+    def reason(self) -> str:
+        return directory_cipher().open_text(self.id, "hold-reason", self.reason_sealed)
+
+
+class Rectification(db.Model):  # type: ignore[name-defined,misc]
+    """A correction recorded alongside the original (which is kept as it was collected)."""
+
+    __tablename__ = "rectifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"), unique=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str | None] = mapped_column(String(40))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="subject key: what was wrong, what it should say")
+    recorded_at: Mapped[CreatedAt]
+
+
+class Restriction(db.Model):  # type: ignore[name-defined,misc]
+    """Data kept but restricted: excluded from processing and from AI training until lifted."""
+
+    __tablename__ = "restrictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"), unique=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    categories: Mapped[list[str]] = mapped_column(JSON, comment="empty means every category")
+    since: Mapped[CreatedAt]
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,13 +1,303 @@
-"""Recording requests. (Filing, routing, deadlines and the DPO's transitions build on this.)"""
+"""Requests: filing, routing, the state machine, deadlines and fulfilment (DESIGN §4).
+
+Every change of state goes through :func:`_transition`, which refuses anything not in
+:data:`TRANSITIONS`, writes a timeline entry and an audit entry. Each public function checks who
+may act first, changes nothing when it refuses (it raises before touching the session), and queues
+its e-mails as jobs, which are dispatched only after the caller's commit.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import and_, func, or_, select, update
+
 from portal.audit.services import Actor, record
-from portal.db import utcnow
+from portal.consent.models import Purpose, Suppression
+from portal.db import new_id, utcnow
 from portal.extensions import db
-from portal.requests.models import Channel, DataRequest, RequestState, RequestType
+from portal.monitoring.models import DataCategory
+from portal.people.models import Employee, Role
+
+from . import deadlines
+from .models import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    Channel,
+    DataRequest,
+    ErasureApproval,
+    EventKind,
+    LegalBasis,
+    LegalHold,
+    Queue,
+    QueueMember,
+    Rectification,
+    RequestEvent,
+    RequestState,
+    RequestType,
+    Restriction,
+    RoutingRule,
+)
+
+S = RequestState
+MAX_TEXT = 4000
+DEFAULT_QUEUE = "General"
+ERASURE_JOB = "requests.erasure"
+ERASABLE = ("input_events", "app_activity", "screenshots", "ai_training_use")
+
+# (from, to) -> the action's name, as it appears in audit tags and messages.
+TRANSITIONS: dict[tuple[RequestState, RequestState], str] = {
+    (S.RECEIVED, S.OPEN): "open",
+    (S.OPEN, S.IN_REVIEW): "review",
+    (S.IN_REVIEW, S.AWAITING_REQUESTER): "ask",
+    (S.AWAITING_REQUESTER, S.IN_REVIEW): "answer",
+    (S.IN_REVIEW, S.APPROVED): "approve",
+    (S.APPROVED, S.FULFILLING): "fulfil",
+    (S.FULFILLING, S.COMPLETED): "complete",
+    (S.FULFILLING, S.FAILED): "fail",
+    (S.FAILED, S.FULFILLING): "retry",
+    **{(state, S.REJECTED): "reject" for state in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)},
+    **{(state, S.WITHDRAWN): "withdraw" for state in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER,
+                                                        S.APPROVED)},
+}
+
+STATE_LABELS = {
+    S.RECEIVED: "Received", S.OPEN: "Open", S.IN_REVIEW: "In review",
+    S.AWAITING_REQUESTER: "Waiting for you", S.APPROVED: "Approved", S.FULFILLING: "Being carried out",
+    S.COMPLETED: "Completed", S.REJECTED: "Refused", S.WITHDRAWN: "Withdrawn", S.FAILED: "Failed (being retried)",
+}
+TYPE_LABELS = {
+    RequestType.ACCESS: "Access (a copy of my data)", RequestType.PORTABILITY: "Portability (my data, machine-readable)",
+    RequestType.ERASURE: "Erasure", RequestType.RECTIFICATION: "Rectification (correct my data)",
+    RequestType.RESTRICTION: "Restriction (keep but do not use)", RequestType.OBJECTION: "Objection",
+}
+
+
+class RequestError(ValueError):
+    """Refused: the message says why, for the person who asked. Nothing was changed."""
+
+
+class NotAllowed(RequestError):
+    """The person may not take this step on this request."""
+
+
+class IllegalTransition(RequestError):
+    """The request's state does not allow this step."""
+
+
+class AlreadyClaimed(RequestError):
+    """Someone else claimed the case first."""
+
+
+# -- who may do what -----------------------------------------------------------------------------
+
+def queue_ids_of(staff: Employee) -> set[str]:
+    return set(db.session.scalars(select(QueueMember.queue_id).where(QueueMember.employee_id == staff.id)))
+
+
+def may_view(staff: Employee, request: DataRequest) -> bool:
+    """Admins see every case; a DPO sees the cases of their queues and those assigned to them."""
+    roles = staff.role_names
+    if Role.ADMIN in roles:
+        return True
+    if Role.DPO not in roles:
+        return False
+    return request.assignee_id == staff.id or (request.queue_id is not None and request.queue_id in queue_ids_of(staff))
+
+
+def may_work(staff: Employee, request: DataRequest) -> bool:
+    """DPOs of the case's queue (or its assignee) work it."""
+    return Role.DPO in staff.role_names and may_view(staff, request)
+
+
+def _role_of(staff: Employee) -> str:
+    return "dpo" if Role.DPO in staff.role_names else "admin" if Role.ADMIN in staff.role_names else "staff"
+
+
+def _require_worker(staff: Employee, request: DataRequest) -> None:
+    if not may_work(staff, request):
+        raise NotAllowed("Only a DPO of this request's queue may do that.")
+
+
+def _require_requester(subject: Employee, request: DataRequest) -> None:
+    if subject.id != request.subject_id:
+        raise NotAllowed("Only the person who made the request may do that.")
+
+
+def _clean_text(value: str | None, what: str, *, required: bool = True, limit: int = MAX_TEXT) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise RequestError(f"{what} is required.")
+    if len(text) > limit:
+        raise RequestError(f"{what} is too long (at most {limit} characters).")
+    return text
+
+
+# -- the timeline and the audit ------------------------------------------------------------------
+
+def _event(request: DataRequest, kind: EventKind, *, actor_id: str | None, actor_role: str,
+           body: str | None = None, visible: bool = True, from_state: str | None = None,
+           to_state: str | None = None) -> RequestEvent:
+    from portal.crypto import directory_cipher
+
+    event = RequestEvent(request_id=request.id, kind=kind.value, actor_id=actor_id, actor_role=actor_role,
+                         from_state=from_state, to_state=to_state, visible_to_requester=visible,
+                         body_sealed=directory_cipher().seal_text(request.id, "request-event", body)
+                         if body else None)
+    db.session.add(event)
+    return event
+
+
+def _audit(request: DataRequest, action: str, actor: Actor, **details: Any) -> None:
+    record(f"requests:request:{action}", actor=actor, subject_id=request.subject_id,
+           targets={"request": request.id}, details={"type": request.type.value if request.type else None,
+                                                     "state": request.state.value if request.state else None,
+                                                     **details})
+
+
+def _transition(request: DataRequest, to: RequestState, *, actor: Actor, actor_role: str,
+                body: str | None = None, visible: bool = True, **details: Any) -> None:
+    """The one place a request changes state."""
+    current = RequestState(request.state)
+    action = TRANSITIONS.get((current, to))
+    if action is None:
+        raise IllegalTransition(f"A request that is {STATE_LABELS[current].lower()} cannot be moved to "
+                                f"{STATE_LABELS[to].lower()}.")
+    request.state = to
+    if to == S.COMPLETED:
+        request.completed_at = utcnow()
+    _event(request, EventKind.TRANSITION, actor_id=actor.id if actor.type == "employee" else None,
+           actor_role=actor_role, body=body, visible=visible, from_state=current.value, to_state=to.value)
+    _audit(request, action, actor, **{"from": current.value, **details})
+
+
+def _ensure(request: DataRequest, to: RequestState) -> None:
+    """Refuse early (before anything is touched) a step the state machine does not allow."""
+    if (RequestState(request.state), to) not in TRANSITIONS:
+        raise IllegalTransition(f"A request that is {STATE_LABELS[RequestState(request.state)].lower()} "
+                                f"cannot be moved to {STATE_LABELS[to].lower()}.")
+
+
+def _notify(template: str, recipient_id: str, request: DataRequest) -> None:
+    from portal.mail.services import notify
+
+    notify(template, recipient_id=recipient_id, refs={"request": request.id})
+
+
+def _notify_queue(template: str, request: DataRequest) -> None:
+    """Tell the assignee, or else every DPO of the request's queue."""
+    recipients = [request.assignee_id] if request.assignee_id else list(db.session.scalars(
+        select(QueueMember.employee_id).where(QueueMember.queue_id == request.queue_id)))
+    for recipient in recipients:
+        if recipient:
+            _notify(template, recipient, request)
+
+
+# -- routing ---------------------------------------------------------------------------------------
+
+def default_queue() -> Queue:
+    queue = db.session.scalar(select(Queue).where(Queue.name == DEFAULT_QUEUE))
+    if queue is None:
+        queue = Queue(id=new_id(), name=DEFAULT_QUEUE, description="Requests no routing rule sends elsewhere")
+        db.session.add(queue)
+        db.session.flush()
+        record("requests:queue:create", actor=Actor.system(), targets={"queue": queue.id},
+               details={"reason": "default"})
+    return queue
+
+
+def route(jurisdiction: str, request_type: RequestType) -> Queue:
+    """The queue of the most specific rule: (jurisdiction, type), (jurisdiction, *), (country, ...),
+    (*, type), (*, *); else the default queue."""
+    country = jurisdiction.split("-", 1)[0]
+    candidates = [(jurisdiction, request_type.value), (jurisdiction, "*"), (country, request_type.value),
+                  (country, "*"), ("*", request_type.value), ("*", "*")]
+    rules = {(r.jurisdiction, r.request_type): r for r in db.session.scalars(select(RoutingRule).where(
+        RoutingRule.jurisdiction.in_({jurisdiction, country, "*"})))}
+    for key in candidates:
+        rule = rules.get(key)
+        if rule is not None:
+            queue = db.session.get(Queue, rule.queue_id)
+            if queue is not None:
+                return queue
+    return default_queue()
+
+
+# -- filing ------------------------------------------------------------------------------------------
+
+@dataclass
+class Filed:
+    request: DataRequest
+    duplicate_of: DataRequest | None
+
+
+def _categories() -> list[str]:
+    return list(db.session.scalars(select(DataCategory.key).order_by(DataCategory.sort_order, DataCategory.key)))
+
+
+def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, date_from: date | None,
+                 date_to: date | None) -> dict[str, Any] | None:
+    if request_type not in (RequestType.ERASURE, RequestType.RESTRICTION):
+        return {"purpose": Purpose.AI_TRAINING.value} if request_type == RequestType.OBJECTION else None
+    known = _categories()
+    chosen = sorted(set(categories or []))
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise RequestError("Some of the chosen categories do not exist.")
+    if date_from and date_to and date_from > date_to:
+        raise RequestError("The start date is after the end date.")
+    return {"categories": chosen, "date_from": date_from.isoformat() if date_from else None,
+            "date_to": date_to.isoformat() if date_to else None}
+
+
+def file_request(subject: Employee, request_type: RequestType | str, *, description: str = "",
+                 categories: Iterable[str] | None = None, date_from: date | None = None, date_to: date | None = None,
+                 wrong: str = "", correct: str = "", grounds: str = "", channel: Channel = Channel.PORTAL,
+                 received_at: datetime | None = None, actor: Actor | None = None) -> Filed:
+    """File a request for ``subject``: validated, routed to a queue, its deadline set, the
+    requester and the queue told. A repeat of an open request of the same type is filed all the
+    same and linked to it (never dropped)."""
+    try:
+        request_type = RequestType(request_type)
+    except ValueError:
+        raise RequestError("Unknown kind of request.") from None
+    description = _clean_text(description, "A description", required=False)
+    details: dict[str, Any] = {"description": description}
+    if request_type == RequestType.RECTIFICATION:
+        details["wrong"] = _clean_text(wrong, "What is wrong")
+        details["correct"] = _clean_text(correct, "What it should say")
+    if request_type == RequestType.OBJECTION:
+        details["grounds"] = _clean_text(grounds, "The grounds for your objection")
+    scope = _clean_scope(request_type, categories, date_from, date_to)
+    received = received_at or utcnow()
+    due = deadlines.deadline_for(subject.jurisdiction, request_type, received.date())
+    duplicate_of = db.session.scalar(select(DataRequest).where(
+        DataRequest.subject_id == subject.id, DataRequest.type == request_type.value,
+        DataRequest.state.in_([s.value for s in OPEN_STATES]), DataRequest.channel != Channel.SELF_SERVICE.value,
+    ).order_by(DataRequest.received_at).limit(1))
+    queue = route(subject.jurisdiction, request_type)
+    request = DataRequest(id=new_id(), subject_id=subject.id, type=request_type, state=S.RECEIVED, channel=channel,
+                          jurisdiction=subject.jurisdiction, received_at=received, scope=scope,
+                          regime=due.regime, due_on=due.due, acknowledge_by=due.acknowledge_by,
+                          acknowledged_at=received, queue_id=queue.id,
+                          duplicate_of_id=duplicate_of.id if duplicate_of else None)
+    request.set_details(details)
+    db.session.add(request)
+    db.session.flush()
+    actor = actor or Actor("employee", subject.id)
+    _event(request, EventKind.FILED, actor_id=subject.id, actor_role="requester", to_state=S.RECEIVED.value)
+    if duplicate_of is not None:
+        _event(request, EventKind.DUPLICATE, actor_id=None, actor_role="system",
+               body=f"This repeats the open request {duplicate_of.reference}; both are kept and handled together.")
+    _audit(request, "file", actor, channel=channel.value, jurisdiction=request.jurisdiction, queue=queue.id,
+           due=due.due.isoformat(), duplicate_of=duplicate_of.id if duplicate_of else None)
+    _notify("request_received", subject.id, request)
+    _notify_queue("dpo_new_case", request)
+    return Filed(request, duplicate_of)
 
 
 def record_self_service_access(subject_id: str, jurisdiction: str, *, actor: Actor,
@@ -24,3 +314,374 @@ def record_self_service_access(subject_id: str, jurisdiction: str, *, actor: Act
            targets={"request": request.id}, details={"type": request.type.value, "channel": request.channel.value,
                                                      **details})
     return request
+
+
+# -- the DPO's steps -------------------------------------------------------------------------------
+
+def claim(request: DataRequest, staff: Employee) -> DataRequest:
+    """Take an unassigned case. Two DPOs claiming at once: one conditional UPDATE decides, the
+    other is told someone was first."""
+    _require_worker(staff, request)
+    if request.state in CLOSED_STATES:
+        raise IllegalTransition("This request is closed.")
+    won = db.session.execute(update(DataRequest).where(  # type: ignore[attr-defined]  # CursorResult
+        DataRequest.id == request.id, DataRequest.assignee_id.is_(None),
+        DataRequest.state.in_([s.value for s in OPEN_STATES])).values(assignee_id=staff.id)
+        .execution_options(synchronize_session=False)).rowcount
+    if won != 1:
+        db.session.refresh(request)
+        raise AlreadyClaimed("Someone else has already taken this case.")
+    db.session.refresh(request)
+    _event(request, EventKind.CLAIM, actor_id=staff.id, actor_role="dpo", visible=False)
+    _audit(request, "claim", Actor("employee", staff.id), assignee=staff.id)
+    if request.state == S.RECEIVED:
+        _transition(request, S.OPEN, actor=Actor("employee", staff.id), actor_role="dpo")
+    return request
+
+
+def assign(request: DataRequest, staff: Employee, assignee: Employee) -> None:
+    """Give the case to a DPO of its queue (admins and the queue's DPOs may)."""
+    if not (may_work(staff, request) or Role.ADMIN in staff.role_names):
+        raise NotAllowed("Only a DPO of this queue or an admin may assign this case.")
+    if request.state in CLOSED_STATES:
+        raise IllegalTransition("This request is closed.")
+    if Role.DPO not in assignee.role_names or request.queue_id not in queue_ids_of(assignee):
+        raise RequestError("A case can only be given to a DPO of its queue.")
+    previous = request.assignee_id
+    if previous == assignee.id:
+        raise RequestError("The case is already assigned to that person.")
+    request.assignee_id = assignee.id
+    _event(request, EventKind.ASSIGN, actor_id=staff.id, actor_role=_role_of(staff), visible=False)
+    _audit(request, "assign" if previous is None else "reassign", Actor("employee", staff.id),
+           assignee=assignee.id, previous=previous)
+    if request.state == S.RECEIVED:
+        _transition(request, S.OPEN, actor=Actor("employee", staff.id), actor_role=_role_of(staff))
+    if assignee.id != staff.id:
+        _notify("dpo_new_case", assignee.id, request)
+
+
+def start_review(request: DataRequest, staff: Employee) -> None:
+    _require_worker(staff, request)
+    _ensure(request, S.IN_REVIEW)
+    if request.state == S.AWAITING_REQUESTER:
+        raise IllegalTransition("The requester has not answered yet.")
+    _transition(request, S.IN_REVIEW, actor=Actor("employee", staff.id), actor_role="dpo")
+
+
+def ask_requester(request: DataRequest, staff: Employee, message: str) -> None:
+    """Ask the requester for information (the message is sent to them)."""
+    _require_worker(staff, request)
+    _ensure(request, S.AWAITING_REQUESTER)
+    body = _clean_text(message, "The question to the requester")
+    _transition(request, S.AWAITING_REQUESTER, actor=Actor("employee", staff.id), actor_role="dpo", body=body)
+    _notify("request_info_needed", request.subject_id, request)
+
+
+def answer(request: DataRequest, subject: Employee, message: str) -> None:
+    """The requester answers; the case goes back to review."""
+    _require_requester(subject, request)
+    _ensure(request, S.IN_REVIEW)
+    if request.state != S.AWAITING_REQUESTER:
+        raise IllegalTransition("Nothing has been asked of you on this request.")
+    body = _clean_text(message, "Your answer")
+    _transition(request, S.IN_REVIEW, actor=Actor("employee", subject.id), actor_role="requester", body=body)
+    _notify_queue("dpo_requester_answered", request)
+
+
+def message_requester(request: DataRequest, staff: Employee, message: str) -> None:
+    _require_worker(staff, request)
+    if request.state in CLOSED_STATES:
+        raise IllegalTransition("This request is closed.")
+    body = _clean_text(message, "The message")
+    _event(request, EventKind.MESSAGE, actor_id=staff.id, actor_role="dpo", body=body)
+    _audit(request, "message", Actor("employee", staff.id))
+    _notify("request_message", request.subject_id, request)
+
+
+def add_note(request: DataRequest, staff: Employee, note: str) -> None:
+    """An internal note: staff only, never shown to the requester."""
+    _require_worker(staff, request)
+    body = _clean_text(note, "The note")
+    _event(request, EventKind.NOTE, actor_id=staff.id, actor_role="dpo", body=body, visible=False)
+    _audit(request, "note", Actor("employee", staff.id))
+
+
+def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | None = None) -> date:
+    """Extend the deadline once, with reasons sent to the requester, before the first one passes."""
+    _require_worker(staff, request)
+    if not request.is_open:
+        raise IllegalTransition("Only an open request's deadline can be extended.")
+    if request.due_on is None:
+        raise RequestError("This request has no deadline to extend.")
+    reason = _clean_text(reason, "The reason for the extension")
+    today = today or utcnow().date()
+    allowed, why = deadlines.can_extend(request.jurisdiction, RequestType(request.type), request.received_at.date(),
+                                        today, request.extended_due_on is not None)
+    if not allowed:
+        raise RequestError(why)
+    from portal.crypto import directory_cipher
+
+    new_due = deadlines.extended_due(request.jurisdiction, RequestType(request.type), request.received_at.date())
+    request.extended_due_on = new_due
+    request.extended_at = utcnow()
+    request.extended_by_id = staff.id
+    request.extension_reason_sealed = directory_cipher().seal_text(request.id, "request-extension", reason)
+    _event(request, EventKind.EXTENSION, actor_id=staff.id, actor_role="dpo", body=reason)
+    _audit(request, "extend", Actor("employee", staff.id), due=request.due_on.isoformat(),
+           extended_due=new_due.isoformat())
+    _notify("request_extended", request.subject_id, request)
+    return new_due
+
+
+def approvals_of(request: DataRequest) -> list[ErasureApproval]:
+    return list(db.session.scalars(select(ErasureApproval).where(ErasureApproval.request_id == request.id)
+                                   .order_by(ErasureApproval.approved_at)))
+
+
+def may_approve(staff: Employee, request: DataRequest) -> tuple[bool, str]:
+    """Whether ``staff`` may give the next approval, and if not, why."""
+    if request.state != S.IN_REVIEW:
+        return False, "Only a request in review can be approved."
+    approvals = approvals_of(request)
+    if any(a.approver_id == staff.id for a in approvals):
+        return False, "You have already approved this erasure; a second person must approve it."
+    if request.type == RequestType.ERASURE and approvals:
+        if Role.ADMIN in staff.role_names or may_work(staff, request):
+            return True, ""
+        return False, "Only a DPO of this queue or an admin may give the second approval."
+    if not may_work(staff, request):
+        return False, "Only a DPO of this request's queue may approve it."
+    return True, ""
+
+
+def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
+    """Approve the request. An erasure needs two approvals by two different people; the second
+    one approves it. Then fulfilment starts. Returns whether the request is now approved."""
+    allowed, why = may_approve(staff, request)
+    if not allowed:
+        raise NotAllowed(why) if "already" in why or "Only a DPO" in why or "admin" in why \
+            else IllegalTransition(why)
+    note = _clean_text(note, "The note", required=False)
+    actor = Actor("employee", staff.id)
+    if request.type == RequestType.ERASURE:
+        db.session.add(ErasureApproval(request_id=request.id, approver_id=staff.id, approver_role=_role_of(staff)))
+        db.session.flush()
+        count = len(approvals_of(request))
+        _event(request, EventKind.APPROVAL, actor_id=staff.id, actor_role=_role_of(staff), body=note or None,
+               visible=False)
+        _audit(request, "approve-erasure", actor, approval=count)
+        if count < 2:
+            return False
+    request.decided_by_id = staff.id
+    request.decided_at = utcnow()
+    _transition(request, S.APPROVED, actor=actor, actor_role=_role_of(staff), body=note or None, visible=False)
+    start_fulfilment(request, actor=actor, actor_role=_role_of(staff))
+    return True
+
+
+def reject(request: DataRequest, staff: Employee, legal_basis: LegalBasis | str, reasons: str) -> None:
+    """Refuse, with a legal basis from the list and reasons the requester reads."""
+    _require_worker(staff, request)
+    _ensure(request, S.REJECTED)
+    try:
+        basis = LegalBasis(legal_basis)
+    except ValueError:
+        raise RequestError("Choose a legal basis from the list.") from None
+    reasons = _clean_text(reasons, "The reasons for the requester")
+    from portal.crypto import directory_cipher
+
+    request.legal_basis = basis.value
+    request.decision_sealed = directory_cipher().seal_text(request.id, "request-decision", reasons)
+    request.decided_by_id = staff.id
+    request.decided_at = utcnow()
+    _transition(request, S.REJECTED, actor=Actor("employee", staff.id), actor_role="dpo", body=reasons,
+                legal_basis=basis.value)
+    _notify("request_rejected", request.subject_id, request)
+
+
+def withdraw(request: DataRequest, subject: Employee) -> None:
+    _require_requester(subject, request)
+    if not request.can_be_withdrawn:
+        raise IllegalTransition("This request can no longer be withdrawn.")
+    _transition(request, S.WITHDRAWN, actor=Actor("employee", subject.id), actor_role="requester")
+    if request.assignee_id or request.queue_id:
+        _notify_queue("dpo_withdrawn", request)
+
+
+def retry(request: DataRequest, staff: Employee) -> None:
+    _require_worker(staff, request)
+    _ensure(request, S.FULFILLING)
+    if request.state != S.FAILED:
+        raise IllegalTransition("Only a failed request can be retried.")
+    _transition(request, S.FULFILLING, actor=Actor("employee", staff.id), actor_role="dpo")
+    _dispatch_fulfilment(request)
+
+
+# -- fulfilment ------------------------------------------------------------------------------------
+
+def start_fulfilment(request: DataRequest, *, actor: Actor, actor_role: str) -> None:
+    _transition(request, S.FULFILLING, actor=actor, actor_role=actor_role)
+    _dispatch_fulfilment(request)
+
+
+def _dispatch_fulfilment(request: DataRequest) -> None:
+    """Long work becomes a job; what is a single write is done at once and completes the request."""
+    kind = RequestType(request.type)
+    subject = db.session.get(Employee, request.subject_id)
+    assert subject is not None  # noqa: S101 - the foreign key cascades
+    if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
+        from portal.exports.services import request_export
+
+        export = request_export(subject, actor=Actor.system(), origin="request", request_id=request.id)
+        request.job_id = export.job_id
+    elif kind == RequestType.ERASURE:
+        from portal.jobs import services as jobs
+
+        job = jobs.enqueue(ERASURE_JOB, params={"request_id": request.id}, owner_id=request.subject_id)
+        request.job_id = job.id
+    elif kind == RequestType.RECTIFICATION:
+        from portal.crypto import keystore
+
+        details = request.details()
+        sealed = keystore().cipher(subject.id).seal_json("rectification", request.id, {
+            "wrong": details.get("wrong"), "correct": details.get("correct")})
+        db.session.add(Rectification(request_id=request.id, subject_id=subject.id, sealed=sealed))
+        complete(request, result={"rectified": 1},
+                 outcome="Your correction is recorded alongside the original data, and is passed on to the "
+                         "recipients of the data (including the AI-training pipeline).")
+    elif kind == RequestType.RESTRICTION:
+        categories = list((request.scope or {}).get("categories") or [])
+        db.session.add(Restriction(request_id=request.id, subject_id=subject.id, categories=categories))
+        suppress(subject.id, "restriction")
+        complete(request, result={"restricted": categories or ["all"]},
+                 outcome="Your data is kept but restricted: it is excluded from processing and from AI training.")
+    elif kind == RequestType.OBJECTION:
+        suppress(subject.id, "objection")
+        complete(request, result={"suppressed": Purpose.AI_TRAINING.value},
+                 outcome="Your objection is upheld: your data is no longer used for AI training.")
+
+
+def suppress(subject_id: str, reason: str) -> None:
+    """Put the subject on the AI-training suppression list (a stronger reason replaces consent's)."""
+    existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
+    if existing is None:
+        db.session.add(Suppression(subject_id=subject_id, purpose=Purpose.AI_TRAINING.value, reason=reason))
+    elif existing.reason == "consent-withdrawn":
+        existing.reason = reason
+    db.session.flush()
+    record("consent:suppression:add", actor=Actor.system(), subject_id=subject_id,
+           details={"purpose": Purpose.AI_TRAINING.value, "reason": reason})
+
+
+def complete(request: DataRequest, *, result: dict[str, Any] | None = None, outcome: str,
+             actor: Actor | None = None) -> None:
+    request.result = result
+    request.outcome = outcome
+    counts: dict[str, Any] = {f"count_{k}": v for k, v in (result or {}).items() if isinstance(v, int)}
+    _transition(request, S.COMPLETED, actor=actor or Actor.system(), actor_role="system", **counts)
+    _notify("request_completed", request.subject_id, request)
+
+
+def fail(request: DataRequest, reason: str) -> None:
+    _transition(request, S.FAILED, actor=Actor.system(), actor_role="system", body=reason, visible=False)
+    _notify_queue("dpo_failed", request)
+
+
+# -- legal holds -----------------------------------------------------------------------------------
+
+def active_holds(subject_id: str) -> list[LegalHold]:
+    return list(db.session.scalars(select(LegalHold).where(LegalHold.subject_id == subject_id,
+                                                           LegalHold.lifted_at.is_(None))
+                                   .order_by(LegalHold.placed_at)))
+
+
+def place_hold(subject: Employee, staff: Employee, *, categories: Iterable[str], matter_reference: str,
+               reason: str) -> LegalHold:
+    if not ({Role.DPO, Role.ADMIN} & staff.role_names):
+        raise NotAllowed("Only a DPO or an admin may place a legal hold.")
+    chosen = sorted(set(categories))
+    if any(c not in _categories() for c in chosen):
+        raise RequestError("Some of the chosen categories do not exist.")
+    matter = _clean_text(matter_reference, "A matter reference", limit=80)
+    reason = _clean_text(reason, "The reason for the hold")
+    from portal.crypto import directory_cipher
+
+    hold = LegalHold(id=new_id(), subject_id=subject.id, categories=chosen, matter_reference=matter,
+                     placed_by_id=staff.id)
+    hold.reason_sealed = directory_cipher().seal_text(hold.id, "hold-reason", reason)
+    db.session.add(hold)
+    db.session.flush()
+    record("requests:hold:place", actor=Actor("employee", staff.id), subject_id=subject.id,
+           targets={"hold": hold.id}, details={"categories": chosen})
+    return hold
+
+
+def lift_hold(hold: LegalHold, staff: Employee) -> None:
+    if not ({Role.DPO, Role.ADMIN} & staff.role_names):
+        raise NotAllowed("Only a DPO or an admin may lift a legal hold.")
+    if hold.lifted_at is not None:
+        raise RequestError("This hold has already been lifted.")
+    hold.lifted_at = utcnow()
+    hold.lifted_by_id = staff.id
+    record("requests:hold:lift", actor=Actor("employee", staff.id), subject_id=hold.subject_id,
+           targets={"hold": hold.id})
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def requests_of(subject_id: str) -> list[DataRequest]:
+    return list(db.session.scalars(select(DataRequest).where(DataRequest.subject_id == subject_id)
+                                   .order_by(DataRequest.received_at.desc(), DataRequest.id)))
+
+
+def timeline(request: DataRequest, *, for_requester: bool) -> list[RequestEvent]:
+    query = select(RequestEvent).where(RequestEvent.request_id == request.id)
+    if for_requester:
+        query = query.where(RequestEvent.visible_to_requester.is_(True))
+    return list(db.session.scalars(query.order_by(RequestEvent.id)))
+
+
+@dataclass
+class QueueFilter:
+    state: str | None = None
+    type: str | None = None
+    jurisdiction: str | None = None
+    mine: bool = False
+    overdue: bool = False
+    due_soon: bool = False
+    queue_id: str | None = None
+    include_closed: bool = False
+
+
+def queue_query(staff: Employee, flt: QueueFilter, *, today: date | None = None) -> Any:
+    """The requests ``staff`` may see, filtered, soonest deadline first."""
+    today = today or utcnow().date()
+    due = func.coalesce(DataRequest.extended_due_on, DataRequest.due_on)
+    query = select(DataRequest).where(DataRequest.channel != Channel.SELF_SERVICE.value)
+    if Role.ADMIN not in staff.role_names:
+        query = query.where(or_(DataRequest.queue_id.in_(queue_ids_of(staff) or {""}),
+                                DataRequest.assignee_id == staff.id))
+    if flt.queue_id:
+        query = query.where(DataRequest.queue_id == flt.queue_id)
+    if flt.state:
+        query = query.where(DataRequest.state == flt.state)
+    elif not flt.include_closed:
+        query = query.where(DataRequest.state.in_([s.value for s in OPEN_STATES]))
+    if flt.type:
+        query = query.where(DataRequest.type == flt.type)
+    if flt.jurisdiction:
+        query = query.where(DataRequest.jurisdiction == flt.jurisdiction)
+    if flt.mine:
+        query = query.where(DataRequest.assignee_id == staff.id)
+    if flt.overdue:
+        query = query.where(due < today, DataRequest.state.in_([s.value for s in OPEN_STATES]))
+    if flt.due_soon:
+        from datetime import timedelta
+
+        query = query.where(and_(due >= today, due <= today + timedelta(days=7)),
+                            DataRequest.state.in_([s.value for s in OPEN_STATES]))
+    return query.order_by(due.asc().nulls_last(), DataRequest.received_at, DataRequest.id)
+
+
+def details_json(request: DataRequest) -> str:
+    return json.dumps(request.details(), ensure_ascii=False)

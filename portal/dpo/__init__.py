@@ -1,0 +1,1 @@
+"""The DPO's pages: the queue, the case, legal holds; the admin's queues and routing rules."""

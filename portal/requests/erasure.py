@@ -1,0 +1,211 @@
+"""The erasure job: deletes an approved erasure's data category by category, in batches.
+
+Each batch removes its screenshot files first, then deletes the rows and adds to the category's
+counts in one transaction; so a job killed at any point and run again carries on where it was,
+and its counts match what is gone. Data under an active legal hold is left alone (blocked) and
+reported. Once nothing of the subject's monitoring data is left, the subject's key is destroyed
+(crypto-shredding: copies in backups can no longer be opened), and the subject goes on the
+AI-training suppression list.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from portal.audit.services import Actor, record
+from portal.extensions import db
+from portal.jobs import services as jobs
+from portal.monitoring import aggregates
+from portal.monitoring.artifacts import screenshot_path
+from portal.monitoring.models import (
+    ActivityDaily,
+    ActivityEvent,
+    ActivityHourly,
+    ActivityTarget,
+    EventKind,
+    Screenshot,
+    SubjectCategoryStats,
+    TrainingSetUse,
+)
+from portal.people.models import Employee
+
+from . import services
+from .models import DataRequest, ErasureCount, RequestState, RequestType
+
+BATCH = 1000
+EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
+                                                                                        "app_activity")}
+
+
+def _bounds(scope: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    start = scope.get("date_from")
+    end = scope.get("date_to")
+    return (datetime.combine(date.fromisoformat(start), time.min, UTC) if start else None,
+            datetime.combine(date.fromisoformat(end) + timedelta(days=1), time.min, UTC) if end else None)
+
+
+def _conditions(category: str, subject_id: str, start: datetime | None, end: datetime | None) -> tuple[Any, list[Any]]:
+    """The table's id column and the WHERE conditions for the subject's rows of ``category``."""
+    if category in EVENT_KINDS:
+        conditions = [ActivityEvent.subject_id == subject_id, ActivityEvent.kind.in_(EVENT_KINDS[category])]
+        if start:
+            conditions.append(ActivityEvent.occurred_at >= start)
+        if end:
+            conditions.append(ActivityEvent.occurred_at < end)
+        return ActivityEvent.id, conditions
+    if category == "screenshots":
+        conditions = [Screenshot.subject_id == subject_id]
+        if start:
+            conditions.append(Screenshot.captured_at >= start)
+        if end:
+            conditions.append(Screenshot.captured_at < end)
+        return Screenshot.id, conditions
+    conditions = [TrainingSetUse.subject_id == subject_id]
+    if start:
+        conditions.append(TrainingSetUse.used_on >= start.date())
+    if end:
+        conditions.append(TrainingSetUse.used_on < end.date())
+    return TrainingSetUse.id, conditions
+
+
+def _count(request_id: str, category: str) -> ErasureCount:
+    row = db.session.get(ErasureCount, (request_id, category))
+    if row is None:
+        row = ErasureCount(request_id=request_id, category=category, deleted=0, blocked=0)
+        db.session.add(row)
+    return row
+
+
+def remaining_rows(subject_id: str) -> int:
+    """Monitoring rows of the subject still held (anything sealed with the subject's key)."""
+    events = db.session.scalar(select(func.count()).select_from(ActivityEvent)
+                               .where(ActivityEvent.subject_id == subject_id)) or 0
+    shots = db.session.scalar(select(func.count()).select_from(Screenshot)
+                              .where(Screenshot.subject_id == subject_id)) or 0
+    return events + shots
+
+
+def rebuild_aggregates(subject: Employee) -> None:
+    """Recount the dashboard's aggregates from the rows that are left (clear columns only)."""
+    for model in (ActivityDaily, ActivityHourly, ActivityTarget, SubjectCategoryStats):
+        db.session.execute(delete(model).where(model.subject_id == subject.id))
+    tally = aggregates.ActivityTally(aggregates.zone_of(subject.timezone))
+    after = 0
+    while True:
+        rows = db.session.execute(select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.application,
+                                         ActivityEvent.site_domain, ActivityEvent.duration_ms)
+                                  .where(ActivityEvent.subject_id == subject.id, ActivityEvent.id > after)
+                                  .order_by(ActivityEvent.id).limit(10_000)).all()
+        if not rows:
+            break
+        for _id, occurred_at, application, site, duration in rows:
+            tally.add(occurred_at, application, site, duration)
+        after = rows[-1][0]
+    tally.store(subject.id)
+    for category, kinds in EVENT_KINDS.items():
+        count, first, last = db.session.execute(select(func.count(), func.min(ActivityEvent.occurred_at),
+                                                       func.max(ActivityEvent.occurred_at))
+                                                .where(ActivityEvent.subject_id == subject.id,
+                                                       ActivityEvent.kind.in_(kinds))).one()
+        if count:
+            db.session.add(SubjectCategoryStats(subject_id=subject.id, category=category, item_count=count,
+                                                first_at=first, last_at=last))
+    count, first, last = db.session.execute(select(func.count(), func.min(Screenshot.captured_at),
+                                                   func.max(Screenshot.captured_at))
+                                            .where(Screenshot.subject_id == subject.id)).one()
+    if count:
+        db.session.add(SubjectCategoryStats(subject_id=subject.id, category="screenshots", item_count=count,
+                                            first_at=first, last_at=last))
+
+
+def _on_give_up(job: Any, reason: str) -> None:
+    request = db.session.scalar(select(DataRequest).where(DataRequest.job_id == job.id))
+    if request is not None and request.state == RequestState.FULFILLING:
+        services.fail(request, reason)
+
+
+@jobs.handler(services.ERASURE_JOB, on_give_up=_on_give_up)
+def erase(ctx: jobs.JobContext) -> dict[str, Any]:
+    request = db.session.get(DataRequest, ctx.params["request_id"])
+    if request is None or request.type != RequestType.ERASURE:
+        raise jobs.JobError("The erasure request no longer exists.", retry=False)
+    if request.state == RequestState.COMPLETED:
+        return {"request_id": request.id, "already": True}
+    if request.state != RequestState.FULFILLING:
+        raise jobs.JobError(f"The request is {request.state}, not being carried out.", retry=False)
+    subject = db.session.get(Employee, request.subject_id)
+    if subject is None:
+        raise jobs.JobError("The employee no longer exists.", retry=False)
+    request_id, subject_id = request.id, subject.id
+    scope = request.scope or {}
+    categories = list(scope.get("categories") or services.ERASABLE)
+    categories = [c for c in services.ERASABLE if c in categories]
+    start, end = _bounds(scope)
+    holds = services.active_holds(subject_id)
+    total = 0
+    for category in categories:
+        id_column, conditions = _conditions(category, subject_id, start, end)
+        total += db.session.scalar(select(func.count()).select_from(id_column.table).where(*conditions)) or 0
+    done = sum(c.deleted for c in db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request_id)))
+    ctx.progress(done, done + total, force=True)
+    for category in categories:
+        id_column, conditions = _conditions(category, subject_id, start, end)
+        if any(hold.covers(category) for hold in holds):
+            blocked = db.session.scalar(select(func.count()).select_from(id_column.table).where(*conditions)) or 0
+            _count(request_id, category).blocked = blocked
+            db.session.commit()
+            continue
+        while True:
+            ids = list(db.session.scalars(select(id_column).where(*conditions).order_by(id_column).limit(BATCH)))
+            if not ids:
+                _count(request_id, category)
+                db.session.commit()
+                break
+            if category == "screenshots":
+                for shot_id in ids:  # files first: a crash leaves rows whose files are gone, deleted next run
+                    screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
+            db.session.execute(delete(id_column.table).where(id_column.in_(ids)))
+            _count(request_id, category).deleted += len(ids)
+            db.session.commit()
+            done += len(ids)
+            ctx.progress(done, None)
+    subject = db.session.get(Employee, subject_id)
+    request = db.session.get(DataRequest, request_id)
+    assert subject is not None and request is not None  # noqa: S101 - read above, nothing deletes them
+    rebuild_aggregates(subject)
+    counts = {c.category: {"deleted": c.deleted, "blocked": c.blocked} for c in db.session.scalars(
+        select(ErasureCount).where(ErasureCount.request_id == request_id).order_by(ErasureCount.category))}
+    shredded = False
+    if remaining_rows(subject_id) == 0:
+        _discard_exports(subject_id)
+        from portal.crypto import keystore
+
+        shredded = keystore().destroy(subject_id) or not keystore().exists(subject_id)
+        record("crypto:subject-key:destroy", actor=Actor.system(), subject_id=subject_id,
+               targets={"request": request_id}, details={"reason": "erasure"})
+    services.suppress(subject_id, "erasure")
+    held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
+    outcome = "Your data was erased" + (" and its key destroyed." if shredded else ".")
+    if held:
+        outcome += (" Some data is under a legal hold and could not be erased yet: it is blocked (kept, not "
+                    "used) until the hold is lifted: " + ", ".join(sorted(held)) + ".")
+    services.complete(request, result={"categories": counts, "key_destroyed": shredded}, outcome=outcome)
+    return {"request_id": request_id, "deleted": sum(v["deleted"] for v in counts.values()),
+            "blocked": sum(held.values())}
+
+
+def _discard_exports(subject_id: str) -> None:
+    """Exports are sealed with the subject's key; once it is gone they are unreadable: remove them."""
+    from portal.exports.models import Export, ExportState
+    from portal.exports.services import artifact_path
+
+    for export in db.session.scalars(select(Export).where(Export.subject_id == subject_id,
+                                                          Export.state == ExportState.READY)):
+        path = artifact_path(export)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        export.state = ExportState.EXPIRED
+        export.deleted_at = datetime.now(UTC)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -80,6 +82,7 @@ class Settings:
     redis_prefix: str = "portal:"
     export_days: int = 7
     export_pause_ms: int = 0
+    mail_from: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -139,6 +142,7 @@ class Settings:
             job_sweep_seconds=numbers["job_sweep_seconds"],
             export_days=numbers["export_days"],
             export_pause_ms=numbers["export_pause_ms"],
+            mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
         )
         return settings
 
@@ -216,7 +220,136 @@ class Settings:
             raise ConfigError("PORTAL_OIDC_ISSUER must be an https URL (plain http only on loopback)")
         if not self.database_url:
             self.database_url = f"sqlite:///{self.instance_dir / 'portal.db'}"
+        self._validate_mail()
+
+    # -- e-mail ------------------------------------------------------------------------------------
+
+    def _validate_mail(self) -> None:
+        self.smtp_target()  # refuses a malformed PORTAL_SMTP_URL
+        if not self.mail_from:
+            self.mail_from = default_mail_from(self.base_url)
+        mail_from_address(self.mail_from)  # refuses a malformed PORTAL_MAIL_FROM
+
+    def smtp_target(self) -> SmtpTarget | None:
+        """Where e-mail goes: the parsed ``PORTAL_SMTP_URL``, or None for the outbox folder."""
+        return parse_smtp_url(self.smtp_url)
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Without ``PORTAL_SMTP_URL`` messages are written here as .eml files instead of sent."""
+        return Path(self.instance_dir) / "outbox"
 
     @property
     def master_key_bytes(self) -> bytes:
         return decode_key("PORTAL_MASTER_KEY", self.master_key)
+
+
+# -- e-mail settings (PORTAL_SMTP_URL, PORTAL_MAIL_FROM) ----------------------------------------------
+
+SMTP_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+SMTP_URL_FORM = "smtp://[user:password@]host[:port][?starttls=1] or smtps://[user:password@]host[:port]"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$",
+                       re.IGNORECASE)
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_NAMED_ADDRESS = re.compile(r"^(?P<name>[^<>\"(),;:@\[\]\\]*?)\s*<(?P<address>[^<>\s]+)>$")
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """A parsed ``PORTAL_SMTP_URL``."""
+
+    host: str
+    port: int
+    implicit_tls: bool  # smtps://: TLS from the first byte
+    starttls: bool  # smtp://...?starttls=1: upgrade the plain connection before anything else
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_smtp_url(value: str) -> SmtpTarget | None:
+    """Parse ``PORTAL_SMTP_URL``; empty means "no SMTP server" (None). Errors never repeat the
+    URL, which may hold a password."""
+    value = value.strip()
+    if not value:
+        return None
+    bad = f"PORTAL_SMTP_URL must look like {SMTP_URL_FORM}"
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in value):
+        raise ConfigError(f"{bad}: it contains spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{bad}: the port is not a number from 1 to 65535") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SMTP_DEFAULT_PORTS:
+        raise ConfigError(f"{bad}: the scheme {scheme or '(none)'!r} is neither smtp nor smtps")
+    host = parts.hostname or ""
+    if not host or not (_HOSTNAME.match(host) or _is_ip(host)):
+        raise ConfigError(f"{bad}: it names no valid host")
+    if port == 0:
+        raise ConfigError(f"{bad}: the port is not a number from 1 to 65535")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ConfigError(f"{bad}: it takes no path or #fragment")
+    starttls = False
+    for key, raw in parse_qsl(parts.query, keep_blank_values=True):
+        if key != "starttls":
+            raise ConfigError(f"{bad}: unknown option {key!r} (the only one is starttls)")
+        if raw not in ("0", "1"):
+            raise ConfigError(f"{bad}: starttls takes 1 or 0")
+        starttls = raw == "1"
+    if starttls and scheme == "smtps":
+        raise ConfigError(f"{bad}: smtps:// is TLS from the start; ?starttls=1 is for smtp://")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if bool(username) != bool(password):
+        raise ConfigError(f"{bad}: give both a user and a password, or neither")
+    if username and scheme == "smtp" and not starttls and host.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError("PORTAL_SMTP_URL would send its password unencrypted: use smtps:// or add ?starttls=1 "
+                          "(plain smtp:// with a password only on loopback)")
+    return SmtpTarget(host=host, port=port or SMTP_DEFAULT_PORTS[scheme], implicit_tls=scheme == "smtps",
+                      starttls=starttls, username=username, password=password)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _domain_ok(domain: str) -> bool:
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        if literal[:5].lower() == "ipv6:":
+            return ":" in literal[5:] and _is_ip(literal[5:])
+        return "." in literal and _is_ip(literal)
+    return bool(_HOSTNAME.match(domain))
+
+
+def mail_from_address(value: str) -> str:
+    """The bare address of ``PORTAL_MAIL_FROM`` (``addr@example.com`` or ``Name <addr@example.com>``),
+    or a ConfigError saying what is wrong with it."""
+    bad = f"PORTAL_MAIL_FROM must be an e-mail address (privacy@example.com or Privacy Office <privacy@example.com>), not {value!r}"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ConfigError(bad)
+    named = _NAMED_ADDRESS.match(value.strip())
+    address = named.group("address") if named else value.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or len(address) > 254 or not _LOCAL_PART.match(local) or not _domain_ok(domain):
+        raise ConfigError(bad)
+    return address
+
+
+def default_mail_from(base_url: str) -> str:
+    """``privacy-portal@`` the host of ``PORTAL_BASE_URL`` (an IP address as a domain literal)."""
+    try:
+        host = urlsplit(base_url).hostname or ""
+    except ValueError:
+        host = ""
+    if not host:
+        raise ConfigError("PORTAL_MAIL_FROM is not set and PORTAL_BASE_URL has no host to derive it from")
+    if _is_ip(host):
+        host = f"[IPv6:{host}]" if ":" in host else f"[{host}]"
+    return f"privacy-portal@{host}"

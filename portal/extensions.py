@@ -5,6 +5,7 @@ from __future__ import annotations
 from authlib.integrations.flask_client import OAuth
 from flask_babel import Babel
 from flask_login import LoginManager
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
@@ -19,3 +20,4 @@ csrf = CSRFProtect()
 oauth = OAuth()
 babel = Babel()
 server_sessions = Session()
+mail = Mail()  # configured from PORTAL_SMTP_URL by portal.mail.init_app

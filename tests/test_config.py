@@ -161,3 +161,98 @@ def test_demo_keeps_explicit_secrets(tmp_path: Path) -> None:
     settings: Settings = create_app({"demo": True, "instance_dir": tmp_path, "secret_key": secret}) \
         .config["PORTAL_SETTINGS"]
     assert settings.secret_key == secret
+
+
+# --- e-mail: PORTAL_SMTP_URL and PORTAL_MAIL_FROM ---------------------------------------------------
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://mail.example.com", "the scheme 'http' is neither smtp nor smtps"),
+    ("mail.example.com:25", "the scheme 'mail.example.com' is neither smtp nor smtps"),
+    ("smtp://", "it names no valid host"),
+    ("smtp://:25", "it names no valid host"),
+    ("smtp://mail_server.example.com", "it names no valid host"),
+    ("smtp://mail.example.com:smtp", "the port is not a number from 1 to 65535"),
+    ("smtp://mail.example.com:70000", "the port is not a number from 1 to 65535"),
+    ("smtp://mail.example.com:0", "the port is not a number from 1 to 65535"),
+    ("smtp://mail.example.com/relay", "it takes no path or #fragment"),
+    ("smtp://mail.example.com#x", "it takes no path or #fragment"),
+    ("smtp://mail.example.com?tls=1", "unknown option 'tls' (the only one is starttls)"),
+    ("smtp://mail.example.com?starttls=yes", "starttls takes 1 or 0"),
+    ("smtp://mail.example.com?starttls", "starttls takes 1 or 0"),
+    ("smtps://mail.example.com?starttls=1", "smtps:// is TLS from the start; ?starttls=1 is for smtp://"),
+    ("smtp://mail example.com", "it contains spaces or control characters"),
+    ("smtp://mail.example.com\t:25", "it contains spaces or control characters"),
+    ("smtp://user@mail.example.com?starttls=1", "give both a user and a password, or neither"),
+])
+def test_a_malformed_smtp_url_is_refused_clearly(tmp_path: Path, url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app(config(tmp_path, smtp_url=url))
+    assert str(raised.value) == ("PORTAL_SMTP_URL must look like smtp://[user:password@]host[:port][?starttls=1] "
+                                 f"or smtps://[user:password@]host[:port]: {reason}")
+
+
+def test_an_smtp_password_is_not_sent_in_the_clear_nor_repeated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="would send its password unencrypted: use smtps:// or add") as raised:
+        create_app(config(tmp_path, smtp_url="smtp://portal:hunter2-secret@mail.example.com:25"))
+    assert "hunter2-secret" not in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        create_app(config(tmp_path, smtp_url="smtp://portal:hunter2-secret@mail.example.com:99999"))
+    assert "hunter2-secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("smtp://mail.example.com", ("mail.example.com", 25, False, False, None, None)),
+    ("smtp://mail.example.com:2525?starttls=0", ("mail.example.com", 2525, False, False, None, None)),
+    ("smtp://u%40x:p%3Aw@mail.example.com:587?starttls=1", ("mail.example.com", 587, False, True, "u@x", "p:w")),
+    ("smtps://u:p@mail.example.com", ("mail.example.com", 465, True, False, "u", "p")),
+    ("smtp://u:p@127.0.0.1:1025", ("127.0.0.1", 1025, False, False, "u", "p")),  # plain, but on loopback
+    ("smtp://[::1]:1025", ("::1", 1025, False, False, None, None)),
+])
+def test_well_formed_smtp_urls_are_parsed(tmp_path: Path, url: str, expected: tuple[Any, ...]) -> None:
+    app = create_app(config(tmp_path, smtp_url=url))
+    target = app.config["PORTAL_SETTINGS"].smtp_target()
+    assert (target.host, target.port, target.implicit_tls, target.starttls, target.username, target.password) == expected
+    assert "p:w" not in repr(target) or expected[5] is None
+    assert (app.config["MAIL_SERVER"], app.config["MAIL_PORT"], app.config["MAIL_USE_SSL"],
+            app.config["MAIL_USE_TLS"]) == expected[:4]
+
+
+def test_the_smtp_url_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_SMTP_URL", "smtps://relay.example.com:4465")
+    monkeypatch.setenv("PORTAL_MAIL_FROM", "Privacy Office <privacy@example.com>")
+    settings = Settings.from_env()
+    assert settings.smtp_target() is not None and settings.smtp_target().port == 4465  # type: ignore[union-attr]
+    assert settings.mail_from == "Privacy Office <privacy@example.com>"
+
+
+@pytest.mark.parametrize(("base_url", "expected"), [
+    ("http://localhost", "privacy-portal@localhost"),
+    ("https://portal.example.com:8443/privacy", "privacy-portal@portal.example.com"),
+    ("http://127.0.0.1:5000", "privacy-portal@[127.0.0.1]"),
+    ("http://[::1]:5000", "privacy-portal@[IPv6:::1]"),
+])
+def test_mail_from_defaults_to_an_address_at_the_portals_host(tmp_path: Path, base_url: str, expected: str) -> None:
+    app = create_app(config(tmp_path, base_url=base_url))
+    assert app.config["PORTAL_SETTINGS"].mail_from == expected == app.config["MAIL_DEFAULT_SENDER"]
+
+
+def test_mail_from_needs_a_host_to_default_to(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PORTAL_MAIL_FROM is not set and PORTAL_BASE_URL has no host"):
+        create_app(config(tmp_path, base_url="portal"))
+
+
+@pytest.mark.parametrize("value", ["privacy", "privacy@", "@example.com", "privacy@@example.com", "privacy@exa mple.com",
+                                   "privacy@example.com\r\nBcc: x@example.net", "Privacy <privacy@example.com",
+                                   "Privacy, Office <privacy@example.com>", "pri..vacy@example.com",
+                                   "privacy@-example.com", "privacy@[300.1.1.1]"])
+def test_a_malformed_mail_from_is_refused_clearly(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app(config(tmp_path, mail_from=value))
+    assert str(raised.value).startswith("PORTAL_MAIL_FROM must be an e-mail address (privacy@example.com or "
+                                        "Privacy Office <privacy@example.com>), not ")
+
+
+@pytest.mark.parametrize("value", ["privacy@example.com", "Privacy Office <privacy@example.com>",
+                                   "privacy+portal@mail.example.co.uk", "<privacy@example.com>", "dpo@[192.0.2.1]"])
+def test_well_formed_mail_from_values_are_accepted(tmp_path: Path, value: str) -> None:
+    assert create_app(config(tmp_path, mail_from=value)).config["PORTAL_SETTINGS"].mail_from == value

@@ -120,6 +120,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
+    from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead

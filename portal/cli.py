@@ -149,3 +149,18 @@ def register_commands(app: Flask) -> None:
             if not progressed:
                 break
         click.echo(f"Ran {ran} job attempt(s).")
+
+    @app.cli.group("requests")
+    def requests_group() -> None:
+        """Data-subject requests."""
+
+    @requests_group.command("remind")
+    @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="The day to remind for (default: today, UTC).")
+    def requests_remind(today: Any) -> None:
+        """Queue the deadline reminders due to DPOs (safe from cron, any number of times)."""
+        from portal.requests.reminders import remind
+
+        count = remind(today.date() if today else None)
+        db.session.commit()
+        click.echo(f"Queued {count} reminder(s).")

@@ -23,11 +23,14 @@ from portal.auth.models import AuthSession
 from portal.consent import services as consent
 from portal.exports.services import request_export
 from portal.extensions import db
+from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee
 from portal.people.services import find_by_email
 from portal.policy import services as policy
+from portal.requests import services as request_services
+from portal.requests.models import RequestState, RequestType
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
 from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
 
@@ -82,7 +85,9 @@ class World:
 
 
 MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
-           "entry_id": 2_000_000_000, "ack_id": 2_000_000_000, "export_id": "0" * 32}
+           "entry_id": 2_000_000_000, "ack_id": 2_000_000_000, "export_id": "0" * 32,
+           "request_id": "0" * 32, "hold_id": "0" * 32, "queue_id": "0" * 32, "employee_id": "0" * 32,
+           "rule_id": 2_000_000_000}
 
 
 def _ingest(subject_id: str, image: bytes, application: str) -> tuple[int, str]:
@@ -115,14 +120,28 @@ def world(app: Flask, client: FlaskClient) -> World:
         entries = {who: consent.ledger(who)[0].id for who in (alice, other)}
         exported = {who: request_export(db.session.get(Employee, who), actor=Actor("employee", who),
                                         dispatch=False).id for who in (alice, other)}
+        # An erasure request each; Alice's is completed, so that her certificate page exists too.
+        requested = {who: request_services.file_request(db.session.get(Employee, who), RequestType.ERASURE).request
+                     for who in (alice, other)}
+        requested[alice].state = RequestState.FULFILLING
+        request_services.complete(requested[alice], outcome="Erased.", result={
+            "categories": {"screenshots": {"deleted": 1, "blocked": 0}}, "key_destroyed": True})
+        request_ids = {who: r.id for who, r in requested.items()}
         db.session.commit()
+        active = runner()  # no job may still run during a walk: the requests' e-mails are sent first
+        assert isinstance(active, ThreadRunner) and active.wait_idle(60)
     (handle,) = live_handles(app, alice)
-    shared = {"purpose": "ai_training", "version": version}
+    shared = {"purpose": "ai_training", "version": version, "request_type": "access"}
+    # Ids for the staff routes (/dpo, /admin/queues): alice, an employee, finds nothing there whatever
+    # the id. First in the dicts, so that a real sample of the same key given after them wins.
+    staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1}
     return World(alice=alice, other=other,
-                 own={"event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
-                      "ack_id": acks[alice], "export_id": exported[alice], **shared},
-                 others={"event_id": other_event, "shot_id": other_shot, "entry_id": entries[other],
-                         "ack_id": acks[other], "export_id": exported[other], **shared},
+                 own={**staff, "event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
+                      "ack_id": acks[alice], "export_id": exported[alice], "request_id": request_ids[alice],
+                      **shared},
+                 others={**staff, "event_id": other_event, "shot_id": other_shot, "entry_id": entries[other],
+                         "ack_id": acks[other], "export_id": exported[other], "request_id": request_ids[other],
+                         **shared},
                  alice_png=alice_png, other_png=other_png)
 
 
@@ -267,14 +286,18 @@ OWNED_PAGES = {
     "policy-acknowledgement": "/policy/acknowledgements/{ack_id}",
     "export": "/me/exports/{export_id}",
     "export-progress": "/me/exports/{export_id}/progress",
+    "request": "/me/requests/{request_id}",
+    "request-certificate": "/me/requests/{request_id}/certificate",
 }
-OWNED_KEYS = {"event_id", "shot_id", "entry_id", "ack_id", "export_id"}
-SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-log", "/me/exports"}
+OWNED_KEYS = {"event_id", "shot_id", "entry_id", "ack_id", "export_id", "request_id"}
+SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-log", "/me/exports", "/me/requests"}
 
 
 def test_every_owned_id_route_is_walked(app: Flask) -> None:
     walked = {template.split("{")[0] for template in OWNED_PAGES.values()}
     for rule in app.url_map.iter_rules():
+        if isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Permission):
+            continue  # a staff route: an employee finds nothing there whatever the id (see the GET walk)
         if set(rule.arguments) & OWNED_KEYS and "GET" in (rule.methods or set()):
             assert rule.rule.split("<")[0] in walked, f"{rule.rule} takes an owned id but is not walked"
 

@@ -1,0 +1,122 @@
+"""The forms of the DPO's case page, the legal holds and the admin's queue pages.
+
+Text limits mirror the services' (they refuse too; the forms give the clearer message). Buttons
+with nothing to fill in use :class:`portal.forms.ButtonForm`.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from portal.exports.forms import CheckboxesField
+from portal.people.services import EMAIL
+from portal.requests.models import LEGAL_BASIS_LABELS, RequestType
+from portal.requests.services import MAX_TEXT
+
+TEXT = Length(max=MAX_TEXT, message=_l("At most %(max)d characters."))
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _required(message: str) -> DataRequired:
+    return DataRequired(message=_l(message))
+
+
+# -- the case ---------------------------------------------------------------------------------------
+
+class AssignForm(FlaskForm):
+    assignee = SelectField(_l("Give the case to"), validate_choice=True,
+                           validators=[_required("Choose a DPO of this queue.")])
+
+
+class AskForm(FlaskForm):
+    message = TextAreaField(_l("Your question to the requester"),
+                            validators=[_required("Write the question to the requester."), TEXT],
+                            description=_l("Sent to the requester; the case waits for their answer."))
+
+
+class MessageForm(FlaskForm):
+    message = TextAreaField(_l("Message to the requester"),
+                            validators=[_required("Write the message to the requester."), TEXT],
+                            description=_l("Sent to the requester and shown on their request's page."))
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(_l("Internal note"), validators=[_required("Write the note."), TEXT],
+                         description=_l("Staff only: never shown to the requester."))
+
+
+class ApproveForm(FlaskForm):
+    note = TextAreaField(_l("Note on the approval (optional, internal)"), validators=[Optional(), TEXT])
+
+
+class RejectForm(FlaskForm):
+    legal_basis = SelectField(_l("Legal basis for refusing"), validate_choice=True,
+                              choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(b.value, label) for b, label in
+                                                                           LEGAL_BASIS_LABELS.items()],
+                              validators=[_required("Choose the legal basis for refusing.")])
+    reasons = TextAreaField(_l("Reasons, as the requester will read them"),
+                            validators=[_required("Write the reasons for the requester."), TEXT],
+                            description=_l("Shown to the requester with the legal basis, together with their "
+                                           "right to complain to the supervisory authority."))
+
+
+class ExtendForm(FlaskForm):
+    reason = TextAreaField(_l("Reasons for the extension"),
+                           validators=[_required("Give the reasons for the extension."), TEXT],
+                           description=_l("Sent to the requester with the new date."))
+
+
+# -- legal holds ------------------------------------------------------------------------------------
+
+class HoldForm(FlaskForm):
+    email = StringField(_l("Employee's e-mail address"), filters=[_strip],
+                        validators=[_required("Give the employee's e-mail address."), Length(max=320),
+                                    Regexp(EMAIL, message=_l("That is not an e-mail address."))])
+    categories = CheckboxesField(_l("Categories to keep"), validate_choice=True,
+                                 description=_l("Choose none to keep every category."))
+    matter_reference = StringField(_l("Matter reference"), filters=[_strip],
+                                   validators=[_required("Give the matter's reference."),
+                                               Length(max=80, message=_l("At most %(max)d characters."))],
+                                   description=_l("The legal matter or claim the data is kept for."))
+    reason = TextAreaField(_l("Reason"), validators=[_required("Give the reason for the hold."), TEXT])
+
+
+class LiftHoldForm(FlaskForm):
+    confirm = BooleanField(_l("I confirm that this data no longer needs to be kept for the matter"),
+                           validators=[_required("Tick the box to confirm lifting the hold.")])
+
+
+# -- queues and routing -----------------------------------------------------------------------------
+
+class QueueForm(FlaskForm):
+    name = StringField(_l("Name"), filters=[_strip], validators=[_required("Give the queue a name."),
+                                               Length(max=80, message=_l("At most %(max)d characters."))])
+    description = TextAreaField(_l("Description (optional)"),
+                                validators=[Optional(), Length(max=1000, message=_l("At most %(max)d characters."))])
+
+
+class MemberForm(FlaskForm):
+    email = StringField(_l("DPO's e-mail address"), filters=[_strip],
+                        validators=[_required("Give the DPO's e-mail address."), Length(max=320),
+                                    Regexp(EMAIL, message=_l("That is not an e-mail address."))])
+
+
+class RuleForm(FlaskForm):
+    jurisdiction = StringField(_l("Jurisdiction"), filters=[_strip], validators=[_required("Give a jurisdiction, or * for any."),
+                                                               Length(max=8)],
+                               description=_l("A country code with an optional subdivision (ES, US-CA), or * for "
+                                              "any."))
+    request_type = SelectField(_l("Request type"), validate_choice=True,
+                               choices=[SelectChoice("*", _l("* (any type)"))] + [SelectChoice(t.value) for t in RequestType])
+    queue = SelectField(_l("Queue"), validate_choice=True, validators=[_required("Choose a queue.")])
+
+
+class ConfirmForm(FlaskForm):
+    confirm = BooleanField(_l("I confirm"), validators=[_required("Tick the box to confirm.")])

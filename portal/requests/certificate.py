@@ -1,0 +1,250 @@
+"""The deletion certificate: a PDF the requester keeps as proof that their erasure was done.
+
+It says who asked (name, employee number), which request (reference, received, completed), what
+was erased per category and what is blocked under a legal hold, whether the subject's key was
+destroyed (crypto-shredding), that the data is suppressed from AI training, and whom to contact.
+
+Its *facts* (the same, without the name: ids, dates, counts, flags) are also printed as canonical
+JSON with their SHA-256, the "facts digest". Each download writes an audit entry carrying that
+digest, so a certificate shown later can be matched against the tamper-evident audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+from xml.sax.saxutils import escape
+
+from flask import current_app
+from flask_babel import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import select
+
+from portal.audit.services import Actor, record
+from portal.consent.models import Purpose, Suppression
+from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
+from portal.extensions import db
+from portal.monitoring.models import DataCategory
+from portal.people.models import Employee
+
+from .models import DataRequest, RequestState, RequestType
+
+FACTS_VERSION = 1
+INK = colors.HexColor("#1F2933")
+MUTED = colors.HexColor("#52606D")
+ACCENT = colors.HexColor("#1D4E89")
+HEADER_FILL = colors.HexColor("#E4ECF5")
+GRID = colors.HexColor("#B8C4D0")
+MARGIN = 18 * mm
+
+
+def is_certifiable(request: DataRequest) -> bool:
+    """Only a completed erasure has a certificate."""
+    return request.type == RequestType.ERASURE and request.state == RequestState.COMPLETED
+
+
+def file_name(request: DataRequest) -> str:
+    """``deletion-certificate-R-1A2B3C4D.pdf``: the reference is hex and a dash, safe anywhere."""
+    return f"deletion-certificate-{request.reference}.pdf"
+
+
+def _instant(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _suppressed(subject_id: str) -> bool:
+    return db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value)) is not None
+
+
+def certificate_facts(request: DataRequest) -> dict[str, Any]:
+    """What the certificate certifies, as plain values (no name, no e-mail: ids, dates, counts)."""
+    result = request.result or {}
+    counts = result.get("categories") or {}
+    scope = request.scope or {}
+    return {
+        "certificate": "erasure",
+        "version": FACTS_VERSION,
+        "request_id": request.id,
+        "reference": request.reference,
+        "subject_id": request.subject_id,
+        "jurisdiction": request.jurisdiction,
+        "received_at": _instant(request.received_at),
+        "completed_at": _instant(request.completed_at),
+        "scope": {"categories": list(scope.get("categories") or []), "date_from": scope.get("date_from"),
+                  "date_to": scope.get("date_to")},
+        "categories": {str(key): {"deleted": int((value or {}).get("deleted") or 0),
+                                  "blocked": int((value or {}).get("blocked") or 0)}
+                       for key, value in sorted(counts.items())},
+        "key_destroyed": bool(result.get("key_destroyed")),
+        "ai_training_suppressed": _suppressed(request.subject_id),
+    }
+
+
+def canonical_json(facts: dict[str, Any]) -> str:
+    return json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def facts_digest(facts: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the facts as canonical JSON: keys sorted, no spaces, UTF-8."""
+    return hashlib.sha256(canonical_json(facts).encode("utf-8")).hexdigest()
+
+
+class _Text:
+    """Paragraph styles and text made safe for reportlab (escaped, drawable by the font)."""
+
+    def __init__(self) -> None:
+        self.fonts = _fonts(FONT_DIR)
+        base = getSampleStyleSheet()
+        regular, bold = self.fonts.regular, self.fonts.bold
+        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13,
+                                   textColor=INK)
+        self.muted = ParagraphStyle("muted", parent=self.body, fontSize=8, leading=10.5, textColor=MUTED)
+        self.code = ParagraphStyle("code", parent=self.muted, fontName="Courier", fontSize=7, leading=9)
+        self.title = ParagraphStyle("title", parent=base["Title"], fontName=bold, fontSize=18, leading=22,
+                                    textColor=ACCENT, alignment=0)
+        self.heading = ParagraphStyle("heading", parent=base["Heading2"], fontName=bold, fontSize=11.5, leading=15,
+                                      textColor=ACCENT, spaceBefore=8, spaceAfter=4)
+        self.cell = ParagraphStyle("cell", parent=self.body, fontSize=9, leading=11.5)
+        self.cell_bold = ParagraphStyle("cell-bold", parent=self.cell, fontName=bold)
+
+    def plain(self, text: object) -> str:
+        return _drawable(str(text), self.fonts.covers)
+
+    def para(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
+        return Paragraph(escape(self.plain(text)), style or self.body)
+
+    def ascii(self, text: str, style: ParagraphStyle) -> Paragraph:
+        """Text in a built-in font (Courier): only what cp1252 can draw, the rest as '?'."""
+        safe = "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in text)
+        return Paragraph(escape(safe), style)
+
+
+def _table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
+    table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
+    style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+             ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ").replace("Z", " UTC") if value else "—"
+
+
+def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) -> str:
+    """Write the certificate of the completed erasure ``request`` of ``subject`` to ``out``;
+    returns its facts digest."""
+    if not is_certifiable(request) or request.subject_id != subject.id:
+        raise ValueError("only the requester's completed erasure has a deletion certificate")
+    facts = certificate_facts(request)
+    digest = facts_digest(facts)
+    names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
+    contact = str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
+    with export_locale():
+        t = _Text()
+        width = A4[0] - 2 * MARGIN
+        story: list[Any] = [
+            t.para(_("Deletion certificate"), t.title),
+            t.para(_("This certifies that the personal data described below was erased at the request of the "
+                     "person named, as the law on data protection requires (GDPR Art. 17; Cal. Civ. Code "
+                     "§1798.105; Ley 1581 Art. 8; LGPD Art. 18).")),
+            Spacer(1, 4 * mm),
+        ]
+        who = [
+            [t.para(_("Name"), t.cell_bold), t.para(subject.display_name, t.cell)],
+            [t.para(_("Employee number"), t.cell_bold), t.para(subject.employee_number or "—", t.cell)],
+            [t.para(_("Request reference"), t.cell_bold), t.para(request.reference, t.cell)],
+            [t.para(_("Received"), t.cell_bold), t.para(_when(facts["received_at"]), t.cell)],
+            [t.para(_("Completed"), t.cell_bold), t.para(_when(facts["completed_at"]), t.cell)],
+        ]
+        scope = facts["scope"]
+        if scope["categories"]:
+            asked = ", ".join(names.get(key, key) for key in scope["categories"])
+        else:
+            asked = _("all categories")
+        if scope["date_from"] or scope["date_to"]:
+            asked += " · " + _("%(start)s to %(end)s", start=scope["date_from"] or _("the beginning"),
+                               end=scope["date_to"] or _("the day of erasure"))
+        who.append([t.para(_("What was asked"), t.cell_bold), t.para(asked, t.cell)])
+        story.append(_table(who, [45 * mm, width - 45 * mm], header=False))
+
+        story.append(t.para(_("What was erased"), t.heading))
+        rows: list[list[Any]] = [[t.para(_("Category"), t.cell_bold), t.para(_("Items erased"), t.cell_bold),
+                                  t.para(_("Items blocked (legal hold)"), t.cell_bold)]]
+        total_deleted = total_blocked = 0
+        for key, count in facts["categories"].items():
+            rows.append([t.para(names.get(key, key), t.cell), t.para(f"{count['deleted']:,}", t.cell),
+                         t.para(f"{count['blocked']:,}", t.cell)])
+            total_deleted += count["deleted"]
+            total_blocked += count["blocked"]
+        rows.append([t.para(_("Total"), t.cell_bold), t.para(f"{total_deleted:,}", t.cell_bold),
+                     t.para(f"{total_blocked:,}", t.cell_bold)])
+        story.append(_table(rows, [width - 80 * mm, 35 * mm, 45 * mm]))
+        if total_blocked:
+            story.append(Spacer(1, 2 * mm))
+            story.append(t.para(_("Blocked items are under a legal hold (GDPR Art. 17(3)(e)): they are kept, not "
+                                  "used, and erased once the hold is lifted."), t.muted))
+
+        story.append(t.para(_("Encryption key"), t.heading))
+        if facts["key_destroyed"]:
+            story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "
+                                  "destroyed, so any copy left in backups can no longer be read "
+                                  "(crypto-shredding).")))
+        else:
+            story.append(t.para(_("Destroyed: no. Some of your data is still held (blocked under a legal hold, or "
+                                  "outside the scope you asked for), so the key that encrypts it was kept.")))
+
+        story.append(t.para(_("AI training"), t.heading))
+        if facts["ai_training_suppressed"]:
+            story.append(t.para(_("Suppressed: yes. You are on the suppression list that the AI-training pipeline "
+                                  "reads: no new training data set will include your data.")))
+        else:
+            story.append(t.para(_("Suppressed: no.")))
+
+        story.append(t.para(_("Contact"), t.heading))
+        if contact:
+            story.append(t.para(_("Questions about this certificate go to the controller's Data Protection Officer: "
+                                  "%(contact)s. Please quote %(ref)s.", contact=contact, ref=request.reference)))
+        else:
+            story.append(t.para(_("Questions about this certificate go to the controller's Data Protection "
+                                  "Officer. Please quote %(ref)s.", ref=request.reference)))
+
+        story.append(t.para(_("Facts digest"), t.heading))
+        story.append(t.para(_("The facts this certificate states, as canonical JSON (keys sorted, no spaces, "
+                              "UTF-8), and their SHA-256. The same digest is written to the portal's "
+                              "tamper-evident audit log each time the certificate is downloaded."), t.muted))
+        story.append(Spacer(1, 2 * mm))
+        story.append(t.ascii(canonical_json(facts), t.code))
+        story.append(Spacer(1, 2 * mm))
+        story.append(t.para(f"SHA-256: {digest}", t.cell_bold))
+
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                                bottomMargin=MARGIN, title=t.plain(_("Deletion certificate %(ref)s",
+                                                                     ref=request.reference)),
+                                subject=_("Deletion certificate"), creator="privacy portal", lang="en")
+        doc.build(story)
+    out.write(buffer.getvalue())
+    return digest
+
+
+def issue_certificate(request: DataRequest, subject: Employee, *, actor: Actor) -> bytes:
+    """The certificate as bytes, with the audit entry of its download (the caller commits)."""
+    out = io.BytesIO()
+    digest = write_certificate(request, subject, out)
+    record("requests:certificate:download", actor=actor, subject_id=request.subject_id,
+           targets={"request": request.id}, details={"facts_sha256": digest})
+    return out.getvalue()

@@ -1,0 +1,123 @@
+"""The deletion certificate on its own: its facts and their digest, what the PDF says (counts,
+holds, the key, AI training, the DPO's contact), text that must print literally, and the requests
+it refuses to certify."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from pypdf import PdfReader
+
+from portal.audit.services import Actor
+from portal.extensions import db
+from portal.people import services as people
+from portal.people.models import Employee
+from portal.requests import certificate, services
+from portal.requests.models import DataRequest, RequestState, RequestType
+from tests.helpers import audit_entries
+
+RESULT = {"categories": {"screenshots": {"deleted": 17, "blocked": 5}, "input_events": {"deleted": 1234, "blocked": 0},
+                         "app_activity": {"deleted": 0, "blocked": 0}},
+          "key_destroyed": False}
+
+
+def subject(name: str = "Łukasz <b>Nowak</b> & Co", number: str | None = "E-77") -> Employee:
+    employee = people.create_employee(email=f"{abs(hash(name))}@example.com", display_name=name,
+                                      jurisdiction="ES", employee_number=number, actor=Actor.system())
+    db.session.flush()
+    return employee
+
+
+def completed_erasure(who: Employee, result: dict[str, Any] | None = None, **fields: Any) -> DataRequest:
+    req = services.file_request(who, RequestType.ERASURE, **fields).request
+    req.state = RequestState.FULFILLING
+    services.complete(req, result=RESULT if result is None else result, outcome="Erased.")
+    db.session.flush()
+    return req
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def write(req: DataRequest, who: Employee) -> tuple[str, str]:
+    out = io.BytesIO()
+    digest = certificate.write_certificate(req, who, out)
+    data = out.getvalue()
+    assert data.startswith(b"%PDF-")
+    return digest, text_of(data)
+
+
+def test_facts_and_their_digest(app: Flask, ctx: None) -> None:
+    who = subject()
+    req = completed_erasure(who, categories=["screenshots"], date_from=None, date_to=None)
+    facts = certificate.certificate_facts(req)
+    assert facts["reference"] == req.reference and facts["subject_id"] == who.id
+    assert facts["categories"]["input_events"] == {"deleted": 1234, "blocked": 0}
+    assert facts["scope"] == {"categories": ["screenshots"], "date_from": None, "date_to": None}
+    assert facts["key_destroyed"] is False and facts["ai_training_suppressed"] is False
+    assert facts["completed_at"].endswith("Z") and facts["received_at"].endswith("Z")
+    assert "Nowak" not in json.dumps(facts) and "E-77" not in json.dumps(facts)  # no name in the digest's input
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert certificate.facts_digest(facts) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert certificate.facts_digest(dict(reversed(list(facts.items())))) == certificate.facts_digest(facts)
+    services.suppress(who.id, "erasure")
+    assert certificate.facts_digest(certificate.certificate_facts(req)) != certificate.facts_digest(facts)
+
+
+def test_the_pdf_states_the_facts(app: Flask, ctx: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app.config["PORTAL_SETTINGS"], "dpo_contact", "dpo@acme.example")
+    who = subject()
+    req = completed_erasure(who)
+    services.suppress(who.id, "erasure")
+    digest, text = write(req, who)
+    assert digest == certificate.facts_digest(certificate.certificate_facts(req))
+    flat = text.replace("\n", "")
+    assert digest in flat and req.reference in text
+    assert "<b>Nowak</b> & Co" in text and "E-77" in text  # printed literally, never parsed as markup
+    assert "Łukasz" in text or "Lukasz" in text
+    for number in ("1,234", "17", "5", "1,251"):
+        assert number in text
+    assert "Destroyed: no" in text and "Suppressed: yes" in text
+    assert "dpo@acme.example" in text
+    assert "legal hold" in text
+
+
+def test_a_destroyed_key_is_explained(app: Flask, ctx: None) -> None:
+    who = subject("Ana", None)
+    req = completed_erasure(who, {"categories": {"screenshots": {"deleted": 2, "blocked": 0}}, "key_destroyed": True})
+    _digest, text = write(req, who)
+    assert "Destroyed: yes" in text and "crypto-shredding" in text
+    assert "Employee number" in text and "Ana" in text
+
+
+def test_only_the_requesters_completed_erasure_is_certified(app: Flask, ctx: None) -> None:
+    who, other = subject("Ana", "E-1"), subject("Bea", "E-2")
+    open_erasure = services.file_request(who, RequestType.ERASURE).request
+    objection = services.file_request(who, RequestType.OBJECTION, grounds="no").request
+    objection.state = RequestState.FULFILLING
+    services.complete(objection, result={"suppressed": "ai_training"}, outcome="Upheld.")
+    done = completed_erasure(who)
+    assert not certificate.is_certifiable(open_erasure) and not certificate.is_certifiable(objection)
+    assert certificate.is_certifiable(done)
+    for req, person in ((open_erasure, who), (objection, who), (done, other)):
+        with pytest.raises(ValueError):
+            certificate.write_certificate(req, person, io.BytesIO())
+    assert certificate.file_name(done) == f"deletion-certificate-{done.reference}.pdf"
+
+
+def test_issuing_records_the_digest(app: Flask, ctx: None) -> None:
+    who = subject("Ana")
+    req = completed_erasure(who)
+    pdf = certificate.issue_certificate(req, who, actor=Actor("employee", who.id))
+    db.session.commit()
+    digest = certificate.facts_digest(certificate.certificate_facts(req))
+    assert digest in text_of(pdf).replace("\n", "")
+    entries = audit_entries(app, "requests:certificate:download")
+    assert [(e.actor_id, e.subject_id, e.targets, e.details) for e in entries] == [
+        (who.id, who.id, {"request": req.id}, {"facts_sha256": digest})]

@@ -1,0 +1,124 @@
+"""``flask --app wsgi demo seed`` on a fresh database: DPO queues and routing, and requests of every
+type in every state, made through the real services (timeline and audit included), with the
+erasure and export jobs run; and a second run adds nothing (DESIGN §8: the seed is idempotent)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Flask
+
+from portal.audit.models import AuditEntry
+from portal.db import utcnow
+from portal.demo.seed_requests import MARKER, QUEUES
+from portal.extensions import db
+from portal.jobs.models import Job, JobState
+from portal.people.services import find_by_email
+from portal.requests import services as requests
+from portal.requests.models import (
+    Channel,
+    DataRequest,
+    ErasureCount,
+    LegalHold,
+    Queue,
+    QueueMember,
+    RequestEvent,
+    RequestState,
+    RequestType,
+    RoutingRule,
+)
+from tests.requests.support import manual_jobs
+
+S = RequestState
+
+
+def _counts() -> dict[str, int]:
+    return {model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
+            for model in (DataRequest, RequestEvent, Queue, QueueMember, RoutingRule, LegalHold, ErasureCount,
+                          AuditEntry, Job)}
+
+
+def test_the_demo_seed_makes_every_type_and_state_once(app: Flask) -> None:
+    manual_jobs(app)  # nothing runs behind the test's back: what is done, the seed did itself
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    assert "18 requests (alice, bob, carla, frank), queues and routing" in result.output
+
+    with app.app_context():
+        today = utcnow().date()
+        people = {email.split("@")[0]: str(getattr(find_by_email(email), "id", ""))
+                  for email in ("alice@example.com", "bob@example.com", "carla@example.com", "frank@example.com",
+                                "dana@example.com")}
+        filed = list(db.session.scalars(sa.select(DataRequest).where(DataRequest.channel != Channel.SELF_SERVICE)))
+        assert {r.subject_id for r in filed} == {people[p] for p in ("alice", "bob", "carla", "frank")}
+        assert {RequestType(r.type) for r in filed} == set(RequestType)
+        states = Counter(RequestState(r.state) for r in filed)
+        # Approval starts fulfilment at once and the seed runs the jobs: those two show in the timelines.
+        assert set(states) == set(RequestState) - {S.APPROVED, S.FULFILLING}
+        passed = set(db.session.scalars(sa.select(RequestEvent.to_state).where(RequestEvent.to_state.is_not(None))))
+        assert passed == {s.value for s in RequestState}
+
+        # Routing: each requester's queue, all worked by dana.
+        queues = {q.id: q.name for q in db.session.scalars(sa.select(Queue))}
+        assert set(queues.values()) == set(QUEUES) | {requests.DEFAULT_QUEUE}
+        expected = {"ES": "Spain & EU", "US-CA": "California", "CO": "Colombia"}
+        assert all(queues[r.queue_id or ""] == expected[r.jurisdiction] for r in filed)
+        dana_queues = set(db.session.scalars(sa.select(QueueMember.queue_id)
+                                             .where(QueueMember.employee_id == people["dana"])))
+        assert {queues[q] for q in dana_queues} >= set(QUEUES)
+
+        # Deadlines: overdue, due within a week (one within a day), one extended.
+        open_ = [r for r in filed if r.is_open]
+        left = sorted((r.effective_due - today).days for r in open_ if r.effective_due is not None)
+        assert sum(1 for d in left if d < 0) >= 2
+        assert any(0 <= d <= 1 for d in left) and any(2 <= d <= 7 for d in left)
+        (extended,) = [r for r in filed if r.extended_due_on is not None]
+        assert extended.extension_reason and isinstance(extended.extended_due_on, date)
+
+        # The decisions: a refusal with its basis, a withdrawal, a failure.
+        (refused,) = [r for r in filed if r.state == S.REJECTED]
+        assert refused.legal_basis and refused.decision_text and refused.jurisdiction == "US-CA"
+        (failed,) = [r for r in filed if r.state == S.FAILED]
+        assert failed.type == RequestType.ERASURE and failed.job_id
+        failed_job = db.session.get(Job, failed.job_id)
+        assert failed_job is not None and failed_job.state == JobState.FAILED  # it erased nothing
+        assert not db.session.scalar(sa.select(ErasureCount.request_id).where(ErasureCount.request_id == failed.id))
+
+        # Two erasures done by their job: one a plain certificate, one blocked in part by a legal hold.
+        erased = {r.subject_id: r for r in filed if r.type == RequestType.ERASURE and r.state == S.COMPLETED}
+        assert set(erased) == {people["alice"], people["carla"]}
+        counts = {(c.request_id, c.category): (c.deleted, c.blocked) for c in db.session.scalars(sa.select(ErasureCount))}
+        held = erased[people["alice"]]
+        assert counts[(held.id, "app_activity")][0] == 0 and counts[(held.id, "app_activity")][1] > 0
+        assert "legal hold" in (held.outcome or "")
+        certificate = erased[people["carla"]]
+        assert sum(counts[(certificate.id, c)][0] for c in ("input_events", "screenshots")) > 0
+        assert all(blocked == 0 for (rid, _), (_, blocked) in counts.items() if rid == certificate.id)
+        (hold,) = db.session.scalars(sa.select(LegalHold))
+        assert hold.subject_id == people["alice"] and hold.active
+
+        # bob's access request was answered by an export; frank came by the verified path.
+        (access,) = [r for r in filed if r.subject_id == people["bob"] and r.type == RequestType.ACCESS]
+        assert access.state == S.COMPLETED and (access.result or {}).get("export")
+        assert [r.channel for r in filed if r.subject_id == people["frank"]] == [Channel.VERIFIED]
+
+        # Real timelines and audit: every request was filed, and the e-mails are queued as jobs.
+        tags = Counter(db.session.scalars(sa.select(AuditEntry.tag).where(AuditEntry.tag.like("requests:%"))))
+        assert tags["requests:request:file"] == len(filed) == 18
+        assert tags["requests:request:approve-erasure"] == 6 and tags["requests:request:reject"] == 1
+        assert tags["requests:hold:place"] == 1 and tags["requests:request:extend"] == 1
+        mails = Counter(j.params["template"] for j in db.session.scalars(sa.select(Job).where(Job.kind == "mail.send")))
+        assert mails["request_received"] == 18 and mails["request_rejected"] == 1
+        assert mails["request_extended"] == 1 and mails["request_completed"] == 5
+        before = _counts()
+
+    again = runner.invoke(args=["demo", "seed"])
+    assert again.exit_code == 0, again.output
+    assert "requests" not in again.output
+    with app.app_context():
+        assert _counts() == before
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                                 .where(AuditEntry.tag == MARKER)) == 1

@@ -179,8 +179,8 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     counts = {c.category: {"deleted": c.deleted, "blocked": c.blocked} for c in db.session.scalars(
         select(ErasureCount).where(ErasureCount.request_id == request_id).order_by(ErasureCount.category))}
     shredded = False
+    _discard_exports(subject_id, request_id)
     if remaining_rows(subject_id) == 0:
-        _discard_exports(subject_id)
         from portal.crypto import keystore
 
         shredded = keystore().destroy(subject_id) or not keystore().exists(subject_id)
@@ -197,8 +197,9 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
             "blocked": sum(held.values())}
 
 
-def _discard_exports(subject_id: str) -> None:
-    """Exports are sealed with the subject's key; once it is gone they are unreadable: remove them."""
+def _discard_exports(subject_id: str, request_id: str) -> None:
+    """A ready export is a copy of the data as it was: after any erasure (a date range or some
+    categories too) it may hold what was just erased, so it is removed, like an expired one."""
     from portal.exports.models import Export, ExportState
     from portal.exports.services import artifact_path
 
@@ -209,3 +210,5 @@ def _discard_exports(subject_id: str) -> None:
             path.unlink(missing_ok=True)
         export.state = ExportState.EXPIRED
         export.deleted_at = datetime.now(UTC)
+        record("exports:export:expire", actor=Actor.system(), subject_id=subject_id,
+               targets={"export": export.id, "request": request_id}, details={"reason": "erasure"})

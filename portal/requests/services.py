@@ -26,6 +26,7 @@ from portal.people.models import Employee, Role
 from . import deadlines
 from .models import (
     CLOSED_STATES,
+    LEGAL_BASIS_LABELS,
     OPEN_STATES,
     Channel,
     DataRequest,
@@ -154,8 +155,8 @@ def _event(request: DataRequest, kind: EventKind, *, actor_id: str | None, actor
 
 def _audit(request: DataRequest, action: str, actor: Actor, **details: Any) -> None:
     record(f"requests:request:{action}", actor=actor, subject_id=request.subject_id,
-           targets={"request": request.id}, details={"type": request.type.value if request.type else None,
-                                                     "state": request.state.value if request.state else None,
+           targets={"request": request.id}, details={"type": str(request.type) if request.type else None,
+                                                     "state": str(request.state) if request.state else None,
                                                      **details})
 
 
@@ -324,6 +325,8 @@ def claim(request: DataRequest, staff: Employee) -> DataRequest:
     _require_worker(staff, request)
     if request.state in CLOSED_STATES:
         raise IllegalTransition("This request is closed.")
+    if request.assignee_id == staff.id:
+        raise RequestError("You have already taken this case.")
     won = db.session.execute(update(DataRequest).where(  # type: ignore[attr-defined]  # CursorResult
         DataRequest.id == request.id, DataRequest.assignee_id.is_(None),
         DataRequest.state.in_([s.value for s in OPEN_STATES])).values(assignee_id=staff.id)
@@ -418,7 +421,7 @@ def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | 
     allowed, why = deadlines.can_extend(request.jurisdiction, RequestType(request.type), request.received_at.date(),
                                         today, request.extended_due_on is not None)
     if not allowed:
-        raise RequestError(why)
+        raise RequestError(f"The deadline cannot be extended: {why}.")
     from portal.crypto import directory_cipher
 
     new_due = deadlines.extended_due(request.jurisdiction, RequestType(request.type), request.received_at.date())
@@ -438,30 +441,36 @@ def approvals_of(request: DataRequest) -> list[ErasureApproval]:
                                    .order_by(ErasureApproval.approved_at)))
 
 
-def may_approve(staff: Employee, request: DataRequest) -> tuple[bool, str]:
-    """Whether ``staff`` may give the next approval, and if not, why."""
+def approval_refusal(staff: Employee, request: DataRequest) -> RequestError | None:
+    """Why ``staff`` may not give the next approval (the error to raise), or None."""
     if request.state != S.IN_REVIEW:
-        return False, "Only a request in review can be approved."
+        return IllegalTransition("Only a request in review can be approved.")
     approvals = approvals_of(request)
     if any(a.approver_id == staff.id for a in approvals):
-        return False, "You have already approved this erasure; a second person must approve it."
+        return NotAllowed("You have already approved this erasure; a second person must approve it.")
     if request.type == RequestType.ERASURE and approvals:
         if Role.ADMIN in staff.role_names or may_work(staff, request):
-            return True, ""
-        return False, "Only a DPO of this queue or an admin may give the second approval."
+            return None
+        return NotAllowed("Only a DPO of this queue or an admin may give the second approval.")
     if not may_work(staff, request):
-        return False, "Only a DPO of this request's queue may approve it."
-    return True, ""
+        return NotAllowed("Only a DPO of this request's queue may approve it.")
+    return None
+
+
+def may_approve(staff: Employee, request: DataRequest) -> tuple[bool, str]:
+    """Whether ``staff`` may give the next approval, and if not, why."""
+    refusal = approval_refusal(staff, request)
+    return (True, "") if refusal is None else (False, str(refusal))
 
 
 def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
     """Approve the request. An erasure needs two approvals by two different people; the second
     one approves it. Then fulfilment starts. Returns whether the request is now approved."""
-    allowed, why = may_approve(staff, request)
-    if not allowed:
-        raise NotAllowed(why) if "already" in why or "Only a DPO" in why or "admin" in why \
-            else IllegalTransition(why)
+    refusal = approval_refusal(staff, request)
+    if refusal is not None:
+        raise refusal
     note = _clean_text(note, "The note", required=False)
+    _require_data_for(request)
     actor = Actor("employee", staff.id)
     if request.type == RequestType.ERASURE:
         db.session.add(ErasureApproval(request_id=request.id, approver_id=staff.id, approver_role=_role_of(staff)))
@@ -477,6 +486,20 @@ def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
     _transition(request, S.APPROVED, actor=actor, actor_role=_role_of(staff), body=note or None, visible=False)
     start_fulfilment(request, actor=actor, actor_role=_role_of(staff))
     return True
+
+
+def _require_data_for(request: DataRequest) -> None:
+    """A copy or a correction needs the subject's data key; once an erasure has destroyed it there
+    is nothing left to export or correct (fulfilling would fail for good): refuse before anything
+    changes, and say what to do instead."""
+    if request.type not in (RequestType.ACCESS, RequestType.PORTABILITY, RequestType.RECTIFICATION):
+        return
+    from portal.crypto import keystore
+
+    if not keystore().exists(request.subject_id):
+        what = "correct" if request.type == RequestType.RECTIFICATION else "export"
+        raise RequestError(f"This person's monitoring data has been erased, so there is nothing left to {what}: "
+                           f"refuse the request instead ({LEGAL_BASIS_LABELS[LegalBasis.NO_DATA_HELD]}).")
 
 
 def reject(request: DataRequest, staff: Employee, legal_basis: LegalBasis | str, reasons: str) -> None:

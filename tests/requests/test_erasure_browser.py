@@ -16,6 +16,7 @@ and docs/dpo-case.png.
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -48,7 +49,9 @@ EVENTS = 3_000
 SCREENSHOTS = 2
 ERASED = ("input_events", "screenshots")
 KEPT = "app_activity"
-DOCS = ARTIFACTS.parent / "docs"
+# The README's pictures are refreshed only when asked (PORTAL_TEST_UPDATE_DOCS=1), so that a test
+# run never changes tracked files; otherwise they go to test-artifacts/ with the others.
+DOCS = ARTIFACTS.parent / "docs" if os.environ.get("PORTAL_TEST_UPDATE_DOCS") == "1" else ARTIFACTS
 
 
 def held_counts(app: Flask, subject_id: str) -> dict[str, int]:

@@ -321,7 +321,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         "ask": may_work and state == S.IN_REVIEW,
         "message": may_work and state not in CLOSED_STATES,
         "note": may_work,
-        "reject": may_work and state in {S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER},
+        "reject": may_work and (state, S.REJECTED) in requests.TRANSITIONS,
         "extend": may_work and case.is_open and case.due_on is not None,
         "retry": may_work and state == S.FAILED,
         "approve_shown": state == S.IN_REVIEW,

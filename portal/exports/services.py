@@ -169,6 +169,8 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
         raise jobs.JobError("The export was removed before it could be made.", retry=False)
     if export.state in (ExportState.READY, ExportState.EXPIRED):
         return {"export_id": export.id, "already": True}
+    if export.state == ExportState.FAILED:  # cancelled meanwhile (an erasure)
+        return {"export_id": export.id, "cancelled": True}
     subject = db.session.get(Employee, export.subject_id)
     if subject is None:
         raise jobs.JobError("The employee no longer exists.", retry=False)
@@ -202,8 +204,11 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
         os.fsync(out.fileno())
     os.replace(temp, final)
     now = utcnow()
-    export = db.session.get(Export, export_id)
+    export = db.session.get(Export, export_id, populate_existing=True, with_for_update=True)
     assert export is not None  # noqa: S101
+    if export.state == ExportState.FAILED:  # an erasure cancelled it while it was being written
+        unlink_quietly(final)
+        return {"export_id": export_id, "cancelled": True}
     export.state = ExportState.READY
     export.artifact_name = final_name
     export.artifact_sha256 = written.sha256

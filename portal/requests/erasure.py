@@ -33,7 +33,7 @@ from portal.monitoring.models import (
 from portal.people.models import Employee
 
 from . import services
-from .models import DataRequest, ErasureCount, RequestState, RequestType
+from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
 
 BATCH = 1000
 EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
@@ -183,6 +183,7 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     if remaining_rows(subject_id) == 0:
         from portal.crypto import keystore
 
+        _discard_rectifications(subject_id)
         shredded = keystore().destroy(subject_id) or not keystore().exists(subject_id)
         record("crypto:subject-key:destroy", actor=Actor.system(), subject_id=subject_id,
                targets={"request": request_id}, details={"reason": "erasure"})
@@ -199,16 +200,35 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
 
 def _discard_exports(subject_id: str, request_id: str) -> None:
     """A ready export is a copy of the data as it was: after any erasure (a date range or some
-    categories too) it may hold what was just erased, so it is removed, like an expired one."""
+    categories too) it may hold what was just erased, so it is removed, like an expired one. One
+    still being made is cancelled (its job finds it so and keeps nothing), and an access request
+    it was fulfilling fails, for its DPO to make again or to close."""
     from portal.exports.models import Export, ExportState
     from portal.exports.services import artifact_path
 
-    for export in db.session.scalars(select(Export).where(Export.subject_id == subject_id,
-                                                          Export.state == ExportState.READY)):
-        path = artifact_path(export)
-        if path is not None:
-            path.unlink(missing_ok=True)
-        export.state = ExportState.EXPIRED
-        export.deleted_at = datetime.now(UTC)
-        record("exports:export:expire", actor=Actor.system(), subject_id=subject_id,
+    reason = "Cancelled: data was erased while this copy was being prepared."
+    for export in db.session.scalars(select(Export).where(
+            Export.subject_id == subject_id,
+            Export.state.in_([ExportState.READY, ExportState.QUEUED, ExportState.RUNNING]))):
+        if export.state == ExportState.READY:
+            path = artifact_path(export)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            export.state = ExportState.EXPIRED
+            export.deleted_at = datetime.now(UTC)
+            record("exports:export:expire", actor=Actor.system(), subject_id=subject_id,
+                   targets={"export": export.id, "request": request_id}, details={"reason": "erasure"})
+            continue
+        export.state = ExportState.FAILED
+        export.error = reason
+        record("exports:export:cancel", actor=Actor.system(), subject_id=subject_id,
                targets={"export": export.id, "request": request_id}, details={"reason": "erasure"})
+        linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
+        if linked is not None and linked.state == RequestState.FULFILLING:
+            services.fail(linked, reason)
+
+
+def _discard_rectifications(subject_id: str) -> None:
+    """Corrections are sealed with the subject's key: once it is destroyed they cannot be read, and
+    what they corrected is gone. The request keeps its own record of having been fulfilled."""
+    db.session.execute(delete(Rectification).where(Rectification.subject_id == subject_id))

@@ -61,7 +61,10 @@ TRANSITIONS: dict[tuple[RequestState, RequestState], str] = {
     (S.FULFILLING, S.COMPLETED): "complete",
     (S.FULFILLING, S.FAILED): "fail",
     (S.FAILED, S.FULFILLING): "retry",
-    **{(state, S.REJECTED): "reject" for state in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)},
+    # A failed request can also be refused: when what it asks can no longer be done (an export
+    # approved before an erasure destroyed the data), the DPO closes it with a legal basis.
+    **{(state, S.REJECTED): "reject" for state in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER,
+                                                     S.FAILED)},
     **{(state, S.WITHDRAWN): "withdraw" for state in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER,
                                                         S.APPROVED)},
 }

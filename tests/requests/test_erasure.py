@@ -571,3 +571,62 @@ def test_the_job_refuses_what_is_not_an_erasure_being_carried_out(world: World) 
     assert run_now(job_id) == JobState.FAILED  # not retried: it cannot help
     assert get(Job, job_id).error == "The request is received, not being carried out."
     assert count(ErasureCount) == 0
+
+
+# -- what an erasure does to work in flight ------------------------------------------------------------
+
+def test_an_export_still_being_made_is_cancelled_and_its_access_request_fails_then_is_closed(world: World) -> None:
+    """An access request approved before the erasure: its export is cancelled (its job keeps no
+    file), the request fails, and its DPO can close it with a legal basis (failed -> rejected)."""
+    alice = get(Employee, world.alice)
+    access_id = rs.file_request(alice, RequestType.ACCESS).request.id
+    rs.claim(get(DataRequest, access_id), world["dpo"])
+    rs.start_review(get(DataRequest, access_id), world["dpo"])
+    assert rs.approve(get(DataRequest, access_id), world["dpo"]) is True
+    db.session.commit()
+    export = db.session.scalar(sa.select(Export).where(Export.request_id == access_id))
+    export_id, export_job = export.id, export.job_id
+    assert export.state == ExportState.QUEUED
+
+    request_id, job_id = approved_erasure(world)
+    assert run_now(job_id) == JobState.SUCCEEDED
+    cancelled = get(Export, export_id)
+    assert (cancelled.state, cancelled.error) == (ExportState.FAILED,
+                                                  "Cancelled: data was erased while this copy was being prepared.")
+    assert get(DataRequest, access_id).state == RequestState.FAILED
+    assert "exports:export:cancel" in [e.tag for e in db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.subject_id == world.alice))]
+
+    # The export's job, run afterwards, keeps nothing and changes nothing.
+    assert run_now(export_job) == JobState.SUCCEEDED
+    assert get(Export, export_id).state == ExportState.FAILED and get(Export, export_id).artifact_name is None
+    directory = exports.exports_dir(world.alice)
+    assert not directory.exists() or list(directory.iterdir()) == []
+
+    # Retrying cannot help (the data is gone); the DPO closes it with a reason.
+    with pytest.raises(rs.IllegalTransition):
+        rs.approve(get(DataRequest, access_id), world["dpo"])
+    db.session.rollback()
+    rs.reject(get(DataRequest, access_id), world["dpo"], "no-data", "Your data was erased at your request.")
+    db.session.commit()
+    closed = get(DataRequest, access_id)
+    assert (closed.state, closed.legal_basis) == (RequestState.REJECTED, "no-data")
+    assert tags_for(access_id).count("requests:request:reject") == 1
+
+
+def test_corrections_sealed_with_the_destroyed_key_go_with_it(world: World) -> None:
+    from portal.requests.models import Rectification
+
+    alice = get(Employee, world.alice)
+    fix_id = rs.file_request(alice, RequestType.RECTIFICATION, wrong="Slack at 3 am", correct="Not me").request.id
+    rs.claim(get(DataRequest, fix_id), world["dpo"])
+    rs.start_review(get(DataRequest, fix_id), world["dpo"])
+    assert rs.approve(get(DataRequest, fix_id), world["dpo"]) is True
+    db.session.commit()
+    assert count(Rectification, Rectification.subject_id == world.alice) == 1
+
+    _request_id, job_id = approved_erasure(world)
+    assert run_now(job_id) == JobState.SUCCEEDED
+    assert not keystore().exists(world.alice)
+    assert count(Rectification, Rectification.subject_id == world.alice) == 0
+    assert get(DataRequest, fix_id).state == RequestState.COMPLETED  # the request's own record stays

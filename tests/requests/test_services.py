@@ -213,6 +213,7 @@ def test_every_transition_is_listed_in_the_design() -> None:
         (S.AWAITING_REQUESTER, S.IN_REVIEW), (S.IN_REVIEW, S.APPROVED), (S.APPROVED, S.FULFILLING),
         (S.FULFILLING, S.COMPLETED), (S.FULFILLING, S.FAILED), (S.FAILED, S.FULFILLING),
         *((s, S.REJECTED) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)),
+        (S.FAILED, S.REJECTED),  # beyond DESIGN §4: a request that can no longer be fulfilled is closed
         *((s, S.WITHDRAWN) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.APPROVED)),
     }
     assert set(rs.TRANSITIONS) == design

@@ -70,7 +70,7 @@ from tests.requests.support import (
 S = RequestState
 ROLES = ("requester", "other_employee", "queue_dpo", "queue_dpo2", "other_queue_dpo", "admin")
 PEOPLE = ("alice", "bob", "dpo_es", "dpo_es2", "dpo_us", "dpo_us2", "admin")
-REJECTABLE = {S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER}
+REJECTABLE = {S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.FAILED}
 TRANSITION_ACTIONS = set(rs.TRANSITIONS.values())
 TEXTS = st.sampled_from(["", "   ", "Please send the screenshots of 3 March.", "Ok"])
 CATEGORY_CHOICE = st.one_of(st.just([]), st.lists(st.sampled_from(rs.ERASABLE), min_size=1, max_size=3, unique=True))

@@ -3,7 +3,9 @@
 Rows are read in keyset batches and written straight into the archive. Each category's data goes
 out as JSON Lines and as CSV in one pass over the rows: the JSON Lines go into the archive as they
 are made, the CSV into a spool file sealed with a key that exists only in this process's memory,
-copied into the archive afterwards. Nothing personal ever touches the disk unencrypted.
+copied into the archive afterwards. Nothing personal ever touches the disk unencrypted. A large
+category's events are opened and formatted by worker processes (:mod:`portal.exports.formatting`)
+while this one reads, compresses, hashes and seals; their data key goes to them over a pipe.
 
 Layout (see :data:`COLUMNS` for the columns of each data file)::
 
@@ -25,6 +27,8 @@ import heapq
 import io
 import itertools
 import json
+import logging
+import os
 import queue
 import tempfile
 import threading
@@ -37,13 +41,12 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, TypeVar
 
 import msgspec
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, select, text, tuple_
 
 from portal.consent.models import ConsentEvent
 from portal.crypto import keystore
-from portal.crypto.keys import FORMAT_V1, NONCE_BYTES, SealError, SubjectCipher
+from portal.crypto.keys import SealError, SubjectCipher
 from portal.crypto.streams import SealingWriter, open_stream
 from portal.extensions import db
 from portal.monitoring import aggregates
@@ -58,6 +61,7 @@ from portal.monitoring.models import (
 )
 from portal.people.models import Employee
 
+from .formatting import EventFormatter, Formatted, FormatterPool, Unsealable, format_batch
 from .summary import (
     AccessLine,
     CategorySection,
@@ -69,8 +73,11 @@ from .summary import (
 
 BATCH_ROWS = 2_000
 READ_CACHE_KIB = -4096  # SQLite page cache of the bulk read: 4 MiB
-COMPRESS_LEVEL = 1
-SEALED_BODY = 1 + NONCE_BYTES  # where a sealed value's ciphertext starts  # deflate's fastest: the data is text and compresses well even so
+COMPRESS_LEVEL = 1  # deflate's fastest: the data is text and compresses well even so
+# A category with at least this many events is opened and formatted by worker processes (see
+# portal.exports.formatting); below it, starting them would cost more than it saves.
+POOL_MIN_ROWS = 20_000
+POOL_WORKERS = 2  # at most one a core; on two cores, two workers beside this process did best
 FORMAT = "portal-export/1"
 EVENT_CATEGORIES = ("input_events", "app_activity")
 CATEGORY_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in EVENT_CATEGORIES}
@@ -89,61 +96,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "access_log": ("accessed_at", "action", "accessor_role", "purpose", "case_ref"),
 }
 T = TypeVar("T")
-NULL_JSON = msgspec.Raw(b"null")
-
-
-class _Secret(msgspec.Struct):
-    """An event's sealed fields (see :func:`portal.monitoring.ingest.validate_event`)."""
-
-    url: str | None = None
-    title: str | None = None
-    x: int | None = None
-    y: int | None = None
-    payload: msgspec.Raw = NULL_JSON
-
-
-class _EventRecord(msgspec.Struct):
-    """One line of ``data/<category>.jsonl``: the fields of :data:`EVENT_COLUMNS`, in order."""
-
-    id: int
-    occurred_at: str
-    category: str
-    kind: str
-    application: str
-    site_domain: str | None
-    duration_ms: int | None
-    url: str | None
-    title: str | None
-    x: int | None
-    y: int | None
-    payload: msgspec.Raw
-    source_event_id: str
-    ingested_at: str
-
-
-_SECRET = msgspec.json.Decoder(_Secret)
-Row = tuple[Any, tuple[Any, ...]]  # a record as its JSON object (a dict or struct) and as its CSV values
-
-
-@dataclass
-class Formatted:
-    """A batch of records, ready for the archive: JSON Lines and CSV lines, UTF-8."""
-
-    jsonl: bytes
-    csv: bytes
-    count: int
-    first: Any = None  # the first and last record's second CSV value (an event's time)
-    last: Any = None
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def format_batch(rows: list[Row]) -> Formatted:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows([values for _obj, values in rows])
-    return Formatted(_ENCODER.encode_lines([obj for obj, _values in rows]), buffer.getvalue().encode(), len(rows),
-                     rows[0][1][1] if rows else None, rows[-1][1][1] if rows else None)
+log = logging.getLogger(__name__)
 EXTRA_FILES = {
     "consent_history": "Every consent you gave or withdrew, oldest first",
     "access_log": "Each time staff opened or exported your monitoring data (no staff names)",
@@ -235,6 +188,14 @@ def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
         close = getattr(batches, "close", None)
         if close is not None and not thread.is_alive():
             close()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @contextmanager
@@ -342,7 +303,8 @@ class PackageWriter:
         self.export_id = export_id
         self.scope = scope
         self.spool_dir = spool_dir
-        self.cipher: SubjectCipher = keystore().cipher(subject.id)
+        self._data_key = keystore().data_key(subject.id)  # for the formatting workers
+        self.cipher = SubjectCipher(subject.id, self._data_key)
         self._progress_cb = progress or (lambda done, total: None)
         self._pause = pause or (lambda: None)
         self.dpo_contact = dpo_contact
@@ -351,6 +313,7 @@ class PackageWriter:
         self.firsts: dict[str, datetime | None] = {}
         self.lasts: dict[str, datetime | None] = {}
         self.last_text: dict[str, str] = {}
+        self._expected: dict[str, int] = {}  # events per category, as counted for the progress bar
         self._encode = msgspec.json.Encoder()
 
     # -- counting ---------------------------------------------------------------------------
@@ -382,15 +345,18 @@ class PackageWriter:
         for category in EVENT_CATEGORIES:
             if category not in self.scope.categories:
                 continue
+            count = 0
             if self.scope.start is None and self.scope.end is None:
-                total += db.session.scalar(select(SubjectCategoryStats.item_count).where(
+                count = db.session.scalar(select(SubjectCategoryStats.item_count).where(
                     SubjectCategoryStats.subject_id == self.subject.id,
                     SubjectCategoryStats.category == category)) or 0
             else:
                 with _reading_connection(db.engine) as conn:
                     for kind in CATEGORY_KINDS[category]:
-                        total += conn.execute(select(func.count()).select_from(ActivityEvent).where(
+                        count += conn.execute(select(func.count()).select_from(ActivityEvent).where(
                             *self._event_filter(category), ActivityEvent.kind == kind)).scalar() or 0
+            self._expected[category] = count
+            total += count
         if "screenshots" in self.scope.categories:
             total += db.session.scalar(select(func.count()).select_from(Screenshot).where(*self._shot_filter())) or 0
         return total
@@ -407,7 +373,8 @@ class PackageWriter:
         bind = db.session.get_bind()
         engine = db.engine
         kinds = CATEGORY_KINDS[category]
-        by_time = self._mostly(category)
+        counts = self._category_counts()
+        by_time = counts.get(category, 0) * 2 > sum(counts.get(c, 0) for c in EVENT_CATEGORIES)
         if by_time:  # most of the subject's events: one pass over the time index, other kinds skipped
             kind_params = {f"k{i}": k for i, k in enumerate(kinds)}
             where = [f"subject_id = :subject AND kind IN ({', '.join(':' + k for k in kind_params)})"]
@@ -423,8 +390,9 @@ class PackageWriter:
         if self.scope.end:
             where.append("occurred_at < :end")
             params["end"] = time_type.process_bind_param(self.scope.end, dialect)
-        if bind.dialect.name == "sqlite":  # stored as UTC text: only the separator and the zone differ
-            shown = "replace(occurred_at, ' ', 'T') || 'Z', replace(ingested_at, ' ', 'T') || 'Z'"
+        text_times = bind.dialect.name == "sqlite"
+        if text_times:  # stored as UTC text: only the separator and the zone differ, put right by the formatter
+            shown = "NULL, ingested_at"
         else:
             shown = ("to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
                      "to_char(ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
@@ -434,26 +402,54 @@ class PackageWriter:
         first = text(select_part + " ORDER BY occurred_at, id LIMIT :limit")
         following = text(select_part + " AND (occurred_at, id) > (:after_time, :after_id)"
                          " ORDER BY occurred_at, id LIMIT :limit")
-        return self._batches_from(engine, first, following, params, category, [None] if by_time else kinds)
+        expected = self._expected.get(category, counts.get(category, 0))
+        return self._batches_from(engine, first, following, params, category, [None] if by_time else kinds,
+                                  pooled=expected >= POOL_MIN_ROWS, text_times=text_times)
 
-    def _mostly(self, category: str) -> bool:
-        """Whether the category holds most of the subject's events (from the totals table)."""
+    def _category_counts(self) -> dict[str, int]:
+        """The subject's events per category, every date (from the totals table)."""
         from portal.monitoring.models import SubjectCategoryStats
 
-        counts = dict(db.session.execute(select(SubjectCategoryStats.category, SubjectCategoryStats.item_count)
-                                         .where(SubjectCategoryStats.subject_id == self.subject.id)).tuples().all())
-        mine = counts.get(category, 0)
-        return mine * 2 > sum(counts.get(c, 0) for c in EVENT_CATEGORIES)
+        return dict(db.session.execute(select(SubjectCategoryStats.category, SubjectCategoryStats.item_count)
+                                       .where(SubjectCategoryStats.subject_id == self.subject.id)).tuples().all())
 
     def _batches_from(self, engine: Engine, first: Any, following: Any, params: dict[str, Any],
-                      category: str, kinds: list[str] | list[None]) -> Iterator[Formatted]:
-        with _reading_connection(engine) as conn:
+                      category: str, kinds: list[str] | list[None], *, pooled: bool = False,
+                      text_times: bool = False) -> Iterator[Formatted]:
+        """Read, open and format. Rows are read here, in batches of :data:`BATCH_ROWS`; with
+        ``pooled`` (a large category) worker processes open and format them, a few batches ahead,
+        and hand them back in order; otherwise they are formatted here."""
+        with contextlib.ExitStack() as stack:
+            pool = self._pool(stack, text_times) if pooled else None
+            conn = stack.enter_context(_reading_connection(engine))
             streams = [self._kind_rows(conn, first, following, {**params, "kind": kind} if kind else dict(params))
                        for kind in kinds]
             merged = heapq.merge(*streams) if len(streams) > 1 else streams[0]
-            while raw := list(itertools.islice(merged, BATCH_ROWS)):
-                yield format_batch(self._decrypted(raw, category))
-                self._pause()
+            raw_batches = iter(lambda: list(itertools.islice(merged, BATCH_ROWS)), [])
+            if pool is not None:
+                batches = pool.map((raw, category) for raw in raw_batches)
+            else:
+                formatter = EventFormatter(self._data_key, self.subject.id, text_times=text_times)
+                batches = (formatter.format(raw, category) for raw in raw_batches)
+            try:
+                for batch in batches:
+                    yield batch
+                    self._pause()
+            except Unsealable as exc:  # raised in a worker or here: the portal's own error, as elsewhere
+                raise SealError(str(exc)) from None
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+
+    def _pool(self, stack: contextlib.ExitStack, text_times: bool) -> FormatterPool | None:
+        """Formatting workers, stopped when ``stack`` closes; None if they cannot be started here."""
+        try:
+            return stack.enter_context(FormatterPool(self._data_key, self.subject.id, min(POOL_WORKERS, _cores()),
+                                                     text_times=text_times))
+        except OSError:  # WorkersUnavailable among them
+            log.warning("export workers could not be started; formatting in this process", exc_info=True)
+            return None
 
     @staticmethod
     def _kind_rows(conn: Connection, first: Any, following: Any, params: dict[str, Any]) -> Iterator[Any]:
@@ -469,29 +465,6 @@ class PackageWriter:
             yield from rows
             params["after_time"], params["after_id"] = rows[-1][0], rows[-1][1]
             query = following
-
-    def _decrypted(self, raw: list[Any], category: str) -> list[Row]:
-        """Open and format one batch. This loop runs once per event: unseal() is inlined, the
-        sealed JSON is decoded into a struct, and the payload is carried as raw JSON throughout."""
-        decode = _SECRET.decode
-        decrypt = self.cipher.aead.decrypt
-        prefix = f"event:{self.subject.id}:"
-        batch: list[Row] = []
-        append = batch.append
-        for _raw_time, row_id, kind, application, site, duration, sealed, source_id, occurred, ingested in raw:
-            if sealed[:1] != FORMAT_V1:
-                raise SealError("not a sealed value")
-            try:
-                secret = decode(decrypt(sealed[1:SEALED_BODY], sealed[SEALED_BODY:], (prefix + source_id).encode()))
-            except InvalidTag:
-                raise SealError("sealed value does not open with this key and binding") from None
-            payload = secret.payload
-            append((_EventRecord(row_id, occurred, category, kind, application, site, duration, secret.url,
-                                 secret.title, secret.x, secret.y, payload, source_id, ingested),
-                    (row_id, occurred, category, kind, application, site, duration, secret.url, secret.title,
-                     secret.x, secret.y, None if payload is NULL_JSON else bytes(payload).decode(), source_id,
-                     ingested)))
-        return batch
 
     def _screenshots(self) -> Iterator[Screenshot]:
         after: tuple[datetime, str] | None = None

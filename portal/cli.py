@@ -164,3 +164,22 @@ def register_commands(app: Flask) -> None:
         count = remind(today.date() if today else None)
         db.session.commit()
         click.echo(f"Queued {count} reminder(s).")
+
+    @app.cli.group("audit")
+    def audit_group() -> None:
+        """The audit log."""
+
+    @audit_group.command("verify")
+    def audit_verify() -> None:
+        """Recompute every audit entry and the Merkle root; name the first bad entry (exit 1) if any."""
+        from portal.audit.verify import verify_log
+
+        result = verify_log()
+        if result.ok:
+            click.echo(f"OK: {result.entries} entries, root {result.root.hex()}")
+            return
+        click.echo(f"FAILED: {result.first_bad}", err=True)
+        for line in result.problems[1:]:
+            click.echo(f"  also: {line}", err=True)
+        click.echo(f"({result.entries} entries read, root {result.root.hex()})", err=True)
+        raise SystemExit(1)

@@ -83,10 +83,17 @@ def entry_canonical(entry: AuditEntry) -> bytes:
                      entry.subject_id, entry.targets, entry.details)
 
 
-def _serialise_appends() -> None:
-    """Keep sequence order equal to commit order on PostgreSQL (SQLite has one writer already)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(7244891)"))
+def _serialise_appends() -> int | None:
+    """Keep sequence order equal to commit order, without holes. On PostgreSQL the appends take a
+    transaction lock and number themselves (a sequence would leave a hole for every rolled-back
+    transaction, which ``audit verify`` must read as a deleted entry); the next number is returned.
+    SQLite has one writer, and its rowid is the highest plus one at insert time: None."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    db.session.execute(text("SELECT pg_advisory_xact_lock(7244891)"))
+    db.session.flush()  # entries added earlier in this transaction count
+    highest = db.session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")).scalar_one()
+    return int(highest) + 1
 
 
 def record(tag: str, *, actor: Actor, subject_id: str | None = None,
@@ -97,12 +104,14 @@ def record(tag: str, *, actor: Actor, subject_id: str | None = None,
     clean_targets = _check(targets or {}, "targets")
     clean_details = _check(details or {}, "details")
     entry_id = new_id()
-    now = utcnow()
+    seq = _serialise_appends()
+    now = utcnow()  # read under the lock: times follow the sequence
     body = canonical(entry_id, now, actor, tag, subject_id, clean_targets, clean_details)
-    _serialise_appends()
     entry = AuditEntry(
         entry_id=entry_id, recorded_at=now, actor_type=actor.type, actor_id=actor.id, tag=tag,
         subject_id=subject_id, targets=clean_targets, details=clean_details, leaf_hash=leaf_hash(body),
     )
+    if seq is not None:
+        entry.seq = seq
     db.session.add(entry)
     return entry

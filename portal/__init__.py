@@ -103,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     portal_mail.init_app(app, settings)
 
     # Import the models so that the metadata is complete for migrations and create_all.
+    from portal.audit import heads as _audit_heads  # noqa: F401  (registers the periodic tree head)
     from portal.audit import models as _audit  # noqa: F401
     from portal.auth import models as _auth  # noqa: F401
     from portal.auth.views import bp as auth_bp
@@ -138,6 +139,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from portal.admin.views import bp as admin_bp
+    from portal.audit.views import bp as audit_bp
     from portal.dpo.admin_views import bp as queues_admin_bp
     from portal.dpo.views import bp as dpo_bp
     from portal.exports.views import bp as exports_bp
@@ -149,7 +151,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.policy.views import bp as policy_bp
 
     for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
-                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp):
+                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.jobs import runners as job_runners

@@ -176,10 +176,43 @@ def register_commands(app: Flask) -> None:
 
         result = verify_log()
         if result.ok:
-            click.echo(f"OK: {result.entries} entries, root {result.root.hex()}")
+            heads = f"; {result.heads} signed tree heads match" if result.heads else ""
+            click.echo(f"OK: {result.entries} entries, root {result.root.hex()}{heads}")
             return
         click.echo(f"FAILED: {result.first_bad}", err=True)
         for line in result.problems[1:]:
             click.echo(f"  also: {line}", err=True)
+        for line in result.head_problems:
+            if line not in result.problems:
+                click.echo(f"  also: {line}", err=True)
         click.echo(f"({result.entries} entries read, root {result.root.hex()})", err=True)
         raise SystemExit(1)
+
+    @audit_group.command("head")
+    def audit_head() -> None:
+        """Sign a tree head over the whole audit log now, store it and print it."""
+        import base64
+
+        from portal.audit.heads import HeadError, make_head, stamp
+
+        try:
+            head = make_head()
+        except HeadError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"tree head {head.id}")
+        click.echo(f"size:      {head.tree_size}")
+        click.echo(f"root:      {head.root_hash.hex()}")
+        click.echo(f"signed at: {stamp(head.signed_at)}")
+        click.echo(f"key id:    {head.key_id}")
+        click.echo(f"signature: {base64.b64encode(head.signature).decode()}")
+
+    @audit_group.command("public-key")
+    def audit_public_key() -> None:
+        """Print the audit log's public key (as served at /.well-known/audit-log-key), as JSON."""
+        import json
+
+        from portal.audit.heads import public_key_document
+
+        click.echo(json.dumps(public_key_document(), indent=2))

@@ -83,6 +83,7 @@ class Settings:
     export_days: int = 7
     export_pause_ms: int = 0
     mail_from: str = ""
+    audit_signing_key: str = field(default="", repr=False)  # Ed25519 seed; empty: generated, kept wrapped
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -143,6 +144,7 @@ class Settings:
             export_days=numbers["export_days"],
             export_pause_ms=numbers["export_pause_ms"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
+            audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
         )
         return settings
 
@@ -203,6 +205,8 @@ class Settings:
             )
         decode_key("PORTAL_SECRET_KEY", self.secret_key)
         decode_key("PORTAL_MASTER_KEY", self.master_key)
+        if self.audit_signing_key:
+            decode_key("PORTAL_AUDIT_SIGNING_KEY", self.audit_signing_key)
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1),

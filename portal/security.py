@@ -150,8 +150,11 @@ def install_headers(app: Flask, idp_origin: str) -> None:
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cross-Origin-Resource-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
-        if request.endpoint != "static":
-            # Personal data may be on any page; nothing of it is kept by browsers or proxies.
+        view = app.view_functions.get(request.endpoint or "")
+        keeps_own = response.cache_control.public and getattr(view, "access_rule", None) == PUBLIC
+        if request.endpoint != "static" and not keeps_own:
+            # Personal data may be on any page; nothing of it is kept by browsers or proxies
+            # (only a public view that sets Cache-Control: public itself, such as the audit key, keeps it).
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"
         if app.config.get("SESSION_COOKIE_SECURE"):

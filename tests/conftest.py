@@ -28,6 +28,7 @@ CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEEP_TABLES = {"data_categories", "alembic_version"}
+APPEND_ONLY_TABLES = ("audit_entries", "tree_heads")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -167,7 +168,12 @@ def _truncate(app: Flask) -> None:
         db.session.remove()
         tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
         with db.engine.begin() as conn:
+            # The append-only triggers (migration 0005) refuse TRUNCATE: off for this transaction only.
+            for table in APPEND_ONLY_TABLES:
+                conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            for table in APPEND_ONLY_TABLES:
+                conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         db.engine.dispose()
 
 

@@ -30,3 +30,21 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_audit_entries_subject_seq", "subject_id", "seq"),
         Index("ix_audit_entries_tag", "tag"),
     )
+
+
+class TreeHead(db.Model):  # type: ignore[name-defined,misc]
+    """A signed tree head: the Merkle root over the first ``tree_size`` entries, signed with Ed25519.
+
+    Heads are not audit entries (signing one audits nothing); like the entries they are only ever
+    inserted, and on PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE."""
+
+    __tablename__ = "tree_heads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tree_size: Mapped[int] = mapped_column(Integer, comment="the number of entries (seq 1..tree_size) covered")
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="RFC 9162 Merkle tree hash")
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(64), comment="first 16 hex digits of SHA-256 of the public key")
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64), comment="Ed25519 over the canonical head bytes")
+
+    __table_args__ = (Index("ix_tree_heads_tree_size", "tree_size"),)

@@ -5,6 +5,10 @@ Each row's canonical form is rebuilt from its columns and hashed as an RFC 9162 
 gap (a deleted row fails here). Until signed tree heads pin the order, ``recorded_at`` must not go
 backwards by more than a small tolerance (rows whose contents were swapped fail here). The Merkle
 tree root over all entries is computed as it goes, in O(log n) memory.
+
+Each stored signed tree head is checked on the way: its signature must hold under the audit signing
+key, and its root must equal the root recomputed at its size (a head that no longer matches shows
+that entries it covered were changed after it was signed).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from portal.audit import merkle
-from portal.audit.models import AuditEntry
+from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import entry_canonical
 from portal.extensions import db
 
@@ -35,16 +39,37 @@ class VerifyResult:
     first_bad: str | None = None
     first_bad_seq: int | None = None
     problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS, first_bad among them
+    heads: int = 0  # signed tree heads checked
+    bad_heads: list[int] = field(default_factory=list)  # ids of the heads that failed
+    head_problems: list[str] = field(default_factory=list)  # what was wrong with them (also in problems)
 
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _head_label(head: TreeHead) -> str:
+    return f"tree head {head.id} (size {head.tree_size}, signed {_stamp(head.signed_at)})"
+
+
 def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
-               progress: Callable[[int], None] | None = None) -> VerifyResult:
-    """Read every audit entry in ``seq`` order (in batches, straight from the database) and check it."""
+               progress: Callable[[int], None] | None = None, check_heads: bool = True) -> VerifyResult:
+    """Read every audit entry in ``seq`` order (in batches, straight from the database) and check it,
+    and every signed tree head against the roots recomputed at their sizes."""
     table = AuditEntry.__table__
+    heads = list(db.session.scalars(select(TreeHead).order_by(TreeHead.tree_size, TreeHead.id))) if check_heads else []
+    total_heads = len(heads)
+    bad_heads: list[int] = []
+    head_problems: list[str] = []
+    public = None
+    key_trouble = "the audit signing key is missing, so its signature cannot be checked"
+    if heads:
+        from portal.audit.heads import HeadError, existing_public_key
+
+        try:
+            public = existing_public_key()
+        except HeadError as exc:
+            key_trouble = f"its signature cannot be checked: {exc}"
     tree = merkle.TreeBuilder()
     problems: list[str] = []
     first_bad_seq: int | None = None
@@ -58,6 +83,29 @@ def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
         if len(problems) < MAX_PROBLEMS:
             problems.append(message)
 
+    def head_problem(head: TreeHead, message: str) -> None:
+        if head.id not in bad_heads:
+            bad_heads.append(head.id)
+        head_problems.append(f"{_head_label(head)}: {message}")
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(head_problems[-1])
+
+    def check_heads_at(size: int, root: bytes) -> None:
+        from portal.audit.heads import key_id, verify_head
+
+        while heads and heads[0].tree_size <= size:
+            head = heads.pop(0)
+            if public is None:
+                head_problem(head, key_trouble)
+            elif head.key_id != key_id(public):
+                head_problem(head, f"signed by key {head.key_id}, not by the audit signing key {key_id(public)}")
+            elif not verify_head(head, public):
+                head_problem(head, "its signature is not valid")
+            if head.tree_size == size and bytes(head.root_hash) != root:
+                head_problem(head, f"no longer matches the log: its root is {bytes(head.root_hash).hex()}, the "
+                                   f"entries 1..{size} now give {root.hex()}")
+
+    check_heads_at(0, merkle.EMPTY_ROOT)
     last_seq = 0
     while True:
         rows = db.session.execute(
@@ -83,9 +131,13 @@ def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
             if latest is None or recorded_at > latest[0]:
                 latest = (recorded_at, seq, entry_id)
             tree.append(computed)
+            if heads and heads[0].tree_size == tree.size:
+                check_heads_at(tree.size, tree.root())
         last_seq = rows[-1]["seq"]
         if progress is not None:
             progress(tree.size)
-    return VerifyResult(ok=not problems, entries=tree.size, root=tree.root(),
+    for head in heads:  # sizes beyond the end of the log
+        head_problem(head, f"covers {head.tree_size} entries, but the log now holds only {tree.size}")
+    return VerifyResult(ok=not problems and not head_problems, entries=tree.size, root=tree.root(),
                         first_bad=problems[0] if problems else None, first_bad_seq=first_bad_seq,
-                        problems=problems)
+                        problems=problems, heads=total_heads, bad_heads=bad_heads, head_problems=head_problems)

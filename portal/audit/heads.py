@@ -1,0 +1,217 @@
+"""Signed tree heads: the audit log's Merkle root at a size, signed with Ed25519.
+
+The signing key comes from ``PORTAL_AUDIT_SIGNING_KEY`` (a 32-byte Ed25519 seed, URL-safe base64)
+or, without it, is generated once and kept in ``<key dir>/audit-signing.key``, sealed (AES-256-GCM)
+under a key derived from the master key. The public key is served at
+``/.well-known/audit-log-key`` and printed by ``flask --app wsgi audit public-key``.
+
+A head signs exactly these bytes (UTF-8)::
+
+    portal-audit-tree-head/1\\n<tree_size>\\n<root hex>\\n<signed_at, YYYY-MM-DDTHH:MM:SSZ>\\n<key_id>
+
+where ``key_id`` is the first 16 hex digits of SHA-256 of the raw 32-byte public key. A head is only
+signed over a log that verifies (:func:`portal.audit.verify.verify_log`, the earlier heads included),
+so a tampered log gets no new head; heads already signed keep naming the root that was.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from sqlalchemy import func, select, text
+
+from portal.audit.models import AuditEntry, TreeHead
+from portal.config import Settings, decode_key
+from portal.crypto.keys import SealError, derive_key, seal, unseal
+from portal.db import utcnow
+from portal.extensions import db
+from portal.jobs.runners import periodic
+
+log = logging.getLogger(__name__)
+
+HEAD_CONTEXT = b"portal-audit-tree-head/1\n"
+KEY_FILE = "audit-signing.key"
+KEY_AAD = b"audit-signing-key:ed25519"
+ALGORITHM = "Ed25519"
+EXTENSION = "portal.audit-signing-key"
+# The job runner's sweep makes a head when the log grew and the last head is at least this old.
+HEAD_INTERVAL = timedelta(minutes=10)
+_HEAD_LOCK = 7244892  # next to the append lock (7244891) of portal.audit.services
+
+
+class HeadError(RuntimeError):
+    """No head can be signed (the log does not verify, or the signing key cannot be opened)."""
+
+
+# -- the key ---------------------------------------------------------------------------------------
+
+def raw_public_key(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    return hashlib.sha256(raw_public_key(public)).hexdigest()[:16]
+
+
+def _key_path(settings: Settings) -> Path:
+    return Path(settings.key_dir) / KEY_FILE
+
+
+def _wrap(settings: Settings) -> AESGCM:
+    return AESGCM(derive_key(settings.master_key_bytes, "audit-signing-key-wrap"))
+
+
+def _create_key_file(path: Path, wrap: AESGCM) -> None:
+    """Write a new wrapped seed atomically; if another process got there first, theirs wins."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    blob = seal(wrap, secrets.token_bytes(32), KEY_AAD)
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, blob)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if the file exists: exactly one key ever lands there
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+def load_signing_key(settings: Settings, *, create: bool = True) -> Ed25519PrivateKey | None:
+    """The configured key, else the stored one (created first if ``create``), else None."""
+    if settings.audit_signing_key:
+        return Ed25519PrivateKey.from_private_bytes(decode_key("PORTAL_AUDIT_SIGNING_KEY", settings.audit_signing_key))
+    path, wrap = _key_path(settings), _wrap(settings)
+    if not path.exists():
+        if not create:
+            return None
+        _create_key_file(path, wrap)
+    try:
+        seed = unseal(wrap, path.read_bytes(), KEY_AAD)
+    except SealError:
+        raise HeadError(f"{path} does not open with this master key; the audit signing key cannot be used") from None
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """This app's signing key (created on first use), kept for the app's lifetime."""
+    cached: Ed25519PrivateKey | None = current_app.extensions.get(EXTENSION)
+    if cached is None:
+        cached = load_signing_key(current_app.config["PORTAL_SETTINGS"])
+        if cached is None:  # pragma: no cover - create=True always gives a key
+            raise HeadError("no audit signing key")
+        current_app.extensions[EXTENSION] = cached
+    return cached
+
+
+def public_key() -> Ed25519PublicKey:
+    return signing_key().public_key()
+
+
+def existing_public_key() -> Ed25519PublicKey | None:
+    """The public key if a signing key exists already (never creates one)."""
+    cached: Ed25519PrivateKey | None = current_app.extensions.get(EXTENSION)
+    if cached is None:
+        cached = load_signing_key(current_app.config["PORTAL_SETTINGS"], create=False)
+        if cached is None:
+            return None
+        current_app.extensions[EXTENSION] = cached
+    return cached.public_key()
+
+
+def public_key_document(public: Ed25519PublicKey | None = None) -> dict[str, str]:
+    """What ``/.well-known/audit-log-key`` serves."""
+    public = public or public_key()
+    return {"algorithm": ALGORITHM, "public_key": base64.b64encode(raw_public_key(public)).decode(),
+            "key_id": key_id(public)}
+
+
+# -- heads -----------------------------------------------------------------------------------------
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def head_bytes(tree_size: int, root_hash: bytes, signed_at: datetime, head_key_id: str) -> bytes:
+    """The canonical bytes a head signs."""
+    return HEAD_CONTEXT + f"{tree_size}\n{root_hash.hex()}\n{stamp(signed_at)}\n{head_key_id}".encode()
+
+
+def verify_head(head: TreeHead, public: Ed25519PublicKey) -> bool:
+    """Is ``head`` signed by ``public`` over its own size, root, time and key id?"""
+    if head.key_id != key_id(public) or len(head.signature or b"") != 64 or len(head.root_hash or b"") != 32:
+        return False
+    try:
+        public.verify(bytes(head.signature), head_bytes(head.tree_size, bytes(head.root_hash), head.signed_at,
+                                                        head.key_id))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _log_size() -> int:
+    return int(db.session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0))) or 0)
+
+
+def latest_head() -> TreeHead | None:
+    head: TreeHead | None = db.session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc(),
+                                                                        TreeHead.id.desc()).limit(1))
+    return head
+
+
+def make_head() -> TreeHead:
+    """Recompute the log, sign its root and store the head (the caller commits). Audits nothing."""
+    from portal.audit.verify import verify_log
+
+    private = signing_key()
+    # The heads signed before are checked too: a log rewritten with consistent leaf hashes passes
+    # the entry checks, and only the earlier heads show it; such a log must not get a new head.
+    result = verify_log()
+    if not result.ok:
+        raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.first_bad}")
+    signed_at = utcnow().replace(microsecond=0)
+    kid = key_id(private.public_key())
+    head = TreeHead(tree_size=result.entries, root_hash=result.root, signed_at=signed_at, key_id=kid,
+                    signature=private.sign(head_bytes(result.entries, result.root, signed_at, kid)))
+    db.session.add(head)
+    db.session.flush()
+    return head
+
+
+def make_head_if_due(now: datetime | None = None, interval: timedelta | None = None) -> TreeHead | None:
+    """A head when the log grew since the last one and that one is at least ``interval`` (by default
+    :data:`HEAD_INTERVAL`) old."""
+    interval = HEAD_INTERVAL if interval is None else interval
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text(f"SELECT pg_advisory_xact_lock({_HEAD_LOCK})"))  # one head maker at a time
+    now = now or utcnow()
+    last = latest_head()
+    size = _log_size()
+    if size == 0 or (last is not None and (size <= last.tree_size or now - last.signed_at < interval)):
+        return None
+    return make_head()
+
+
+@periodic
+def sign_tree_head() -> Any:
+    """At each sweep of the job runner: a new signed head when one is due (commits)."""
+    head = make_head_if_due()
+    db.session.commit()
+    if head is not None:
+        log.info("signed audit tree head %s over %s entries", head.id, head.tree_size)
+    return head

@@ -8,7 +8,6 @@ its e-mails as jobs, which are dispatched only after the caller's commit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -626,7 +625,8 @@ def place_hold(subject: Employee, staff: Employee, *, categories: Iterable[str],
     if not ({Role.DPO, Role.ADMIN} & staff.role_names):
         raise NotAllowed("Only a DPO or an admin may place a legal hold.")
     chosen = sorted(set(categories))
-    if any(c not in _categories() for c in chosen):
+    known = set(_categories())
+    if any(c not in known for c in chosen):
         raise RequestError("Some of the chosen categories do not exist.")
     matter = _clean_text(matter_reference, "A matter reference", limit=80)
     reason = _clean_text(reason, "The reason for the hold")
@@ -707,7 +707,3 @@ def queue_query(staff: Employee, flt: QueueFilter, *, today: date | None = None)
         query = query.where(and_(due >= today, due <= today + timedelta(days=7)),
                             DataRequest.state.in_([s.value for s in OPEN_STATES]))
     return query.order_by(due.asc().nulls_last(), DataRequest.received_at, DataRequest.id)
-
-
-def details_json(request: DataRequest) -> str:
-    return json.dumps(request.details(), ensure_ascii=False)

@@ -28,7 +28,7 @@ CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEEP_TABLES = {"data_categories", "alembic_version"}
-APPEND_ONLY_TABLES = ("audit_entries", "tree_heads")
+APPEND_ONLY_TABLES = ("audit_entries", "tree_heads", "audit_tree_nodes")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -184,6 +184,9 @@ def make_head() -> TreeHead:
     result = verify_log()
     if not result.ok:
         raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.first_bad}")
+    from portal.audit.tree import sync_nodes
+
+    sync_nodes(result.entries)  # keeps proofs against this head O(log n)
     signed_at = utcnow().replace(microsecond=0)
     kid = key_id(private.public_key())
     head = TreeHead(tree_size=result.entries, root_hash=result.root, signed_at=signed_at, key_id=kid,

@@ -77,46 +77,83 @@ def _range_root(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
     return builder.root()
 
 
-def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
-    """PATH(m, D[n]) of RFC 9162 §2.1.3.1: the audit path of leaf ``index``, bottom-up."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
-    lo, hi = 0, len(leaves)
-    top_down: list[bytes] = []
+Range = tuple[int, int]  # leaves [lo, hi)
+
+
+def inclusion_ranges(index: int, tree_size: int) -> list[Range]:
+    """The leaf ranges whose roots make up PATH(index, D[tree_size]) (RFC 9162 §2.1.3.1), bottom-up.
+
+    Each range starts at a multiple of a power of two at least as large as the range, so its root is
+    the fold from the right of the perfect subtrees given by the binary digits of its length."""
+    if not 0 <= index < tree_size:
+        raise ValueError(f"leaf index {index} is outside a tree of {tree_size} leaves")
+    lo, hi = 0, tree_size
+    top_down: list[Range] = []
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            top_down.append(_range_root(leaves, lo + k, hi))
+            top_down.append((lo + k, hi))
             hi = lo + k
         else:
-            top_down.append(_range_root(leaves, lo, lo + k))
+            top_down.append((lo, lo + k))
             lo += k
     return top_down[::-1]
 
 
-def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
-    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1: shows the first ``old_size`` leaves are a prefix of all of them."""
-    new_size = len(leaves)
+def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
+    """The leaf ranges whose roots make up PROOF(old_size, D[new_size]) (RFC 9162 §2.1.4.1), in order."""
     if not 0 <= old_size <= new_size:
         raise ValueError(f"old size {old_size} is outside 0..{new_size}")
     if old_size in (0, new_size):
         return []
     lo, hi, m, whole = 0, new_size, old_size, True
-    top_down: list[bytes] = []
-    head: list[bytes] = []
+    top_down: list[Range] = []
+    head: list[Range] = []
     while True:
         if m == hi - lo:
             if not whole:
-                head.append(_range_root(leaves, lo, hi))
+                head.append((lo, hi))
             break
         k = _split(hi - lo)
         if m <= k:
-            top_down.append(_range_root(leaves, lo + k, hi))
+            top_down.append((lo + k, hi))
             hi = lo + k
         else:
-            top_down.append(_range_root(leaves, lo, lo + k))
+            top_down.append((lo, lo + k))
             lo, m, whole = lo + k, m - k, False
     return head + top_down[::-1]
+
+
+def perfect_pieces(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The perfect subtrees, as (level, index), that make up the range [lo, hi) of a proof, largest
+    first; a subtree at ``level`` and ``index`` covers leaves [index * 2**level, (index + 1) * 2**level)."""
+    pieces: list[tuple[int, int]] = []
+    length, at = hi - lo, lo
+    for level in range(length.bit_length() - 1, -1, -1):
+        if length >> level & 1:
+            if at % (1 << level):
+                raise ValueError(f"range [{lo}, {hi}) is not aligned as a proof range")
+            pieces.append((level, at >> level))
+            at += 1 << level
+    return pieces
+
+
+def fold_pieces(hashes: Sequence[bytes]) -> bytes:
+    """The root of a range from its perfect subtrees' hashes (largest first): folded from the right."""
+    value = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        value = node_hash(left, value)
+    return value
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1: the audit path of leaf ``index``, bottom-up."""
+    return [_range_root(leaves, lo, hi) for lo, hi in inclusion_ranges(index, len(leaves))]
+
+
+def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1: shows the first ``old_size`` leaves are a prefix of all of them."""
+    return [_range_root(leaves, lo, hi) for lo, hi in consistency_ranges(old_size, len(leaves))]
 
 
 def _well_formed(*hashes: bytes) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Index, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime
@@ -48,3 +48,17 @@ class TreeHead(db.Model):  # type: ignore[name-defined,misc]
     signature: Mapped[bytes] = mapped_column(LargeBinary(64), comment="Ed25519 over the canonical head bytes")
 
     __table_args__ = (Index("ix_tree_heads_tree_size", "tree_size"),)
+
+
+class TreeNode(db.Model):  # type: ignore[name-defined,misc]
+    """The hash of one perfect subtree of the audit log's Merkle tree, kept so that proofs take
+    O(log n) reads instead of rehashing every entry. Level ``k``, index ``i`` covers the entries with
+    seq ``i * 2**k + 1`` to ``(i + 1) * 2**k``; level 0 is the entries' own ``leaf_hash``, so it is not
+    stored here. Derived from the entries and never changed; a wrong node can only make a proof fail
+    against its signed head, never make a bad entry pass."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

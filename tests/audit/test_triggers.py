@@ -1,5 +1,6 @@
 """On PostgreSQL the database itself refuses to change or remove audit rows (migration 0005):
-UPDATE, DELETE and TRUNCATE on audit_entries and tree_heads raise; INSERT still works."""
+UPDATE, DELETE and TRUNCATE on audit_entries, tree_heads and audit_tree_nodes (0006) raise; INSERT
+still works."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal.audit.heads import make_head
-from portal.audit.models import AuditEntry, TreeHead
+from portal.audit.models import AuditEntry, TreeHead, TreeNode
 from portal.audit.services import Actor, record
 from portal.audit.verify import verify_log
 from portal.extensions import db
@@ -25,6 +26,11 @@ ENTRY_CHANGES = [
     "DELETE FROM audit_entries",
     "TRUNCATE audit_entries",
     "TRUNCATE audit_entries RESTART IDENTITY CASCADE",
+]
+NODE_CHANGES = [
+    "UPDATE audit_tree_nodes SET hash = hash",
+    "DELETE FROM audit_tree_nodes",
+    "TRUNCATE audit_tree_nodes",
 ]
 HEAD_CHANGES = [
     "UPDATE tree_heads SET tree_size = 2",
@@ -97,4 +103,13 @@ def test_the_triggers_are_installed_on_both_tables(app: Flask, ctx: None) -> Non
         "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2")).all()
     assert {tuple(r) for r in rows} >= {
         ("audit_entries", "audit_entries_append_only"), ("audit_entries", "audit_entries_no_truncate"),
-        ("tree_heads", "tree_heads_append_only"), ("tree_heads", "tree_heads_no_truncate")}
+        ("tree_heads", "tree_heads_append_only"), ("tree_heads", "tree_heads_no_truncate"),
+        ("audit_tree_nodes", "audit_tree_nodes_append_only"), ("audit_tree_nodes", "audit_tree_nodes_no_truncate")}
+
+
+@on_postgres
+@pytest.mark.parametrize("statement", NODE_CHANGES)
+def test_changing_or_removing_stored_tree_nodes_is_refused(written: None, statement: str) -> None:
+    assert count(TreeNode) == 1  # made with the head: (1, 0) over entries 1-2; entry 3 has no pair yet
+    refused(statement, "audit tree nodes are append-only")
+    assert count(TreeNode) == 1

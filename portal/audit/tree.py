@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -99,11 +99,16 @@ def _fetch(pieces: Sequence[Piece]) -> list[bytes]:
         for seq, value in db.session.execute(select(AuditEntry.seq, AuditEntry.leaf_hash)
                                              .where(AuditEntry.seq.in_([i + 1 for i in leaves]))):
             found[(0, seq - 1)] = bytes(value)
-    inner = sorted({p for p in pieces if p[0] > 0})
-    if inner:
-        for level, idx, value in db.session.execute(
-                select(TreeNode.level, TreeNode.idx, TreeNode.hash)
-                .where(tuple_(TreeNode.level, TreeNode.idx).in_(inner))):
+    by_level: dict[int, set[int]] = {}
+    for level, idx in pieces:
+        if level > 0:
+            by_level.setdefault(level, set()).add(idx)
+    if by_level:
+        # One condition per level, each on the primary key (a row-value IN is not indexed by SQLite).
+        condition = or_(*(and_(TreeNode.level == level, TreeNode.idx.in_(sorted(idxs)))
+                          for level, idxs in sorted(by_level.items())))
+        for level, idx, value in db.session.execute(select(TreeNode.level, TreeNode.idx, TreeNode.hash)
+                                                    .where(condition)):
             found[(level, idx)] = bytes(value)
     missing = [p for p in pieces if p not in found]
     if missing:
@@ -113,9 +118,9 @@ def _fetch(pieces: Sequence[Piece]) -> list[bytes]:
 
 def _range_roots(ranges: Iterable[merkle.Range], tree_size: int) -> list[bytes]:
     ranges = list(ranges)
-    if tree_size > log_size():
-        raise ProofError(f"the audit log holds fewer than {tree_size} entries")
-    if synced_size() + 1 < tree_size:
+    if synced_size() < tree_size:  # else the log holds them all: nodes are only made from entries
+        if tree_size > log_size():
+            raise ProofError(f"the audit log holds fewer than {tree_size} entries")
         sync_nodes(tree_size)
     per_range = [merkle.perfect_pieces(lo, hi) for lo, hi in ranges]
     hashes = iter(_fetch([piece for pieces in per_range for piece in pieces]))

@@ -1,18 +1,21 @@
-"""The monitoring-data rights portal."""
+"""The monitoring-data rights portal.
+
+Importing the package loads nothing but the standard library (the application's imports are made
+inside :func:`create_app`): ``python -m portal.evidence.verify`` must run where only the standard
+library and ``cryptography`` are installed.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, has_request_context, request
-from flask_babel import gettext
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+if TYPE_CHECKING:
+    from flask import Flask
 
-from portal.config import PROJECT_ROOT, Settings, decode_key
+    from portal.config import Settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -24,9 +27,6 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB: index maintenance on large tables
         cursor.close()
-
-
-event.listen(Engine, "connect", _sqlite_pragmas)
 
 
 def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +58,13 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal. ``config`` overrides settings (lower-case Settings field names) or Flask
     config keys (upper case); everything else comes from ``PORTAL_*`` environment variables."""
+    from flask import Flask, g
+    from flask_babel import gettext
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     from portal import crypto, errors
+    from portal.config import PROJECT_ROOT, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
     from portal.security import install_headers
@@ -67,6 +73,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = Settings.from_env()
     settings.apply_overrides({k: v for k, v in overrides.items() if k.islower()})
     settings.validate()
+    if not event.contains(Engine, "connect", _sqlite_pragmas):
+        event.listen(Engine, "connect", _sqlite_pragmas)
 
     app = Flask(
         __name__,
@@ -142,6 +150,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.audit.views import bp as audit_bp
     from portal.dpo.admin_views import bp as queues_admin_bp
     from portal.dpo.views import bp as dpo_bp
+    from portal.evidence.report_views import bp as reports_bp
+    from portal.evidence.views import bp as evidence_bp
     from portal.exports.views import bp as exports_bp
     from portal.jobs.views import bp as jobs_bp
     from portal.me.access import bp as access_bp
@@ -151,7 +161,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.policy.views import bp as policy_bp
 
     for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
-                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp):
+                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
+                      reports_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.jobs import runners as job_runners
@@ -174,6 +185,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _locale() -> str | None:
     """The reader's language; outside a request (jobs, the shell) the default."""
+    from flask import has_request_context, request
+
     if not has_request_context():
         return None
     return request.accept_languages.best_match(["en"]) or "en"

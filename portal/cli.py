@@ -216,3 +216,7 @@ def register_commands(app: Flask) -> None:
         from portal.audit.heads import public_key_document
 
         click.echo(json.dumps(public_key_document(), indent=2))
+
+    from portal.evidence.cli import register_evidence_commands
+
+    register_evidence_commands(app)

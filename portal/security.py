@@ -30,17 +30,19 @@ class Permission(enum.StrEnum):
     EVIDENCE_READ = "evidence:read"
     JOBS_READ = "jobs:read"
     QUEUES_MANAGE = "queues:manage"
+    REPORTS_READ = "reports:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset({Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE, Permission.HOLDS_MANAGE,
-                         Permission.EVIDENCE_READ, Permission.JOBS_READ}),
+                         Permission.EVIDENCE_READ, Permission.JOBS_READ, Permission.REPORTS_READ}),
     # Admins see every case (the services decide what they may do on one: a second erasure
     # approval, assigning) and keep the queues and routing rules; DPOs work the cases.
     Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE,
                            Permission.JOBS_READ, Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE,
-                           Permission.QUEUES_MANAGE}),
-    Role.AUDITOR: frozenset({Permission.EVIDENCE_READ}),
+                           Permission.QUEUES_MANAGE, Permission.REPORTS_READ}),
+    # Aggregate reports (request metrics, the record of processing) name no one: every staff role reads them.
+    Role.AUDITOR: frozenset({Permission.EVIDENCE_READ, Permission.REPORTS_READ}),
 }
 
 PUBLIC = "public"

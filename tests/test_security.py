@@ -134,7 +134,9 @@ def world(app: Flask, client: FlaskClient) -> World:
     shared = {"purpose": "ai_training", "version": version, "request_type": "access"}
     # Ids for the staff routes (/dpo, /admin/queues): alice, an employee, finds nothing there whatever
     # the id. First in the dicts, so that a real sample of the same key given after them wins.
-    staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1}
+    staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1,
+             "pack_id": "4" * 32, "share_id": "5" * 32,
+             "token": "6" * 43}  # an evidence link's token (public pages): a wrong one finds nothing
     return World(alice=alice, other=other,
                  own={**staff, "event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
                       "ack_id": acks[alice], "export_id": exported[alice], "request_id": request_ids[alice],

@@ -36,7 +36,7 @@ HEAD_CHANGES = [
     "UPDATE tree_heads SET tree_size = 2",
     "UPDATE tree_heads SET root_hash = root_hash",
     "DELETE FROM tree_heads",
-    "TRUNCATE tree_heads",
+    "TRUNCATE tree_heads CASCADE",  # evidence packs refer to heads: without CASCADE the foreign key refuses first
 ]
 
 

@@ -1,6 +1,6 @@
-"""Who may do what on the request and queue pages: every route of the ``my_requests``, ``dpo`` and
-``queues_admin`` blueprints (found in the URL map; a route without a row here fails the test),
-each method, each role, against a fresh object in the state the step needs.
+"""Who may do what on the request and queue pages: every route of the ``my_requests``, ``dpo``,
+``queues_admin``, ``evidence`` and ``reports`` blueprints (found in the URL map; a route without a row here fails
+the test), each method, each role, against a fresh object in the state the step needs.
 
 The expectations are written out below as a table, by hand, from the declared rules (``signed_in``,
 ``requires(Permission.X)``, ``fresh_sign_in_required``), the per-object loaders (``owned_or_404``,
@@ -34,6 +34,7 @@ from werkzeug.test import TestResponse
 
 from portal import create_app
 from portal.audit.services import Actor
+from portal.evidence import sharing
 from portal.extensions import db
 from portal.jobs.runners import EXTENSION
 from portal.people.models import Employee
@@ -58,6 +59,7 @@ NOT_STAFF = "404 route"  # the page is not for this role: 404, audited against t
 REFUSED_400 = "400"  # refused by the service (not allowed, bad input); nothing changed
 CONFLICT = "409"  # the object's state does not allow the step; nothing changed
 GONE = "404 plain"  # nothing to give (not audited: the object is the person's own)
+COUNTED = "200 counted"  # a public page behind a link's token: anyone who holds it; each look is counted
 
 ROLES = ("anonymous", "owner", "other employee", "DPO elsewhere", "DPO", "admin")
 WHO = {"owner": "alice", "other employee": "bob", "DPO elsewhere": "olga", "DPO": "dana", "admin": "admin"}
@@ -72,6 +74,7 @@ class Row:
     target: str  # a key of TARGETS: the object made fresh for each (route, role)
     expect: tuple[str, str, str, str, str, str]  # in the order of ROLES
     data: dict[str, Any] = field(default_factory=dict)
+    refused_as: tuple[str, str] = ("data_requests", "request")  # a 404's audited target: (type, key of its id)
 
 
 ERASE = {"scope": "chosen", "categories": ["screenshots", "input_events"], "step": "confirm", "confirm": "y"}
@@ -157,6 +160,34 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("queues_admin.delete_rule", "POST"): Row("/admin/queues/rules/{rule}/delete", "rule",
                                               (LOGIN, NOT_STAFF, NOT_STAFF, NOT_STAFF, NOT_STAFF, DONE),
                                               {"confirm": "y"}),
+    # Evidence packs: staff who may read evidence (DPOs; not admins), on a case they may see; the
+    # link's pages are public (the token is the key) and count every look.
+    #                                                                  anonymous owner      other      DPO-else   DPO   admin
+    ("evidence.make_pack", "POST"): Row("/dpo/requests/{request}/evidence", "received",
+                                        (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, NOT_STAFF)),
+    ("evidence.download", "GET"): Row("/dpo/evidence/{pack}/download", "pack",
+                                      (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, OK, NOT_STAFF),
+                                      refused_as=("evidence_packs", "pack")),
+    ("evidence.create_share", "POST"): Row("/dpo/evidence/{pack}/shares", "pack",
+                                           (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, OK, NOT_STAFF),
+                                           {"authority": "aepd", "days": "7"}, refused_as=("evidence_packs", "pack")),
+    ("evidence.revoke_share", "POST"): Row("/dpo/evidence/shares/{share}/revoke", "share",
+                                           (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, NOT_STAFF),
+                                           {"confirm": "y"}, refused_as=("evidence_shares", "share")),
+    ("evidence.shared", "GET"): Row("/evidence/shared/{token}", "share",
+                                    (COUNTED, COUNTED, COUNTED, COUNTED, COUNTED, COUNTED)),
+    ("evidence.shared_download", "GET"): Row("/evidence/shared/{token}/download", "share",
+                                             (COUNTED, COUNTED, COUNTED, COUNTED, COUNTED, COUNTED)),
+    ("evidence.verifier", "GET"): Row("/evidence/verifier.py", "nothing", (OK, OK, OK, OK, OK, OK)),
+    # Aggregate reports (request metrics, record of processing): every staff role (any DPO, whatever
+    # their queue; admins; auditors). The downloads are GET and change nothing but the audit log.
+    #                                                                  anonymous owner      other      DPO-else   DPO   admin
+    ("reports.index", "GET"): Row("/dpo/reports", "nothing",
+                                  (LOGIN, NOT_STAFF, NOT_STAFF, OK, OK, OK)),
+    ("reports.record_csv", "GET"): Row("/dpo/reports/record-of-processing.csv", "nothing",
+                                       (LOGIN, NOT_STAFF, NOT_STAFF, OK, OK, OK)),
+    ("reports.record_pdf", "GET"): Row("/dpo/reports/record-of-processing.pdf", "nothing",
+                                       (LOGIN, NOT_STAFF, NOT_STAFF, OK, OK, OK)),
 }
 
 # Where the state does not allow the step, the people who may take it are refused all the same
@@ -180,7 +211,7 @@ STATE_REFUSALS: dict[tuple[str, str, str, str], str] = {
     ("my_requests.certificate_download", "GET", "received", "owner"): GONE,
 }
 
-BLUEPRINTS = ("my_requests.", "dpo.", "queues_admin.")
+BLUEPRINTS = ("my_requests.", "dpo.", "queues_admin.", "evidence.", "reports.")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
@@ -235,8 +266,18 @@ class World:
         if name in ("received", "open", "in review", "awaiting requester", "failed", "completed erasure",
                     "withdrawn"):
             return {**values, "request": self.request(name)}
+        if name in ("pack", "share"):
+            values["request"] = self.request("received")
         with self.app.app_context():
-            if name == "hold":
+            if name in ("pack", "share"):
+                case = db.session.get(DataRequest, values["request"])
+                assert case is not None
+                pack = sharing.make_pack(case, Actor("employee", self.ids["dana"]))
+                values["pack"] = pack.id
+                if name == "share":
+                    link, values["token"] = sharing.share(pack, "cppa", 3, actor=Actor("employee", self.ids["dana"]))
+                    values["share"] = link.id
+            elif name == "hold":
                 hold = requests.place_hold(self.employee("alice"), self.employee("dana"), categories=[],
                                            matter_reference=f"M-{unique}", reason="A claim is pending.")
                 values["hold"] = hold.id
@@ -353,7 +394,8 @@ def check(world: World, endpoint: str, role: str, method: str, path: str, data: 
         if expected == NOT_STAFF:
             assert entry.targets == {"type": "route", "id": endpoint}, (where, entry.targets)
         else:
-            assert entry.targets == {"type": "data_requests", "id": values["request"]}, (where, entry.targets)
+            kind, key = MATRIX[(endpoint, method)].refused_as
+            assert entry.targets == {"type": kind, "id": values[key]}, (where, entry.targets)
             assert entry.subject_id == world.ids["alice"], where
     elif expected == REFUSED_400:
         assert status == 400, (where, status, body[:2000])
@@ -361,9 +403,13 @@ def check(world: World, endpoint: str, role: str, method: str, path: str, data: 
         assert status == 409, (where, status, body[:2000])
     elif expected == GONE:
         assert status == 404, (where, status)
+    elif expected == COUNTED:
+        assert status == 200, (where, status, body[:2000])
+        assert changed, f"{where}: the look was not counted"
     else:
         raise AssertionError(expected)
-    if expected in (LOGIN, NOT_YOURS, NOT_STAFF, REFUSED_400, CONFLICT, GONE) or method == "GET":
+    if expected in (LOGIN, NOT_YOURS, NOT_STAFF, REFUSED_400, CONFLICT, GONE) or (method == "GET" and
+                                                                                   expected != COUNTED):
         assert not changed, f"{where}: {expected} but the database changed"
     if expected not in (NOT_YOURS, NOT_STAFF):
         assert refusals == [], (where, [(e.actor_id, e.targets) for e in refusals])

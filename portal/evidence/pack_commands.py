@@ -1,0 +1,63 @@
+"""Commands of the ``evidence`` group: ``flask --app wsgi evidence pack --request ID --out PATH``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from portal.extensions import db
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+
+    @group.command("pack")
+    @click.option("--request", "request_id", required=True, help="The request's id.")
+    @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+                  help="Where to write the pack (a .zip; must not exist unless --force).")
+    @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+    def pack(request_id: str, out_path: str, force: bool) -> None:
+        """Make the signed evidence pack of one request (any state) and write it to --out."""
+        from portal.audit.heads import HeadError
+        from portal.audit.services import Actor
+        from portal.evidence.pack import write_pack
+        from portal.requests.models import DataRequest
+
+        out = Path(out_path)
+        if out.exists() and not force:
+            raise click.ClickException(f"{out} exists already; choose a new file name or add --force.")
+        if not out.parent.is_dir():
+            raise click.ClickException(f"{out.parent} is not a directory.")
+        request = db.session.get(DataRequest, request_id.strip())
+        if request is None:
+            raise click.ClickException(f"No request has the id {request_id!r}.")
+        tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                result = write_pack(request, fh, actor=Actor.system())
+                fh.flush()
+                os.fsync(fh.fileno())
+            db.session.commit()
+            if force:
+                os.replace(tmp, out)
+            else:
+                os.link(tmp, out)  # refuses to replace a file that appeared meanwhile
+                tmp.unlink()
+        except HeadError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        except FileExistsError:
+            raise click.ClickException(f"{out} appeared while the pack was being made; it was left alone "
+                                       "(the pack was made and audited, but not written: run again).") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+            db.session.rollback()
+        click.echo(f"path:       {out}")
+        click.echo(f"sha256:     {result.sha256}")
+        click.echo(f"size:       {result.size} bytes")
+        click.echo(f"tree head:  {result.head_id} (size {result.tree_size})")
+        click.echo(f"entries:    {result.entries}")

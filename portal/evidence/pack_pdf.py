@@ -1,0 +1,220 @@
+"""request.pdf: the evidence pack's facts for people, made from request.json's facts alone (so the
+two cannot say different things).
+
+Built with the toolkit of the deletion certificate and the export report (fonts that fall back to
+Helvetica, escaped text, the "page N of M" footer), in the app's default locale.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer
+
+from portal.exports.report import _canvas_maker, _shorten, export_locale, format_size
+from portal.requests.certificate import MARGIN, _table, _Text
+
+WIDTH = A4[0] - 2 * MARGIN
+TYPE_NAMES = {"access": _l("Access"), "portability": _l("Portability"), "erasure": _l("Erasure"),
+              "rectification": _l("Rectification"), "restriction": _l("Restriction"), "objection": _l("Objection")}
+CHANNEL_NAMES = {"self_service": _l("Self-service in the portal"), "portal": _l("Filed in the portal"),
+                 "verified": _l("Former employee's verified channel")}
+STATUS_NAMES = {"met": _l("met"), "late": _l("late"), "open": _l("not yet due (open)"),
+                "overdue": _l("open and overdue"), "withdrawn": _l("withdrawn"), "none": _l("no deadline")}
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ").replace("Z", " UTC") if value else "—"
+
+
+class _Pdf:
+    def __init__(self, facts: Mapping[str, Any], names: Mapping[str, str]) -> None:
+        self.facts = facts
+        self.names = names
+        self.t = _Text()
+        self.story: list[Any] = []
+
+    def cell(self, value: object, *, bold: bool = False) -> Paragraph:
+        return self.t.para("—" if value is None or value == "" else value, self.t.cell_bold if bold else self.t.cell)
+
+    def code(self, value: str) -> Paragraph:
+        return self.t.ascii(value, self.t.code)
+
+    def heading(self, text: str) -> None:
+        self.story.append(CondPageBreak(30 * mm))
+        self.story.append(self.t.para(text, self.t.heading))
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> None:
+        body = [[self.cell(h, bold=True) for h in header]]
+        body += [[c if isinstance(c, Paragraph) else self.cell(c) for c in row] for row in rows]
+        self.story.append(_table(body, list(widths)))
+
+    def facts_table(self, rows: Sequence[tuple[str, Any]]) -> None:
+        body = [[self.cell(label, bold=True), value if isinstance(value, Paragraph) else self.cell(value)]
+                for label, value in rows]
+        self.story.append(_table(body, [48 * mm, WIDTH - 48 * mm], header=False))
+
+    def category(self, key: str) -> str:
+        return self.names.get(key, key)
+
+    # -- the sections --------------------------------------------------------------------------
+
+    def build(self) -> list[Any]:
+        f = self.facts
+        self.story += [
+            self.t.para(_("Evidence pack: request %(ref)s", ref=f["reference"]), self.t.title),
+            self.t.para(_("How one data-subject request was handled: when it came, who verified and decided it on "
+                          "what legal basis, what was exported or erased, and whether the legal deadline was met. "
+                          "The requester appears only by the portal's pseudonymous id; staff appear by role. The "
+                          "audit entries behind these facts are in the pack with Merkle proofs against a signed tree "
+                          "head: see README.txt for how to verify them.")),
+            Spacer(1, 4 * mm),
+        ]
+        self.summary()
+        self.timeline()
+        self.decisions()
+        self.exported()
+        self.erased()
+        self.audit()
+        return self.story
+
+    def summary(self) -> None:
+        f = self.facts
+        deadline = f["deadline"]
+        self.heading(_("Summary"))
+        self.facts_table([
+            (_("Request id"), self.code(f["request_id"])),
+            (_("Reference"), f["reference"]),
+            (_("Type"), f"{TYPE_NAMES.get(f['type'], f['type'])} ({f['type']})"),
+            (_("Channel"), CHANNEL_NAMES.get(f["channel"], f["channel"])),
+            (_("Identity verified by"), f["identity_verification"]["description"]),
+            (_("Subject"), _("%(id)s (pseudonymous id), jurisdiction %(j)s", id=f["subject"]["id"],
+                             j=f["subject"]["jurisdiction"])),
+            (_("Regime"), f["regime"] or "—"),
+            (_("State"), f["state"]),
+            (_("Received"), _when(f["received_at"])),
+            (_("Completed"), _when(f["completed_at"])),
+            (_("Due"), deadline["due_on"] or "—"),
+            (_("Extended to"), deadline["extended_due_on"] or "—"),
+            (_("Deadline"), f"{STATUS_NAMES.get(deadline['status'], deadline['status'])}: {deadline['summary']}"),
+            (_("Audit entries"), _("%(n)s, proven against the signed tree head of %(size)s entries",
+                                   n=f["audit"]["entries"], size=f["audit"]["tree_size"])),
+        ])
+        scope = f.get("scope") or {}
+        if scope:
+            parts = []
+            if "categories" in scope:
+                parts.append(", ".join(self.category(c) for c in scope["categories"]) or _("all categories"))
+            if scope.get("date_from") or scope.get("date_to"):
+                parts.append(_("%(start)s to %(end)s", start=scope.get("date_from") or _("the beginning"),
+                               end=scope.get("date_to") or _("the day of fulfilment")))
+            if scope.get("purpose"):
+                parts.append(_("purpose: %(p)s", p=scope["purpose"]))
+            self.story.append(Spacer(1, 2 * mm))
+            self.story.append(self.t.para(_("Scope asked for: %(scope)s", scope="; ".join(parts)), self.t.muted))
+        if deadline.get("extension_reason"):
+            self.story.append(Spacer(1, 2 * mm))
+            self.story.append(self.t.para(_("Reason given for the extension (%(at)s): %(reason)s",
+                                            at=_when(deadline["extended_at"]), reason=deadline["extension_reason"])))
+
+    def timeline(self) -> None:
+        self.heading(_("Timeline"))
+        rows = []
+        for event in self.facts["timeline"]:
+            change = (f"{event['from_state'] or '—'} → {event['to_state']}" if event["to_state"] else "—")
+            rows.append([_when(event["at"]), event["kind"], event["actor_role"], change, event["statement"] or ""])
+        if not rows:
+            self.story.append(self.t.para(_("No events were recorded."), self.t.muted))
+            return
+        self.table([_("Time"), _("Event"), _("By (role)"), _("State"), _("Statement to the requester")], rows,
+                   [30 * mm, 22 * mm, 20 * mm, 46 * mm, WIDTH - 118 * mm])
+
+    def decisions(self) -> None:
+        self.heading(_("Decisions"))
+        decisions = self.facts["decisions"]
+        if not decisions:
+            self.story.append(self.t.para(_("No decision has been taken yet."), self.t.muted))
+        else:
+            self.table([_("Decision"), _("When"), _("By (role)"), _("Legal basis"), _("Reasons")],
+                       [[d["decision"], _when(d["at"]), d["actor_role"], d["legal_basis_label"], d["reasons"] or ""]
+                        for d in decisions],
+                       [20 * mm, 28 * mm, 16 * mm, 55 * mm, WIDTH - 119 * mm])
+        approvals = self.facts["erasure_approvals"]
+        if approvals:
+            self.story.append(Spacer(1, 3 * mm))
+            self.story.append(self.t.para(_("Erasure approvals (four eyes: two different people)"), self.t.cell_bold))
+            self.table([_("Approval"), _("By (role)"), _("When")],
+                       [[str(n), a["actor_role"], _when(a["at"])] for n, a in enumerate(approvals, start=1)],
+                       [25 * mm, 40 * mm, WIDTH - 65 * mm])
+
+    def exported(self) -> None:
+        exports = self.facts["exports"]
+        if not exports:
+            return
+        self.heading(_("What was exported"))
+        for export in exports:
+            self.facts_table([
+                (_("Export"), self.code(export["id"])),
+                (_("State"), export["state"]),
+                (_("Completed"), _when(export["completed_at"])),
+                (_("Size"), format_size(export["size"]) if export["size"] is not None else "—"),
+                (_("SHA-256 of the archive"), self.code(export["sha256"] or "—")),
+            ])
+            counts = export.get("counts") or {}
+            if counts:
+                self.story.append(Spacer(1, 2 * mm))
+                self.table([_("Category"), _("Items exported")],
+                           [[self.category(k), f"{v:,}"] for k, v in sorted(counts.items())],
+                           [WIDTH - 40 * mm, 40 * mm])
+            self.story.append(Spacer(1, 3 * mm))
+
+    def erased(self) -> None:
+        erasure = self.facts.get("erasure")
+        if not erasure:
+            return
+        self.heading(_("What was erased"))
+        rows = []
+        deleted = blocked = 0
+        for key, count in sorted(erasure["categories"].items()):
+            rows.append([self.category(key), f"{count['deleted']:,}", f"{count['blocked']:,}"])
+            deleted += count["deleted"]
+            blocked += count["blocked"]
+        rows.append([self.cell(_("Total"), bold=True), self.cell(f"{deleted:,}", bold=True),
+                     self.cell(f"{blocked:,}", bold=True)])
+        self.table([_("Category"), _("Items erased"), _("Items blocked (legal hold)")], rows,
+                   [WIDTH - 80 * mm, 35 * mm, 45 * mm])
+        self.story.append(Spacer(1, 2 * mm))
+        self.story.append(self.t.para(_("Subject's data key destroyed (crypto-shredding): %(yes)s",
+                                        yes=_("yes") if erasure["key_destroyed"] else _("no"))))
+
+    def audit(self) -> None:
+        audit = self.facts["audit"]
+        self.heading(_("Audit log"))
+        self.facts_table([
+            (_("Signed tree head"), _("%(size)s entries, signed %(at)s", size=audit["tree_size"],
+                                      at=_when(audit["signed_at"]))),
+            (_("Root hash"), self.code(audit["root_hash"])),
+            (_("Key id"), self.code(audit["key_id"])),
+            (_("Entries in this pack"), str(audit["entries"])),
+        ])
+
+
+def write_request_pdf(facts: Mapping[str, Any], out: BinaryIO, *, category_names: Mapping[str, str]) -> None:
+    """Write request.pdf for the facts of request.json to ``out``."""
+    with export_locale():
+        pdf = _Pdf(facts, category_names)
+        story = pdf.build()
+        footer = pdf.t.plain(_("Evidence pack for request %(id)s", id=facts["request_id"]))
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                                bottomMargin=MARGIN + 4 * mm,
+                                title=pdf.t.plain(_("Evidence pack: request %(ref)s", ref=facts["reference"])),
+                                subject=_("Evidence pack"), creator="privacy portal", lang="en")
+        doc.build(story, canvasmaker=_canvas_maker(pdf.t.fonts, _shorten(footer, 110)))
+    out.write(buffer.getvalue())

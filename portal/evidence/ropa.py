@@ -1,0 +1,189 @@
+"""The record of processing activities (GDPR Art. 30(1)), made from the category register.
+
+One processing activity per register category (``DataCategory``, in register order): the register
+already says, per category, what it is, why it is collected, on what legal basis, for how long and
+who receives it. What the register does not hold is either derived here, with the rule said, or
+stated as missing, never invented:
+
+* (a) the controller: no setting names it (see :func:`portal.evidence.report_pdf.controller_name`),
+  nor gives its address; the DPO's contact is ``PORTAL_DPO_CONTACT``;
+* (c) categories of data subjects: the register has no field. Every category is collected by the
+  activity-capture agent on employees' computers, so its subjects are employees and former
+  employees; screenshots also show whoever is on screen (colleagues in chat, people on web pages:
+  DESIGN §4, and the register's own description of them), so those people are named for them;
+* (e) transfers to third countries: the register has no field, so each activity says "none recorded
+  in the register" and the record's notes say that the field is missing;
+* (g) security measures: the portal's own, the same for every activity (:data:`SECURITY_MEASURES`).
+
+The CSV (:func:`to_csv`) has one row per activity with the columns :data:`CSV_COLUMNS`; lists
+(purposes, recipients, measures) are joined with "; ".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+
+from portal.db import utcnow
+from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
+from portal.exports.report import export_locale, format_time
+from portal.monitoring.models import CategoryKey
+from portal.monitoring.services import register
+
+EMPLOYEES = "Employees and former employees whose computers run the activity-capture agent"
+ON_SCREEN = "People who appear on screen (colleagues in chat, people on web pages), incidentally"
+NO_TRANSFERS = "None recorded in the register"
+CONTROLLER_CONTACT = "Not recorded in the portal's settings"
+
+SECURITY_MEASURES: tuple[str, ...] = (
+    "Encryption at rest with a data key per employee (AES-256-GCM), itself kept only wrapped by a master key; "
+    "the sensitive parts of every event (URL, window title, coordinates, payload) and every screenshot are "
+    "encrypted with it",
+    "Erasure by crypto-shredding: the employee's data key is destroyed, so copies in backups become unreadable",
+    "Directory data (names, e-mail addresses, employee numbers) and what people write in requests are sealed "
+    "with a directory key; look-ups use keyed blind indexes",
+    "Append-only audit log of every decision and access: a Merkle tree (RFC 9162) with Ed25519-signed tree "
+    "heads, verifiable offline",
+    "Sign-in through the company's single sign-on (OpenID Connect with PKCE); a fresh sign-in (step-up) "
+    "before downloads, erasure requests and approvals; server-side sessions that can be revoked",
+    "Role-based access (DPO, privacy admin, auditor) with a check on every object; refused attempts are "
+    "answered as not found and logged",
+    "Four-eyes erasure: two approvals by two different people; legal holds block erasure instead of deleting",
+    "Every time staff open an employee's data, the access is recorded and shown to the employee",
+)
+
+NOTES: tuple[str, ...] = (
+    "One processing activity per category of the data-category register, in register order; purposes, legal "
+    "basis, recipients, retention and source are the register's.",
+    "The controller's name is not set in the portal; it is given as the employee export names it. Its address "
+    "and contact details are not recorded in the portal's settings.",
+    "Categories of data subjects are not a register field: every category is collected from employees' "
+    "computers (employees and former employees); screenshots also show people on screen.",
+    "Transfers to third countries (Art. 30(1)(e)) are not a register field: none is recorded. Record any "
+    "transfer, with its safeguards, before relying on this record.",
+    "Retention is the register's period, in days, from collection.",
+)
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "controller", "controller_contact", "dpo_contact", "activity_key", "activity", "purposes", "legal_basis",
+    "data_subjects", "personal_data", "recipients", "transfers_third_countries", "retention_days",
+    "security_measures", "source_system", "consent_purpose", "generated_at",
+)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One processing activity (one register category)."""
+
+    key: str
+    name: str
+    description: str
+    purposes: tuple[str, ...]
+    legal_basis: str
+    data_subjects: tuple[str, ...]
+    recipients: tuple[str, ...]
+    transfers: str
+    retention_days: int
+    source_system: str
+    consent_purpose: str | None
+
+
+@dataclass(frozen=True)
+class Record:
+    controller: str
+    controller_contact: str
+    dpo_contact: str  # empty when PORTAL_DPO_CONTACT is not set
+    generated_at: datetime
+    activities: tuple[Activity, ...]
+    security_measures: tuple[str, ...] = SECURITY_MEASURES
+    notes: tuple[str, ...] = NOTES
+
+
+def _subjects(key: str) -> tuple[str, ...]:
+    return (EMPLOYEES, ON_SCREEN) if key == CategoryKey.SCREENSHOTS.value else (EMPLOYEES,)
+
+
+def build_record(now: datetime | None = None) -> Record:
+    """The record as the register stands now."""
+    activities = tuple(
+        Activity(key=c.key, name=c.name, description=c.description, purposes=tuple(c.purposes or ()),
+                 legal_basis=c.legal_basis, data_subjects=_subjects(c.key), recipients=tuple(c.recipients or ()),
+                 transfers=NO_TRANSFERS, retention_days=c.retention_days, source_system=c.source_system,
+                 consent_purpose=c.consent_purpose)
+        for c in register())
+    return Record(controller=controller_name(), controller_contact=CONTROLLER_CONTACT, dpo_contact=dpo_contact(),
+                  generated_at=now or utcnow(), activities=activities)
+
+
+def _joined(values: tuple[str, ...]) -> str:
+    return "; ".join(values)
+
+
+def to_csv(record: Record) -> str:
+    """One row per processing activity, under the header :data:`CSV_COLUMNS`."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for a in record.activities:
+        writer.writerow({
+            "controller": record.controller, "controller_contact": record.controller_contact,
+            "dpo_contact": record.dpo_contact, "activity_key": a.key, "activity": a.name,
+            "purposes": _joined(a.purposes), "legal_basis": a.legal_basis, "data_subjects": _joined(a.data_subjects),
+            "personal_data": f"{a.name}: {a.description}", "recipients": _joined(a.recipients),
+            "transfers_third_countries": a.transfers, "retention_days": a.retention_days,
+            "security_measures": _joined(record.security_measures), "source_system": a.source_system,
+            "consent_purpose": a.consent_purpose or "", "generated_at": record.generated_at.isoformat(),
+        })
+    return out.getvalue()
+
+
+def file_name(record: Record, extension: str) -> str:
+    return f"record-of-processing-{record.generated_at.strftime('%Y-%m-%d')}.{extension}"
+
+
+def to_pdf(record: Record) -> bytes:
+    """The record as a PDF: who is responsible, one section per activity, the security measures, notes."""
+    with export_locale():
+        w = ReportWriter()
+        w.title(_("Record of processing activities"),
+                _("GDPR Art. 30(1): the processing of workplace monitoring data, one activity per category of the "
+                  "data-category register."))
+        w.story.append(w.facts([
+            (_("Controller"), record.controller),
+            (_("Controller's contact details"), record.controller_contact),
+            (_("Data Protection Officer"), record.dpo_contact or _("Not set (PORTAL_DPO_CONTACT)")),
+            (_("Generated"), format_time(record.generated_at)),
+            (_("Processing activities"), str(len(record.activities))),
+        ]))
+        w.heading(_("Processing activities"))
+        if not record.activities:
+            w.story.append(w.para(_("The register lists no categories of data.")))
+        for a in record.activities:
+            w.story.append(w.para(a.name, "H2"))
+            consent = (_("Yes: consent to “%(purpose)s”, which can be withdrawn at any time.", purpose=a.consent_purpose)
+                       if a.consent_purpose else _("No"))
+            w.story.append(w.facts([
+                (_("Purposes"), _joined(a.purposes) or "—"),
+                (_("Legal basis"), a.legal_basis),
+                (_("Categories of data subjects"), _joined(a.data_subjects)),
+                (_("Categories of personal data"), f"{a.name}: {a.description}"),
+                (_("Recipients"), _joined(a.recipients) or "—"),
+                (_("Transfers to third countries"), a.transfers),
+                (_("Retention"), _("%(days)s days", days=f"{a.retention_days:,}")),
+                (_("Rests on consent"), consent),
+                (_("Source"), a.source_system),
+                (_("Security measures"), _("See “Technical and organisational security measures”.")),
+            ]))
+        w.heading(_("Technical and organisational security measures"))
+        w.story.append(w.para(_("The same for every activity above (Art. 30(1)(g), Art. 32):")))
+        w.bullets(record.security_measures)
+        w.heading(_("Notes"))
+        w.bullets(record.notes)
+        title = _("Record of processing activities")
+        return render(w, title=title, subject=_("GDPR Art. 30(1)"),
+                      footer=_("Record of processing activities, made %(when)s",
+                               when=format_time(record.generated_at)))

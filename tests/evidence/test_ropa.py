@@ -1,0 +1,156 @@
+"""The record of processing activities (GDPR Art. 30(1)): one activity per register category, in
+register order, with the register's retention and recipients; what the register lacks is said, not
+invented; the CSV, the PDF, the download (audited) and the command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from pypdf import PdfReader
+
+from portal.evidence import ropa
+from portal.extensions import db
+from portal.monitoring.models import DataCategory
+from portal.people.services import find_by_email
+from tests.conftest import both_databases, set_idp_user
+from tests.helpers import audit_entries, sign_in, snapshot
+
+# The register as migration 0001 publishes it: key -> (retention in days, recipients).
+REGISTER = {
+    "input_events": (180, ["People Analytics team", "AI Research (model training, with consent)",
+                           "Cloud hosting provider (processor)"]),
+    "app_activity": (180, ["People Analytics team", "Security Operations", "AI Research (model training, with consent)",
+                           "Cloud hosting provider (processor)"]),
+    "screenshots": (90, ["Security Operations", "AI Research (model training, with consent)",
+                         "Cloud hosting provider (processor)"]),
+    "ai_training_use": (1095, ["AI Research", "Model governance board"]),
+}
+
+
+def add_category() -> None:
+    """A category an admin added to the register, placed first: the record must follow the register."""
+    db.session.add(DataCategory(key="badge_swipes", name="Badge swipes", description="Door badge reader events.",
+                                purposes=["Building security"], legal_basis="Legitimate interests (Art. 6(1)(f))",
+                                retention_days=45, recipients=["Facilities team", "Badge vendor (processor)"],
+                                source_system="Door access system", consent_purpose=None, sort_order=1))
+    db.session.commit()
+
+
+def pdf_text(body: bytes) -> str:
+    assert body.startswith(b"%PDF")
+    return re.sub(r"\s+", " ", "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages))
+
+
+@both_databases
+def test_the_record_follows_the_register(app: Flask) -> None:
+    app.config["PORTAL_SETTINGS"].dpo_contact = "dpo@example.com"
+    with app.app_context():
+        add_category()
+        record = ropa.build_record()
+        assert [a.key for a in record.activities] == ["badge_swipes", *REGISTER]
+        for activity in record.activities[1:]:
+            retention, recipients = REGISTER[activity.key]
+            assert (activity.retention_days, list(activity.recipients)) == (retention, recipients)
+            assert activity.transfers == "None recorded in the register"
+        assert record.controller == "the employer" and record.dpo_contact == "dpo@example.com"
+        by_key = {a.key: a for a in record.activities}
+        assert by_key["screenshots"].data_subjects == (ropa.EMPLOYEES, ropa.ON_SCREEN)
+        assert by_key["input_events"].data_subjects == (ropa.EMPLOYEES,)
+        assert by_key["screenshots"].consent_purpose == "screenshot_capture"
+        text = ropa.to_csv(record)
+        pdf = pdf_text(ropa.to_pdf(record))
+
+    reader = csv.DictReader(io.StringIO(text))
+    assert tuple(reader.fieldnames or ()) == ropa.CSV_COLUMNS
+    rows = list(reader)
+    assert [r["activity_key"] for r in rows] == ["badge_swipes", *REGISTER]
+    badge = rows[0]
+    assert (badge["activity"], badge["retention_days"], badge["recipients"], badge["purposes"]) == (
+        "Badge swipes", "45", "Facilities team; Badge vendor (processor)", "Building security")
+    assert badge["personal_data"] == "Badge swipes: Door badge reader events."
+    assert badge["source_system"] == "Door access system" and badge["consent_purpose"] == ""
+    for row in rows[1:]:
+        retention, recipients = REGISTER[row["activity_key"]]
+        assert row["retention_days"] == str(retention) and row["recipients"] == "; ".join(recipients)
+        assert row["transfers_third_countries"] == "None recorded in the register"
+        assert row["controller"] == "the employer" and row["dpo_contact"] == "dpo@example.com"
+        assert "AES-256-GCM" in row["security_measures"] and "Four-eyes erasure" in row["security_measures"]
+    assert rows[3]["data_subjects"] == f"{ropa.EMPLOYEES}; {ropa.ON_SCREEN}"
+
+    for phrase in ("Record of processing activities", "GDPR Art. 30(1)", "the employer", "dpo@example.com",
+                   "Badge swipes", "45 days", "Facilities team; Badge vendor (processor)", "Input events", "180 days",
+                   "Screenshots", "90 days", "Use in AI training", "1,095 days", "AI Research; Model governance board",
+                   "Transfers to third countries None recorded in the register", "crypto-shredding",
+                   "Merkle tree (RFC 9162)", "Four-eyes erasure", "screenshot_capture", "page 1 of"):
+        assert phrase in pdf, phrase
+
+
+def test_an_empty_register_is_said(app: Flask) -> None:
+    with app.app_context():
+        db.session.execute(sa.delete(DataCategory))
+        record = ropa.build_record()
+        assert record.activities == ()
+        assert "The register lists no categories of data." in pdf_text(ropa.to_pdf(record))
+        assert ropa.to_csv(record).strip() == ",".join(ropa.CSV_COLUMNS)
+        db.session.rollback()
+
+
+def test_the_download_is_audited(app: Flask, idp_url: str) -> None:
+    set_idp_user(idp_url, "audrey@example.com", {"email": "audrey@example.com", "email_verified": True,
+                                                  "name": "Audrey Auditor", "country": "ES", "groups": ["auditor"]})
+    clients = {who: app.test_client() for who in ("dana", "audrey", "alice")}
+    for who, client in clients.items():
+        assert sign_in(client, f"{who}@example.com").status_code == 302
+    with app.app_context():
+        ids = {who: getattr(find_by_email(f"{who}@example.com"), "id", "") for who in clients}
+
+    before = snapshot(app)
+    page = clients["dana"].get("/dpo/reports").get_data(as_text=True)
+    assert 'href="/dpo/reports/record-of-processing.csv"' in page
+    assert 'href="/dpo/reports/record-of-processing.pdf"' in page
+    as_csv = clients["dana"].get("/dpo/reports/record-of-processing.csv")
+    assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
+    assert re.fullmatch(r'attachment; filename="record-of-processing-\d{4}-\d{2}-\d{2}\.csv"',
+                        as_csv.headers["Content-Disposition"])
+    assert as_csv.headers["Cache-Control"] == "no-store"
+    assert [r["activity_key"] for r in csv.DictReader(io.StringIO(as_csv.get_data(as_text=True)))] == list(REGISTER)
+    as_pdf = clients["audrey"].get("/dpo/reports/record-of-processing.pdf")
+    assert as_pdf.status_code == 200 and as_pdf.mimetype == "application/pdf"
+    assert "1,095 days" in pdf_text(as_pdf.get_data())
+    assert clients["dana"].get("/dpo/reports/record-of-processing.xlsx").status_code == 404
+    assert clients["alice"].get("/dpo/reports/record-of-processing.pdf").status_code == 404
+    assert snapshot(app) == before, "a download changes nothing but the audit log"
+
+    entries = audit_entries(app, "evidence:ropa:download")
+    assert [(e.actor_id, e.details) for e in entries] == [
+        (ids["dana"], {"format": "csv", "via": "web", "activities": 4}),
+        (ids["audrey"], {"format": "pdf", "via": "web", "activities": 4}),
+    ]
+
+
+def test_the_ropa_command(app: Flask, tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    out = tmp_path / "record.pdf"
+    result = runner.invoke(args=["evidence", "ropa", "--format", "pdf", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 processing activities" in result.output
+    assert "Use in AI training" in pdf_text(out.read_bytes())
+
+    refused = runner.invoke(args=["evidence", "ropa", "--format", "csv", "--out", str(out)])
+    assert refused.exit_code != 0 and "exists already" in refused.output
+    assert out.read_bytes().startswith(b"%PDF")
+    missing = runner.invoke(args=["evidence", "ropa", "--format", "csv", "--out", str(tmp_path / "no" / "r.csv")])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+    assert len(audit_entries(app, "evidence:ropa:download")) == 1
+
+    forced = runner.invoke(args=["evidence", "ropa", "--format", "csv", "--out", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert [r["activity_key"] for r in csv.DictReader(out.open(encoding="utf-8"))] == list(REGISTER)
+    entries = audit_entries(app, "evidence:ropa:download")
+    assert [(e.actor_type, e.details["format"], e.details["via"]) for e in entries] == [
+        ("system", "pdf", "shell"), ("system", "csv", "shell")]

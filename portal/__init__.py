@@ -63,11 +63,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from portal import crypto, errors
+    from portal import crypto, errors, ratelimit
     from portal.config import PROJECT_ROOT, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
-    from portal.security import install_headers
+    from portal.security import install_headers, install_proxy
 
     overrides = dict(config or {})
     settings = Settings.from_env()
@@ -169,6 +169,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
+    install_proxy(app, settings.proxy_hops)
+    ratelimit.init_app(app, redis_url=settings.redis_url)
 
     from portal.cli import register_commands
 

@@ -83,6 +83,7 @@ class Settings:
     export_days: int = 7
     export_pause_ms: int = 0
     mail_from: str = ""
+    proxy_hops: int = 0  # trusted reverse proxies in front of the portal (X-Forwarded-For/-Proto/-Host)
     audit_signing_key: str = field(default="", repr=False)  # Ed25519 seed; empty: generated, kept wrapped
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -102,11 +103,11 @@ class Settings:
             numbers = {name: int(env.get(f"PORTAL_{name.upper()}", str(default)))
                        for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
                                              ("job_sweep_seconds", 30), ("export_days", 7),
-                                             ("export_pause_ms", 0))}
+                                             ("export_pause_ms", 0), ("proxy_hops", 0))}
         except ValueError as exc:
             raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
                               f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS and "
-                              f"PORTAL_EXPORT_PAUSE_MS "
+                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_PROXY_HOPS "
                               f"take whole numbers: {exc}") from None
 
         settings = cls(
@@ -143,6 +144,7 @@ class Settings:
             job_sweep_seconds=numbers["job_sweep_seconds"],
             export_days=numbers["export_days"],
             export_pause_ms=numbers["export_pause_ms"],
+            proxy_hops=numbers["proxy_hops"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
         )
@@ -210,9 +212,11 @@ class Settings:
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1),
-                          ("export_pause_ms", 0)):
+                          ("export_pause_ms", 0), ("proxy_hops", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
+        if self.proxy_hops > 5:
+            raise ConfigError("PORTAL_PROXY_HOPS is the number of reverse proxies in front of the portal: 0 to 5")
         if self.job_runner == "celery" and not self.redis_url:
             raise ConfigError("PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL for its broker")
         try:

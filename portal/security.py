@@ -128,6 +128,16 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target if target and is_local_url(target) else default
 
 
+def install_proxy(app: Flask, hops: int) -> None:
+    """Behind ``hops`` trusted reverse proxies, take the client's address, scheme and host from the
+    X-Forwarded-* headers they set (only as many as there are proxies: a client cannot forge its way
+    past them). Without proxies the headers are ignored."""
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
 def install_headers(app: Flask, idp_origin: str) -> None:
     csp = "; ".join([
         "default-src 'self'",

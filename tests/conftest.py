@@ -28,6 +28,8 @@ CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEEP_TABLES = {"data_categories", "alembic_version"}
+# Redis keys of this run (rate-limit counters, ...) stay apart from other runs' and from a portal's.
+REDIS_PREFIX = f"portal-test-{secrets.token_hex(4)}:"
 APPEND_ONLY_TABLES = ("audit_entries", "tree_heads", "audit_tree_nodes")
 
 
@@ -104,14 +106,20 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
     import redis
 
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+        client.ping()
     except Exception as exc:
         _service_unavailable("Redis", type(exc).__name__)
-    return REDIS_URL
+    yield REDIS_URL
+    # This run's keys: those under its prefix, and the rate limiter's, which hold it after "LIMITS:LIMITER/".
+    for pattern in (f"{REDIS_PREFIX}*", f"LIMITS:LIMITER/{REDIS_PREFIX}*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
+    client.close()
 
 
 def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) -> dict[str, Any]:
@@ -130,6 +138,7 @@ def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) ->
         "session_dir": tmp_path / "sessions",
         "secure_cookies": False,
         "SESSION_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}:",
+        "redis_prefix": REDIS_PREFIX,
     }
     config.update(extra)
     return config

@@ -1,0 +1,57 @@
+"""Rate limits on the doors anyone can knock on: sign-in and the links shared with regulators.
+
+Those are the public routes that do work for a stranger: a sign-in starts an OIDC flow (state,
+nonce and a session), and every look at a shared link, good or bad, writes an audit entry, so a
+flood there would fill the append-only log. Limits are per client address and generous, because
+a whole office may come through one address (NAT) at nine in the morning; they stop floods, not
+people. The identity provider protects the passwords; the links' tokens carry 256 bits, so they
+are not guessed, whatever the rate.
+
+The counters live in Redis when ``PORTAL_REDIS_URL`` is set (shared by every process, under
+``PORTAL_REDIS_PREFIX``), else in the process's memory. Behind a proxy or load balancer, set
+``PORTAL_PROXY_HOPS`` (see :func:`portal.security.install_proxy`) so that the client's address,
+not the proxy's, is counted. A refused request gets the 429 page with ``Retry-After`` and is
+logged by route, without the address; it writes no audit entry (that is the point).
+
+Uses Flask-Limiter (and its ``limits`` storage), rather than counters of our own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+
+log = logging.getLogger(__name__)
+
+# Per client address. Sign-in: the start and the IdP's return count separately.
+SIGN_IN = "30 per minute; 300 per hour"
+SHARED_LINK = "30 per minute; 200 per hour"
+
+
+def _breached(limit: RequestLimit) -> None:
+    log.warning("rate limit %s reached on %s", limit.limit, request.endpoint)
+
+
+def client_key() -> str:
+    """The client's address, under this portal's Redis prefix (the limiter is shared by every app
+    in the process, so the prefix is read per request, not fixed at start-up)."""
+    return f"{current_app.config['PORTAL_SETTINGS'].redis_prefix}{get_remote_address()}"
+
+
+limiter = Limiter(client_key, headers_enabled=True, strategy="moving-window", on_breach=_breached)
+
+
+def init_app(app: Flask, *, redis_url: str) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    # A rate-limit store that does not answer must not lock everyone out of signing in.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter.init_app(app)
+
+
+def limit(value: str) -> Any:
+    """The decorator for one route's limit (put it outermost, above the access rule)."""
+    return limiter.limit(value)

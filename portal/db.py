@@ -24,6 +24,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def instant(value: datetime | None) -> str | None:
+    """A moment as ISO 8601 UTC to the second (``2026-11-23T14:05:00Z``); a naive value is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def new_id() -> str:
     """A random surrogate identifier (128 bits, hex): reveals nothing and cannot be guessed."""
     return secrets.token_hex(16)

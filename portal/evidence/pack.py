@@ -44,7 +44,7 @@ from portal.audit import tree
 from portal.audit.heads import make_head, public_key_document, signing_key, stamp
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import Actor, entry_canonical, record
-from portal.db import utcnow
+from portal.db import instant, utcnow
 from portal.exports.models import Export
 from portal.extensions import db
 from portal.monitoring.models import DataCategory
@@ -130,14 +130,6 @@ class PackResult:
 
 # -- facts -------------------------------------------------------------------------------------------
 
-def _instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -198,9 +190,9 @@ def deadline_facts(request: DataRequest, events: Sequence[RequestEvent], today: 
     answered = _answered_at(request, events)
     facts: dict[str, Any] = {
         "regime": request.regime, "due_on": _day(request.due_on), "acknowledge_by": _day(request.acknowledge_by),
-        "extended_due_on": _day(request.extended_due_on), "extended_at": _instant(request.extended_at),
+        "extended_due_on": _day(request.extended_due_on), "extended_at": instant(request.extended_at),
         "extension_reason": request.extension_reason, "effective_due_on": _day(effective),
-        "answered_at": _instant(answered),
+        "answered_at": instant(answered),
     }
     if request.state == RequestState.WITHDRAWN:
         withdrawn = next((e.created_at for e in reversed(events) if e.to_state == RequestState.WITHDRAWN.value), None)
@@ -237,7 +229,7 @@ def _timeline(request: DataRequest, events: Sequence[RequestEvent]) -> list[dict
             statement = request.extension_reason
         elif event.kind == EventKind.TRANSITION.value and event.to_state == RequestState.REJECTED.value:
             statement = request.decision_text
-        out.append({"at": _instant(event.created_at), "kind": event.kind, "actor_role": event.actor_role,
+        out.append({"at": instant(event.created_at), "kind": event.kind, "actor_role": event.actor_role,
                     "actor_id": event.actor_id, "from_state": event.from_state, "to_state": event.to_state,
                     "statement": statement})
     return out
@@ -249,7 +241,7 @@ def _decisions(request: DataRequest, events: Sequence[RequestEvent]) -> list[dic
         if event.kind != EventKind.TRANSITION.value:
             continue
         if event.to_state == RequestState.APPROVED.value:
-            decisions.append({"decision": "approved", "at": _instant(event.created_at), "actor_role": event.actor_role,
+            decisions.append({"decision": "approved", "at": instant(event.created_at), "actor_role": event.actor_role,
                               "actor_id": event.actor_id, "legal_basis": f"right-{request.type}",
                               "legal_basis_label": RIGHT_LABELS[RequestType(request.type)], "reasons": None})
         elif event.to_state == RequestState.REJECTED.value:
@@ -258,7 +250,7 @@ def _decisions(request: DataRequest, events: Sequence[RequestEvent]) -> list[dic
                 label = LEGAL_BASIS_LABELS[LegalBasis(basis)]
             except ValueError:
                 label = basis
-            decisions.append({"decision": "rejected", "at": _instant(event.created_at), "actor_role": event.actor_role,
+            decisions.append({"decision": "rejected", "at": instant(event.created_at), "actor_role": event.actor_role,
                               "actor_id": event.actor_id, "legal_basis": basis, "legal_basis_label": label,
                               "reasons": request.decision_text})
     return decisions
@@ -293,16 +285,16 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
         "regime": request.regime,
         "subject": {"id": request.subject_id, "jurisdiction": request.jurisdiction},
         "state": RequestState(request.state).value,
-        "received_at": _instant(request.received_at),
-        "completed_at": _instant(request.completed_at),
+        "received_at": instant(request.received_at),
+        "completed_at": instant(request.completed_at),
         "scope": _scope(request),
         "identity_verification": identity(request),
         "timeline": _timeline(request, events),
         "decisions": _decisions(request, events),
         "erasure_approvals": [{"actor_role": a.approver_role, "actor_id": a.approver_id,
-                               "at": _instant(a.approved_at)} for a in approvals],
+                               "at": instant(a.approved_at)} for a in approvals],
         "exports": [{"id": e.id, "job_id": e.job_id, "state": str(e.state), "sha256": e.artifact_sha256,
-                     "size": e.artifact_bytes, "counts": dict(e.counts or {}), "completed_at": _instant(e.completed_at)}
+                     "size": e.artifact_bytes, "counts": dict(e.counts or {}), "completed_at": instant(e.completed_at)}
                     for e in exports],
         "erasure": {"categories": erased, "key_destroyed": bool(result.get("key_destroyed"))} if erased else None,
         "result": {k: v for k, v in result.items() if k not in ("categories", "key_destroyed")} or None,

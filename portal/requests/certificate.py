@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import UTC, datetime
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
@@ -29,6 +28,7 @@ from sqlalchemy import select
 
 from portal.audit.services import Actor, record
 from portal.consent.models import Purpose, Suppression
+from portal.db import instant
 from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
 from portal.extensions import db
 from portal.monitoring.models import DataCategory
@@ -55,14 +55,6 @@ def file_name(request: DataRequest) -> str:
     return f"deletion-certificate-{request.reference}.pdf"
 
 
-def _instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _suppressed(subject_id: str) -> bool:
     return db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value)) is not None
 
@@ -79,8 +71,8 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
         "reference": request.reference,
         "subject_id": request.subject_id,
         "jurisdiction": request.jurisdiction,
-        "received_at": _instant(request.received_at),
-        "completed_at": _instant(request.completed_at),
+        "received_at": instant(request.received_at),
+        "completed_at": instant(request.completed_at),
         "scope": {"categories": list(scope.get("categories") or []), "date_from": scope.get("date_from"),
                   "date_to": scope.get("date_to")},
         "categories": {str(key): {"deleted": int((value or {}).get("deleted") or 0),

@@ -174,23 +174,66 @@ def latest_head() -> TreeHead | None:
     return head
 
 
-def make_head() -> TreeHead:
-    """Recompute the log, sign its root and store the head (the caller commits). Audits nothing."""
+def _extend(last: TreeHead, public: Ed25519PublicKey) -> tuple[int, bytes]:
+    """The size and root of the log now, read from the latest head on: the head's signature, the
+    stored subtree hashes that make up its tree (their root must be the one it signed), and the
+    entries added since, each recomputed from its content. What the head covers is not read again:
+    the new root commits to exactly what that head signed, whatever has been done to those rows
+    since (which ``audit verify`` names, and which breaks any proof made over them)."""
+    from portal.audit import merkle, tree
+    from portal.audit.verify import recomputed_leaves
+
+    label = f"tree head {last.id} (size {last.tree_size})"
+    if not verify_head(last, public):
+        raise HeadError(f"{label} is not validly signed by the audit signing key, so no head is signed after it; "
+                        "run `flask --app wsgi audit verify`")
+    size = _log_size()
+    if size < last.tree_size:
+        raise HeadError(f"{label} covers more entries than the log now holds ({size})")
+    tree.sync_nodes(last.tree_size)
+    pieces = merkle.perfect_pieces(0, last.tree_size) if last.tree_size else []
+    hashes = tree.fetch_pieces(pieces)
+    if (merkle.fold_pieces(hashes) if pieces else merkle.EMPTY_ROOT) != bytes(last.root_hash):
+        raise HeadError(f"the stored audit tree no longer matches {label}; run `flask --app wsgi audit verify`")
+    builder = merkle.TreeBuilder.resume([(1 << level, h) for (level, _), h in zip(pieces, hashes, strict=True)])
+    for seq, computed, stored in recomputed_leaves(last.tree_size, size):
+        if seq != builder.size + 1:
+            raise HeadError(f"the audit log does not verify, so no tree head is signed: seq {builder.size + 1} "
+                            "is missing")
+        if computed != stored:
+            raise HeadError(f"the audit log does not verify, so no tree head is signed: seq {seq}: leaf hash "
+                            "does not match its content")
+        builder.append(computed)
+    if builder.size != size:
+        raise HeadError(f"the audit log does not verify, so no tree head is signed: seq {builder.size + 1} is missing")
+    return size, builder.root()
+
+
+def make_head(*, full: bool = True) -> TreeHead:
+    """Sign the log's root and store the head (the caller commits). Audits nothing.
+
+    ``full`` (the command, the periodic head): recompute the whole log and check every earlier head
+    first. Otherwise (a head for an evidence pack, made while someone waits): go on from the latest
+    head, reading only what was added since (:func:`_extend`); the first head is always full."""
+    from portal.audit.tree import sync_nodes
     from portal.audit.verify import verify_log
 
     private = signing_key()
-    # The heads signed before are checked too: a log rewritten with consistent leaf hashes passes
-    # the entry checks, and only the earlier heads show it; such a log must not get a new head.
-    result = verify_log()
-    if not result.ok:
-        raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.first_bad}")
-    from portal.audit.tree import sync_nodes
-
-    sync_nodes(result.entries)  # keeps proofs against this head O(log n)
+    last = None if full else latest_head()
+    if last is None:
+        # The heads signed before are checked too: a log rewritten with consistent leaf hashes passes
+        # the entry checks, and only the earlier heads show it; such a log must not get a new head.
+        result = verify_log()
+        if not result.ok:
+            raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.first_bad}")
+        size, root = result.entries, result.root
+    else:
+        size, root = _extend(last, private.public_key())
+    sync_nodes(size)  # keeps proofs against this head O(log n)
     signed_at = utcnow().replace(microsecond=0)
     kid = key_id(private.public_key())
-    head = TreeHead(tree_size=result.entries, root_hash=result.root, signed_at=signed_at, key_id=kid,
-                    signature=private.sign(head_bytes(result.entries, result.root, signed_at, kid)))
+    head = TreeHead(tree_size=size, root_hash=root, signed_at=signed_at, key_id=kid,
+                    signature=private.sign(head_bytes(size, root, signed_at, kid)))
     db.session.add(head)
     db.session.flush()
     return head

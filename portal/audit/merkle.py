@@ -42,6 +42,18 @@ class TreeBuilder:
         self._stack: list[tuple[int, bytes]] = []  # (size, hash), sizes strictly decreasing
         self.size = 0
 
+    @classmethod
+    def resume(cls, compact_range: Sequence[tuple[int, bytes]]) -> TreeBuilder:
+        """A builder that goes on from a tree given by its perfect subtrees, (size, hash), largest
+        first (the pieces :func:`perfect_pieces` names for [0, n))."""
+        builder = cls()
+        sizes = [size for size, _ in compact_range]
+        if any(s & (s - 1) or s <= 0 for s in sizes) or sizes != sorted(set(sizes), reverse=True):
+            raise ValueError("a compact range is perfect subtrees of strictly decreasing power-of-two sizes")
+        builder._stack = list(compact_range)
+        builder.size = sum(sizes)
+        return builder
+
     def append(self, leaf: bytes) -> None:
         size, value = 1, leaf
         while self._stack and self._stack[-1][0] == size:

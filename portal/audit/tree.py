@@ -74,7 +74,7 @@ def sync_nodes(upto: int | None = None) -> int:
     # ``done`` leaves, read back from what is stored.
     pending: dict[int, bytes] = {}
     frontier = [(level, (done >> level) - 1) for level in range(done.bit_length()) if (done >> level) & 1]
-    pending.update({level: value for (level, _), value in zip(frontier, _fetch(frontier), strict=True)})
+    pending.update({level: value for (level, _), value in zip(frontier, fetch_pieces(frontier), strict=True)})
     added = 0
     for start in range(done, target, SYNC_BATCH):
         end = min(start + SYNC_BATCH, target)
@@ -91,7 +91,7 @@ def sync_nodes(upto: int | None = None) -> int:
     return added
 
 
-def _fetch(pieces: Sequence[Piece]) -> list[bytes]:
+def fetch_pieces(pieces: Sequence[Piece]) -> list[bytes]:
     """The hashes of these perfect subtrees, in the same order (level 0: the entries' leaf hashes)."""
     found: dict[Piece, bytes] = {}
     leaves = sorted({idx for level, idx in pieces if level == 0})
@@ -123,7 +123,7 @@ def _range_roots(ranges: Iterable[merkle.Range], tree_size: int) -> list[bytes]:
             raise ProofError(f"the audit log holds fewer than {tree_size} entries")
         sync_nodes(tree_size)
     per_range = [merkle.perfect_pieces(lo, hi) for lo, hi in ranges]
-    hashes = iter(_fetch([piece for pieces in per_range for piece in pieces]))
+    hashes = iter(fetch_pieces([piece for pieces in per_range for piece in pieces]))
     return [merkle.fold_pieces([next(hashes) for _ in pieces]) for pieces in per_range]
 
 

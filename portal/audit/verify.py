@@ -13,7 +13,7 @@ that entries it covered were changed after it was signed).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,6 +50,22 @@ def _stamp(moment: datetime) -> str:
 
 def _head_label(head: TreeHead) -> str:
     return f"tree head {head.id} (size {head.tree_size}, signed {_stamp(head.signed_at)})"
+
+
+def recomputed_leaves(after: int, upto: int, *, batch: int = BATCH) -> Iterator[tuple[int, bytes, bytes]]:
+    """(seq, leaf hash recomputed from the row's content, stored leaf hash) for the entries
+    after..upto, in order, read in batches (a gap shows as a jump in seq)."""
+    table = AuditEntry.__table__
+    last_seq = after
+    while last_seq < upto:
+        rows = db.session.execute(select(table).where(table.c.seq > last_seq, table.c.seq <= upto)
+                                  .order_by(table.c.seq).limit(batch)).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            entry = AuditEntry(**dict(row))  # transient: never added to the session
+            yield row["seq"], merkle.leaf_hash(entry_canonical(entry)), bytes(row["leaf_hash"])
+        last_seq = rows[-1]["seq"]
 
 
 def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,

@@ -40,8 +40,8 @@ from typing import Any, BinaryIO
 from flask import current_app
 from sqlalchemy import select
 
-from portal.audit import tree
-from portal.audit.heads import make_head, public_key_document, signing_key, stamp
+from portal.audit import merkle, tree
+from portal.audit.heads import HeadError, make_head, public_key_document, signing_key, stamp
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import Actor, entry_canonical, record
 from portal.db import instant, utcnow
@@ -353,13 +353,18 @@ def head_document(head: TreeHead) -> dict[str, Any]:
             "key_id": head.key_id, "signature": base64.b64encode(bytes(head.signature)).decode("ascii")}
 
 
-def _entries_jsonl(entries: Sequence[AuditEntry], tree_size: int) -> bytes:
+def _entries_jsonl(entries: Sequence[AuditEntry], head: TreeHead) -> bytes:
+    """Each entry with its proof, each checked here first: a pack that would not verify is not made."""
     lines = []
+    tree_size, root = head.tree_size, bytes(head.root_hash)
     for entry in entries:
         body = entry_canonical(entry)
-        if spec.leaf_hash(body) != bytes(entry.leaf_hash):  # make_head has just verified the log
-            raise ValueError(f"audit entry {entry.seq} does not match its leaf hash")
+        if spec.leaf_hash(body) != bytes(entry.leaf_hash):
+            raise HeadError(f"audit entry {entry.seq} does not match its leaf hash; run `flask --app wsgi audit verify`")
         proof = tree.inclusion_proof(entry.seq, tree_size)
+        if not merkle.verify_inclusion(bytes(entry.leaf_hash), entry.seq - 1, tree_size, proof, root):
+            raise HeadError(f"audit entry {entry.seq} is not in the signed tree as stored; run "
+                            "`flask --app wsgi audit verify`")
         lines.append(json.dumps({"seq": entry.seq, "leaf_index": entry.seq - 1, "entry": body.decode("utf-8"),
                                  "leaf_hash": bytes(entry.leaf_hash).hex(),
                                  "inclusion_proof": [h.hex() for h in proof]},
@@ -393,7 +398,7 @@ def write_pack(request: DataRequest, out: BinaryIO, *, actor: Actor,
     prefix of the new one. Raises :class:`portal.audit.heads.HeadError` when no head can be signed."""
     from portal.evidence.pack_pdf import write_request_pdf
 
-    head = make_head()  # heads are made whenever a pack is made
+    head = make_head(full=False)  # heads are made whenever a pack is made; this one reads only what is new
     db.session.flush()
     created = head.signed_at if head.signed_at.tzinfo else head.signed_at.replace(tzinfo=UTC)
     created = created.astimezone(UTC)
@@ -417,7 +422,7 @@ def write_pack(request: DataRequest, out: BinaryIO, *, actor: Actor,
         (spec.REQUEST_JSON, _json_bytes(facts)),
         ("request.pdf", pdf.getvalue()),
         (spec.TREE_HEAD, _json_bytes(head_doc)),
-        (spec.ENTRIES, _entries_jsonl(entries, head.tree_size)),
+        (spec.ENTRIES, _entries_jsonl(entries, head)),
         *_consistency_files(known_heads, head),
     ]
     manifest = _json_bytes({

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from portal import create_app
-from portal.audit import heads
+from portal.audit import heads, tree
 from portal.audit import services as audit
 from portal.audit.heads import HeadError, load_signing_key, make_head, make_head_if_due, verify_head
 from portal.audit.merkle import root as merkle_root
@@ -375,3 +375,77 @@ def test_the_well_known_key_answers_without_sign_in(app: Flask, client: FlaskCli
     printed = app.test_cli_runner().invoke(args=["audit", "public-key"])
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.output) == document
+
+
+# -- heads for evidence packs: from the latest head on --------------------------------------------------
+
+def full_root() -> bytes:
+    return merkle_root([bytes(h) for h in leaves()])
+
+
+@pytest.mark.parametrize("app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_head_from_the_latest_one_signs_what_a_full_head_would(app: Flask, ctx: None) -> None:
+    assert make_head(full=False).tree_size == 0  # the first head is made in full: here, of the empty log
+    db.session.commit()
+    for step in (5, 1, 8, 3):
+        add_entries(step, start=tree.log_size())
+        head = make_head(full=False)
+        db.session.commit()
+        assert head.tree_size == tree.log_size() and bytes(head.root_hash) == full_root()
+    assert make_head(full=False).tree_size == 17  # nothing new: the same root again
+    result = verify_log()
+    assert result.ok and result.heads == 6, result.problems
+
+
+def test_a_head_from_the_latest_one_checks_every_new_entry(app: Flask, ctx: None) -> None:
+    add_entries(4)
+    make_head()
+    db.session.commit()
+    add_entries(3, start=4)
+    sql("UPDATE audit_entries SET tag = 'test:entry:remove' WHERE seq = 6")
+    with pytest.raises(HeadError, match="seq 6: leaf hash does not match its content"):
+        make_head(full=False)
+    db.session.rollback()
+    sql("DELETE FROM audit_entries WHERE seq = 6")
+    with pytest.raises(HeadError, match="seq 6 is missing"):
+        make_head(full=False)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(TreeHead)) == 1
+
+
+def test_a_head_from_the_latest_one_refuses_a_stored_tree_or_head_that_no_longer_matches(app: Flask, ctx: None) -> None:
+    add_entries(8)
+    head = make_head()
+    db.session.commit()
+    head_id = head.id
+    add_entries(2, start=8)
+    sql("UPDATE audit_tree_nodes SET hash = :h WHERE level = 3 AND idx = 0", h=b"\x07" * 32)  # the whole of 1..8
+    with pytest.raises(HeadError, match=f"the stored audit tree no longer matches tree head {head_id} "):
+        make_head(full=False)
+    db.session.rollback()
+    sql("UPDATE tree_heads SET signature = :s WHERE id = :id", s=b"\x01" * 64, id=head_id)
+    with pytest.raises(HeadError, match=f"tree head {head_id} .* is not validly signed"):
+        make_head(full=False)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(TreeHead)) == 1
+
+
+def test_what_the_latest_head_covers_is_not_read_again_but_stays_committed(app: Flask, ctx: None) -> None:
+    """An old row edited after its head (content only) is not re-read by a head made from the
+    latest one: the new root still commits to what was signed, so the edit breaks any proof over
+    that row, and the full check (audit verify, the periodic head) names it."""
+    add_entries(6)
+    signed = make_head()
+    db.session.commit()
+    original = full_root()
+    sql("UPDATE audit_entries SET details = :d WHERE seq = 2", d=json.dumps({"i": 99}))
+    add_entries(2, start=6)
+    head = make_head(full=False)
+    db.session.commit()
+    assert bytes(signed.root_hash) == original
+    assert bytes(head.root_hash) == merkle_root([bytes(h) for h in leaves()])  # the stored leaves: as signed
+    assert tree.root_at(6) == original
+    result = verify_log()
+    assert not result.ok and result.first_bad_seq == 2
+    with pytest.raises(HeadError, match="does not verify"):
+        make_head()

@@ -18,7 +18,7 @@ from flask import Flask
 
 from portal.audit import heads
 from portal.audit.models import AuditEntry, TreeHead
-from portal.audit.services import Actor
+from portal.audit.services import Actor, entry_canonical
 from portal.evidence import verify as spec
 from portal.evidence.pack import head_document
 from portal.evidence.verify import verify_pack
@@ -327,3 +327,27 @@ def test_the_command_writes_a_verifiable_pack_and_refuses_bad_input(app: Flask, 
     assert result.exit_code == 0, result.output
     assert out.read_bytes() != data and verify_pack(out, public_key()).ok
     assert sorted(p.name for p in folder.iterdir()) == ["pack.zip"]
+
+
+def test_a_pack_over_a_rewritten_entry_is_not_made(world: World, tmp_path: Path) -> None:
+    """A row of the request rewritten after it was signed, with its leaf hash recomputed to match,
+    passes its own check; its proof against the head made from the latest one does not, so no pack
+    is made (and nothing is audited or counted as made)."""
+    request_id = rejected(world)
+    first = make_pack(request_id)
+    assert verify_pack(first.write(tmp_path / "first.zip"), public_key()).ok
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.targets["request"].as_string() == request_id)
+                              .order_by(AuditEntry.seq).limit(1))
+    assert entry is not None
+    seq = entry.seq
+    forged = AuditEntry(**{c.name: getattr(entry, c.name) for c in AuditEntry.__table__.c} | {"details": {"x": 1}})
+    leaf = hashlib.sha256(b"\x00" + entry_canonical(forged)).digest()
+    db.session.expunge_all()
+    db.session.execute(sa.text("UPDATE audit_entries SET details = :d, leaf_hash = :h WHERE seq = :s"),
+                       {"d": json.dumps({"x": 1}), "h": leaf, "s": seq})
+    db.session.commit()
+    before = (audit_count(), heads_count())
+    with pytest.raises(heads.HeadError, match=f"audit entry {seq} is not in the signed tree as stored"):
+        make_pack(request_id)
+    db.session.rollback()
+    assert (audit_count(), heads_count()) == before

@@ -25,8 +25,6 @@ TYPE_NAMES = {"access": _l("Access"), "portability": _l("Portability"), "erasure
               "rectification": _l("Rectification"), "restriction": _l("Restriction"), "objection": _l("Objection")}
 CHANNEL_NAMES = {"self_service": _l("Self-service in the portal"), "portal": _l("Filed in the portal"),
                  "verified": _l("Former employee's verified channel")}
-STATUS_NAMES = {"met": _l("met"), "late": _l("late"), "open": _l("not yet due (open)"),
-                "overdue": _l("open and overdue"), "withdrawn": _l("withdrawn"), "none": _l("no deadline")}
 
 
 def _when(value: str | None) -> str:
@@ -102,7 +100,7 @@ class _Pdf:
             (_("Completed"), _when(f["completed_at"])),
             (_("Due"), deadline["due_on"] or "—"),
             (_("Extended to"), deadline["extended_due_on"] or "—"),
-            (_("Deadline"), f"{STATUS_NAMES.get(deadline['status'], deadline['status'])}: {deadline['summary']}"),
+            (_("Deadline"), deadline["summary"]),  # it starts with the status: met, late, open and overdue, ...
             (_("Audit entries"), _("%(n)s, proven against the signed tree head of %(size)s entries",
                                    n=f["audit"]["entries"], size=f["audit"]["tree_size"])),
         ])

@@ -10,8 +10,9 @@ are not guessed, whatever the rate.
 The counters live in Redis when ``PORTAL_REDIS_URL`` is set (shared by every process, under
 ``PORTAL_REDIS_PREFIX``), else in the process's memory. Behind a proxy or load balancer, set
 ``PORTAL_PROXY_HOPS`` (see :func:`portal.security.install_proxy`) so that the client's address,
-not the proxy's, is counted. A refused request gets the 429 page with ``Retry-After`` and is
-logged by route, without the address; it writes no audit entry (that is the point).
+not the proxy's, is counted. Views take ``@limiter.limit(...)`` outermost, above their access
+rule. A refused request gets the 429 page with ``Retry-After`` and is logged by route, without
+the address; it writes no audit entry (that is the point).
 
 Uses Flask-Limiter (and its ``limits`` storage), rather than counters of our own.
 """
@@ -19,7 +20,6 @@ Uses Flask-Limiter (and its ``limits`` storage), rather than counters of our own
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
@@ -51,7 +51,3 @@ def init_app(app: Flask, *, redis_url: str) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
 
-
-def limit(value: str) -> Any:
-    """The decorator for one route's limit (put it outermost, above the access rule)."""
-    return limiter.limit(value)

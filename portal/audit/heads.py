@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,11 +29,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
-from portal.audit.models import AuditEntry, TreeHead
+from portal.audit.models import TreeHead
+from portal.audit.tree import log_size
 from portal.config import Settings, decode_key
-from portal.crypto.keys import SealError, derive_key, seal, unseal
+from portal.crypto.keys import SealError, derive_key, seal, unseal, write_once
 from portal.db import utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
@@ -76,20 +76,7 @@ def _wrap(settings: Settings) -> AESGCM:
 def _create_key_file(path: Path, wrap: AESGCM) -> None:
     """Write a new wrapped seed atomically; if another process got there first, theirs wins."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    blob = seal(wrap, secrets.token_bytes(32), KEY_AAD)
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, blob)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if the file exists: exactly one key ever lands there
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    write_once(path, seal(wrap, secrets.token_bytes(32), KEY_AAD))  # exactly one key ever lands there
 
 
 def load_signing_key(settings: Settings, *, create: bool = True) -> Ed25519PrivateKey | None:
@@ -164,10 +151,6 @@ def verify_head(head: TreeHead, public: Ed25519PublicKey) -> bool:
     return True
 
 
-def _log_size() -> int:
-    return int(db.session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0))) or 0)
-
-
 def latest_head() -> TreeHead | None:
     head: TreeHead | None = db.session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc(),
                                                                         TreeHead.id.desc()).limit(1))
@@ -187,7 +170,7 @@ def _extend(last: TreeHead, public: Ed25519PublicKey) -> tuple[int, bytes]:
     if not verify_head(last, public):
         raise HeadError(f"{label} is not validly signed by the audit signing key, so no head is signed after it; "
                         "run `flask --app wsgi audit verify`")
-    size = _log_size()
+    size = log_size()
     if size < last.tree_size:
         raise HeadError(f"{label} covers more entries than the log now holds ({size})")
     tree.sync_nodes(last.tree_size)
@@ -196,11 +179,12 @@ def _extend(last: TreeHead, public: Ed25519PublicKey) -> tuple[int, bytes]:
     if (merkle.fold_pieces(hashes) if pieces else merkle.EMPTY_ROOT) != bytes(last.root_hash):
         raise HeadError(f"the stored audit tree no longer matches {label}; run `flask --app wsgi audit verify`")
     builder = merkle.TreeBuilder.resume([(1 << level, h) for (level, _), h in zip(pieces, hashes, strict=True)])
-    for seq, computed, stored in recomputed_leaves(last.tree_size, size):
+    for row, computed in recomputed_leaves(last.tree_size, size):
+        seq = row["seq"]
         if seq != builder.size + 1:
             raise HeadError(f"the audit log does not verify, so no tree head is signed: seq {builder.size + 1} "
                             "is missing")
-        if computed != stored:
+        if computed != bytes(row["leaf_hash"]):
             raise HeadError(f"the audit log does not verify, so no tree head is signed: seq {seq}: leaf hash "
                             "does not match its content")
         builder.append(computed)
@@ -247,7 +231,7 @@ def make_head_if_due(now: datetime | None = None, interval: timedelta | None = N
         db.session.execute(text(f"SELECT pg_advisory_xact_lock({_HEAD_LOCK})"))  # one head maker at a time
     now = now or utcnow()
     last = latest_head()
-    size = _log_size()
+    size = log_size()
     if size == 0 or (last is not None and (size <= last.tree_size or now - last.signed_at < interval)):
         return None
     return make_head()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 
 from portal.audit import merkle
 from portal.audit.models import AuditEntry, TreeHead
@@ -52,27 +52,32 @@ def _head_label(head: TreeHead) -> str:
     return f"tree head {head.id} (size {head.tree_size}, signed {_stamp(head.signed_at)})"
 
 
-def recomputed_leaves(after: int, upto: int, *, batch: int = BATCH) -> Iterator[tuple[int, bytes, bytes]]:
-    """(seq, leaf hash recomputed from the row's content, stored leaf hash) for the entries
-    after..upto, in order, read in batches (a gap shows as a jump in seq)."""
+def recomputed_leaves(after: int = 0, upto: int | None = None, *, batch: int = BATCH,
+                      progress: Callable[[int], None] | None = None) -> Iterator[tuple[RowMapping, bytes]]:
+    """Each entry after seq ``after`` (up to ``upto``, else to the end) in seq order, read straight
+    from the database in batches, with the leaf hash recomputed from its content. A missing row
+    shows as a jump in seq. ``progress`` is told the last seq of each batch read."""
     table = AuditEntry.__table__
     last_seq = after
-    while last_seq < upto:
-        rows = db.session.execute(select(table).where(table.c.seq > last_seq, table.c.seq <= upto)
-                                  .order_by(table.c.seq).limit(batch)).mappings().all()
+    while upto is None or last_seq < upto:
+        query = select(table).where(table.c.seq > last_seq)
+        if upto is not None:
+            query = query.where(table.c.seq <= upto)
+        rows = db.session.execute(query.order_by(table.c.seq).limit(batch)).mappings().all()
         if not rows:
             return
         for row in rows:
-            entry = AuditEntry(**dict(row))  # transient: never added to the session
-            yield row["seq"], merkle.leaf_hash(entry_canonical(entry)), bytes(row["leaf_hash"])
+            entry = AuditEntry(**dict(row))  # transient: never added to the session, never flushed back
+            yield row, merkle.leaf_hash(entry_canonical(entry))
         last_seq = rows[-1]["seq"]
+        if progress is not None:
+            progress(last_seq)
 
 
 def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
                progress: Callable[[int], None] | None = None, check_heads: bool = True) -> VerifyResult:
     """Read every audit entry in ``seq`` order (in batches, straight from the database) and check it,
     and every signed tree head against the roots recomputed at their sizes."""
-    table = AuditEntry.__table__
     heads = list(db.session.scalars(select(TreeHead).order_by(TreeHead.tree_size, TreeHead.id))) if check_heads else []
     total_heads = len(heads)
     bad_heads: list[int] = []
@@ -122,36 +127,24 @@ def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
                                    f"entries 1..{size} now give {root.hex()}")
 
     check_heads_at(0, merkle.EMPTY_ROOT)
-    last_seq = 0
-    while True:
-        rows = db.session.execute(
-            select(table).where(table.c.seq > last_seq).order_by(table.c.seq).limit(batch)).mappings().all()
-        if not rows:
-            break
-        for row in rows:
-            seq, entry_id = row["seq"], row["entry_id"]
-            if seq != expected:
-                missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
-                problem(expected, f"{missing} missing: sequence jumps from {expected - 1} to {seq}")
-            expected = seq + 1
-            # A transient copy: never added to the session, so nothing here can be flushed back.
-            entry = AuditEntry(**dict(row))
-            computed = merkle.leaf_hash(entry_canonical(entry))
-            if computed != row["leaf_hash"]:
-                problem(seq, f"seq {seq} (entry_id {entry_id}): leaf hash does not match its content")
-            recorded_at = row["recorded_at"]
-            if latest is not None and recorded_at < latest[0] - tolerance:
-                problem(seq, f"seq {latest[1]} (entry_id {latest[2]}) and seq {seq} (entry_id {entry_id}): "
-                             f"out of order: seq {seq} was recorded at {_stamp(recorded_at)}, before seq "
-                             f"{latest[1]} at {_stamp(latest[0])}")
-            if latest is None or recorded_at > latest[0]:
-                latest = (recorded_at, seq, entry_id)
-            tree.append(computed)
-            if heads and heads[0].tree_size == tree.size:
-                check_heads_at(tree.size, tree.root())
-        last_seq = rows[-1]["seq"]
-        if progress is not None:
-            progress(tree.size)
+    for row, computed in recomputed_leaves(batch=batch, progress=progress):
+        seq, entry_id = row["seq"], row["entry_id"]
+        if seq != expected:
+            missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
+            problem(expected, f"{missing} missing: sequence jumps from {expected - 1} to {seq}")
+        expected = seq + 1
+        if computed != row["leaf_hash"]:
+            problem(seq, f"seq {seq} (entry_id {entry_id}): leaf hash does not match its content")
+        recorded_at = row["recorded_at"]
+        if latest is not None and recorded_at < latest[0] - tolerance:
+            problem(seq, f"seq {latest[1]} (entry_id {latest[2]}) and seq {seq} (entry_id {entry_id}): "
+                         f"out of order: seq {seq} was recorded at {_stamp(recorded_at)}, before seq "
+                         f"{latest[1]} at {_stamp(latest[0])}")
+        if latest is None or recorded_at > latest[0]:
+            latest = (recorded_at, seq, entry_id)
+        tree.append(computed)
+        if heads and heads[0].tree_size == tree.size:
+            check_heads_at(tree.size, tree.root())
     for head in heads:  # sizes beyond the end of the log
         head_problem(head, f"covers {head.tree_size} entries, but the log now holds only {tree.size}")
     return VerifyResult(ok=not problems and not head_problems, entries=tree.size, root=tree.root(),

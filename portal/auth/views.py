@@ -21,7 +21,7 @@ from portal.auth.models import AuthSession
 from portal.config import Settings
 from portal.extensions import db, oauth
 from portal.forms import ButtonForm
-from portal.ratelimit import SIGN_IN, limit
+from portal.ratelimit import SIGN_IN, limiter
 from portal.security import public, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
@@ -43,7 +43,7 @@ def redirect_uri() -> str:
 
 
 @bp.get("/auth/login")
-@limit(SIGN_IN)
+@limiter.limit(SIGN_IN)
 @public
 def login() -> Response | str:
     reauth = request.args.get("reauth") == "1" and current_user.is_authenticated
@@ -138,7 +138,7 @@ def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
 
 
 @bp.get("/auth/callback")
-@limit(SIGN_IN)
+@limiter.limit(SIGN_IN)
 @public
 def callback() -> Response | tuple[str, int]:
     max_age = session.pop("signin_max_age", None)

@@ -115,6 +115,24 @@ class SubjectCipher:
         return result
 
 
+def write_once(path: Path, data: bytes) -> None:
+    """Create ``path`` holding ``data`` (mode 0600, written in full before it appears), unless it
+    exists: when processes race, the first one's file stays and the others' are dropped."""
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if the file exists
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
 class DirectoryCipher:
     """Seals the people table's personal fields (name, e-mail, employee number)."""
 
@@ -152,20 +170,7 @@ class KeyStore:
         path = self._path(subject_id)
         if path.exists():
             return
-        wrapped = seal(self._wrap, secrets.token_bytes(32), self._aad(subject_id))
-        tmp = path.with_suffix(f".tmp-{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, wrapped)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # fails if another process created it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        write_once(path, seal(self._wrap, secrets.token_bytes(32), self._aad(subject_id)))
 
     def data_key(self, subject_id: str) -> bytes:
         try:

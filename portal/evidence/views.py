@@ -48,7 +48,7 @@ from portal.dpo import views as dpo_views
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
-from portal.ratelimit import SHARED_LINK, limit
+from portal.ratelimit import SHARED_LINK, limiter
 from portal.requests.models import DataRequest
 from portal.requests.services import may_view
 from portal.security import Permission, permissions_of, public, refuse_access, requires
@@ -292,7 +292,7 @@ def _open_or_404(token: str) -> tuple[EvidenceShare, EvidencePack, DataRequest]:
 
 
 @bp.get("/evidence/shared/<token>")
-@limit(SHARED_LINK)
+@limiter.limit(SHARED_LINK)
 @public
 def shared(token: str) -> Response:
     link, pack, case = _open_or_404(token)
@@ -307,7 +307,7 @@ def shared(token: str) -> Response:
 
 
 @bp.get("/evidence/shared/<token>/download")
-@limit(SHARED_LINK)
+@limiter.limit(SHARED_LINK)
 @public
 def shared_download(token: str) -> Response:
     link, pack, _case = _open_or_404(token)

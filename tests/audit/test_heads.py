@@ -449,3 +449,15 @@ def test_what_the_latest_head_covers_is_not_read_again_but_stays_committed(app: 
     assert not result.ok and result.first_bad_seq == 2
     with pytest.raises(HeadError, match="does not verify"):
         make_head()
+
+
+def test_a_head_from_the_latest_one_refuses_a_log_shorter_than_that_head(app: Flask, ctx: None) -> None:
+    add_entries(5)
+    head = make_head()
+    db.session.commit()
+    head_id = head.id
+    sql("DELETE FROM audit_entries WHERE seq > 3")
+    with pytest.raises(HeadError, match=f"tree head {head_id} \\(size 5\\) covers more entries than the log now holds \\(3\\)"):
+        make_head(full=False)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(TreeHead)) == 1

@@ -451,3 +451,25 @@ def test_the_verifier_source_is_public(client: FlaskClient) -> None:
     got = client.get("/evidence/verifier.py")
     assert got.status_code == 200 and got.mimetype == "text/x-python"
     assert got.data == (Path(__file__).parents[2] / "portal" / "evidence" / "verify.py").read_bytes()
+
+
+def test_no_pack_is_made_over_a_log_that_does_not_verify(desk: Cast) -> None:
+    """A row of the case rewritten after the last head (content and leaf hash): the page says why
+    no pack was made (409), and no pack, file or head is added."""
+    request_id = desk.file("access")
+    make_pack_on_the_page(desk, request_id)
+    with desk.app.app_context():
+        seq = db.session.scalar(sa.select(sa.func.min(AuditEntry.seq))
+                                .where(AuditEntry.targets["request"].as_string() == request_id))
+        db.session.execute(sa.text("UPDATE audit_entries SET leaf_hash = :h WHERE seq = :s"),
+                           {"h": b"\x05" * 32, "s": seq})
+        db.session.commit()
+        files = sorted(p.name for p in (artifact_dir() / "evidence").rglob("*"))
+    before = snapshot(desk.app)
+    refused = desk.post("dana", f"/dpo/requests/{request_id}/evidence")
+    assert refused.status_code == 409
+    assert "No pack was made: the audit log does not verify" in html(refused)
+    assert snapshot(desk.app) == before
+    with desk.app.app_context():
+        assert sorted(p.name for p in (artifact_dir() / "evidence").rglob("*")) == files
+        assert len(sharing.packs_of(request_id)) == 1

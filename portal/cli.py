@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from portal.extensions import db
+from portal.files import atomic_file
 
 
 def register_commands(app: Flask) -> None:
@@ -109,12 +109,9 @@ def register_commands(app: Flask) -> None:
             reason = done.error if done is not None else "unknown"
             raise click.ClickException(f"The export failed: {reason}")
         export = done
-        tmp = out.with_name(f".{out.name}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(out) as (fh, _placed):
             for chunk in exports.open_download(export):
                 fh.write(chunk)
-        os.replace(tmp, out)
         counts = ", ".join(f"{v:,} {k}" for k, v in (export.counts or {}).items())
         click.echo(f"Wrote {out} ({export.artifact_bytes:,} bytes; {counts}) in {time.monotonic() - started:.1f}s.")
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from portal.files import write_file
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
@@ -169,9 +171,7 @@ class Settings:
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             content = f"PORTAL_SECRET_KEY={new_key()}\nPORTAL_MASTER_KEY={new_key()}\n"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(content)
+            write_file(path, content.encode(), exclusive=True)  # a second process's file wins, whole
         stored = dict(
             line.split("=", 1) for line in path.read_text().splitlines() if "=" in line
         )

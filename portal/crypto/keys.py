@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from portal.files import write_file
+
 FORMAT_V1 = b"\x01"
 NONCE_BYTES = 12
 _SUBJECT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -117,20 +119,9 @@ class SubjectCipher:
 
 def write_once(path: Path, data: bytes) -> None:
     """Create ``path`` holding ``data`` (mode 0600, written in full before it appears), unless it
-    exists: when processes race, the first one's file stays and the others' are dropped."""
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if the file exists
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    exists: when processes race, the first one's file stays and the others' are dropped. A write
+    that fails leaves no file at all."""
+    write_file(path, data, exclusive=True)
 
 
 class DirectoryCipher:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import click
 
 from portal.extensions import db
+from portal.files import atomic_file
 
 
 def register(group: click.Group) -> None:
@@ -34,28 +33,17 @@ def register(group: click.Group) -> None:
         request = db.session.get(DataRequest, request_id.strip())
         if request is None:
             raise click.ClickException(f"No request has the id {request_id!r}.")
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
+            with atomic_file(out, exclusive=not force) as (fh, outcome):
                 result = write_pack(request, fh, actor=Actor.system())
-                fh.flush()
-                os.fsync(fh.fileno())
-            db.session.commit()
-            if force:
-                os.replace(tmp, out)
-            else:
-                os.link(tmp, out)  # refuses to replace a file that appeared meanwhile
-                tmp.unlink()
+                db.session.commit()
         except HeadError as exc:
-            db.session.rollback()
             raise click.ClickException(str(exc)) from None
-        except FileExistsError:
-            raise click.ClickException(f"{out} appeared while the pack was being made; it was left alone "
-                                       "(the pack was made and audited, but not written: run again).") from None
         finally:
-            tmp.unlink(missing_ok=True)
             db.session.rollback()
+        if not outcome.placed:  # refused to replace a file that appeared meanwhile
+            raise click.ClickException(f"{out} appeared while the pack was being made; it was left alone "
+                                       "(the pack was made and audited, but not written: run again).")
         click.echo(f"path:       {out}")
         click.echo(f"sha256:     {result.sha256}")
         click.echo(f"size:       {result.size} bytes")

@@ -12,7 +12,6 @@ never sees half of it. Each file written is audited as the page's downloads are 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import click
 
 from portal.audit.services import Actor, record
 from portal.extensions import db
+from portal.files import write_file
 
 from . import metrics, ropa
 
@@ -38,15 +38,7 @@ def _target(out_path: str, force: bool) -> Path:
 
 
 def _write(out: Path, body: bytes) -> None:
-    tmp = out.with_name(f".{out.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_file(out, body)
 
 
 def register(group: click.Group) -> None:

@@ -6,9 +6,9 @@ processes (:class:`FormatterPool`), so that opening and formatting run beside th
 compressing, hashing and sealing of the main process instead of taking turns with them for the
 GIL.
 
-This module imports only the standard library, msgspec and cryptography. A worker loads it
-straight from its file, without the ``portal`` package (whose ``__init__`` imports Flask and
-SQLAlchemy), and so starts in a fraction of a second. The data key reaches a worker through the
+This module imports only the standard library, msgspec, cryptography and :mod:`portal.files`
+(standard library only). A worker loads it straight from its file, without ``portal.exports`` or
+anything that imports Flask or SQLAlchemy, and so starts in a fraction of a second. The data key reaches a worker through the
 pipe that starts it, never through the disk, the command line or the environment.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import pickle
 import queue
@@ -25,6 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ except ImportError:  # not on POSIX
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from portal.files import read_exactly, write_all
+
+log = logging.getLogger(__name__)
 
 # As in portal.crypto.keys, which cannot be imported here (it imports Flask); a test checks them.
 FORMAT_V1 = b"\x01"
@@ -186,52 +192,77 @@ class EventFormatter:
 #
 # A worker is a plain interpreter started with subprocess (not multiprocessing: nothing of the
 # parent is imported or run again in it, and it starts in a tenth of a second) that loads this
-# file as this module. Frames go both ways over its standard input and output: an 8-byte length,
-# then MessagePack (cheaper than pickle both ways, and nothing but data crosses). The first frame
-# in carries the data key, the subject and the time format, answered by ["ready"] once the
-# worker has loaded; each one after it a batch (its rows and category), answered by one frame
-# out: ["ok", jsonl, csv, count, first, last], ["unsealable", message], or ["error", the
-# exception pickled, its description].
+# file as this module. Frames go both ways over its standard input and output: a 16-byte header
+# (a marker, the length, the CRC-32 of the body), then MessagePack (cheaper than pickle both
+# ways, and nothing but data crosses). The first frame in carries the data key, the subject and
+# the time format, answered by ["ready"] once the worker has loaded; each one after it a batch
+# (its rows and category), answered by one frame out: ["ok", jsonl, csv, count, first, last],
+# ["unsealable", message], or ["error", the exception pickled, its description].
+#
+# Every frame is written whole (portal.files.write_all, straight to the descriptor: with
+# PYTHONUNBUFFERED=1 sys.stdout.buffer is a raw file, whose write() may stop short when the
+# process is stopped and resumed) and read whole and checked: a frame that is cut short, has no
+# marker, an impossible length or the wrong checksum means the worker is out of step, and the
+# parent treats it as stopped (see FormatterPool.map).
 #
 # A thread of the worker reads the frames in as they come, so that the parent's writes never
 # wait on the worker's own, and end of input (the parent closed it, or died) ends the worker.
 # Where the system allows, the pipes hold a whole batch, and that thread gets the worker's GIL
 # promptly: else the parent's writes would crawl through a 64 KiB pipe, one GIL switch a time.
 
-_LENGTH = struct.Struct(">Q")
+_HEADER = struct.Struct(">4sQI")  # marker, body length, CRC-32 of the body
+_MARKER = b"PFx1"
+MAX_FRAME = 1 << 31  # far above any batch; a larger length is a header read out of step
 PIPE_BYTES = 1 << 20  # Linux's limit for unprivileged processes (/proc/sys/fs/pipe-max-size)
 _BOOT = """
 import importlib.util, sys
+sys.path.insert(0, sys.argv[3])
 spec = importlib.util.spec_from_file_location(sys.argv[2], sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = module
 spec.loader.exec_module(module)
 module._serve()
 """
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds portal/
 _PACK = msgspec.msgpack.Encoder().encode
 _UNPACK = msgspec.msgpack.Decoder(list[Any]).decode
 _UNPACK_BATCH = msgspec.msgpack.Decoder(tuple[list[tuple[Any, ...]], str]).decode
 
 
-def _write_frame(out: IO[bytes], data: bytes) -> None:
-    out.write(_LENGTH.pack(len(data)))
-    out.write(data)
-    out.flush()
+class FrameError(RuntimeError):
+    """A frame arrived cut short or out of step (its header or checksum is wrong)."""
+
+
+def _write_frame(out: IO[bytes] | int, data: bytes) -> None:
+    """One frame, every byte of it, to a file object (flushed) or a descriptor."""
+    write_all(out, _HEADER.pack(_MARKER, len(data), zlib.crc32(data)))
+    write_all(out, data)
+    if not isinstance(out, int):
+        out.flush()
 
 
 def _read_frame(source: IO[bytes]) -> bytes | None:
-    """The next frame, or None at the end of the input."""
-    head = source.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
+    """The next frame's body, checked; None at the end of the input (before a frame starts).
+    Raises :class:`FrameError` for a frame cut short or out of step."""
+    head = read_exactly(source, _HEADER.size)
+    if not head:
         return None
-    (size,) = _LENGTH.unpack(head)
-    data = source.read(size)
-    return data if len(data) == size else None
+    if len(head) < _HEADER.size:
+        raise FrameError("a frame header was cut short")
+    marker, size, checksum = _HEADER.unpack(head)
+    if marker != _MARKER or size > MAX_FRAME:
+        raise FrameError("a frame header is out of step")
+    data = read_exactly(source, size)
+    if len(data) != size:
+        raise FrameError(f"a frame was cut short ({len(data)} of {size} bytes)")
+    if zlib.crc32(data) != checksum:
+        raise FrameError("a frame does not match its checksum")
+    return data
 
 
 def _serve() -> None:
     """A worker's life: the formatter, then batches in, results out, until the input ends."""
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    source, sink = sys.stdin.buffer, sys.stdout.fileno()  # frames go straight to the descriptor
     sys.stdout = sys.stderr  # the output carries frames only
     sys.setswitchinterval(0.0005)
     init = _read_frame(source)
@@ -243,9 +274,11 @@ def _serve() -> None:
     tasks: queue.SimpleQueue[tuple[list[tuple[Any, ...]], str] | None] = queue.SimpleQueue()
 
     def receive() -> None:
-        while (frame := _read_frame(source)) is not None:
-            tasks.put(_UNPACK_BATCH(frame))
-        tasks.put(None)
+        try:
+            while (frame := _read_frame(source)) is not None:
+                tasks.put(_UNPACK_BATCH(frame))
+        finally:  # a frame out of step ends the worker: the parent sees it stopped
+            tasks.put(None)
 
     threading.Thread(target=receive, name="export-worker-input", daemon=True).start()
     while (task := tasks.get()) is not None:
@@ -290,7 +323,7 @@ class _Worker:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this file
-            [sys.executable, "-P", "-c", _BOOT, __file__, __name__],
+            [sys.executable, "-P", "-c", _BOOT, __file__, __name__, _ROOT],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         assert self.process.stdin is not None and self.process.stdout is not None  # noqa: S101 - asked for
         self.input: IO[bytes] = self.process.stdin
@@ -324,8 +357,11 @@ class FormatterPool:
     """Worker processes that open and format batches, handed back in the order they were given.
 
     At most ``depth`` batches are in flight, so memory stays flat however many rows there are.
-    Use as a context manager: the workers are stopped on every way out, killed at once unless
-    every batch was answered. Raises :class:`WorkersUnavailable` if they cannot be started."""
+    A worker that stops or whose answer arrives out of step (see :func:`_read_frame`) is killed
+    and dropped, and each batch it held is formatted again, once, in this process: the result is
+    the same as if nothing had happened. Use as a context manager: the workers are stopped on
+    every way out, killed at once unless every batch was answered. Raises
+    :class:`WorkersUnavailable` if they cannot be started."""
 
     STARTUP_SECONDS = 30
 
@@ -334,6 +370,8 @@ class FormatterPool:
         self.depth = max(depth or 2 * workers, workers)
         self._workers: list[_Worker] = []
         self._finished = False
+        self._here = EventFormatter(data_key, subject_id, text_times=text_times)
+        self.redone = 0  # batches formatted again here after their worker failed
         # The workers need none of the portal's settings (the master key among them).
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
         try:
@@ -350,9 +388,11 @@ class FormatterPool:
                     raise WorkersUnavailable(f"an export worker did not start (exit status {worker.process.poll()})")
         except BaseException as exc:
             self.close()
-            if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            if isinstance(exc, (BrokenPipeError, ConnectionResetError, FrameError)):
                 raise WorkersUnavailable(f"an export worker did not start ({exc})") from exc
             raise
+        self._all = list(self._workers)  # every worker started, stopped on close
+        self._failed: set[_Worker] = set()
 
     def __enter__(self) -> FormatterPool:
         return self
@@ -363,17 +403,29 @@ class FormatterPool:
     def close(self) -> None:
         """Stop the workers: told to end when every batch was answered, else killed; then
         waited for."""
-        workers, self._workers = self._workers, []
+        workers = list(getattr(self, "_all", self._workers))
+        self._workers = []
+        self._all = []
         for worker in workers:
-            worker.stop(kill=not self._finished)
+            worker.stop(kill=not self._finished or worker in getattr(self, "_failed", ()))
         for worker in workers:
             worker.reap()
 
-    def _send(self, worker: _Worker, raw: list[Any], category: str) -> None:
+    def _fail(self, worker: _Worker) -> None:
+        """Take ``worker`` out of the turn and kill it; what it holds is formatted here."""
+        if worker not in self._failed:
+            self._failed.add(worker)
+            self._workers = [w for w in self._workers if w is not worker]
+            worker.stop(kill=True)
+
+    def _send(self, worker: _Worker, raw: list[Any], category: str) -> _Worker | None:
+        """Hand a batch to ``worker``; None if it has stopped (the batch is then formatted here)."""
         try:
             _write_frame(worker.input, _PACK((raw, category)))
         except (BrokenPipeError, ConnectionResetError):
-            raise WorkerStopped(worker.stopped()) from None
+            self._fail(worker)
+            return None
+        return worker
 
     @staticmethod
     def _receive(worker: _Worker) -> Formatted:
@@ -394,18 +446,33 @@ class FormatterPool:
             raise error
         raise RuntimeError(f"an export worker failed: {description}")
 
+    def _result(self, worker: _Worker | None, raw: list[Any], category: str) -> Formatted:
+        """The answer for one batch: from its worker, or, if that worker failed, formatted here."""
+        if worker is not None and worker not in self._failed:
+            try:
+                return self._receive(worker)
+            except (WorkerStopped, FrameError, msgspec.DecodeError, ValueError) as exc:
+                if isinstance(exc, Unsealable):  # the rows' own fault: the same here
+                    raise
+                log.warning("an export worker failed (%s); its batches are formatted again here", exc)
+                self._fail(worker)
+        self.redone += 1
+        return self._here.format(raw, category)
+
     def map(self, batches: Iterable[tuple[list[Any], str]]) -> Iterator[Formatted]:
-        """Each ``(rows, category)`` formatted, in order. A worker's error is raised here."""
-        pending: deque[_Worker] = deque()  # the worker of each batch in flight, oldest first
+        """Each ``(rows, category)`` formatted, in order. An error of the rows is raised here."""
+        pending: deque[tuple[_Worker | None, list[Any], str]] = deque()  # in flight, oldest first
         turn = 0
         for raw, category in batches:
             if len(pending) >= self.depth:
-                yield self._receive(pending.popleft())
-            worker = self._workers[turn]
-            self._send(worker, raw, category)
+                yield self._result(*pending.popleft())
+            worker = None
+            if self._workers:
+                turn %= len(self._workers)
+                worker = self._send(self._workers[turn], raw, category)
+                turn += 1
+            pending.append((worker, raw, category))
             del raw
-            pending.append(worker)
-            turn = (turn + 1) % len(self._workers)
         while pending:
-            yield self._receive(pending.popleft())
+            yield self._result(*pending.popleft())
         self._finished = True

@@ -690,6 +690,3 @@ class PackageWriter:
             files=list(self.files), dpo_contact=self.dpo_contact,
         )
 
-
-def unlink_quietly(path: Path) -> None:
-    path.unlink(missing_ok=True)

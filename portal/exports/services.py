@@ -19,6 +19,7 @@ from portal.audit.services import Actor, record
 from portal.crypto.keys import KeyDestroyed
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.files import unlink_quietly
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
 from portal.jobs.runners import periodic
@@ -27,7 +28,7 @@ from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
 
 from .models import Export, ExportDownload, ExportState
-from .package import PackageWriter, Scope, unlink_quietly
+from .package import PackageWriter, Scope
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import secrets
 import smtplib
 import ssl
 import time
@@ -41,6 +39,7 @@ from portal.audit.services import FORBIDDEN_DETAIL_KEYS, Actor, record
 from portal.config import Settings, mail_from_address
 from portal.crypto.keys import SealError
 from portal.extensions import db
+from portal.files import write_file
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
 from portal.people.models import Employee
@@ -323,17 +322,7 @@ def _write_outbox(directory: Path, message: flask_mail.Message) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = directory / f"{hashlib.sha256(message.msgId.encode()).hexdigest()[:32]}.eml"
-        temp = directory / f".{final.stem}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        write_file(final, data)
     except OSError as exc:
         raise MailError(f"the outbox folder could not be written ({type(exc).__name__})", permanent=False) from None
     flask_mail.email_dispatched.send(current_app._get_current_object(),  # type: ignore[attr-defined]

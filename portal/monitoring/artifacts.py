@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from flask import current_app
+
+from portal.files import write_file
 
 
 def artifact_dir() -> Path:
@@ -19,13 +19,6 @@ def screenshot_path(subject_id: str, screenshot_id: str) -> Path:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write under a temporary name and rename, so no partial file is ever visible."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Write every byte under a temporary name, then rename, so no partial file is ever visible
+    (and none is left behind when a write fails)."""
+    write_file(path, data, make_parents=True)

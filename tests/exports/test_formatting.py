@@ -30,7 +30,6 @@ from portal.exports.formatting import (
     Formatted,
     FormatterPool,
     Unsealable,
-    WorkerStopped,
     WorkersUnavailable,
 )
 from portal.exports.package import PackageWriter, Scope
@@ -130,12 +129,12 @@ def test_the_constants_agree_with_the_key_module() -> None:
     assert (formatting.FORMAT_V1, formatting.NONCE_BYTES) == (keys.FORMAT_V1, keys.NONCE_BYTES)
 
 
-def test_a_worker_loads_without_flask_or_the_portal_package() -> None:
+def test_a_worker_loads_without_flask_or_the_portal_application() -> None:
     probe = formatting._BOOT.replace("module._serve()", "print(sorted(m for m in sys.modules "
                                      "if m.split('.')[0] in ('flask', 'sqlalchemy', 'portal')))")
-    out = subprocess.run([sys.executable, "-P", "-c", probe, formatting.__file__, formatting.__name__],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    assert out.strip() == "['portal.exports.formatting']"
+    out = subprocess.run([sys.executable, "-P", "-c", probe, formatting.__file__, formatting.__name__,
+                          formatting._ROOT], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.strip() == "['portal', 'portal.exports.formatting', 'portal.files']"  # all three: standard library only
 
 
 def batches(*, text_times: bool = False) -> list[list[tuple[Any, ...]]]:
@@ -193,7 +192,7 @@ def test_a_wrong_key_fails_in_the_pool_too() -> None:
         list(pool.map([(batches()[0], "input_events")]))
 
 
-def test_workers_are_stopped_when_the_reader_stops_early_or_a_worker_dies() -> None:
+def test_workers_are_stopped_when_the_reader_stops_early() -> None:
     pool = FormatterPool(KEY, SUBJECT, 2, depth=2)
     workers = list(pool._workers)
     results = pool.map((raw, "input_events") for raw in batches())
@@ -202,15 +201,59 @@ def test_workers_are_stopped_when_the_reader_stops_early_or_a_worker_dies() -> N
     pool.close()
     assert all(w.process.poll() is not None for w in workers)
 
+
+def in_process(given_batches: list[list[tuple[Any, ...]]]) -> list[Formatted]:
+    here = EventFormatter(KEY, SUBJECT)
+    return [here.format(raw, "input_events") for raw in given_batches]
+
+
+def test_a_worker_that_dies_is_dropped_and_its_batches_are_formatted_again_here() -> None:
+    given_batches = batches()
     with FormatterPool(KEY, SUBJECT, 2, depth=2) as pool:
         workers = list(pool._workers)
-        results = pool.map((raw, "input_events") for raw in batches())
-        next(results)
+        results = pool.map((raw, "input_events") for raw in given_batches)
+        first = next(results)
         workers[1].process.kill()
         workers[1].process.wait()
-        with pytest.raises(WorkerStopped):
-            list(results)
+        assert [first, *results] == in_process(given_batches)
+        assert pool.redone >= 1 and pool._workers == [workers[0]]
     assert all(w.process.poll() is not None for w in workers)
+
+
+def test_an_answer_out_of_step_stops_its_worker_and_the_result_is_unchanged() -> None:
+    """Bytes that are not a frame reach the parent (as when a worker's write stopped short):
+    written into the worker's own standard output through /proc, so the parent reads them
+    where it expects a frame. The checks catch them; nothing wrong is handed back."""
+    given_batches = batches()
+    with FormatterPool(KEY, SUBJECT, 2, depth=2) as pool:
+        workers = list(pool._workers)
+        results = pool.map((raw, "input_events") for raw in given_batches)
+        first = next(results)
+        with open(f"/proc/{workers[1].process.pid}/fd/1", "wb") as intruder:
+            intruder.write(b"\x00" * 3 + b"not a frame at all")
+        assert [first, *results] == in_process(given_batches)
+        assert pool.redone >= 1 and pool._workers == [workers[0]]
+    assert workers[1].process.poll() is not None
+
+
+@pytest.mark.parametrize(("stream", "message"), [
+    (b"PFx1" + bytes(5), "header was cut short"),
+    (b"XXXX" + bytes(12), "out of step"),
+    (formatting._HEADER.pack(b"PFx1", formatting.MAX_FRAME + 1, 0), "out of step"),
+    (formatting._HEADER.pack(b"PFx1", 10, 0) + b"12345", "cut short \\(5 of 10 bytes\\)"),
+    (formatting._HEADER.pack(b"PFx1", 5, 1) + b"12345", "checksum"),
+])
+def test_a_frame_that_is_not_whole_and_right_is_refused(stream: bytes, message: str) -> None:
+    with pytest.raises(formatting.FrameError, match=message):
+        formatting._read_frame(io.BytesIO(stream))
+
+
+def test_frames_go_and_come_back_whole() -> None:
+    buffer = io.BytesIO()
+    for body in (b"", b"one", bytes(range(256)) * 100):
+        formatting._write_frame(buffer, body)
+    buffer.seek(0)
+    assert [formatting._read_frame(buffer) for _ in range(4)] == [b"", b"one", bytes(range(256)) * 100, None]
 
 
 def test_workers_that_cannot_start_are_reported_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:

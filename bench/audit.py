@@ -45,7 +45,7 @@ def make_app(workdir: Path, database_url: str):  # type: ignore[no-untyped-def]
         "demo": False, "instance_dir": workdir / "instance", "database_url": database_url,
         "secret_key": new_key(), "master_key": new_key(), "oidc_issuer": "http://127.0.0.1:9",
         "oidc_client_id": "bench", "oidc_client_secret": "bench", "artifact_dir": workdir / "artifacts",
-        "key_dir": workdir / "keys", "session_dir": workdir / "sessions", "secure_cookies": False,
+        "key_dir": workdir.parent / "keys", "session_dir": workdir / "sessions", "secure_cookies": False,
     })
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
@@ -154,7 +154,8 @@ def main() -> None:
     if args.entries < 1000:
         parser.error("--entries must be at least 1000")
     with tempfile.TemporaryDirectory(prefix="portal-bench-audit-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) / "data"  # the key store goes beside it, never in the database's folder
+        workdir.mkdir()
         if not args.postgres:
             run(f"sqlite:///{workdir / 'portal.db'}", workdir, args.entries, args.per_commit, args.samples)
             return

@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--screenshots", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
-        env = {**os.environ, "PORTAL_DEMO": "1", "PORTAL_INSTANCE_DIR": tmp}
+        env = {**os.environ, "PORTAL_DEMO": "1", "PORTAL_INSTANCE_DIR": f"{tmp}/instance",
+               "PORTAL_KEY_DIR": f"{tmp}/keys"}  # the key store lives outside the instance
         env.pop("PORTAL_DATABASE_URL", None)
         flask(env, "db", "upgrade")
         flask(env, "demo", "seed")
@@ -38,7 +39,7 @@ def main() -> None:
               "--screenshots", str(args.screenshots), "--seed", "1")
         elapsed = time.perf_counter() - started
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        size = (Path(tmp) / "portal.db").stat().st_size
+        size = (Path(tmp) / "instance" / "portal.db").stat().st_size
     print(f"cores: {os.cpu_count()}")
     print(f"events: {args.events:,}  screenshots: {args.screenshots}")
     print(f"wall time: {elapsed:.1f} s  ({args.events / elapsed:,.0f} events/s, including process start-up)")

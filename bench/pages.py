@@ -153,7 +153,7 @@ def main() -> None:
     server = idp.serve("127.0.0.1", idp_port)
     try:
         with tempfile.TemporaryDirectory(prefix="portal-bench-pages-") as tmp:
-            env = {**os.environ, "PORTAL_DEMO": "1", "PORTAL_INSTANCE_DIR": tmp,
+            env = {**os.environ, "PORTAL_DEMO": "1", "PORTAL_INSTANCE_DIR": f"{tmp}/instance",
                    "PORTAL_OIDC_ISSUER": f"http://127.0.0.1:{idp_port}",
                    "PORTAL_BASE_URL": f"http://127.0.0.1:{portal_port}"}
             for name in ("PORTAL_DATABASE_URL", "PORTAL_REDIS_URL", "PORTAL_SESSION_DIR", "PORTAL_KEY_DIR",

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new database only
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted content is overwritten, not left in free space
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -117,6 +119,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import load_user
     from portal.consent import models as _consent  # noqa: F401
+    from portal.crypto import services as _crypto  # noqa: F401  (registers the periodic key-store check)
     from portal.exports import models as _exports  # noqa: F401
     from portal.exports import services as _export_jobs  # noqa: F401  (registers the job handler)
     from portal.jobs import models as _jobs  # noqa: F401

@@ -214,6 +214,25 @@ def register_commands(app: Flask) -> None:
 
         click.echo(json.dumps(public_key_document(), indent=2))
 
+    @app.cli.group("keys")
+    def keys_group() -> None:
+        """The subject-key store."""
+
+    @keys_group.command("reapply-erasures")
+    def keys_reapply_erasures() -> None:
+        """After restoring the key store from a backup: destroy again every key that the audit log
+        says was destroyed since (keys made later for the same person are kept)."""
+        from portal.audit.services import Actor
+        from portal.crypto.services import reapply_erasures
+
+        result = reapply_erasures(Actor.system())
+        db.session.commit()
+        click.echo(f"{result.checked} destroyed key(s) looked up in {current_app.config['PORTAL_SETTINGS'].key_dir}; "
+                   f"{len(result.destroyed)} had come back and were destroyed again"
+                   + (f"; {result.scrubbed} unfinished destruction(s) finished" if result.scrubbed else "") + ".")
+        for subject_id in result.destroyed:
+            click.echo(f"  destroyed again: subject {subject_id}")
+
     from portal.evidence.cli import register_evidence_commands
 
     register_evidence_commands(app)

@@ -45,6 +45,16 @@ def decode_key(name: str, value: str) -> bytes:
     return raw
 
 
+def default_key_dir(instance_dir: Path) -> Path:
+    """Where subject keys live unless ``PORTAL_KEY_DIR`` says: beside the instance folder, never in
+    it, so that a backup of the instance (the database, the artifacts) does not take them along."""
+    instance_dir = Path(instance_dir)
+    return instance_dir.parent / f"{instance_dir.name}-keys"
+
+
+LEGACY_KEY_SUBDIR = "keys"  # where subject keys were kept before the key store had a place of its own
+
+
 def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
@@ -65,7 +75,7 @@ class Settings:
     redis_url: str = ""
     smtp_url: str = ""
     artifact_dir: Path = DEFAULT_INSTANCE / "artifacts"
-    key_dir: Path = DEFAULT_INSTANCE / "keys"
+    key_dir: Path = field(default_factory=lambda: default_key_dir(DEFAULT_INSTANCE))
     session_dir: Path = DEFAULT_INSTANCE / "sessions"
     dpo_groups: tuple[str, ...] = ("dpo",)
     admin_groups: tuple[str, ...] = ("privacy-admin",)
@@ -127,7 +137,7 @@ class Settings:
             redis_url=env.get("PORTAL_REDIS_URL", ""),
             smtp_url=env.get("PORTAL_SMTP_URL", ""),
             artifact_dir=Path(env.get("PORTAL_ARTIFACT_DIR") or instance / "artifacts"),
-            key_dir=Path(env.get("PORTAL_KEY_DIR") or instance / "keys"),
+            key_dir=Path(env.get("PORTAL_KEY_DIR") or default_key_dir(instance)),
             session_dir=Path(env.get("PORTAL_SESSION_DIR") or instance / "sessions"),
             dpo_groups=groups("PORTAL_DPO_GROUPS", "dpo"),
             admin_groups=groups("PORTAL_ADMIN_GROUPS", "privacy-admin"),
@@ -156,9 +166,11 @@ class Settings:
         names = {f.name for f in fields(self)}
         if "instance_dir" in overrides:
             # Directories derived from the instance directory follow it unless they are set too.
-            for name, sub in (("artifact_dir", "artifacts"), ("key_dir", "keys"), ("session_dir", "sessions")):
+            for name, sub in (("artifact_dir", "artifacts"), ("session_dir", "sessions")):
                 if name not in overrides and getattr(self, name) == Path(self.instance_dir) / sub:
                     setattr(self, name, Path(overrides["instance_dir"]) / sub)
+            if "key_dir" not in overrides and self.key_dir == default_key_dir(self.instance_dir):
+                self.key_dir = default_key_dir(overrides["instance_dir"])
         for key, value in overrides.items():
             if key in names:
                 setattr(self, key, value)
@@ -228,7 +240,42 @@ class Settings:
             raise ConfigError("PORTAL_OIDC_ISSUER must be an https URL (plain http only on loopback)")
         if not self.database_url:
             self.database_url = f"sqlite:///{self.instance_dir / 'portal.db'}"
+        self._validate_key_dir()
         self._validate_mail()
+
+    # -- the key store -----------------------------------------------------------------------------
+
+    def data_folders(self) -> list[tuple[str, Path]]:
+        """The folders a backup of the data takes: the key store must be in none of them."""
+        folders = [("the instance folder (PORTAL_INSTANCE_DIR)", Path(self.instance_dir)),
+                   ("the artifact folder (PORTAL_ARTIFACT_DIR)", Path(self.artifact_dir)),
+                   ("the session folder (PORTAL_SESSION_DIR)", Path(self.session_dir))]
+        database = sqlite_path(self.database_url)
+        if database is not None:
+            folders.append(("the database's folder", database.parent))
+        return folders
+
+    def _validate_key_dir(self) -> None:
+        """Refuse to start with subject keys where a backup of the data would take them along
+        (docs/architecture.md, "Keys and backups"): destroying a key must make every copy of that
+        person's data unreadable, and a copy that holds the key too can still be read."""
+        keys = Path(self.key_dir).expanduser().resolve()
+        for name, folder in self.data_folders():
+            folder = folder.expanduser().resolve()
+            if keys == folder or keys.is_relative_to(folder) or folder.is_relative_to(keys):
+                raise ConfigError(
+                    f"PORTAL_KEY_DIR ({keys}) must be outside {name} ({folder}), and not hold it: a backup "
+                    "of the data would otherwise take the subject keys with it, and an erased person's data "
+                    "could be read again from that backup. Choose a folder of its own, backed up apart.")
+        legacy = Path(self.instance_dir) / LEGACY_KEY_SUBDIR
+        if legacy.is_dir() and any(legacy.glob("*.key")):
+            if self.demo and not Path(self.key_dir).exists():
+                legacy.rename(self.key_dir)  # the demo moves its own keys, once
+            else:
+                raise ConfigError(
+                    f"Subject keys were found in {legacy}, inside the instance folder, where a backup of the "
+                    f"data takes them along. Move that folder's files to PORTAL_KEY_DIR ({keys}) and remove it "
+                    "before starting the portal.")
 
     # -- e-mail ------------------------------------------------------------------------------------
 
@@ -250,6 +297,14 @@ class Settings:
     @property
     def master_key_bytes(self) -> bytes:
         return decode_key("PORTAL_MASTER_KEY", self.master_key)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` database URL; None for another database or an in-memory one."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    raw = database_url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(unquote(raw)) if raw and raw != ":memory:" else None
 
 
 # -- e-mail settings (PORTAL_SMTP_URL, PORTAL_MAIL_FROM) ----------------------------------------------

@@ -80,3 +80,31 @@ def enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
 
 def as_dict(obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+def scrub_deleted(engine: Any, *, attempts: int = 20, pause: float = 0.25) -> bool:
+    """Make what was just deleted unreadable in the live database files (after an erasure).
+
+    On SQLite every connection deletes with ``secure_delete`` (freed content is overwritten with
+    zeros); here the write-ahead log, which still holds the pages as they were before, is copied
+    back and truncated to nothing, then the free pages are released where the database allows
+    (``auto_vacuum=INCREMENTAL``). A reader in the middle of a long query can hold the old pages
+    for a moment: the checkpoint is tried again, ``attempts`` times. Returns whether the log was
+    emptied. Other databases: nothing here (see docs/architecture.md, "Keys and backups")."""
+    import time
+
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as conn:
+        for _ in range(attempts):
+            busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            if not busy:
+                break
+            time.sleep(pause)
+        else:
+            return False
+        if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2:
+            conn.exec_driver_sql("PRAGMA incremental_vacuum")
+            conn.commit()
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    return True

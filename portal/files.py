@@ -83,7 +83,7 @@ def unlink_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (not every system lets a folder be opened: skip there)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -131,7 +131,7 @@ def atomic_file(path: Path, *, exclusive: bool = False, mode: int = 0o600,
         else:
             os.replace(temp, path)
         outcome.placed = True
-        _sync_directory(path.parent)
+        sync_directory(path.parent)
     finally:
         unlink_quietly(temp)
 

@@ -134,7 +134,7 @@ def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) ->
         "oidc_client_secret": "test-client-secret",
         "base_url": "http://localhost",
         "artifact_dir": tmp_path / "artifacts",
-        "key_dir": tmp_path / "keys",
+        "key_dir": tmp_path.parent / f"{tmp_path.name}-keys",  # outside every folder of the data
         "session_dir": tmp_path / "sessions",
         "secure_cookies": False,
         "SESSION_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}:",

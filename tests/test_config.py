@@ -55,7 +55,7 @@ def test_secrets_from_the_environment_are_used(tmp_path: Path, monkeypatch: pyte
     app = create_app({})
     settings = app.config["PORTAL_SETTINGS"]
     assert settings.oidc_issuer == "https://idp.example"
-    assert settings.key_dir == tmp_path / "instance" / "keys"
+    assert settings.key_dir == tmp_path / "instance-keys"  # beside the instance, never in it
     assert settings.secure_cookies is True and app.config["SESSION_COOKIE_SECURE"] is True
 
 
@@ -145,9 +145,10 @@ def test_demo_generates_its_keys_once_and_reuses_them(tmp_path: Path) -> None:
     second = demo_settings(instance)
     assert (second.secret_key, second.master_key) == (first.secret_key, first.master_key)
     assert keys_file.read_text().count("PORTAL_SECRET_KEY") == 1
-    # Everything the demo keeps lives inside its instance directory.
-    for directory in (first.artifact_dir, first.key_dir, first.session_dir, Path(first.database_url[10:])):
+    # Everything the demo keeps lives inside its instance directory, but the subject keys: beside it.
+    for directory in (first.artifact_dir, first.session_dir, Path(first.database_url[10:])):
         assert directory.is_relative_to(instance), directory
+    assert first.key_dir == tmp_path / "instance-keys"
 
 
 def test_demo_keys_differ_between_instance_directories(tmp_path: Path) -> None:
@@ -256,3 +257,35 @@ def test_a_malformed_mail_from_is_refused_clearly(tmp_path: Path, value: str) ->
                                    "privacy+portal@mail.example.co.uk", "<privacy@example.com>", "dpo@[192.0.2.1]"])
 def test_well_formed_mail_from_values_are_accepted(tmp_path: Path, value: str) -> None:
     assert create_app(config(tmp_path, mail_from=value)).config["PORTAL_SETTINGS"].mail_from == value
+
+
+# --- the key store: never where a backup of the data would take it --------------------------------
+
+@pytest.mark.parametrize(("where", "named"), [
+    (lambda tmp: tmp / "instance" / "keys", "the instance folder"),
+    (lambda tmp: tmp / "artifacts" / "keys", "the artifact folder"),
+    (lambda tmp: tmp / "data" / "keys", "the database's folder"),
+    (lambda tmp: tmp / "instance", "the instance folder"),
+    (lambda tmp: tmp, "the instance folder"),  # a key store that holds the data is no better
+])
+def test_the_portal_refuses_to_start_with_keys_beside_the_data(tmp_path: Path, where: Any, named: str) -> None:
+    database = f"sqlite:///{tmp_path / 'data' / 'portal.db'}"
+    overrides = {"artifact_dir": tmp_path / "artifacts", "session_dir": tmp_path / "sessions",
+                 "key_dir": where(tmp_path)}
+    with pytest.raises(ConfigError, match=f"PORTAL_KEY_DIR .* must be outside {named}"):
+        create_app(app_config(tmp_path, "http://127.0.0.1:9400", database, **overrides))
+    overrides["database_url"] = database
+    with pytest.raises(ConfigError, match="must be outside"):  # the demo too
+        create_app({"demo": True, "instance_dir": tmp_path / "instance", **overrides})
+
+
+def test_keys_left_inside_the_instance_stop_the_portal_and_the_demo_moves_its_own(tmp_path: Path) -> None:
+    legacy = tmp_path / "instance" / "keys"
+    legacy.mkdir(parents=True)
+    (legacy / f"{'a' * 32}.key").write_bytes(b"wrapped")
+    with pytest.raises(ConfigError, match="Move that folder's files to PORTAL_KEY_DIR"):
+        create_app(config(tmp_path))
+    assert (legacy / f"{'a' * 32}.key").exists()  # nothing was touched
+    settings = demo_settings(tmp_path / "instance")
+    assert settings.key_dir == tmp_path / "instance-keys"
+    assert (settings.key_dir / f"{'a' * 32}.key").read_bytes() == b"wrapped" and not legacy.exists()

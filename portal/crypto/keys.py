@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -30,7 +31,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-from portal.files import write_file
+from portal.files import sync_directory, write_file
+
+log = logging.getLogger(__name__)
+TOMBSTONE_PREFIX = ".destroyed-"  # a key being destroyed: already no key, not yet scrubbed
 
 FORMAT_V1 = b"\x01"
 NONCE_BYTES = 12
@@ -124,6 +128,10 @@ def write_once(path: Path, data: bytes) -> None:
     write_file(path, data, exclusive=True)
 
 
+def key_id_of(wrapped: bytes) -> str:
+    return hashlib.sha256(b"portal-subject-key-id\0" + wrapped).hexdigest()[:32]
+
+
 class DirectoryCipher:
     """Seals the people table's personal fields (name, e-mail, employee number)."""
 
@@ -173,19 +181,53 @@ class KeyStore:
     def cipher(self, subject_id: str) -> SubjectCipher:
         return SubjectCipher(subject_id, self.data_key(subject_id))
 
-    def destroy(self, subject_id: str) -> bool:
-        """Overwrite and remove the wrapped key. Returns whether there was one."""
-        path = self._path(subject_id)
+    def key_id(self, subject_id: str) -> str | None:
+        """The id of the subject's current key (a digest of its wrapped form), None if there is none.
+        A key restored from a backup has the id it had; a key made later for the same person has
+        another, so a list of destroyed key ids never catches a newer key."""
         try:
-            size = path.stat().st_size
+            return key_id_of(self._path(subject_id).read_bytes())
         except FileNotFoundError:
+            return None
+
+    def destroy(self, subject_id: str) -> str | None:
+        """Destroy the wrapped key. Returns its key id, or None if there was none.
+
+        The key file is first renamed to a tombstone (one atomic step: from then on the key does
+        not exist for anyone), then overwritten and removed. A tombstone that could not be scrubbed
+        (a failing disk) stays for :meth:`scrub_tombstones`, never as a key that half exists."""
+        path = self._path(subject_id)
+        tombstone = self.directory / f"{TOMBSTONE_PREFIX}{subject_id}.{secrets.token_hex(4)}"
+        try:
+            destroyed = key_id_of(path.read_bytes())
+            os.rename(path, tombstone)
+        except FileNotFoundError:
+            return None
+        sync_directory(self.directory)
+        self._scrub(tombstone)
+        return destroyed
+
+    @staticmethod
+    def _scrub(tombstone: Path) -> bool:
+        try:
+            size = tombstone.stat().st_size
+            with open(tombstone, "r+b") as fh:
+                fh.write(secrets.token_bytes(size))
+                fh.flush()
+                os.fsync(fh.fileno())
+            tombstone.unlink()
+        except OSError:
+            log.warning("a destroyed key's tombstone could not be scrubbed yet; the next sweep tries again")
             return False
-        with open(path, "r+b") as fh:
-            fh.write(secrets.token_bytes(size))
-            fh.flush()
-            os.fsync(fh.fileno())
-        path.unlink()
         return True
+
+    def scrub_tombstones(self) -> int:
+        """Overwrite and remove what destructions that were cut short left. Returns how many."""
+        return sum(self._scrub(path) for path in self.directory.glob(f"{TOMBSTONE_PREFIX}*"))
+
+    def subject_ids(self) -> list[str]:
+        """The subjects whose keys are in the store."""
+        return sorted(p.stem for p in self.directory.glob("*.key") if _SUBJECT_ID.match(p.stem))
 
 
 class _Keys:

@@ -64,7 +64,7 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
     result = request.result or {}
     counts = result.get("categories") or {}
     scope = request.scope or {}
-    return {
+    facts: dict[str, Any] = {
         "certificate": "erasure",
         "version": FACTS_VERSION,
         "request_id": request.id,
@@ -81,6 +81,9 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
         "key_destroyed": bool(result.get("key_destroyed")),
         "ai_training_suppressed": _suppressed(request.subject_id),
     }
+    if result.get("database_files"):  # erasures since the database files are scrubbed say how
+        facts["database_files"] = str(result["database_files"])
+    return facts
 
 
 def canonical_json(facts: dict[str, Any]) -> str:
@@ -190,11 +193,24 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             story.append(t.para(_("Blocked items are under a legal hold (GDPR Art. 17(3)(e)): they are kept, not "
                                   "used, and erased once the hold is lifted."), t.muted))
 
+        story.append(t.para(_("What remains, copy by copy"), t.heading))
+        story.append(t.para(_("In the portal: the items counted above are deleted, screenshot files included.")))
+        if facts.get("database_files") == "overwritten":
+            story.append(t.para(_("The database files were overwritten where those items were, and the "
+                                  "database's write-ahead log was emptied.")))
+        elif facts.get("database_files") == "freed":
+            story.append(t.para(_("The space they took in the database files is marked free; the database "
+                                  "overwrites it as it reuses it.")))
         story.append(t.para(_("Encryption key"), t.heading))
         if facts["key_destroyed"]:
             story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "
-                                  "destroyed, so any copy left in backups can no longer be read "
-                                  "(crypto-shredding).")))
+                                  "destroyed (crypto-shredding).")))
+            story.append(t.para(_("Backups of the portal's data made before the erasure still hold your data, "
+                                  "encrypted, until they expire; they can no longer be read, because the key is "
+                                  "destroyed and keys are never kept with the data or its backups.")))
+            story.append(t.para(_("Backups of the key store are kept apart. If one made before the erasure is "
+                                  "ever restored, the portal destroys your key in it again: it keeps a record of "
+                                  "every key it has destroyed and checks the key store against it.")))
         else:
             story.append(t.para(_("Destroyed: no. Some of your data is still held (blocked under a legal hold, or "
                                   "outside the scope you asked for), so the key that encrypts it was kept.")))

@@ -10,14 +10,17 @@ AI-training suppression list.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
 from portal.audit.services import Actor, record
+from portal.db import scrub_deleted
 from portal.extensions import db
 from portal.jobs import services as jobs
+from portal.jobs.runners import periodic
 from portal.monitoring import aggregates
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.models import (
@@ -34,6 +37,8 @@ from portal.people.models import Employee
 
 from . import services
 from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000
 EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
@@ -181,12 +186,12 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     shredded = False
     _discard_exports(subject_id, request_id)
     if remaining_rows(subject_id) == 0:
-        from portal.crypto import keystore
+        from portal.crypto.keys import keystore
+        from portal.crypto.services import shred_subject
 
         _discard_rectifications(subject_id)
-        shredded = keystore().destroy(subject_id) or not keystore().exists(subject_id)
-        record("crypto:subject-key:destroy", actor=Actor.system(), subject_id=subject_id,
-               targets={"request": request_id}, details={"reason": "erasure"})
+        shredded = shred_subject(subject_id, actor=Actor.system(), reason="erasure",
+                                 targets={"request": request_id}) or not keystore().exists(subject_id)
     services.suppress(subject_id, "erasure")
     held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
     outcome = "Your data was erased" + (" and its key destroyed." if shredded else ".")
@@ -194,8 +199,29 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
         outcome += (" Some data is under a legal hold and could not be erased yet: it is blocked (kept, not "
                     "used) until the hold is lifted: " + ", ".join(sorted(held)) + ".")
     services.complete(request, result={"categories": counts, "key_destroyed": shredded}, outcome=outcome)
-    return {"request_id": request_id, "deleted": sum(v["deleted"] for v in counts.values()),
+    db.session.commit()  # the erasure is done; what follows only scrubs the database files
+    try:
+        scrubbed = scrub_deleted(db.engine)
+    except Exception:  # the erasure itself is done and recorded: this must not undo or repeat it
+        log.exception("erasure %s: scrubbing the database files failed", request_id)
+        scrubbed = False
+    request = db.session.get(DataRequest, request_id)
+    assert request is not None  # noqa: S101 - completed just now
+    overwritten = scrubbed and db.engine.dialect.name == "sqlite"
+    request.result = {**(request.result or {}), "database_files": "overwritten" if overwritten else "freed"}
+    db.session.commit()
+    if not scrubbed:
+        log.warning("erasure %s: the database's write-ahead log was busy and still holds erased pages; "
+                    "the periodic sweep empties it", request_id)
+    return {"scrubbed": scrubbed, "request_id": request_id, "deleted": sum(v["deleted"] for v in counts.values()),
             "blocked": sum(held.values())}
+
+
+@periodic
+def scrub_database() -> None:
+    """Empty SQLite's write-ahead log when no reader holds it, so that pages as they were before an
+    erasure do not linger there (a no-op on other databases)."""
+    scrub_deleted(db.engine, attempts=1)
 
 
 def _discard_exports(subject_id: str, request_id: str) -> None:

@@ -6,13 +6,14 @@ import secrets
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
 from portal.crypto import KeyDestroyed, KeyStore, SubjectCipher, blind_index, directory_cipher, keystore
-from portal.crypto.keys import SealError
+from portal.crypto.keys import TOMBSTONE_PREFIX, SealError
 from portal.db import new_id
 from portal.extensions import db
 from portal.monitoring import services as monitoring
@@ -142,13 +143,14 @@ def test_destroy_removes_the_key(tmp_path: Path) -> None:
     store = KeyStore(tmp_path, secrets.token_bytes(32))
     store.create(SUBJECT)
     store.create(OTHER_SUBJECT)
-    assert store.destroy(SUBJECT) is True
+    key_id = store.key_id(SUBJECT)
+    assert key_id is not None and store.destroy(SUBJECT) == key_id
     assert not (tmp_path / f"{SUBJECT}.key").exists() and not store.exists(SUBJECT)
     with pytest.raises(KeyDestroyed):
         store.data_key(SUBJECT)
     with pytest.raises(KeyDestroyed):
         store.cipher(SUBJECT)
-    assert store.destroy(SUBJECT) is False
+    assert store.destroy(SUBJECT) is None
     assert len(store.data_key(OTHER_SUBJECT)) == 32, "other subjects keep their keys"
     assert [p.name for p in tmp_path.iterdir()] == [f"{OTHER_SUBJECT}.key"]
 
@@ -183,7 +185,7 @@ def test_destroyed_key_makes_events_and_screenshots_unreadable(app: Flask) -> No
         assert monitoring.open_event(events[0])["url"].startswith("https://github.com/")
         assert monitoring.open_screenshot(shots[0]).startswith(b"\x89PNG")
 
-        assert keystore().destroy(gone) is True
+        assert keystore().destroy(gone) is not None
         with pytest.raises(KeyDestroyed):
             keystore().data_key(gone)
         for item in events:
@@ -277,7 +279,7 @@ def test_blind_index_depends_on_the_master_key(app: Flask, tmp_path: Path) -> No
     other = create_app({"master_key": new_key(), "secret_key": new_key(), "database_url": settings.database_url,
                         "oidc_issuer": settings.oidc_issuer, "oidc_client_id": "x", "oidc_client_secret": "x",
                         "instance_dir": tmp_path / "other", "artifact_dir": tmp_path / "other" / "artifacts",
-                        "key_dir": tmp_path / "other" / "keys", "session_dir": tmp_path / "other" / "sessions"})
+                        "key_dir": settings.key_dir.parent / "other-keys", "session_dir": tmp_path / "other" / "sessions"})
     with app.app_context():
         ours = blind_index("email", "someone@example.com")
     with other.app_context():
@@ -302,6 +304,7 @@ def test_shred_subject_destroys_the_key_and_is_audited(app, ctx) -> None:  # typ
     db.session.commit()
     stored = db.session.scalar(select(ActivityEvent))
     assert stored is not None and monitoring.open_event(stored)["url"] == "https://example.com/secret"
+    key_id = keystore().key_id(subject)
     assert shred_subject(subject, actor=Actor.system(), reason="erasure") is True
     assert shred_subject(subject, actor=Actor.system(), reason="erasure") is False
     db.session.commit()
@@ -310,6 +313,33 @@ def test_shred_subject_destroys_the_key_and_is_audited(app, ctx) -> None:  # typ
     with pytest.raises(KeyDestroyed):
         keystore().data_key(subject)
     entries = list(db.session.scalars(select(AuditEntry).where(AuditEntry.tag == "crypto:subject-key:destroy")))
-    assert [e.details for e in entries] == [{"reason": "erasure", "destroyed": True},
+    assert [e.details for e in entries] == [{"reason": "erasure", "destroyed": True, "key_id": key_id},
                                             {"reason": "erasure", "destroyed": False}]
     assert all(e.subject_id == subject for e in entries)
+
+
+def test_a_destruction_cut_short_leaves_no_key_that_half_exists(tmp_path: Path) -> None:
+    """The key is renamed to a tombstone before it is scrubbed: if the scrub cannot happen (here
+    the tombstone cannot be opened for writing, as on a failing disk), the key is already gone,
+    a new key can be made for the person, and the sweep finishes the scrub later."""
+    store = KeyStore(tmp_path, secrets.token_bytes(32))
+    store.create(SUBJECT)
+    old = store.data_key(SUBJECT)
+    real_open = open
+
+    def refuse_write(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "+" in mode and TOMBSTONE_PREFIX in str(file):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("builtins.open", refuse_write)
+        assert store.destroy(SUBJECT) is not None
+    assert not store.exists(SUBJECT)
+    with pytest.raises(KeyDestroyed):
+        store.data_key(SUBJECT)
+    (tombstone,) = tmp_path.glob(f"{TOMBSTONE_PREFIX}*")
+    store.create(SUBJECT)  # a new key, not the garbage of the old one
+    assert store.data_key(SUBJECT) != old
+    assert store.scrub_tombstones() == 1 and not tombstone.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SUBJECT}.key"]

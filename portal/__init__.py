@@ -21,14 +21,32 @@ if TYPE_CHECKING:
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new database only
+        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA secure_delete=ON")  # deleted content is overwritten, not left in free space
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB: index maintenance on large tables
         cursor.close()
+
+
+def _own_database_file(database_url: str) -> None:
+    """A SQLite database file (and so its -wal and -shm, which SQLite gives the same mode) is
+    readable by the portal's user only: created so before SQLite creates it, tightened if looser."""
+    import os
+    import stat
+
+    from portal.config import sqlite_path
+
+    path = sqlite_path(database_url)
+    if path is None or not path.parent.is_dir():
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +57,7 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": settings.secure_cookies,
-        "SESSION_KEY_PREFIX": overrides.get("SESSION_KEY_PREFIX", "portal:session:"),
+        "SESSION_KEY_PREFIX": overrides.get("SESSION_KEY_PREFIX", f"{settings.redis_prefix}session:"),
         "SESSION_ID_LENGTH": 32,
     }
     if settings.redis_url:
@@ -98,6 +116,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(_session_settings(settings, overrides))
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    _own_database_file(settings.database_url)
     settings.artifact_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

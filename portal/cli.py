@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ def register_commands(app: Flask) -> None:
         out = Path(out_path)
         if out.exists():
             raise click.ClickException(f"{out} exists already; choose a new file name.")
+        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):  # before anything is made or recorded
+            raise click.ClickException(f"{out.parent} is not a folder this command can write to.")
         employee = find_by_email(email)
         if employee is None:
             raise click.ClickException("No employee has that e-mail address.")

@@ -87,8 +87,7 @@ def scrub_deleted(engine: Any, *, attempts: int = 20, pause: float = 0.25) -> bo
 
     On SQLite every connection deletes with ``secure_delete`` (freed content is overwritten with
     zeros); here the write-ahead log, which still holds the pages as they were before, is copied
-    back and truncated to nothing, then the free pages are released where the database allows
-    (``auto_vacuum=INCREMENTAL``). A reader in the middle of a long query can hold the old pages
+    back and truncated to nothing (the freed pages stay in the file, zeroed, for reuse). A reader in the middle of a long query can hold the old pages
     for a moment: the checkpoint is tried again, ``attempts`` times. Returns whether the log was
     emptied. Other databases: nothing here (see docs/architecture.md, "Keys and backups")."""
     import time
@@ -96,15 +95,17 @@ def scrub_deleted(engine: Any, *, attempts: int = 20, pause: float = 0.25) -> bo
     if engine.dialect.name != "sqlite":
         return True
     with engine.connect() as conn:
-        for _ in range(attempts):
-            busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-            if not busy:
-                break
-            time.sleep(pause)
-        else:
-            return False
-        if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2:
-            conn.exec_driver_sql("PRAGMA incremental_vacuum")
-            conn.commit()
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        # Wait briefly for readers and writers, then let go and try again: a checkpoint that waited
+        # the whole busy timeout would hold up every other writer that long.
+        conn.exec_driver_sql("PRAGMA busy_timeout=100")
+        try:
+            for _ in range(attempts):
+                busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                if not busy:
+                    break
+                time.sleep(pause)
+            else:
+                return False
+        finally:
+            conn.exec_driver_sql("PRAGMA busy_timeout=10000")  # as every connection of the pool has it
     return True

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +125,19 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
+# Key stores live outside every test's folders, as the portal requires of the data's folders; one
+# per folder a test configures, so two apps over the same folder share their keys.
+KEYS_ROOT = Path(tempfile.mkdtemp(prefix="portal-test-keys-"))
+
+
+def key_store_for(tmp_path: Path) -> Path:
+    return KEYS_ROOT / hashlib.sha256(str(tmp_path).encode()).hexdigest()[:16]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(KEYS_ROOT, ignore_errors=True)
+
+
 def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "demo": False,
@@ -134,7 +150,7 @@ def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) ->
         "oidc_client_secret": "test-client-secret",
         "base_url": "http://localhost",
         "artifact_dir": tmp_path / "artifacts",
-        "key_dir": tmp_path.parent / f"{tmp_path.name}-keys",  # outside every folder of the data
+        "key_dir": key_store_for(tmp_path),
         "session_dir": tmp_path / "sessions",
         "secure_cookies": False,
         "SESSION_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}:",

@@ -289,3 +289,16 @@ def test_keys_left_inside_the_instance_stop_the_portal_and_the_demo_moves_its_ow
     settings = demo_settings(tmp_path / "instance")
     assert settings.key_dir == tmp_path / "instance-keys"
     assert (settings.key_dir / f"{'a' * 32}.key").read_bytes() == b"wrapped" and not legacy.exists()
+
+
+def test_the_sqlite_file_is_the_portals_alone_and_sessions_follow_the_redis_prefix(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "portal.db"
+    database.parent.mkdir()
+    settings = app_config(tmp_path, "http://127.0.0.1:9400", f"sqlite:///{database}", redis_prefix="acme:")
+    settings.pop("SESSION_KEY_PREFIX")  # the tests' own prefix; the portal's default follows PORTAL_REDIS_PREFIX
+    app = create_app(settings)
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600  # created so, before SQLite made it 0644
+    database.chmod(0o644)
+    create_app(app_config(tmp_path, "http://127.0.0.1:9400", f"sqlite:///{database}"))
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600  # and tightened when it was looser
+    assert app.config["SESSION_KEY_PREFIX"] == "acme:session:"

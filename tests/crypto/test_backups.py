@@ -24,17 +24,13 @@ from portal.crypto.keys import SealError, SubjectCipher
 from portal.extensions import db
 from portal.jobs.models import JobState
 from portal.jobs.runners import run_periodic
-from tests.requests.support import World, fill, make_world, manual_jobs, run_now
+from tests.requests.support import World, fill, run_now, start_world
 from tests.requests.test_erasure import approved_erasure
 
 
 @pytest.fixture
 def world(app: Flask) -> Iterator[World]:
-    manual_jobs(app)
-    made = make_world(app)
-    with app.app_context():
-        yield made
-        db.session.rollback()
+    yield from start_world(app)
 
 
 def back_up_the_data(app: Flask, into: Path) -> Path:

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Flask
 
 from portal.audit import heads
 from portal.audit.models import AuditEntry, TreeHead
@@ -28,7 +27,7 @@ from portal.exports.models import Export
 from portal.extensions import db
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, RequestType
-from tests.requests.support import World, fill, get, make_world, manual_jobs, run_pending
+from tests.requests.support import World, fill, get, run_pending
 
 # Words that must never reach a pack: what the requester and staff wrote to each other or noted.
 SECRETS = {
@@ -40,15 +39,6 @@ SECRETS = {
 }
 EXTENSION_REASON = "The erasure covers several source systems that must each confirm the deletion"
 REJECTION_REASONS = "We hold no monitoring data about you for that period"
-
-
-def start_world(app: Flask) -> Iterator[World]:
-    """The body of each test module's ``world`` fixture: jobs run by the test, the world made."""
-    manual_jobs(app)
-    made = make_world(app)
-    with app.app_context():
-        yield made
-        db.session.rollback()
 
 
 def req(request_id: str) -> DataRequest:

@@ -43,9 +43,8 @@ from tests.evidence.pack_support import (
     public_key,
     rejected,
     req,
-    start_world,
 )
-from tests.requests.support import World, days_ago
+from tests.requests.support import World, days_ago, start_world
 
 LAYOUT = ["README.txt", "manifest.json", "manifest.sig", "public-key.json", "request.json", "request.pdf",
           "audit/tree-head.json", "audit/entries.jsonl"]

@@ -38,9 +38,8 @@ from tests.evidence.pack_support import (
     public_key,
     rebuild,
     rejected,
-    start_world,
 )
-from tests.requests.support import World
+from tests.requests.support import World, start_world
 
 MODULE = "portal.evidence.verify"
 

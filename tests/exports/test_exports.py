@@ -402,6 +402,15 @@ def test_the_shell_export_writes_the_same_package(app: Flask, alice: str, tmp_pa
     nobody = app.test_cli_runner().invoke(args=["export", "run", "--employee", "nobody@example.com",
                                                 "--out", str(tmp_path / "x.zip")])
     assert nobody.exit_code != 0 and "No employee" in nobody.output
+    # A folder that is not there is refused before anything is made or recorded, and leaves nothing.
+    with app.app_context():
+        exports_before = db.session.scalar(sa.select(sa.func.count()).select_from(Export))
+    nowhere = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com",
+                                                 "--out", str(tmp_path / "missing" / "x.zip")])
+    assert nowhere.exit_code != 0 and "is not a folder this command can write to" in nowhere.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)) == exports_before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".zip") or ".part" in p.name) == ["copy.zip"]
 
 
 def test_a_start_date_in_the_future_is_refused_and_changes_nothing(app: Flask, client: FlaskClient,

@@ -3,7 +3,7 @@ queues, monitoring data through real ingestion, jobs run by the test itself, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,6 +193,15 @@ class World:
         """The employee called ``name`` in this world, fresh from the database."""
         found: Employee = get(Employee, getattr(self, name))
         return found
+
+
+def start_world(app: Flask) -> Iterator[World]:
+    """The body of each test module's ``world`` fixture: jobs run by the test, the world made."""
+    manual_jobs(app)
+    made = make_world(app)
+    with app.app_context():
+        yield made
+        db.session.rollback()
 
 
 def make_world(app: Flask) -> World:

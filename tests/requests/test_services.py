@@ -49,10 +49,9 @@ from tests.requests.support import (
     fill,
     get,
     make_queue,
-    make_world,
-    manual_jobs,
     request_state_of_world,
     run_pending,
+    start_world,
     tags_for,
 )
 
@@ -61,11 +60,7 @@ S = RequestState
 
 @pytest.fixture
 def world(app: Flask) -> Iterator[World]:
-    manual_jobs(app)
-    made = make_world(app)
-    with app.app_context():
-        yield made
-        db.session.rollback()
+    yield from start_world(app)
 
 
 def file(w: World, who: str = "alice", kind: RequestType = RequestType.ACCESS, **fields: Any) -> str:

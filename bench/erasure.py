@@ -76,7 +76,15 @@ def erase(env: dict[str, str]) -> None:
         print(f"cores: {os.cpu_count()}  database: {db.engine.dialect.name}")
         print(f"alice holds {held:,} events and {shots} screenshots; others hold {others:,} events")
         started = time.perf_counter()
-        state = jobs.run_job(job_id)
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            state = profile.runcall(jobs.run_job, job_id)
+            pstats.Stats(profile).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(18)
+        else:
+            state = jobs.run_job(job_id)
         elapsed = time.perf_counter() - started
         db.session.remove()
         left = db.session.scalar(select(func.count()).select_from(ActivityEvent)

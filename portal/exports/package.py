@@ -50,7 +50,6 @@ from portal.crypto.keys import SealError, SubjectCipher
 from portal.crypto.streams import SealingWriter, open_stream
 from portal.extensions import db
 from portal.monitoring import aggregates
-from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.models import (
     AccessRecord,
     ActivityEvent,
@@ -59,6 +58,7 @@ from portal.monitoring.models import (
     Screenshot,
     TrainingSetUse,
 )
+from portal.monitoring.services import ScreenshotUnavailable, open_screenshot
 from portal.people.models import Employee
 
 from .formatting import EventFormatter, Formatted, FormatterPool, Unsealable, format_batch
@@ -309,6 +309,7 @@ class PackageWriter:
         self._pause = pause or (lambda: None)
         self.dpo_contact = dpo_contact
         self.files: list[PackageFile] = []
+        self.unavailable: list[dict[str, Any]] = []  # screenshots whose stored file is missing or damaged
         self.counts: dict[str, int] = {}
         self.firsts: dict[str, datetime | None] = {}
         self.lasts: dict[str, datetime | None] = {}
@@ -600,6 +601,7 @@ class PackageWriter:
                 "scope": {"categories": self.scope.categories, "date_from": iso(self.scope.date_from),
                           "date_to": iso(self.scope.date_to)},
                 "counts": self.counts,
+                **({"unavailable": self.unavailable} if self.unavailable else {}),
                 "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.size,
                            **({"rows": f.rows} if f.rows is not None else {})} for f in files],
             }
@@ -622,8 +624,13 @@ class PackageWriter:
         for shot in self._screenshots():
             ext = MEDIA_EXTENSIONS.get(shot.media_type, "bin")
             path = f"screenshots/{shot.captured_at.strftime('%Y%m%dT%H%M%SZ')}-{shot.id[:8]}.{ext}"
-            sealed = screenshot_path(shot.subject_id, shot.id).read_bytes()
-            image = self.cipher.open_bytes("screenshot", shot.id, sealed)
+            try:
+                image = open_screenshot(shot, self.cipher)
+            except ScreenshotUnavailable as exc:  # left out and said so; the rest of the copy is whole
+                log.warning("export %s: screenshot %s left out: %s", self.export_id, shot.id[:8], exc)
+                self.unavailable.append({"id": shot.id, "captured_at": iso(shot.captured_at), "reason": str(exc)})
+                progress.add()
+                continue
             member, entry = self._member(archive, path, compress=False)
             with member:
                 entry.write(image)
@@ -688,5 +695,6 @@ class PackageWriter:
             daily_counts=daily, hourly_counts=aggregates.hourly_counts(self.subject.id),
             top_targets=[(t.target_type, t.target, t.duration_ms, t.events) for t in targets.top],
             files=list(self.files), dpo_contact=self.dpo_contact,
+            unavailable=[(u["captured_at"], u["reason"]) for u in self.unavailable],
         )
 

@@ -567,6 +567,14 @@ class _Writer:
                          format_size(sum(f.size for f in images))))
         self.story.append(self.table([_("File"), _("What it holds"), _("Rows"), _("Size")], rows, [4, 6, 1.2, 1.4],
                                      right=(2, 3)))
+        if self.summary.unavailable:
+            self.story.append(Spacer(1, 4))
+            self.story.append(self.para(_(
+                "%(n)s screenshot(s) could not be included: their stored file is missing or damaged. They are "
+                "listed under “unavailable” in manifest.json, and below. You can ask the Data Protection Officer "
+                "about them, quoting this copy's reference:", n=len(self.summary.unavailable))))
+            for when, reason in self.summary.unavailable:
+                self.story.append(Paragraph(self.text(f"{when}: {reason}"), self.styles["Bullet"], bulletText="•"))
         self.story.append(Spacer(1, 6))
         self.story.append(Paragraph(self.text(_("How to check this copy")), self.styles["H2"]))
         self.story.append(self.para(_(

@@ -85,3 +85,4 @@ class ExportSummary:
     files: list[PackageFile]  # every file of the package but manifest.json, report.pdf and index.html
     dpo_contact: str
     controller: str = "the employer"
+    unavailable: list[tuple[str, str]] = field(default_factory=list)  # (screenshot's time, why it is left out)

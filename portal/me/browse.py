@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -30,6 +30,7 @@ from portal.extensions import db
 from portal.monitoring import browse
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import EventKind, Screenshot
+from portal.monitoring.services import ScreenshotUnavailable
 from portal.security import owned_or_404, signed_in
 
 bp = Blueprint("browse", __name__)
@@ -145,7 +146,10 @@ def screenshots() -> tuple[str, int]:
 def thumbnail(shot_id: str) -> Response:
     """A small JPEG made in memory from the decrypted screenshot; recorded like the full image."""
     shot = owned_or_404(Screenshot, shot_id)
-    data = browse.thumbnail(shot)
+    try:
+        data = browse.thumbnail(shot)
+    except ScreenshotUnavailable:
+        abort(404)
     record("monitoring:screenshot:view", actor=Actor("employee", current_user.id), subject_id=current_user.id,
            targets={"screenshot": shot.id}, details={"size": "thumbnail"})
     db.session.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, abort, render_template
 from flask_babel import LazyString, lazy_gettext
 from flask_login import current_user
 
@@ -93,7 +93,10 @@ def screenshot(shot_id: str) -> str:
 @signed_in
 def screenshot_image(shot_id: str) -> Response:
     shot = owned_or_404(Screenshot, shot_id)
-    data = monitoring.open_screenshot(shot)
+    try:
+        data = monitoring.open_screenshot(shot)
+    except monitoring.ScreenshotUnavailable:
+        abort(404)
     record("monitoring:screenshot:view", actor=Actor("employee", current_user.id), subject_id=current_user.id,
            targets={"screenshot": shot.id})
     db.session.commit()

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from portal.crypto import keystore
+from portal.crypto.keys import SealError, SubjectCipher
 from portal.extensions import db
 from portal.monitoring import aggregates
 from portal.monitoring.artifacts import screenshot_path
@@ -89,10 +90,25 @@ def open_event(event: ActivityEvent) -> dict[str, Any]:
     return keystore().cipher(event.subject_id).open_json("event", event.source_event_id, event.sealed)
 
 
-def open_screenshot(shot: Screenshot) -> bytes:
-    """The image, decrypted in memory; it is never written anywhere unencrypted."""
-    sealed = screenshot_path(shot.subject_id, shot.id).read_bytes()
-    return keystore().cipher(shot.subject_id).open_bytes("screenshot", shot.id, sealed)
+class ScreenshotUnavailable(LookupError):
+    """A screenshot's stored file is missing, unreadable or damaged (its row is still there)."""
+
+
+def open_screenshot(shot: Screenshot, cipher: SubjectCipher | None = None) -> bytes:
+    """The image, decrypted in memory; it is never written anywhere unencrypted. Raises
+    :class:`ScreenshotUnavailable` when its file is gone or does not open (a destroyed key still
+    raises ``KeyDestroyed``: that is the person's erasure, not damage)."""
+    cipher = cipher or keystore().cipher(shot.subject_id)
+    try:
+        sealed = screenshot_path(shot.subject_id, shot.id).read_bytes()
+    except FileNotFoundError:
+        raise ScreenshotUnavailable("the stored file is missing") from None
+    except OSError as exc:
+        raise ScreenshotUnavailable(f"the stored file cannot be read ({type(exc).__name__})") from None
+    try:
+        return cipher.open_bytes("screenshot", shot.id, sealed)
+    except SealError:
+        raise ScreenshotUnavailable("the stored file is damaged (it does not open)") from None
 
 
 CALENDAR_DAYS = 7 * 27  # the heat map shows 26 weeks up to today; a week more covers its first column

@@ -205,9 +205,13 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         if facts["key_destroyed"]:
             story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "
                                   "destroyed (crypto-shredding).")))
-            story.append(t.para(_("Backups of the portal's data made before the erasure still hold your data, "
-                                  "encrypted, until they expire; they can no longer be read, because the key is "
-                                  "destroyed and keys are never kept with the data or its backups.")))
+            story.append(t.para(_("Backups of the portal's data made before the erasure still hold your data "
+                                  "until they expire. What was encrypted with your key (web addresses, window "
+                                  "titles, positions, key timing and screenshots) can no longer be read there, "
+                                  "because the key is destroyed and keys are never kept with the data or its "
+                                  "backups. The time, application and web-site domain of each event are kept "
+                                  "unencrypted, for the dashboards, and stay readable in those backups until "
+                                  "they expire.")))
             story.append(t.para(_("Backups of the key store are kept apart. If one made before the erasure is "
                                   "ever restored, the portal destroys your key in it again: it keeps a record of "
                                   "every key it has destroyed and checks the key store against it.")))

@@ -4,7 +4,7 @@ Each batch removes its screenshot files first, then deletes the rows and adds to
 counts in one transaction; so a job killed at any point and run again carries on where it was,
 and its counts match what is gone. Data under an active legal hold is left alone (blocked) and
 reported. Once nothing of the subject's monitoring data is left, the subject's key is destroyed
-(crypto-shredding: copies in backups can no longer be opened), and the subject goes on the
+(crypto-shredding: what is sealed in copies in backups can no longer be opened), and the subject goes on the
 AI-training suppression list.
 """
 
@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, tuple_
+from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
 
 from portal.audit.services import Actor, record
-from portal.db import scrub_deleted
+from portal.db import UTCDateTime, scrub_deleted
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.monitoring import aggregates
@@ -78,15 +78,44 @@ def _conditions(category: str, subject_id: str, start: datetime | None, end: dat
     return TrainingSetUse.id, conditions
 
 
+def _delete_events(subject_id: str, category: str, start: datetime | None, end: datetime | None) -> Iterator[int]:
+    """Delete the subject's events of ``category``, :data:`BATCH` at a time, in one statement a
+    batch that walks the (subject, kind, time, id) index from where the last batch ended (keyset)
+    and hands back what it deleted: each batch reads only its own rows, however many the subject
+    has, and skips rows deleted but not yet vacuumed (PostgreSQL). Yields each batch's count; the
+    caller commits it with its tally."""
+    bounds = ""
+    params: dict[str, Any] = {"subject": subject_id, "limit": BATCH}
+    if start is not None:
+        bounds += " AND occurred_at >= :start"
+        params["start"] = start
+    if end is not None:
+        bounds += " AND occurred_at < :end"
+        params["end"] = end
+    for kind in EVENT_KINDS[category]:
+        after: tuple[Any, Any] | None = None
+        while True:
+            keyset = " AND (occurred_at, id) > (:after_time, :after_id)" if after is not None else ""
+            statement = text(
+                "DELETE FROM activity_events WHERE id IN (SELECT id FROM activity_events"  # noqa: S608 - fixed text
+                " WHERE subject_id = :subject AND kind = :kind" + bounds + keyset +
+                " ORDER BY occurred_at, id LIMIT :limit) RETURNING occurred_at, id")
+            if start is not None or end is not None:
+                statement = statement.bindparams(*(bindparam(name, type_=UTCDateTime())
+                                                   for name in ("start", "end") if name in params))
+            extra = {"after_time": after[0], "after_id": after[1]} if after is not None else {}
+            deleted = db.session.execute(statement, {**params, "kind": kind, **extra}).all()
+            if not deleted:
+                break
+            after = max((row[0], row[1]) for row in deleted)  # the driver's own values: text or timestamps
+            yield len(deleted)
+
+
 def _batches(category: str, id_column: Any, conditions: list[Any]) -> Iterator[list[Any]]:
-    """The ids of the rows to delete, :data:`BATCH` at a time, walking the subject's time index
-    from where the last batch ended (keyset): each query reads only its own batch, however many
-    rows the subject has, and skips rows already deleted but not yet vacuumed (PostgreSQL)."""
+    """The ids of the screenshots or training-set uses to delete, :data:`BATCH` at a time, from
+    where the last batch ended (keyset)."""
     table = id_column.table
-    if category in EVENT_KINDS:
-        for kind in EVENT_KINDS[category]:
-            yield from _walk(ActivityEvent.occurred_at, id_column, [*conditions, ActivityEvent.kind == kind])
-    elif table is Screenshot.__table__:
+    if table is Screenshot.__table__:
         yield from _walk(Screenshot.captured_at, id_column, conditions)
     else:
         after = None
@@ -202,6 +231,15 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
         if any(hold.covers(category) for hold in holds):
             blocked = db.session.scalar(select(func.count()).select_from(id_column.table).where(*conditions)) or 0
             _count(request_id, category).blocked = blocked
+            db.session.commit()
+            continue
+        if category in EVENT_KINDS:
+            for deleted in _delete_events(subject_id, category, start, end):
+                _count(request_id, category).deleted += deleted
+                db.session.commit()
+                done += deleted
+                ctx.progress(done, None)
+            _count(request_id, category)
             db.session.commit()
             continue
         for ids in _batches(category, id_column, conditions):

@@ -27,7 +27,9 @@ from portal.db import utcnow
 from portal.exports import services as exports
 from portal.exports.models import Export, ExportDownload, ExportState
 from portal.extensions import db
+from portal.jobs.models import Job
 from portal.jobs.runners import ThreadRunner, runner
+from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.monitoring.services import open_event
@@ -443,3 +445,36 @@ def test_the_shell_refuses_an_unknown_category_and_changes_nothing(app: Flask, a
     assert result.exit_code != 0 and "categories do not exist" in result.output
     assert not (tmp_path / "x.zip").exists()
     assert snapshot(app, skip=frozenset()) == before
+
+
+def test_a_missing_or_damaged_screenshot_is_left_out_and_said_so_and_its_page_answers_404(
+        app: Flask, client: FlaskClient, alice: str) -> None:
+    """One screenshot's file deleted, another's cut short (as a failing disk leaves them): the
+    export still finishes on its first attempt, with every other file, and names the two in its
+    manifest and report; their image and thumbnail answer 404, not 500."""
+    with app.app_context():
+        shots = db.session.scalars(sa.select(Screenshot).where(Screenshot.subject_id == alice)
+                                   .order_by(Screenshot.captured_at)).all()
+        assert len(shots) >= 3
+        gone, damaged, whole = shots[0], shots[1], shots[2]
+        screenshot_path(alice, gone.id).unlink()
+        path = screenshot_path(alice, damaged.id)
+        path.write_bytes(path.read_bytes()[:-40])
+        ids = {"gone": gone.id, "damaged": damaged.id, "whole": whole.id}
+    export_id, data = ready_export(app, client)
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        job = db.session.get(Job, export.job_id)
+        assert export.state == ExportState.READY and job.attempts == 1
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(archive.read("manifest.json"))
+    left_out = {u["id"]: u["reason"] for u in manifest["unavailable"]}
+    assert left_out == {ids["gone"]: "the stored file is missing",
+                        ids["damaged"]: "the stored file is damaged (it does not open)"}
+    assert manifest["counts"]["screenshots"] == len(shots) - 2
+    assert len([n for n in archive.namelist() if n.startswith("screenshots/")]) == len(shots) - 2
+    report = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(archive.read("report.pdf"))).pages)
+    assert "2 screenshot(s) could not be included" in report and "the stored file is missing" in report
+    for which, status in (("gone", 404), ("damaged", 404), ("whole", 200)):
+        assert client.get(f"/me/screenshots/{ids[which]}/image").status_code == status, which
+        assert client.get(f"/me/screenshots/{ids[which]}/thumbnail").status_code == status, which

@@ -51,6 +51,7 @@ from portal.people.models import Employee
 from portal.requests import erasure
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, ErasureCount, RequestState, RequestType
+from tests.conftest import both_databases
 from tests.helpers import make_employee
 from tests.requests.support import (
     World,
@@ -167,6 +168,7 @@ def end_state(request_id: str, subject_id: str) -> dict[str, Any]:
 
 # -- the whole of it --------------------------------------------------------------------------------------
 
+@both_databases
 def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_destroys_the_key(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     fill(world.alice, events=23, shots=7)
@@ -240,6 +242,7 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     assert end_state(request_id, world.alice) == again
 
 
+@both_databases
 def test_a_date_range_erasure_keeps_the_rest_and_the_key(world: World) -> None:
     fill(world.alice, events=10, shots=3, at_days_ago=10)
     fill(world.alice, events=14, shots=2, at_days_ago=20)
@@ -422,6 +425,7 @@ def twins(w: World) -> tuple[str, str]:
     return steady, crashed
 
 
+@both_databases
 def test_an_erasure_that_crashes_mid_batch_carries_on_to_the_same_end(world: World,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     steady, crashed = twins(world)

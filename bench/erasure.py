@@ -131,10 +131,7 @@ def main() -> None:
                 print(f"portal.db {database.stat().st_size / 1e6:.0f} MB, portal.db-wal "
                       f"{(wal.stat().st_size if wal.exists() else 0) / 1e6:.1f} MB after")
         finally:
-            if admin_engine is not None:
-                from portal.extensions import db
-
-                db.engine.dispose()
+            if admin_engine is not None:  # FORCE ends the bench's own connections too
                 with admin_engine.connect() as conn:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -10,6 +11,8 @@ from typing import Annotated, Any
 from sqlalchemy import CheckConstraint, DateTime, MetaData, String, TypeDecorator, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -82,18 +85,33 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
 
 
-def scrub_deleted(engine: Any, *, attempts: int = 20, pause: float = 0.25) -> bool:
-    """Make what was just deleted unreadable in the live database files (after an erasure).
+def scrub_deleted(engine: Any, tables: list[str], *, attempts: int = 20, pause: float = 0.25) -> str:
+    """After an erasure: what can be done at once so that the deleted rows do not linger in the live
+    database files. Returns what was done, as the deletion certificate states it:
 
-    On SQLite every connection deletes with ``secure_delete`` (freed content is overwritten with
-    zeros); here the write-ahead log, which still holds the pages as they were before, is copied
-    back and truncated to nothing (the freed pages stay in the file, zeroed, for reuse). A reader in the middle of a long query can hold the old pages
-    for a moment: the checkpoint is tried again, ``attempts`` times. Returns whether the log was
-    emptied. Other databases: nothing here (see docs/architecture.md, "Keys and backups")."""
+    - ``"overwritten"`` (SQLite): every connection deletes with ``secure_delete``, so freed content
+      is overwritten with zeros; here the write-ahead log, which still holds the pages as they were
+      before, is copied back and truncated to nothing. A reader in the middle of a long query can
+      hold the old pages for a moment: the checkpoint waits briefly and is tried ``attempts`` times.
+    - ``"freed"`` (PostgreSQL): the deleted rows' tuples and index entries are removed by a plain
+      ``VACUUM`` of ``tables`` (it does not block reads or writes); their bytes stay in the files'
+      free space until it is reused (docs/architecture.md, "Keys and backups").
+    - ``"deleted"``: neither could be done now (busy); the database's own maintenance does it later.
+    """
     import time
 
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("SET lock_timeout = '10s'")
+            try:
+                conn.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) " + ", ".join(
+                    engine.dialect.identifier_preparer.quote(table) for table in tables))
+            except Exception:
+                log.warning("the vacuum after an erasure did not run; autovacuum will do it", exc_info=True)
+                return "deleted"
+        return "freed"
     if engine.dialect.name != "sqlite":
-        return True
+        return "deleted"
     with engine.connect() as conn:
         # Wait briefly for readers and writers, then let go and try again: a checkpoint that waited
         # the whole busy timeout would hold up every other writer that long.
@@ -102,10 +120,8 @@ def scrub_deleted(engine: Any, *, attempts: int = 20, pause: float = 0.25) -> bo
             for _ in range(attempts):
                 busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
                 if not busy:
-                    break
+                    return "overwritten"
                 time.sleep(pause)
-            else:
-                return False
+            return "deleted"
         finally:
             conn.exec_driver_sql("PRAGMA busy_timeout=10000")  # as every connection of the pool has it
-    return True

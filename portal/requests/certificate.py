@@ -199,8 +199,11 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             story.append(t.para(_("The database files were overwritten where those items were, and the "
                                   "database's write-ahead log was emptied.")))
         elif facts.get("database_files") == "freed":
-            story.append(t.para(_("The space they took in the database files is marked free; the database "
-                                  "overwrites it as it reuses it.")))
+            story.append(t.para(_("The database then removed them from its tables and indexes (vacuum); the "
+                                  "space they took in its files is free and is overwritten as it is reused.")))
+        elif facts.get("database_files") == "deleted":
+            story.append(t.para(_("The database removes them from its files in its own maintenance; until the "
+                                  "space they took is reused, it still holds their bytes.")))
         story.append(t.para(_("Encryption key"), t.heading))
         if facts["key_destroyed"]:
             story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "

@@ -42,6 +42,9 @@ from .models import DataRequest, ErasureCount, Rectification, RequestState, Requ
 
 log = logging.getLogger(__name__)
 
+# Tables an erasure deletes from (the person's rows and the aggregates made of them).
+SCRUBBED_TABLES = ["activity_events", "screenshots", "training_set_uses", "activity_daily", "activity_hourly",
+                   "activity_targets", "subject_category_stats", "rectifications"]
 BATCH = 5000  # rows per transaction: each holds the write lock for a few tens of milliseconds
 EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
                                                                                         "app_activity")}
@@ -279,18 +282,14 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     services.complete(request, result={"categories": counts, "key_destroyed": shredded}, outcome=outcome)
     db.session.commit()  # the erasure is done; what follows only scrubs the database files
     try:
-        scrubbed = scrub_deleted(db.engine)
+        scrubbed = scrub_deleted(db.engine, SCRUBBED_TABLES)
     except Exception:  # the erasure itself is done and recorded: this must not undo or repeat it
         log.exception("erasure %s: scrubbing the database files failed", request_id)
-        scrubbed = False
+        scrubbed = "deleted"
     request = db.session.get(DataRequest, request_id)
     assert request is not None  # noqa: S101 - completed just now
-    overwritten = scrubbed and db.engine.dialect.name == "sqlite"
-    request.result = {**(request.result or {}), "database_files": "overwritten" if overwritten else "freed"}
+    request.result = {**(request.result or {}), "database_files": scrubbed}
     db.session.commit()
-    if not scrubbed:
-        log.warning("erasure %s: the database's write-ahead log was busy and may hold erased pages until "
-                    "its next checkpoint; the certificate says the space was freed, not overwritten", request_id)
     return {"scrubbed": scrubbed, "request_id": request_id, "deleted": sum(v["deleted"] for v in counts.values()),
             "blocked": sum(held.values())}
 

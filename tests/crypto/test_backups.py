@@ -175,3 +175,27 @@ def test_after_an_erasure_the_raw_database_files_hold_nothing_of_the_erased_rows
     with contextlib.closing(sqlite3.connect(database)) as conn:  # the rows of others are all there
         assert conn.execute("SELECT count(*) FROM activity_events WHERE subject_id = ?",
                             (world.bob,)).fetchone() == (6,)
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_after_an_erasure_postgresql_holds_no_dead_tuple_of_it(world: World, app: Flask) -> None:
+    """PostgreSQL keeps deleted rows as dead tuples (and their index entries) until a vacuum; the
+    erasure vacuums what it deleted from, and says "freed" (not "overwritten") on the certificate."""
+    from sqlalchemy import text
+
+    from portal.requests.certificate import certificate_facts
+    from portal.requests.models import DataRequest
+
+    db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pgstattuple"))
+    db.session.commit()
+    fill(world.alice, events=40, shots=3)
+    fill(world.bob, events=6, shots=1)
+    request_id, job_id = approved_erasure(world)
+    assert run_now(job_id) == JobState.SUCCEEDED
+    for table in ("activity_events", "screenshots", "training_set_uses", "activity_targets"):
+        dead = db.session.execute(text("SELECT dead_tuple_count FROM pgstattuple(:t)"), {"t": table}).scalar()
+        assert dead == 0, table
+    request = db.session.get(DataRequest, request_id)
+    assert request is not None and certificate_facts(request)["database_files"] == "freed"
+    live = db.session.execute(text("SELECT count(*) FROM activity_events")).scalar()
+    assert live == 6  # bob's are all there

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint browser-deps lock clean bench messages
+.PHONY: run test lint browser-deps hsm-deps lock clean bench messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,19 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium is not installed and cannot be installed here: browser tests will be skipped"; fi
 
+# Debian's SoftHSM2 stands in for an HSM in the tests of the PKCS#11 key store.
+hsm-deps:
+	@if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's softhsm2 for the PKCS#11 key-store tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null; \
+	else echo "softhsm2 is not installed and cannot be installed here: PKCS#11 key-store tests will be skipped"; fi
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy portal
 
-test: $(DEV_STAMP) browser-deps lint
+test: $(DEV_STAMP) browser-deps hsm-deps lint
 	$(BIN)/pytest
 
 bench: $(DEV_STAMP)

@@ -126,7 +126,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
     server_sessions.init_app(app)
-    crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir)
+    crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir, settings.pkcs11())
     from portal import mail as portal_mail
 
     portal_mail.init_app(app, settings)

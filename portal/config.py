@@ -77,6 +77,10 @@ class Settings:
     artifact_dir: Path = DEFAULT_INSTANCE / "artifacts"
     key_dir: Path = field(default_factory=lambda: default_key_dir(DEFAULT_INSTANCE))
     session_dir: Path = DEFAULT_INSTANCE / "sessions"
+    key_store: str = "file"  # or "pkcs11": subject keys on a PKCS#11 token (an HSM)
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin: str = field(default="", repr=False)
     dpo_groups: tuple[str, ...] = ("dpo",)
     admin_groups: tuple[str, ...] = ("privacy-admin",)
     auditor_groups: tuple[str, ...] = ("auditor",)
@@ -139,6 +143,10 @@ class Settings:
             artifact_dir=Path(env.get("PORTAL_ARTIFACT_DIR") or instance / "artifacts"),
             key_dir=Path(env.get("PORTAL_KEY_DIR") or default_key_dir(instance)),
             session_dir=Path(env.get("PORTAL_SESSION_DIR") or instance / "sessions"),
+            key_store=env.get("PORTAL_KEY_STORE", "file").strip().lower() or "file",
+            pkcs11_module=env.get("PORTAL_PKCS11_MODULE", "").strip(),
+            pkcs11_token=env.get("PORTAL_PKCS11_TOKEN", "").strip(),
+            pkcs11_pin=env.get("PORTAL_PKCS11_PIN", ""),
             dpo_groups=groups("PORTAL_DPO_GROUPS", "dpo"),
             admin_groups=groups("PORTAL_ADMIN_GROUPS", "privacy-admin"),
             auditor_groups=groups("PORTAL_AUDITOR_GROUPS", "auditor"),
@@ -245,6 +253,12 @@ class Settings:
 
     # -- the key store -----------------------------------------------------------------------------
 
+    def pkcs11(self) -> dict[str, str] | None:
+        """The PKCS#11 token that keeps the subject keys, or None for the key folder."""
+        if self.key_store != "pkcs11":
+            return None
+        return {"module": self.pkcs11_module, "token": self.pkcs11_token, "pin": self.pkcs11_pin}
+
     def data_folders(self) -> list[tuple[str, Path]]:
         """The folders a backup of the data takes: the key store must be in none of them."""
         folders = [("the instance folder (PORTAL_INSTANCE_DIR)", Path(self.instance_dir)),
@@ -267,6 +281,17 @@ class Settings:
                     f"PORTAL_KEY_DIR ({keys}) must be outside {name} ({folder}), and not hold it: a backup "
                     "of the data would otherwise take the subject keys with it, and an erased person's data "
                     "could be read again from that backup. Choose a folder of its own, backed up apart.")
+        if self.key_store not in ("file", "pkcs11"):
+            raise ConfigError(f"PORTAL_KEY_STORE must be file or pkcs11, not {self.key_store!r}")
+        if self.key_store == "pkcs11":
+            missing = [name for name, value in (("PORTAL_PKCS11_MODULE", self.pkcs11_module),
+                                                ("PORTAL_PKCS11_TOKEN", self.pkcs11_token),
+                                                ("PORTAL_PKCS11_PIN", self.pkcs11_pin)) if not value]
+            if missing:
+                raise ConfigError("PORTAL_KEY_STORE=pkcs11 needs " + ", ".join(missing))
+            if not Path(self.pkcs11_module).is_file():
+                raise ConfigError(f"PORTAL_PKCS11_MODULE ({self.pkcs11_module}) is not a file: give the path "
+                                  "of the token's PKCS#11 library")
         legacy = Path(self.instance_dir) / LEGACY_KEY_SUBDIR
         if legacy.is_dir() and any(legacy.glob("*.key")):
             if self.demo and not Path(self.key_dir).exists():

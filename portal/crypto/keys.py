@@ -38,7 +38,7 @@ TOMBSTONE_PREFIX = ".destroyed-"  # a key being destroyed: already no key, not y
 
 FORMAT_V1 = b"\x01"
 NONCE_BYTES = 12
-_SUBJECT_ID = re.compile(r"^[0-9a-f]{32}$")
+SUBJECT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 
 class KeyDestroyed(LookupError):
@@ -145,37 +145,61 @@ class DirectoryCipher:
         return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode()).decode()
 
 
-class KeyStore:
-    """Wrapped subject keys, one file each, written atomically; destroyed by overwrite and unlink."""
+class SubjectKeyStore:
+    """Where wrapped subject keys are kept: what every backend shares. A key is stored only wrapped
+    by a key derived from the master key, bound to its subject; its id is a digest of the wrapped
+    form (:func:`key_id_of`). Backends say how the wrapped bytes are read, created and destroyed."""
 
-    def __init__(self, directory: Path, master_key: bytes) -> None:
-        self.directory = Path(directory)
+    kind = "abstract"
+
+    def __init__(self, master_key: bytes) -> None:
         self._wrap = AESGCM(derive_key(master_key, "key-wrap"))
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _path(self, subject_id: str) -> Path:
-        if not _SUBJECT_ID.match(subject_id):
+    @staticmethod
+    def _check(subject_id: str) -> str:
+        if not SUBJECT_ID_PATTERN.match(subject_id):
             raise ValueError("malformed subject id")
-        return self.directory / f"{subject_id}.key"
+        return subject_id
 
-    def _aad(self, subject_id: str) -> bytes:
+    @staticmethod
+    def _aad(subject_id: str) -> bytes:
         return f"subject-key:{subject_id}".encode()
 
+    # -- what a backend provides -------------------------------------------------------------------
+
+    def _read(self, subject_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _store(self, subject_id: str, wrapped: bytes) -> None:
+        """Keep ``wrapped`` as the subject's key unless one is there already (then keep that one)."""
+        raise NotImplementedError
+
+    def _remove(self, subject_id: str) -> str | None:
+        """Destroy the subject's key in one step; its key id, or None if there was none."""
+        raise NotImplementedError
+
+    def subject_ids(self) -> list[str]:
+        """The subjects whose keys are in the store."""
+        raise NotImplementedError
+
+    def scrub_tombstones(self) -> int:
+        """Finish destructions that were cut short. Returns how many."""
+        return 0
+
+    # -- the same for every backend ----------------------------------------------------------------
+
     def exists(self, subject_id: str) -> bool:
-        return self._path(subject_id).exists()
+        return self._read(self._check(subject_id)) is not None
 
     def create(self, subject_id: str) -> None:
         """Create the subject's data key; creating one that exists is a no-op."""
-        path = self._path(subject_id)
-        if path.exists():
-            return
-        write_once(path, seal(self._wrap, secrets.token_bytes(32), self._aad(subject_id)))
+        if self._read(self._check(subject_id)) is None:
+            self._store(subject_id, seal(self._wrap, secrets.token_bytes(32), self._aad(subject_id)))
 
     def data_key(self, subject_id: str) -> bytes:
-        try:
-            wrapped = self._path(subject_id).read_bytes()
-        except FileNotFoundError:
-            raise KeyDestroyed(subject_id) from None
+        wrapped = self._read(self._check(subject_id))
+        if wrapped is None:
+            raise KeyDestroyed(subject_id)
         return unseal(self._wrap, wrapped, self._aad(subject_id))
 
     def cipher(self, subject_id: str) -> SubjectCipher:
@@ -185,15 +209,39 @@ class KeyStore:
         """The id of the subject's current key (a digest of its wrapped form), None if there is none.
         A key restored from a backup has the id it had; a key made later for the same person has
         another, so a list of destroyed key ids never catches a newer key."""
+        wrapped = self._read(self._check(subject_id))
+        return key_id_of(wrapped) if wrapped is not None else None
+
+    def destroy(self, subject_id: str) -> str | None:
+        """Destroy the wrapped key. Returns its key id, or None if there was none."""
+        return self._remove(self._check(subject_id))
+
+
+class KeyStore(SubjectKeyStore):
+    """The file backend: wrapped subject keys, one file each under ``PORTAL_KEY_DIR``, written
+    atomically; destroyed by a rename to a tombstone, then overwrite and unlink."""
+
+    kind = "file"
+
+    def __init__(self, directory: Path, master_key: bytes) -> None:
+        super().__init__(master_key)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, subject_id: str) -> Path:
+        return self.directory / f"{self._check(subject_id)}.key"
+
+    def _read(self, subject_id: str) -> bytes | None:
         try:
-            return key_id_of(self._path(subject_id).read_bytes())
+            return self._path(subject_id).read_bytes()
         except FileNotFoundError:
             return None
 
-    def destroy(self, subject_id: str) -> str | None:
-        """Destroy the wrapped key. Returns its key id, or None if there was none.
+    def _store(self, subject_id: str, wrapped: bytes) -> None:
+        write_once(self._path(subject_id), wrapped)
 
-        The key file is first renamed to a tombstone (one atomic step: from then on the key does
+    def _remove(self, subject_id: str) -> str | None:
+        """The key file is first renamed to a tombstone (one atomic step: from then on the key does
         not exist for anyone), then overwritten and removed. A tombstone that could not be scrubbed
         (a failing disk) stays for :meth:`scrub_tombstones`, never as a key that half exists."""
         path = self._path(subject_id)
@@ -222,21 +270,24 @@ class KeyStore:
         return True
 
     def scrub_tombstones(self) -> int:
-        """Overwrite and remove what destructions that were cut short left. Returns how many."""
         return sum(self._scrub(path) for path in self.directory.glob(f"{TOMBSTONE_PREFIX}*"))
 
     def subject_ids(self) -> list[str]:
-        """The subjects whose keys are in the store."""
-        return sorted(p.stem for p in self.directory.glob("*.key") if _SUBJECT_ID.match(p.stem))
+        return sorted(p.stem for p in self.directory.glob("*.key") if SUBJECT_ID_PATTERN.match(p.stem))
 
 
 class _Keys:
-    def __init__(self, master_key: bytes, key_dir: Path) -> None:
+    def __init__(self, master_key: bytes, key_dir: Path, pkcs11: dict[str, str] | None) -> None:
         self._master = master_key
         self._key_dir = key_dir
+        self._pkcs11 = pkcs11
 
     @cached_property
-    def store(self) -> KeyStore:
+    def store(self) -> SubjectKeyStore:
+        if self._pkcs11 is not None:
+            from portal.crypto.pkcs11_store import Pkcs11KeyStore
+
+            return Pkcs11KeyStore(self._master, **self._pkcs11)
         return KeyStore(self._key_dir, self._master)
 
     @cached_property
@@ -248,8 +299,10 @@ class _Keys:
         return derive_key(self._master, "blind-index")
 
 
-def init_app(app: Any, master_key: bytes, key_dir: Path) -> None:
-    app.extensions["portal.keys"] = _Keys(master_key, key_dir)
+def init_app(app: Any, master_key: bytes, key_dir: Path, pkcs11: dict[str, str] | None = None) -> None:
+    """``pkcs11``: the module, token label and PIN of a PKCS#11 token that keeps the subject keys
+    (``PORTAL_KEY_STORE=pkcs11``); otherwise they are files in ``key_dir``."""
+    app.extensions["portal.keys"] = _Keys(master_key, key_dir, pkcs11)
 
 
 def _keys() -> _Keys:
@@ -257,7 +310,7 @@ def _keys() -> _Keys:
     return keys
 
 
-def keystore() -> KeyStore:
+def keystore() -> SubjectKeyStore:
     return _keys().store
 
 

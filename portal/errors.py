@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.audit.services import AuditBusy
 from portal.extensions import db
 
 MESSAGES = {
@@ -36,6 +37,14 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
         return render_error(error.code or 500)
+
+    @app.errorhandler(AuditBusy)
+    def audit_busy(error: AuditBusy) -> tuple[str, int, dict[str, str]]:
+        db.session.rollback()  # nothing of the request was kept: it changes nothing unrecorded
+        page, code = render_error(503, _l("Busy"), _l("The portal is busy finishing other work and did not make "
+                                                      "this change. Nothing was changed; please try again in a "
+                                                      "moment."))
+        return page, code, {"Retry-After": "30"}
 
     @app.errorhandler(InternalServerError)
     def server_error(error: InternalServerError) -> tuple[str, int]:

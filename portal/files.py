@@ -142,3 +142,29 @@ def write_file(path: Path, data: bytes, *, exclusive: bool = False, mode: int = 
     with atomic_file(path, exclusive=exclusive, mode=mode, make_parents=make_parents) as (fh, outcome):
         write_all(fh, data)
     return outcome.placed
+
+
+def stale_files(folder: Path, keep: set[str], *, older_than: float, suffix: str) -> Iterator[Path]:
+    """Files in ``folder`` (not below it) that no row points to: named ``<id><suffix>`` with an id
+    not in ``keep``, or a temporary file (``.*.part``) left by a writer that died, and last
+    changed more than ``older_than`` seconds ago (younger ones may belong to a write whose row is
+    about to commit)."""
+    import time
+
+    cutoff = time.time() - older_than
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return
+    for path in entries:
+        name = path.name
+        orphan = name.startswith(".") and name.endswith(".part")
+        if not orphan and name.endswith(suffix):
+            orphan = name[: -len(suffix)] not in keep
+        if not orphan:
+            continue
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                yield path
+        except OSError:
+            continue

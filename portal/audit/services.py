@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from portal.audit.models import AuditEntry
 from portal.db import new_id, utcnow
@@ -27,6 +28,13 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
     {"email", "name", "display_name", "url", "title", "payload", "ip", "user_agent", "sub", "claims"}
 )
 _SCALARS = (str, int, float, bool, type(None))
+
+
+LOCK_WAIT = "15s"  # how long an audited write waits for another's append lock (PostgreSQL)
+
+
+class AuditBusy(RuntimeError):
+    """The audit log's append lock was not free in time; the transaction must be rolled back."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,18 @@ def _serialise_appends() -> int | None:
     SQLite has one writer, and its rowid is the highest plus one at insert time: None."""
     if db.session.get_bind().dialect.name != "postgresql":
         return None
-    db.session.execute(text("SELECT pg_advisory_xact_lock(7244891)"))
+    # Wait for the lock at most LOCK_WAIT, then fail clearly: a transaction stopped while holding
+    # it (a process paused in the middle of a write) must not hold up every audited write for ever.
+    previous = db.session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    db.session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": LOCK_WAIT})
+    try:
+        db.session.execute(text("SELECT pg_advisory_xact_lock(7244891)"))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise AuditBusy(f"the audit log stayed locked by another transaction for {LOCK_WAIT}; nothing was "
+                            "recorded or changed: try again") from None
+        raise
+    db.session.execute(text("SELECT set_config('lock_timeout', :was, true)"), {"was": previous})
     db.session.flush()  # entries added earlier in this transaction count
     highest = db.session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")).scalar_one()
     return int(highest) + 1

@@ -22,6 +22,7 @@ import io
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,9 @@ from portal.audit.services import Actor, record
 from portal.crypto.keys import SealError, derive_key, seal, unseal
 from portal.db import new_id, utcnow
 from portal.extensions import db
-from portal.monitoring.artifacts import artifact_dir, write_atomically
+from portal.files import stale_files, unlink_quietly
+from portal.jobs.runners import periodic
+from portal.monitoring.artifacts import ORPHAN_AGE_SECONDS, SWEEP_EVERY_SECONDS, artifact_dir, write_atomically
 from portal.people.models import Employee, Role
 from portal.requests.models import DataRequest
 
@@ -287,3 +290,24 @@ def record_access(link: EvidenceShare, what: Literal["view", "download"], *, now
     record(f"evidence:share:{what}", actor=Actor.anonymous(), subject_id=request.subject_id,
            targets={"share": link.id, "pack": pack.id, "request": request.id},
            details={"authority": str(link.authority), "accesses": link.access_count})
+
+
+_last_pack_sweep = 0.0
+
+
+@periodic
+def sweep_orphan_packs() -> None:
+    """At most hourly: pack files that no pack row points to (a process that died between writing
+    the file and committing its row) are removed once they are old enough not to be in flight."""
+    global _last_pack_sweep
+    if _last_pack_sweep and time.monotonic() - _last_pack_sweep < SWEEP_EVERY_SECONDS:
+        return
+    _last_pack_sweep = time.monotonic()
+    root = artifact_dir() / PACK_DIR
+    if not root.is_dir():
+        return
+    for folder in (f for f in root.iterdir() if f.is_dir()):
+        keep = set(db.session.scalars(select(EvidencePack.id).where(EvidencePack.request_id == folder.name)))
+        for path in stale_files(folder, keep, older_than=ORPHAN_AGE_SECONDS, suffix=".zip.sealed"):
+            log.info("removing evidence pack file %s: no pack row points to it", path.name)
+            unlink_quietly(path)

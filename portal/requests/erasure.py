@@ -10,11 +10,9 @@ AI-training suppression list.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
@@ -24,7 +22,7 @@ from portal.db import UTCDateTime, scrub_deleted
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.monitoring import aggregates
-from portal.monitoring.artifacts import screenshot_path
+from portal.monitoring.artifacts import remove_orphan_screenshots, screenshot_path
 from portal.monitoring.models import (
     ActivityDaily,
     ActivityEvent,
@@ -143,12 +141,6 @@ def _walk(time_column: Any, id_column: Any, conditions: list[Any]) -> Iterator[l
         after = (rows[-1][0], rows[-1][1])
 
 
-def _remove_empty(directory: Path) -> None:
-    """Remove the subject's screenshot folder once it holds nothing (its name is the subject's id)."""
-    with contextlib.suppress(OSError):
-        directory.rmdir()
-
-
 def _count(request_id: str, category: str) -> ErasureCount:
     row = db.session.get(ErasureCount, (request_id, category))
     if row is None:
@@ -256,8 +248,8 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
             ctx.progress(done, None)
         _count(request_id, category)
         db.session.commit()
-        if category == "screenshots":
-            _remove_empty(screenshot_path(subject_id, "x").parent)
+        if category == "screenshots":  # and the files of screenshots whose ingestion never committed
+            remove_orphan_screenshots(subject_id)
     subject = db.session.get(Employee, subject_id)
     request = db.session.get(DataRequest, request_id)
     assert subject is not None and request is not None  # noqa: S101 - read above, nothing deletes them

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, entry_canonical, record
@@ -90,3 +90,60 @@ def test_concurrent_appends_get_distinct_ordered_sequence_numbers(app: Flask) ->
         for entry in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
             per_writer.setdefault(entry.details["writer"], []).append(entry.details["i"])
         assert all(order == list(range(10)) for order in per_writer.values())
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_transaction_stopped_while_holding_the_append_lock_makes_others_fail_clearly_not_wait(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real process records an entry, so takes the append lock, and is then stopped (SIGSTOP)
+    before it commits. Another audited write gives up after the lock wait with a clear error and
+    adds nothing; once the stopped process is killed, writing works again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from portal.audit import services as audit
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal, sys, psycopg\n"
+         "conn = psycopg.connect(sys.argv[1])\n"
+         "conn.execute('SELECT pg_advisory_xact_lock(7244891)')\n"
+         "print('locked', flush=True)\n"
+         "os.kill(os.getpid(), signal.SIGSTOP)\n", url],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(audit, "LOCK_WAIT", "300ms")
+        with app.app_context():
+            before = count()
+            started = time.monotonic()
+            with pytest.raises(audit.AuditBusy, match="stayed locked by another transaction for 300ms"):
+                record("test:entry:add", actor=Actor.system())
+            assert time.monotonic() - started < 5
+            db.session.rollback()
+            assert count() == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+    with app.app_context():
+        record("test:entry:add", actor=Actor.system())
+        assert db.session.execute(text("SHOW lock_timeout")).scalar() == "0"  # put back, in the same transaction
+        db.session.commit()
+        assert count() == before + 1
+
+
+def test_a_busy_audit_log_answers_503_with_retry_after_and_keeps_nothing(app: Flask) -> None:
+    from portal.audit.services import AuditBusy
+
+    def busy_view() -> str:
+        record("test:entry:add", actor=Actor.system())
+        raise AuditBusy("the audit log stayed locked")
+
+    app.add_url_rule("/test-only/busy", view_func=busy_view)
+    response = app.test_client().get("/test-only/busy")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    with app.app_context():
+        assert count() == 0

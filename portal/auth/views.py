@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 from werkzeug.wrappers import Response
@@ -19,6 +21,7 @@ from portal.audit.services import Actor, record
 from portal.auth import services
 from portal.auth.models import AuthSession
 from portal.config import Settings
+from portal.errors import render_error
 from portal.extensions import db, oauth
 from portal.forms import ButtonForm
 from portal.ratelimit import SIGN_IN, limiter
@@ -49,6 +52,8 @@ def login() -> Response | str:
     reauth = request.args.get("reauth") == "1" and current_user.is_authenticated
     if current_user.is_authenticated and not reauth:
         return redirect(url_for("me.home"))
+    if not sessions_can_be_saved():
+        return _sessions_unavailable()  # type: ignore[return-value]
     session["signin_next"] = safe_next(request.args.get("next"), url_for("me.home"))
     params: dict[str, Any] = {"nonce": secrets.token_urlsafe(24)}
     if reauth:
@@ -63,6 +68,39 @@ def login() -> Response | str:
         current_app.logger.warning("identity provider unreachable at sign-in")
         return render_template("auth/unavailable.html"), 503  # type: ignore[return-value]
     return response
+
+
+def sessions_can_be_saved() -> bool:
+    """Whether the session store takes a write now. File sessions fail quietly when the disk is
+    full (the cache reports False and logs), so a sign-in would go to the IdP and come back to a
+    session that was never stored: probe first, and say so instead."""
+    interface = current_app.session_interface
+    cache = getattr(interface, "cache", None)
+    if cache is not None:
+        probe = f"probe-{secrets.token_hex(8)}"
+        try:
+            stored = bool(cache.set(probe, b"1", timeout=60))
+        finally:
+            with contextlib.suppress(Exception):
+                cache.delete(probe)
+        return stored
+    client = getattr(interface, "client", None)
+    if client is not None:
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+    return True
+
+
+def _sessions_unavailable() -> tuple[str, int, dict[str, str]]:
+    current_app.logger.error("sign-in is unavailable: the session store does not take writes "
+                             "(disk full or not writable, or Redis down)")
+    page, code = render_error(503, _l("Sign-in is unavailable"), _l(
+        "The portal cannot save sign-in sessions at the moment (its storage is full or cannot be written). "
+        "Nothing was changed, and this has been logged for the people who run the portal. Please try again "
+        "later."))
+    return page, code, {"Retry-After": "300"}
 
 
 def _refuse(reason: str) -> None:
@@ -140,7 +178,7 @@ def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
 @bp.get("/auth/callback")
 @limiter.limit(SIGN_IN)
 @public
-def callback() -> Response | tuple[str, int]:
+def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     max_age = session.pop("signin_max_age", None)
     next_url = session.pop("signin_next", None) or url_for("me.home")
     try:
@@ -148,6 +186,8 @@ def callback() -> Response | tuple[str, int]:
         result = services.resolve_sign_in(settings().oidc_issuer, claims, settings())
     except services.SignInRefused as refused:
         db.session.rollback()
+        if refused.reason in ("state-mismatch", "state-missing") and not sessions_can_be_saved():
+            return _sessions_unavailable()  # the state was lost with the session, not forged
         record("auth:sign-in:refused", actor=Actor.anonymous(), subject_id=refused.subject_id,
                details={"reason": refused.reason})
         db.session.commit()

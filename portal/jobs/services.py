@@ -222,7 +222,12 @@ def run_job(job_id: str) -> JobState | None:
 
 
 def _undo(ctx: JobContext) -> None:
-    db.session.rollback()
+    """Roll back, then run the attempt's clean-ups (temporary files): even when the rollback
+    itself fails (the database went away), the clean-ups run."""
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("job %s: the rollback after a failed attempt failed", ctx.job_id)
     for undo in reversed(ctx.on_rollback):
         try:
             undo()

@@ -536,3 +536,26 @@ def test_each_celery_app_dispatches_to_its_own_prefix_and_queue(
         for prefix in prefixes:
             for key in client.scan_iter(f"{prefix}*"):
                 client.delete(key)
+
+
+@jobs.handler("test.lose-connection")
+def _lose_connection(ctx: jobs.JobContext) -> dict[str, Any]:
+    ctx.on_rollback.append(lambda: undone.append(ctx.job_id))
+    record("test:job:partial", actor=Actor.system(), targets={"job": ctx.job_id})
+    pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    with db.engine.connect() as other:  # the database drops this attempt's connection under it
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    raise RuntimeError("the database went away")
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_clean_ups_run_even_when_the_rollback_itself_fails(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.extensions, EXTENSION, RecordingRunner([]))
+    with app.app_context():
+        job_id = jobs.enqueue("test.lose-connection", max_attempts=3, dispatch=False).id
+        db.session.commit()
+        undone.clear()
+        assert jobs.run_job(job_id) == JobState.QUEUED  # a failed attempt, to be retried
+        assert undone == [job_id]
+        assert not audit_entries(app, "test:job:partial")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from portal.audit.services import Actor, record
 from portal.crypto.keys import KeyDestroyed
@@ -21,7 +21,7 @@ from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.files import unlink_quietly
 from portal.jobs import services as jobs
-from portal.jobs.models import Job
+from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import DataCategory
@@ -72,8 +72,12 @@ def request_export(subject: Employee, *, categories: list[str] | None = None, da
     today = utcnow().date()
     if date_from and date_from > today:
         raise ExportError("The start date is in the future: there is nothing to export yet.")
-    active = db.session.scalar(select(db.func.count()).select_from(Export).where(
-        Export.subject_id == subject.id, Export.state.in_([ExportState.QUEUED, ExportState.RUNNING]))) or 0
+    # Exports in hand: queued, or running under a live lease. One whose worker died (a killed
+    # `export run`, its lease expired) does not hold a place; the sweep takes it up again.
+    active = db.session.scalar(select(db.func.count()).select_from(Export).join(Job, Job.id == Export.job_id).where(
+        Export.subject_id == subject.id, Export.state.in_([ExportState.QUEUED, ExportState.RUNNING]),
+        or_(Job.state != JobState.RUNNING, Job.lease_expires_at.is_(None), Job.lease_expires_at >= utcnow())))
+    active = active or 0
     if active >= MAX_ACTIVE_PER_SUBJECT and request_id is None:
         raise ExportError("Two exports are already being prepared; wait for them to finish.")
     export_id = new_id()
@@ -122,7 +126,7 @@ def status(export: Export) -> Status:
     state = str(export.state)
     if export.state == ExportState.QUEUED and job.state == "running":
         state = "running"
-    if export.state == ExportState.QUEUED and job.state == "queued" and job.attempts and job.error:
+    if job.state == "queued" and job.attempts and job.error:  # an attempt failed (the export may say running)
         state = "retrying"
     return Status(state, job.percent, job.progress_done, job.progress_total, export.error or (
         job.error if state == "retrying" else None))

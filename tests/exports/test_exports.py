@@ -27,7 +27,7 @@ from portal.db import utcnow
 from portal.exports import services as exports
 from portal.exports.models import Export, ExportDownload, ExportState
 from portal.extensions import db
-from portal.jobs.models import Job
+from portal.jobs.models import Job, JobState
 from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.ingest import ingest_batch
@@ -384,6 +384,18 @@ def test_at_most_two_exports_are_prepared_at_once(app: Flask, client: FlaskClien
         with pytest.raises(exports.ExportError):
             exports.request_export(subject, actor=Actor("employee", alice), dispatch=False)
         db.session.rollback()
+        # One of them is taken by a worker that then dies (a killed `export run`): once its lease
+        # has run out it holds no place, and the sweep will take it up again.
+        from portal.jobs import services as jobs
+
+        dead = db.session.scalars(sa.select(Export).where(Export.subject_id == alice)).first()
+        assert dead is not None and jobs.claim(dead.job_id) is not None
+        db.session.execute(sa.update(Job).where(Job.id == dead.job_id)
+                           .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert dead.job_id in jobs.due_jobs()
+        exports.request_export(subject, actor=Actor("employee", alice), dispatch=False)
+        db.session.rollback()
 
 
 def test_the_shell_export_writes_the_same_package(app: Flask, alice: str, tmp_path: Any) -> None:
@@ -478,3 +490,27 @@ def test_a_missing_or_damaged_screenshot_is_left_out_and_said_so_and_its_page_an
     for which, status in (("gone", 404), ("damaged", 404), ("whole", 200)):
         assert client.get(f"/me/screenshots/{ids[which]}/image").status_code == status, which
         assert client.get(f"/me/screenshots/{ids[which]}/thumbnail").status_code == status, which
+
+
+def test_an_export_whose_attempt_failed_says_it_is_trying_again_and_why(app: Flask, client: FlaskClient,
+                                                                       alice: str) -> None:
+    """Its folder is in the way (a file where the folder should be): the attempt fails, the page
+    says it is trying again and why, and once the folder can be made the next attempt finishes."""
+    from tests.requests.support import manual_jobs, run_now
+
+    manual_jobs(app)
+    export_id = start_export(client, **ALL)
+    with app.app_context():
+        blocker = exports.exports_dir(alice)
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_bytes(b"not a folder")
+        export = db.session.get(Export, export_id)
+        assert run_now(export.job_id) == JobState.QUEUED
+        shown = exports.status(db.session.get(Export, export_id))
+        assert shown.state == "retrying" and shown.error and "internal error" in shown.error
+    page = client.get(f"/me/exports/{export_id}").get_data(as_text=True)
+    assert "Trying again" in page and "The last attempt did not finish (an internal error" in page
+    with app.app_context():
+        blocker.unlink()
+        assert run_now(db.session.get(Export, export_id).job_id) == JobState.SUCCEEDED
+        assert exports.status(db.session.get(Export, export_id)).state == "ready"

@@ -22,7 +22,7 @@ def register(group: click.Group) -> None:
         """Make the signed evidence pack of one request (any state) and write it to --out."""
         from portal.audit.heads import HeadError
         from portal.audit.services import Actor
-        from portal.evidence.pack import write_pack
+        from portal.evidence.sharing import discard_file, make_pack, pack_bytes
         from portal.requests.models import DataRequest
 
         out = Path(out_path)
@@ -33,17 +33,26 @@ def register(group: click.Group) -> None:
         request = db.session.get(DataRequest, request_id.strip())
         if request is None:
             raise click.ClickException(f"No request has the id {request_id!r}.")
+        # Made and recorded like a pack made on the case page (so later packs of the request carry
+        # a consistency proof from its head), the file kept sealed in the artifact directory; the
+        # commit comes last, once the copy for --out is in place.
+        pack = None
         try:
+            pack = make_pack(request, Actor.system())
             with atomic_file(out, exclusive=not force) as (fh, outcome):
-                result = write_pack(request, fh, actor=Actor.system())
-                db.session.commit()
-        except HeadError as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:
+                fh.write(pack_bytes(pack))
+            if not outcome.placed:  # refused to replace a file that appeared meanwhile
+                raise click.ClickException(f"{out} appeared while the pack was being made; it was left alone "
+                                           "and nothing was recorded: run again.")
+            db.session.commit()
+        except BaseException as exc:
             db.session.rollback()
-        if not outcome.placed:  # refused to replace a file that appeared meanwhile
-            raise click.ClickException(f"{out} appeared while the pack was being made; it was left alone "
-                                       "(the pack was made and audited, but not written: run again).")
+            if pack is not None:
+                discard_file(pack)
+            if isinstance(exc, HeadError):
+                raise click.ClickException(str(exc)) from None
+            raise
+        result = pack
         click.echo(f"path:       {out}")
         click.echo(f"sha256:     {result.sha256}")
         click.echo(f"size:       {result.size} bytes")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from portal.audit import heads
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import Actor, entry_canonical
 from portal.evidence import verify as spec
+from portal.evidence.models import EvidencePack
 from portal.evidence.pack import head_document
 from portal.evidence.verify import verify_pack
 from portal.exports.models import Export
@@ -326,6 +329,16 @@ def test_the_command_writes_a_verifiable_pack_and_refuses_bad_input(app: Flask, 
     assert result.exit_code == 0, result.output
     assert out.read_bytes() != data and verify_pack(out, public_key()).ok
     assert sorted(p.name for p in folder.iterdir()) == ["pack.zip"]
+    # Packs made from the shell are recorded as packs of the request, like those of the case page,
+    # so the second carries a consistency proof from the first's head (verifiable with --older-pack).
+    db.session.remove()
+    packs = db.session.scalars(sa.select(EvidencePack).where(EvidencePack.request_id == request_id)
+                               .order_by(EvidencePack.tree_size)).all()
+    assert [p.sha256 for p in packs] == [digest, hashlib.sha256(out.read_bytes()).hexdigest()]
+    with zipfile.ZipFile(io.BytesIO(data)) as earlier:
+        first_head = json.loads(earlier.read("audit/tree-head.json"))
+    assert verify_pack(out, public_key(), old_head=first_head).ok
+    assert f"audit/consistency/{first_head['tree_size']}.json" in zipfile.ZipFile(out).namelist()
 
 
 def test_a_pack_over_a_rewritten_entry_is_not_made(world: World, tmp_path: Path) -> None:

@@ -97,6 +97,7 @@ class Settings:
     celery_queue: str = "portal-jobs"
     redis_prefix: str = "portal:"
     export_days: int = 7
+    outbox_days: int = 14  # how long .eml files stay in the outbox folder (no PORTAL_SMTP_URL)
     export_pause_ms: int = 0
     mail_from: str = ""
     proxy_hops: int = 0  # trusted reverse proxies in front of the portal (X-Forwarded-For/-Proto/-Host)
@@ -118,12 +119,12 @@ class Settings:
             step_up_seconds = int(env.get("PORTAL_STEP_UP_SECONDS", "300"))
             numbers = {name: int(env.get(f"PORTAL_{name.upper()}", str(default)))
                        for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
-                                             ("job_sweep_seconds", 30), ("export_days", 7),
+                                             ("job_sweep_seconds", 30), ("export_days", 7), ("outbox_days", 14),
                                              ("export_pause_ms", 0), ("proxy_hops", 0))}
         except ValueError as exc:
             raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
-                              f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS and "
-                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_PROXY_HOPS "
+                              f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS, "
+                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS and PORTAL_PROXY_HOPS "
                               f"take whole numbers: {exc}") from None
 
         settings = cls(
@@ -163,6 +164,7 @@ class Settings:
             job_lease_seconds=numbers["job_lease_seconds"],
             job_sweep_seconds=numbers["job_sweep_seconds"],
             export_days=numbers["export_days"],
+            outbox_days=numbers["outbox_days"],
             export_pause_ms=numbers["export_pause_ms"],
             proxy_hops=numbers["proxy_hops"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
@@ -231,7 +233,7 @@ class Settings:
             decode_key("PORTAL_AUDIT_SIGNING_KEY", self.audit_signing_key)
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
-        for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1),
+        for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1), ("outbox_days", 1),
                           ("export_pause_ms", 0), ("proxy_hops", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")

@@ -42,6 +42,7 @@ from portal.extensions import db
 from portal.files import write_file
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
+from portal.jobs.runners import periodic
 from portal.people.models import Employee
 
 log = logging.getLogger(__name__)
@@ -328,3 +329,21 @@ def _write_outbox(directory: Path, message: flask_mail.Message) -> Path:
     flask_mail.email_dispatched.send(current_app._get_current_object(),  # type: ignore[attr-defined]
                                      message=message)  # as Flask-Mail does, so record_messages() sees it
     return final
+
+
+@periodic
+def purge_outbox() -> None:
+    """Messages written to the outbox folder (no ``PORTAL_SMTP_URL``) are plain text with names and
+    request details: each is removed ``PORTAL_OUTBOX_DAYS`` after it was written."""
+    settings: Settings = current_app.config["PORTAL_SETTINGS"]
+    cutoff = time.time() - settings.outbox_days * 86400
+    try:
+        files = list(settings.outbox_dir.glob("*.eml"))
+    except OSError:
+        return
+    for path in files:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue

@@ -527,3 +527,20 @@ def test_a_named_sender_is_the_from_header_and_its_address_the_envelope(
     assert received.mail_from == "privacy@example.com"
     assert received.message["From"] == "Privacy Office <privacy@example.com>"
     assert received.message["Message-ID"] == f"<mail.{job_id}@example.com>"
+
+
+def test_the_outbox_keeps_messages_only_for_its_days(make_portal: MakePortal) -> None:
+    import os
+    import time
+
+    from portal.mail.services import purge_outbox
+
+    app = make_portal(outbox_days=3)
+    with app.app_context():
+        mailer.send_now("erin@example.com", "Old", "one\n")
+        mailer.send_now("erin@example.com", "New", "two\n")
+        old, new = sorted(outbox_files(app), key=lambda f: "Old" in f.read_text())[::-1]
+        three_days_ago = time.time() - 3 * 86400 - 60
+        os.utime(old, (three_days_ago, three_days_ago))
+        purge_outbox()
+    assert outbox_files(app) == [new]

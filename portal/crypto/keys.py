@@ -314,6 +314,13 @@ def keystore() -> SubjectKeyStore:
     return _keys().store
 
 
+def archive_cipher_after_erasure(subject_id: str) -> SubjectCipher:
+    """Seals the export archive of a person whose data key was destroyed by an erasure: what
+    remains of them (requests, consent history, access log) is still theirs to have. A key derived
+    from the master key; associated data binds each archive to the person and the export."""
+    return SubjectCipher(subject_id, derive_key(_keys()._master, "export-archive-after-erasure"))
+
+
 def directory_cipher() -> DirectoryCipher:
     return _keys().directory
 

@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine, select, text, tuple_
 
 from portal.consent.models import ConsentEvent
 from portal.crypto import keystore
-from portal.crypto.keys import SealError, SubjectCipher
+from portal.crypto.keys import KeyDestroyed, SealError, SubjectCipher, archive_cipher_after_erasure
 from portal.crypto.streams import SealingWriter, open_stream
 from portal.extensions import db
 from portal.monitoring import aggregates
@@ -303,8 +303,12 @@ class PackageWriter:
         self.export_id = export_id
         self.scope = scope
         self.spool_dir = spool_dir
-        self._data_key = keystore().data_key(subject.id)  # for the formatting workers
-        self.cipher = SubjectCipher(subject.id, self._data_key)
+        try:
+            self._data_key: bytes | None = keystore().data_key(subject.id)  # for the formatting workers
+        except KeyDestroyed:  # erased: nothing sealed with it is left, what remains is exported
+            self._data_key = None
+        self.cipher = SubjectCipher(subject.id, self._data_key) if self._data_key is not None else None
+        self.archive_cipher = self.cipher or archive_cipher_after_erasure(subject.id)
         self._progress_cb = progress or (lambda done, total: None)
         self._pause = pause or (lambda: None)
         self.dpo_contact = dpo_contact
@@ -427,7 +431,10 @@ class PackageWriter:
                        for kind in kinds]
             merged = heapq.merge(*streams) if len(streams) > 1 else streams[0]
             raw_batches = iter(lambda: list(itertools.islice(merged, BATCH_ROWS)), [])
-            if pool is not None:
+            batches: Iterator[Formatted]
+            if self._data_key is None:
+                batches = (self._without_key(raw) for raw in raw_batches)
+            elif pool is not None:
                 batches = pool.map((raw, category) for raw in raw_batches)
             else:
                 formatter = EventFormatter(self._data_key, self.subject.id, text_times=text_times)
@@ -443,8 +450,15 @@ class PackageWriter:
                 if close is not None:
                     close()
 
+    def _without_key(self, raw: list[Any]) -> Formatted:
+        """Rows sealed with a key that was destroyed: none should be left (the key goes only once
+        nothing of the person's monitoring data remains)."""
+        raise KeyDestroyed(self.subject.id)
+
     def _pool(self, stack: contextlib.ExitStack, text_times: bool) -> FormatterPool | None:
         """Formatting workers, stopped when ``stack`` closes; None if they cannot be started here."""
+        if self._data_key is None:
+            return None
         try:
             return stack.enter_context(FormatterPool(self._data_key, self.subject.id, min(POOL_WORKERS, _cores()),
                                                      text_times=text_times))
@@ -539,7 +553,7 @@ class PackageWriter:
             select(DataCategory).order_by(DataCategory.sort_order, DataCategory.key))}
         progress = Progress(total=self._total_items(), report=self._progress_cb)
         progress.report(0, progress.total)
-        sealed = self.cipher.stream_writer(out, "export", self.export_id)
+        sealed = self.archive_cipher.stream_writer(out, "export", self.export_id)
         sink = _HashingSink(sealed)
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED,  # type: ignore[call-overload]
                              compresslevel=1) as archive:

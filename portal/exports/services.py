@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from portal.audit.services import Actor, record
-from portal.crypto.keys import KeyDestroyed
+from portal.crypto.keys import KeyDestroyed, archive_cipher_after_erasure
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.files import unlink_quietly
@@ -195,18 +195,19 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export = db.session.get(Export, export_id)
     assert subject is not None and export is not None  # noqa: S101 - read just now
     scope = Scope(list(export.categories), export.date_from, export.date_to)
-    try:
-        writer = PackageWriter(subject, export_id, scope, spool_dir=directory,
-                               progress=lambda done, total: ctx.progress(done, total),
-                               pause=(lambda: clock.sleep(pause_ms / 1000)) if pause_ms else None,
-                               dpo_contact=settings().dpo_contact)
-    except KeyDestroyed:
-        raise jobs.JobError("Your data has been erased, so there is nothing left to export.", retry=False) from None
+    writer = PackageWriter(subject, export_id, scope, spool_dir=directory,
+                           progress=lambda done, total: ctx.progress(done, total),
+                           pause=(lambda: clock.sleep(pause_ms / 1000)) if pause_ms else None,
+                           dpo_contact=settings().dpo_contact)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        written = writer.write(out)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with os.fdopen(fd, "wb") as out:
+            written = writer.write(out)
+            out.flush()
+            os.fsync(out.fileno())
+    except KeyDestroyed:  # rows remain whose key is gone: they can never be read, retrying cannot help
+        raise jobs.JobError("Some of your data can no longer be read (its key was destroyed), so this copy "
+                            "cannot be made; the Data Protection Officer can tell you more.", retry=False) from None
     os.replace(temp, final)
     now = utcnow()
     export = db.session.get(Export, export_id, populate_existing=True, with_for_update=True)
@@ -265,7 +266,11 @@ def open_download(export: Export) -> Iterator[bytes]:
     if path is None:
         raise FileNotFoundError(export.id)
     source = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
-    reader = keystore().cipher(export.subject_id).stream_reader(source, "export", export.id)
+    try:
+        cipher = keystore().cipher(export.subject_id)
+    except KeyDestroyed:  # made after an erasure: sealed with the archive key (portal.crypto.keys)
+        cipher = archive_cipher_after_erasure(export.subject_id)
+    reader = cipher.stream_reader(source, "export", export.id)
 
     def chunks() -> Iterator[bytes]:
         try:

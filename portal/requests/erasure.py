@@ -272,6 +272,8 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
         outcome += (" Some data is under a legal hold and could not be erased yet: it is blocked (kept, not "
                     "used) until the hold is lifted: " + ", ".join(sorted(held)) + ".")
     services.complete(request, result={"categories": counts, "key_destroyed": shredded}, outcome=outcome)
+    if shredded:
+        services.tell_of_erasure(request)
     db.session.commit()  # the erasure is done; what follows only scrubs the database files
     try:
         scrubbed = scrub_deleted(db.engine, SCRUBBED_TABLES)

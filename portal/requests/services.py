@@ -403,6 +403,43 @@ def message_requester(request: DataRequest, staff: Employee, message: str) -> No
     _notify("request_message", request.subject_id, request)
 
 
+ERASED_NOTICE = {
+    RequestType.ACCESS: "Your erasure {ref} has been carried out: your monitoring data is deleted. The copy this "
+                        "request gives you will hold what remains about you (your requests, your consent history "
+                        "and who accessed your data).",
+    RequestType.PORTABILITY: "Your erasure {ref} has been carried out: your monitoring data is deleted, so there "
+                             "is none left to hand over. The Data Protection Officer will answer this request "
+                             "with what remains.",
+    RequestType.RECTIFICATION: "Your erasure {ref} has been carried out: the monitoring data this request asks "
+                               "to correct is deleted, so there is nothing left to correct. The Data Protection "
+                               "Officer will close this request.",
+    RequestType.RESTRICTION: "Your erasure {ref} has been carried out: the monitoring data this request asks to "
+                             "restrict is deleted and is no longer used for anything. The Data Protection "
+                             "Officer will close this request.",
+    RequestType.OBJECTION: "Your erasure {ref} has been carried out: the monitoring data this request objects to "
+                           "is deleted and is no longer used, for AI training or anything else. The Data "
+                           "Protection Officer will close this request.",
+    RequestType.ERASURE: "Your erasure {ref} has been carried out and deleted all of your monitoring data. The "
+                         "Data Protection Officer will close this request.",
+}
+
+
+def tell_of_erasure(erasure: DataRequest) -> list[str]:
+    """After an erasure that left nothing of the person's monitoring data (its key destroyed):
+    every other open request of theirs gets a message saying what that means for it (shown to
+    them and to the DPO, and e-mailed to them). Returns the ids of the requests told."""
+    told = []
+    for other in db.session.scalars(select(DataRequest).where(
+            DataRequest.subject_id == erasure.subject_id, DataRequest.id != erasure.id,
+            DataRequest.state.not_in([state.value for state in CLOSED_STATES]))):
+        body = ERASED_NOTICE[RequestType(other.type)].format(ref=erasure.reference)
+        _event(other, EventKind.MESSAGE, actor_id=None, actor_role="system", body=body)
+        _audit(other, "message", Actor.system(), reason="data-erased", erasure=erasure.id)
+        _notify("request_message", other.subject_id, other)
+        told.append(other.id)
+    return told
+
+
 def add_note(request: DataRequest, staff: Employee, note: str) -> None:
     """An internal note: staff only, never shown to the requester."""
     _require_worker(staff, request)
@@ -491,16 +528,16 @@ def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
 
 
 def _require_data_for(request: DataRequest) -> None:
-    """A copy or a correction needs the subject's data key; once an erasure has destroyed it there
-    is nothing left to export or correct (fulfilling would fail for good): refuse before anything
-    changes, and say what to do instead."""
-    if request.type not in (RequestType.ACCESS, RequestType.PORTABILITY, RequestType.RECTIFICATION):
+    """A correction needs the subject's data key; once an erasure has destroyed it there is
+    nothing left to correct (fulfilling would fail for good): refuse before anything changes, and
+    say what to do instead. A copy is still made after an erasure, of what remains (requests,
+    consent history, access log)."""
+    if request.type != RequestType.RECTIFICATION:
         return
     from portal.crypto import keystore
 
     if not keystore().exists(request.subject_id):
-        what = "correct" if request.type == RequestType.RECTIFICATION else "export"
-        raise RequestError(f"This person's monitoring data has been erased, so there is nothing left to {what}: "
+        raise RequestError("This person's monitoring data has been erased, so there is nothing left to correct: "
                            f"refuse the request instead ({LEGAL_BASIS_LABELS[LegalBasis.NO_DATA_HELD]}).")
 
 

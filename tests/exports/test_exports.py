@@ -355,7 +355,7 @@ def test_a_failed_export_shows_its_reason(app: Flask, client: FlaskClient, alice
     export_id = start_export(client, **ALL)
     wait_for_jobs(app)
     page = client.get(f"/me/exports/{export_id}").get_data(as_text=True)
-    assert "could not be made" in page and "nothing left to export" in page
+    assert "could not be made" in page and "can no longer be read (its key was destroyed)" in page
     assert client.get(f"/me/exports/{export_id}/progress").get_json()["state"] == "failed"
     with app.app_context():
         export = db.session.get(Export, export_id)
@@ -370,7 +370,7 @@ def test_a_failed_export_shows_its_reason(app: Flask, client: FlaskClient, alice
     jobs_page = staff.get("/admin/jobs?state=failed")
     assert jobs_page.status_code == 200
     text = jobs_page.get_data(as_text=True)
-    assert "exports.build" in text and "nothing left to export" in text and "gave up" in text
+    assert "exports.build" in text and "can no longer be read" in text and "gave up" in text
 
 
 def test_at_most_two_exports_are_prepared_at_once(app: Flask, client: FlaskClient, alice: str) -> None:

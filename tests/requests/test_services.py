@@ -5,6 +5,9 @@ restriction, objection, access through an export job that may fail and be retrie
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -587,8 +590,13 @@ def test_a_failing_export_gives_up_fails_the_request_and_a_retry_completes_it(
     assert tags_for(request_id).count("requests:request:retry") == 1
 
 
-def test_nothing_to_export_or_correct_once_the_data_is_erased(world: World) -> None:
+def test_after_an_erasure_what_remains_is_exported_and_open_requests_are_told(world: World) -> None:
+    """An erasure that leaves nothing (its key destroyed): the person's other open requests each
+    get a message saying what it means for them (and an e-mail); an access request is still
+    answered, with a copy of what remains (requests, consent history, access log) that opens
+    without the destroyed key; a correction is refused, nothing being left to correct."""
     fill(world.alice)
+    access, correction = at(world, S.IN_REVIEW, RequestType.ACCESS), at(world, S.IN_REVIEW, RequestType.RECTIFICATION)
     erasure = at(world, S.IN_REVIEW, RequestType.ERASURE)
     step(rs.approve, erasure, world["dpo"])
     step(rs.approve, erasure, world["dpo2"])
@@ -596,12 +604,32 @@ def test_nothing_to_export_or_correct_once_the_data_is_erased(world: World) -> N
     assert not keystore().exists(world.alice)
     assert count(ActivityEvent, ActivityEvent.subject_id == world.alice) == 0
     assert count(Screenshot, Screenshot.subject_id == world.alice) == 0
-    for kind in (RequestType.ACCESS, RequestType.RECTIFICATION):
-        request_id = at(world, S.IN_REVIEW, kind)
-        message = refused(rs.RequestError, request_id, rs.approve, world["dpo"])
-        assert "erased" in message and "No personal data" in message
-        step(rs.reject, request_id, world["dpo"], LegalBasis.NO_DATA_HELD, "Your data was erased on request.")
-        assert req(request_id).state == S.REJECTED
+
+    for request_id, says in ((access, "copy this request gives you will hold what remains"),
+                             (correction, "nothing left to correct")):
+        (told,) = [e for e in rs.timeline(req(request_id), for_requester=True)
+                   if e.kind == "message" and e.actor_role == "system"]
+        assert says in (told.body or "") and req(erasure).reference in (told.body or "")
+    mails = [(j.params["template"], j.params["refs"].get("request")) for j in db.session.scalars(
+        sa.select(Job).where(Job.kind == "mail.send"))]
+    assert ("request_message", access) in mails and ("request_message", correction) in mails
+
+    message = refused(rs.RequestError, correction, rs.approve, world["dpo"])
+    assert "nothing left to correct" in message and "No personal data" in message
+    step(rs.reject, correction, world["dpo"], LegalBasis.NO_DATA_HELD, "Your data was erased on request.")
+    assert req(correction).state == S.REJECTED
+
+    step(rs.approve, access, world["dpo"])
+    assert run_pending() == [JobState.SUCCEEDED]
+    assert req(access).state == S.COMPLETED
+    (export,) = db.session.scalars(sa.select(Export).where(Export.request_id == access)).all()
+    assert export.state == ExportState.READY
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(exports.open_download(export))))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["counts"]["input_events"] == manifest["counts"]["app_activity"] == 0
+    assert manifest["counts"]["screenshots"] == 0
+    consents = archive.read("data/consent_history.csv").decode()
+    assert consents.count("\n") > 1  # a header and the consents she gave
 
 
 def test_a_legal_hold_is_placed_and_lifted_by_staff_only(world: World) -> None:

@@ -15,8 +15,10 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -25,6 +27,42 @@ PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgr
 def flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env, check=True,
                    capture_output=True, text=True)
+
+
+class OtherPeople(threading.Thread):
+    """Another employee using the portal while the erasure runs: the dashboard read and an audited
+    write (what a consent change or a sign-in does), one after the other, as fast as they go."""
+
+    def __init__(self, app: Any, subject_id: str) -> None:
+        super().__init__(daemon=True)
+        self.app, self.subject_id = app, subject_id
+        self.done = threading.Event()
+        self.served = self.failed = 0
+        self.slowest = 0.0
+
+    def run(self) -> None:
+        from portal.audit.services import Actor, record
+        from portal.extensions import db
+        from portal.monitoring.services import dashboard
+
+        with self.app.app_context():
+            while not self.done.is_set():
+                began = time.perf_counter()
+                try:
+                    dashboard(self.subject_id, "America/Los_Angeles")
+                    record("bench:other:write", actor=Actor("employee", self.subject_id), subject_id=self.subject_id)
+                    db.session.commit()
+                    self.served += 1
+                except Exception as exc:
+                    db.session.rollback()
+                    self.failed += 1
+                    print(f"  a request for another employee failed: {type(exc).__name__}: {exc}", flush=True)
+                self.slowest = max(self.slowest, time.perf_counter() - began)
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(30)
 
 
 def erase(env: dict[str, str]) -> None:
@@ -75,6 +113,10 @@ def erase(env: dict[str, str]) -> None:
         job_id = db.session.get(DataRequest, request_id).job_id
         print(f"cores: {os.cpu_count()}  database: {db.engine.dialect.name}")
         print(f"alice holds {held:,} events and {shots} screenshots; others hold {others:,} events")
+        bob = find_by_email("bob@example.com")
+        assert bob is not None
+        load = OtherPeople(app, bob.id)
+        load.start()
         started = time.perf_counter()
         if os.environ.get("BENCH_PROFILE"):
             import cProfile
@@ -86,6 +128,9 @@ def erase(env: dict[str, str]) -> None:
         else:
             state = jobs.run_job(job_id)
         elapsed = time.perf_counter() - started
+        load.stop()
+        print(f"meanwhile, for another employee: {load.served:,} dashboard reads and audited writes served, "
+              f"{load.failed} failed, slowest {load.slowest * 1000:.0f} ms")
         db.session.remove()
         left = db.session.scalar(select(func.count()).select_from(ActivityEvent)
                                  .where(ActivityEvent.subject_id == ids["alice"]))

@@ -112,9 +112,15 @@ def register_commands(app: Flask) -> None:
             reason = done.error if done is not None else "unknown"
             raise click.ClickException(f"The export failed: {reason}")
         export = done
-        with atomic_file(out) as (fh, _placed):
-            for chunk in exports.open_download(export):
-                fh.write(chunk)
+        try:
+            with atomic_file(out) as (fh, _placed):
+                for chunk in exports.open_download(export):
+                    fh.write(chunk)
+        except OSError as exc:
+            raise click.ClickException(f"{out} could not be written ({exc.strerror or type(exc).__name__}); "
+                                       "nothing was delivered, and no access was recorded.") from None
+        exports.record_shell_delivery(export)  # delivered: only now is it an access to their data
+        db.session.commit()
         counts = ", ".join(f"{v:,} {k}" for k, v in (export.counts or {}).items())
         click.echo(f"Wrote {out} ({export.artifact_bytes:,} bytes; {counts}) in {time.monotonic() - started:.1f}s.")
 

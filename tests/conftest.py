@@ -261,3 +261,21 @@ def live_portal(tmp_path: Path, idp_url: str, sqlite_template: Path) -> tuple[Fl
     application = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}",
                                         base_url=f"http://127.0.0.1:{port}"))
     return application, port
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real tmpfs of 256 KiB for the test (fill it with ``tests.helpers.fill_disk``); skipped
+    where a tmpfs cannot be mounted (it needs root)."""
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

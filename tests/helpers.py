@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -133,3 +134,16 @@ def audit_entries(app: Flask, tag: str) -> list[AuditEntry]:
         entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == tag).order_by(AuditEntry.seq)))
         db.session.expunge_all()
         return entries
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros into ``folder`` until its file system is full; returns the file (delete it to
+    make room again)."""
+    import contextlib
+
+    filler = folder / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as out:
+        while True:
+            out.write(b"\0" * 4096)
+            out.flush()
+    return filler

@@ -227,6 +227,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     from portal.requests.models import DataRequest, RequestState
 
     linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
+    request: DataRequest | None = None
     if linked is not None:
         request = linked
         if linked.state == RequestState.FULFILLING:
@@ -234,22 +235,32 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
                               outcome="A complete copy of your data is ready: download it from the request's "
                                       "page or from your exports within "
                                       f"{settings().export_days} days.")
-    else:
-        request = requests.record_self_service_access(
-            subject_id, subject.jurisdiction,
-            actor=Actor("employee", subject_id) if export.origin == "portal" else Actor.system(),
-            details={"export": export_id})
+    elif export.origin != "shell":  # a shell copy is recorded once it is delivered (record_shell_delivery)
+        request = requests.record_self_service_access(subject_id, subject.jurisdiction,
+                                                      actor=Actor("employee", subject_id),
+                                                      details={"export": export_id})
         export.request_id = request.id
-    if export.origin == "shell":
-        from portal.monitoring.access import record_access
-
-        record_access(subject_id, accessor_id=None, accessor_role="system", action="exported",
-                      purpose="Copy of the data made by an operator from the shell", case_ref=request.id[:12])
     record("exports:export:complete", actor=Actor.system(), subject_id=subject_id,
-           targets={"export": export_id, "job": ctx.job_id, "request": request.id},
+           targets={"export": export_id, "job": ctx.job_id, **({"request": request.id} if request else {})},
            details={"sha256": written.sha256, "files": len(written.files), **{
                f"count_{k}": v for k, v in written.counts.items()}})
     return {"export_id": export_id, "files": len(written.files)}
+
+
+def record_shell_delivery(export: Export) -> None:
+    """An operator's copy (``export run``) was written to its file: only now is it an access given
+    to the employee's data, recorded as a completed access request and in their access log. A run
+    that failed to deliver records none of it. The caller commits."""
+    from portal.monitoring.access import record_access
+    from portal.requests import services as requests
+
+    subject = db.session.get(Employee, export.subject_id)
+    assert subject is not None  # noqa: S101 - the export's own subject
+    request = requests.record_self_service_access(subject.id, subject.jurisdiction, actor=Actor.system(),
+                                                  details={"export": export.id})
+    export.request_id = request.id
+    record_access(subject.id, accessor_id=None, accessor_role="system", action="exported",
+                  purpose="Copy of the data made by an operator from the shell", case_ref=request.id[:12])
 
 
 # -- download -------------------------------------------------------------------------------------

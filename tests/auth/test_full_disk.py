@@ -4,12 +4,8 @@ session an "old sign-in link"; nothing is audited as a forged state; with space 
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -17,29 +13,7 @@ from portal import create_app
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from tests.conftest import app_config
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with contextlib.suppress(OSError), open(filler, "wb") as out:
-        while True:
-            out.write(b"\0" * 4096)
-            out.flush()
-    return filler
+from tests.helpers import fill_disk
 
 
 def test_sign_in_on_a_full_session_disk_answers_503_and_works_again_with_space(
@@ -49,7 +23,7 @@ def test_sign_in_on_a_full_session_disk_answers_503_and_works_again_with_space(
     app: Flask = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", session_dir=full_disk / "s"))
     app.config["TESTING"] = True
     client = app.test_client()
-    filler = fill(full_disk)
+    filler = fill_disk(full_disk)
 
     page = client.get("/auth/login")
     assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0

@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -514,3 +515,35 @@ def test_an_export_whose_attempt_failed_says_it_is_trying_again_and_why(app: Fla
         blocker.unlink()
         assert run_now(db.session.get(Export, export_id).job_id) == JobState.SUCCEEDED
         assert exports.status(db.session.get(Export, export_id)).state == "ready"
+
+
+def test_a_shell_export_that_cannot_be_delivered_records_no_access(app: Flask, alice: str, full_disk: Path) -> None:
+    """`export run --out` on a full disk: the command fails and says so, leaves no partial file,
+    and records neither an access to the employee's data nor a completed access request; once
+    there is room, the next run delivers and records exactly one of each."""
+    from portal.monitoring.models import AccessRecord
+    from tests.helpers import fill_disk
+
+    filler = fill_disk(full_disk)
+
+    def recorded() -> tuple[int, int]:
+        with app.app_context():
+            accesses = db.session.scalar(sa.select(sa.func.count()).select_from(AccessRecord)
+                                         .where(AccessRecord.subject_id == alice, AccessRecord.action == "exported"))
+            requests = db.session.scalar(sa.select(sa.func.count()).select_from(DataRequest)
+                                         .where(DataRequest.subject_id == alice,
+                                                DataRequest.type == RequestType.ACCESS))
+            return accesses or 0, requests or 0
+
+    before = recorded()
+    failed = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com",
+                                                "--out", str(full_disk / "copy.zip")])
+    assert failed.exit_code == 1 and "could not be written (No space left on device)" in failed.output
+    assert "Traceback" not in failed.output
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no partial or temporary file
+    assert recorded() == before
+    filler.unlink()
+    done = app.test_cli_runner().invoke(args=["export", "run", "--employee", "alice@example.com",
+                                              "--out", str(full_disk / "copy.zip")])
+    assert done.exit_code == 0, done.output
+    assert recorded() == (before[0] + 1, before[1] + 1)

@@ -113,8 +113,8 @@ def may_view(staff: Employee, request: DataRequest) -> bool:
 
 
 def may_work(staff: Employee, request: DataRequest) -> bool:
-    """DPOs of the case's queue (or its assignee) work it."""
-    return Role.DPO in staff.role_names and may_view(staff, request)
+    """DPOs of the case's queue (or its assignee) work it; nobody works a request about themselves."""
+    return request.subject_id != staff.id and Role.DPO in staff.role_names and may_view(staff, request)
 
 
 def _role_of(staff: Employee) -> str:
@@ -482,6 +482,8 @@ def approvals_of(request: DataRequest) -> list[ErasureApproval]:
 
 def approval_refusal(staff: Employee, request: DataRequest) -> RequestError | None:
     """Why ``staff`` may not give the next approval (the error to raise), or None."""
+    if request.subject_id == staff.id:
+        return NotAllowed("Nobody may approve a request about themselves.")
     if request.state != S.IN_REVIEW:
         return IllegalTransition("Only a request in review can be approved.")
     approvals = approvals_of(request)
@@ -504,7 +506,12 @@ def may_approve(staff: Employee, request: DataRequest) -> tuple[bool, str]:
 
 def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
     """Approve the request. An erasure needs two approvals by two different people; the second
-    one approves it. Then fulfilment starts. Returns whether the request is now approved."""
+    one approves it. Then fulfilment starts. Returns whether the request is now approved.
+
+    The request's row is locked first, so that two approvals given at the same moment are counted
+    one after the other (on PostgreSQL each transaction would otherwise count only its own)."""
+    db.session.flush()  # what this transaction changed already counts
+    db.session.refresh(request, with_for_update=True)
     refusal = approval_refusal(staff, request)
     if refusal is not None:
         raise refusal

@@ -91,3 +91,60 @@ def test_two_dpos_claiming_at_once_one_wins_the_other_is_told(app: Flask) -> Non
             assert timeline == [(EventKind.FILED, w.alice), (EventKind.CLAIM, won[0]),
                                 (EventKind.TRANSITION, won[0])]
     print(f"winners over {ROUNDS} rounds: dpo {winners.count(w.dpo)}, dpo2 {winners.count(w.dpo2)}")
+
+
+def approve_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
+                      outcomes: dict[str, Any]) -> None:
+    with app.app_context():
+        try:
+            request = db.session.get(DataRequest, request_id)
+            staff = db.session.get(Employee, staff_id)
+            assert request is not None and staff is not None
+            rs.may_approve(staff, request)  # the view's check: both see no approval yet
+            barrier.wait(timeout=10)
+            outcomes[staff_id] = rs.approve(request, staff)
+            db.session.commit()
+        except BaseException as exc:
+            db.session.rollback()
+            outcomes[staff_id] = exc
+        finally:
+            db.session.remove()
+
+
+@on_postgres
+@pytest.mark.timeout(120)
+def test_two_approvals_of_an_erasure_given_at_once_approve_it(app: Flask) -> None:
+    """Both approvers act at the same moment: one approval is the first, the other the second,
+    and the erasure goes on to be carried out (before the row lock, each counted only its own,
+    the request stuck in review and both were then refused)."""
+    from portal.requests.models import ErasureApproval
+
+    manual_jobs(app)
+    w: World = make_world(app)
+    for round_no in range(8):
+        with app.app_context():
+            alice = db.session.get(Employee, w.alice)
+            assert alice is not None
+            request_id = rs.file_request(alice, RequestType.ERASURE, description=f"Round {round_no}").request.id
+            dpo = db.session.get(Employee, w.dpo)
+            rs.claim(db.session.get(DataRequest, request_id), dpo)
+            rs.start_review(db.session.get(DataRequest, request_id), dpo)
+            db.session.commit()
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, Any] = {}
+        threads = [threading.Thread(target=approve_in_thread, args=(app, request_id, who, barrier, outcomes))
+                   for who in (w.dpo, w.dpo2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes.values(), key=str) == [False, True], outcomes
+        with app.app_context():
+            request = db.session.get(DataRequest, request_id)
+            assert request is not None and request.state == RequestState.FULFILLING
+            approvals = db.session.scalars(sa.select(ErasureApproval.approver_id)
+                                           .where(ErasureApproval.request_id == request_id)).all()
+            assert sorted(approvals) == sorted([w.dpo, w.dpo2])
+            db.session.execute(sa.update(DataRequest).where(DataRequest.id == request_id)
+                               .values(state=RequestState.WITHDRAWN))  # out of the way of the next round
+            db.session.commit()

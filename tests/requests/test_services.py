@@ -681,3 +681,22 @@ def test_the_queue_shows_what_a_dpo_may_see_soonest_deadline_first(world: World)
     assert ids("dpo2", mine=True) == []
     assert ids("dpo", state="open") == [first]
     assert ids("dpo", overdue=True) == [] and ids("dpo", due_soon=True) == []
+
+
+def test_nobody_claims_reviews_approves_or_refuses_a_request_about_themselves(world: World) -> None:
+    dana = world["dpo"]
+    dana.jurisdiction = "ES"  # her own request goes to the queue she works
+    db.session.commit()
+    request_id = file(world, "dpo", RequestType.ERASURE)
+    assert req(request_id).queue_id == world.spain
+    assert not rs.may_work(world["dpo"], req(request_id))
+    refused(rs.NotAllowed, request_id, rs.claim, world["dpo"])
+    step(rs.claim, request_id, world["dpo2"])
+    refused(rs.NotAllowed, request_id, rs.start_review, world["dpo"])
+    step(rs.start_review, request_id, world["dpo2"])
+    message = refused(rs.NotAllowed, request_id, rs.approve, world["dpo"])
+    assert message == "Nobody may approve a request about themselves."
+    refused(rs.NotAllowed, request_id, rs.reject, world["dpo"], LegalBasis.NO_DATA_HELD, "No.")
+    assert step(rs.approve, request_id, world["dpo2"]) is False
+    refused(rs.NotAllowed, request_id, rs.approve, world["dpo"])  # not the second approval either
+    assert step(rs.approve, request_id, world["admin"]) is True

@@ -296,8 +296,9 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
             approvers = set(db.session.scalars(sa.select(ErasureApproval.approver_id)
                                                .where(ErasureApproval.request_id == request_id)))
             erasure = request.type == RequestType.ERASURE
-            needs_key = request.type in (RequestType.ACCESS, RequestType.PORTABILITY, RequestType.RECTIFICATION)
-            verdict = (Refused(rs.IllegalTransition) if request.state != S.IN_REVIEW
+            needs_key = request.type == RequestType.RECTIFICATION  # a copy is made of what remains
+            verdict = (Refused(rs.NotAllowed) if name == self.subject_name(request)  # never one's own
+                       else Refused(rs.IllegalTransition) if request.state != S.IN_REVIEW
                        else Refused(rs.NotAllowed) if self.people[name] in approvers
                        else Refused(rs.NotAllowed) if not (self.works(request, name)
                                                            or (erasure and approvers and name == "admin"))

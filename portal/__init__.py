@@ -30,6 +30,21 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+def _database_int_converter() -> type:
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseInt(IntegerConverter):
+        """``<int:...>`` in a URL: a number no database column can hold (SQLite's and PostgreSQL's
+        BIGINT end at 2**63 - 1) matches no route, so it is a 404 like any other missing id,
+        not an overflow in the driver."""
+
+        def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("max", 2**63 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    return DatabaseInt
+
+
 def _own_database_file(database_url: str) -> None:
     """A SQLite database file (and so its -wal and -shm, which SQLite gives the same mode) is
     readable by the portal's user only: created so before SQLite creates it, tightened if looser."""
@@ -102,6 +117,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.url_map.converters["int"] = _database_int_converter()  # before any blueprint declares a route
     app.config.update(
         SECRET_KEY=decode_key("PORTAL_SECRET_KEY", settings.secret_key),
         SQLALCHEMY_DATABASE_URI=settings.database_url,

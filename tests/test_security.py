@@ -399,3 +399,13 @@ def test_error_pages_reveal_nothing(app: Flask, client: FlaskClient, kind: str) 
     assert f"Error {kind[:3]}" in body
     if kind == "500":
         assert "Something went wrong" in body
+
+
+@pytest.mark.parametrize("path", ["/policy/{n}", "/policy/acknowledgements/{n}", "/me/consent/entries/{n}",
+                                  "/me/events/{n}"])
+@pytest.mark.parametrize("number", [2**63, 10**23])
+def test_a_number_no_column_can_hold_is_not_found_not_an_error(client: FlaskClient, world: World, path: str,
+                                                                 number: int) -> None:
+    response = client.get(path.format(n=number))
+    assert response.status_code == 404
+    assert client.get(path.format(n=2**63 - 1)).status_code == 404  # the largest a column holds: a plain miss

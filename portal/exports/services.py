@@ -73,7 +73,10 @@ def request_export(subject: Employee, *, categories: list[str] | None = None, da
     if date_from and date_from > today:
         raise ExportError("The start date is in the future: there is nothing to export yet.")
     # Exports in hand: queued, or running under a live lease. One whose worker died (a killed
-    # `export run`, its lease expired) does not hold a place; the sweep takes it up again.
+    # `export run`, its lease expired) does not hold a place; the sweep takes it up again. The
+    # employee's row is locked first (PostgreSQL), so that exports asked for at the same moment
+    # are counted one after the other.
+    db.session.execute(select(Employee.id).where(Employee.id == subject.id).with_for_update())
     active = db.session.scalar(select(db.func.count()).select_from(Export).join(Job, Job.id == Export.job_id).where(
         Export.subject_id == subject.id, Export.state.in_([ExportState.QUEUED, ExportState.RUNNING]),
         or_(Job.state != JobState.RUNNING, Job.lease_expires_at.is_(None), Job.lease_expires_at >= utcnow())))

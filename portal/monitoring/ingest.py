@@ -109,7 +109,12 @@ def _time(value: Any, name: str, now: datetime) -> datetime:
         raise ValueError(f"{name} must be an ISO-8601 time with a time zone offset")
     if value.tzinfo is None:
         raise ValueError(f"{name} needs a time zone offset")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # within hours of year 1 or 9999, a zone offset leaves the calendar
+        raise ValueError(f"{name} is out of range") from None
+    if value.year < 1970:
+        raise ValueError(f"{name} is before 1970: no capture agent recorded it")
     if value > now + MAX_FUTURE:
         raise ValueError(f"{name} is in the future")
     return value

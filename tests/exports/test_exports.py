@@ -547,3 +547,40 @@ def test_a_shell_export_that_cannot_be_delivered_records_no_access(app: Flask, a
                                               "--out", str(full_disk / "copy.zip")])
     assert done.exit_code == 0, done.output
     assert recorded() == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_exports_asked_for_at_the_same_moment_stay_within_two(app: Flask, alice: str) -> None:
+    """Eight at once, from eight threads with their own sessions, on PostgreSQL: two are made, six
+    are told that two are being prepared (before the row lock, seven were made)."""
+    import threading
+
+    from portal.people.models import Employee
+
+    barrier = threading.Barrier(8)
+    outcomes: list[Any] = []
+
+    def ask() -> None:
+        with app.app_context():
+            try:
+                subject = db.session.get(Employee, alice)
+                barrier.wait(timeout=10)
+                exports.request_export(subject, actor=Actor("employee", alice), dispatch=False)
+                db.session.commit()
+                outcomes.append("made")
+            except Exception as exc:
+                db.session.rollback()
+                outcomes.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("made") == 2, outcomes
+    assert all(isinstance(o, exports.ExportError) for o in outcomes if o != "made")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)
+                                 .where(Export.subject_id == alice)) == 2

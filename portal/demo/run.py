@@ -43,6 +43,9 @@ def main() -> None:
         f"  Open {settings.base_url} and click 'Sign in'. At the demo identity provider\n"
         f"  (http://127.0.0.1:9400) choose one of:\n{people}\n\n  Stop with Ctrl-C.\n"
     )
+    from portal.jobs.runners import start_background
+
+    start_background(app)
     try:
         app.run(host="127.0.0.1", port=5000, threaded=True, use_reloader=False, debug=False)
     finally:

@@ -13,6 +13,7 @@ number of times, since only one worker can claim it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class ThreadRunner:
         self._lock = threading.Lock()
         self._futures: set[Future[Any]] = set()
         self._sweeper: threading.Thread | None = None
+        self._sweeper_pid = 0
         self._timers: set[threading.Timer] = set()
         self._stop = threading.Event()
 
@@ -101,17 +103,22 @@ class ThreadRunner:
             finally:
                 db.session.remove()
 
-    def start_sweeper(self) -> None:
+    def start_sweeper(self, *, at_once: bool = False) -> None:
+        """Start this process's sweeper, once per process (a forked worker starts its own: the
+        parent's thread did not come along). ``at_once``: sweep now, then every interval."""
         with self._lock:
-            if self._sweeper is not None:
+            if self._sweeper is not None and self._sweeper_pid == os.getpid():
                 return
-            self._sweeper = threading.Thread(target=self._sweep_loop, name="portal-job-sweeper", daemon=True)
+            self._sweeper = threading.Thread(target=self._sweep_loop, args=(at_once,), name="portal-job-sweeper",
+                                             daemon=True)
+            self._sweeper_pid = os.getpid()
         self._sweeper.start()
 
-    def _sweep_loop(self) -> None:
+    def _sweep_loop(self, at_once: bool = False) -> None:
         from portal.extensions import db
 
-        while not self._stop.wait(self.sweep_seconds):
+        while at_once or not self._stop.wait(self.sweep_seconds):
+            at_once = False
             with self.app.app_context():
                 try:
                     run_periodic()
@@ -161,6 +168,18 @@ def init_app(app: Flask) -> None:
     else:
         app.extensions[EXTENSION] = ThreadRunner(app, settings.job_workers, settings.job_sweep_seconds)
     install_session_hooks()
+
+
+def start_background(app: Flask) -> bool:
+    """Start the process's background work with the app, not on its first dispatch: jobs orphaned
+    by a crash are taken up again and periodic work (tree heads, reminders, expiry, the key-store
+    check) runs in an idle process too. Safe to call in every process and more than once; with the
+    Celery runner the workers do this (nothing here). Returns whether a sweeper runs here."""
+    active = app.extensions.get(EXTENSION)
+    if not isinstance(active, ThreadRunner):
+        return False
+    active.start_sweeper(at_once=True)
+    return True
 
 
 def runner() -> Runner:

@@ -559,3 +559,26 @@ def test_clean_ups_run_even_when_the_rollback_itself_fails(app: Flask, monkeypat
         assert jobs.run_job(job_id) == JobState.QUEUED  # a failed attempt, to be retried
         assert undone == [job_id]
         assert not audit_entries(app, "test:job:partial")
+
+
+def test_a_job_orphaned_by_a_crash_is_taken_up_when_the_app_starts_with_no_dispatch(app: Flask) -> None:
+    """A job left running by a process that died (its lease run out): the next process takes it up
+    as soon as it starts its background work, without anyone queueing another job; starting twice
+    starts one sweeper."""
+    from portal.jobs.runners import runner, start_background
+
+    with app.app_context():
+        job_id = jobs.enqueue("test.echo", params={"value": "orphan"}, dispatch=False).id
+        db.session.commit()
+        assert jobs.claim(job_id) is not None  # the process that died had it
+        _expire_lease(job_id)
+        active = runner()
+        assert isinstance(active, ThreadRunner) and active._sweeper is None  # nothing dispatched here
+    assert start_background(app) and start_background(app)
+    sweepers = [t for t in threading.enumerate() if t.name == "portal-job-sweeper" and t is active._sweeper]
+    assert len(sweepers) == 1
+    with app.app_context():
+        deadline = time.monotonic() + 20
+        while job_row(job_id).state != JobState.SUCCEEDED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job_row(job_id).state == JobState.SUCCEEDED and job_row(job_id).result == {"echo": "orphan"}

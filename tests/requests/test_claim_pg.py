@@ -5,6 +5,7 @@ is told someone was first, one claim is audited and the case is the winner's."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,27 +24,32 @@ ROUNDS = 20
 on_postgres = pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 
 
-def claim_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
-                    outcomes: dict[str, Any]) -> None:
-    """What a view does, in its own app context (so its own session and connection)."""
+def act_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
+                  outcomes: dict[str, Any], check: Callable[[Employee, DataRequest], Any],
+                  act: Callable[[DataRequest, Employee], Any]) -> None:
+    """What a view does, in its own app context (so its own session and connection): the view's
+    permission check (which begins the session's transaction), then, once every thread is there,
+    the service; the outcome, or the error, goes into ``outcomes``."""
     with app.app_context():
         try:
             request = db.session.get(DataRequest, request_id)
             staff = db.session.get(Employee, staff_id)
             assert request is not None and staff is not None
-            rs.may_work(staff, request)  # the view's permission check: the session has begun its transaction
+            check(staff, request)
             barrier.wait(timeout=10)
-            rs.claim(request, staff)
+            outcomes[staff_id] = act(request, staff)
             db.session.commit()
-            outcomes[staff_id] = "won"
-        except rs.AlreadyClaimed as exc:
-            db.session.rollback()
-            outcomes[staff_id] = exc
         except BaseException as exc:  # reported by the test, not lost in the thread
             db.session.rollback()
             outcomes[staff_id] = exc
         finally:
             db.session.remove()
+
+
+def claim_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
+                    outcomes: dict[str, Any]) -> None:
+    act_in_thread(app, request_id, staff_id, barrier, outcomes, rs.may_work,
+                  lambda request, staff: rs.claim(request, staff) and "won")
 
 
 @on_postgres
@@ -95,20 +101,7 @@ def test_two_dpos_claiming_at_once_one_wins_the_other_is_told(app: Flask) -> Non
 
 def approve_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
                       outcomes: dict[str, Any]) -> None:
-    with app.app_context():
-        try:
-            request = db.session.get(DataRequest, request_id)
-            staff = db.session.get(Employee, staff_id)
-            assert request is not None and staff is not None
-            rs.may_approve(staff, request)  # the view's check: both see no approval yet
-            barrier.wait(timeout=10)
-            outcomes[staff_id] = rs.approve(request, staff)
-            db.session.commit()
-        except BaseException as exc:
-            db.session.rollback()
-            outcomes[staff_id] = exc
-        finally:
-            db.session.remove()
+    act_in_thread(app, request_id, staff_id, barrier, outcomes, rs.may_approve, rs.approve)
 
 
 @on_postgres

@@ -191,6 +191,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.evidence.report_views import bp as reports_bp
     from portal.evidence.views import bp as evidence_bp
     from portal.exports.views import bp as exports_bp
+    from portal.health import bp as health_bp
     from portal.jobs.views import bp as jobs_bp
     from portal.me.access import bp as access_bp
     from portal.me.browse import bp as browse_bp
@@ -200,7 +201,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
                       exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
-                      reports_bp):
+                      reports_bp, health_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.jobs import runners as job_runners

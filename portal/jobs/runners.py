@@ -125,6 +125,10 @@ class ThreadRunner:
                 finally:
                     db.session.remove()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def wait_idle(self, timeout: float = 30) -> bool:
         """Wait until no job is running or waiting in this pool (for tests and the shell)."""
         deadline = time.monotonic() + timeout

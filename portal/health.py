@@ -1,0 +1,108 @@
+"""Health checks for load balancers and operators: ``/healthz`` (this process answers) and
+``/readyz`` (what it needs to serve people works now). Neither says anything about a person."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import text
+
+from portal.extensions import db
+from portal.security import public
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+@public
+def healthz() -> Response:
+    response = jsonify({"status": "ok"})
+    response.cache_control.no_store = True
+    return response
+
+
+def _database() -> str | None:
+    db.session.execute(text("SELECT 1"))
+    db.session.rollback()
+    return None
+
+
+def _redis() -> str | None:
+    settings = current_app.config["PORTAL_SETTINGS"]
+    if not settings.redis_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return None
+
+
+def _writable(folder: Path) -> str | None:
+    if not folder.is_dir():
+        return "missing"
+    return None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
+
+
+def _key_store() -> str | None:
+    from portal.crypto import keystore
+
+    store = keystore()
+    if store.kind == "file":
+        return _writable(Path(current_app.config["PORTAL_SETTINGS"].key_dir))
+    store.subject_ids()  # a session on the token, and a search
+    return None
+
+
+def _artifacts() -> str | None:
+    return _writable(Path(current_app.config["PORTAL_SETTINGS"].artifact_dir))
+
+
+def _sessions() -> str | None:
+    from portal.auth.views import sessions_can_be_saved
+
+    return None if sessions_can_be_saved() else "the session store takes no writes"
+
+
+def _jobs() -> str | None:
+    from portal.jobs.runners import CeleryRunner, ThreadRunner, runner
+
+    active = runner()
+    if isinstance(active, ThreadRunner):
+        return "stopped" if active.stopped else None
+    if isinstance(active, CeleryRunner):
+        return None  # its broker is Redis, checked above
+    return None
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "database": _database, "redis": _redis, "key_store": _key_store, "artifacts": _artifacts,
+    "sessions": _sessions, "jobs": _jobs,
+}
+
+
+@bp.get("/readyz")
+@public
+def readyz() -> tuple[Response, int]:
+    """200 when every check passes, else 503; each check says ``ok`` or what is wrong (the kind of
+    error, never its details)."""
+    results: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            problem = check()
+        except Exception as exc:
+            db.session.rollback()
+            problem = f"failed ({type(exc).__name__})"
+        results[name] = problem or "ok"
+    ready = all(value == "ok" for value in results.values())
+    if not ready:
+        current_app.logger.warning("not ready: %s", ", ".join(f"{k} {v}" for k, v in results.items() if v != "ok"))
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": results})
+    response.cache_control.no_store = True
+    return response, 200 if ready else 503

@@ -87,9 +87,11 @@ def _delete_events(subject_id: str, categories: list[str], start: datetime | Non
     """Delete the subject's events of ``categories``, :data:`BATCH` at a time, in one statement a
     batch that walks a time index of the subject from where the last batch ended (keyset) and
     hands back what it deleted: each batch reads only its own rows, however many the subject has,
-    and skips rows deleted but not yet vacuumed (PostgreSQL). When every kind of event goes, one
-    walk of the (subject, time, id) index takes them in the order they were stored, which is
-    twice as fast as a walk per kind; otherwise each kind is walked on (subject, kind, time, id).
+    and skips rows deleted but not yet vacuumed (PostgreSQL). On SQLite, when every kind of event
+    goes, one walk of the (subject, time, id) index takes them in the order they were stored
+    (measured with bench/erasure.py: 12.1 s instead of 15.3 s for 1M events); otherwise, and on
+    PostgreSQL (where one walk measured 18.6 s against 12.3 s), each kind is walked on
+    (subject, kind, time, id).
     Yields each batch's count per category; the caller commits it with its tally."""
     bounds = ""
     params: dict[str, Any] = {"subject": subject_id, "limit": BATCH}
@@ -100,7 +102,8 @@ def _delete_events(subject_id: str, categories: list[str], start: datetime | Non
         bounds += " AND occurred_at < :end"
         params["end"] = end
     kinds = [kind for category in categories for kind in EVENT_KINDS[category]]
-    walks: list[str | None] = [None] if set(kinds) == set(KIND_CATEGORY) else list(kinds)
+    one_walk = set(kinds) == set(KIND_CATEGORY) and db.session.get_bind().dialect.name == "sqlite"
+    walks: list[str | None] = [None] if one_walk else list(kinds)
     for kind in walks:
         after: tuple[Any, Any] | None = None
         while True:

@@ -81,9 +81,15 @@ def _jobs() -> str | None:
     return None
 
 
+def _rate_limits() -> str | None:
+    from portal.ratelimit import storage_state
+
+    return storage_state()
+
+
 CHECKS: dict[str, Callable[[], str | None]] = {
     "database": _database, "redis": _redis, "key_store": _key_store, "artifacts": _artifacts,
-    "sessions": _sessions, "jobs": _jobs,
+    "sessions": _sessions, "jobs": _jobs, "rate_limits": _rate_limits,
 }
 
 

@@ -45,9 +45,41 @@ def client_key() -> str:
 limiter = Limiter(client_key, headers_enabled=True, strategy="moving-window", on_breach=_breached)
 
 
+class _StoreTrouble(logging.Handler):
+    """Counts what Flask-Limiter logs when its store (Redis) does not answer: each request it let
+    through unlimited because of that (it logs the swallowed error)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+store_trouble = _StoreTrouble()
+
+
+def storage_state() -> str | None:
+    """None while the store answers; otherwise what is going on (for /readyz)."""
+    try:
+        answering = bool(limiter.storage.check())
+    except Exception:
+        answering = False
+    if answering:
+        return None
+    return (f"the store does not answer: requests are let through unlimited until it is back "
+            f"({store_trouble.count} so far in this process)")
+
+
 def init_app(app: Flask, *, redis_url: str) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    # A rate-limit store that does not answer must not lock everyone out of signing in.
+    # A rate-limit store that does not answer must not lock everyone out of signing in: the
+    # request goes through unlimited, which Flask-Limiter logs; each one is counted here and
+    # /readyz says so while it lasts.
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter_log = logging.getLogger("flask-limiter")
+    if store_trouble not in limiter_log.handlers:
+        limiter_log.addHandler(store_trouble)
     limiter.init_app(app)
 

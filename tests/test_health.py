@@ -32,7 +32,7 @@ def test_readyz_is_ready_when_everything_answers_and_names_what_is_missing(app: 
     status, body = readiness(client)
     assert status == 200 and body["status"] == "ready"
     assert body["checks"] == {"database": "ok", "redis": "ok", "key_store": "ok", "artifacts": "ok",
-                              "sessions": "ok", "jobs": "ok"}
+                              "sessions": "ok", "jobs": "ok", "rate_limits": "ok"}
     keys = Path(app.config["PORTAL_SETTINGS"].key_dir)
     moved = keys.with_name(keys.name + "-away")
     keys.rename(moved)  # the key store's volume is not mounted
@@ -59,10 +59,22 @@ def test_readyz_says_when_the_session_disk_is_full(full_disk: Path, tmp_path: Pa
     assert readiness(client)[0] == 200
 
 
-def test_readyz_says_when_redis_does_not_answer(tmp_path: Path, idp_url: str, sqlite_template: Path) -> None:
+def test_with_redis_down_unlimited_requests_are_counted_and_readyz_says_so(tmp_path: Path, idp_url: str,
+                                                                            sqlite_template: Path) -> None:
+    """The rate-limit store does not answer: requests go through unlimited (sign-in must not be
+    locked for everyone), but not silently: each is counted, and /readyz says so."""
+    from portal.ratelimit import store_trouble
+
     database = tmp_path / "portal.db"
     shutil.copyfile(sqlite_template, database)
     app = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", redis_url="redis://127.0.0.1:1/0"))
-    status, body = readiness(app.test_client())
+    client = app.test_client()
+    before = store_trouble.count
+    codes = [client.get("/auth/login").status_code for _ in range(31)]
+    assert codes == [503] * 31  # no session can be saved (said so); and not limited
+    assert store_trouble.count >= before + 31
+    status, body = readiness(client)
     assert status == 503 and body["checks"]["redis"] == "failed (ConnectionError)"
+    assert body["checks"]["rate_limits"] == ("the store does not answer: requests are let through unlimited "
+                                             f"until it is back ({store_trouble.count} so far in this process)")
     assert body["checks"]["database"] == "ok"

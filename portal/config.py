@@ -297,7 +297,11 @@ class Settings:
         legacy = Path(self.instance_dir) / LEGACY_KEY_SUBDIR
         if legacy.is_dir() and any(legacy.glob("*.key")):
             if self.demo and not Path(self.key_dir).exists():
-                legacy.rename(self.key_dir)  # the demo moves its own keys, once
+                try:
+                    legacy.rename(self.key_dir)  # the demo moves its own keys, once
+                except OSError as exc:
+                    raise ConfigError(f"The demo's keys in {legacy} could not be moved to {keys} ({exc.strerror}): "
+                                      "move them by hand.") from None
             else:
                 raise ConfigError(
                     f"Subject keys were found in {legacy}, inside the instance folder, where a backup of the "

@@ -23,6 +23,7 @@ import os
 import secrets
 import select
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
@@ -81,6 +82,13 @@ def unlink_quietly(path: Path) -> None:
     """Remove ``path`` if it is there; a file that cannot be removed is left (and is not an error)."""
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written into ``folder`` now ("missing", "not writable"), or None."""
+    if not Path(folder).is_dir():
+        return "missing"
+    return None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
 
 
 def sync_directory(directory: Path) -> None:
@@ -149,8 +157,6 @@ def stale_files(folder: Path, keep: set[str], *, older_than: float, suffix: str)
     not in ``keep``, or a temporary file (``.*.part``) left by a writer that died, and last
     changed more than ``older_than`` seconds ago (younger ones may belong to a write whose row is
     about to commit)."""
-    import time
-
     cutoff = time.time() - older_than
     try:
         entries = list(folder.iterdir())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 
 from portal.extensions import db
+from portal.files import folder_problem
 from portal.security import public
 
 bp = Blueprint("health", __name__)
@@ -44,24 +44,14 @@ def _redis() -> str | None:
     return None
 
 
-def _writable(folder: Path) -> str | None:
-    if not folder.is_dir():
-        return "missing"
-    return None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
-
-
 def _key_store() -> str | None:
     from portal.crypto import keystore
 
-    store = keystore()
-    if store.kind == "file":
-        return _writable(Path(current_app.config["PORTAL_SETTINGS"].key_dir))
-    store.subject_ids()  # a session on the token, and a search
-    return None
+    return keystore().problem()
 
 
 def _artifacts() -> str | None:
-    return _writable(Path(current_app.config["PORTAL_SETTINGS"].artifact_dir))
+    return folder_problem(Path(current_app.config["PORTAL_SETTINGS"].artifact_dir))
 
 
 def _sessions() -> str | None:

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-from portal.files import sync_directory, write_file
+from portal.files import folder_problem, sync_directory, write_file
 
 log = logging.getLogger(__name__)
 TOMBSTONE_PREFIX = ".destroyed-"  # a key being destroyed: already no key, not yet scrubbed
@@ -186,6 +186,10 @@ class SubjectKeyStore:
         """Finish destructions that were cut short. Returns how many."""
         return 0
 
+    def problem(self) -> str | None:
+        """What keeps the store from working now (for /readyz), or None."""
+        raise NotImplementedError
+
     # -- the same for every backend ----------------------------------------------------------------
 
     def exists(self, subject_id: str) -> bool:
@@ -271,6 +275,9 @@ class KeyStore(SubjectKeyStore):
 
     def scrub_tombstones(self) -> int:
         return sum(self._scrub(path) for path in self.directory.glob(f"{TOMBSTONE_PREFIX}*"))
+
+    def problem(self) -> str | None:
+        return folder_problem(self.directory)
 
     def subject_ids(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.key") if SUBJECT_ID_PATTERN.match(p.stem))

@@ -85,6 +85,10 @@ class Pkcs11KeyStore(SubjectKeyStore):
                 obj.destroy()
             return key_id_of(destroyed)
 
+    def problem(self) -> str | None:
+        with self._session():  # the token is there and takes the PIN (raises otherwise)
+            return None
+
     def subject_ids(self) -> list[str]:
         with self._session() as session:
             labels = {str(obj[Attribute.LABEL]) for obj in session.get_objects({Attribute.CLASS: ObjectClass.DATA})}

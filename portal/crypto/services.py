@@ -66,8 +66,9 @@ def reapply_erasures(actor: Actor) -> Reapplied:
     return result
 
 
-@periodic
+@periodic(every=600)
 def reapply_erasures_periodically() -> None:
-    """Keep the key store in line with the log even if nobody runs the command after a restore."""
+    """Every ten minutes: keep the key store in line with the log even if nobody runs the command
+    after a restore."""
     if reapply_erasures(Actor.system()).destroyed:
         db.session.commit()

@@ -44,8 +44,8 @@ SECURITY_MEASURES: tuple[str, ...] = (
     "the sensitive parts of every event (URL, window title, coordinates, payload) and every screenshot are "
     "encrypted with it",
     "Erasure by crypto-shredding: the employee's data key is destroyed, so the encrypted parts of copies in "
-    "backups become unreadable; the key store is kept and backed up apart from the data, and keys destroyed "
-    "are destroyed again in any restored key store",
+    "backups become unreadable (the time, kind, application and site of each event stay in clear); the key "
+    "store is kept outside the data's folders, and keys destroyed are destroyed again in any restored key store",
     "Directory data (names, e-mail addresses, employee numbers) and what people write in requests are sealed "
     "with a directory key; look-ups use keyed blind indexes",
     "Append-only audit log of every decision and access: a Merkle tree (RFC 9162) with Ed25519-signed tree "

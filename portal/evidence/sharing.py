@@ -22,7 +22,6 @@ import io
 import logging
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,7 +38,7 @@ from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.files import stale_files, unlink_quietly
 from portal.jobs.runners import periodic
-from portal.monitoring.artifacts import ORPHAN_AGE_SECONDS, SWEEP_EVERY_SECONDS, artifact_dir, write_atomically
+from portal.monitoring.artifacts import ORPHAN_AGE_SECONDS, artifact_dir, write_atomically
 from portal.people.models import Employee, Role
 from portal.requests.models import DataRequest
 
@@ -292,17 +291,10 @@ def record_access(link: EvidenceShare, what: Literal["view", "download"], *, now
            details={"authority": str(link.authority), "accesses": link.access_count})
 
 
-_last_pack_sweep = 0.0
-
-
-@periodic
+@periodic(every=3600)
 def sweep_orphan_packs() -> None:
-    """At most hourly: pack files that no pack row points to (a process that died between writing
-    the file and committing its row) are removed once they are old enough not to be in flight."""
-    global _last_pack_sweep
-    if _last_pack_sweep and time.monotonic() - _last_pack_sweep < SWEEP_EVERY_SECONDS:
-        return
-    _last_pack_sweep = time.monotonic()
+    """Hourly: pack files that no pack row points to (a process that died between writing the
+    file and committing its row) are removed once they are old enough not to be in flight."""
     root = artifact_dir() / PACK_DIR
     if not root.is_dir():
         return

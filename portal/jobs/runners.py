@@ -32,19 +32,33 @@ class Runner(Protocol):
 
 
 PERIODIC: list[Callable[[], Any]] = []
+EVERY: dict[Callable[[], Any], float] = {}  # tasks that run at most once in so many seconds
+_last_run: dict[Callable[[], Any], float] = {}  # per process, by time.monotonic()
 
 
-def periodic(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Register a clean-up to run at each sweep (inside an app context; it commits itself)."""
-    PERIODIC.append(fn)
-    return fn
+def periodic(fn: Callable[[], Any] | None = None, *, every: float = 0) -> Any:
+    """Register a clean-up to run at each sweep (inside an app context; it commits itself);
+    ``@periodic(every=3600)``: at most once an hour in each process (the first sweep runs it)."""
+    def register(task: Callable[[], Any]) -> Callable[[], Any]:
+        PERIODIC.append(task)
+        if every:
+            EVERY[task] = every
+        return task
+
+    return register(fn) if fn is not None else register
 
 
-def run_periodic() -> None:
+def run_periodic(*, all_due: bool = False) -> None:
+    """One sweep: due jobs, then every periodic task whose interval has passed (``all_due``: every
+    one, whatever its interval, as the first sweep of a process does)."""
     from portal.extensions import db
     from portal.jobs.services import sweep
 
+    now = time.monotonic()
     for task in (sweep, *PERIODIC):
+        if not all_due and task in _last_run and now - _last_run[task] < EVERY.get(task, 0):
+            continue
+        _last_run[task] = now
         try:
             task()
         except Exception:
@@ -117,11 +131,13 @@ class ThreadRunner:
     def _sweep_loop(self, at_once: bool = False) -> None:
         from portal.extensions import db
 
+        first = True
         while at_once or not self._stop.wait(self.sweep_seconds):
             at_once = False
             with self.app.app_context():
                 try:
-                    run_periodic()
+                    run_periodic(all_due=first)
+                    first = False
                 finally:
                     db.session.remove()
 

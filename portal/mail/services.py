@@ -331,7 +331,7 @@ def _write_outbox(directory: Path, message: flask_mail.Message) -> Path:
     return final
 
 
-@periodic
+@periodic(every=3600)
 def purge_outbox() -> None:
     """Messages written to the outbox folder (no ``PORTAL_SMTP_URL``) are plain text with names and
     request details: each is removed ``PORTAL_OUTBOX_DAYS`` after it was written."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from pathlib import Path
 
 from flask import current_app
@@ -16,8 +15,6 @@ from portal.jobs.runners import periodic
 log = logging.getLogger(__name__)
 
 ORPHAN_AGE_SECONDS = 15 * 60  # a file younger than this may belong to a write about to commit
-SWEEP_EVERY_SECONDS = 60 * 60
-_last_sweep = 0.0
 
 
 def artifact_dir() -> Path:
@@ -52,13 +49,9 @@ def remove_orphan_screenshots(subject_id: str, *, older_than: float = ORPHAN_AGE
     return removed
 
 
-@periodic
+@periodic(every=3600)
 def sweep_orphan_screenshots() -> None:
-    """At most hourly: every subject's screenshot folder, cleared of files no row points to."""
-    global _last_sweep
-    if time.monotonic() - _last_sweep < SWEEP_EVERY_SECONDS and _last_sweep:
-        return
-    _last_sweep = time.monotonic()
+    """Hourly: every subject's screenshot folder, cleared of files no row points to."""
     root = artifact_dir() / "screenshots"
     if not root.is_dir():
         return

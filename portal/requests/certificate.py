@@ -194,7 +194,8 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
                                   "used, and erased once the hold is lifted."), t.muted))
 
         story.append(t.para(_("What remains, copy by copy"), t.heading))
-        story.append(t.para(_("In the portal: the items counted above are deleted, screenshot files included.")))
+        story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "
+                              "included; blocked items are kept, as said above.")))
         if facts.get("database_files") == "overwritten":
             story.append(t.para(_("The database files were overwritten where those items were, and the "
                                   "database's write-ahead log was emptied.")))
@@ -211,13 +212,13 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             story.append(t.para(_("Backups of the portal's data made before the erasure still hold your data "
                                   "until they expire. What was encrypted with your key (web addresses, window "
                                   "titles, positions, key timing and screenshots) can no longer be read there, "
-                                  "because the key is destroyed and keys are never kept with the data or its "
-                                  "backups. The time, application and web-site domain of each event are kept "
-                                  "unencrypted, for the dashboards, and stay readable in those backups until "
-                                  "they expire.")))
-            story.append(t.para(_("Backups of the key store are kept apart. If one made before the erasure is "
-                                  "ever restored, the portal destroys your key in it again: it keeps a record of "
-                                  "every key it has destroyed and checks the key store against it.")))
+                                  "because the key is destroyed and the portal keeps its keys in a store of "
+                                  "their own, never in the data's folders. The time, kind, application and "
+                                  "web-site domain of each event and screenshot are kept unencrypted, for the "
+                                  "dashboards, and stay readable in those backups until they expire.")))
+            story.append(t.para(_("If a backup of the key store made before the erasure is ever restored, the "
+                                  "portal destroys your key in it again: it keeps a record of every key it has "
+                                  "destroyed and checks the key store against it every ten minutes.")))
         else:
             story.append(t.para(_("Destroyed: no. Some of your data is still held (blocked under a legal hold, or "
                                   "outside the scope you asked for), so the key that encrypts it was kept.")))

@@ -122,6 +122,8 @@ def _role_of(staff: Employee) -> str:
 
 
 def _require_worker(staff: Employee, request: DataRequest) -> None:
+    if request.subject_id == staff.id:
+        raise NotAllowed("Nobody may work a request about themselves.")
     if not may_work(staff, request):
         raise NotAllowed("Only a DPO of this request's queue may do that.")
 
@@ -403,24 +405,23 @@ def message_requester(request: DataRequest, staff: Employee, message: str) -> No
     _notify("request_message", request.subject_id, request)
 
 
+_ON_THE_CASE = " The Data Protection Officer handling this request sees this message on the case."
 ERASED_NOTICE = {
     RequestType.ACCESS: "Your erasure {ref} has been carried out: your monitoring data is deleted. The copy this "
                         "request gives you will hold what remains about you (your requests, your consent history "
                         "and who accessed your data).",
-    RequestType.PORTABILITY: "Your erasure {ref} has been carried out: your monitoring data is deleted, so there "
-                             "is none left to hand over. The Data Protection Officer will answer this request "
-                             "with what remains.",
+    RequestType.PORTABILITY: "Your erasure {ref} has been carried out: your monitoring data is deleted. The copy "
+                             "this request gives you will hold what remains about you (your requests, your "
+                             "consent history and who accessed your data).",
     RequestType.RECTIFICATION: "Your erasure {ref} has been carried out: the monitoring data this request asks "
-                               "to correct is deleted, so there is nothing left to correct. The Data Protection "
-                               "Officer will close this request.",
+                               "to correct is deleted, so there is nothing left to correct." + _ON_THE_CASE,
     RequestType.RESTRICTION: "Your erasure {ref} has been carried out: the monitoring data this request asks to "
-                             "restrict is deleted and is no longer used for anything. The Data Protection "
-                             "Officer will close this request.",
+                             "restrict is deleted, so nothing of it can be used any more." + _ON_THE_CASE,
     RequestType.OBJECTION: "Your erasure {ref} has been carried out: the monitoring data this request objects to "
-                           "is deleted and is no longer used, for AI training or anything else. The Data "
-                           "Protection Officer will close this request.",
-    RequestType.ERASURE: "Your erasure {ref} has been carried out and deleted all of your monitoring data. The "
-                         "Data Protection Officer will close this request.",
+                           "is deleted, so nothing of it can be used any more, for AI training or anything "
+                           "else." + _ON_THE_CASE,
+    RequestType.ERASURE: "Your erasure {ref} has been carried out and deleted all of your monitoring data."
+                         + _ON_THE_CASE,
 }
 
 

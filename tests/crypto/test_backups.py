@@ -121,7 +121,7 @@ def test_nothing_of_an_erased_person_opens_from_a_backup_and_a_restored_key_stor
     assert keystore().exists(world.alice)
     assert opened(rows, shots, world.alice, [keystore().data_key(world.alice)]) == 15
     # ...until the destroyed keys are re-applied (the sweep does it too, as the command does).
-    run_periodic()
+    run_periodic(all_due=True)
     assert not keystore().exists(world.alice) and keystore().exists(world.bob)
     assert world.alice not in keystore().subject_ids()
 
@@ -129,7 +129,7 @@ def test_nothing_of_an_erased_person_opens_from_a_backup_and_a_restored_key_stor
     # for whatever reason, is not a destroyed key): kept.
     keystore().create(world.alice)
     new_key_id = keystore().key_id(world.alice)
-    run_periodic()
+    run_periodic(all_due=True)
     assert new_key_id is not None and keystore().key_id(world.alice) == new_key_id
 
 
@@ -199,3 +199,17 @@ def test_after_an_erasure_postgresql_holds_no_dead_tuple_of_it(world: World, app
     assert request is not None and certificate_facts(request)["database_files"] == "freed"
     live = db.session.execute(text("SELECT count(*) FROM activity_events")).scalar()
     assert live == 6  # bob's are all there
+
+
+def test_the_reapply_command_destroys_a_restored_key_and_says_what_it_did(world: World, app: Flask) -> None:
+    fill(world.alice, events=3, shots=0)
+    wrapped = (keystore().directory / f"{world.alice}.key").read_bytes()  # what a key-store backup holds
+    request_id, job_id = approved_erasure(world)
+    assert run_now(job_id) == JobState.SUCCEEDED
+    (keystore().directory / f"{world.alice}.key").write_bytes(wrapped)  # restored from that backup
+    first = app.test_cli_runner().invoke(args=["keys", "reapply-erasures"])
+    assert first.exit_code == 0, first.output
+    assert "1 had come back and were destroyed again" in first.output and world.alice in first.output
+    assert not keystore().exists(world.alice) and keystore().exists(world.bob)
+    again = app.test_cli_runner().invoke(args=["keys", "reapply-erasures"])
+    assert again.exit_code == 0 and "0 had come back" in again.output

@@ -582,3 +582,24 @@ def test_a_job_orphaned_by_a_crash_is_taken_up_when_the_app_starts_with_no_dispa
         while job_row(job_id).state != JobState.SUCCEEDED and time.monotonic() < deadline:
             time.sleep(0.05)
         assert job_row(job_id).state == JobState.SUCCEEDED and job_row(job_id).result == {"echo": "orphan"}
+
+
+def test_a_periodic_task_with_an_interval_runs_once_per_interval(app: Flask) -> None:
+    from portal.jobs import runners
+
+    calls: list[int] = []
+
+    def hourly() -> None:
+        calls.append(1)
+
+    runners.periodic(every=3600)(hourly)
+    try:
+        with app.app_context():
+            runners.run_periodic()
+            runners.run_periodic()  # within the hour: not again
+            assert calls == [1]
+            runners.run_periodic(all_due=True)  # as a process's first sweep does
+            assert calls == [1, 1]
+    finally:
+        runners.PERIODIC.remove(hourly)
+        runners.EVERY.pop(hourly, None)

@@ -54,8 +54,7 @@ def test_screenshot_files_without_rows_are_swept_and_the_rest_kept(world: World)
 
     # A folder whose person has nothing left goes too; the hourly sweep does the same for everyone.
     lone = aged(screenshot_path(world.bob, "c" * 32))
-    artifacts._last_sweep = 0.0
-    run_periodic()
+    run_periodic(all_due=True)  # as the first sweep of a process; later ones, hourly
     assert not lone.exists() and not lone.parent.exists()
 
 
@@ -69,7 +68,6 @@ def test_evidence_pack_files_without_rows_are_swept(world: World, app: Flask) ->
     real = sharing.pack_path(pack)
     os.utime(real, (OLD, OLD))
     orphan = aged(artifact_dir() / sharing.PACK_DIR / request_id / f"{'a' * 32}.zip.sealed")
-    sharing._last_pack_sweep = 0.0
-    run_periodic()
+    run_periodic(all_due=True)
     assert not orphan.exists() and real.exists()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EvidencePack)) == 1

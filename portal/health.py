@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
 from portal.extensions import db
@@ -14,6 +14,16 @@ from portal.files import folder_problem
 from portal.security import public
 
 bp = Blueprint("health", __name__)
+
+
+@bp.get("/favicon.ico")
+@public
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links to; answer with the portal's icon."""
+    static = current_app.static_folder
+    assert static is not None  # noqa: S101 - create_app always sets it
+    response = send_from_directory(static, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+    return response
 
 
 @bp.get("/healthz")

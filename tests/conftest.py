@@ -252,14 +252,14 @@ def ctx(app: Flask) -> Iterator[None]:
         db.session.rollback()
 
 
-def live_portal(tmp_path: Path, idp_url: str, sqlite_template: Path) -> tuple[Flask, int]:
+def live_portal(tmp_path: Path, idp_url: str, sqlite_template: Path, **extra: Any) -> tuple[Flask, int]:
     """A portal on its own SQLite copy, configured for a real server on a free loopback port
     (start it with ``LiveServer(app, port)``), for browser tests."""
     port = _free_port()
     database = tmp_path / "portal.db"
     database.write_bytes(sqlite_template.read_bytes())
     application = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}",
-                                        base_url=f"http://127.0.0.1:{port}"))
+                                        base_url=f"http://127.0.0.1:{port}", **extra))
     return application, port
 
 

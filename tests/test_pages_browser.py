@@ -164,3 +164,51 @@ def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: str, chromium:
         finally:
             browser.close()
     assert problems == {}, "\n".join(f"{path}: {'; '.join(found)}" for path, found in problems.items())
+
+
+def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path, idp_url: str,
+                                                   sqlite_template: Path) -> None:
+    """The regulator's page of a shared evidence pack, and the index.html of an export opened from
+    the unpacked archive: the same 360 px and axe checks as every portal page."""
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import select
+
+    from portal.audit.services import Actor
+    from portal.demo.seed import seed
+    from portal.evidence.models import Authority
+    from portal.evidence.sharing import make_pack, share
+    from portal.exports.index_page import render_index
+    from portal.extensions import db
+    from portal.people.services import find_by_email
+    from portal.requests.models import DataRequest, RequestState
+    from tests.exports.test_report import sample_summary
+
+    app, port = live_portal(tmp_path, idp_url, sqlite_template)
+    with app.app_context():
+        seed(idp_url)
+        dana = find_by_email("dana@example.com")
+        assert dana is not None
+        case = db.session.scalars(select(DataRequest).where(DataRequest.state == RequestState.COMPLETED)
+                                  .order_by(DataRequest.received_at)).first()
+        assert case is not None
+        _link, token = share(make_pack(case, Actor("dpo", dana.id)), next(iter(Authority)).value,
+                             actor=Actor("dpo", dana.id))
+        db.session.commit()
+        index = tmp_path / "export" / "index.html"
+        index.parent.mkdir()
+        index.write_bytes(render_index(sample_summary(shots=12)))
+    axe = _axe_source()
+    problems: dict[str, list[str]] = {}
+    with LiveServer(app, port) as live, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 740})
+            for name, url in (("regulator's page", f"{live.url}/evidence/shared/{token}"),
+                              ("export index.html", index.as_uri())):
+                response = page.goto(url)
+                assert response is not None and response.ok, name
+                if found := _problems(page, axe):
+                    problems[name] = found
+        finally:
+            browser.close()
+    assert problems == {}, "\n".join(f"{name}: {'; '.join(found)}" for name, found in problems.items())

@@ -241,6 +241,10 @@ class Lookup:
     share: EvidenceShare | None
     miss: str | None  # None when the link works; else unknown, expired or revoked
 
+    @property
+    def share_if_working(self) -> EvidenceShare | None:
+        return self.share if self.miss is None else None
+
 
 def _lookup(token: str, now: datetime) -> Lookup:
     if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
@@ -260,11 +264,18 @@ def _lookup(token: str, now: datetime) -> Lookup:
 
 def open_share(token: str, *, now: datetime | None = None, endpoint: str = "") -> EvidenceShare | None:
     """The share behind a link's token if it still works; None if the token is unknown, or its
-    link expired or was revoked (the visitor is told nothing more). A miss is audited, without
-    the token, with the share it named if any."""
+    link expired or was revoked."""
+    return find_share(token, now=now, endpoint=endpoint).share_if_working
+
+
+def find_share(token: str, *, now: datetime | None = None, endpoint: str = "") -> Lookup:
+    """What a link's token leads to: a working share, or why not (unknown, expired, revoked).
+    Only the holder of a real link (256 random bits) can learn that it expired or was revoked,
+    so saying so tells nobody anything new. A miss is audited, without the token, with the
+    share it named if any."""
     found = _lookup(token, now or utcnow())
     if found.miss is None:
-        return found.share
+        return found
     subject_id = None
     targets: dict[str, str] = {"type": "evidence_shares", "id": found.share.id if found.share else "-"}
     if found.share is not None:
@@ -273,7 +284,7 @@ def open_share(token: str, *, now: datetime | None = None, endpoint: str = "") -
             subject_id = request_of(pack).subject_id
     record("access:object:refused", actor=Actor.anonymous(), subject_id=subject_id, targets=targets,
            details={"endpoint": endpoint, "reason": found.miss})
-    return None
+    return found
 
 
 def record_access(link: EvidenceShare, what: Literal["view", "download"], *, now: datetime | None = None) -> None:

@@ -281,11 +281,30 @@ def _private(response: Response) -> Response:
     return response
 
 
+class _DeadLink(Exception):
+    """A shared link that does not work: answered with a page for the regulator, not the
+    employees' error page (which points to a sign-in they cannot use)."""
+
+    def __init__(self, lookup: sharing.Lookup) -> None:
+        super().__init__(lookup.miss)
+        self.lookup = lookup
+
+
+@bp.app_errorhandler(_DeadLink)
+def _dead_link(error: _DeadLink) -> tuple[str, int]:
+    found = error.lookup
+    expired_on = found.share.expires_at if found.share is not None and found.miss == "expired" else None
+    page = render_template("evidence/shared_gone.html", miss=found.miss, expired_on=expired_on,
+                           zone=zone_of("UTC"))
+    return page, 404 if found.miss == "unknown" else 410
+
+
 def _open_or_404(token: str) -> tuple[EvidenceShare, EvidencePack, DataRequest]:
-    link = sharing.open_share(token, endpoint=request.endpoint or "")
+    found = sharing.find_share(token, endpoint=request.endpoint or "")
+    link = found.share_if_working
     if link is None:
         db.session.commit()  # the audited miss
-        abort(404)
+        raise _DeadLink(found)
     pack = db.session.get(EvidencePack, link.pack_id)
     assert pack is not None  # noqa: S101 - the foreign key cascades
     return link, pack, sharing.request_of(pack)

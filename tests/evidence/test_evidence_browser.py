@@ -155,11 +155,11 @@ def test_a_dpo_shares_an_evidence_pack_and_the_regulator_verifies_it(chromium: s
             expect(case.locator("#case-evidence table tbody tr").first).to_contain_text("revoked")
             seen = len(problems)
             gone = regulator.goto(url)
-            assert gone is not None and gone.status == 404
-            # Chromium logs the 404 of the page itself as a console error: that one is expected.
-            assert [p for p in problems[seen:] if "status of 404" not in p] == [], problems[seen:]
+            assert gone is not None and gone.status == 410
+            # Chromium logs the 410 of the page itself as a console error: that one is expected.
+            assert [p for p in problems[seen:] if "status of 410" not in p] == [], problems[seen:]
             del problems[seen:]
-            expect(regulator.get_by_role("heading", name="Not found")).to_be_visible()
+            expect(regulator.get_by_role("heading", name="This link was revoked")).to_be_visible()
         finally:
             browser.close()
             _stop_job_runner(app)

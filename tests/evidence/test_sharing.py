@@ -363,7 +363,7 @@ def test_a_link_is_shown_once_and_opens_without_signing_in_until_revoked(desk: C
     assert looks == [("evidence:share:view", "anonymous", desk.ids["alice"])] * 2 + [
         ("evidence:share:download", "anonymous", desk.ids["alice"])]
 
-    # Revoking needs the box ticked; then the link is as dead as an unknown one.
+    # Revoking needs the box ticked; then the link is dead, and its holder is told so and whom to ask.
     before = snapshot(desk.app)
     unticked = desk.post("dana", f"/dpo/evidence/shares/{share_id}/revoke", {})
     assert unticked.status_code == 400 and "Tick the box to confirm revoking the link." in html(unticked)
@@ -374,9 +374,13 @@ def test_a_link_is_shown_once_and_opens_without_signing_in_until_revoked(desk: C
     assert again.status_code == 409
     gone = regulator.get(f"/evidence/shared/{token}")
     unknown = regulator.get("/evidence/shared/" + "A" * 43)
-    assert gone.status_code == unknown.status_code == 404
-    assert html(gone) == html(unknown)
-    assert regulator.get(f"/evidence/shared/{token}/download").status_code == 404
+    assert (gone.status_code, unknown.status_code) == (410, 404)
+    assert "This link was revoked" in html(gone) and "This link was revoked" not in html(unknown)
+    assert "This link does not work" in html(unknown)
+    for page in (gone, unknown):  # the regulator is sent to the DPO, not to an employees' sign-in
+        assert "ask the data protection officer who sent you the link" in html(page)
+        assert "/auth/login" not in html(page) and "Go to the start page" not in html(page)
+    assert regulator.get(f"/evidence/shared/{token}/download").status_code == 410
     with desk.app.app_context():
         assert get(EvidenceShare, share_id).access_count == 3, "a dead link counts nothing"
 
@@ -405,8 +409,10 @@ def test_an_expired_link_is_dead(desk: Cast) -> None:
         link.created_at = moment - timedelta(days=1)
         link.expires_at = moment
         db.session.commit()
-    assert regulator.get(f"/evidence/shared/{token}").status_code == 404
-    assert regulator.get(f"/evidence/shared/{token}/download").status_code == 404
+    expired = regulator.get(f"/evidence/shared/{token}")
+    assert expired.status_code == 410
+    assert "This link has expired" in html(expired) and moment.strftime("%Y-%m-%d") in html(expired)
+    assert regulator.get(f"/evidence/shared/{token}/download").status_code == 410
     assert [e.details["reason"] for e in refusals(desk)] == ["expired", "expired"]
     assert ">expired</span>" in html(desk.get("dana", f"/dpo/requests/{request_id}"))
 

@@ -77,6 +77,11 @@ def test_a_dpo_works_an_erasure_from_claim_to_the_second_approval(cast: Cast) ->
     body = html(cast.get("dana", case_url(request_id)))
     assert "Second approval needed by another person" in body
     assert "You have already approved this erasure" in body, "the form is replaced by the reason"
+    # The admin's page says what the admin can do there: assign it, and give the second approval.
+    admin_page = html(cast.get("admin", case_url(request_id)))
+    assert "Claiming, reviewing and answering this case is for the DPOs of its queue." in admin_page
+    assert "You can give its second approval below." in admin_page
+    assert f'action="/dpo/requests/{request_id}/approve"' in admin_page
     assert f'action="/dpo/requests/{request_id}/approve"' not in body
     again = cast.post("dana", case_url(request_id, "approve"), referer=case_url(request_id))
     assert again.status_code == 400 and "already approved" in html(again)
@@ -129,7 +134,8 @@ def test_assign_to_a_dpo_of_the_queue_only(cast: Cast) -> None:
 def test_the_admin_sees_every_case_but_does_not_work_it(cast: Cast) -> None:
     request_id = cast.file("access")
     body = html(cast.get("admin", case_url(request_id)))
-    assert "You can see this case but not work it" in body
+    assert "Claiming, reviewing and answering this case is for the DPOs of its queue." in body
+    assert "second approval below" not in body, "an access request has no approval for the admin to give"
     assert f'action="/dpo/requests/{request_id}/claim"' not in body
     before = snapshot(cast.app)
     refused = cast.post("admin", case_url(request_id, "claim"))

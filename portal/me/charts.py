@@ -91,10 +91,22 @@ def level_of(count: int, bounds: Sequence[int]) -> int:
     return next((k for k, upper in enumerate(bounds, start=1) if count <= upper), LEVELS - 1)
 
 
-def heat_map(counts: Mapping[date, int], last: date, weeks: int = WEEKS) -> HeatMap:
-    """Events per day for ``weeks`` weeks up to ``last``: weeks as columns (oldest on the left),
-    weekdays as rows (Monday at the top); days after ``last`` are left out."""
-    first = calendar_start(last, weeks)
+def weeks_to_show(counts: Mapping[date, int], last: date, weeks: int = WEEKS, since: date | None = None) -> int:
+    """How many weeks the calendar needs: from the week of the first data (``since``, the oldest
+    item held, else the first day counted), at most ``weeks``, so that it never opens on months
+    before anything was collected."""
+    counted = [day for day, count in counts.items() if count > 0 and day <= last]
+    start = min([d for d in (since, min(counted, default=None)) if d is not None], default=None)
+    if start is None:
+        return weeks
+    return max(1, min(weeks, (last - calendar_start(start, 1)).days // 7 + 1))
+
+
+def heat_map(counts: Mapping[date, int], last: date, weeks: int = WEEKS, since: date | None = None) -> HeatMap:
+    """Events per day up to ``last``, from the week of the first data (at most ``weeks`` weeks):
+    weeks as columns (oldest on the left), weekdays as rows (Monday at the top); days after
+    ``last`` are left out."""
+    first = calendar_start(last, weeks_to_show(counts, last, weeks, since))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     values = [max(0, counts.get(day, 0)) for day in days]
     bounds = level_bounds(max(values, default=0))

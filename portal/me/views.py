@@ -65,7 +65,7 @@ def home() -> str:
     return render_template(
         "me/home.html",
         data=data,
-        heat=charts.heat_map(data.daily, data.today),
+        heat=charts.heat_map(data.daily, data.today, since=data.first_day),
         targets=charts.bar_chart(targets.top, targets.other_ms, targets.other_events, targets.other_count),
         hours=charts.hour_chart(data.hourly),
         hours_minutes=charts.hours_minutes,

@@ -128,6 +128,12 @@ class Dashboard:
     events: list[ActivityEvent]
     screenshots: list[Screenshot]
 
+    @property
+    def first_day(self) -> date | None:
+        """The day (in the person's zone) of the oldest item still held about them, if any."""
+        firsts = [t.first_at for t in self.totals if t.first_at is not None and t.count]
+        return min(firsts).astimezone(self.zone).date() if firsts else None
+
 
 def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None) -> Dashboard:
     """The dashboard's data for one subject; days and hours in their time zone ``timezone``.

@@ -306,3 +306,23 @@ def test_the_dashboard_runs_a_small_fixed_number_of_queries_and_never_scans_even
         if re.search(r"\bfrom activity_events\b", flat):
             assert re.search(r"\blimit\b", flat), statement
         assert "count(" not in flat or "activity_events" not in flat
+
+
+def test_the_heat_map_starts_with_the_first_data_not_months_before_it() -> None:
+    from portal.me.charts import WEEKS, heat_map
+
+    last = date(2026, 12, 4)  # a Friday
+    # Data from Wednesday 2026-11-18 on: the calendar opens on that week's Monday, 2026-11-16.
+    recent = heat_map({date(2026, 11, 18): 3, date(2026, 12, 1): 5}, last)
+    assert recent.first == date(2026, 11, 16) and len(recent.weeks) == 3
+    assert recent.cells[0].day == date(2026, 11, 16) and recent.cells[-1].day == last
+    # Data held from long before (the oldest item, though the counts cover six months only): the
+    # whole six months, whose empty weeks are real.
+    old = heat_map({date(2026, 12, 2): 2}, last, since=date(2025, 1, 6))
+    assert len(old.weeks) == WEEKS and old.first == date(2026, 6, 8)
+    # Held since mid-November, counted from December: the calendar opens with what is held.
+    assert heat_map({date(2026, 12, 2): 2}, last, since=date(2026, 11, 18)).first == date(2026, 11, 16)
+    # Nothing at all: the six months, which the page shows as an empty state.
+    assert len(heat_map({}, last).weeks) == WEEKS and heat_map({}, last).empty
+    # Data only on the last day: one week.
+    assert heat_map({last: 1}, last).first == date(2026, 11, 30)

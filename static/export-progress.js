@@ -24,7 +24,7 @@
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (s) {
         show(s);
-        if (s.state === "ready" || s.state === "failed" || s.state === "expired") {
+        if (s.state === "ready" || s.state === "failed" || s.state === "expired" || s.state === "erased") {
           window.location.assign(doneUrl);
           return;
         }

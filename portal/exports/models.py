@@ -47,6 +47,8 @@ class Export(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text, comment="why it failed, for the owner and staff")
+    erased_by_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("data_requests.id"), comment="the erasure request whose fulfilment deleted this copy")
 
     __table_args__ = (
         Index("ix_exports_subject_created", "subject_id", "created_at"),

@@ -122,7 +122,8 @@ class Status:
 def status(export: Export) -> Status:
     job = db.session.get(Job, export.job_id)
     if export.state in (ExportState.READY, ExportState.EXPIRED):
-        return Status(str(export.state), 100, job.progress_done if job else 0, job.progress_total if job else None,
+        state = "erased" if export.erased_by_request_id else str(export.state)
+        return Status(state, 100, job.progress_done if job else 0, job.progress_total if job else None,
                       None)
     if job is None:
         return Status(str(export.state), None, 0, None, export.error)

@@ -12,6 +12,7 @@ from portal.auth.stepup import fresh_sign_in_required
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
+from portal.requests.models import DataRequest
 from portal.security import owned_or_404, signed_in
 
 from . import services as exports
@@ -67,7 +68,8 @@ def create() -> Response | tuple[str, int]:
 @signed_in
 def detail(export_id: str) -> str:
     export = owned_or_404(Export, export_id)
-    return render_template("exports/detail.html", export=export, status=exports.status(export),
+    erased_by = db.session.get(DataRequest, export.erased_by_request_id) if export.erased_by_request_id else None
+    return render_template("exports/detail.html", export=export, status=exports.status(export), erased_by=erased_by,
                            downloads=exports.downloads_of([export.id])[export.id], button=ButtonForm(),
                            zone=zone_of(current_user.timezone), downloadable=exports.is_downloadable(export),
                            names={c.key: c.name for c in exports.categories_available()})
@@ -89,7 +91,9 @@ def download(export_id: str) -> Response:
     if not ButtonForm().validate_on_submit():
         abort(400)
     if not exports.is_downloadable(export):
-        flash(_("This export can no longer be downloaded: it has expired and was deleted. Make a new one."), "error")
+        flash(_("This export can no longer be downloaded: it was deleted by an erasure. Make a new one.")
+              if export.erased_by_request_id else
+              _("This export can no longer be downloaded: it has expired and was deleted. Make a new one."), "error")
         return redirect(url_for("exports.detail", export_id=export.id))
     try:
         chunks = exports.open_download(export)

@@ -324,6 +324,7 @@ def _discard_exports(subject_id: str, request_id: str) -> None:
                 path.unlink(missing_ok=True)
             export.state = ExportState.EXPIRED
             export.deleted_at = datetime.now(UTC)
+            export.erased_by_request_id = request_id
             record("exports:export:expire", actor=Actor.system(), subject_id=subject_id,
                    targets={"export": export.id, "request": request_id}, details={"reason": "erasure"})
             continue

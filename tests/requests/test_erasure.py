@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, render_template_string
 
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
@@ -214,6 +214,12 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     # The ready export (a copy of the data) is gone too.
     export = get(Export, export_id)
     assert export.state == ExportState.EXPIRED and export.deleted_at is not None and not export_file.exists()
+    # ... and it says so: deleted by this erasure, not "expired".
+    assert export.erased_by_request_id == request_id and exports.status(export).state == "erased"
+    with world.app.test_request_context():
+        label = render_template_string('{% from "exports/macros.html" import state_label %}{{ state_label(s) }}',
+                                       s=exports.status(export).state)
+    assert "Deleted by an erasure" in label and "Expired" not in label
 
     request = get(DataRequest, request_id)
     assert request.state == RequestState.COMPLETED and request.completed_at is not None

@@ -1,0 +1,30 @@
+"""exports removed by an erasure name the request that removed them
+
+Revision ID: 0008_export_erased_by
+Revises: 0007_evidence
+Create Date: 2026-12-04 14:20:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0008_export_erased_by'
+down_revision = '0007_evidence'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('exports', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('erased_by_request_id', sa.String(length=32), nullable=True,
+                                      comment='the erasure request whose fulfilment deleted this copy'))
+        batch_op.create_foreign_key(batch_op.f('fk_exports_erased_by_request_id_data_requests'), 'data_requests',
+                                    ['erased_by_request_id'], ['id'])
+
+
+def downgrade():
+    with op.batch_alter_table('exports', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_exports_erased_by_request_id_data_requests'), type_='foreignkey')
+        batch_op.drop_column('erased_by_request_id')

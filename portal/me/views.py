@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.requests.services import waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
 bp = Blueprint("me", __name__)
@@ -65,6 +66,7 @@ def home() -> str:
     return render_template(
         "me/home.html",
         data=data,
+        waiting=waiting_for_requester(current_user.id),
         heat=charts.heat_map(data.daily, data.today, since=data.first_day),
         targets=charts.bar_chart(targets.top, targets.other_ms, targets.other_events, targets.other_count),
         hours=charts.hour_chart(data.hourly),

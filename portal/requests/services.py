@@ -752,3 +752,12 @@ def queue_query(staff: Employee, flt: QueueFilter, *, today: date | None = None)
         query = query.where(and_(due >= today, due <= today + timedelta(days=7)),
                             DataRequest.state.in_([s.value for s in OPEN_STATES]))
     return query.order_by(due.asc().nulls_last(), DataRequest.received_at, DataRequest.id)
+
+
+def waiting_for_requester(subject_id: str) -> list[DataRequest]:
+    """The person's requests that wait for them (a DPO asked a question), oldest first: the
+    dashboard puts them at the top."""
+    return list(db.session.scalars(
+        select(DataRequest).where(DataRequest.subject_id == subject_id,
+                                  DataRequest.state == S.AWAITING_REQUESTER)
+        .order_by(DataRequest.received_at, DataRequest.id)))

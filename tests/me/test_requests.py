@@ -370,10 +370,16 @@ def test_answering_only_when_asked(app: Flask, client: FlaskClient, alice: str) 
     assert early.status_code == 409 and "Nothing has been asked of you" in early.get_data(as_text=True)
     assert snapshot(app, skip=frozenset()) == before
 
+    assert 'id="waiting-for-you"' not in client.get("/").get_data(as_text=True), "nothing is asked yet"
     as_dpo(app, dpo, request_id, "claim", "review", "ask", ask="Which laptop was it?")
     html = client.get(page).get_data(as_text=True)
     assert "Answer the Data Protection Officer" in html and 'id="question">Which laptop was it?' in html
     assert "Waiting for you" in html
+    # The dashboard opens with what waits for the employee, linking to the request.
+    home = client.get("/").get_data(as_text=True)
+    waiting = home[home.index('id="waiting-for-you"'):]
+    assert home.index('id="waiting-for-you"') < home.index('id="greeting"')
+    assert f'href="/me/requests/{request_id}"' in waiting[:waiting.index("</section>")]
 
     before = settled_snapshot(app, skip=frozenset())
     empty = client.post(f"{page}/answer", data={"csrf_token": token, "message": "  "})
@@ -385,6 +391,7 @@ def test_answering_only_when_asked(app: Flask, client: FlaskClient, alice: str) 
     assert load(app, request_id).state == RequestState.IN_REVIEW
     html = client.get(page).get_data(as_text=True)
     assert "The grey ThinkPad." in html and "Answer the Data Protection Officer" not in html
+    assert 'id="waiting-for-you"' not in client.get("/").get_data(as_text=True), "answered: nothing waits"
     assert [e.targets for e in audit_entries(app, "requests:request:answer")] == [{"request": request_id}]
 
 

@@ -9,6 +9,7 @@ on under the person: someone claimed it first, or its state no longer allows the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+from portal.audit.services import Actor, record
 from portal.auth.models import SsoIdentity
 from portal.auth.stepup import fresh_sign_in_required
 from portal.db import utcnow
@@ -139,6 +141,38 @@ class QueueArgs:
     values: dict[str, str]
     notices: list[str]
     page: int
+    sort: str = "due"
+    descending: bool = False
+
+
+# The queue's sortable columns: what each sorts by (the id last, so that pages never overlap).
+SORTS: dict[str, Callable[[], Any]] = {
+    "due": lambda: func.coalesce(DataRequest.extended_due_on, DataRequest.due_on),
+    "received": lambda: DataRequest.received_at,
+    "reference": lambda: DataRequest.id,
+    "type": lambda: DataRequest.type,
+    "state": lambda: DataRequest.state,
+    "jurisdiction": lambda: DataRequest.jurisdiction,
+}
+REFERENCE = re.compile(r"^(?:R-?)?([0-9a-f]{4,32})$", re.IGNORECASE)
+
+
+def _search(text: str, flt: requests.QueueFilter, notices: list[str]) -> bool:
+    """A reference (R-1A2B3C4D, or its start) or a requester's whole e-mail address. Looking a
+    person up by address is audited, since it tells which cases are theirs."""
+    if found := REFERENCE.match(text):
+        flt.id_prefix = found.group(1).lower()
+        return True
+    if "@" in text:
+        person = find_by_email(text)
+        flt.subject_id = person.id if person is not None else "-"
+        record("dpo:queue:search-requester", actor=Actor(requests.role_of(current_user), current_user.id),
+               subject_id=person.id if person is not None else None, details={"found": person is not None})
+        db.session.commit()
+        return True
+    notices.append(_("Search by a reference (R-1A2B3C4D) or a requester's whole e-mail address; “%(value)s” is "
+                     "neither, so it was ignored.", value=text[:40]))
+    return False
 
 
 def _flag(args: Mapping[str, str], name: str, label: str, notices: list[str]) -> bool:
@@ -184,6 +218,18 @@ def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> Queu
         if _flag(args, name, label, notices):
             setattr(flt, name, True)
             values[name] = "1"
+    text = (args.get("q") or "").strip()
+    if text and _search(text, flt, notices):
+        values["q"] = text
+    sort = (args.get("sort") or "").strip()
+    if sort and sort not in SORTS:
+        notices.append(_("The cases cannot be sorted by “%(value)s”; they are sorted by deadline.", value=sort[:40]))
+        sort = ""
+    if sort:
+        values["sort"] = sort
+    descending = (args.get("dir") or "").strip() == "desc"
+    if descending and sort:
+        values["dir"] = "desc"
     raw_page = (args.get("page") or "").strip()
     page = 1
     if raw_page:
@@ -191,7 +237,7 @@ def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> Queu
             page = int(raw_page)
         else:
             notices.append(_("“%(value)s” is not a page number; showing the first page.", value=raw_page[:20]))
-    return QueueArgs(flt, values, notices, page)
+    return QueueArgs(flt, values, notices, page, sort or "due", descending and bool(sort))
 
 
 def _visible_queues() -> dict[str, str]:
@@ -242,6 +288,10 @@ def queue() -> str:
     parsed = _queue_args(request.args, visible_queues)
     query = requests.queue_query(current_user, parsed.filter, today=today)
     total = _count(query)
+    if parsed.sort != "due" or parsed.descending:
+        column = SORTS[parsed.sort]()
+        query = query.order_by(None).order_by(column.desc().nulls_last() if parsed.descending
+                                              else column.asc().nulls_last(), DataRequest.id)
     pages = max(1, -(-total // PAGE_SIZE))
     if parsed.page > pages:
         parsed.notices.append(_("There is no page %(n)s; showing the last page.", n=parsed.page))
@@ -256,7 +306,7 @@ def queue() -> str:
         filtered=bool(parsed.values), counts=_queue_counts(today), queues=visible_queues,
         names=_names(c.assignee_id for c in cases), held=held, today=today, reference_of=reference_of,
         days_left=deadlines.days_left, zone=zone_of(current_user.timezone), page_size=PAGE_SIZE,
-        jurisdictions=_visible_jurisdictions(today),
+        jurisdictions=_visible_jurisdictions(today), sort=parsed.sort, descending=parsed.descending,
     )
 
 

@@ -722,6 +722,8 @@ class QueueFilter:
     due_soon: bool = False
     queue_id: str | None = None
     include_closed: bool = False
+    id_prefix: str | None = None  # a reference (R-1A2B3C4D) searched for: the start of the id
+    subject_id: str | None = None  # one requester's cases
 
 
 def queue_query(staff: Employee, flt: QueueFilter, *, today: date | None = None) -> Any:
@@ -734,6 +736,10 @@ def queue_query(staff: Employee, flt: QueueFilter, *, today: date | None = None)
                                 DataRequest.assignee_id == staff.id))
     if flt.queue_id:
         query = query.where(DataRequest.queue_id == flt.queue_id)
+    if flt.id_prefix:
+        query = query.where(DataRequest.id.startswith(flt.id_prefix, autoescape=True))
+    if flt.subject_id:
+        query = query.where(DataRequest.subject_id == flt.subject_id)
     if flt.state:
         query = query.where(DataRequest.state == flt.state)
     elif not flt.include_closed:
@@ -761,3 +767,8 @@ def waiting_for_requester(subject_id: str) -> list[DataRequest]:
         select(DataRequest).where(DataRequest.subject_id == subject_id,
                                   DataRequest.state == S.AWAITING_REQUESTER)
         .order_by(DataRequest.received_at, DataRequest.id)))
+
+
+def role_of(staff: Employee) -> str:
+    """The role a member of staff acts in, as the audit log records it."""
+    return _role_of(staff)

@@ -24,7 +24,7 @@ from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, event, make_employee, snapshot
 
-ROW = re.compile(r'<th scope="row"><a href="/dpo/requests/([0-9a-f]{32})">')
+ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 
 
 def html(response: Any) -> str:
@@ -74,7 +74,7 @@ def test_queue_filters_return_the_right_rows(cast: Cast) -> None:
     counts = re.search(r'id="queue-counts">(.*?)</nav>', page, re.S)
     assert counts is not None
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", counts.group(1)))
-    for expected in ("Open (4)", "Overdue (1)", "Due within 7 days (1)", "Assigned to me (1)", "In review (1)",
+    for expected in ("All open cases (4)", "Overdue (1)", "Due within 7 days (1)", "Assigned to me (1)", "In review (1)",
                      "Received (2)", "Open (1)"):
         assert expected in text, expected
 
@@ -85,6 +85,47 @@ def test_queue_filters_return_the_right_rows(cast: Cast) -> None:
     assert mine not in listed(cast, "dana")
     assert listed(cast, "dana", "?state=rejected") == [mine]
     assert mine in listed(cast, "dana", "?state=all")
+
+
+def test_search_by_reference_or_requester_and_sort_by_any_column(cast: Cast) -> None:
+    now = utcnow()
+    old = cast.file("access", received_at=now - timedelta(days=20))
+    new = cast.file("erasure", received_at=now - timedelta(days=2))
+    cast.ids["eve"] = make_employee(cast.app, "eve@example.com", name="Eve Example", jurisdiction="ES")
+    eves = cast.file("rectification", subject="eve", received_at=now - timedelta(days=10),
+                     wrong="My team is listed as Sales.", correct="My team is Research.")
+    everything = set(listed(cast, "dana"))
+    assert everything == {old, new, eves}
+
+    # A reference, whole or its start, with or without "R-", in any case.
+    reference = f"R-{new[:8].upper()}"
+    assert listed(cast, "dana", f"?q={reference}") == [new]
+    assert listed(cast, "dana", f"?q={new[:6]}") == [new]
+    assert listed(cast, "dana", "?q=R-" + ("0" * 8 if not new.startswith("0" * 8) else "1" * 8)) == []
+    body = html(cast.get("dana", f"/dpo/queue?q={reference}"))
+    assert f'value="{reference}"' in body and "No case matches these filters" not in body
+
+    # A requester's whole address: their cases only; the look-up is audited without the address.
+    assert listed(cast, "dana", "?q=Eve%40Example.com") == [eves]
+    assert listed(cast, "dana", "?q=nobody%40example.com") == []
+    looked = audit_entries(cast.app, "dpo:queue:search-requester")
+    assert [e.details["found"] for e in looked] == [True, False]
+    assert looked[0].subject_id == cast.ids["eve"] and "eve@" not in str(looked[0].details).lower()
+
+    # Neither a reference nor an address: ignored, said so.
+    vague = html(cast.get("dana", "/dpo/queue?q=smith"))
+    assert "Search by a reference" in vague and set(ROW.findall(vague)) == everything
+
+    # Sorted by a column, both ways; the sort stays in the pages' links; a bad column is said so.
+    by_received = listed(cast, "dana", "?sort=received")
+    assert by_received.index(old) < by_received.index(new)
+    backwards = listed(cast, "dana", "?sort=received&dir=desc")
+    assert backwards == list(reversed(by_received))
+    sorted_page = html(cast.get("dana", "/dpo/queue?sort=received&dir=desc"))
+    assert 'href="/dpo/queue?sort=received"' in sorted_page, "the header flips the order"
+    assert "(sorted, descending)" in sorted_page
+    odd = html(cast.get("dana", "/dpo/queue?sort=salary"))
+    assert "cannot be sorted by “salary”" in odd and set(ROW.findall(odd)) == everything
 
 
 def test_unknown_filter_values_are_ignored_with_a_notice(cast: Cast) -> None:

@@ -56,7 +56,7 @@ class EvidenceShare(db.Model):  # type: ignore[name-defined,misc]
     pack_id: Mapped[str] = mapped_column(ForeignKey("evidence_packs.id", ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True,
                                               comment="hex SHA-256 of the link's token; the token is never stored")
-    authority: Mapped[str] = mapped_column(String(16), comment="whom the link was made for (a registry code)")
+    authority: Mapped[str] = mapped_column(String(16), comment="whom the link was made for")
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     created_at: Mapped[CreatedAt]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

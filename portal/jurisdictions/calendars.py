@@ -240,7 +240,7 @@ SPAIN = Calendar(
 )
 
 CALIFORNIA = Calendar(
-    "US-CA", "California's holidays (Gov. Code §6700)", "Cal. Gov. Code §§6700, 6701", _california,
+    "US-CA", "California's holidays of Gov. Code §6700", "Cal. Gov. Code §§6700, 6701", _california,
     _pin((2026, 1, 1, "New Year's Day (§6700(a)(2))"),
          (2026, 1, 19, "Dr. Martin Luther King, Jr. Day (§6700(a)(3))"),
          (2026, 2, 12, "Lincoln Day (§6700(a)(5))"),
@@ -281,7 +281,7 @@ CALIFORNIA = Calendar(
 )
 
 COLOMBIA = Calendar(
-    "CO", "Colombia's holidays (Ley 51 de 1983)", "Ley 51 de 1983 Art. 1 (Ley Emiliani)", _colombia,
+    "CO", "Colombia's holidays of Ley 51 de 1983", "Ley 51 de 1983 Art. 1 (Ley Emiliani)", _colombia,
     _pin((2026, 1, 1, "Año Nuevo"), (2026, 1, 12, "Reyes Magos"), (2026, 3, 23, "San José"),
          (2026, 4, 2, "Jueves Santo"), (2026, 4, 3, "Viernes Santo"), (2026, 5, 1, "Día del Trabajo"),
          (2026, 5, 18, "Ascensión del Señor"), (2026, 6, 8, "Corpus Christi"),
@@ -317,6 +317,6 @@ BRAZIL = Calendar(
 
 # Other EU/EEA countries: the portal keeps no list of their public holidays, so only Saturdays
 # and Sundays move a GDPR deadline there; a deadline on a holiday is shown a working day early.
-WEEKENDS = Calendar("weekends", "Saturdays and Sundays only (no public holidays pinned)", "", _none)
+WEEKENDS = Calendar("weekends", "Saturdays and Sundays only, no public holidays pinned", "", _none)
 
 CALENDARS: tuple[Calendar, ...] = (SPAIN, CALIFORNIA, COLOMBIA, BRAZIL, WEEKENDS)

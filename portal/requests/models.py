@@ -147,7 +147,7 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     # The decision.
     decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    legal_basis: Mapped[str | None] = mapped_column(String(24), comment="a refusal ground of the regime (portal.jurisdictions)")
+    legal_basis: Mapped[str | None] = mapped_column(String(24))  # a refusal ground of the regime (portal.jurisdictions)
     decision_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the reasons, shown to the requester")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what fulfilment did: counts per category")
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))

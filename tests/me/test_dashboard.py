@@ -119,7 +119,7 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
         categories = register()
         for category in categories:
             card = text_of(section(html, f"category-{category.key}"))
-            assert category.name in card and category.legal_basis in card and category.source_system in card
+            assert category.name in card and regime_for("ES").legal_bases[category.key] in card and category.source_system in card
             assert all(p in card for p in category.purposes) and all(r in card for r in category.recipients)
             assert ("Rests on your consent" in card) == bool(category.consent_purpose)
     for key in ("screenshots", "ai_training_use"):
@@ -315,3 +315,40 @@ def test_the_dashboard_runs_a_small_fixed_number_of_queries_and_never_scans_even
         if re.search(r"\bfrom activity_events\b", flat):
             assert re.search(r"\blimit\b", flat), statement
         assert "count(" not in flat or "activity_events" not in flat
+
+
+@pytest.mark.parametrize(("sub", "law", "authority", "controller", "basis"), [
+    ("alice@example.com", "the GDPR and Spain's LOPDGDD", "Agencia Española de Protección de Datos (AEPD)",
+     "Example Iberia S.L.", "Estatuto de los Trabajadores Art. 20.3"),
+    ("bob@example.com", "the CCPA as amended by the CPRA", "California Privacy Protection Agency (CPPA)",
+     "Example Inc.", "Cal. Civ. Code §1798.100(a)"),
+    ("carla@example.com", "Colombia's Ley 1581 de 2012", "Superintendencia de Industria y Comercio (SIC)",
+     "Example Colombia S.A.S.", "Ley 1581 Art. 9"),
+    ("bruno@example.com", "Brazil's LGPD", "Autoridade Nacional de Proteção de Dados (ANPD)",
+     "Example Brasil Ltda.", "LGPD Art. 7(IX)"),
+])
+def test_each_dashboard_names_its_own_law_authority_controller_and_bases(
+        app: Flask, client: FlaskClient, sub: str, law: str, authority: str, controller: str, basis: str) -> None:
+    """The demo's four employees, each under their own regime (the demo's controllers file)."""
+    from portal.config import PROJECT_ROOT
+    from portal.jurisdictions.controllers import load
+
+    app.config["PORTAL_SETTINGS"].controllers = load(PROJECT_ROOT / "portal" / "demo" / "controllers.json")
+    with app.app_context():
+        signed_in(client, sub)
+    html = page(client)
+    facts = {key: text_of(section(html, f"fact-{key}")) for key in ("law", "authority", "controller")}
+    assert law in facts["law"]
+    assert authority in facts["authority"]
+    assert controller in facts["controller"]
+    assert basis in text_of(html)
+    others = {"the GDPR", "the CCPA", "Ley 1581", "LGPD"} - {part for part in ("the GDPR", "the CCPA", "Ley 1581",
+                                                                               "LGPD") if part in law}
+    assert not any(other in facts["law"] for other in others)
+
+
+def test_without_a_controllers_file_the_controller_is_not_named(app: Flask, client: FlaskClient) -> None:
+    app.config["PORTAL_SETTINGS"].controllers = {}
+    with app.app_context():
+        signed_in(client, "alice@example.com")
+    assert "not recorded in the portal's settings" in text_of(section(page(client), "fact-controller"))

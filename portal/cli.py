@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from flask import Flask, current_app
 
 from portal.extensions import db
 from portal.files import atomic_file
+from portal.jurisdictions import RequestType
 
 
 def register_commands(app: Flask) -> None:
@@ -170,6 +172,24 @@ def register_commands(app: Flask) -> None:
         count = remind(today.date() if today else None)
         db.session.commit()
         click.echo(f"Queued {count} reminder(s).")
+
+    @requests_group.command("deadline")
+    @click.option("--jurisdiction", required=True, help="A jurisdiction code: ES, US-CA, CO, BR, DE, ...")
+    @click.option("--type", "kind", required=True, type=click.Choice([t.value for t in RequestType]),
+                  help="The kind of request.")
+    @click.option("--received", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The day of receipt.")
+    def requests_deadline(jurisdiction: str, kind: str, received: Any) -> None:
+        """Print the lawful dates of a request as the portal shows them, as one JSON object:
+        due, extended_due (null without an extension), acknowledge_by (null when none is due), basis."""
+        from portal.requests.deadlines import deadline_for
+
+        found = deadline_for(jurisdiction, kind, received.date())
+        click.echo(json.dumps({
+            "due": found.due.isoformat(),
+            "extended_due": found.extended_due.isoformat() if found.extended_due else None,
+            "acknowledge_by": found.acknowledge_by.isoformat() if found.acknowledge_by else None,
+            "basis": found.basis,
+        }, ensure_ascii=False))
 
     @app.cli.group("audit")
     def audit_group() -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from portal.files import write_file
+from portal.jurisdictions.controllers import ControllerFileError
+from portal.jurisdictions.controllers import load as load_controllers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -91,6 +93,8 @@ class Settings:
     step_up_seconds: int = 300
     secure_cookies: bool = True
     dpo_contact: str = ""
+    controllers_file: str = ""  # JSON: the controller entity per country (portal.jurisdictions.controllers)
+    controllers: Mapping[str, Any] = field(default_factory=dict, repr=False)
     job_workers: int = 2
     job_lease_seconds: int = 60
     job_sweep_seconds: int = 30
@@ -158,6 +162,7 @@ class Settings:
             step_up_seconds=step_up_seconds,
             secure_cookies=not demo and not _truthy(env.get("PORTAL_INSECURE_COOKIES")),
             dpo_contact=env.get("PORTAL_DPO_CONTACT", "").strip(),
+            controllers_file=env.get("PORTAL_CONTROLLERS", "").strip(),
             celery_queue=env.get("PORTAL_CELERY_QUEUE", "portal-jobs"),
             redis_prefix=env.get("PORTAL_REDIS_PREFIX", "portal:"),
             job_workers=numbers["job_workers"],
@@ -208,6 +213,12 @@ class Settings:
             self.prepare_demo()
             self.secure_cookies = False  # the demo runs on plain http://127.0.0.1
             self.dpo_contact = self.dpo_contact or "privacy@example.com"
+            self.controllers_file = self.controllers_file or str(PROJECT_ROOT / "portal" / "demo" / "controllers.json")
+        if self.controllers_file:
+            try:
+                self.controllers = load_controllers(self.controllers_file)
+            except ControllerFileError as exc:
+                raise ConfigError(f"PORTAL_CONTROLLERS: {exc}") from None
         missing = [
             name
             for name, value in (

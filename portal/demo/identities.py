@@ -37,6 +37,8 @@ PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("admin@example.com", "Adrián Admin", "ES", "Europe/Madrid", "E1005", groups=("privacy-admin",),
                data=False),
     DemoPerson("frank@example.com", "Frank Former", "ES", "Europe/Madrid", "E0999", former=True),
+    # Last, so that the people before keep their seeded data's ids.
+    DemoPerson("bruno@example.com", "Bruno Souza", "BR", "America/Sao_Paulo", "E1006"),
 )
 
 

@@ -34,6 +34,7 @@ def main() -> None:
         "    alice@example.com   employee, Spain (ES)",
         "    bob@example.com     employee, California (US-CA)",
         "    carla@example.com   employee, Colombia (CO)",
+        "    bruno@example.com   employee, Brazil (BR)",
         "    dana@example.com    Data Protection Officer",
         "    admin@example.com   privacy admin",
         "    frank@example.com   former employee (SSO refused, by design)",

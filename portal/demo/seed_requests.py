@@ -36,7 +36,7 @@ from portal.jobs.services import run_job
 from portal.people.models import Employee, Role
 from portal.requests import routing
 from portal.requests import services as requests
-from portal.requests.models import Channel, DataRequest, LegalBasis, Queue, QueueMember, RequestType, RoutingRule
+from portal.requests.models import Channel, DataRequest, Queue, QueueMember, RequestType, RoutingRule
 
 MARKER = "demo:requests:seed"
 ALICE, BOB, CARLA, FRANK = "alice@example.com", "bob@example.com", "carla@example.com", "frank@example.com"
@@ -150,7 +150,7 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
         jobs_to_run.append(bob_access.job_id)
 
     refused = reviewed(file(bob, T.ERASURE, 30, categories=["input_events"], **days(20, 10)))
-    requests.reject(refused, dana, LegalBasis.CCPA_1798_105_D_EXCEPTION,
+    requests.reject(refused, dana, "ccpa-1798-105-d",
                     "Your input events of these days are needed to complete a security incident investigation "
                     "that is still open (Cal. Civ. Code §1798.105(d)(2)). We will erase them when it closes; you "
                     "can ask again then.")

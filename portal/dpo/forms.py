@@ -13,8 +13,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.exports.forms import CheckboxesField
+from portal.jurisdictions import Ground
 from portal.people.services import EMAIL
-from portal.requests.models import LEGAL_BASIS_LABELS, RequestType
+from portal.requests.models import RequestType
 from portal.requests.services import MAX_TEXT
 
 TEXT = Length(max=MAX_TEXT, message=_l("At most %(max)d characters."))
@@ -58,9 +59,13 @@ class ApproveForm(FlaskForm):
 
 class RejectForm(FlaskForm):
     legal_basis = SelectField(_l("Legal basis for refusing"), validate_choice=True,
-                              choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(b.value, label) for b, label in
-                                                                           LEGAL_BASIS_LABELS.items()],
-                              validators=[_required("Choose the legal basis for refusing.")])
+                              validators=[_required("Choose the legal basis for refusing.")],
+                              description=_l("Only the grounds of this request's law, for its kind of request."))
+    def set_grounds(self, grounds: tuple[Ground, ...]) -> None:
+        """The case's own grounds: its regime's, for its kind (the service refuses any other)."""
+        self.legal_basis.choices = [SelectChoice("", _l("Choose…"))] + [SelectChoice(g.code, g.label)
+                                                                         for g in grounds]
+
     reasons = TextAreaField(_l("Reasons, as the requester will read them"),
                             validators=[_required("Write the reasons for the requester."), TEXT],
                             description=_l("Shown to the requester with the legal basis, together with their "

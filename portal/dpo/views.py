@@ -30,6 +30,7 @@ from portal.auth.stepup import fresh_sign_in_required
 from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import ButtonForm
+from portal.jurisdictions import ground_label, regime_for
 from portal.monitoring import access as access_log
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
@@ -39,7 +40,6 @@ from portal.requests import deadlines, routing
 from portal.requests import services as requests
 from portal.requests.models import (
     CLOSED_STATES,
-    LEGAL_BASIS_LABELS,
     OPEN_STATES,
     Channel,
     DataRequest,
@@ -68,14 +68,9 @@ bp = Blueprint("dpo", __name__, url_prefix="/dpo")
 PAGE_SIZE = 50
 S = RequestState
 
-# The requester's labels (services.STATE_LABELS) speak to the requester; staff read these.
-STAFF_STATE_LABELS: dict[str, str] = {
-    **{state.value: label for state, label in requests.STATE_LABELS.items()},
-    S.AWAITING_REQUESTER.value: "Waiting for the requester",
-    S.FAILED.value: "Fulfilment failed",
-    S.REJECTED.value: "Rejected",
-}
-TYPE_NAMES: dict[str, str] = {t.value: t.value.capitalize() for t in RequestType}
+# The staff's labels, the same on every page, e-mail and report staff read (services.STAFF_STATE_LABELS).
+STAFF_STATE_LABELS: dict[str, str] = {state.value: label for state, label in requests.STAFF_STATE_LABELS.items()}
+TYPE_NAMES: dict[str, str] = {t.value: label for t, label in requests.STAFF_TYPE_LABELS.items()}
 CHANNEL_LABELS: dict[str, Any] = {
     Channel.PORTAL.value: _l("Signed in to the portal through the company's SSO"),
     Channel.VERIFIED.value: _l("Former employee: identity verified by e-mail"),
@@ -87,8 +82,8 @@ FALSE_VALUES = {"", "0", "false", "off", "no"}
 
 @bp.context_processor
 def _labels() -> dict[str, Any]:
-    return {"state_labels": STAFF_STATE_LABELS, "type_names": TYPE_NAMES, "type_labels": requests.TYPE_LABELS,
-            "basis_labels": {b.value: label for b, label in LEGAL_BASIS_LABELS.items()},
+    return {"state_labels": STAFF_STATE_LABELS, "type_names": TYPE_NAMES, "type_labels": TYPE_NAMES,
+            "ground_label": ground_label,
             "channel_labels": CHANNEL_LABELS, "closed_states": {s.value for s in CLOSED_STATES}}
 
 
@@ -324,12 +319,25 @@ def _extension(case: DataRequest, today: date) -> Extension:
         return Extension(False, _("this request has no deadline"), None)
     if not case.is_open:
         return Extension(False, _("the request is closed"), None)
-    allowed, why = deadlines.can_extend(case.jurisdiction, RequestType(case.type), case.received_at.date(), today,
+    origin = requests.deadline_origin(case)
+    allowed, why = deadlines.can_extend(origin.jurisdiction, RequestType(case.type), origin.received_at.date(), today,
                                         case.extended_due_on is not None)
     if not allowed:
         return Extension(False, why, None)
-    return Extension(True, "", deadlines.extended_due(case.jurisdiction, RequestType(case.type),
-                                                      case.received_at.date()))
+    return Extension(True, "", deadlines.extended_due(origin.jurisdiction, RequestType(case.type),
+                                                      origin.received_at.date()))
+
+
+def _timers(case: DataRequest, events: list[Any]) -> list[deadlines.TimerDate]:
+    """The regime's further time limits of an open case (Ley 1581 Art. 15's), as dates; the one
+    counted from a request to complete the claim only while the requester is being asked."""
+    if not case.is_open:
+        return []
+    asked = None
+    if case.state == S.AWAITING_REQUESTER:
+        asked = next((e.created_at.date() for e in reversed(events)
+                      if e.to_state == S.AWAITING_REQUESTER.value), None)
+    return deadlines.timers(case.jurisdiction, RequestType(case.type), case.received_at.date(), asked)
 
 
 def _assignee_choices(case: DataRequest) -> list[SelectChoice]:
@@ -356,6 +364,9 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     state = RequestState(case.state)
     assign_form = forms.get("assign") or _blank(AssignForm)
     assign_form.assignee.choices = _assignee_choices(case)  # type: ignore[attr-defined]
+    reject_form = forms.get("reject") or _blank(RejectForm)
+    reject_form.set_grounds(requests.refusal_grounds(case))  # type: ignore[attr-defined]
+    regime = regime_for(case.jurisdiction)
     due = case.effective_due
     names = _names([case.assignee_id, case.decided_by_id, case.extended_by_id, *(e.actor_id for e in events),
                     *(a.approver_id for a in approvals)])
@@ -387,7 +398,8 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         zone=zone_of(current_user.timezone), button=ButtonForm(formdata=None), assign_form=assign_form,
         ask_form=forms.get("ask") or _blank(AskForm), message_form=forms.get("message") or _blank(MessageForm),
         note_form=forms.get("note") or _blank(NoteForm), approve_form=forms.get("approve") or _blank(ApproveForm),
-        reject_form=forms.get("reject") or _blank(RejectForm), extend_form=forms.get("extend") or _blank(ExtendForm),
+        reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
+        extend_form=forms.get("extend") or _blank(ExtendForm),
     ), status
 
 
@@ -517,10 +529,11 @@ def approve(request_id: str) -> Response | tuple[str, int]:
 def reject(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
     form = RejectForm()
+    form.set_grounds(requests.refusal_grounds(case))
 
     def step() -> str:
         requests.reject(case, current_user, form.legal_basis.data or "", form.reasons.data or "")
-        return _("The request is rejected; the requester has been told why.")
+        return _("The request is refused; the requester has been told why.")
 
     return _act(case, form, "reject", step)
 

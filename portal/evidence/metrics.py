@@ -40,7 +40,7 @@ judged against their deadlines), ``type``, ``cpra_name``, ``received``, ``compli
 ``complied_in_part``, ``denied``, ``withdrawn``, ``open``, ``failed``, ``responded``,
 ``median_days``, ``mean_days`` (empty when nothing was responded to), ``on_time``, ``extended``,
 ``late``, ``open_overdue``, ``open_within_deadline``, then ``denied_<legal basis>`` for every
-:class:`~portal.requests.models.LegalBasis` value in its declared order.
+refusal ground code of the registry (:func:`portal.jurisdictions.all_ground_codes`), in its order.
 """
 
 from __future__ import annotations
@@ -59,16 +59,9 @@ from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.extensions import db
+from portal.jurisdictions import KINDS, REGIMES, RequestType, all_ground_codes
 from portal.people.services import JURISDICTION
-from portal.requests.models import (
-    LEGAL_BASIS_LABELS,
-    OPEN_STATES,
-    DataRequest,
-    ErasureCount,
-    LegalBasis,
-    RequestState,
-    RequestType,
-)
+from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
 MIN_YEAR = 2000
 MAX_YEAR = 2100
@@ -76,19 +69,12 @@ MAX_YEARS = 5  # the longest period a report may cover
 TOTAL = "total"
 ALL_JURISDICTIONS = "all"
 
-CPRA_NAMES: dict[str, str] = {
-    RequestType.ACCESS.value: "request to know",
-    RequestType.PORTABILITY.value: "request to know",
-    RequestType.ERASURE.value: "request to delete",
-    RequestType.RECTIFICATION.value: "request to correct",
-    RequestType.RESTRICTION.value: "request to limit",
-    RequestType.OBJECTION.value: "request to opt-out",
-    TOTAL: "all requests",
-}
-"""The nearest CPRA request type for each of the portal's: access and portability are requests to
-know (Cal. Civ. Code §1798.110, §1798.130(a)(3)(B)(iii) for the portable format); restriction is the
-nearest to a request to limit (§1798.121); an objection (to AI-training use) to a request to opt out
-(§1798.120). CPRA has no restriction or objection as such; the rows keep the portal's types."""
+CPRA_NAMES: dict[str, str] = {**{k.value: str(k.cpra) for k in KINDS}, TOTAL: "all requests"}
+"""The CPRA request (11 CCR §7102(a)(1)) each of the portal's kinds counts as, from the registry's
+kinds: access and portability are requests to know (Cal. Civ. Code §1798.110, §1798.130(a)(3)(B)(iii)
+for the portable format); restriction and an objection to AI training are requests to limit
+(§1798.121: they stop a use of data that includes screenshots, sensitive personal information). No
+kind is a request to opt out of sale/sharing: the portal neither sells nor shares data."""
 
 NOTES: tuple[str, ...] = (
     "Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen.",
@@ -103,16 +89,26 @@ NOTES: tuple[str, ...] = (
     "date. Self-service exports have no deadline recorded and were answered on the day: on time. Withdrawn "
     "requests have no timeliness.",
     "CPRA names: access and portability are requests to know; erasure a request to delete; rectification a "
-    "request to correct; restriction is the nearest to a request to limit; objection (to AI-training use) to a "
-    "request to opt out. CPRA has no restriction or objection as such.",
+    "request to correct; restriction and an objection to AI training are requests to limit (they stop a use of "
+    "sensitive personal information). No kind is a request to opt out of sale/sharing: none is made.",
 )
 
 _OPEN = frozenset(s.value for s in OPEN_STATES) - {RequestState.FAILED.value}
-_BASES = tuple(b.value for b in LegalBasis)
+_BASES = all_ground_codes()
 
-DENIAL_LABELS: dict[str, str] = {
-    basis.value: "Other grounds" if basis is LegalBasis.OTHER else label for basis, label in LEGAL_BASIS_LABELS.items()}
-"""The legal bases' labels as a report shows them ("Other (explained below)" speaks to the requester)."""
+
+def _denial_label(code: str) -> str:
+    if code == "other":
+        return "Other grounds"
+    grounds = [g for r in REGIMES for g in r.grounds if g.code == code]
+    citations = list(dict.fromkeys(g.citation for g in grounds if g.citation))
+    return f"{'; '.join(citations)}: {grounds[0].text}" if citations else grounds[0].text
+
+
+DENIAL_LABELS: dict[str, str] = {code: _denial_label(code) for code in _BASES}
+"""The refusal grounds of every regime as a report shows them: one column per code, with every
+regime's citation for a code several regimes share ("Other (explained below)" speaks to the
+requester, so it reads "Other grounds" here)."""
 
 
 class MetricsError(ValueError):
@@ -252,7 +248,7 @@ def _tally(row: TypeMetrics, state: str, legal_basis: str | None, partly: bool, 
             row.complied_in_whole += 1
     elif state == RequestState.REJECTED.value:
         row.denied += 1
-        basis = legal_basis if legal_basis in row.denied_by_basis else LegalBasis.OTHER.value
+        basis = legal_basis if legal_basis in row.denied_by_basis else "other"
         row.denied_by_basis[basis] += 1
     elif state == RequestState.WITHDRAWN.value:
         row.withdrawn += 1
@@ -357,7 +353,7 @@ def to_csv(report: MetricsReport) -> str:
     return out.getvalue()
 
 
-TYPE_NAMES: dict[str, str] = {t.value: t.value.capitalize() for t in RequestType} | {TOTAL: "Total"}
+TYPE_NAMES: dict[str, str] = {k.value: k.report_label for k in KINDS} | {TOTAL: "Total"}
 
 
 def _period_text(report: MetricsReport) -> str:

@@ -9,36 +9,17 @@ Whom a pack was shared with is a supervisory authority from a fixed list, never 
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
+from portal.db import CreatedAt, SurrogateId, UTCDateTime
 from portal.extensions import db
+from portal.jurisdictions import sharing_authorities
 
-
-class Authority(enum.StrEnum):
-    """The supervisory authorities a pack may be shared with (the portal's jurisdictions' ones)."""
-
-    AEPD = "aepd"
-    CPPA = "cppa"
-    SIC = "sic"
-    ANPD = "anpd"
-    OTHER_EU = "other-eu"
-    OTHER = "other"
-
-
-AUTHORITY_LABELS = {
-    Authority.AEPD: _l("AEPD: Agencia Española de Protección de Datos (Spain)"),
-    Authority.CPPA: _l("CPPA: California Privacy Protection Agency (United States, California)"),
-    Authority.SIC: _l("SIC: Superintendencia de Industria y Comercio (Colombia)"),
-    Authority.ANPD: _l("ANPD: Autoridade Nacional de Proteção de Dados (Brazil)"),
-    Authority.OTHER_EU: _l("Another EU supervisory authority"),
-    Authority.OTHER: _l("Another authority"),
-}
+# Whom a pack may be shared with: the regimes' supervisory authorities, then any other (the registry).
+AUTHORITY_LABELS: dict[str, str] = dict(sharing_authorities())
 
 
 class EvidencePack(db.Model):  # type: ignore[name-defined,misc]
@@ -75,7 +56,7 @@ class EvidenceShare(db.Model):  # type: ignore[name-defined,misc]
     pack_id: Mapped[str] = mapped_column(ForeignKey("evidence_packs.id", ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True,
                                               comment="hex SHA-256 of the link's token; the token is never stored")
-    authority: Mapped[Authority] = mapped_column(String(16), comment="whom the link was made for")
+    authority: Mapped[str] = mapped_column(String(16), comment="whom the link was made for")
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     created_at: Mapped[CreatedAt]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -85,7 +66,8 @@ class EvidenceShare(db.Model):  # type: ignore[name-defined,misc]
     last_access_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        enum_check("authority", Authority),
+        CheckConstraint("authority IN ({})".format(", ".join(f"'{code}'" for code in AUTHORITY_LABELS)),
+                        name="authority_valid"),
         CheckConstraint("expires_at > created_at", name="expires_after_creation"),
         CheckConstraint("revoked_at IS NULL OR revoked_at >= created_at", name="revoked_after_creation"),
         CheckConstraint("access_count >= 0", name="access_count_valid"),

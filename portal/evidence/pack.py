@@ -47,15 +47,14 @@ from portal.audit.services import Actor, entry_canonical, record
 from portal.db import instant, utcnow
 from portal.exports.models import Export
 from portal.extensions import db
+from portal.jurisdictions import KINDS, ground_label, kind, regime_for
 from portal.monitoring.models import DataCategory
 from portal.requests.models import (
-    LEGAL_BASIS_LABELS,
     Channel,
     DataRequest,
     ErasureApproval,
     ErasureCount,
     EventKind,
-    LegalBasis,
     RequestEvent,
     RequestState,
     RequestType,
@@ -63,20 +62,18 @@ from portal.requests.models import (
 
 from . import verify as spec
 
-# The rights a request exercises: what an approval rests on (a refusal names a LegalBasis instead).
-RIGHT_LABELS: dict[RequestType, str] = {
-    RequestType.ACCESS: "Right of access (GDPR Art. 15; Cal. Civ. Code §1798.110; Ley 1581 Art. 8(a); LGPD Art. 18(II))",
-    RequestType.PORTABILITY: "Right to data portability (GDPR Art. 20; Cal. Civ. Code §1798.130(a)(2); "
-                             "LGPD Art. 18(V))",
-    RequestType.ERASURE: "Right to erasure (GDPR Art. 17; Cal. Civ. Code §1798.105; Ley 1581 Art. 8(e); "
-                         "LGPD Art. 18(VI))",
-    RequestType.RECTIFICATION: "Right to rectification (GDPR Art. 16; Cal. Civ. Code §1798.106; Ley 1581 Art. 8(a); "
-                               "LGPD Art. 18(III))",
-    RequestType.RESTRICTION: "Right to restriction of processing (GDPR Art. 18)",
-    RequestType.OBJECTION: "Right to object (GDPR Art. 21; Cal. Civ. Code §1798.120; LGPD Art. 18 §2)",
-}
-# Filing these needs a fresh sign-in (step-up); kept equal to portal.me.requests.FRESH_SIGN_IN.
-STEP_UP_TYPES = frozenset({RequestType.ERASURE, RequestType.OBJECTION})
+# Filing these needs a fresh sign-in (step-up): the registry's kinds say which.
+STEP_UP_TYPES = frozenset(k.type for k in KINDS if k.step_up)
+
+
+def right_label(request: DataRequest) -> str:
+    """The right a request exercises, with its article in the request's regime: what an approval
+    rests on (a refusal names its ground instead)."""
+    found = kind(request.type)
+    citation = regime_for(request.jurisdiction).right(found.type)
+    return f"{found.right_name} ({citation})" if citation else found.right_name
+
+
 IDENTITY: dict[str, tuple[str, str]] = {
     "self_service": ("sso", "Signed in to the portal through the company's SSO; fulfilled at once by self-service"),
     "portal": ("sso", "Signed in to the portal through the company's SSO"),
@@ -243,13 +240,10 @@ def _decisions(request: DataRequest, events: Sequence[RequestEvent]) -> list[dic
         if event.to_state == RequestState.APPROVED.value:
             decisions.append({"decision": "approved", "at": instant(event.created_at), "actor_role": event.actor_role,
                               "actor_id": event.actor_id, "legal_basis": f"right-{request.type}",
-                              "legal_basis_label": RIGHT_LABELS[RequestType(request.type)], "reasons": None})
+                              "legal_basis_label": right_label(request), "reasons": None})
         elif event.to_state == RequestState.REJECTED.value:
             basis = request.legal_basis or ""
-            try:
-                label = LEGAL_BASIS_LABELS[LegalBasis(basis)]
-            except ValueError:
-                label = basis
+            label = ground_label(request.jurisdiction, basis)
             decisions.append({"decision": "rejected", "at": instant(event.created_at), "actor_role": event.actor_role,
                               "actor_id": event.actor_id, "legal_basis": basis, "legal_basis_label": label,
                               "reasons": request.decision_text})

@@ -42,7 +42,7 @@ from portal.monitoring.artifacts import ORPHAN_AGE_SECONDS, artifact_dir, write_
 from portal.people.models import Employee, Role
 from portal.requests.models import DataRequest
 
-from .models import Authority, EvidencePack, EvidenceShare
+from .models import AUTHORITY_LABELS, EvidencePack, EvidenceShare
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +195,9 @@ def share(pack: EvidencePack, authority: str, days: int = DEFAULT_DAYS, *, actor
           now: datetime | None = None) -> tuple[EvidenceShare, str]:
     """A new link to ``pack`` for ``authority``, working for ``days`` days. Returns the share and
     its token: the only time the token exists outside the link itself."""
-    try:
-        chosen = Authority(authority)
-    except ValueError:
-        raise SharingError("Choose the supervisory authority the link is for.") from None
+    if authority not in AUTHORITY_LABELS:
+        raise SharingError("Choose the supervisory authority the link is for.")
+    chosen = authority
     valid_days = _days(days)
     try:
         present = pack_path(pack).is_file()
@@ -216,7 +215,7 @@ def share(pack: EvidencePack, authority: str, days: int = DEFAULT_DAYS, *, actor
     request = request_of(pack)
     record("evidence:share:create", actor=actor, subject_id=request.subject_id,
            targets={"share": link.id, "pack": pack.id, "request": request.id},
-           details={"authority": chosen.value, "days": valid_days, "expires_at": link.expires_at.isoformat()})
+           details={"authority": chosen, "days": valid_days, "expires_at": link.expires_at.isoformat()})
     return link, token
 
 

@@ -54,7 +54,7 @@ from portal.requests.services import may_view
 from portal.security import Permission, permissions_of, public, refuse_access, requires
 
 from . import sharing
-from .models import AUTHORITY_LABELS, Authority, EvidencePack, EvidenceShare
+from .models import AUTHORITY_LABELS, EvidencePack, EvidenceShare
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ def _redact_access_logs(state: BlueprintSetupState) -> None:
 class ShareForm(FlaskForm):
     authority = SelectField(
         _l("Supervisory authority"), validate_choice=False,
-        choices=[("", _l("Choose…"))] + [(a.value, label) for a, label in AUTHORITY_LABELS.items()],
+        choices=[("", _l("Choose…"))] + list(AUTHORITY_LABELS.items()),
         validators=[DataRequired(message=_l("Choose the supervisory authority the link is for.")),
-                    AnyOf([a.value for a in Authority], message=_l("Choose a supervisory authority from the list."))],
+                    AnyOf(list(AUTHORITY_LABELS), message=_l("Choose a supervisory authority from the list."))],
         description=_l("Whom the link is for: an authority, never a person's name."))
     days = IntegerField(_l("Days the link works"), default=sharing.DEFAULT_DAYS,
                         validators=[InputRequired(message=_l("Say for how many days the link works.")),
@@ -163,7 +163,7 @@ def case_evidence(case: DataRequest) -> CaseEvidence | None:
     forms = {p.id: bound[1] if bound and bound[0] == p.id else ShareForm(formdata=None) for p in packs}
     return CaseEvidence(packs=packs, shares=sharing.shares_of([p.id for p in packs]), share_forms=forms,
                         revoke_form=RevokeForm(formdata=None), revoke_error=g.get("evidence_revoke_error"),
-                        now=utcnow(), authority_labels={a.value: label for a, label in AUTHORITY_LABELS.items()})
+                        now=utcnow(), authority_labels=AUTHORITY_LABELS)
 
 
 @bp.app_context_processor
@@ -245,7 +245,7 @@ def create_share(pack_id: str) -> tuple[str, int]:
     base_url = current_app.config["PORTAL_SETTINGS"].base_url
     page = render_template(
         "evidence/share_created.html", case=case, pack=pack, share=link,
-        url=base_url + url_for("evidence.shared", token=token), authority=AUTHORITY_LABELS[Authority(link.authority)],
+        url=base_url + url_for("evidence.shared", token=token), authority=AUTHORITY_LABELS.get(link.authority, link.authority),
         zone=zone_of(current_user.timezone))
     return page, 200
 
@@ -321,7 +321,7 @@ def shared(token: str) -> Response:
     page = render_template(
         "evidence/shared.html", share=link, pack=pack, case=case, zone=zone_of("UTC"),
         key_url=base_url + url_for("audit.audit_log_key"), verifier_url=base_url + url_for("evidence.verifier"),
-        authority=AUTHORITY_LABELS[Authority(link.authority)])
+        authority=AUTHORITY_LABELS.get(link.authority, link.authority))
     return _private(make_response(page))
 
 

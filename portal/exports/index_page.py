@@ -25,6 +25,7 @@ from portal.exports.report import (
     scope_dates,
 )
 from portal.exports.summary import ExportSummary, PackageFile
+from portal.jurisdictions import regime_for
 
 TEMPLATE = "exports/package_index.html"
 GALLERY_LIMIT = 200  # screenshots shown on the page; the rest are in the folder and in screenshots.csv
@@ -63,8 +64,7 @@ def _file_row(file: PackageFile) -> FileRow:
 
 def render_index(summary: ExportSummary) -> bytes:
     """index.html for ``summary``, as UTF-8."""
-    from portal.me.views import governing_law, supervisory_authority
-
+    regime = regime_for(summary.jurisdiction)
     with export_locale():
         images = [f for f in summary.files if is_screenshot_image(f)]
         screenshot_list = next((f for f in summary.files if f.path.endswith("screenshots.csv")), None)
@@ -98,8 +98,8 @@ def render_index(summary: ExportSummary) -> bytes:
             accesses=[(a, format_time(a.accessed_at)) for a in summary.access_log],
             contact=summary.dpo_contact,
             contact_is_email=_is_email(summary.dpo_contact),
-            law=governing_law(summary.jurisdiction),
-            authority=supervisory_authority(summary.jurisdiction),
+            law=regime.law,
+            complain=regime.complain_text % {"authority": regime.complaint_to()},
             example=next((f.path for f in summary.files if f.path.startswith("data/")), "data/input_events.csv"),
         )
     return page.encode("utf-8")

@@ -49,6 +49,7 @@ from portal.crypto import keystore
 from portal.crypto.keys import KeyDestroyed, SealError, SubjectCipher, archive_cipher_after_erasure
 from portal.crypto.streams import SealingWriter, open_stream
 from portal.extensions import db
+from portal.jurisdictions import regime_for
 from portal.monitoring import aggregates
 from portal.monitoring.models import (
     AccessRecord,
@@ -298,8 +299,9 @@ class PackageWriter:
 
     def __init__(self, subject: Employee, export_id: str, scope: Scope, *, spool_dir: Path,
                  progress: Callable[[int, int], None] | None = None, pause: Callable[[], None] | None = None,
-                 dpo_contact: str = "") -> None:
+                 dpo_contact: str = "", controller: str = "") -> None:
         self.subject = subject
+        self.controller = controller
         self.export_id = export_id
         self.scope = scope
         self.spool_dir = spool_dir
@@ -681,12 +683,13 @@ class PackageWriter:
     def _summary(self, register: dict[str, DataCategory], generated_at: datetime, uses: list[TrainingSetUse],
                  consents: list[ConsentEvent], accesses: list[AccessRecord]) -> ExportSummary:
         labels = {c.consent_purpose: c.name for c in register.values() if c.consent_purpose}
+        regime = regime_for(self.subject.jurisdiction)
         sections = []
         for key, category in register.items():
             last = datetime.fromisoformat(self.last_text[key]) if key in self.last_text else self.lasts.get(key)
             sections.append(CategorySection(
                 key=key, name=category.name, description=category.description, purposes=list(category.purposes),
-                legal_basis=category.legal_basis, retention_days=category.retention_days,
+                legal_basis=regime.legal_bases.get(key, category.legal_basis), retention_days=category.retention_days,
                 recipients=list(category.recipients), source_system=category.source_system,
                 consent_purpose=category.consent_purpose, count=self.counts.get(key, 0),
                 first_at=self.firsts.get(key), last_at=last,
@@ -708,7 +711,7 @@ class PackageWriter:
             access_log=[AccessLine(a.accessed_at, a.action, a.accessor_role, a.purpose, a.case_ref) for a in accesses],
             daily_counts=daily, hourly_counts=aggregates.hourly_counts(self.subject.id),
             top_targets=[(t.target_type, t.target, t.duration_ms, t.events) for t in targets.top],
-            files=list(self.files), dpo_contact=self.dpo_contact,
+            files=list(self.files), dpo_contact=self.dpo_contact, controller=self.controller or "the employer",
             unavailable=[(u["captured_at"], u["reason"]) for u in self.unavailable],
         )
 

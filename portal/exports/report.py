@@ -47,6 +47,7 @@ from reportlab.platypus import (
 )
 
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
+from portal.jurisdictions import regime_for
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 """Where DejaVu Sans is looked for; without it the report falls back to Helvetica (Latin-1 only)."""
@@ -584,11 +585,10 @@ class _Writer:
             "the manifest: if they are equal, the file is exactly as it was when the copy was made.")))
 
     def rights(self) -> None:
-        from portal.me.views import governing_law, supervisory_authority
-
         s = self.summary
+        regime = regime_for(s.jurisdiction)
         self.heading(_("Your rights"))
-        law = governing_law(s.jurisdiction)
+        law = regime.law
         intro = (_("Under %(law)s you have these rights about this data:", law=law) if law
                  else _("You have these rights about this data:"))
         self.story.append(self.para(intro))
@@ -599,8 +599,7 @@ class _Writer:
             _("to object to its use, for example for AI training, and to withdraw any consent at any time, "
               "with effect from then on;"),
             _("to receive your data in a common, machine-readable form (the CSV and JSON files in this package);"),
-            _("to complain to %(authority)s. You do not need to ask us first.",
-              authority=supervisory_authority(s.jurisdiction)),
+            regime.complain_text % {"authority": regime.complaint_to()},
         ):
             self.story.append(Paragraph(self.text(item), self.styles["Bullet"], bulletText="•"))
         self.story.append(Spacer(1, 4))

@@ -23,6 +23,7 @@ from portal.files import unlink_quietly
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
+from portal.jurisdictions import controller_for
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
@@ -202,7 +203,8 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     writer = PackageWriter(subject, export_id, scope, spool_dir=directory,
                            progress=lambda done, total: ctx.progress(done, total),
                            pause=(lambda: clock.sleep(pause_ms / 1000)) if pause_ms else None,
-                           dpo_contact=settings().dpo_contact)
+                           dpo_contact=settings().dpo_contact,
+                           controller=controller_for(settings().controllers, subject.jurisdiction).name)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -26,10 +26,11 @@ from portal.db import utcnow
 from portal.exports.models import Export
 from portal.exports.services import categories_available
 from portal.extensions import db
+from portal.jurisdictions import KINDS, ground_label, regime_for
 from portal.monitoring.aggregates import zone_of
 from portal.requests import certificate, deadlines
 from portal.requests import services as requests
-from portal.requests.models import LEGAL_BASIS_LABELS, Channel, DataRequest, LegalBasis, RequestState, RequestType
+from portal.requests.models import Channel, DataRequest, RequestState, RequestType
 from portal.requests.notifications import long_date, supervisory_authority
 from portal.security import owned_or_404, signed_in
 
@@ -49,24 +50,14 @@ bp = Blueprint("my_requests", __name__, url_prefix="/me/requests")
 S = RequestState
 T = RequestType
 
-# The rights, in the order they are offered, each in one sentence.
-RIGHTS: list[tuple[RequestType, LazyString]] = [
-    (T.ACCESS, _l("Get a copy of all the monitoring data held about you, with why it is processed, who receives "
-                  "it and how long it is kept.")),
-    (T.PORTABILITY, _l("Get the data you provided in a structured, machine-readable format you can take to "
-                       "another service.")),
-    (T.ERASURE, _l("Have your monitoring data deleted and its encryption key destroyed, unless the law requires "
-                   "it to be kept.")),
-    (T.RECTIFICATION, _l("Have data about you that is wrong or incomplete corrected.")),
-    (T.RESTRICTION, _l("Have your data kept but no longer used (for example while its accuracy is checked).")),
-    (T.OBJECTION, _l("Object to the use of your data for training AI models, on grounds of your particular "
-                     "situation.")),
-]
-FORMS: dict[RequestType, type[RequestForm]] = {
-    T.ACCESS: DescriptionForm, T.PORTABILITY: DescriptionForm, T.ERASURE: ErasureForm,
-    T.RECTIFICATION: RectificationForm, T.RESTRICTION: RestrictionForm, T.OBJECTION: ObjectionForm,
+# The rights, in the order they are offered, each in one sentence (the registry's kinds).
+RIGHTS: list[tuple[RequestType, LazyString]] = [(k.type, k.explanation) for k in KINDS]
+_FORM_CLASSES: dict[str, type[RequestForm]] = {
+    "description": DescriptionForm, "erasure": ErasureForm, "rectification": RectificationForm,
+    "restriction": RestrictionForm, "objection": ObjectionForm,
 }
-FRESH_SIGN_IN = frozenset({T.ERASURE, T.OBJECTION})
+FORMS: dict[RequestType, type[RequestForm]] = {k.type: _FORM_CLASSES[k.form] for k in KINDS}
+FRESH_SIGN_IN = frozenset(k.type for k in KINDS if k.step_up)
 
 # What the requester can expect next, for each state.
 NEXT_STEPS: dict[str, LazyString] = {
@@ -217,19 +208,14 @@ def new_objection() -> Response | tuple[str, int]:
 def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm | None = None,
                  withdraw_form: WithdrawForm | None = None) -> tuple[str, int]:
     due = req.effective_due
-    basis = None
-    if req.legal_basis:
-        try:
-            basis = LEGAL_BASIS_LABELS[LegalBasis(req.legal_basis)]
-        except ValueError:
-            basis = req.legal_basis
+    basis = ground_label(req.jurisdiction, req.legal_basis) or None
     duplicate = db.session.get(DataRequest, req.duplicate_of_id) if req.duplicate_of_id else None
     return render_template(
         "me/requests/detail.html", req=req, details=req.details(), scope=req.scope or {},
         timeline=requests.timeline(req, for_requester=True), names=_category_names(),
         zone=zone_of(current_user.timezone), next_step=NEXT_STEPS.get(req.state, ""),
         days_left=deadlines.days_left(due, _today()) if due is not None and req.is_open else None,
-        basis=basis, authority=supervisory_authority(req.jurisdiction),
+        basis=basis, authority=supervisory_authority(req.jurisdiction), regime=regime_for(req.jurisdiction),
         duplicate=duplicate if duplicate is not None and duplicate.subject_id == req.subject_id else None,
         export_id=_export_id(req), certifiable=certificate.is_certifiable(req),
         answer_form=answer_form or AnswerForm(formdata=None), withdraw_form=withdraw_form or WithdrawForm(formdata=None),

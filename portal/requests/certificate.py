@@ -31,6 +31,7 @@ from portal.consent.models import Purpose, Suppression
 from portal.db import instant
 from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
 from portal.extensions import db
+from portal.jurisdictions import regime_for
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
 
@@ -84,6 +85,16 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
     if result.get("database_files"):  # erasures since the database files are scrubbed say how
         facts["database_files"] = str(result["database_files"])
     return facts
+
+
+def _preamble(request: DataRequest) -> str:
+    """The law the erasure was done under: the requester's own regime's, and no other."""
+    regime = regime_for(request.jurisdiction)
+    citation = regime.right(RequestType.ERASURE)
+    if regime.law and citation:
+        return _("This certifies that the personal data described below was erased at the request of the person "
+                 "named, as %(law)s requires (%(citation)s).", law=regime.law, citation=citation)
+    return _("This certifies that the personal data described below was erased at the request of the person named.")
 
 
 def canonical_json(facts: dict[str, Any]) -> str:
@@ -153,9 +164,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         width = A4[0] - 2 * MARGIN
         story: list[Any] = [
             t.para(_("Deletion certificate"), t.title),
-            t.para(_("This certifies that the personal data described below was erased at the request of the "
-                     "person named, as the law on data protection requires (GDPR Art. 17; Cal. Civ. Code "
-                     "§1798.105; Ley 1581 Art. 8; LGPD Art. 18).")),
+            t.para(_preamble(request)),
             Spacer(1, 4 * mm),
         ]
         who = [

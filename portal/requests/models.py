@@ -33,15 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.crypto import directory_cipher
 from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
 from portal.extensions import db
-
-
-class RequestType(enum.StrEnum):
-    ACCESS = "access"
-    PORTABILITY = "portability"
-    ERASURE = "erasure"
-    RECTIFICATION = "rectification"
-    RESTRICTION = "restriction"
-    OBJECTION = "objection"
+from portal.jurisdictions.kinds import RequestType
 
 
 class RequestState(enum.StrEnum):
@@ -69,35 +61,6 @@ class Channel(enum.StrEnum):
     SELF_SERVICE = "self_service"  # fulfilled by the portal at once (an export)
     PORTAL = "portal"  # filed in the portal, worked by a DPO
     VERIFIED = "verified"  # a former employee's verified path
-
-
-class LegalBasis(enum.StrEnum):
-    """Grounds a DPO may give for refusing (wholly or in part), shown to the requester."""
-
-    ART_12_5_MANIFESTLY_UNFOUNDED = "gdpr-12-5"
-    ART_15_4_RIGHTS_OF_OTHERS = "gdpr-15-4"
-    ART_17_3_B_LEGAL_OBLIGATION = "gdpr-17-3-b"
-    ART_17_3_E_LEGAL_CLAIMS = "gdpr-17-3-e"
-    ART_21_1_COMPELLING_GROUNDS = "gdpr-21-1"
-    IDENTITY_NOT_VERIFIED = "identity"
-    NO_DATA_HELD = "no-data"
-    CCPA_1798_105_D_EXCEPTION = "ccpa-1798-105-d"
-    LEY_1581_ART_10_LEGAL_DUTY = "co-1581-10"
-    OTHER = "other"
-
-
-LEGAL_BASIS_LABELS: dict[LegalBasis, str] = {
-    LegalBasis.ART_12_5_MANIFESTLY_UNFOUNDED: "GDPR Art. 12(5): manifestly unfounded or excessive",
-    LegalBasis.ART_15_4_RIGHTS_OF_OTHERS: "GDPR Art. 15(4): would adversely affect the rights of others",
-    LegalBasis.ART_17_3_B_LEGAL_OBLIGATION: "GDPR Art. 17(3)(b): compliance with a legal obligation",
-    LegalBasis.ART_17_3_E_LEGAL_CLAIMS: "GDPR Art. 17(3)(e): establishment, exercise or defence of legal claims",
-    LegalBasis.ART_21_1_COMPELLING_GROUNDS: "GDPR Art. 21(1): compelling legitimate grounds that override",
-    LegalBasis.IDENTITY_NOT_VERIFIED: "GDPR Art. 12(6): identity could not be verified",
-    LegalBasis.NO_DATA_HELD: "No personal data of the requester is held",
-    LegalBasis.CCPA_1798_105_D_EXCEPTION: "Cal. Civ. Code §1798.105(d): an exception to deletion applies",
-    LegalBasis.LEY_1581_ART_10_LEGAL_DUTY: "Ley 1581 Art. 10: a legal or contractual duty to keep the data",
-    LegalBasis.OTHER: "Other (explained below)",
-}
 
 
 class EventKind(enum.StrEnum):
@@ -184,7 +147,7 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     # The decision.
     decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    legal_basis: Mapped[str | None] = mapped_column(String(24))
+    legal_basis: Mapped[str | None] = mapped_column(String(24))  # a refusal ground of the regime (portal.jurisdictions)
     decision_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the reasons, shown to the requester")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what fulfilment did: counts per category")
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))

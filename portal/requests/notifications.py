@@ -18,27 +18,12 @@ from flask import current_app
 
 from portal.db import utcnow
 from portal.extensions import db
+from portal.jurisdictions import ground_label, regime_for
 from portal.mail.services import context_loader
 
 from . import deadlines
-from .models import LEGAL_BASIS_LABELS, DataRequest, LegalBasis, RequestState, RequestType
-from .services import STATE_LABELS, TYPE_LABELS
-
-# Who a requester may complain to (GDPR Art. 77; Cal. Civ. Code §1798.199.10 ff.; Ley 1581
-# Art. 19; LGPD Art. 55-J), by jurisdiction.
-AUTHORITIES: dict[str, str] = {
-    "ES": "the Agencia Española de Protección de Datos (AEPD), www.aepd.es",
-    "US-CA": "the California Privacy Protection Agency (CPPA), cppa.ca.gov",
-    "CO": "the Superintendencia de Industria y Comercio (SIC), www.sic.gov.co",
-    "BR": "the Autoridade Nacional de Proteção de Dados (ANPD), www.gov.br/anpd",
-}
-EU_AUTHORITY = ("the data protection supervisory authority of the EU/EEA country where you live or work "
-                "(GDPR Art. 77)")
-ANY_AUTHORITY = "the data protection authority where you live or work"
-
-# The requester-facing labels say "Waiting for you"; staff read the state from their side.
-STAFF_STATE_LABELS = {**STATE_LABELS, RequestState.AWAITING_REQUESTER: "Waiting for the requester",
-                      RequestState.FAILED: "Failed (retry it)"}
+from .models import DataRequest, RequestState, RequestType
+from .services import STAFF_STATE_LABELS, STAFF_TYPE_LABELS, STATE_LABELS, TYPE_LABELS
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
@@ -46,17 +31,8 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 
 def supervisory_authority(jurisdiction: str) -> str:
     """The authority a requester in ``jurisdiction`` may complain to, named for a sentence
-    ("You may complain to ...")."""
-    code = (jurisdiction or "").strip().upper()
-    country = code.split("-", 1)[0]
-    if code in AUTHORITIES:
-        return AUTHORITIES[code]
-    if country in AUTHORITIES:  # a region of Spain, Colombia or Brazil
-        return AUTHORITIES[country]
-    # deadlines knows which countries GDPR covers (Spain has its own regime name and is named above).
-    if deadlines.deadline_for(code, RequestType.ACCESS, date(2000, 1, 3)).regime == "GDPR":
-        return EU_AUTHORITY
-    return ANY_AUTHORITY
+    ("You may complain to ..."), from the registry."""
+    return regime_for(jurisdiction).complaint_to()
 
 
 def long_date(value: date | None) -> str:
@@ -70,15 +46,6 @@ def request_urls(request_id: str) -> tuple[str, str]:
     """The requester's page and the DPO's case page, as absolute links for e-mail."""
     base = str(current_app.config["PORTAL_SETTINGS"].base_url).rstrip("/")
     return f"{base}/me/requests/{request_id}", f"{base}/dpo/requests/{request_id}"
-
-
-def _legal_basis_label(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return LEGAL_BASIS_LABELS[LegalBasis(value)]
-    except ValueError:
-        return value
 
 
 @context_loader("request")
@@ -97,6 +64,7 @@ def load_request(request_id: str) -> dict[str, Any]:
     return {
         "reference": request.reference,
         "type": TYPE_LABELS[kind],
+        "staff_type": STAFF_TYPE_LABELS[kind],
         "type_code": kind.value,
         "is_erasure": kind == RequestType.ERASURE,
         "state": STATE_LABELS[state],
@@ -112,9 +80,10 @@ def load_request(request_id: str) -> dict[str, Any]:
         "extended": request.extended_due_on is not None,
         "extension_reason": request.extension_reason or "",
         "outcome": request.outcome or "",
-        "legal_basis": _legal_basis_label(request.legal_basis),
+        "legal_basis": ground_label(request.jurisdiction, request.legal_basis),
         "decision_text": request.decision_text or "",
         "authority": supervisory_authority(request.jurisdiction),
+        "complain_first": regime_for(request.jurisdiction).complain_first or "",
         "dpo_contact": settings.dpo_contact or "",
         "request_url": request_url,
         "case_url": case_url,

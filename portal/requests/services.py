@@ -19,19 +19,18 @@ from portal.audit.services import Actor, record
 from portal.consent.models import Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.jurisdictions import KINDS, Ground, regime_for
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 
 from . import deadlines
 from .models import (
     CLOSED_STATES,
-    LEGAL_BASIS_LABELS,
     OPEN_STATES,
     Channel,
     DataRequest,
     ErasureApproval,
     EventKind,
-    LegalBasis,
     LegalHold,
     Queue,
     QueueMember,
@@ -73,11 +72,12 @@ STATE_LABELS = {
     S.AWAITING_REQUESTER: "Waiting for you", S.APPROVED: "Approved", S.FULFILLING: "Being carried out",
     S.COMPLETED: "Completed", S.REJECTED: "Refused", S.WITHDRAWN: "Withdrawn", S.FAILED: "Failed (being retried)",
 }
-TYPE_LABELS = {
-    RequestType.ACCESS: "Access (a copy of my data)", RequestType.PORTABILITY: "Portability (my data, machine-readable)",
-    RequestType.ERASURE: "Erasure", RequestType.RECTIFICATION: "Rectification (correct my data)",
-    RequestType.RESTRICTION: "Restriction (keep but do not use)", RequestType.OBJECTION: "Objection",
-}
+# The requester's labels speak to the requester ("Waiting for you"); staff read these, on every
+# page, e-mail and report that staff see.
+STAFF_STATE_LABELS = {**STATE_LABELS, S.AWAITING_REQUESTER: "Waiting for the requester",
+                      S.FAILED: "Fulfilment failed (retry it)"}
+TYPE_LABELS = {k.type: k.employee_label for k in KINDS}
+STAFF_TYPE_LABELS = {k.type: k.staff_label for k in KINDS}
 
 
 class RequestError(ValueError):
@@ -285,9 +285,13 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
         DataRequest.state.in_([s.value for s in OPEN_STATES]), DataRequest.channel != Channel.SELF_SERVICE.value,
     ).order_by(DataRequest.received_at).limit(1))
     queue = route(subject.jurisdiction, request_type)
+    due_on, acknowledge_by = due.due, due.acknowledge_by
+    if duplicate_of is not None and duplicate_of.due_on is not None:
+        # A repeat of an open request is answered with it: it shares the original's deadline.
+        due_on, acknowledge_by = duplicate_of.due_on, duplicate_of.acknowledge_by
     request = DataRequest(id=new_id(), subject_id=subject.id, type=request_type, state=S.RECEIVED, channel=channel,
                           jurisdiction=subject.jurisdiction, received_at=received, scope=scope,
-                          regime=due.regime, due_on=due.due, acknowledge_by=due.acknowledge_by,
+                          regime=due.regime, due_on=due_on, acknowledge_by=acknowledge_by,
                           acknowledged_at=received, queue_id=queue.id,
                           duplicate_of_id=duplicate_of.id if duplicate_of else None)
     request.set_details(details)
@@ -299,7 +303,7 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
         _event(request, EventKind.DUPLICATE, actor_id=None, actor_role="system",
                body=f"This repeats the open request {duplicate_of.reference}; both are kept and handled together.")
     _audit(request, "file", actor, channel=channel.value, jurisdiction=request.jurisdiction, queue=queue.id,
-           due=due.due.isoformat(), duplicate_of=duplicate_of.id if duplicate_of else None)
+           due=due_on.isoformat(), duplicate_of=duplicate_of.id if duplicate_of else None)
     _notify("request_received", subject.id, request)
     _notify_queue("dpo_new_case", request)
     return Filed(request, duplicate_of)
@@ -449,8 +453,19 @@ def add_note(request: DataRequest, staff: Employee, note: str) -> None:
     _audit(request, "note", Actor("employee", staff.id))
 
 
+def deadline_origin(request: DataRequest) -> DataRequest:
+    """The request whose receipt sets this one's deadline: a repeat of an open request shares the
+    original's (see :func:`file_request`), so its extension is counted from the original too."""
+    if request.duplicate_of_id:
+        original = db.session.get(DataRequest, request.duplicate_of_id)
+        if original is not None and original.due_on == request.due_on:
+            return original
+    return request
+
+
 def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | None = None) -> date:
-    """Extend the deadline once, with reasons sent to the requester, before the first one passes."""
+    """Extend the deadline once, with reasons sent to the requester, before the first one passes.
+    Its open repeats, which share its deadline, are extended with it."""
     _require_worker(staff, request)
     if not request.is_open:
         raise IllegalTransition("Only an open request's deadline can be extended.")
@@ -458,13 +473,24 @@ def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | 
         raise RequestError("This request has no deadline to extend.")
     reason = _clean_text(reason, "The reason for the extension")
     today = today or utcnow().date()
-    allowed, why = deadlines.can_extend(request.jurisdiction, RequestType(request.type), request.received_at.date(),
+    origin = deadline_origin(request)
+    allowed, why = deadlines.can_extend(origin.jurisdiction, RequestType(request.type), origin.received_at.date(),
                                         today, request.extended_due_on is not None)
     if not allowed:
         raise RequestError(f"The deadline cannot be extended: {why}.")
+    new_due = deadlines.extended_due(origin.jurisdiction, RequestType(request.type), origin.received_at.date())
+    _apply_extension(request, staff, reason, new_due)
+    for repeat in db.session.scalars(select(DataRequest).where(
+            DataRequest.duplicate_of_id == request.id, DataRequest.due_on == request.due_on,
+            DataRequest.extended_due_on.is_(None), DataRequest.state.in_([s.value for s in OPEN_STATES]))):
+        _apply_extension(repeat, staff, reason, new_due)
+    return new_due
+
+
+def _apply_extension(request: DataRequest, staff: Employee, reason: str, new_due: date) -> None:
     from portal.crypto import directory_cipher
 
-    new_due = deadlines.extended_due(request.jurisdiction, RequestType(request.type), request.received_at.date())
+    assert request.due_on is not None  # noqa: S101 - checked by extend
     request.extended_due_on = new_due
     request.extended_at = utcnow()
     request.extended_by_id = staff.id
@@ -473,7 +499,6 @@ def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | 
     _audit(request, "extend", Actor("employee", staff.id), due=request.due_on.isoformat(),
            extended_due=new_due.isoformat())
     _notify("request_extended", request.subject_id, request)
-    return new_due
 
 
 def approvals_of(request: DataRequest) -> list[ErasureApproval]:
@@ -545,27 +570,33 @@ def _require_data_for(request: DataRequest) -> None:
     from portal.crypto import keystore
 
     if not keystore().exists(request.subject_id):
+        no_data = regime_for(request.jurisdiction).ground("no-data")
         raise RequestError("This person's monitoring data has been erased, so there is nothing left to correct: "
-                           f"refuse the request instead ({LEGAL_BASIS_LABELS[LegalBasis.NO_DATA_HELD]}).")
+                           f"refuse the request instead ({no_data.label if no_data else 'no data held'}).")
 
 
-def reject(request: DataRequest, staff: Employee, legal_basis: LegalBasis | str, reasons: str) -> None:
-    """Refuse, with a legal basis from the list and reasons the requester reads."""
+def refusal_grounds(request: DataRequest) -> tuple[Ground, ...]:
+    """The grounds a refusal of ``request`` may rest on: its regime's, for its kind only."""
+    return regime_for(request.jurisdiction).grounds_for(RequestType(request.type))
+
+
+def reject(request: DataRequest, staff: Employee, legal_basis: str, reasons: str) -> None:
+    """Refuse, on a ground of the request's own regime and kind, with reasons the requester reads."""
     _require_worker(staff, request)
     _ensure(request, S.REJECTED)
-    try:
-        basis = LegalBasis(legal_basis)
-    except ValueError:
-        raise RequestError("Choose a legal basis from the list.") from None
+    ground = next((g for g in refusal_grounds(request) if g.code == legal_basis), None)
+    if ground is None:
+        raise RequestError(f"Choose a legal basis from the list: only the grounds of {regime_for(request.jurisdiction).name} "
+                           "for this kind of request can be given.")
     reasons = _clean_text(reasons, "The reasons for the requester")
     from portal.crypto import directory_cipher
 
-    request.legal_basis = basis.value
+    request.legal_basis = ground.code
     request.decision_sealed = directory_cipher().seal_text(request.id, "request-decision", reasons)
     request.decided_by_id = staff.id
     request.decided_at = utcnow()
     _transition(request, S.REJECTED, actor=Actor("employee", staff.id), actor_role="dpo", body=reasons,
-                legal_basis=basis.value)
+                legal_basis=ground.code)
     _notify("request_rejected", request.subject_id, request)
 
 

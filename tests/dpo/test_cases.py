@@ -246,7 +246,7 @@ def test_the_deadline_is_extended_once_and_not_after_it_passed(cast: Cast) -> No
     assert twice.status_code == 400 and "already been extended" in html(twice)
     assert snapshot(cast.app) == before
 
-    old = cast.file("access", received_at=utcnow() - timedelta(days=45))
+    old = cast.file("portability", received_at=utcnow() - timedelta(days=45))  # not a repeat: its own deadline
     assert "has passed" in html(cast.get("dana", case_url(old)))
     before = snapshot(cast.app)
     late = cast.post("dana", case_url(old, "extend"), {"reason": "Too late now."})

@@ -28,8 +28,9 @@ from portal.evidence.verify import verify_pack
 from portal.exports.models import Export
 from portal.exports.services import record_download
 from portal.extensions import db
+from portal.jurisdictions import ground_label
 from portal.requests.certificate import issue_certificate
-from portal.requests.models import LEGAL_BASIS_LABELS, ErasureCount, LegalBasis
+from portal.requests.models import ErasureCount
 from portal.requests.services import file_request, record_self_service_access
 from tests.conftest import both_databases
 from tests.evidence.pack_support import (
@@ -203,7 +204,7 @@ def test_a_refusal_shows_its_legal_basis_and_reasons(world: World, tmp_path: Pat
     made = make_pack(request_id)
     assert verify_pack(made.write(tmp_path / "p.zip"), public_key()).ok
     facts = made.json("request.json")
-    label = LEGAL_BASIS_LABELS[LegalBasis.NO_DATA_HELD]
+    label = ground_label("ES", "no-data")
     assert [(d["decision"], d["legal_basis"], d["legal_basis_label"], d["reasons"]) for d in facts["decisions"]] == [
         ("rejected", "no-data", label, REJECTION_REASONS)]
     assert facts["deadline"]["status"] == "met"

@@ -20,7 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.me.views import supervisory_authority
+from portal.jurisdictions import regime_for
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget, TrainingSetUse
 from portal.people.services import find_by_email
@@ -119,7 +119,7 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
         categories = register()
         for category in categories:
             card = text_of(section(html, f"category-{category.key}"))
-            assert category.name in card and category.legal_basis in card and category.source_system in card
+            assert category.name in card and regime_for("ES").legal_bases[category.key] in card and category.source_system in card
             assert all(p in card for p in category.purposes) and all(r in card for r in category.recipients)
             assert ("Rests on your consent" in card) == bool(category.consent_purpose)
     for key in ("screenshots", "ai_training_use"):
@@ -157,41 +157,50 @@ def test_rights_cover_article_15_each_with_a_way_to_act(client: FlaskClient, ali
     assert "<script" not in html and 'style="' not in html and not re.search(r"\son[a-z]+=", html)
 
 
-@pytest.mark.parametrize(("sub", "claims", "authority", "law"), [
-    ("bob@example.com", None, "California Privacy Protection Agency",
+@pytest.mark.parametrize(("sub", "claims", "complain", "law"), [
+    ("bob@example.com", None, "you can complain to the California Privacy Protection Agency (CPPA)",
      "Under the CCPA as amended by the CPRA you have a right"),
-    ("carla@example.com", None, "Superintendencia de Industria y Comercio",
+    ("carla@example.com", None, "you can complain to the Superintendencia de Industria y Comercio (SIC)",
      "Under Colombia's Ley 1581 de 2012 you have a right"),
-    ("bruna@example.com", {"country": "BR"}, "Autoridade Nacional de Proteção de Dados",
-     "Under Brazil's LGPD you have a right"),
-    ("francois@example.com", {"country": "FR"}, "your data protection authority", "Under the GDPR you have a right"),
-    ("kim@example.com", {"country": "KR"}, "your data protection authority", "Your rights You have a right"),
+    ("bruna@example.com", {"country": "BR"}, "you can petition the Autoridade Nacional de Proteção de Dados (ANPD)",
+     "Under Brazil's LGPD (Lei 13.709/2018) you have a right"),
+    ("francois@example.com", {"country": "FR"},
+     "you can complain to the data protection supervisory authority of the EU/EEA country where you live or work",
+     "Under the GDPR you have a right"),
+    ("kim@example.com", {"country": "KR"}, "you can complain to the data protection authority where you live or work",
+     "Your rights You have a right"),
 ])
 def test_the_supervisory_authority_follows_the_jurisdiction(app: Flask, client: FlaskClient, idp_url: str,
                                                             sub: str, claims: dict[str, str] | None,
-                                                            authority: str, law: str) -> None:
+                                                            complain: str, law: str) -> None:
     if claims:
         set_idp_user(idp_url, sub, {"email": sub, "email_verified": True, "name": sub.split("@")[0].title(),
                                     "zoneinfo": "Europe/Paris", **claims})
     with app.app_context():
         signed_in(client, sub)
     html = page(client)
-    complain = text_of(section(html, "right-complain"))
-    assert f"you can complain to {'' if authority.startswith('your') else 'the '}{authority}" in complain
-    assert "AEPD" not in complain
+    text = text_of(section(html, "right-complain"))
+    assert complain in text
+    assert "AEPD" not in text
+    # Colombia and Brazil: the person must first ask the controller (Ley 1581 Art. 16; LGPD Art. 55-J(V)).
+    first = {"carla@example.com": "Ley 1581 Art. 16", "bruna@example.com": "LGPD Art. 55-J(V)"}
+    if sub in first:
+        assert "only once you have first made" in text and first[sub] in text
+    else:
+        assert "only once" not in text
     rights = text_of(section(html, "rights"))
     assert law in rights
-    assert ("GDPR Art. 15(1)(f)" in rights) == (sub == "francois@example.com"), "article numbers only under the GDPR"
+    assert ("GDPR Art. 15(1)(f)" in rights) == (sub == "francois@example.com"), "GDPR articles only under the GDPR"
 
 
 @pytest.mark.parametrize(("jurisdiction", "authority"), [
     ("ES", "AEPD"), ("es", "AEPD"), ("ES-MD", "AEPD"), ("US-CA", "California Privacy Protection Agency"),
-    ("US", "your data protection authority"), ("US-NY", "your data protection authority"),
-    ("CO", "Superintendencia de Industria y Comercio"), ("BR-SP", "ANPD"), ("", "your data protection authority"),
+    ("US", "the data protection authority where you live"), ("US-NY", "the data protection authority where you live"),
+    ("CO", "Superintendencia de Industria y Comercio"), ("BR-SP", "ANPD"), ("RE", "EU/EEA country"),
+    ("", "the data protection authority where you live"),
 ])
-def test_supervisory_authority_names(app: Flask, jurisdiction: str, authority: str) -> None:
-    with app.test_request_context():
-        assert authority in supervisory_authority(jurisdiction)
+def test_supervisory_authority_names(jurisdiction: str, authority: str) -> None:
+    assert authority in regime_for(jurisdiction).complaint_to()
 
 
 def test_a_new_employee_sees_empty_states(client: FlaskClient, app: Flask) -> None:
@@ -326,3 +335,40 @@ def test_the_heat_map_starts_with_the_first_data_not_months_before_it() -> None:
     assert len(heat_map({}, last).weeks) == WEEKS and heat_map({}, last).empty
     # Data only on the last day: one week.
     assert heat_map({last: 1}, last).first == date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(("sub", "law", "authority", "controller", "basis"), [
+    ("alice@example.com", "the GDPR and Spain's LOPDGDD", "Agencia Española de Protección de Datos (AEPD)",
+     "Example Iberia S.L.", "Estatuto de los Trabajadores Art. 20.3"),
+    ("bob@example.com", "the CCPA as amended by the CPRA", "California Privacy Protection Agency (CPPA)",
+     "Example Inc.", "Cal. Civ. Code §1798.100(a)"),
+    ("carla@example.com", "Colombia's Ley 1581 de 2012", "Superintendencia de Industria y Comercio (SIC)",
+     "Example Colombia S.A.S.", "Ley 1581 Art. 9"),
+    ("bruno@example.com", "Brazil's LGPD", "Autoridade Nacional de Proteção de Dados (ANPD)",
+     "Example Brasil Ltda.", "LGPD Art. 7(IX)"),
+])
+def test_each_dashboard_names_its_own_law_authority_controller_and_bases(
+        app: Flask, client: FlaskClient, sub: str, law: str, authority: str, controller: str, basis: str) -> None:
+    """The demo's four employees, each under their own regime (the demo's controllers file)."""
+    from portal.config import PROJECT_ROOT
+    from portal.jurisdictions.controllers import load
+
+    app.config["PORTAL_SETTINGS"].controllers = load(PROJECT_ROOT / "portal" / "demo" / "controllers.json")
+    with app.app_context():
+        signed_in(client, sub)
+    html = page(client)
+    facts = {key: text_of(section(html, f"fact-{key}")) for key in ("law", "authority", "controller")}
+    assert law in facts["law"]
+    assert authority in facts["authority"]
+    assert controller in facts["controller"]
+    assert basis in text_of(html)
+    others = {"the GDPR", "the CCPA", "Ley 1581", "LGPD"} - {part for part in ("the GDPR", "the CCPA", "Ley 1581",
+                                                                               "LGPD") if part in law}
+    assert not any(other in facts["law"] for other in others)
+
+
+def test_without_a_controllers_file_the_controller_is_not_named(app: Flask, client: FlaskClient) -> None:
+    app.config["PORTAL_SETTINGS"].controllers = {}
+    with app.app_context():
+        signed_in(client, "alice@example.com")
+    assert "not recorded in the portal's settings" in text_of(section(page(client), "fact-controller"))

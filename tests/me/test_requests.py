@@ -32,7 +32,6 @@ from portal.requests.models import (
     Channel,
     DataRequest,
     EventKind,
-    LegalBasis,
     QueueMember,
     RequestEvent,
     RequestState,
@@ -152,7 +151,7 @@ def as_dpo(app: Flask, dpo_id: str, request_id: str, *steps: str, **text: str) -
             elif step == "extend":
                 services.extend(req, staff, text.get("extend", "Many requests at once."))
             elif step == "reject":
-                services.reject(req, staff, LegalBasis.NO_DATA_HELD, text.get("reject", "Nothing is held."))
+                services.reject(req, staff, "no-data", text.get("reject", "Nothing is held."))
             else:
                 raise AssertionError(step)
         db.session.commit()

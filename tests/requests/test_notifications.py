@@ -21,11 +21,12 @@ from jinja2 import StrictUndefined
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
+from portal.jurisdictions import regime_for
 from portal.mail import services as mailer
 from portal.people.models import Employee, Role
 from portal.requests import notifications
 from portal.requests import services as requests
-from portal.requests.models import DataRequest, LegalBasis, RequestState, RequestType
+from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.mail.conftest import SmtpServer, make_portal, smtp_server  # noqa: F401  (fixtures)
 from tests.requests.support import make_queue, make_staff, manual_jobs, run_pending
 
@@ -103,7 +104,8 @@ def world(app: Flask) -> World:
         requests.message_requester(extended, staff, SECRET_MESSAGE)
         for jurisdiction in ("ES", "US-CA", "CO", "BR", "FR", "JP"):
             refused = worked(f"rejected-{jurisdiction}", jurisdiction, RequestType.OBJECTION)
-            requests.reject(refused, staff, LegalBasis.ART_21_1_COMPELLING_GROUNDS, "Security monitoring needs it.")
+            ground = regime_for(jurisdiction).grounds_for(RequestType.OBJECTION)[0]
+            requests.reject(refused, staff, ground.code, "Security monitoring needs it.")
         withdrawn = _file(subjects["JP"], RequestType.RECTIFICATION)
         requests.withdraw(withdrawn, _employee(subjects["JP"]))
         made["withdrawn"] = withdrawn.id

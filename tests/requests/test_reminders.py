@@ -24,7 +24,7 @@ from portal.mail.services import SEND_KIND
 from portal.people.models import Employee, Role
 from portal.requests import reminders
 from portal.requests import services as requests
-from portal.requests.models import DataRequest, LegalBasis, RequestType
+from portal.requests.models import DataRequest, RequestType
 from tests.conftest import both_databases
 from tests.helpers import audit_entries, make_employee
 from tests.requests.support import make_queue, make_staff, manual_jobs
@@ -159,7 +159,7 @@ def test_nothing_for_closed_requests_or_far_deadlines(desk: Desk) -> None:
         for request_id in (refused, corrected):
             requests.claim(desk.request(request_id), dana)
             requests.start_review(desk.request(request_id), dana)
-        requests.reject(desk.request(refused), dana, LegalBasis.OTHER, "Explained on the page.")
+        requests.reject(desk.request(refused), dana, "other", "Explained on the page.")
         requests.approve(desk.request(corrected), dana)  # a rectification completes at once
         requests.record_self_service_access(desk.alice, "ES", actor=Actor.system(), details={})
         db.session.commit()

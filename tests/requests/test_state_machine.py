@@ -37,6 +37,7 @@ from portal.consent.services import is_suppressed
 from portal.crypto import KeyDestroyed, keystore
 from portal.exports import services as exports
 from portal.extensions import db
+from portal.jurisdictions import all_ground_codes
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import ActivityEvent, Screenshot, TrainingSetUse
 from portal.people.models import Employee, Role
@@ -49,7 +50,6 @@ from portal.requests.models import (
     ErasureApproval,
     ErasureCount,
     EventKind,
-    LegalBasis,
     LegalHold,
     RequestEvent,
     RequestState,
@@ -74,7 +74,7 @@ REJECTABLE = {S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.FAILED}
 TRANSITION_ACTIONS = set(rs.TRANSITIONS.values())
 TEXTS = st.sampled_from(["", "   ", "Please send the screenshots of 3 March.", "Ok"])
 CATEGORY_CHOICE = st.one_of(st.just([]), st.lists(st.sampled_from(rs.ERASABLE), min_size=1, max_size=3, unique=True))
-BASES = st.sampled_from([*(b.value for b in LegalBasis), "", "because", "GDPR-12-5"])
+BASES = st.sampled_from([*all_ground_codes(), "", "because", "GDPR-12-5"])
 STEPS = st.lists(st.sampled_from(["queue_dpo", "queue_dpo2", "admin"]), min_size=2, max_size=8)
 MAX_REQUESTS = 5
 MAX_HOLDS = 3
@@ -319,7 +319,7 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
         def reject(self, request_id: str, role: str, basis: str, reasons: str) -> None:
             request = self.load(request_id)
             name = self.role(request, role)
-            valid = basis in {b.value for b in LegalBasis}
+            valid = basis in {g.code for g in rs.refusal_grounds(request)}
             verdict = (Refused(rs.NotAllowed) if not self.works(request, name)
                        else Refused(rs.IllegalTransition) if request.state not in REJECTABLE
                        else Refused(rs.RequestError) if not valid or not reasons.strip() else None)

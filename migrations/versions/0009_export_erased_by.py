@@ -1,7 +1,7 @@
 """exports removed by an erasure name the request that removed them
 
-Revision ID: 0008_export_erased_by
-Revises: 0007_evidence
+Revision ID: 0009_export_erased_by
+Revises: 0008_refusal_grounds
 Create Date: 2026-12-04 14:20:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_export_erased_by'
-down_revision = '0007_evidence'
+revision = '0009_export_erased_by'
+down_revision = '0008_refusal_grounds'
 branch_labels = None
 depends_on = None
 

@@ -307,15 +307,15 @@ def _origin() -> str:
     return origin_of(current_app.config["PORTAL_SETTINGS"].base_url)
 
 
-def _detached(head: TreeHead) -> TreeHead:
+def detached(head: TreeHead) -> TreeHead:
     """A copy of ``head`` that no session tracks (safe to read after its session committed)."""
     return TreeHead(id=head.id, tree_size=head.tree_size, root_hash=bytes(head.root_hash), signed_at=head.signed_at,
                     key_id=head.key_id, signature=bytes(head.signature))
 
 
 def publish(heads: Iterable[TreeHead], *, only_larger: bool = False) -> int:
-    """Append a checkpoint of each head to the witness file unless the file ends with its size and
-    root (``only_larger``: unless its last record is at least that size); returns how many were
+    """Append a checkpoint of each head to the witness file unless its last records have that size
+    and root (``only_larger``: unless one of them is at least that size); returns how many were
     added. Only heads validly signed by the audit signing key are published (a head is never
     vouched for here that the portal did not sign), and no key is ever created here."""
     private = existing_signing_key()
@@ -335,26 +335,27 @@ def publish(heads: Iterable[TreeHead], *, only_larger: bool = False) -> int:
     path = witness_path(current_app.config["PORTAL_SETTINGS"])
     with locked(path) as fd:
         records, _ = read_records(path, tail=True)
-        last = records[-1] if records else None
+        seen = {(r.size, r.root) for r in records}
+        top = max((r.size for r in records), default=-1)
         added: list[Checkpoint] = []
         for size, root in wanted:
-            if last is not None and ((size, root) == (last.size, last.root) or (only_larger and size <= last.size)):
+            if (size, root) in seen or (only_larger and size <= top):
                 continue
-            last = sign_checkpoint(private, origin, size, root)
-            added.append(last)
+            added.append(sign_checkpoint(private, origin, size, root))
+            seen.add((size, root))
         append(fd, added)
     return len(added)
 
 
 def publish_pending() -> int:
     """Publish the signed heads that the witness file does not have yet (a crash between a head's
-    commit and its publication): those larger than its last record."""
+    commit and its publication): those larger than its last records."""
     path = witness_path(current_app.config["PORTAL_SETTINGS"])
     records, _ = read_records(path, tail=True)
-    floor = records[-1].size if records else -1
+    floor = max((r.size for r in records), default=-1)
     heads = db.session.scalars(select(TreeHead).where(TreeHead.tree_size > floor)
                                .order_by(TreeHead.tree_size, TreeHead.id)).all()
-    return publish([_detached(h) for h in heads], only_larger=True)
+    return publish([detached(h) for h in heads], only_larger=True)
 
 
 def problem() -> str | None:
@@ -448,7 +449,7 @@ def compare_cosigned(records: Sequence[Checkpoint], file_problem: str | None, pa
 # -- publishing each head after the commit that stored it --------------------------------------------
 
 def _remember_heads(session: Session, flush_context: Any) -> None:
-    new = [_detached(o) for o in session.new if isinstance(o, TreeHead)]
+    new = [detached(o) for o in session.new if isinstance(o, TreeHead)]
     if new:
         session.info.setdefault(_PENDING, []).extend(new)
 

@@ -120,6 +120,11 @@ def test_a_head_made_again_over_the_same_log_is_written_once(app: Flask, ctx: No
     db.session.commit()
     assert head_sizes(app) == [4]
     assert db.session.scalar(select(func.count()).select_from(TreeHead)) == 2
+    signed_head(2, start=4)
+    # A process that publishes late (its head's commit came before another's) adds nothing twice.
+    stored = list(db.session.scalars(select(TreeHead).order_by(TreeHead.id)))
+    assert witness.publish(stored) == 0 and witness.publish_pending() == 0
+    assert head_sizes(app) == [4, 6]
     assert verify_log().ok
 
 
@@ -376,3 +381,29 @@ def test_a_file_longer_than_the_tail_read_is_followed_from_its_end(app: Flask, c
     assert client.get("/readyz").get_json()["checks"]["audit_witness"] == "ok"
     result = verify_log()
     assert result.ok and result.checkpoints == 110 and result.heads == 110, result.problems
+
+
+def test_processes_publishing_at_once_write_each_checkpoint_once_and_whole(app: Flask, ctx: None) -> None:
+    """Each publisher takes the file's lock (flock, also between descriptors of one process)."""
+    import threading
+
+    for i in range(6):
+        signed_head(1, start=i)
+    heads_made = [witness.detached(h) for h in db.session.scalars(select(TreeHead).order_by(TreeHead.id))]
+    witness_file(app).unlink()  # as if none had been published
+    barrier = threading.Barrier(8)
+    counts: list[int] = []
+
+    def publisher() -> None:
+        with app.app_context():
+            barrier.wait()
+            counts.append(witness.publish(heads_made))
+
+    threads = [threading.Thread(target=publisher) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(counts) == 6
+    assert head_sizes(app) == [1, 2, 3, 4, 5, 6]
+    assert verify_log().ok

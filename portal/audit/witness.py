@@ -217,21 +217,36 @@ def _parse_record(body: str, signatures: str, number: int) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, parsed, number)
 
 
+def complete_end(data: bytes) -> int:
+    """Where the last whole record in ``data`` ends (after its signature lines and blank line), or 0."""
+    position = len(data)
+    while (found := data.rfind(b"\n\n", 0, position)) >= 0:
+        line_start = data.rfind(b"\n", 0, found) + 1
+        if data[line_start:found].startswith(DASH.encode()):
+            return found + 2
+        position = found
+    return 0
+
+
 def parse(text: str, *, partial_start: bool = False) -> tuple[list[Checkpoint], str | None]:
     """The records of a witness file, and what is wrong with it (None if nothing): records are
     read up to the first malformed one. ``partial_start``: ``text`` is the tail of a file and may
     begin in the middle of a record (which is skipped)."""
     if not text:
         return [], None
-    complete = text.endswith("\n\n")
-    chunks = text[:-2].split("\n\n") if complete else text.split("\n\n")
+    chunks = text[:-2].split("\n\n") if text.endswith("\n\n") else text.split("\n\n")
     if partial_start:
         chunks = chunks[1:]
         while chunks and chunks[0].startswith(DASH):
             chunks = chunks[1:]
-    torn = None if complete else TORN
-    if not complete:
-        chunks = chunks[:-1]
+    torn = None
+    if complete_end(text.encode()) != len(text.encode()):
+        # A write cut short: anything after the last record's signatures and blank line.
+        torn = TORN
+        if not text.endswith("\n\n"):
+            chunks = chunks[:-1]
+        if chunks and len(chunks) % 2:
+            chunks = chunks[:-1]
     records: list[Checkpoint] = []
     for index in range(0, len(chunks), 2):
         number = index // 2 + 1
@@ -280,11 +295,10 @@ def locked(path: Path) -> Iterator[int]:
             window = min(size, TAIL_BYTES)
             os.lseek(fd, size - window, os.SEEK_SET)
             tail = os.read(fd, window)
-            if not tail.endswith(b"\n\n"):
-                cut = tail.rfind(b"\n\n")
-                keep = size - window + cut + 2 if cut >= 0 else 0
+            end = complete_end(tail)
+            if end != len(tail) and (end or window == size):
                 log.warning("the witness file %s ended in an incomplete record; it was cut off", path)
-                os.ftruncate(fd, keep)
+                os.ftruncate(fd, size - window + end)
         yield fd
     finally:
         os.close(fd)  # releases the lock

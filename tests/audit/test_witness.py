@@ -239,17 +239,23 @@ def test_a_head_left_out_of_the_file_is_named_and_published_at_the_next_sweep(ap
     assert client.get("/readyz").get_json()["checks"]["audit_witness"] == "ok"
 
 
-def test_a_record_cut_short_by_a_crash_is_named_and_cut_off_before_the_next(app: Flask, ctx: None) -> None:
+@pytest.mark.parametrize("cut", ["mid-body", "after-body", "after-blank-line", "mid-signature", "before-last-newline"])
+def test_a_record_cut_short_by_a_crash_is_named_and_cut_off_before_the_next(app: Flask, ctx: None, cut: str) -> None:
     signed_head(3)
     whole = witness_file(app).read_bytes()
+    record = witness.sign_checkpoint(heads.signing_key(), "localhost/audit-log", 99, b"\x01" * 32)
+    text = record.text().encode()
+    body = len(record.body.encode())
+    length = {"mid-body": 10, "after-body": body, "after-blank-line": body + 1, "mid-signature": body + 20,
+              "before-last-newline": len(text) - 1}[cut]
     with witness_file(app).open("ab") as fh:
-        fh.write(b"localhost/audit-log\n5\n")  # a write cut short
+        fh.write(text[:length])  # a write cut short
     result = verify_log()
     assert not result.ok and result.witness_problems == []
     assert result.unpublished == [f"the witness file {witness_file(app)}: {witness.TORN}"]
     signed_head(2, start=3)
     data = witness_file(app).read_bytes()
-    assert data.startswith(whole) and b"\n5\n" in data[len(whole):]
+    assert data.startswith(whole) and b"\n99\n" not in data and b"\n5\n" in data[len(whole):]
     assert head_sizes(app) == [3, 5]
     assert verify_log().ok
 

@@ -40,6 +40,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,13 +48,14 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import merkle, tree
 from portal.audit.heads import existing_signing_key, latest_head, raw_public_key, verify_head
 from portal.audit.models import TreeHead
 from portal.config import Settings
+from portal.db import utcnow
 from portal.extensions import db
 from portal.files import folder_problem, write_all
 
@@ -65,7 +67,8 @@ DASH = "\u2014 "
 ED25519 = 0x01  # signed-note signature type of an Ed25519 note signature
 COSIGNATURE = 0x04  # and of a tlog cosignature/v1
 COSIGNATURE_CONTEXT = b"cosignature/v1\ntime "
-TAIL_BYTES = 16 * 1024  # enough for the last few records
+TAIL_BYTES = 64 * 1024  # the last few hundred records, which the sweep and /readyz read
+RECENT = timedelta(minutes=10)  # heads this young that the file's end lacks are published again
 _PENDING = "portal.audit.unpublished-heads"
 TORN = "its last record is incomplete (a write cut short; the next publication cuts it off)"
 
@@ -327,10 +330,9 @@ def detached(head: TreeHead) -> TreeHead:
                     key_id=head.key_id, signature=bytes(head.signature))
 
 
-def publish(heads: Iterable[TreeHead], *, only_larger: bool = False) -> int:
-    """Append a checkpoint of each head to the witness file unless its last records have that size
-    and root (``only_larger``: unless one of them is at least that size); returns how many were
-    added. Only heads validly signed by the audit signing key are published (a head is never
+def publish(heads: Iterable[TreeHead]) -> int:
+    """Append a checkpoint of each head to the witness file unless one of its last records has
+    that size and root; returns how many were added. Only heads validly signed by the audit signing key are published (a head is never
     vouched for here that the portal did not sign), and no key is ever created here."""
     private = existing_signing_key()
     if private is None:
@@ -350,10 +352,9 @@ def publish(heads: Iterable[TreeHead], *, only_larger: bool = False) -> int:
     with locked(path) as fd:
         records, _ = read_records(path, tail=True)
         seen = {(r.size, r.root) for r in records}
-        top = max((r.size for r in records), default=-1)
         added: list[Checkpoint] = []
         for size, root in wanted:
-            if (size, root) in seen or (only_larger and size <= top):
+            if (size, root) in seen:
                 continue
             added.append(sign_checkpoint(private, origin, size, root))
             seen.add((size, root))
@@ -362,14 +363,23 @@ def publish(heads: Iterable[TreeHead], *, only_larger: bool = False) -> int:
 
 
 def publish_pending() -> int:
-    """Publish the signed heads that the witness file does not have yet (a crash between a head's
-    commit and its publication): those larger than its last records."""
+    """Publish the signed heads that the witness file does not have yet (a crash, or a full disk,
+    between a head's commit and its publication): those larger than its last records, and those
+    signed in the last :data:`RECENT` within the sizes they span that are not among them."""
     path = witness_path(current_app.config["PORTAL_SETTINGS"])
     records, _ = read_records(path, tail=True)
+    seen = {(r.size, r.root) for r in records}
     floor = max((r.size for r in records), default=-1)
-    heads = db.session.scalars(select(TreeHead).where(TreeHead.tree_size > floor)
-                               .order_by(TreeHead.tree_size, TreeHead.id)).all()
-    return publish([detached(h) for h in heads], only_larger=True)
+    try:
+        whole = path.stat().st_size <= TAIL_BYTES
+    except FileNotFoundError:
+        whole = True
+    start = -1 if whole else min((r.size for r in records), default=-1)  # the sizes the end read covers
+    heads = db.session.scalars(select(TreeHead).where(or_(
+        TreeHead.tree_size > floor,
+        and_(TreeHead.signed_at >= utcnow() - RECENT, TreeHead.tree_size >= start)))
+        .order_by(TreeHead.tree_size, TreeHead.id)).all()
+    return publish([detached(h) for h in heads if (h.tree_size, bytes(h.root_hash)) not in seen])
 
 
 def problem() -> str | None:

@@ -453,6 +453,8 @@ def compare_cosigned(records: Sequence[Checkpoint], file_problem: str | None, pa
                      cosigner: Ed25519PublicKey, roots: dict[int, bytes], log_size: int,
                      public: Ed25519PublicKey | None) -> list[str]:
     """Check the log against the checkpoints a second party co-signed (``path``, its file)."""
+    if not path.exists():
+        return [f"the co-signed file {path} is missing"]
     problems = [f"the co-signed file {path}: {file_problem}"] if file_problem else []
     for record in records:
         label = f"co-signed checkpoint {record.number} (size {record.size}, root {record.root.hex()})"

@@ -383,6 +383,17 @@ def test_the_cosigner_refuses_what_does_not_hold_and_writes_nothing(app: Flask, 
     assert cosigned.read_bytes() == before
     code, output = cosign(app, tmp_path / "nothing-here.key")
     assert code == 2 and "cannot be read" in output
+    (tmp_path / "other").mkdir()
+    code, output = verify_command(app, "--witness-key", cosigner_key(app, tmp_path / "other")[1], "--cosigned",
+                                  str(tmp_path / "nowhere"))
+    assert code == 1 and f"the co-signed file {tmp_path / 'nowhere'} is missing" in output
+    kept = key.read_bytes()
+    again = app.test_cli_runner().invoke(args=["audit", "witness-key", "--name", "x.example/w", "--out", str(key)])
+    assert again.exit_code == 1 and "exists already; a key is never replaced" in again.output
+    assert key.read_bytes() == kept
+    spaced = app.test_cli_runner().invoke(args=["audit", "witness-key", "--name", "a b", "--out",
+                                                str(tmp_path / "spaced.key")])
+    assert spaced.exit_code == 2 and "no spaces" in spaced.output and not (tmp_path / "spaced.key").exists()
     code, output = verify_command(app, "--witness-key", "not-a-key")
     assert code == 2 and "NAME+KEYID+BASE64" in output
 

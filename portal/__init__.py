@@ -150,6 +150,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Import the models so that the metadata is complete for migrations and create_all.
     from portal.audit import heads as _audit_heads  # noqa: F401  (registers the periodic tree head)
     from portal.audit import models as _audit  # noqa: F401
+    from portal.audit import witness as audit_witness
     from portal.auth import models as _auth  # noqa: F401
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import load_user
@@ -169,6 +170,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
 
+    audit_witness.register()  # each signed tree head goes to the witness file after its commit
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
     login_manager.login_view = "auth.login"

@@ -196,20 +196,32 @@ def register_commands(app: Flask) -> None:
         """The audit log."""
 
     @audit_group.command("verify")
-    def audit_verify() -> None:
-        """Recompute every audit entry and the Merkle root; name the first bad entry (exit 1) if any."""
+    @click.option("--witness-key", "witness_key", default=None, metavar="VKEY",
+                  help="A co-signer's verifier key (as `audit witness-key` prints it): also check the "
+                       "checkpoints it co-signed.")
+    @click.option("--cosigned", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="The co-signer's file (default: cosigned in PORTAL_AUDIT_WITNESS_DIR).")
+    def audit_verify(witness_key: str | None, cosigned: Path | None) -> None:
+        """Recompute every audit entry and the Merkle root, check the signed heads and the witness
+        file; name the first problem (exit 1) if any."""
         from portal.audit.verify import verify_log
+        from portal.audit.witness import WitnessError, parse_verifier_key
 
-        result = verify_log()
+        try:
+            cosigner = parse_verifier_key(witness_key) if witness_key else None
+        except WitnessError as exc:
+            raise click.BadParameter(str(exc), param_hint="--witness-key") from None
+        result = verify_log(cosigned=cosigned, cosigner=cosigner)
         if result.ok:
             heads = f"; {result.heads} signed tree heads match" if result.heads else ""
-            click.echo(f"OK: {result.entries} entries, root {result.root.hex()}{heads}")
+            witness = f"; the witness file agrees ({result.checkpoints} checkpoints)" if result.checkpoints else ""
+            click.echo(f"OK: {result.entries} entries, root {result.root.hex()}{heads}{witness}")
             return
         click.echo(f"FAILED: {result.first_bad}", err=True)
         for line in result.problems[1:]:
             click.echo(f"  also: {line}", err=True)
-        for line in result.head_problems:
-            if line not in result.problems:
+        for line in result.head_problems + result.witness_problems + result.unpublished:
+            if line not in result.problems and line != result.first_bad:
                 click.echo(f"  also: {line}", err=True)
         click.echo(f"({result.entries} entries read, root {result.root.hex()})", err=True)
         raise SystemExit(1)
@@ -233,6 +245,77 @@ def register_commands(app: Flask) -> None:
         click.echo(f"signed at: {stamp(head.signed_at)}")
         click.echo(f"key id:    {head.key_id}")
         click.echo(f"signature: {base64.b64encode(head.signature).decode()}")
+
+    @audit_group.command("witness-key")
+    @click.option("--name", required=True, help="The co-signer's name, e.g. works-council.example.com/witness.")
+    @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Where to write the secret key (never replaced; keep it away from the portal's admins).")
+    def audit_witness_key(name: str, out: Path) -> None:
+        """Make a co-signing key for a second party and print its verifier key."""
+        from portal.audit.witness import WitnessError, new_signer_key
+        from portal.files import write_file
+
+        try:
+            secret, vkey = new_signer_key(name)
+        except WitnessError as exc:
+            raise click.BadParameter(str(exc), param_hint="--name") from None
+        try:
+            placed = write_file(out, f"{secret}\n".encode(), exclusive=True, mode=0o600)
+        except OSError as exc:
+            raise click.ClickException(f"{out} cannot be written: {exc.strerror}") from None
+        if not placed:
+            raise click.ClickException(f"{out} exists already; a key is never replaced")
+        click.echo(f"secret key written to {out}; the verifier key:")
+        click.echo(vkey)
+
+    @audit_group.command("witness")
+    @click.option("--key-file", required=True, envvar="PORTAL_AUDIT_WITNESS_KEY_FILE",
+                  type=click.Path(dir_okay=False, path_type=Path),
+                  help="The co-signer's secret key (from `audit witness-key`; or PORTAL_AUDIT_WITNESS_KEY_FILE).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="The co-signer's file to append to (default: cosigned in PORTAL_AUDIT_WITNESS_DIR).")
+    @click.option("--log-key", default=None, metavar="BASE64",
+                  help="The audit log's public key as the co-signer pinned it (public_key of "
+                       "/.well-known/audit-log-key); by default the portal's own.")
+    def audit_witness(key_file: Path, out: Path | None, log_key: str | None) -> None:
+        """Co-sign the newest checkpoint of the witness file, once the portal's signature and its
+        consistency with the checkpoint co-signed before are checked."""
+        import base64
+        import binascii
+
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        from portal.audit.heads import existing_public_key
+        from portal.audit.witness import COSIGNED, WitnessError, cosign_latest, load_signer_key, witness_path
+
+        try:
+            name, private = load_signer_key(key_file)
+        except WitnessError as exc:
+            raise click.BadParameter(str(exc), param_hint="--key-file") from None
+        if log_key:
+            try:
+                public = Ed25519PublicKey.from_public_bytes(base64.b64decode(log_key, validate=True))
+            except (ValueError, binascii.Error):
+                raise click.BadParameter("the audit log's public key is 32 bytes in base64", param_hint="--log-key") from None
+        else:
+            found = existing_public_key()
+            if found is None:
+                raise click.ClickException("the portal has no audit signing key yet: nothing to co-sign")
+            public = found
+        target = out or witness_path(current_app.config["PORTAL_SETTINGS"]).with_name(COSIGNED)
+        try:
+            done = cosign_latest(name, private, target, public, int(time.time()))
+        except WitnessError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        db.session.rollback()
+        checkpoint = done.checkpoint
+        if not done.added:
+            click.echo(f"already co-signed: size {checkpoint.size}, root {checkpoint.root.hex()}")
+            return
+        since = f", consistent with size {done.previous.size}" if done.previous else " (the first)"
+        click.echo(f"co-signed as {name}: size {checkpoint.size}, root {checkpoint.root.hex()}{since}; "
+                   f"appended to {target}")
 
     @audit_group.command("public-key")
     def audit_public_key() -> None:

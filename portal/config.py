@@ -106,6 +106,7 @@ class Settings:
     mail_from: str = ""
     proxy_hops: int = 0  # trusted reverse proxies in front of the portal (X-Forwarded-For/-Proto/-Host)
     audit_signing_key: str = field(default="", repr=False)  # Ed25519 seed; empty: generated, kept wrapped
+    audit_witness_dir: Path = DEFAULT_INSTANCE / "witness"  # signed tree heads, outside the database too
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -174,6 +175,7 @@ class Settings:
             proxy_hops=numbers["proxy_hops"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
+            audit_witness_dir=Path(env.get("PORTAL_AUDIT_WITNESS_DIR") or instance / "witness"),
         )
         return settings
 
@@ -181,7 +183,8 @@ class Settings:
         names = {f.name for f in fields(self)}
         if "instance_dir" in overrides:
             # Directories derived from the instance directory follow it unless they are set too.
-            for name, sub in (("artifact_dir", "artifacts"), ("session_dir", "sessions")):
+            for name, sub in (("artifact_dir", "artifacts"), ("session_dir", "sessions"),
+                              ("audit_witness_dir", "witness")):
                 if name not in overrides and getattr(self, name) == Path(self.instance_dir) / sub:
                     setattr(self, name, Path(overrides["instance_dir"]) / sub)
             if "key_dir" not in overrides and self.key_dir == default_key_dir(self.instance_dir):

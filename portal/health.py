@@ -87,9 +87,16 @@ def _rate_limits() -> str | None:
     return storage_state()
 
 
+def _witness() -> str | None:
+    """The newest signed tree head is in the witness file (docs/architecture.md, "Audit and evidence")."""
+    from portal.audit.witness import problem
+
+    return problem()
+
+
 CHECKS: dict[str, Callable[[], str | None]] = {
     "database": _database, "redis": _redis, "key_store": _key_store, "artifacts": _artifacts,
-    "sessions": _sessions, "jobs": _jobs, "rate_limits": _rate_limits,
+    "sessions": _sessions, "jobs": _jobs, "rate_limits": _rate_limits, "audit_witness": _witness,
 }
 
 

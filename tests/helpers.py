@@ -147,3 +147,21 @@ def fill_disk(folder: Path) -> Path:
             out.write(b"\0" * 4096)
             out.flush()
     return filler
+
+
+AUDIT_TABLES = ("audit_entries", "tree_heads", "audit_tree_nodes")
+
+
+def drop_audit_triggers() -> None:
+    """Inside an app context: what a database administrator does before rewriting the audit log by
+    hand. SQLite: drop the append-only triggers (migration 0008; the test's own database copy).
+    PostgreSQL: disable them (the app fixture enables them again when it empties the tables)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        for table in AUDIT_TABLES:
+            db.session.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+    else:
+        names = db.session.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+                                           "('audit_entries', 'tree_heads', 'audit_tree_nodes')")).all()
+        for name in names:
+            db.session.execute(sa.text(f'DROP TRIGGER "{name}"'))
+    db.session.commit()

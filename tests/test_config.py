@@ -59,6 +59,15 @@ def test_secrets_from_the_environment_are_used(tmp_path: Path, monkeypatch: pyte
     assert settings.secure_cookies is True and app.config["SESSION_COOKIE_SECURE"] is True
 
 
+def test_the_witness_folder_follows_the_instance_unless_set(tmp_path: Path) -> None:
+    env = {"PORTAL_INSTANCE_DIR": str(tmp_path / "inst")}
+    assert Settings.from_env(env).audit_witness_dir == tmp_path / "inst" / "witness"
+    assert Settings.from_env(env | {"PORTAL_AUDIT_WITNESS_DIR": "/srv/witness"}).audit_witness_dir == Path("/srv/witness")
+    assert create_app(config(tmp_path)).config["PORTAL_SETTINGS"].audit_witness_dir == tmp_path / "instance" / "witness"
+    shipped = create_app(config(tmp_path, audit_witness_dir=tmp_path / "shipped"))
+    assert shipped.config["PORTAL_SETTINGS"].audit_witness_dir == tmp_path / "shipped"
+
+
 @pytest.mark.parametrize("missing", REQUIRED)
 def test_each_missing_secret_is_named(missing: str) -> None:
     values = {"PORTAL_SECRET_KEY": new_key(), "PORTAL_MASTER_KEY": new_key(),

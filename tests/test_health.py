@@ -32,7 +32,7 @@ def test_readyz_is_ready_when_everything_answers_and_names_what_is_missing(app: 
     status, body = readiness(client)
     assert status == 200 and body["status"] == "ready"
     assert body["checks"] == {"database": "ok", "redis": "ok", "key_store": "ok", "artifacts": "ok",
-                              "sessions": "ok", "jobs": "ok", "rate_limits": "ok"}
+                              "sessions": "ok", "jobs": "ok", "rate_limits": "ok", "audit_witness": "ok"}
     keys = Path(app.config["PORTAL_SETTINGS"].key_dir)
     moved = keys.with_name(keys.name + "-away")
     keys.rename(moved)  # the key store's volume is not mounted

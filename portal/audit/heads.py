@@ -46,8 +46,13 @@ KEY_FILE = "audit-signing.key"
 KEY_AAD = b"audit-signing-key:ed25519"
 ALGORITHM = "Ed25519"
 EXTENSION = "portal.audit-signing-key"
-# The job runner's sweep makes a head when the log grew and the last head is at least this old.
-HEAD_INTERVAL = timedelta(minutes=10)
+# The job runner's sweep makes a head when the log grew and the last head is at least this old, so
+# an entry is in the witness file (portal.audit.witness) about a minute after it was written.
+HEAD_INTERVAL = timedelta(minutes=1)
+# Such a head reads only the entries added since the last one; at most this often (and at a
+# process's first) it recomputes the whole log and checks every earlier head and the witness first.
+FULL_CHECK_INTERVAL = timedelta(minutes=10)
+_LAST_FULL = "portal.audit.last-full-head"
 _HEAD_LOCK = 7244892  # next to the append lock (7244891) of portal.audit.services
 
 
@@ -110,15 +115,21 @@ def public_key() -> Ed25519PublicKey:
     return signing_key().public_key()
 
 
-def existing_public_key() -> Ed25519PublicKey | None:
-    """The public key if a signing key exists already (never creates one)."""
+def existing_signing_key() -> Ed25519PrivateKey | None:
+    """The signing key if it exists already (never creates one)."""
     cached: Ed25519PrivateKey | None = current_app.extensions.get(EXTENSION)
     if cached is None:
         cached = load_signing_key(current_app.config["PORTAL_SETTINGS"], create=False)
         if cached is None:
             return None
         current_app.extensions[EXTENSION] = cached
-    return cached.public_key()
+    return cached
+
+
+def existing_public_key() -> Ed25519PublicKey | None:
+    """The public key if a signing key exists already (never creates one)."""
+    private = existing_signing_key()
+    return private.public_key() if private is not None else None
 
 
 def public_key_document(public: Ed25519PublicKey | None = None) -> dict[str, str]:
@@ -196,7 +207,7 @@ def _extend(last: TreeHead, public: Ed25519PublicKey) -> tuple[int, bytes]:
 def make_head(*, full: bool = True) -> TreeHead:
     """Sign the log's root and store the head (the caller commits). Audits nothing.
 
-    ``full`` (the command, the periodic head): recompute the whole log and check every earlier head
+    ``full`` (the command; the periodic head at most every ten minutes): recompute the whole log and check every earlier head
     first. Otherwise (a head for an evidence pack, made while someone waits): go on from the latest
     head, reading only what was added since (:func:`_extend`); the first head is always full."""
     from portal.audit.tree import sync_nodes
@@ -208,8 +219,8 @@ def make_head(*, full: bool = True) -> TreeHead:
         # The heads signed before are checked too: a log rewritten with consistent leaf hashes passes
         # the entry checks, and only the earlier heads show it; such a log must not get a new head.
         result = verify_log()
-        if not result.ok:
-            raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.first_bad}")
+        if result.problems:  # a head that is only not yet in the witness file is published later
+            raise HeadError(f"the audit log does not verify, so no tree head is signed: {result.problems[0]}")
         size, root = result.entries, result.root
     else:
         size, root = _extend(last, private.public_key())
@@ -225,7 +236,8 @@ def make_head(*, full: bool = True) -> TreeHead:
 
 def make_head_if_due(now: datetime | None = None, interval: timedelta | None = None) -> TreeHead | None:
     """A head when the log grew since the last one and that one is at least ``interval`` (by default
-    :data:`HEAD_INTERVAL`) old."""
+    :data:`HEAD_INTERVAL`) old: a full one (:func:`make_head`) when this process made none for
+    :data:`FULL_CHECK_INTERVAL`, else one from the latest head."""
     interval = HEAD_INTERVAL if interval is None else interval
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text(f"SELECT pg_advisory_xact_lock({_HEAD_LOCK})"))  # one head maker at a time
@@ -234,12 +246,24 @@ def make_head_if_due(now: datetime | None = None, interval: timedelta | None = N
     size = log_size()
     if size == 0 or (last is not None and (size <= last.tree_size or now - last.signed_at < interval)):
         return None
-    return make_head()
+    last_full: datetime | None = current_app.extensions.get(_LAST_FULL)
+    full = last_full is None or now - last_full >= FULL_CHECK_INTERVAL or now < last_full
+    head = make_head(full=full)
+    if full:
+        current_app.extensions[_LAST_FULL] = now
+    return head
 
 
 @periodic
 def sign_tree_head() -> Any:
-    """At each sweep of the job runner: a new signed head when one is due (commits)."""
+    """At each sweep of the job runner: the heads a crash kept out of the witness file published,
+    then a new signed head when one is due (commits; the commit publishes it)."""
+    from portal.audit.witness import publish_pending
+
+    try:
+        publish_pending()
+    except OSError:
+        log.exception("the witness file cannot be written; tree heads are still signed and kept in the database")
     head = make_head_if_due()
     db.session.commit()
     if head is not None:

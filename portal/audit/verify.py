@@ -9,6 +9,11 @@ tree root over all entries is computed as it goes, in O(log n) memory.
 Each stored signed tree head is checked on the way: its signature must hold under the audit signing
 key, and its root must equal the root recomputed at its size (a head that no longer matches shows
 that entries it covered were changed after it was signed).
+
+Then the log is checked against the witness file (:mod:`portal.audit.witness`), which holds every
+head outside the database: a checkpoint there larger than the log (entries cut off the end), one
+whose root the log no longer gives (entries rewritten, leaf hashes and all), and one that no stored
+head has (heads deleted) are each named; so is a stored head that was never published there.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import current_app
 from sqlalchemy import RowMapping, select
 
 from portal.audit import merkle
+from portal.audit import witness as witness_file
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import entry_canonical
 from portal.extensions import db
@@ -42,6 +51,11 @@ class VerifyResult:
     heads: int = 0  # signed tree heads checked
     bad_heads: list[int] = field(default_factory=list)  # ids of the heads that failed
     head_problems: list[str] = field(default_factory=list)  # what was wrong with them (also in problems)
+    witness_problems: list[str] = field(default_factory=list)  # the log against the witness file (also in problems)
+    # Stored heads missing from the witness file, a record cut short there: what the next
+    # publication mends (not in problems, and no reason to stop signing heads).
+    unpublished: list[str] = field(default_factory=list)
+    checkpoints: int = 0  # witness checkpoints checked
 
 
 def _stamp(moment: datetime) -> str:
@@ -75,16 +89,33 @@ def recomputed_leaves(after: int = 0, upto: int | None = None, *, batch: int = B
 
 
 def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
-               progress: Callable[[int], None] | None = None, check_heads: bool = True) -> VerifyResult:
+               progress: Callable[[int], None] | None = None, check_heads: bool = True,
+               witness: bool = True, cosigned: Path | None = None,
+               cosigner: tuple[str, Ed25519PublicKey] | None = None) -> VerifyResult:
     """Read every audit entry in ``seq`` order (in batches, straight from the database) and check it,
-    and every signed tree head against the roots recomputed at their sizes."""
+    every signed tree head against the roots recomputed at their sizes, and (``witness``) the log
+    and its heads against the witness file; with ``cosigner`` (a name and key), also against the
+    checkpoints it co-signed (``cosigned``, by default the witness folder's ``cosigned`` file)."""
     heads = list(db.session.scalars(select(TreeHead).order_by(TreeHead.tree_size, TreeHead.id))) if check_heads else []
+    all_heads = list(heads)
     total_heads = len(heads)
     bad_heads: list[int] = []
     head_problems: list[str] = []
+    checkpoints: list[witness_file.Checkpoint] = []
+    file_problem: str | None = None
+    path = witness_file.witness_path(current_app.config["PORTAL_SETTINGS"])
+    if check_heads and witness:
+        checkpoints, file_problem = witness_file.read_records(path)
+    cosigned_records: list[witness_file.Checkpoint] = []
+    cosigned_problem: str | None = None
+    if cosigner is not None:
+        cosigned = cosigned or path.with_name(witness_file.COSIGNED)
+        cosigned_records, cosigned_problem = witness_file.read_records(cosigned)
+    wanted_roots = {c.size for c in checkpoints} | {c.size for c in cosigned_records}
+    roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
     public = None
     key_trouble = "the audit signing key is missing, so its signature cannot be checked"
-    if heads:
+    if heads or checkpoints or cosigned_records:
         from portal.audit.heads import HeadError, existing_public_key
 
         try:
@@ -145,8 +176,22 @@ def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
         tree.append(computed)
         if heads and heads[0].tree_size == tree.size:
             check_heads_at(tree.size, tree.root())
+        if tree.size in wanted_roots:
+            roots[tree.size] = tree.root()
     for head in heads:  # sizes beyond the end of the log
         head_problem(head, f"covers {head.tree_size} entries, but the log now holds only {tree.size}")
-    return VerifyResult(ok=not problems and not head_problems, entries=tree.size, root=tree.root(),
-                        first_bad=problems[0] if problems else None, first_bad_seq=first_bad_seq,
-                        problems=problems, heads=total_heads, bad_heads=bad_heads, head_problems=head_problems)
+    against = witness_file.WitnessCheck()
+    if check_heads and witness:
+        against = witness_file.compare(checkpoints, file_problem, path, exists=path.exists(), heads=all_heads,
+                                       roots=roots, log_size=tree.size, public=public)
+        if cosigner is not None and cosigned is not None:
+            against.problems.extend(witness_file.compare_cosigned(
+                cosigned_records, cosigned_problem, cosigned, name=cosigner[0], cosigner=cosigner[1], roots=roots,
+                log_size=tree.size, public=public))
+        problems.extend(against.problems[:max(0, MAX_PROBLEMS - len(problems))])
+    ok = not problems and not head_problems and not against.problems and not against.unpublished
+    first = problems[0] if problems else (against.unpublished[0] if against.unpublished else None)
+    return VerifyResult(ok=ok, entries=tree.size, root=tree.root(), first_bad=first, first_bad_seq=first_bad_seq,
+                        problems=problems, heads=total_heads, bad_heads=bad_heads, head_problems=head_problems,
+                        witness_problems=against.problems, unpublished=against.unpublished,
+                        checkpoints=len(checkpoints))

@@ -29,6 +29,7 @@ from portal.audit.verify import verify_log
 from portal.config import ConfigError, Settings, new_key
 from portal.extensions import db
 from tests.conftest import app_config, both_databases
+from tests.helpers import drop_audit_triggers
 
 ENTRIES = 12
 
@@ -59,6 +60,8 @@ def copy(head: TreeHead, **changes: object) -> TreeHead:
 
 
 def sql(statement: str, **params: object) -> None:
+    """A change by hand, as a database administrator would make it (the append-only triggers off)."""
+    drop_audit_triggers()
     db.session.execute(text(statement), params)
     db.session.commit()
 
@@ -132,7 +135,8 @@ def test_verify_checks_every_head_and_passes_an_untouched_log(app: Flask, ctx: N
     assert result.ok and result.heads == 2 and result.bad_heads == [], result.problems
     output = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert output.exit_code == 0, output.output
-    assert output.output.strip() == f"OK: {ENTRIES} entries, root {merkle_root(leaves()).hex()}; 2 signed tree heads match"
+    assert output.output.strip() == (f"OK: {ENTRIES} entries, root {merkle_root(leaves()).hex()}; 2 signed tree heads match; "
+                                     "the witness file agrees (2 checkpoints)")
 
 
 def test_an_entry_edited_after_a_head_is_named_and_so_is_the_head(app: Flask, ctx: None) -> None:
@@ -202,13 +206,11 @@ def test_an_edited_head_and_a_head_beyond_the_log_are_named(app: Flask, ctx: Non
     assert result.head_problems == [f"tree head {head_id} (size {ENTRIES}, signed "
                                     f"{head.signed_at:%Y-%m-%dT%H:%M:%S.%fZ}): its signature is not valid"]
 
-    sql("DELETE FROM tree_heads")
-    make_head()
-    db.session.commit()
     sql(f"DELETE FROM audit_entries WHERE seq > {ENTRIES - 2}")  # the last two rows cut off
     result = verify_log()
     assert not result.ok
     assert any(f"covers {ENTRIES} entries, but the log now holds only {ENTRIES - 2}" in p for p in result.head_problems)
+    assert any(p.startswith("the log is shorter than the witness") for p in result.witness_problems)
 
 
 def test_a_head_by_an_unknown_key_is_named(app: Flask, ctx: None) -> None:
@@ -270,6 +272,26 @@ def test_a_periodic_head_only_when_the_log_grew_and_the_last_is_old_enough(
     run_periodic()  # the job runner's sweep
     db.session.remove()
     assert list(db.session.scalars(select(TreeHead.tree_size).order_by(TreeHead.id))) == [3, 5, 6]
+
+
+def test_the_periodic_head_checks_the_whole_log_first_and_every_ten_minutes(app: Flask, ctx: None) -> None:
+    """Heads every minute read only what is new; the first in a process, and one every ten minutes,
+    recompute the whole log first and refuse a log edited under an earlier head."""
+    add_entries(4)
+    start = datetime.now(UTC)
+    first = make_head_if_due(now=start)  # the first in this process: full
+    assert first is not None
+    db.session.commit()
+    sql("UPDATE audit_entries SET details = :d WHERE seq = 2", d=json.dumps({"i": 99}))
+    add_entries(1, start=4)
+    quick = make_head_if_due(now=start + heads.HEAD_INTERVAL + timedelta(seconds=1))  # from the latest head: the edited row is not read again
+    assert quick is not None and quick.tree_size == 5
+    db.session.commit()
+    add_entries(1, start=5)
+    with pytest.raises(HeadError, match="seq 2 .*leaf hash does not match its content"):
+        make_head_if_due(now=start + heads.FULL_CHECK_INTERVAL)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(TreeHead)) == 2
 
 
 # -- the key -------------------------------------------------------------------------------------------
@@ -433,7 +455,7 @@ def test_a_head_from_the_latest_one_refuses_a_stored_tree_or_head_that_no_longer
 def test_what_the_latest_head_covers_is_not_read_again_but_stays_committed(app: Flask, ctx: None) -> None:
     """An old row edited after its head (content only) is not re-read by a head made from the
     latest one: the new root still commits to what was signed, so the edit breaks any proof over
-    that row, and the full check (audit verify, the periodic head) names it."""
+    that row, and the full check (audit verify, the periodic head's full check) names it."""
     add_entries(6)
     signed = make_head()
     db.session.commit()

@@ -1,6 +1,6 @@
-"""On PostgreSQL the database itself refuses to change or remove audit rows (migration 0005):
-UPDATE, DELETE and TRUNCATE on audit_entries, tree_heads and audit_tree_nodes (0006) raise; INSERT
-still works."""
+"""The database itself refuses to change or remove audit rows: on PostgreSQL (migration 0005)
+UPDATE, DELETE and TRUNCATE on audit_entries, tree_heads and audit_tree_nodes (0006) raise, and on
+SQLite (0008) UPDATE and DELETE; INSERT still works."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from portal.audit.services import Actor, record
 from portal.audit.verify import verify_log
 from portal.extensions import db
 
-pytestmark = pytest.mark.postgres
-
-on_postgres = pytest.mark.parametrize("app", ["postgres"], indirect=True)
+on_postgres = pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 
 ENTRY_CHANGES = [
     "UPDATE audit_entries SET tag = 'test:entry:remove' WHERE seq = 2",
@@ -113,3 +111,36 @@ def test_changing_or_removing_stored_tree_nodes_is_refused(written: None, statem
     assert count(TreeNode) == 1  # made with the head: (1, 0) over entries 1-2; entry 3 has no pair yet
     refused(statement, "audit tree nodes are append-only")
     assert count(TreeNode) == 1
+
+
+# -- SQLite ----------------------------------------------------------------------------------------------
+
+SQLITE_CHANGES = [
+    ("UPDATE audit_entries SET tag = 'test:entry:remove' WHERE seq = 2", "audit entries are append-only"),
+    ("UPDATE audit_entries SET seq = 99 WHERE seq = 3", "audit entries are append-only"),
+    ("DELETE FROM audit_entries WHERE seq = 2", "audit entries are append-only"),
+    ("DELETE FROM audit_entries", "audit entries are append-only"),
+    ("UPDATE tree_heads SET tree_size = 2", "audit tree heads are append-only"),
+    ("DELETE FROM tree_heads", "audit tree heads are append-only"),
+    ("UPDATE audit_tree_nodes SET hash = hash", "audit tree nodes are append-only"),
+    ("DELETE FROM audit_tree_nodes", "audit tree nodes are append-only"),
+]
+
+
+@pytest.mark.parametrize(("statement", "message"), SQLITE_CHANGES)
+def test_sqlite_refuses_changing_or_removing_audit_rows(written: None, statement: str, message: str) -> None:
+    refused(statement, message)
+    assert (count(AuditEntry), count(TreeHead), count(TreeNode)) == (3, 1, 1)
+    result = verify_log()
+    assert result.ok and result.entries == 3 and result.heads == 1, result.problems
+
+
+def test_sqlite_still_takes_inserts_and_has_the_triggers(written: None) -> None:
+    record("test:entry:add", actor=Actor.system(), details={"i": 3})
+    db.session.commit()
+    make_head()
+    db.session.commit()
+    assert count(AuditEntry) == 4 and count(TreeHead) == 2
+    names = set(db.session.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+    assert names >= {f"{table}_no_{action}" for table in ("audit_entries", "tree_heads", "audit_tree_nodes")
+                     for action in ("update", "delete")}

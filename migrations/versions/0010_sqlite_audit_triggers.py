@@ -1,7 +1,7 @@
 """append-only audit tables on SQLite too
 
-Revision ID: 0008_sqlite_audit_triggers
-Revises: 0007_evidence
+Revision ID: 0010_sqlite_audit_triggers
+Revises: 0009_export_erased_by
 Create Date: 2026-12-04 14:00:00.000000
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_sqlite_audit_triggers'
-down_revision = '0007_evidence'
+revision = '0010_sqlite_audit_triggers'
+down_revision = '0009_export_erased_by'
 branch_labels = None
 depends_on = None
 

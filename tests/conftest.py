@@ -79,6 +79,16 @@ def set_idp_user(idp_url: str, sub: str, claims: dict[str, Any]) -> None:
     assert response.status_code == 204, response.text
 
 
+def set_idp_auth_time(idp_url: str, sub: str, auth_time: int | str | None) -> None:
+    """Make the IdP report ``auth_time`` for ``sub`` ("omit": none at all) whatever really
+    happened; None: the truth again (see portal.demo.idp)."""
+    if auth_time is None:
+        response = requests.delete(f"{idp_url}/users/{sub}/auth-time", timeout=10)
+    else:
+        response = requests.put(f"{idp_url}/users/{sub}/auth-time", json={"auth_time": auth_time}, timeout=10)
+    assert response.status_code == 204, response.text
+
+
 def _service_unavailable(what: str, why: str) -> None:
     message = f"{what} is not reachable ({why}); set PORTAL_TEST_{'DATABASE' if 'Postgre' in what else 'REDIS'}_URL"
     if CI:

@@ -114,6 +114,14 @@ def sign_in(client: FlaskClient, sub: str = "alice@example.com", *,
     return client.get(local_path(callback_url))
 
 
+def step_up(client: FlaskClient, sub: str = "alice@example.com", *, next_path: str = "/") -> TestResponse:
+    """Re-authenticate a signed-in client at the IdP as a sensitive action makes a person do (the
+    portal's step-up: ``prompt=login``, ``max_age=0``); returns the callback's response."""
+    response = sign_in(client, sub, login_path=f"/auth/login?{urlencode({'reauth': '1', 'next': next_path})}")
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
+
+
 def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (but ``skip``), without auth_sessions.last_seen_at (touched on use):
     compared before and after a refused request to prove that it changed nothing."""

@@ -32,7 +32,16 @@ from portal.policy import services as policy
 from portal.requests import services as request_services
 from portal.requests.models import RequestState, RequestType
 from portal.security import PUBLIC, SIGNED_IN, Permission, public
-from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
+from tests.helpers import (
+    audit_entries,
+    csrf_token,
+    event,
+    grant_all_consents,
+    make_employee,
+    sign_in,
+    snapshot,
+    step_up,
+)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REFUSED = "access:object:refused"
@@ -69,7 +78,10 @@ def add_boom_route(app: Flask) -> None:
 
 
 def signed_in_as_alice(client: FlaskClient) -> None:
+    """alice, signed in and stepped up: the routes behind a step-up answer her too."""
     assert sign_in(client, "alice@example.com").status_code == 302
+    step_up(client, "alice@example.com")
+    assert client.get("/").status_code == 200  # shows (and so clears) the step-up's "thank you" message
 
 
 @dataclass

@@ -38,7 +38,11 @@ class AuthSession(db.Model):  # type: ignore[name-defined,misc]
     employee_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("sso_identities.id", ondelete="SET NULL"))
     created_at: Mapped[CreatedAt]
-    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), comment="when the IdP last authenticated the person")
+    auth_time: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="the auth_time the IdP reported at sign-in; empty when it sent none")
+    stepped_up_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="when the IdP re-authenticated the person for the portal's step-up request (that ID "
+                               "token's auth_time); an ordinary sign-in leaves it empty")
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -22,6 +22,10 @@ from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
 
 TOUCH_EVERY = timedelta(minutes=1)
+# How far the IdP's clock may be from the portal's when a step-up's auth_time is judged.
+STEP_UP_CLOCK_SKEW = timedelta(seconds=30)
+# The refusals of a step-up whose ID token does not show a new authentication (their own page).
+STEP_UP_REFUSALS = frozenset({"auth-time-missing", "auth-time-invalid", "auth-time-stale", "auth-time-future"})
 
 
 class SignInRefused(Exception):
@@ -130,19 +134,23 @@ def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) 
     return SignIn(employee=employee, identity=identity, created=created)
 
 
-def start_session(sign_in: SignIn, *, auth_time: datetime, user_agent: str, lifetime: timedelta,
-                  replaces: str | None = None) -> AuthSession:
+def start_session(sign_in: SignIn, *, auth_time: datetime | None, user_agent: str, lifetime: timedelta,
+                  stepped_up_at: datetime | None = None, replaces: str | None = None) -> AuthSession:
+    """Start a session; ``stepped_up_at`` only when the sign-in answered the portal's step-up request
+    and its ``auth_time`` passed :func:`step_up_refusal`."""
     now = utcnow()
     if replaces:
         end_session(replaces, reason="re-authenticated")
     auth_session = AuthSession(
         id=secrets.token_urlsafe(32), employee_id=sign_in.employee.id, identity_id=sign_in.identity.id,
-        auth_time=auth_time, last_seen_at=now, expires_at=now + lifetime, device=describe_device(user_agent)[:80],
+        auth_time=auth_time, stepped_up_at=stepped_up_at, last_seen_at=now, expires_at=now + lifetime,
+        device=describe_device(user_agent)[:80],
     )
     db.session.add(auth_session)
     db.session.flush()
     record("auth:session:start", actor=Actor("employee", sign_in.employee.id), subject_id=sign_in.employee.id,
-           targets={"session": auth_session.id[:8]}, details={"new_employee": sign_in.created})
+           targets={"session": auth_session.id[:8]},
+           details={"new_employee": sign_in.created, "step_up": stepped_up_at is not None})
     return auth_session
 
 
@@ -203,13 +211,39 @@ def expire_stale_sessions() -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def auth_time_from_claims(claims: Mapping[str, Any], *, now: datetime) -> datetime:
+def auth_time_from_claims(claims: Mapping[str, Any]) -> datetime | None:
+    """The ID token's ``auth_time`` (when the IdP last authenticated the person), or None if it
+    sent none or one that is no time. Never "now": a missing time proves nothing."""
     value = claims.get("auth_time")
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
         return datetime.fromtimestamp(value, UTC)
-    return now
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
-def is_recent(auth_session: AuthSession, max_age_seconds: int, *, now: datetime | None = None) -> bool:
+def step_up_refusal(claims: Mapping[str, Any], *, started: datetime, now: datetime) -> str | None:
+    """Why the ID token answering a step-up request does not prove that the person authenticated
+    again for it, or None when it does: its ``auth_time`` must be there, no earlier than the moment
+    the portal sent the request (``max_age=0``, ``prompt=login``) and no later than now, each
+    within ``STEP_UP_CLOCK_SKEW`` (docs/architecture.md, "Sign-in and step-up")."""
+    if "auth_time" not in claims:
+        return "auth-time-missing"
+    auth_time = auth_time_from_claims(claims)
+    if auth_time is None:
+        return "auth-time-invalid"
+    if auth_time < started - STEP_UP_CLOCK_SKEW:
+        return "auth-time-stale"
+    if auth_time > now + STEP_UP_CLOCK_SKEW:
+        return "auth-time-future"
+    return None
+
+
+def has_recent_step_up(auth_session: AuthSession, window_seconds: int, *, now: datetime | None = None) -> bool:
+    """Whether the session stepped up within ``window_seconds``. An ordinary sign-in, even a
+    minute old, never counts: with single sign-on it may have asked the person for nothing."""
+    if auth_session.stepped_up_at is None:
+        return False
     now = now or utcnow()
-    return now - auth_session.auth_time <= timedelta(seconds=max_age_seconds)
+    return now - auth_session.stepped_up_at <= timedelta(seconds=window_seconds)

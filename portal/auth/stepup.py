@@ -1,36 +1,64 @@
-"""Step-up: sensitive actions need a recent sign-in, judged by the portal's own clock."""
+"""Step-up: sensitive actions need a recent re-authentication that the portal itself asked the
+IdP for (docs/architecture.md, "Sign-in and step-up"); an ordinary sign-in never counts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.auth.services import is_recent
+from portal.auth.services import has_recent_step_up
 from portal.security import SIGNED_IN, safe_next
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fresh_sign_in_required(view: F) -> F:
-    """Let the view run only if the IdP authenticated the person within PORTAL_STEP_UP_SECONDS;
-    otherwise send them to sign in again (``prompt=login``, ``max_age``) and back."""
+@overload
+def fresh_sign_in_required(view: F) -> F: ...
 
+
+@overload
+def fresh_sign_in_required(*, back: str) -> Callable[[F], F]: ...
+
+
+def fresh_sign_in_required(view: F | None = None, *, back: str | None = None) -> Any:
+    """Let the view run only if the session stepped up within PORTAL_STEP_UP_SECONDS; otherwise
+    send the person to authenticate again at the IdP (``prompt=login``, ``max_age=0``) and back.
+
+    Back is the page itself for a GET. A POST is never replayed: the person comes back to the
+    endpoint ``back`` (built with the view's own arguments; the page the button was on), or to
+    the same address when it also answers GET, and presses the button again. The portal sends
+    no Referer, so the page cannot be told from the request."""
+    if view is None:
+        return lambda inner: _guarded(inner, back)
+    return _guarded(view, back)
+
+
+def _guarded(view: F, back: str | None) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-        max_age = current_app.config["PORTAL_SETTINGS"].step_up_seconds
-        if not is_recent(g.auth_session, max_age):
-            back = request.full_path.rstrip("?") if request.method == "GET" else request.referrer
-            back_path = safe_next(back and back.replace(request.host_url.rstrip("/"), ""), url_for("me.home"))
+        window = current_app.config["PORTAL_SETTINGS"].step_up_seconds
+        if not has_recent_step_up(g.auth_session, window):
             flash(_("For your protection, please sign in again to continue."), "info")
-            return redirect(url_for("auth.login", reauth="1", next=back_path))
+            return redirect(url_for("auth.login", reauth="1", next=_come_back_to()))
         return view(*args, **kwargs)
+
+    def _come_back_to() -> str:
+        if request.method == "GET":
+            target = request.full_path.rstrip("?")
+        elif back is not None:
+            target = url_for(back, **(request.view_args or {}))
+        elif request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
+            target = request.path
+        else:
+            target = url_for("me.home")
+        return safe_next(target, url_for("me.home"))
 
     wrapper.access_rule = getattr(view, "access_rule", SIGNED_IN)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import requests
@@ -29,6 +29,7 @@ from portal.security import public, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
 ID_TOKEN_LEEWAY = 60
+STEP_UP_KEY = "signin_step_up"
 PROFILE_CLAIMS = ("email", "name", "groups")
 
 
@@ -57,11 +58,13 @@ def login() -> Response | str:
     session["signin_next"] = safe_next(request.args.get("next"), url_for("me.home"))
     params: dict[str, Any] = {"nonce": secrets.token_urlsafe(24)}
     if reauth:
-        max_age = settings().step_up_seconds
-        session["signin_max_age"] = max_age
-        params.update(prompt="login", max_age=max_age)
+        # A step-up: the IdP must authenticate the person again whatever its own session says, and
+        # the callback of this very request (its state) must show an auth_time from now on.
+        state = secrets.token_urlsafe(30)
+        session[STEP_UP_KEY] = {"state": state, "started": datetime.now(UTC).timestamp()}
+        params.update(state=state, prompt="login", max_age=0)
     else:
-        session.pop("signin_max_age", None)
+        session.pop(STEP_UP_KEY, None)
     try:
         response: Response = idp().authorize_redirect(redirect_uri(), **params)
     except (requests.RequestException, OAuthError, ValueError):
@@ -103,16 +106,27 @@ def _sessions_unavailable() -> tuple[str, int, dict[str, str]]:
     return page, code, {"Retry-After": "300"}
 
 
-def _refuse(reason: str) -> None:
+def _refuse(reason: str) -> NoReturn:
     raise services.SignInRefused(reason)
 
 
-def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
-    """Finish the code flow and return the checked claims and the authentication time.
+def step_up_started() -> datetime | None:
+    """When the step-up that this callback answers was sent to the IdP, or None when the callback
+    answers an ordinary sign-in (or another request than the step-up's: then it is one)."""
+    pending = session.pop(STEP_UP_KEY, None)
+    if not isinstance(pending, dict) or pending.get("state") != request.args.get("state"):
+        return None
+    started = pending.get("started")
+    return datetime.fromtimestamp(started, UTC) if isinstance(started, int | float) else None
+
+
+def validated_claims(started: datetime | None) -> tuple[dict[str, Any], datetime | None, datetime | None]:
+    """Finish the code flow; return the checked claims, the ID token's ``auth_time`` (None if it
+    has none) and, for a step-up sent at ``started``, the moment the person authenticated again.
 
     Authlib checks state, PKCE, signature, iss, aud, exp and nonce; the portal checks the
-    RFC 9207 ``iss`` parameter (Authlib does not), and again iss, aud, azp and exp itself, and
-    ``auth_time`` against its own clock when a fresh sign-in was asked for."""
+    RFC 9207 ``iss`` parameter (Authlib does not), and again iss, aud, azp and exp itself, and for
+    a step-up that ``auth_time`` is there and falls between ``started`` and now (by its own clock)."""
     conf = settings()
     if request.args.get("error"):
         _refuse("idp-error")
@@ -158,12 +172,13 @@ def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or now.timestamp() > exp + ID_TOKEN_LEEWAY:
         _refuse("token-expired")
-    if max_age is not None:
-        auth_time = claims.get("auth_time")
-        if not isinstance(auth_time, int | float):
-            _refuse("auth-time-missing")
-        elif now.timestamp() - auth_time > max_age + ID_TOKEN_LEEWAY:
-            _refuse("auth-time-stale")
+    auth_time = services.auth_time_from_claims(claims)  # the ID token's, never the userinfo endpoint's
+    stepped_up_at = None
+    if started is not None:
+        reason = services.step_up_refusal(claims, started=started, now=now)
+        if reason is not None or auth_time is None:
+            _refuse(reason or "auth-time-missing")
+        stepped_up_at = min(auth_time, now)
     if any(name not in claims for name in (*PROFILE_CLAIMS, conf.jurisdiction_claim)):
         try:
             extra = client.userinfo(token=token)
@@ -172,17 +187,17 @@ def validated_claims(max_age: int | None) -> tuple[dict[str, Any], datetime]:
         if extra and extra.get("sub") == claims.get("sub"):
             for name, value in extra.items():
                 claims.setdefault(name, value)
-    return claims, services.auth_time_from_claims(claims, now=now)
+    return claims, auth_time, stepped_up_at
 
 
 @bp.get("/auth/callback")
 @limiter.limit(SIGN_IN)
 @public
 def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
-    max_age = session.pop("signin_max_age", None)
+    started = step_up_started()
     next_url = session.pop("signin_next", None) or url_for("me.home")
     try:
-        claims, auth_time = validated_claims(max_age)
+        claims, auth_time, stepped_up_at = validated_claims(started)
         result = services.resolve_sign_in(settings().oidc_issuer, claims, settings())
     except services.SignInRefused as refused:
         db.session.rollback()
@@ -196,10 +211,13 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
             session.clear()  # drop any half-finished sign-in; someone already signed in stays so
         if refused.reason == "former-employee":
             return render_template("auth/former.html"), 403
+        if refused.reason in services.STEP_UP_REFUSALS:
+            return render_template("auth/step_up_refused.html", reason=refused.reason,
+                                   again=url_for("auth.login", reauth="1", next=next_url)), 403
         return render_template("auth/refused.html"), 400
     previous = current_user.get_id() if current_user.is_authenticated else None
     auth_session = services.start_session(
-        result, auth_time=auth_time, user_agent=request.user_agent.string,
+        result, auth_time=auth_time, stepped_up_at=stepped_up_at, user_agent=request.user_agent.string,
         lifetime=timedelta(hours=settings().session_hours), replaces=previous,
     )
     db.session.commit()
@@ -208,6 +226,8 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     session.clear()
     result.employee.bind_auth_session(auth_session.id)
     login_user(result.employee)
+    if stepped_up_at is not None:
+        flash(_("Thank you for signing in again. You can go on."), "success")
     return redirect(safe_next(next_url, url_for("me.home")))
 
 

@@ -510,7 +510,7 @@ def note(request_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/requests/<request_id>/approve")
 @requires(Permission.REQUESTS_APPROVE)
-@fresh_sign_in_required
+@fresh_sign_in_required(back="dpo.case")
 def approve(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
     form = ApproveForm()

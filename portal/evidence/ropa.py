@@ -50,8 +50,9 @@ SECURITY_MEASURES: tuple[str, ...] = (
     "with a directory key; look-ups use keyed blind indexes",
     "Append-only audit log of every decision and access: a Merkle tree (RFC 9162) with Ed25519-signed tree "
     "heads, verifiable offline",
-    "Sign-in through the company's single sign-on (OpenID Connect with PKCE); a fresh sign-in (step-up) "
-    "before downloads, erasure requests and approvals; server-side sessions that can be revoked",
+    "Sign-in through the company's single sign-on (OpenID Connect with PKCE); a fresh sign-in (step-up, "
+    "proved by the identity provider's authentication time) before export downloads, erasure and objection "
+    "requests and erasure approvals; server-side sessions that can be revoked",
     "Role-based access (DPO, privacy admin, auditor) with a check on every object; refused attempts are "
     "answered as not found and logged",
     "Four-eyes erasure: two approvals by two different people; legal holds block erasure instead of deleting",

@@ -85,7 +85,7 @@ def progress(export_id: str) -> Response:
 
 @bp.post("/me/exports/<export_id>/download")
 @signed_in
-@fresh_sign_in_required
+@fresh_sign_in_required(back="exports.detail")
 def download(export_id: str) -> Response:
     export = owned_or_404(Export, export_id)
     if not ButtonForm().validate_on_submit():

@@ -29,7 +29,7 @@ from portal.requests import routing
 from portal.requests import services as requests
 from portal.requests.models import DataRequest
 from tests.conftest import _stop_job_runner, set_idp_user
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import csrf_token, sign_in, step_up
 
 
 @dataclass
@@ -112,6 +112,7 @@ def cast(app: Flask, idp_url: str, jobs_recorded: RecordingRunner) -> Cast:
     for who, email in emails.items():
         clients[who] = app.test_client()
         assert sign_in(clients[who], email).status_code == 302, who
+        step_up(clients[who], email)  # as approving an erasure makes them do
     with app.app_context():
         ids = {}
         for who, email in emails.items():

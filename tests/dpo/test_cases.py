@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
+from portal.auth.models import AuthSession
 from portal.db import utcnow
 from portal.extensions import db
 from portal.people.models import Employee
@@ -17,7 +19,7 @@ from portal.requests import services as requests
 from portal.requests.models import ErasureApproval, RequestEvent, RequestState, RequestType
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
-from tests.helpers import audit_entries, snapshot
+from tests.helpers import audit_entries, snapshot, step_up
 
 REFUSED = "access:object:refused"
 
@@ -36,6 +38,29 @@ def flashes(page: str) -> list[str]:
 
 
 @both_databases
+def test_an_approval_needs_a_step_up_of_its_own_and_comes_back_to_the_case(cast: Cast) -> None:
+    request_id = cast.file("erasure", description="Please erase everything about me.")
+    assert cast.post("dana", case_url(request_id, "claim")).status_code == 302
+    assert cast.post("dana", case_url(request_id, "review")).status_code == 302
+    with cast.app.app_context():
+        db.session.execute(sa.update(AuthSession).values(stepped_up_at=None))  # signed in, never stepped up
+        db.session.commit()
+    before = snapshot(cast.app)
+
+    refused = cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine."})  # no Referer
+    assert refused.status_code == 302
+    login = urlsplit(refused.headers["Location"])
+    assert login.path == "/auth/login" and parse_qs(login.query) == {"reauth": ["1"], "next": [case_url(request_id)]}
+    assert snapshot(cast.app) == before, "no approval without the step-up"
+
+    back = step_up(cast.client("dana"), "dana@example.com", next_path=case_url(request_id))
+    assert back.headers["Location"] == case_url(request_id), "back on the case page, nothing replayed"
+    assert count(cast.app, ErasureApproval, ErasureApproval.request_id == request_id) == 0
+    cast.tokens.pop("dana")  # a new session, a new CSRF token
+    assert cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine."}).status_code == 302
+    assert count(cast.app, ErasureApproval, ErasureApproval.request_id == request_id) == 1
+
+
 def test_a_dpo_works_an_erasure_from_claim_to_the_second_approval(cast: Cast) -> None:
     request_id = cast.file("erasure", description="Please erase everything about me.")
     reference = f"R-{request_id[:8].upper()}"

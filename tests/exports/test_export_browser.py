@@ -165,7 +165,13 @@ def test_alice_exports_her_data_in_a_browser(chromium: str, tmp_path: Path, idp_
             csp = context.request.get(detail_url).headers["content-security-policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
 
-            # 4. The download: a ZIP with its manifest, whose SHA-256 is the one on the page.
+            # 4. The download: first the IdP asks alice to sign in again (the step-up), then a ZIP
+            # with its manifest, whose SHA-256 is the one on the page.
+            download_button.click()
+            page.wait_for_url(f"{idp_url}/**")
+            page.get_by_role("button", name="alice@example.com").click()
+            page.wait_for_url(detail_url)
+            expect(page.get_by_text("Thank you for signing in again.")).to_be_visible()
             with page.expect_download() as download_info:
                 download_button.click()
             download = download_info.value

@@ -37,7 +37,16 @@ from portal.monitoring.services import open_event
 from portal.people.services import find_by_email
 from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.conftest import both_databases
-from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
+from tests.helpers import (
+    audit_entries,
+    csrf_token,
+    event,
+    grant_all_consents,
+    make_employee,
+    sign_in,
+    snapshot,
+    step_up,
+)
 from tests.monitoring.support import png
 
 EVENTS = 120
@@ -99,7 +108,9 @@ def download(client: FlaskClient, export_id: str) -> Any:
 
 @pytest.fixture
 def alice(app: Flask, client: FlaskClient) -> str:
+    """alice, signed in and stepped up (as downloading an export makes her do)."""
     assert sign_in(client).status_code == 302
+    step_up(client)
     subject = alice_id(app)
     fill(app, subject)
     return subject
@@ -259,16 +270,24 @@ def test_a_download_needs_a_fresh_sign_in(app: Flask, client: FlaskClient, alice
     export_id = start_export(client, **ALL)
     wait_for_jobs(app)
     with app.app_context():
-        db.session.execute(sa.update(AuthSession).values(auth_time=utcnow() - timedelta(hours=1)))
+        db.session.execute(sa.update(AuthSession).values(stepped_up_at=utcnow() - timedelta(hours=1)))
         db.session.commit()
-    response = download(client, export_id)
+    page = client.get(f"/me/exports/{export_id}")
+    # As a browser posts it: the portal's Referrer-Policy (no-referrer) leaves no Referer.
+    response = client.post(f"/me/exports/{export_id}/download",
+                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert response.status_code == 302
     login = urlsplit(response.headers["Location"])
     assert login.path == "/auth/login" and parse_qs(login.query)["reauth"] == ["1"]
-    assert parse_qs(login.query)["next"] == [f"/me/exports/{export_id}"]
+    assert parse_qs(login.query)["next"] == [f"/me/exports/{export_id}"], "back to the export's page"
     assert audit_entries(app, "exports:export:download") == []
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ExportDownload)) == 0
+
+    back = step_up(client, next_path=parse_qs(login.query)["next"][0])
+    assert back.headers["Location"] == f"/me/exports/{export_id}", "the download is not replayed"
+    assert audit_entries(app, "exports:export:download") == []
+    assert download(client, export_id).status_code == 200
 
 
 def test_another_employees_export_is_not_found(app: Flask, client: FlaskClient, alice: str) -> None:

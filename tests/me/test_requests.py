@@ -39,7 +39,16 @@ from portal.requests.models import (
 )
 from portal.requests.notifications import long_date
 from tests.conftest import both_databases
-from tests.helpers import audit_entries, csrf_token, event, grant_all_consents, make_employee, sign_in, snapshot
+from tests.helpers import (
+    audit_entries,
+    csrf_token,
+    event,
+    grant_all_consents,
+    make_employee,
+    sign_in,
+    snapshot,
+    step_up,
+)
 
 REFUSED = "access:object:refused"
 DPO_NAME = "Desmond Hiddenname"
@@ -68,7 +77,9 @@ def alice_id(app: Flask) -> str:
 
 @pytest.fixture
 def alice(app: Flask, client: FlaskClient) -> str:
+    """alice, signed in and stepped up (as filing an erasure or an objection makes her do)."""
     assert sign_in(client).status_code == 302
+    step_up(client)
     return alice_id(app)
 
 
@@ -170,7 +181,7 @@ def complete_directly(app: Flask, request_id: str, result: dict[str, Any], outco
 def age_sign_in(app: Flask, seconds: int = 3600) -> None:
     with app.app_context():
         db.session.execute(sa.update(AuthSession).where(AuthSession.ended_at.is_(None))
-                           .values(auth_time=utcnow() - timedelta(seconds=seconds)))
+                           .values(stepped_up_at=utcnow() - timedelta(seconds=seconds)))
         db.session.commit()
 
 

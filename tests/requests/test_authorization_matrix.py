@@ -43,7 +43,7 @@ from portal.requests import routing
 from portal.requests import services as requests
 from portal.requests.models import DataRequest, ErasureApproval, RequestState, RoutingRule
 from tests.conftest import _stop_job_runner, app_config, set_idp_user
-from tests.helpers import audit_entries, csrf_token, sign_in, snapshot
+from tests.helpers import audit_entries, csrf_token, sign_in, snapshot, step_up
 from tests.requests.support import RecordingRunner
 
 REFUSED = "access:object:refused"
@@ -323,6 +323,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, idp_url: str, sqlite_templat
     for role, who in WHO.items():
         clients[role] = app.test_client()
         assert sign_in(clients[role], f"{who}@example.com").status_code == 302, who
+        step_up(clients[role], f"{who}@example.com")  # the routes behind a step-up are judged past it
         tokens[role] = csrf_token(clients[role].get("/").get_data(as_text=True))
     with app.app_context():
         ids = {}

@@ -120,6 +120,13 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             page.wait_for_url(f"{live.url}/")
             return page
 
+        def sign_in_again(page: Any, email: str, back_to: str) -> None:
+            """The step-up in front of erasure and its approvals: the IdP asks again, then back."""
+            page.wait_for_url(f"{idp_url}/**")
+            page.get_by_role("button", name=email).click()
+            page.wait_for_url(back_to)
+            expect(page.get_by_text("Thank you for signing in again.")).to_be_visible()
+
         def main_nav(page: Any, name: str) -> None:
             page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
 
@@ -130,7 +137,7 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             mine.wait_for_url(f"{live.url}/me/requests")
             expect(mine.get_by_role("heading", name="Your requests", level=1)).to_be_visible()
             mine.locator("#choice-erasure").get_by_role("link", name="Ask for this").click()
-            mine.wait_for_url(f"{live.url}/me/requests/new/erasure")
+            sign_in_again(mine, "alice@example.com", f"{live.url}/me/requests/new/erasure")
             expect(mine.get_by_role("heading", name="Erasure", level=1)).to_be_visible()
             mine.get_by_label("Only the categories I choose").check()
             for key in ERASED:
@@ -180,6 +187,12 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             expect(case.locator("#approval-stage")).to_contain_text("This would be the first approval")
             case.get_by_label("Note on the approval (optional, internal)").fill("Identity checked by SSO.")
             case.get_by_role("button", name="Approve", exact=True).click()
+            sign_in_again(case, "dana@example.com", f"{live.url}/dpo/requests/{request_id}")
+            with app.app_context():
+                assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureApproval)
+                                         .where(ErasureApproval.request_id == request_id)) == 0, "not before it"
+            case.get_by_label("Note on the approval (optional, internal)").fill("Identity checked by SSO.")
+            case.get_by_role("button", name="Approve", exact=True).click()
             expect(case.get_by_text("Your approval is recorded.")).to_be_visible()
             expect(case.locator("#approval-stage")).to_contain_text("Second approval needed by another person")
             expect(case.locator("#approve-refused")).to_contain_text("You have already approved this erasure")
@@ -194,6 +207,8 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             second.wait_for_url(f"{live.url}/dpo/queue")
             second.get_by_role("link", name=reference, exact=True).click()
             second.wait_for_url(f"{live.url}/dpo/requests/{request_id}")
+            second.get_by_role("button", name="Give the second approval").click()
+            sign_in_again(second, "admin@example.com", f"{live.url}/dpo/requests/{request_id}")
             second.get_by_role("button", name="Give the second approval").click()
             expect(second.get_by_text("The request is approved and is being carried out.")).to_be_visible()
             second.screenshot(path=str(ARTIFACTS / "dpo-3-second-approval.png"), full_page=True)

@@ -1,7 +1,7 @@
 """step-up kept apart from sign-in: auth_sessions.stepped_up_at, and auth_time only as the IdP gave it
 
-Revision ID: 0008_step_up
-Revises: 0007_evidence
+Revision ID: 0011_step_up
+Revises: 0010_sqlite_audit_triggers
 Create Date: 2026-12-04 14:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_step_up'
-down_revision = '0007_evidence'
+revision = '0011_step_up'
+down_revision = '0010_sqlite_audit_triggers'
 branch_labels = None
 depends_on = None
 

@@ -175,8 +175,7 @@ def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path,
 
     from portal.audit.services import Actor
     from portal.demo.seed import seed
-    from portal.evidence.models import Authority
-    from portal.evidence.sharing import make_pack, share
+    from portal.evidence.sharing import AUTHORITY_LABELS, make_pack, share
     from portal.exports.index_page import render_index
     from portal.extensions import db
     from portal.people.services import find_by_email
@@ -191,7 +190,7 @@ def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path,
         case = db.session.scalars(select(DataRequest).where(DataRequest.state == RequestState.COMPLETED)
                                   .order_by(DataRequest.received_at)).first()
         assert case is not None
-        _link, token = share(make_pack(case, Actor("dpo", dana.id)), next(iter(Authority)).value,
+        _link, token = share(make_pack(case, Actor("dpo", dana.id)), next(iter(AUTHORITY_LABELS)),
                              actor=Actor("dpo", dana.id))
         db.session.commit()
         index = tmp_path / "export" / "index.html"

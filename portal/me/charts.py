@@ -74,6 +74,11 @@ class HeatMap:
     def empty(self) -> bool:
         return self.total == 0
 
+    @property
+    def week_days(self) -> list[date]:
+        """The seven days of the first week, Monday first: the table's column headings."""
+        return [self.first + timedelta(days=i) for i in range(7)]
+
 
 def calendar_start(last: date, weeks: int = WEEKS) -> date:
     """The Monday that begins a calendar of ``weeks`` weeks whose last column holds ``last``."""

@@ -333,8 +333,10 @@ def test_the_heat_map_starts_with_the_first_data_not_months_before_it() -> None:
     assert heat_map({date(2026, 12, 2): 2}, last, since=date(2026, 11, 18)).first == date(2026, 11, 16)
     # Nothing at all: the six months, which the page shows as an empty state.
     assert len(heat_map({}, last).weeks) == WEEKS and heat_map({}, last).empty
-    # Data only on the last day: one week.
-    assert heat_map({last: 1}, last).first == date(2026, 11, 30)
+    # Data only on the last day: one week, Monday to that Friday, under all seven weekdays' headings.
+    single = heat_map({last: 1}, last)
+    assert single.first == date(2026, 11, 30) and len(single.cells) == 5
+    assert [d.weekday() for d in single.week_days] == list(range(7))
 
 
 @pytest.mark.parametrize(("sub", "law", "authority", "controller", "basis"), [

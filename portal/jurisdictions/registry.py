@@ -302,7 +302,8 @@ SPAIN_REGIME = Regime(
     complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen(_GDPR_CITATIONS), gdpr=True,
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e); LOPDGDD Art. 32"}),
+    gdpr=True,
 )
 
 EU_REGIME = Regime(
@@ -315,7 +316,7 @@ EU_REGIME = Regime(
     grounds=_gdpr_grounds(), rights=_frozen(_GDPR_RIGHTS), legal_bases=_frozen(_GDPR_BASES), complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen(_GDPR_CITATIONS), gdpr=True,
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e)"}), gdpr=True,
 )
 
 
@@ -379,7 +380,8 @@ CALIFORNIA_REGIME = Regime(
                        "recipients": "Cal. Civ. Code §1798.110(a)(4)", "retention": "Cal. Civ. Code §1798.100(a)(3)",
                        "act": "Cal. Civ. Code §§1798.105, 1798.106, 1798.121",
                        "source": "Cal. Civ. Code §1798.110(a)(2)",
-                       "non_retaliation": "Cal. Civ. Code §1798.125"}),
+                       "non_retaliation": "Cal. Civ. Code §1798.125",
+                       "legal_hold": "Cal. Civ. Code §1798.145(a)(1)(E)"}),
 )
 
 
@@ -491,7 +493,7 @@ BRAZIL_REGIME = Regime(
     citations=_frozen({"copy": "LGPD Art. 18(II), 18(V) and 19", "purposes": "LGPD Art. 9",
                        "recipients": "LGPD Art. 18(VII)", "consent": "LGPD Art. 8 §5 and 18(IX)",
                        "act": "LGPD Art. 18", "complain": "LGPD Art. 18 §1 and 55-J(V)",
-                       "automated": "LGPD Art. 20"}),
+                       "automated": "LGPD Art. 20", "legal_hold": "LGPD Art. 7(VI)"}),
 )
 
 

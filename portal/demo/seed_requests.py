@@ -34,7 +34,7 @@ from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.jobs.services import run_job
 from portal.people.models import Employee, Role
-from portal.requests import routing
+from portal.requests import deadlines, routing
 from portal.requests import services as requests
 from portal.requests.models import Channel, DataRequest, Queue, QueueMember, RequestType, RoutingRule
 
@@ -104,6 +104,16 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
         report.created.append(filed.request.id)
         return filed.request
 
+    def due_in(subject: Employee, kind: RequestType, low: int, high: int) -> int:
+        """How many days ago a request must have come for its lawful deadline (weekends and
+        holidays rolled, as the registry counts) to fall ``low`` to ``high`` days from today."""
+        for days_ago in range(0, 120):
+            left = (deadlines.deadline_for(subject.jurisdiction, kind, today - timedelta(days=days_ago)).due
+                    - today).days
+            if low <= left <= high:
+                return days_ago
+        raise ValueError(f"no receipt date gives a deadline {low} to {high} days away")
+
     def reviewed(request: DataRequest) -> DataRequest:
         requests.claim(request, dana)
         requests.start_review(request, dana)
@@ -114,7 +124,7 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
         return {"date_from": today - timedelta(days=first), "date_to": today - timedelta(days=last)}
 
     # -- alice, Spain (GDPR: one calendar month) --------------------------------------------------
-    access = file(alice, T.ACCESS, 25, description="A copy of everything the monitoring program holds about me.")
+    access = file(alice, T.ACCESS, due_in(alice, T.ACCESS, 2, 7), description="A copy of everything the monitoring program holds about me.")
     requests.claim(access, dana)  # open, due within a week
     requests.message_requester(access, dana, "We are preparing your copy; it includes your screenshots, with "
                                              "colleagues' faces and names redacted.")
@@ -166,7 +176,8 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
                               "'Contractor'.", correct="I am a permanent employee since January."))
     requests.approve(corrected, dana)  # recorded at once: completed
 
-    file(bob, T.OBJECTION, 44, grounds="Training models on my keystroke timing is not what I signed up for.")
+    file(bob, T.PORTABILITY, due_in(bob, T.PORTABILITY, 0, 1),  # due within a day
+         description="My activity as CSV: I am moving to the new HR system.")
     file(bob, T.RESTRICTION, 0, description="Please keep but do not use my data until my transfer is settled.")
 
     # -- carla, Colombia (Ley 1581: 10 business days for queries, 15 for claims) ------------------

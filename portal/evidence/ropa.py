@@ -5,8 +5,9 @@ already says, per category, what it is, why it is collected, on what legal basis
 who receives it. What the register does not hold is either derived here, with the rule said, or
 stated as missing, never invented:
 
-* (a) the controller: no setting names it (see :func:`portal.evidence.report_pdf.controller_name`),
-  nor gives its address; the DPO's contact is ``PORTAL_DPO_CONTACT``;
+* (a) the controller: the entities ``PORTAL_CONTROLLERS`` gives for the GDPR jurisdictions (the
+  registry says which); without them, the export's "the employer", with its address said to be not
+  recorded, and ``PORTAL_DPO_CONTACT``;
 * (c) categories of data subjects: the register has no field. Every category is collected by the
   activity-capture agent on employees' computers, so its subjects are employees and former
   employees; screenshots also show whoever is on screen (colleagues in chat, people on web pages:
@@ -26,11 +27,13 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import gettext as _
 
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
+from portal.jurisdictions import Controller, regime_for
 from portal.monitoring.models import CategoryKey
 from portal.monitoring.services import register
 
@@ -118,8 +121,27 @@ def build_record(now: datetime | None = None) -> Record:
                  transfers=NO_TRANSFERS, retention_days=c.retention_days, source_system=c.source_system,
                  consent_purpose=c.consent_purpose)
         for c in register())
-    return Record(controller=controller_name(), controller_contact=CONTROLLER_CONTACT, dpo_contact=dpo_contact(),
-                  generated_at=now or utcnow(), activities=activities)
+    controllers = gdpr_controllers()
+    if not controllers:
+        return Record(controller=controller_name(), controller_contact=CONTROLLER_CONTACT, dpo_contact=dpo_contact(),
+                      generated_at=now or utcnow(), activities=activities)
+    notes = tuple(n for n in NOTES if not n.startswith("The controller's name is not set"))
+    return Record(controller="; ".join(c.name for c in controllers),
+                  controller_contact="; ".join(", ".join(x for x in (c.address, c.representative and
+                                                                      f"represented by {c.representative}") if x)
+                                               for c in controllers) or CONTROLLER_CONTACT,
+                  dpo_contact="; ".join(dict.fromkeys(c.dpo for c in controllers if c.dpo)) or dpo_contact(),
+                  generated_at=now or utcnow(), activities=activities, notes=notes)
+
+
+def gdpr_controllers() -> list[Controller]:
+    """Art. 30(1)(a): the controller entities of the settings' GDPR jurisdictions (the registry
+    says which those are), each once."""
+    found: dict[str, Controller] = {}
+    for code, entry in (current_app.config["PORTAL_SETTINGS"].controllers or {}).items():
+        if code != "*" and regime_for(code).gdpr:
+            found.setdefault(entry.name, entry)
+    return list(found.values())
 
 
 def _joined(values: tuple[str, ...]) -> str:

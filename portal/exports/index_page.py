@@ -99,7 +99,7 @@ def render_index(summary: ExportSummary) -> bytes:
             contact=summary.dpo_contact,
             contact_is_email=_is_email(summary.dpo_contact),
             law=regime.law,
-            complain=regime.complain_text % {"authority": regime.complaint_to()},
+            complain=regime.complain_text % {"authority": regime.complaint_to(with_url=False)},
             example=next((f.path for f in summary.files if f.path.startswith("data/")), "data/input_events.csv"),
         )
     return page.encode("utf-8")

@@ -31,8 +31,7 @@ def regimes_table() -> str:
             "breach: authority / persons |",
             "|---|---|---|---|---|---|---|"]
     for r in REGIMES:
-        authority = f"{r.authority.name} ({r.authority.short}), {r.authority.complaint_url}" if r.authority \
-            else r.authority_fallback
+        authority = r.complaint_to().removeprefix("the ")
         breach = f"{r.breach.authority or 'not required'} / {r.breach.persons} ({r.breach.basis})"
         rows.append("| " + " | ".join(_cell(x) for x in (
             r.name, _matches(r), r.law or "-", authority, r.complain_first or "no", r.calendar.name, breach)) + " |")

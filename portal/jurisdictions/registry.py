@@ -39,9 +39,9 @@ class Authority:
     url: str
     complaint_url: str
 
-    def sentence(self) -> str:
+    def sentence(self, with_url: bool = True) -> str:
         """For "You may complain to ...": the name, its abbreviation and where to go."""
-        return f"the {self.name} ({self.short}), {self.complaint_url}"
+        return f"the {self.name} ({self.short}), {self.complaint_url}" if with_url else f"the {self.name} ({self.short})"
 
     def label(self) -> str:
         """For a list to choose from: "AEPD: Agencia ... (Spain)"."""
@@ -158,6 +158,7 @@ class Regime:
     codes: frozenset[str]  # full codes it matches ("US-CA"), before countries are tried
     authority: Authority | None
     authority_fallback: str  # who to complain to when no one authority is named
+    authority_list_url: str
     calendar: Calendar
     deadlines: Mapping[RequestType, DeadlineRule]
     grounds: tuple[Ground, ...]
@@ -180,9 +181,14 @@ class Regime:
     def ground(self, code: str | None) -> Ground | None:
         return next((g for g in self.grounds if g.code == code), None)
 
-    def complaint_to(self) -> str:
-        """For "You may complain to ...": the authority, or who it is when no one is named."""
-        return self.authority.sentence() if self.authority else self.authority_fallback
+    def complaint_to(self, with_url: bool = True) -> str:
+        """For "You may complain to ...": the authority, or who it is when no one is named; with
+        the page to go to unless ``with_url`` is false (a document that must link nowhere)."""
+        if self.authority:
+            return self.authority.sentence(with_url)
+        if with_url and self.authority_list_url:
+            return f"{self.authority_fallback} (the list: {self.authority_list_url})"
+        return self.authority_fallback
 
     def right(self, kind: RequestType | str) -> str:
         return self.rights.get(RequestType(kind), "")
@@ -280,7 +286,7 @@ _GDPR_BREACH = BreachClock("within 72 hours of becoming aware of it", 72,
 
 SPAIN_REGIME = Regime(
     key="ES", name="LOPDGDD/GDPR", law="the GDPR and Spain's LOPDGDD (Ley Orgánica 3/2018)",
-    countries=SPAIN_COUNTRIES, codes=frozenset(), authority=AEPD, authority_fallback="",
+    countries=SPAIN_COUNTRIES, codes=frozenset(), authority=AEPD, authority_fallback="", authority_list_url="",
     calendar=SPAIN, deadlines=_frozen((k, _gdpr_rule("Spain's national holidays")) for k in RequestType),
     grounds=_gdpr_grounds(),
     rights=_frozen({k: f"{v}; LOPDGDD Art. {n}" for (k, v), n in
@@ -296,20 +302,21 @@ SPAIN_REGIME = Regime(
     complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen(_GDPR_CITATIONS), gdpr=True,
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e); LOPDGDD Art. 32"}),
+    gdpr=True,
 )
 
 EU_REGIME = Regime(
     key="EU", name="GDPR", law="the GDPR", countries=EEA_COUNTRIES - SPAIN_COUNTRIES, codes=frozenset(),
     authority=None,
     authority_fallback="the data protection supervisory authority of the EU/EEA country where you live or work "
-                       f"(GDPR Art. 77; the list: {EU_AUTHORITIES_URL})",
+                       "(GDPR Art. 77)", authority_list_url=EU_AUTHORITIES_URL,
     calendar=WEEKENDS, deadlines=_frozen((k, _gdpr_rule("no country's holidays are pinned: weekends only"))
                                          for k in RequestType),
     grounds=_gdpr_grounds(), rights=_frozen(_GDPR_RIGHTS), legal_bases=_frozen(_GDPR_BASES), complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen(_GDPR_CITATIONS), gdpr=True,
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e)"}), gdpr=True,
 )
 
 
@@ -335,7 +342,7 @@ _CCPA_VERIFIABLE = frozenset({T.ACCESS, T.PORTABILITY, T.ERASURE, T.RECTIFICATIO
 
 CALIFORNIA_REGIME = Regime(
     key="US-CA", name="CCPA/CPRA", law="the CCPA as amended by the CPRA", countries=frozenset(),
-    codes=frozenset({"US-CA"}), authority=CPPA, authority_fallback="", calendar=CALIFORNIA,
+    codes=frozenset({"US-CA"}), authority=CPPA, authority_fallback="", authority_list_url="", calendar=CALIFORNIA,
     deadlines=_frozen({T.ACCESS: _ccpa_rule("request to know"), T.PORTABILITY: _ccpa_rule("request to know"),
                        T.ERASURE: _ccpa_rule("request to delete"), T.RECTIFICATION: _ccpa_rule("request to correct"),
                        T.RESTRICTION: _CCPA_LIMIT, T.OBJECTION: _CCPA_LIMIT}),
@@ -373,7 +380,8 @@ CALIFORNIA_REGIME = Regime(
                        "recipients": "Cal. Civ. Code §1798.110(a)(4)", "retention": "Cal. Civ. Code §1798.100(a)(3)",
                        "act": "Cal. Civ. Code §§1798.105, 1798.106, 1798.121",
                        "source": "Cal. Civ. Code §1798.110(a)(2)",
-                       "non_retaliation": "Cal. Civ. Code §1798.125"}),
+                       "non_retaliation": "Cal. Civ. Code §1798.125",
+                       "legal_hold": "Cal. Civ. Code §1798.145(a)(1)(E)"}),
 )
 
 
@@ -407,7 +415,7 @@ _CO_DUTY_TO_REMAIN = Ground(
 
 COLOMBIA_REGIME = Regime(
     key="CO", name="Ley 1581 (Colombia)", law="Colombia's Ley 1581 de 2012", countries=frozenset({"CO"}),
-    codes=frozenset(), authority=SIC, authority_fallback="", calendar=COLOMBIA,
+    codes=frozenset(), authority=SIC, authority_fallback="", authority_list_url="", calendar=COLOMBIA,
     deadlines=_frozen({T.ACCESS: _CO_QUERY, T.PORTABILITY: _CO_QUERY, T.ERASURE: _CO_CLAIM,
                        T.RECTIFICATION: _CO_CLAIM, T.RESTRICTION: _CO_CLAIM, T.OBJECTION: _CO_CLAIM}),
     grounds=(
@@ -453,7 +461,7 @@ _BR_OTHER = DeadlineRule(
 
 BRAZIL_REGIME = Regime(
     key="BR", name="LGPD (Brazil)", law="Brazil's LGPD (Lei 13.709/2018)", countries=frozenset({"BR"}),
-    codes=frozenset(), authority=ANPD, authority_fallback="", calendar=BRAZIL,
+    codes=frozenset(), authority=ANPD, authority_fallback="", authority_list_url="", calendar=BRAZIL,
     deadlines=_frozen({T.ACCESS: _BR_ACCESS, T.PORTABILITY: _BR_OTHER, T.ERASURE: _BR_OTHER,
                        T.RECTIFICATION: _BR_OTHER, T.RESTRICTION: _BR_OTHER, T.OBJECTION: _BR_OTHER}),
     grounds=(
@@ -485,7 +493,7 @@ BRAZIL_REGIME = Regime(
     citations=_frozen({"copy": "LGPD Art. 18(II), 18(V) and 19", "purposes": "LGPD Art. 9",
                        "recipients": "LGPD Art. 18(VII)", "consent": "LGPD Art. 8 §5 and 18(IX)",
                        "act": "LGPD Art. 18", "complain": "LGPD Art. 18 §1 and 55-J(V)",
-                       "automated": "LGPD Art. 20"}),
+                       "automated": "LGPD Art. 20", "legal_hold": "LGPD Art. 7(VI)"}),
 )
 
 
@@ -493,7 +501,8 @@ BRAZIL_REGIME = Regime(
 
 DEFAULT_REGIME = Regime(
     key="default", name="GDPR (default)", law=None, countries=frozenset(), codes=frozenset(), authority=None,
-    authority_fallback="the data protection authority where you live or work", calendar=WEEKENDS,
+    authority_fallback="the data protection authority where you live or work", authority_list_url="",
+    calendar=WEEKENDS,
     deadlines=_frozen((k, _gdpr_rule("no holidays are pinned: weekends only",
                                      "no regime is recorded for this jurisdiction: the portal applies GDPR Art. 12(3) "
                                      "and Reg. 1182/71 Art. 3, the strictest common rule")) for k in RequestType),

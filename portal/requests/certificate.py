@@ -199,8 +199,11 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         story.append(_table(rows, [width - 80 * mm, 35 * mm, 45 * mm]))
         if total_blocked:
             story.append(Spacer(1, 2 * mm))
-            story.append(t.para(_("Blocked items are under a legal hold (GDPR Art. 17(3)(e)): they are kept, not "
-                                  "used, and erased once the hold is lifted."), t.muted))
+            hold = regime_for(request.jurisdiction).citations.get("legal_hold")
+            story.append(t.para(_("Blocked items are under a legal hold (%(citation)s): they are kept, not used, and "
+                                  "erased once the hold is lifted.", citation=hold) if hold else
+                                _("Blocked items are under a legal hold: they are kept, not used, and erased once "
+                                  "the hold is lifted."), t.muted))
 
         story.append(t.para(_("What remains, copy by copy"), t.heading))
         story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "

@@ -20,6 +20,7 @@ from portal.consent.models import Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.jurisdictions import KINDS, Ground, regime_for
+from portal.jurisdictions import kind as kind_of
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 
@@ -246,8 +247,9 @@ def _categories() -> list[str]:
 
 def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, date_from: date | None,
                  date_to: date | None) -> dict[str, Any] | None:
-    if request_type not in (RequestType.ERASURE, RequestType.RESTRICTION):
-        return {"purpose": Purpose.AI_TRAINING.value} if request_type == RequestType.OBJECTION else None
+    scope = kind_of(request_type).scope  # what the kind asks the form for (the registry's kinds)
+    if scope != "categories":
+        return {"purpose": Purpose.AI_TRAINING.value} if scope == "purpose" else None
     known = _categories()
     chosen = sorted(set(categories or []))
     unknown = [c for c in chosen if c not in known]
@@ -627,20 +629,20 @@ def start_fulfilment(request: DataRequest, *, actor: Actor, actor_role: str) -> 
 
 def _dispatch_fulfilment(request: DataRequest) -> None:
     """Long work becomes a job; what is a single write is done at once and completes the request."""
-    kind = RequestType(request.type)
+    fulfilment = kind_of(request.type).fulfilment
     subject = db.session.get(Employee, request.subject_id)
     assert subject is not None  # noqa: S101 - the foreign key cascades
-    if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
+    if fulfilment == "export":
         from portal.exports.services import request_export
 
         export = request_export(subject, actor=Actor.system(), origin="request", request_id=request.id)
         request.job_id = export.job_id
-    elif kind == RequestType.ERASURE:
+    elif fulfilment == "erasure-job":
         from portal.jobs import services as jobs
 
         job = jobs.enqueue(ERASURE_JOB, params={"request_id": request.id}, owner_id=request.subject_id)
         request.job_id = job.id
-    elif kind == RequestType.RECTIFICATION:
+    elif fulfilment == "rectification":
         from portal.crypto import keystore
 
         details = request.details()
@@ -650,13 +652,13 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
         complete(request, result={"rectified": 1},
                  outcome="Your correction is recorded alongside the original data, and is passed on to the "
                          "recipients of the data (including the AI-training pipeline).")
-    elif kind == RequestType.RESTRICTION:
+    elif fulfilment == "restriction":
         categories = list((request.scope or {}).get("categories") or [])
         db.session.add(Restriction(request_id=request.id, subject_id=subject.id, categories=categories))
         suppress(subject.id, "restriction")
         complete(request, result={"restricted": categories or ["all"]},
                  outcome="Your data is kept but restricted: it is excluded from processing and from AI training.")
-    elif kind == RequestType.OBJECTION:
+    elif fulfilment == "objection":
         suppress(subject.id, "objection")
         complete(request, result={"suppressed": Purpose.AI_TRAINING.value},
                  outcome="Your objection is upheld: your data is no longer used for AI training.")

@@ -316,3 +316,24 @@ def test_staff_pages_carry_no_inline_script_or_style_and_unique_ids(cast: Cast) 
         assert "<style" not in page and " style=" not in page and re.search(r"\son[a-z]+=", page) is None, path
         ids = re.findall(r'\sid="([^"]+)"', page)
         assert len(ids) == len(set(ids)), (path, sorted({i for i in ids if ids.count(i) > 1}))
+
+
+def test_a_colombian_claim_shows_its_own_grounds_and_ley_1581_art_15_timers(cast: Cast) -> None:
+    """A reclamo (an erasure by an employee in Colombia): the case shows the further time limits of
+    Ley 1581 Art. 15 and offers only Colombia's grounds for refusing an erasure."""
+    from tests.helpers import make_employee
+
+    cast.ids["carla"] = make_employee(cast.app, "carla@example.com", name="Carla Example", jurisdiction="CO")
+    received = utcnow()
+    request_id = cast.file("erasure", subject="carla", received_at=received)
+    page = html(cast.get("olga", case_url(request_id)))
+    found = deadlines.deadline_for("CO", RequestType.ERASURE, received.date())
+    assert f"{found.due.isoformat()} (reclamo: Ley 1581 Art. 15)" in " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    for timer in deadlines.timers("CO", RequestType.ERASURE, received.date()):
+        assert timer.label.replace('"', "&#34;") in page and timer.on.isoformat() in page
+    assert "desistimiento" not in page  # counted only once the claimant is asked to complete the claim
+    options = re.findall(r'<option value="([^"]*)"', page.split('id="reject-basis"')[1].split("</select>")[0])
+    assert options == ["", "co-1377-9", "identity", "no-data", "other"]
+    assert "Decreto 1377 de 2013 Art. 9 (DUR 1074 de 2015 art. 2.2.2.25.2.8)" in page
+    refused = cast.post("olga", case_url(request_id, "reject"), {"legal_basis": "gdpr-17-3-e", "reasons": "No."})
+    assert refused.status_code == 400 and cast.case(request_id).legal_basis is None

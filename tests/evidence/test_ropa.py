@@ -166,3 +166,18 @@ def test_the_ropa_command(app: Flask, tmp_path: Path) -> None:
     entries = audit_entries(app, "evidence:ropa:download")
     assert [(e.actor_type, e.details["format"], e.details["via"]) for e in entries] == [
         ("system", "pdf", "shell"), ("system", "csv", "shell")]
+
+
+def test_the_controller_is_the_settings_entity_of_the_gdpr_jurisdictions(app: Flask) -> None:
+    """Art. 30(1)(a): the controllers file's entities for GDPR jurisdictions (ES here), not the US,
+    Colombian or Brazilian ones, nor the catch-all."""
+    from portal.config import PROJECT_ROOT
+    from portal.jurisdictions.controllers import load
+
+    app.config["PORTAL_SETTINGS"].controllers = load(PROJECT_ROOT / "portal" / "demo" / "controllers.json")
+    with app.app_context():
+        record = ropa.build_record()
+    assert record.controller == "Example Iberia S.L."
+    assert "Calle de Ejemplo 1, 28001 Madrid" in record.controller_contact
+    assert record.dpo_contact == "privacy@example.com"
+    assert not any(n.startswith("The controller's name is not set") for n in record.notes)

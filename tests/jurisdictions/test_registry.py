@@ -129,3 +129,19 @@ def test_kinds_and_report_columns() -> None:
     codes = all_ground_codes()
     assert codes[-1] == "other" and len(codes) == len(set(codes))
     assert [c for c, _ in sharing_authorities()] == ["aepd", "cppa", "sic", "anpd", "other-eu", "other"]
+
+
+def test_staff_read_one_set_of_labels() -> None:
+    """The case pages, the queue, the staff e-mails and the reports label states and kinds alike."""
+    from portal.dpo import views as staff_pages
+    from portal.evidence import metrics
+    from portal.requests import services
+
+    assert staff_pages.STAFF_STATE_LABELS == {s.value: label for s, label in services.STAFF_STATE_LABELS.items()}
+    assert staff_pages.TYPE_NAMES == {k.value: k.staff_label for k in KINDS}
+    assert {k: v for k, v in metrics.TYPE_NAMES.items() if k != "total"} == staff_pages.TYPE_NAMES
+    assert services.STAFF_STATE_LABELS[services.S.REJECTED] == "Refused"
+    root = PORTAL.parent
+    for path in [*PORTAL.rglob("*.py"), *(root / "templates").rglob("*.html"), *(root / "templates").rglob("*.txt")]:
+        text = path.read_text(encoding="utf-8")
+        assert '"Rejected"' not in text and "Fulfilment failed\")" not in text, path

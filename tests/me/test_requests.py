@@ -453,7 +453,7 @@ def test_a_refusal_shows_the_legal_basis_and_reasons(app: Flask, client: FlaskCl
     request_id = filed_id(file_on_page(client, "access"))
     as_dpo(app, dpo, request_id, "claim", "reject", reject="We hold nothing of yours from that period.")
     html = client.get(f"/me/requests/{request_id}").get_data(as_text=True)
-    assert "No personal data of the requester is held" in html
+    assert "GDPR Art. 15(1): no personal data of the requester is processed" in html
     assert "We hold nothing of yours from that period." in html
     assert "Agencia Española de Protección de Datos" in html
     assert "Withdraw this request" not in html

@@ -121,3 +121,35 @@ def test_issuing_records_the_digest(app: Flask, ctx: None) -> None:
     entries = audit_entries(app, "requests:certificate:download")
     assert [(e.actor_id, e.subject_id, e.targets, e.details) for e in entries] == [
         (who.id, who.id, {"request": req.id}, {"facts_sha256": digest})]
+
+
+@pytest.mark.parametrize(("jurisdiction", "cites", "hold"), [
+    ("ES", "the GDPR and Spain's LOPDGDD (Ley Orgánica 3/2018) requires (GDPR Art. 17; LOPDGDD Art. 15)",
+     "GDPR Art. 17(3)(e); LOPDGDD Art. 32"),
+    ("US-CA", "the CCPA as amended by the CPRA requires (Cal. Civ. Code §1798.105)",
+     "Cal. Civ. Code §1798.145(a)(1)(E)"),
+    ("CO", "Colombia's Ley 1581 de 2012 requires (Ley 1581 Art. 8(e) and 15)", None),
+    ("BR", "Brazil's LGPD (Lei 13.709/2018) requires (LGPD Art. 18(IV) and (VI))", "LGPD Art. 7(VI)"),
+    ("JP", None, None),
+])
+def test_the_preamble_cites_only_the_persons_own_law(app: Flask, ctx: None, jurisdiction: str, cites: str | None,
+                                                     hold: str | None) -> None:
+    who = people.create_employee(email=f"cert-{jurisdiction.lower()}@example.com", display_name="Someone",
+                                 jurisdiction=jurisdiction, employee_number=None, actor=Actor.system())
+    db.session.flush()
+    blocked = {**RESULT, "categories": {"input_events": {"deleted": 3, "blocked": 2}}}
+    _, text = write(completed_erasure(who, blocked), who)
+    flat = " ".join(text.split())
+    laws = {"GDPR", "1798", "Ley 1581", "LGPD"}
+    if cites is None:
+        assert "erased at the request of the person named." in flat
+        assert not any(law in flat.split("What was erased")[0] for law in laws)
+    else:
+        assert cites in flat
+        own = {"ES": "GDPR", "US-CA": "1798", "CO": "Ley 1581", "BR": "LGPD"}[jurisdiction]
+        preamble = flat.split("Name")[0]
+        assert not any(law in preamble for law in laws - {own}), preamble
+    if hold:
+        assert f"Blocked items are under a legal hold ({hold})" in flat
+    else:
+        assert "Blocked items are under a legal hold: they are kept" in flat

@@ -377,10 +377,13 @@ def test_the_database_itself_refuses_a_second_approval_by_the_same_person(world:
 
 def test_a_rejection_needs_a_legal_basis_from_the_list_and_reasons(world: World) -> None:
     request_id = at(world, S.IN_REVIEW)
-    assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], "because-i-say-so", "Reasons.") == (
-        "Choose a legal basis from the list.")
-    assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], "", "Reasons.") == (
-        "Choose a legal basis from the list.")
+    only = ("Choose a legal basis from the list: only the grounds of LOPDGDD/GDPR for this kind of request can be "
+            "given.")
+    assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], "because-i-say-so", "Reasons.") == only
+    assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], "", "Reasons.") == only
+    # A ground of another regime (California's, Colombia's) or of another kind is refused too.
+    for foreign in ("ccpa-1798-105-d", "co-1377-9", "lgpd-16", "gdpr-17-3-e"):
+        assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], foreign, "Reasons.") == only
     assert refused(rs.RequestError, request_id, rs.reject, world["dpo"], "no-data", " \n") == (
         "The reasons for the requester is required.")
     step(rs.reject, request_id, world["dpo"], "no-data", "We hold nothing of yours from before 2024.")
@@ -614,7 +617,7 @@ def test_after_an_erasure_what_remains_is_exported_and_open_requests_are_told(wo
     assert ("request_message", access) in mails and ("request_message", correction) in mails
 
     message = refused(rs.RequestError, correction, rs.approve, world["dpo"])
-    assert "nothing left to correct" in message and "No personal data" in message
+    assert "nothing left to correct" in message and "no personal data" in message
     step(rs.reject, correction, world["dpo"], "no-data", "Your data was erased on request.")
     assert req(correction).state == S.REJECTED
 

@@ -587,3 +587,28 @@ def test_no_certificate_but_for_a_completed_erasure(app: Flask, client: FlaskCli
     assert client.get(f"/me/requests/{request_id}/certificate").status_code == 404
     assert "/certificate" not in client.get(f"/me/requests/{request_id}").get_data(as_text=True)
     assert audit_entries(app, "requests:certificate:download") == []
+
+
+@pytest.mark.parametrize(("country", "authority", "first"), [
+    ("ES", "Agencia Española de Protección de Datos", None),
+    ("CO", "Superintendencia de Industria y Comercio", "Ley 1581 Art. 16"),
+])
+def test_a_late_answer_names_the_authority_and_how_to_complain(app: Flask, client: FlaskClient, alice: str,
+                                                              country: str, authority: str, first: str | None) -> None:
+    """Past its lawful date, an open request tells the employee where to complain; in Colombia it
+    also says that this request was the consulta or reclamo the SIC needs first (Ley 1581 Art. 16),
+    so the complaint may be made now."""
+    with app.app_context():
+        employee = db.session.get(Employee, alice)
+        assert employee is not None
+        employee.jurisdiction = country
+        late = services.file_request(employee, "access", received_at=utcnow() - timedelta(days=70)).request.id
+        fresh = services.file_request(employee, "portability").request.id
+        db.session.commit()
+    page = client.get(f"/me/requests/{late}").get_data(as_text=True)
+    overdue = page[page.index('id="overdue"'):]
+    overdue = overdue[:overdue.index("</section>")]
+    assert "The answer is late" in overdue and authority in overdue
+    assert (first is not None and first in overdue and "you may complain now" in overdue) or (
+        first is None and "must come first" not in overdue)
+    assert 'id="overdue"' not in client.get(f"/me/requests/{fresh}").get_data(as_text=True)

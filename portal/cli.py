@@ -70,8 +70,8 @@ def register_commands(app: Flask) -> None:
     @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True),
                   help="Where to write the ZIP (must not exist).")
     @click.option("--category", "categories", multiple=True, help="Only these register categories (repeatable).")
-    @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC).")
-    @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (UTC).")
+    @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day, in the employee's time zone.")
+    @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, in the employee's time zone.")
     def export_run(email: str, out_path: str, categories: tuple[str, ...], date_from: Any, date_to: Any) -> None:
         """Build an employee's export package in the foreground and write it to --out."""
         from portal.audit.services import Actor

@@ -17,8 +17,8 @@ class CheckboxesField(SelectMultipleField):
 
 class ExportForm(FlaskForm):
     categories = CheckboxesField(_l("Categories"), validate_choice=True)
-    date_from = DateField(_l("From (first day, UTC)"), validators=[Optional()])
-    date_to = DateField(_l("To (last day, UTC)"), validators=[Optional()])
+    date_from = DateField(_l("From (first day)"), validators=[Optional()])
+    date_to = DateField(_l("To (last day)"), validators=[Optional()])
 
     def validate_categories(self, field: Any) -> None:
         if not field.data:

@@ -35,8 +35,10 @@ class Export(db.Model):  # type: ignore[name-defined,misc]
                                                    comment="the completed access request it fulfilled")
     state: Mapped[ExportState] = mapped_column(String(16), default=ExportState.QUEUED)
     categories: Mapped[list[str]] = mapped_column(JSON, comment="register keys chosen")
-    date_from: Mapped[date | None] = mapped_column(Date, comment="inclusive, UTC")
-    date_to: Mapped[date | None] = mapped_column(Date, comment="inclusive, UTC")
+    date_from: Mapped[date | None] = mapped_column(Date, comment="inclusive, a day in date_zone")
+    date_to: Mapped[date | None] = mapped_column(Date, comment="inclusive, a day in date_zone")
+    date_zone: Mapped[str | None] = mapped_column(
+        String(64), comment="the time zone whose days date_from and date_to are (none: UTC)")
     origin: Mapped[str] = mapped_column(String(16), comment="portal or shell")
     artifact_name: Mapped[str | None] = mapped_column(String(120), comment="file in the artifact directory")
     artifact_sha256: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of the ZIP (before sealing)")

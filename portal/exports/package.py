@@ -115,18 +115,26 @@ def iso(value: datetime | date | None) -> str | None:
 
 @dataclass
 class Scope:
+    """What an export holds: categories, and days (in ``zone``, the person's time zone when they
+    asked) from ``date_from`` to ``date_to`` inclusive."""
+
     categories: list[str]
     date_from: date | None = None
     date_to: date | None = None
+    zone: str = "UTC"
 
     @property
     def start(self) -> datetime | None:
-        return datetime.combine(self.date_from, time.min, tzinfo=UTC) if self.date_from else None
+        if not self.date_from:
+            return None
+        return datetime.combine(self.date_from, time.min, tzinfo=aggregates.zone_of(self.zone)).astimezone(UTC)
 
     @property
     def end(self) -> datetime | None:
         """Exclusive: the start of the day after ``date_to``."""
-        return datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=UTC) if self.date_to else None
+        if not self.date_to:
+            return None
+        return datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=aggregates.zone_of(self.zone)).astimezone(UTC)
 
 
 @dataclass

@@ -87,7 +87,7 @@ def request_export(subject: Employee, *, categories: list[str] | None = None, da
     export_id = new_id()
     job = jobs.enqueue(JOB_KIND, params={"export_id": export_id}, owner_id=subject.id, dispatch=dispatch)
     export = Export(id=export_id, subject_id=subject.id, categories=chosen, date_from=date_from, date_to=date_to,
-                    origin=origin, state=ExportState.QUEUED, job_id=job.id, request_id=request_id)
+                    date_zone=(subject.timezone or "UTC") if (date_from or date_to) else None, origin=origin, state=ExportState.QUEUED, job_id=job.id, request_id=request_id)
     db.session.add(export)
     db.session.flush()
     record("exports:export:request", actor=actor, subject_id=subject.id, targets={"export": export.id, "job": job.id},
@@ -199,7 +199,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     subject = db.session.get(Employee, subject_id)
     export = db.session.get(Export, export_id)
     assert subject is not None and export is not None  # noqa: S101 - read just now
-    scope = Scope(list(export.categories), export.date_from, export.date_to)
+    scope = Scope(list(export.categories), export.date_from, export.date_to, export.date_zone or "UTC")
     writer = PackageWriter(subject, export_id, scope, spool_dir=directory,
                            progress=lambda done, total: ctx.progress(done, total),
                            pause=(lambda: clock.sleep(pause_ms / 1000)) if pause_ms else None,

@@ -81,8 +81,8 @@ class _ScopeMixin:
 class ErasureForm(_ScopeMixin, RequestForm):
     """Erasure, in two steps: choose what, then confirm that it cannot be undone."""
 
-    date_from = DateField(_l("From (first day, UTC)"), validators=[Optional()])
-    date_to = DateField(_l("To (last day, UTC)"), validators=[Optional()])
+    date_from = DateField(_l("From (first day)"), validators=[Optional()])
+    date_to = DateField(_l("To (last day)"), validators=[Optional()])
     description = _text(_l("Anything the Data Protection Officer should know (optional)"), required=False)
     step = HiddenField(default=STEP_CHOOSE)
     confirm = BooleanField(_l("I understand this cannot be undone"))

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.jurisdictions import controller, regime_for
 from portal.me import charts
 from portal.monitoring import services as monitoring
+from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.requests.services import waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
@@ -47,7 +48,7 @@ def event(event_id: int) -> str:
 @signed_in
 def screenshot(shot_id: str) -> str:
     shot = owned_or_404(Screenshot, shot_id)
-    return render_template("me/screenshot.html", shot=shot)
+    return render_template("me/screenshot.html", shot=shot, zone=zone_of(current_user.timezone))
 
 
 @bp.get("/me/screenshots/<shot_id>/image")

@@ -50,10 +50,14 @@ EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for 
 
 
 def _bounds(scope: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """The instants a date range covers: from the start of its first day to the end of its last,
+    in the time zone the person gave them in (UTC for requests that recorded none)."""
     start = scope.get("date_from")
     end = scope.get("date_to")
-    return (datetime.combine(date.fromisoformat(start), time.min, UTC) if start else None,
-            datetime.combine(date.fromisoformat(end) + timedelta(days=1), time.min, UTC) if end else None)
+    zone = aggregates.zone_of(scope.get("zone") or "UTC")
+    return (datetime.combine(date.fromisoformat(start), time.min, zone).astimezone(UTC) if start else None,
+            datetime.combine(date.fromisoformat(end) + timedelta(days=1), time.min, zone).astimezone(UTC)
+            if end else None)
 
 
 def _conditions(category: str, subject_id: str, start: datetime | None, end: datetime | None) -> tuple[Any, list[Any]]:

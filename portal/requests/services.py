@@ -246,7 +246,7 @@ def _categories() -> list[str]:
 
 
 def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, date_from: date | None,
-                 date_to: date | None) -> dict[str, Any] | None:
+                 date_to: date | None, zone: str | None = None) -> dict[str, Any] | None:
     scope = kind_of(request_type).scope  # what the kind asks the form for (the registry's kinds)
     if scope != "categories":
         return {"purpose": Purpose.AI_TRAINING.value} if scope == "purpose" else None
@@ -257,8 +257,11 @@ def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, da
         raise RequestError("Some of the chosen categories do not exist.")
     if date_from and date_to and date_from > date_to:
         raise RequestError("The start date is after the end date.")
-    return {"categories": chosen, "date_from": date_from.isoformat() if date_from else None,
-            "date_to": date_to.isoformat() if date_to else None}
+    cleaned: dict[str, Any] = {"categories": chosen, "date_from": date_from.isoformat() if date_from else None,
+                               "date_to": date_to.isoformat() if date_to else None}
+    if date_from or date_to:
+        cleaned["zone"] = zone or "UTC"  # the dates are days in the person's time zone
+    return cleaned
 
 
 def file_request(subject: Employee, request_type: RequestType | str, *, description: str = "",
@@ -279,7 +282,7 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
         details["correct"] = _clean_text(correct, "What it should say")
     if request_type == RequestType.OBJECTION:
         details["grounds"] = _clean_text(grounds, "The grounds for your objection")
-    scope = _clean_scope(request_type, categories, date_from, date_to)
+    scope = _clean_scope(request_type, categories, date_from, date_to, subject.timezone)
     received = received_at or utcnow()
     due = deadlines.deadline_for(subject.jurisdiction, request_type, received.date())
     duplicate_of = db.session.scalar(select(DataRequest).where(

@@ -34,7 +34,9 @@ from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.monitoring.services import open_event
+from portal.people.models import Employee
 from portal.people.services import find_by_email
+from portal.requests import services
 from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.conftest import both_databases
 from tests.helpers import (
@@ -603,3 +605,31 @@ def test_exports_asked_for_at_the_same_moment_stay_within_two(app: Flask, alice:
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)
                                  .where(Export.subject_id == alice)) == 2
+
+
+def test_dates_are_days_in_the_persons_time_zone(app: Flask, alice: str) -> None:
+    """An employee in Bogotá (UTC-5) who asks for 30 November gets the events of her 30 November:
+    from 05:00 UTC that day to 05:00 UTC the next, as the form (which no longer says UTC) means."""
+    from datetime import date
+
+    from portal.exports.package import Scope
+    from portal.requests.erasure import _bounds
+
+    bogota = Scope(["app_activity"], date(2026, 11, 30), date(2026, 11, 30), "America/Bogota")
+    assert bogota.start == datetime(2026, 11, 30, 5, tzinfo=UTC) and bogota.end == datetime(2026, 12, 1, 5, tzinfo=UTC)
+    assert Scope(["app_activity"], date(2026, 11, 30)).start == datetime(2026, 11, 30, tzinfo=UTC), "none: UTC"
+    # An erasure's dates likewise; a request filed before zones were recorded keeps its UTC days.
+    assert _bounds({"date_from": "2026-11-30", "date_to": "2026-11-30", "zone": "Europe/Madrid"}) == (
+        datetime(2026, 11, 29, 23, tzinfo=UTC), datetime(2026, 11, 30, 23, tzinfo=UTC))
+    assert _bounds({"date_from": "2026-11-30", "date_to": None}) == (datetime(2026, 11, 30, tzinfo=UTC), None)
+    with app.app_context():
+        employee = db.session.get(Employee, alice)
+        assert employee is not None
+        employee.timezone = "America/Bogota"
+        export = exports.request_export(employee, date_from=date(2026, 11, 30), actor=Actor("employee", alice),
+                                        dispatch=False)
+        everything = exports.request_export(employee, actor=Actor("employee", alice), dispatch=False)
+        assert (export.date_zone, everything.date_zone) == ("America/Bogota", None)
+        filed = services.file_request(employee, "erasure", date_from=date(2026, 11, 30), date_to=date(2026, 11, 30))
+        assert filed.request.scope["zone"] == "America/Bogota"
+        db.session.rollback()

@@ -113,7 +113,7 @@ def test_alice_exports_her_data_in_a_browser(chromium: str, tmp_path: Path, idp_
             expect(page.locator('input[type="checkbox"][name="categories"]')).to_have_count(4)
             for name in category_names:
                 expect(page.get_by_label(name, exact=True)).to_be_checked()
-            for label in ("From (first day, UTC)", "To (last day, UTC)"):
+            for label in ("From (first day)", "To (last day)"):
                 field = page.get_by_label(label)
                 expect(field).to_have_attribute("type", "date")
                 expect(field).to_have_value("")

@@ -484,7 +484,11 @@ class _Writer:
             (_("What it is"), c.description),
             (_("Purposes"), "; ".join(c.purposes) or "—"),
             (_("Legal basis"), c.legal_basis),
-            (_("Kept for"), _("%(days)s days", days=f"{c.retention_days:,}")),
+            (_("Kept for"), _("%(days)s days from when each item was collected; a retention run deletes each item "
+                              "on or after the end of its period, once a day, except while a legal hold applies to "
+                              "it.", days=f"{c.retention_days:,}")
+             + (" " + _("Records an erasure marked “removal required” are kept as evidence.")
+                if c.key == "ai_training_use" else "")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
             (_("Comes from"), c.source_system),
             (_("Rests on consent"), consent),

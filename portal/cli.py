@@ -190,7 +190,9 @@ def register_commands(app: Flask) -> None:
             click.echo(f"ai_training_use: {run.evidence:,} record(s) past their period kept as evidence "
                        "(marked \"removal required\" by an erasure)")
         click.echo("Dry run: nothing was changed or recorded." if dry_run else
-                    f"Done: {run.people} person(s) affected; the run is recorded in the audit log.")
+                    f"Done: {run.people} person(s) affected"
+                   + ("; the run is recorded in the audit log." if any(run.deleted.values()) or any(run.held.values())
+                      else "; nothing was due, so nothing was recorded."))
 
     @app.cli.group("audit")
     def audit_group() -> None:

@@ -9,8 +9,9 @@ record of use in AI training that an erasure marked "removal required" is kept a
 is. Rows go first, a batch per transaction; screenshot files are removed only after the
 transaction that deleted their rows commits (a crash in between leaves files no row points to,
 which the hourly sweep removes). The aggregates of each person touched are recounted from what is
-left. Each run (not a dry run) writes one audit entry with the counts per category: no person is
-named in it.
+left. Each run (not a dry run) that found anything past its period, deleted or kept under a
+hold, writes one audit entry with the counts per category: no person is named in it. A run that
+found nothing due writes nothing (every process runs it at start).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
             rebuild_aggregates(subject)
             db.session.commit()
     run.people = len(affected)
-    if dry_run:
+    if dry_run or not (any(run.deleted.values()) or any(run.held.values())):
         db.session.rollback()
         return run
     record("monitoring:retention:run", actor=actor or Actor.system(), details=run.as_details())

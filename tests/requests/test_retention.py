@@ -222,6 +222,12 @@ def test_the_command_counts_with_dry_run_then_deletes(app: Flask) -> None:
         assert rows(subject) == {"input_events": 4, "app_activity": 2, "screenshots": 0, "ai_training_use": 0}
         assert files(subject) == set() and count(AuditEntry, AuditEntry.tag == TAG) == 1
 
+    # Nothing more is due: the run deletes nothing and records nothing.
+    idle = runner.invoke(args=["retention", "run"])
+    assert idle.exit_code == 0 and "nothing was due, so nothing was recorded" in idle.output
+    with app.app_context():
+        assert count(AuditEntry, AuditEntry.tag == TAG) == 1
+
 
 def test_a_screenshot_file_goes_only_after_its_row_is_deleted_for_good(app: Flask,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:

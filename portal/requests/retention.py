@@ -17,7 +17,7 @@ found nothing due writes nothing (every process runs it at start).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,8 @@ from sqlalchemy import delete, func, select
 from portal.audit.services import Actor, record
 from portal.db import utcnow
 from portal.extensions import db
+from portal.jobs import services as jobs
+from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.deletion import EVENT_KINDS, delete_events, rebuild_aggregates, walk
@@ -38,6 +40,7 @@ from .services import active_holds
 log = logging.getLogger(__name__)
 
 RUN_EVERY_SECONDS = 24 * 3600  # the promise is "on or after" the date: a daily run keeps it
+JOB_KIND = "monitoring.retention"
 CATEGORIES = ("input_events", "app_activity", "screenshots", "ai_training_use")
 
 
@@ -92,15 +95,17 @@ def _count_due(category: str, subject_id: str, cutoff: datetime) -> int:
                              .where(subject_column == subject_id, *conditions)) or 0
 
 
-def _delete_due(category: str, subject_id: str, cutoff: datetime) -> int:
+def _delete_due(category: str, subject_id: str, cutoff: datetime, tick: Callable[[int], None]) -> int:
     """Delete the subject's items of ``category`` due at ``cutoff``, a batch per transaction;
-    screenshot files after their rows' commit. Returns how many were deleted."""
+    screenshot files after their rows' commit; ``tick(n)`` after each batch. Returns how many
+    were deleted."""
     deleted = 0
     if category in EVENT_KINDS:
         # delete_events takes rows *before* its end: the instant just after the cutoff.
         for tally in delete_events(subject_id, [category], None, cutoff + timedelta(microseconds=1)):
             deleted += tally.get(category, 0)
             db.session.commit()
+            tick(tally.get(category, 0))
         return deleted
     if category == "screenshots":
         for ids in walk(Screenshot.captured_at, Screenshot.id,
@@ -110,20 +115,32 @@ def _delete_due(category: str, subject_id: str, cutoff: datetime) -> int:
             for shot_id in ids:  # only now that the rows are gone for good
                 screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
             deleted += len(ids)
+            tick(len(ids))
         return deleted
     for ids in walk(TrainingSetUse.used_on, TrainingSetUse.id,
                     [TrainingSetUse.subject_id == subject_id, *_due(category, cutoff)[1]]):
         db.session.execute(delete(TrainingSetUse).where(TrainingSetUse.id.in_(ids)))
         db.session.commit()
         deleted += len(ids)
+        tick(len(ids))
     return deleted
 
 
 def run_retention(*, now: datetime | None = None, dry_run: bool = False,
-                  categories: Iterable[str] = CATEGORIES, actor: Actor | None = None) -> RetentionRun:
+                  categories: Iterable[str] = CATEGORIES, actor: Actor | None = None,
+                  progress: Callable[[int], None] | None = None) -> RetentionRun:
     """Delete (``dry_run``: only count) every item whose retention period has passed at ``now``.
-    Commits as it goes; the audit entry of a real run is committed last."""
+    Commits as it goes, calling ``progress(items deleted so far)`` after each batch; the audit
+    entry of a real run is committed last."""
     now = now or utcnow()
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done)
+
     run = RetentionRun(now=now, dry_run=dry_run)
     days = {c.key: c.retention_days for c in db.session.scalars(select(DataCategory))}
     touched: set[str] = set()  # whose aggregates are recounted
@@ -139,7 +156,7 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
                 run.held[category] += _count_due(category, subject_id, cutoff)
                 continue
             deleted = _count_due(category, subject_id, cutoff) if dry_run else _delete_due(category, subject_id,
-                                                                                               cutoff)
+                                                                                               cutoff, tick)
             run.deleted[category] += deleted
             if deleted:
                 affected.add(subject_id)
@@ -165,9 +182,26 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
     return run
 
 
+@jobs.handler(JOB_KIND)
+def retention_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    """The run as a job: on the job runner's pool with a lease it renews batch by batch, so that a
+    long first run neither holds up a process's sweeps nor runs twice at once in one process;
+    run again after a crash, it carries on with what is still due."""
+    ctx.progress(0, None, force=True)
+    run = run_retention(progress=lambda done: ctx.progress(done, None))
+    deleted = sum(run.deleted.values())
+    ctx.progress(deleted, deleted, force=True)
+    if deleted:
+        log.info("retention: deleted %s", ", ".join(f"{v} {k}" for k, v in run.deleted.items() if v))
+    return {"deleted": sum(run.deleted.values()), "held": sum(run.held.values()), "people": run.people}
+
+
 @periodic(every=RUN_EVERY_SECONDS)
 def retention_periodically() -> None:
-    """Daily (and at each process's first sweep): the retention run."""
-    run = run_retention()
-    if any(run.deleted.values()):
-        log.info("retention: deleted %s", ", ".join(f"{v} {k}" for k, v in run.deleted.items() if v))
+    """Daily (and at each process's first sweep): a retention job, unless one is waiting or running."""
+    pending = db.session.scalar(select(func.count()).select_from(Job).where(
+        Job.kind == JOB_KIND, Job.state.in_([JobState.QUEUED, JobState.RUNNING])))
+    if pending:
+        return
+    jobs.enqueue(JOB_KIND, max_attempts=3)
+    db.session.commit()

@@ -33,7 +33,7 @@ from portal.requests import retention
 from portal.requests import services as rs
 from tests.conftest import both_databases
 from tests.helpers import make_employee, sign_in
-from tests.requests.support import count, days_ago, fill, get, make_staff, manual_jobs
+from tests.requests.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
 
 TAG = "monitoring:retention:run"
 INPUT = ("click", "key_timing", "mouse_move", "scroll")  # the kinds of the input_events category
@@ -270,3 +270,25 @@ def test_the_promise_is_the_oldest_due_date_of_each_category(app: Flask) -> None
         used_on = (datetime.now(UTC) - timedelta(days=10)).date()
         assert (ai.count, ai.evidence) == (2, 1)
         assert ai.purge_at == datetime.combine(used_on, time.min, UTC) + timedelta(days=1095)
+
+
+def test_the_daily_task_queues_one_job_which_does_the_run(app: Flask) -> None:
+    """The periodic task only queues the work (the job runner's pool does it, with a lease renewed
+    batch by batch); a second sweep while it waits queues nothing more."""
+    from portal.jobs.models import Job, JobState
+
+    manual_jobs(app)
+    subject = make_employee(app, "erin@example.com")
+    with app.app_context():
+        fill(subject, events=6, shots=1, training=False, at_days_ago=200)
+        retention.retention_periodically()
+        retention.retention_periodically()
+        (job_id,) = pending_jobs([retention.JOB_KIND])
+        assert rows(subject)["input_events"] == 4, "queued, not done"
+        assert run_now(job_id) == JobState.SUCCEEDED
+        job = get(Job, job_id)
+        assert job.result == {"deleted": 7, "held": 0, "people": 1} and job.progress_done == 7
+        assert rows(subject) == {"input_events": 0, "app_activity": 0, "screenshots": 0, "ai_training_use": 0}
+        assert count(AuditEntry, AuditEntry.tag == TAG) == 1
+        retention.retention_periodically()  # done: the next day's sweep queues the next run
+        assert len(pending_jobs([retention.JOB_KIND])) == 1

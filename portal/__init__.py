@@ -169,6 +169,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
+    from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
 
     audit_witness.register()  # each signed tree head goes to the witness file after its commit
     login_manager.init_app(app)

@@ -191,6 +191,29 @@ def register_commands(app: Flask) -> None:
             "basis": found.basis,
         }, ensure_ascii=False))
 
+    @app.cli.group("retention")
+    def retention_group() -> None:
+        """Deleting monitoring data whose retention period has passed."""
+
+    @retention_group.command("run")
+    @click.option("--dry-run", is_flag=True, help="Count what is due, delete nothing and record nothing.")
+    def retention_run(dry_run: bool) -> None:
+        """Delete every item whose retention period has passed (legal holds apply), as the daily run does."""
+        from portal.requests.retention import run_retention
+
+        run = run_retention(dry_run=dry_run)
+        verb = "would delete" if dry_run else "deleted"
+        for category, cutoff in run.cutoffs.items():
+            click.echo(f"{category}: {verb} {run.deleted[category]:,} item(s) from {cutoff:%Y-%m-%d %H:%M} UTC or "
+                       f"earlier; {run.held[category]:,} kept under a legal hold")
+        if run.evidence:
+            click.echo(f"ai_training_use: {run.evidence:,} record(s) past their period kept as evidence "
+                       "(marked \"removal required\" by an erasure)")
+        click.echo("Dry run: nothing was changed or recorded." if dry_run else
+                    f"Done: {run.people} person(s) affected"
+                   + ("; the run is recorded in the audit log." if any(run.deleted.values()) or any(run.held.values())
+                      else "; nothing was due, so nothing was recorded."))
+
     @app.cli.group("audit")
     def audit_group() -> None:
         """The audit log."""

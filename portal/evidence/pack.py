@@ -268,7 +268,9 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
     counts = db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request.id)
                                 .order_by(ErasureCount.category))
     result = request.result or {}
-    erased = {c.category: {"deleted": c.deleted, "blocked": c.blocked} for c in counts}
+    erased = {c.category: {"deleted": c.deleted, "blocked": c.blocked,
+                           **({"removal_required": c.removal_required} if c.removal_required else {})}
+              for c in counts}
     return {
         "format": spec.REQUEST_FORMAT,
         "request_id": request.id,

@@ -190,6 +190,12 @@ class _Pdf:
         self.story.append(Spacer(1, 2 * mm))
         self.story.append(self.t.para(_("Subject's data key destroyed (crypto-shredding): %(yes)s",
                                         yes=_("yes") if erasure["key_destroyed"] else _("no"))))
+        marked = sum(count.get("removal_required", 0) for count in erasure["categories"].values())
+        if marked:
+            self.story.append(self.t.para(_(
+                "Records of use in AI training kept as evidence and marked “removal required”: %(n)s. The portal "
+                "does not itself remove data from training sets or trained models; nothing here records that "
+                "the removal was done.", n=f"{marked:,}")))
 
     def audit(self) -> None:
         audit = self.facts["audit"]

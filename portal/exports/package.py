@@ -92,7 +92,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "app_activity": EVENT_COLUMNS,
     "screenshots": ("id", "captured_at", "application", "site_domain", "media_type", "width", "height",
                     "byte_size", "file", "source_id", "ingested_at"),
-    "ai_training_use": ("dataset", "snapshot", "record_count", "used_on", "model"),
+    "ai_training_use": ("dataset", "snapshot", "record_count", "used_on", "model", "removal_required_at"),
     "consent_history": ("decided_at", "purpose", "decision", "policy_version", "method", "device"),
     "access_log": ("accessed_at", "action", "accessor_role", "purpose", "case_ref"),
 }
@@ -587,7 +587,9 @@ class PackageWriter:
                     archive, "ai_training_use", register["ai_training_use"].name,
                     self._rows("ai_training_use", ({"dataset": u.dataset, "snapshot": u.snapshot,
                                                     "record_count": u.record_count, "used_on": iso(u.used_on),
-                                                    "model": u.model} for u in uses)))
+                                                    "model": u.model,
+                                                    "removal_required_at": iso(u.removal_required_at)}
+                                                   for u in uses)))
                 if uses:
                     self.firsts["ai_training_use"] = datetime.combine(min(u.used_on for u in uses), time.min, UTC)
                     self.lasts["ai_training_use"] = datetime.combine(max(u.used_on for u in uses), time.min, UTC)
@@ -713,7 +715,8 @@ class PackageWriter:
             employee_number=self.subject.employee_number, jurisdiction=self.subject.jurisdiction,
             generated_at=generated_at, categories_in_scope=list(self.scope.categories),
             date_from=self.scope.date_from, date_to=self.scope.date_to, categories=sections,
-            training_uses=[TrainingUse(u.dataset, u.snapshot, u.record_count, u.used_on, u.model) for u in uses],
+            training_uses=[TrainingUse(u.dataset, u.snapshot, u.record_count, u.used_on, u.model,
+                                       u.removal_required_at) for u in uses],
             consent_history=[ConsentLine(c.decided_at, c.purpose, labels.get(c.purpose, c.purpose),
                                          c.decision, c.policy_version, c.method, c.device) for c in consents],
             access_log=[AccessLine(a.accessed_at, a.action, a.accessor_role, a.purpose, a.case_ref) for a in accesses],

@@ -485,7 +485,11 @@ class _Writer:
             (_("What it is"), c.description),
             (_("Purposes"), "; ".join(c.purposes) or "—"),
             (_("Legal basis"), c.legal_basis),
-            (_("Kept for"), _("%(days)s days", days=f"{c.retention_days:,}")),
+            (_("Kept for"), _("%(days)s days from when each item was collected; a retention run deletes each item "
+                              "on or after the end of its period, once a day, except while a legal hold applies to "
+                              "it.", days=f"{c.retention_days:,}")
+             + (" " + _("Records an erasure marked “removal required” are kept as evidence.")
+                if c.key == "ai_training_use" else "")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
             (_("Comes from"), c.source_system),
             (_("Rests on consent"), consent),
@@ -518,6 +522,13 @@ class _Writer:
         rows = [(u.dataset, u.snapshot, f"{u.record_count:,}", format_date(u.used_on), u.model) for u in uses]
         self.story.append(self.table([_("Data set"), _("Snapshot"), _("Records"), _("Date"), _("Model")], rows,
                                      [3, 2.2, 1.4, 1.6, 3], right=(2,)))
+        marked = [u for u in uses if u.removal_required_at is not None]
+        if marked:
+            self.story.append(self.para(_(
+                "Your erasure covered %(marked)s of these uses (%(snapshots)s): their records are kept, as evidence "
+                "of where your data went, and marked “removal required”. The portal does not itself remove data "
+                "from training sets or from models already trained on them.", marked=f"{len(marked):,}",
+                snapshots=", ".join(f"{u.dataset} {u.snapshot}" for u in marked))))
 
     def consent(self) -> None:
         lines: list[ConsentLine] = self.summary.consent_history

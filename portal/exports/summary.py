@@ -42,6 +42,7 @@ class TrainingUse:
     record_count: int
     used_on: date
     model: str
+    removal_required_at: datetime | None = None  # an erasure covered it: kept as evidence, removal required
 
 
 @dataclass

@@ -12,7 +12,7 @@ from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, Screenshot
-from portal.requests.services import waiting_for_requester
+from portal.requests.services import held_categories, waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
 bp = Blueprint("me", __name__)
@@ -22,7 +22,7 @@ bp = Blueprint("me", __name__)
 def home() -> str:
     if not current_user.is_authenticated:
         return render_template("landing.html")
-    data = monitoring.dashboard(current_user.id, current_user.timezone)
+    data = monitoring.dashboard(current_user.id, current_user.timezone, held=held_categories(current_user.id))
     targets = data.targets
     return render_template(
         "me/home.html",

@@ -3,7 +3,7 @@ for display."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,13 +25,20 @@ class CategoryTotal:
     count: int
     first_at: datetime | None
     last_at: datetime | None
+    # Records of use in AI training that an erasure marked "removal required": kept as evidence,
+    # never deleted by the retention run. ``oldest_due`` is then the oldest of the others.
+    evidence: int = 0
+    oldest_due: datetime | None = None
+    held: bool = False  # an active legal hold covers the category: the retention run keeps it
 
     @property
     def purge_at(self) -> datetime | None:
-        """When the oldest item reaches the end of its retention period (None: nothing to purge)."""
-        if self.first_at is None or not self.count:
+        """When the retention run may first delete the oldest item it will delete: the end of that
+        item's retention period (None: nothing it will delete). The run deletes it on or after."""
+        oldest = self.oldest_due if self.evidence else self.first_at
+        if oldest is None or not self.count:
             return None
-        return self.first_at + timedelta(days=self.category.retention_days)
+        return oldest + timedelta(days=self.category.retention_days)
 
 
 def register() -> list[DataCategory]:
@@ -46,9 +53,11 @@ def training_set_uses(subject_id: str) -> list[TrainingSetUse]:
     ))
 
 
-def category_totals(subject_id: str, uses: Sequence[TrainingSetUse] | None = None) -> list[CategoryTotal]:
+def category_totals(subject_id: str, uses: Sequence[TrainingSetUse] | None = None,
+                    held: Collection[str] = ()) -> list[CategoryTotal]:
     """One row per register category (zero where nothing was collected), from the totals table.
-    Training-set use is counted from its own small table (``uses``, when the caller has it)."""
+    Training-set use is counted from its own small table (``uses``, when the caller has it).
+    ``held``: the categories an active legal hold covers for this subject."""
     stats = {
         s.category: s
         for s in db.session.scalars(select(SubjectCategoryStats).where(SubjectCategoryStats.subject_id == subject_id))
@@ -59,15 +68,20 @@ def category_totals(subject_id: str, uses: Sequence[TrainingSetUse] | None = Non
     for category in register():
         if category.key == "ai_training_use":
             dates = [u.used_on for u in uses]
-            totals.append(CategoryTotal(category, len(uses), None, None) if not dates else CategoryTotal(
+            due = [u.used_on for u in uses if u.removal_required_at is None]
+            totals.append(CategoryTotal(category, len(uses), None, None, held=category.key in held) if not dates
+                          else CategoryTotal(
                 category, len(uses),
                 datetime.combine(min(dates), time.min, tzinfo=UTC),
                 datetime.combine(max(dates), time.min, tzinfo=UTC),
+                evidence=len(dates) - len(due),
+                oldest_due=datetime.combine(min(due), time.min, tzinfo=UTC) if due else None,
+                held=category.key in held,
             ))
             continue
         s = stats.get(category.key)
         totals.append(CategoryTotal(category, s.item_count if s else 0, s.first_at if s else None,
-                                    s.last_at if s else None))
+                                    s.last_at if s else None, held=category.key in held))
     return totals
 
 
@@ -135,8 +149,10 @@ class Dashboard:
         return min(firsts).astimezone(self.zone).date() if firsts else None
 
 
-def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None) -> Dashboard:
-    """The dashboard's data for one subject; days and hours in their time zone ``timezone``.
+def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None,
+              held: Collection[str] = ()) -> Dashboard:
+    """The dashboard's data for one subject; days and hours in their time zone ``timezone``;
+    ``held``: the categories an active legal hold covers (the retention run keeps them).
 
     A fixed handful of queries, none of which reads more than a few rows of the events."""
     zone = aggregates.zone_of(timezone)
@@ -145,7 +161,7 @@ def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None
     return Dashboard(
         zone=zone,
         today=today,
-        totals=category_totals(subject_id, uses),
+        totals=category_totals(subject_id, uses, held),
         uses=uses,
         daily=aggregates.daily_counts(subject_id, today - timedelta(days=CALENDAR_DAYS), today),
         hourly=aggregates.hourly_counts(subject_id),

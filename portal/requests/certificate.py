@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -76,12 +77,12 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
         "completed_at": instant(request.completed_at),
         "scope": {"categories": list(scope.get("categories") or []), "date_from": scope.get("date_from"),
                   "date_to": scope.get("date_to")},
-        "categories": {str(key): {"deleted": int((value or {}).get("deleted") or 0),
-                                  "blocked": int((value or {}).get("blocked") or 0)}
-                       for key, value in sorted(counts.items())},
+        "categories": {str(key): _category_facts(value or {}) for key, value in sorted(counts.items())},
         "key_destroyed": bool(result.get("key_destroyed")),
         "ai_training_suppressed": _suppressed(request.subject_id),
     }
+    if result.get("hold_basis"):  # erasures since the legal basis is stated per regime
+        facts["hold_basis"] = str(result["hold_basis"])
     if result.get("database_files"):  # erasures since the database files are scrubbed say how
         facts["database_files"] = str(result["database_files"])
     return facts
@@ -95,6 +96,16 @@ def _preamble(request: DataRequest) -> str:
         return _("This certifies that the personal data described below was erased at the request of the person "
                  "named, as %(law)s requires (%(citation)s).", law=regime.law, citation=citation)
     return _("This certifies that the personal data described below was erased at the request of the person named.")
+
+
+def _category_facts(value: dict[str, Any]) -> dict[str, int]:
+    """Deleted and blocked items; and, where an erasure kept records of use in AI training as
+    evidence, how many it marked "removal required" (absent otherwise, so that the facts of
+    earlier certificates, and their digests, stay as they were)."""
+    facts = {"deleted": int(value.get("deleted") or 0), "blocked": int(value.get("blocked") or 0)}
+    if value.get("removal_required"):
+        facts["removal_required"] = int(value["removal_required"])
+    return facts
 
 
 def canonical_json(facts: dict[str, Any]) -> str:
@@ -199,11 +210,22 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         story.append(_table(rows, [width - 80 * mm, 35 * mm, 45 * mm]))
         if total_blocked:
             story.append(Spacer(1, 2 * mm))
-            hold = regime_for(request.jurisdiction).citations.get("legal_hold")
+            hold = facts.get("hold_basis") or regime_for(request.jurisdiction).citations.get("legal_hold")
             story.append(t.para(_("Blocked items are under a legal hold (%(citation)s): they are kept, not used, and "
                                   "erased once the hold is lifted.", citation=hold) if hold else
                                 _("Blocked items are under a legal hold: they are kept, not used, and erased once "
                                   "the hold is lifted."), t.muted))
+        marked = sum(count.get("removal_required", 0) for count in facts["categories"].values())
+        if marked:
+            story.append(t.para(_("AI training sets and models"), t.heading))
+            story.append(t.para(ngettext(
+                "%(num)s record of an AI training set (and the model trained on it) that used your data is kept, "
+                "as evidence of where your data went, and marked “removal required”.",
+                "%(num)s records of AI training sets (and the models trained on them) that used your data are "
+                "kept, as evidence of where your data went, and marked “removal required”.", marked)))
+            story.append(t.para(_("The portal does not itself remove data from training sets or from models "
+                                  "already trained on them: the removal is recorded as required, and this "
+                                  "certificate does not say that it has been done.")))
 
         story.append(t.para(_("What remains, copy by copy"), t.heading))
         story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "

@@ -2,51 +2,108 @@
 
 Each batch removes its screenshot files first, then deletes the rows and adds to the category's
 counts in one transaction; so a job killed at any point and run again carries on where it was,
-and its counts match what is gone. Data under an active legal hold is left alone (blocked) and
-reported. Once nothing of the subject's monitoring data is left, the subject's key is destroyed
-(crypto-shredding: what is sealed in copies in backups can no longer be opened), and the
-subject goes on the AI-training suppression list.
+and its counts match what is gone. Records of use in AI training are kept (they are the evidence
+of where the data went) and marked "removal required". Data under an active legal hold is left
+alone (blocked) and reported with the legal basis for keeping it; when the hold is lifted, a job
+of its own (:func:`erase_after_hold`) erases what it held and tells the person. Once nothing of
+the subject's monitoring data is left, the subject's key is destroyed (crypto-shredding: what is
+sealed in copies in backups can no longer be opened), and the subject goes on the AI-training
+suppression list.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
+from flask import current_app
+from sqlalchemy import delete, func, select, update
 
 from portal.audit.services import Actor, record
-from portal.db import UTCDateTime, scrub_deleted
+from portal.db import scrub_deleted, utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
-from portal.monitoring import aggregates
+from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import remove_orphan_screenshots, screenshot_path
+from portal.monitoring.deletion import (
+    EVENT_KINDS,
+    KIND_CATEGORY,
+    delete_events,
+    rebuild_aggregates,
+    remaining_rows,
+    walk,
+)
 from portal.monitoring.models import (
     ActivityDaily,
     ActivityEvent,
     ActivityHourly,
     ActivityTarget,
-    EventKind,
+    DataCategory,
     Screenshot,
     SubjectCategoryStats,
     TrainingSetUse,
 )
 from portal.people.models import Employee
 
-from . import services
+from . import deadlines, services
 from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
+from .notifications import supervisory_authority
 
 log = logging.getLogger(__name__)
 
-# Tables an erasure deletes from (the person's rows and the aggregates made of them).
+__all__ = ["EVENT_KINDS", "KIND_CATEGORY", "SCRUBBED_TABLES", "erase", "erase_after_hold", "hold_basis",
+           "rebuild_aggregates", "remaining_rows"]
+
+# Tables an erasure deletes from or updates (the person's rows, the aggregates made of them, and
+# the records of use in AI training it marks "removal required": an update leaves the old row
+# version behind until a vacuum).
 SCRUBBED_TABLES = [model.__tablename__ for model in (ActivityEvent, Screenshot, TrainingSetUse, ActivityDaily,
                                                      ActivityHourly, ActivityTarget, SubjectCategoryStats,
                                                      Rectification)]
-BATCH = 5000  # rows per transaction: each holds the write lock for a few tens of milliseconds
-EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
-                                                                                        "app_activity")}
+
+# Why data under a legal hold is kept although its erasure was asked for, per regime (the regime
+# names are those of requests/deadlines.py).
+_HOLD_BASIS = {
+    "GDPR": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims",
+    "LOPDGDD/GDPR": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal "
+                    "claims; it is kept blocked, as LOPDGDD Art. 32 requires",
+    "CCPA/CPRA": "Cal. Civ. Code §1798.145(a)(1)(E): a business may keep personal information it needs to exercise "
+                 "or defend legal claims",
+    "Ley 1581 (Colombia)": "Decreto 1377 de 2013 Art. 9 (Decreto 1074 de 2015, art. 2.2.2.25.2.8): erasure does "
+                           "not proceed while a legal or contractual duty requires the data to remain in the "
+                           "database",
+    "LGPD (Brazil)": "LGPD Art. 16, I: the data may be kept to comply with a legal or regulatory obligation, here "
+                     "its preservation for judicial, administrative or arbitral proceedings (Art. 7, VI)",
+}
+
+
+def hold_basis(jurisdiction: str) -> str:
+    """The legal basis for keeping data under a legal hold, in the person's regime's own terms."""
+    regime = deadlines.deadline_for(jurisdiction, RequestType.ERASURE, date(2000, 1, 3)).regime
+    return _HOLD_BASIS.get(regime, _HOLD_BASIS["GDPR"])
+
+
+def how_to_complain(jurisdiction: str) -> str:
+    """Where the person may complain about data being kept, and what they must do first."""
+    regime = deadlines.deadline_for(jurisdiction, RequestType.ERASURE, date(2000, 1, 3)).regime
+    contact = str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
+    authority = supervisory_authority(jurisdiction)
+    if regime == "Ley 1581 (Colombia)":
+        first = f" at {contact}" if contact else ""
+        return (f"If you disagree, first file a claim (reclamo) with the Data Protection Officer{first}: Ley 1581 "
+                f"Art. 16 requires it before a complaint to {authority}, which you may then make.")
+    return f"If you disagree, you may complain to {authority}."
+
+
+def held_outcome(jurisdiction: str, held: dict[str, int]) -> str:
+    """What the requester reads about the data a legal hold kept: which, why (the legal basis),
+    what happens when the hold is lifted, and how to complain."""
+    names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
+    listed = ", ".join(f"{names.get(key, key)} ({count:,})" for key, count in sorted(held.items()))
+    return (f" Some of your data is under a legal hold and was not erased: {listed}. It is kept blocked (stored, "
+            f"not used for anything else) until the hold is lifted; the portal then erases it as this request "
+            f"asked and tells you. Legal basis: {hold_basis(jurisdiction)}. {how_to_complain(jurisdiction)}")
 
 
 def _bounds(scope: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -54,7 +111,7 @@ def _bounds(scope: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     in the time zone the person gave them in (UTC for requests that recorded none)."""
     start = scope.get("date_from")
     end = scope.get("date_to")
-    zone = aggregates.zone_of(scope.get("zone") or "UTC")
+    zone = zone_of(scope.get("zone") or "UTC")
     return (datetime.combine(date.fromisoformat(start), time.min, zone).astimezone(UTC) if start else None,
             datetime.combine(date.fromisoformat(end) + timedelta(days=1), time.min, zone).astimezone(UTC)
             if end else None)
@@ -79,136 +136,98 @@ def _conditions(category: str, subject_id: str, start: datetime | None, end: dat
     conditions = [TrainingSetUse.subject_id == subject_id]
     if start:
         conditions.append(TrainingSetUse.used_on >= start.date())
-    if end:
-        conditions.append(TrainingSetUse.used_on < end.date())
+    if end:  # a use on the day the bounds end in is within them unless they end at midnight
+        conditions.append(TrainingSetUse.used_on < (end.date() if end.time() == time.min
+                                                     else end.date() + timedelta(days=1)))
     return TrainingSetUse.id, conditions
-
-
-KIND_CATEGORY = {kind: category for category, kinds in EVENT_KINDS.items() for kind in kinds}
-
-
-def _delete_events(subject_id: str, categories: list[str], start: datetime | None,
-                   end: datetime | None) -> Iterator[dict[str, int]]:
-    """Delete the subject's events of ``categories``, :data:`BATCH` at a time, in one statement a
-    batch that walks a time index of the subject from where the last batch ended (keyset) and
-    hands back what it deleted: each batch reads only its own rows, however many the subject has,
-    and skips rows deleted but not yet vacuumed (PostgreSQL). On SQLite, when every kind of event
-    goes, one walk of the (subject, time, id) index takes them in the order they were stored;
-    otherwise, and on PostgreSQL, each kind is walked on (subject, kind, time, id). Measured with
-    bench/erasure.py over 1M events: on SQLite one walk 12.1 s against 15.3 s (with load); on
-    PostgreSQL one walk 18.6 s against 12.3 s (without).
-    Yields each batch's count per category; the caller commits it with its tally."""
-    bounds = ""
-    params: dict[str, Any] = {"subject": subject_id, "limit": BATCH}
-    if start is not None:
-        bounds += " AND occurred_at >= :start"
-        params["start"] = start
-    if end is not None:
-        bounds += " AND occurred_at < :end"
-        params["end"] = end
-    kinds = [kind for category in categories for kind in EVENT_KINDS[category]]
-    one_walk = set(kinds) == set(KIND_CATEGORY) and db.session.get_bind().dialect.name == "sqlite"
-    walks: list[str | None] = [None] if one_walk else list(kinds)
-    for kind in walks:
-        after: tuple[Any, Any] | None = None
-        while True:
-            keyset = " AND (occurred_at, id) > (:after_time, :after_id)" if after is not None else ""
-            of_kind = " AND kind = :kind" if kind is not None else ""
-            statement = text(
-                "DELETE FROM activity_events WHERE id IN (SELECT id FROM activity_events"  # noqa: S608 - fixed text
-                " WHERE subject_id = :subject" + of_kind + bounds + keyset +
-                " ORDER BY occurred_at, id LIMIT :limit) RETURNING occurred_at, id, kind")
-            if start is not None or end is not None:
-                statement = statement.bindparams(*(bindparam(name, type_=UTCDateTime())
-                                                   for name in ("start", "end") if name in params))
-            extra = {"after_time": after[0], "after_id": after[1]} if after is not None else {}
-            deleted = db.session.execute(statement, {**params, "kind": kind, **extra}).all()
-            if not deleted:
-                break
-            after = max((row[0], row[1]) for row in deleted)  # the driver's own values: text or timestamps
-            tally: dict[str, int] = {}
-            for row in deleted:
-                tally[KIND_CATEGORY[row[2]]] = tally.get(KIND_CATEGORY[row[2]], 0) + 1
-            yield tally
-
-
-def _batches(category: str, id_column: Any, conditions: list[Any]) -> Iterator[list[Any]]:
-    """The ids of the screenshots or training-set uses to delete, :data:`BATCH` at a time, from
-    where the last batch ended (keyset)."""
-    table = id_column.table
-    if table is Screenshot.__table__:
-        yield from _walk(Screenshot.captured_at, id_column, conditions)
-    else:
-        after = None
-        while ids := list(db.session.scalars(select(id_column).where(
-                *conditions, *([id_column > after] if after is not None else [])).order_by(id_column).limit(BATCH))):
-            yield ids
-            after = ids[-1]
-
-
-def _walk(time_column: Any, id_column: Any, conditions: list[Any]) -> Iterator[list[Any]]:
-    after: tuple[Any, Any] | None = None
-    while True:
-        where = list(conditions)
-        if after is not None:
-            where.append(tuple_(time_column, id_column) > tuple_(literal(after[0], time_column.type),
-                                                                  literal(after[1], id_column.type)))
-        rows = db.session.execute(select(time_column, id_column).where(*where)
-                                  .order_by(time_column, id_column).limit(BATCH)).all()
-        if not rows:
-            return
-        yield [row[1] for row in rows]
-        after = (rows[-1][0], rows[-1][1])
 
 
 def _count(request_id: str, category: str) -> ErasureCount:
     row = db.session.get(ErasureCount, (request_id, category))
     if row is None:
-        row = ErasureCount(request_id=request_id, category=category, deleted=0, blocked=0)
+        row = ErasureCount(request_id=request_id, category=category, deleted=0, blocked=0, removal_required=0)
         db.session.add(row)
     return row
 
 
-def remaining_rows(subject_id: str) -> int:
-    """Monitoring rows of the subject still held (anything sealed with the subject's key)."""
-    events = db.session.scalar(select(func.count()).select_from(ActivityEvent)
-                               .where(ActivityEvent.subject_id == subject_id)) or 0
-    shots = db.session.scalar(select(func.count()).select_from(Screenshot)
-                              .where(Screenshot.subject_id == subject_id)) or 0
-    return events + shots
+def _mark_training_uses(request_id: str, conditions: list[Any]) -> int:
+    """Mark the records of use in scope "removal required" (those an earlier erasure marked keep
+    their first mark) and return how many in scope are so marked."""
+    db.session.execute(update(TrainingSetUse).where(*conditions, TrainingSetUse.removal_required_at.is_(None))
+                       .values(removal_required_at=utcnow(), removal_request_id=request_id)
+                       .execution_options(synchronize_session=False))
+    return db.session.scalar(select(func.count()).select_from(TrainingSetUse).where(
+        *conditions, TrainingSetUse.removal_required_at.is_not(None))) or 0
 
 
-def rebuild_aggregates(subject: Employee) -> None:
-    """Recount the dashboard's aggregates from the rows that are left (clear columns only)."""
-    for model in (ActivityDaily, ActivityHourly, ActivityTarget, SubjectCategoryStats):
-        db.session.execute(delete(model).where(model.subject_id == subject.id))
-    tally = aggregates.ActivityTally(aggregates.zone_of(subject.timezone))
-    after = 0
-    while True:
-        rows = db.session.execute(select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.application,
-                                         ActivityEvent.site_domain, ActivityEvent.duration_ms)
-                                  .where(ActivityEvent.subject_id == subject.id, ActivityEvent.id > after)
-                                  .order_by(ActivityEvent.id).limit(10_000)).all()
-        if not rows:
-            break
-        for _id, occurred_at, application, site, duration in rows:
-            tally.add(occurred_at, application, site, duration)
-        after = rows[-1][0]
-    tally.store(subject.id)
-    for category, kinds in EVENT_KINDS.items():
-        count, first, last = db.session.execute(select(func.count(), func.min(ActivityEvent.occurred_at),
-                                                       func.max(ActivityEvent.occurred_at))
-                                                .where(ActivityEvent.subject_id == subject.id,
-                                                       ActivityEvent.kind.in_(kinds))).one()
-        if count:
-            db.session.add(SubjectCategoryStats(subject_id=subject.id, category=category, item_count=count,
-                                                first_at=first, last_at=last))
-    count, first, last = db.session.execute(select(func.count(), func.min(Screenshot.captured_at),
-                                                   func.max(Screenshot.captured_at))
-                                            .where(Screenshot.subject_id == subject.id)).one()
-    if count:
-        db.session.add(SubjectCategoryStats(subject_id=subject.id, category="screenshots", item_count=count,
-                                            first_at=first, last_at=last))
+def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, categories: list[str],
+                      start: datetime | None, end: datetime | None, done: int) -> int:
+    """Erase ``categories`` of the subject between ``start`` and ``end``, batch by batch, each
+    batch committed with its counts; records of use in AI training are marked. Returns ``done``
+    plus the items deleted."""
+    for tally in delete_events(subject_id, [c for c in categories if c in EVENT_KINDS], start, end):
+        for category, deleted in tally.items():
+            _count(request_id, category).deleted += deleted
+        db.session.commit()
+        done += sum(tally.values())
+        ctx.progress(done, None)
+    for category in categories:
+        id_column, conditions = _conditions(category, subject_id, start, end)
+        if category == "ai_training_use":
+            _count(request_id, category).removal_required = _mark_training_uses(request_id, conditions)
+            db.session.commit()
+            continue
+        if category in EVENT_KINDS:  # deleted above
+            _count(request_id, category)
+            db.session.commit()
+            continue
+        for ids in walk(Screenshot.captured_at, id_column, conditions):
+            for shot_id in ids:  # files first: a crash leaves rows whose files are gone, deleted next run
+                screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
+            db.session.execute(delete(Screenshot).where(Screenshot.id.in_(ids)))
+            _count(request_id, category).deleted += len(ids)
+            db.session.commit()
+            done += len(ids)
+            ctx.progress(done, None)
+        _count(request_id, category)
+        db.session.commit()
+        remove_orphan_screenshots(subject_id)  # and the files of screenshots whose ingestion never committed
+    return done
+
+
+def _counts(request_id: str) -> dict[str, dict[str, int]]:
+    counts = {}
+    for c in db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request_id)
+                                .order_by(ErasureCount.category)):
+        counts[c.category] = {"deleted": c.deleted, "blocked": c.blocked}
+        if c.removal_required:
+            counts[c.category]["removal_required"] = c.removal_required
+    return counts
+
+
+def _shred_if_empty(subject_id: str, request_id: str) -> bool:
+    """Destroy the subject's key once nothing sealed with it is left; returns whether it is gone."""
+    if remaining_rows(subject_id) != 0:
+        return False
+    from portal.crypto.keys import keystore
+    from portal.crypto.services import shred_subject
+
+    _discard_rectifications(subject_id)
+    return shred_subject(subject_id, actor=Actor.system(), reason="erasure",
+                         targets={"request": request_id}) or not keystore().exists(subject_id)
+
+
+def _scrub(request_id: str) -> None:
+    """Scrub the database files after the erasure's commit, and record how on the request."""
+    try:
+        scrubbed = scrub_deleted(db.engine, SCRUBBED_TABLES)
+    except Exception:  # the erasure itself is done and recorded: this must not undo or repeat it
+        log.exception("erasure %s: scrubbing the database files failed", request_id)
+        scrubbed = "deleted"
+    request = db.session.get(DataRequest, request_id)
+    assert request is not None  # noqa: S101 - completed just now
+    request.result = {**(request.result or {}), "database_files": scrubbed}
+    db.session.commit()
 
 
 def _on_give_up(job: Any, reason: str) -> None:
@@ -237,77 +256,111 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     holds = services.active_holds(subject_id)
     total = 0
     for category in categories:
+        if category == "ai_training_use":  # kept and marked, not deleted
+            continue
         id_column, conditions = _conditions(category, subject_id, start, end)
         total += db.session.scalar(select(func.count()).select_from(id_column.table).where(*conditions)) or 0
     done = sum(c.deleted for c in db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request_id)))
     ctx.progress(done, done + total, force=True)
-    erased_events = [c for c in categories if c in EVENT_KINDS and not any(h.covers(c) for h in holds)]
-    for tally in _delete_events(subject_id, erased_events, start, end):
-        for category, deleted in tally.items():
-            _count(request_id, category).deleted += deleted
-        db.session.commit()
-        done += sum(tally.values())
-        ctx.progress(done, None)
-    for category in categories:
+    held_categories = [c for c in categories if any(hold.covers(c) for hold in holds)]
+    for category in held_categories:
         id_column, conditions = _conditions(category, subject_id, start, end)
-        if any(hold.covers(category) for hold in holds):
-            blocked = db.session.scalar(select(func.count()).select_from(id_column.table).where(*conditions)) or 0
-            _count(request_id, category).blocked = blocked
-            db.session.commit()
-            continue
-        if category in EVENT_KINDS:  # deleted above
-            _count(request_id, category)
-            db.session.commit()
-            continue
-        for ids in _batches(category, id_column, conditions):
-            if category == "screenshots":
-                for shot_id in ids:  # files first: a crash leaves rows whose files are gone, deleted next run
-                    screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
-            db.session.execute(delete(id_column.table).where(id_column.in_(ids)))
-            _count(request_id, category).deleted += len(ids)
-            db.session.commit()
-            done += len(ids)
-            ctx.progress(done, None)
-        _count(request_id, category)
+        _count(request_id, category).blocked = db.session.scalar(
+            select(func.count()).select_from(id_column.table).where(*conditions)) or 0
         db.session.commit()
-        if category == "screenshots":  # and the files of screenshots whose ingestion never committed
-            remove_orphan_screenshots(subject_id)
+    _erase_categories(ctx, request_id, subject_id, [c for c in categories if c not in held_categories], start, end,
+                      done)
     subject = db.session.get(Employee, subject_id)
     request = db.session.get(DataRequest, request_id)
     assert subject is not None and request is not None  # noqa: S101 - read above, nothing deletes them
     rebuild_aggregates(subject)
-    counts = {c.category: {"deleted": c.deleted, "blocked": c.blocked} for c in db.session.scalars(
-        select(ErasureCount).where(ErasureCount.request_id == request_id).order_by(ErasureCount.category))}
-    shredded = False
+    counts = _counts(request_id)
     _discard_exports(subject_id, request_id)
-    if remaining_rows(subject_id) == 0:
-        from portal.crypto.keys import keystore
-        from portal.crypto.services import shred_subject
-
-        _discard_rectifications(subject_id)
-        shredded = shred_subject(subject_id, actor=Actor.system(), reason="erasure",
-                                 targets={"request": request_id}) or not keystore().exists(subject_id)
+    shredded = _shred_if_empty(subject_id, request_id)
     services.suppress(subject_id, "erasure")
     held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
     outcome = "Your data was erased" + (" and its key destroyed." if shredded else ".")
+    if counts.get("ai_training_use", {}).get("removal_required"):
+        outcome += (" The records of which AI training sets and models used your data are kept, as evidence, and "
+                    "marked \u201cremoval required\u201d: the portal does not itself remove data from training sets "
+                    "or from models already trained on them.")
     if held:
-        outcome += (" Some data is under a legal hold and could not be erased yet: it is blocked (kept, not "
-                    "used) until the hold is lifted: " + ", ".join(sorted(held)) + ".")
-    services.complete(request, result={"categories": counts, "key_destroyed": shredded}, outcome=outcome)
+        outcome += held_outcome(request.jurisdiction, held)
+    result: dict[str, Any] = {"categories": counts, "key_destroyed": shredded}
+    if held:
+        result["hold_basis"] = hold_basis(request.jurisdiction)
+    services.complete(request, result=result, outcome=outcome)
     if shredded:
         services.tell_of_erasure(request)
     db.session.commit()  # the erasure is done; what follows only scrubs the database files
-    try:
-        scrubbed = scrub_deleted(db.engine, SCRUBBED_TABLES)
-    except Exception:  # the erasure itself is done and recorded: this must not undo or repeat it
-        log.exception("erasure %s: scrubbing the database files failed", request_id)
-        scrubbed = "deleted"
+    _scrub(request_id)
     request = db.session.get(DataRequest, request_id)
     assert request is not None  # noqa: S101 - completed just now
-    request.result = {**(request.result or {}), "database_files": scrubbed}
+    return {"scrubbed": request.result.get("database_files") if request.result else None, "request_id": request_id,
+            "deleted": sum(v["deleted"] for v in counts.values()), "blocked": sum(held.values())}
+
+
+@jobs.handler(services.ERASURE_AFTER_HOLD_JOB)
+def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
+    """A legal hold was lifted: erase what it kept back from the completed erasure ``request_id``
+    (the categories it blocked that no other active hold covers, within the request's scope and
+    collected before the erasure ran), update the request's counts, tell the person (a message on
+    the request and an e-mail) and audit it. Run again after a crash, it carries on."""
+    request = db.session.get(DataRequest, ctx.params["request_id"])
+    if request is None or request.type != RequestType.ERASURE or request.state != RequestState.COMPLETED:
+        raise jobs.JobError("There is no completed erasure to carry on.", retry=False)
+    request_id, subject_id, jurisdiction = request.id, request.subject_id, request.jurisdiction
+    holds = services.active_holds(subject_id)
+    blocked = [c.category for c in db.session.scalars(select(ErasureCount).where(
+        ErasureCount.request_id == request_id, ErasureCount.blocked > 0).order_by(ErasureCount.category))]
+    categories = [c for c in services.ERASABLE if c in blocked and not any(h.covers(c) for h in holds)]
+    if not categories:
+        return {"request_id": request_id, "erased": {}}
+    start, end = _bounds(request.scope or {})
+    completed = request.completed_at
+    if completed is not None and (end is None or end > completed):
+        end = completed  # what was collected after the erasure was never part of it
+    # The counts as the request last recorded them (a run cut short has not changed them yet).
+    before: dict[str, Any] = dict((request.result or {}).get("categories") or {})
+    done = sum(int(v.get("deleted") or 0) for v in before.values())
+    ctx.progress(done, None, force=True)
+    _erase_categories(ctx, request_id, subject_id, categories, start, end, done)
+    for category in categories:
+        _count(request_id, category).blocked = 0
+    subject = db.session.get(Employee, subject_id)
+    assert subject is not None  # noqa: S101 - the request's foreign key cascades
+    rebuild_aggregates(subject)
+    _discard_exports(subject_id, request_id)
+    shredded = _shred_if_empty(subject_id, request_id)
+    counts = _counts(request_id)
+    erased = {c: counts[c]["deleted"] - before.get(c, {}).get("deleted", 0) for c in categories}
+    marked = counts.get("ai_training_use", {}).get("removal_required", 0) if "ai_training_use" in categories else 0
+    request = db.session.get(DataRequest, request_id)
+    assert request is not None  # noqa: S101 - read above
+    key_destroyed = bool((request.result or {}).get("key_destroyed")) or shredded
+    request.result = {**(request.result or {}), "categories": counts, "key_destroyed": key_destroyed}
+    still_held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
+    if not still_held:
+        request.result.pop("hold_basis", None)
+    names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
+    listed = ", ".join(f"{names.get(c, c)} ({erased[c]:,} deleted)" if c != "ai_training_use" else
+                       f"{names.get(c, c)} ({marked:,} kept as evidence, marked \u201cremoval required\u201d)"
+                       for c in categories)
+    body = (f"The legal hold on part of your data has been lifted, and your erasure {request.reference} has now "
+            f"been carried out for what it kept: {listed}."
+            + (" Nothing of your monitoring data is left, and its key has been destroyed." if shredded else "")
+            + (held_outcome(jurisdiction, still_held) if still_held else "")
+            + " Your deletion certificate shows the new counts.")
+    services.tell_requester(request, body, template="request_erasure_resumed")
+    if shredded:  # the person's other open requests learn what that means for them, as after an erasure
+        services.tell_of_erasure(request)
+    record("requests:erasure:resume", actor=Actor.system(), subject_id=subject_id,
+           targets={"request": request_id, "job": ctx.job_id},
+           details={**{f"deleted_{c}": n for c, n in erased.items() if c != "ai_training_use"},
+                    "removal_required": marked, "key_destroyed": shredded, "still_blocked": sorted(still_held)})
     db.session.commit()
-    return {"scrubbed": scrubbed, "request_id": request_id, "deleted": sum(v["deleted"] for v in counts.values()),
-            "blocked": sum(held.values())}
+    _scrub(request_id)
+    return {"request_id": request_id, "erased": erased, "key_destroyed": shredded}
 
 
 def _discard_exports(subject_id: str, request_id: str) -> None:

@@ -263,6 +263,9 @@ class ErasureCount(db.Model):  # type: ignore[name-defined,misc]
     category: Mapped[str] = mapped_column(String(40), primary_key=True)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[int] = mapped_column(Integer, default=0, comment="kept under a legal hold")
+    removal_required: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0",
+        comment="records of use in AI training kept as evidence and marked for removal from the sets and models")
 
 
 class LegalHold(db.Model):  # type: ignore[name-defined,misc]

@@ -31,6 +31,7 @@ from .models import (
     Channel,
     DataRequest,
     ErasureApproval,
+    ErasureCount,
     EventKind,
     LegalHold,
     Queue,
@@ -47,6 +48,7 @@ S = RequestState
 MAX_TEXT = 4000
 DEFAULT_QUEUE = "General"
 ERASURE_JOB = "requests.erasure"
+ERASURE_AFTER_HOLD_JOB = "requests.erasure-after-hold"
 ERASABLE = ("input_events", "app_activity", "screenshots", "ai_training_use")
 
 # (from, to) -> the action's name, as it appears in audit tags and messages.
@@ -450,6 +452,14 @@ def tell_of_erasure(erasure: DataRequest) -> list[str]:
     return told
 
 
+def tell_requester(request: DataRequest, body: str, *, template: str = "request_message") -> None:
+    """A message from the portal itself on the request's timeline (shown to the requester and the
+    DPO), audited, and an e-mail saying there is one (``templates/mail/<template>.txt``)."""
+    _event(request, EventKind.MESSAGE, actor_id=None, actor_role="system", body=body)
+    _audit(request, "message", Actor.system(), reason=template)
+    _notify(template, request.subject_id, request)
+
+
 def add_note(request: DataRequest, staff: Employee, note: str) -> None:
     """An internal note: staff only, never shown to the requester."""
     _require_worker(staff, request)
@@ -701,6 +711,13 @@ def active_holds(subject_id: str) -> list[LegalHold]:
                                    .order_by(LegalHold.placed_at)))
 
 
+def held_categories(subject_id: str) -> set[str]:
+    """The register categories an active legal hold covers for the subject (all, for a hold
+    naming none)."""
+    holds = active_holds(subject_id)
+    return {key for key in _categories() if any(hold.covers(key) for hold in holds)}
+
+
 def place_hold(subject: Employee, staff: Employee, *, categories: Iterable[str], matter_reference: str,
                reason: str) -> LegalHold:
     if not ({Role.DPO, Role.ADMIN} & staff.role_names):
@@ -730,8 +747,31 @@ def lift_hold(hold: LegalHold, staff: Employee) -> None:
         raise RequestError("This hold has already been lifted.")
     hold.lifted_at = utcnow()
     hold.lifted_by_id = staff.id
+    db.session.flush()
+    resumed = resume_held_erasures(hold)
     record("requests:hold:lift", actor=Actor("employee", staff.id), subject_id=hold.subject_id,
-           targets={"hold": hold.id})
+           targets={"hold": hold.id}, details={"erasures_resumed": resumed})
+
+
+def resume_held_erasures(hold: LegalHold) -> list[str]:
+    """After ``hold`` is lifted: a job for each completed erasure of the person that it kept data
+    back from (a category it covered, blocked), unless another active hold still covers all of
+    them. The job erases that data and tells the person. Returns the requests' ids."""
+    from portal.jobs import services as jobs
+
+    still = active_holds(hold.subject_id)
+    resumed = []
+    for request in db.session.scalars(select(DataRequest).where(
+            DataRequest.subject_id == hold.subject_id, DataRequest.type == RequestType.ERASURE.value,
+            DataRequest.state == S.COMPLETED.value).order_by(DataRequest.completed_at, DataRequest.id)):
+        blocked = db.session.scalars(select(ErasureCount.category).where(ErasureCount.request_id == request.id,
+                                                                         ErasureCount.blocked > 0))
+        if any(hold.covers(c) and not any(h.covers(c) for h in still) for c in blocked):
+            job = jobs.enqueue(ERASURE_AFTER_HOLD_JOB, params={"request_id": request.id, "hold_id": hold.id},
+                               owner_id=request.subject_id)
+            _audit(request, "resume", Actor.system(), hold=hold.id, job=job.id)
+            resumed.append(request.id)
+    return resumed
 
 
 # -- reading ---------------------------------------------------------------------------------------

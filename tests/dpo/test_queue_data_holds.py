@@ -5,7 +5,7 @@ admin's queues and routing rules, with their refusals."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from portal.db import utcnow
 from portal.dpo.views import PAGE_SIZE, page_numbers
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import AccessRecord
+from portal.monitoring.models import AccessRecord, TrainingSetUse
 from portal.people.models import Employee
 from portal.requests import services as requests
 from portal.requests.models import DataRequest, LegalHold, Queue, QueueMember, RoutingRule
@@ -408,3 +408,24 @@ def test_routing_functions_refuse_directly(cast: Cast) -> None:
         with pytest.raises(routing.RoutingError, match="already exists"):
             routing.create_queue("SPAIN", "", actor=Actor.system())
         db.session.rollback()
+
+
+def test_the_data_summary_shows_uses_an_erasure_marked_removal_required(cast: Cast) -> None:
+    with cast.app.app_context():
+        db.session.add_all([
+            TrainingSetUse(subject_id=cast.ids["alice"], dataset="assist", snapshot="s-1", record_count=4,
+                           used_on=date(2026, 10, 1), model="assist-7b",
+                           removal_required_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC)),
+            TrainingSetUse(subject_id=cast.ids["alice"], dataset="assist", snapshot="s-2", record_count=2,
+                           used_on=date(2026, 10, 2), model="assist-7b")])
+        db.session.commit()
+    request_id = cast.file("access")
+    data_url = f"/dpo/requests/{request_id}/data"
+    assert cast.post("dana", data_url).status_code == 302
+    page = html(cast.get("dana", data_url))
+    table = re.search(r'id="data-training">(.*?)</table>', page, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr><th scope=\"row\">assist</th><td>(s-\d)</td>.*?<td>([^<]*)</td></tr>", table.group(1), re.S)
+    assert dict(rows) == {"s-1": "Removal required since 2026-11-20 (erasure)", "s-2": "Used"}
+    assert 'id="data-training-removal"' in page
+    assert "The portal does not remove data from training sets or trained models itself" in page

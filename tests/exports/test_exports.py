@@ -32,7 +32,7 @@ from portal.jobs.models import Job, JobState
 from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, TrainingSetUse
 from portal.monitoring.services import open_event
 from portal.people.models import Employee
 from portal.people.services import find_by_email
@@ -198,7 +198,7 @@ def test_the_package_holds_exactly_what_the_database_holds(app: Flask, client: F
 
     training = [json.loads(line) for line in archive.read("data/ai_training_use.jsonl").splitlines()]
     assert training == [{"dataset": "assist-v2", "snapshot": "2026-10", "record_count": 1234,
-                         "used_on": utcnow().date().isoformat(), "model": "assist-7b"}]
+                         "used_on": utcnow().date().isoformat(), "model": "assist-7b", "removal_required_at": None}]
     consents = list(csv.DictReader(io.StringIO(archive.read("data/consent_history.csv").decode())))
     assert consents and {c["decision"] for c in consents} <= {"granted", "withdrawn"}
 
@@ -266,6 +266,27 @@ def test_a_date_range_and_a_choice_of_categories_narrow_the_package(app: Flask, 
     assert rows and all(parse_time(r["occurred_at"]).date() == today for r in rows)
     expected = [e for e in expected_events(app, alice, "app_activity") if e["occurred_at"].date() == today]
     assert [r["id"] for r in rows] == [e["id"] for e in expected]
+
+
+def test_a_use_an_erasure_marked_is_in_the_copy_as_removal_required(app: Flask, client: FlaskClient,
+                                                                      alice: str) -> None:
+    marked_at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with app.app_context():
+        db.session.execute(sa.update(TrainingSetUse).where(TrainingSetUse.subject_id == alice)
+                           .values(removal_required_at=marked_at))
+        db.session.commit()
+    _, body = ready_export(app, client, categories=["ai_training_use"])
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    (row,) = [json.loads(line) for line in archive.read("data/ai_training_use.jsonl").splitlines()]
+    assert row["removal_required_at"] == "2026-11-20T09:30:00.000000Z"
+    (line,) = csv.DictReader(io.StringIO(archive.read("data/ai_training_use.csv").decode()))
+    assert line["removal_required_at"] == "2026-11-20T09:30:00.000000Z"
+    report = " ".join("\n".join(page.extract_text() for page in PdfReader(io.BytesIO(archive.read("report.pdf")))
+                                 .pages).split())
+    assert "Your erasure covered 1 of these uses (assist-v2 2026-10)" in report
+    assert "does not itself remove data from training sets or from models already trained on them" in report
+    index = archive.read("index.html").decode()
+    assert "(removal required)" in index and "The portal does not itself remove data" in index
 
 
 def test_a_download_needs_a_fresh_sign_in(app: Flask, client: FlaskClient, alice: str) -> None:

@@ -572,6 +572,21 @@ def test_certificate_states_the_counts(app: Flask, client: FlaskClient, alice: s
     assert "privacy@example.com" in text or "Data Protection Officer" in text
 
 
+def test_the_outcome_lists_records_of_ai_training_use_kept_as_evidence(app: Flask, client: FlaskClient,
+                                                                       alice: str) -> None:
+    request_id = filed_id(file_on_page(client, "erasure", {"scope": "all", "step": "confirm", "confirm": "y"}))
+    complete_directly(app, request_id, {"categories": {"input_events": {"deleted": 12, "blocked": 0},
+                                                       "ai_training_use": {"deleted": 0, "blocked": 0,
+                                                                           "removal_required": 2}},
+                                        "key_destroyed": True})
+    page = client.get(f"/me/requests/{request_id}").get_data(as_text=True)
+    table = page[page.index('id="erasure-counts"'):page.index("</table>", page.index('id="erasure-counts"'))]
+    assert "Kept as evidence, removal required" in table
+    cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+             for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    assert ["Use in AI training", "0", "0", "2"] in cells and ["Input events", "12", "0", "0"] in cells
+
+
 @pytest.mark.parametrize("kind", ["erasure-open", "objection-completed", "self-service-access"])
 def test_no_certificate_but_for_a_completed_erasure(app: Flask, client: FlaskClient, alice: str, kind: str) -> None:
     if kind == "erasure-open":

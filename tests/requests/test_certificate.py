@@ -153,3 +153,34 @@ def test_the_preamble_cites_only_the_persons_own_law(app: Flask, ctx: None, juri
         assert f"Blocked items are under a legal hold ({hold})" in flat
     else:
         assert "Blocked items are under a legal hold: they are kept" in flat
+
+
+def test_records_of_ai_training_use_are_certified_as_kept_and_removal_required(app: Flask, ctx: None) -> None:
+    """The erasure keeps the records of which training sets and models used the data (they are
+    evidence) and marks them; the certificate says so, and says the portal did not remove anything
+    from a trained model. Earlier results without the mark keep their facts (and digest)."""
+    who = subject("Ana", None)
+    result = {"categories": {"screenshots": {"deleted": 2, "blocked": 1},
+                             "ai_training_use": {"deleted": 0, "blocked": 0, "removal_required": 3}},
+              "key_destroyed": False, "hold_basis": "Cal. Civ. Code §1798.145(a)(1)(E): legal claims"}
+    req = completed_erasure(who, result)
+    facts = certificate.certificate_facts(req)
+    assert facts["categories"]["ai_training_use"] == {"deleted": 0, "blocked": 0, "removal_required": 3}
+    assert facts["categories"]["screenshots"] == {"deleted": 2, "blocked": 1}  # no mark, no key
+    assert facts["hold_basis"] == "Cal. Civ. Code §1798.145(a)(1)(E): legal claims"
+    _digest, text = write(req, who)
+    flat = " ".join(text.split())
+    assert "3 records of AI training sets (and the models trained on them) that used your data are kept" in flat
+    assert "marked “removal required”" in flat
+    assert "The portal does not itself remove data from training sets or from models already trained on them" in flat
+    assert "under a legal hold (Cal. Civ. Code §1798.145(a)(1)(E): legal claims)" in flat
+
+    plain = completed_erasure(subject("Bea", None))
+    assert "hold_basis" not in certificate.certificate_facts(plain)
+    assert "removal required" not in " ".join(write(plain, get_employee(plain))[1].split())
+
+
+def get_employee(req: DataRequest) -> Employee:
+    found = db.session.get(Employee, req.subject_id)
+    assert found is not None
+    return found

@@ -36,6 +36,7 @@ from portal.exports.models import Export, ExportState
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
+from portal.monitoring import deletion
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import (
     ActivityDaily,
@@ -59,6 +60,7 @@ from tests.requests.support import (
     days_ago,
     fill,
     get,
+    pending_jobs,
     run_now,
     start_world,
     tags_for,
@@ -183,7 +185,7 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     bob_export = ready_export(world.bob)
 
     request_id, job_id = approved_erasure(world)
-    monkeypatch.setattr(erasure, "BATCH", 4)
+    monkeypatch.setattr(deletion, "BATCH", 4)
     reported: list[tuple[int, int | None]] = []
     original = jobs.JobContext.progress
 
@@ -195,12 +197,19 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     assert run_now(job_id) == JobState.SUCCEEDED
 
     # Batches of at most 4 rows (per kind of event, in time order), each committed with its count.
-    assert reported[0] == (0, sum(before.values()))
+    assert reported[0] == (0, 30)  # the records of use in AI training are kept (below)
     progress = [0] + [done for done, _ in reported[1:]]
-    assert all(1 <= b - a <= 4 for a, b in zip(progress, progress[1:], strict=False)) and progress[-1] == 32
-    assert len(progress) - 1 >= 32 // 4
-    assert erasure_counts(request_id) == {c: (n, 0) for c, n in before.items()}
-    assert held(world.alice) == dict.fromkeys(CATEGORIES, 0)
+    assert all(1 <= b - a <= 4 for a, b in zip(progress, progress[1:], strict=False)) and progress[-1] == 30
+    assert len(progress) - 1 >= 30 // 4
+    erased = {c: n for c, n in before.items() if c != "ai_training_use"}
+    assert erasure_counts(request_id) == {**{c: (n, 0) for c, n in erased.items()}, "ai_training_use": (0, 0)}
+    # The records of use in AI training are the evidence of where the data went: kept, marked.
+    assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "ai_training_use": 2}
+    marks = db.session.execute(sa.select(TrainingSetUse.removal_required_at, TrainingSetUse.removal_request_id)
+                               .where(TrainingSetUse.subject_id == world.alice)).all()
+    assert len(marks) == 2 and all(at is not None and by == request_id for at, by in marks)
+    assert db.session.scalar(sa.select(ErasureCount.removal_required).where(
+        ErasureCount.request_id == request_id, ErasureCount.category == "ai_training_use")) == 2
     assert shot_files(world.alice) == set()
     # The dashboard's aggregates are rebuilt from what is left: nothing.
     assert aggregates_of(world.alice) == {"subject_category_stats": [], "activity_daily": [], "activity_hourly": [],
@@ -223,11 +232,15 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
 
     request = get(DataRequest, request_id)
     assert request.state == RequestState.COMPLETED and request.completed_at is not None
-    assert request.result == {"categories": {c: {"deleted": n, "blocked": 0} for c, n in before.items()},
+    assert request.result == {"categories": {**{c: {"deleted": n, "blocked": 0} for c, n in erased.items()},
+                                             "ai_training_use": {"deleted": 0, "blocked": 0, "removal_required": 2}},
                               "key_destroyed": True, "database_files": database_files()}
-    assert request.outcome == "Your data was erased and its key destroyed."
+    assert request.outcome == (
+        "Your data was erased and its key destroyed. The records of which AI training sets and models used your "
+        "data are kept, as evidence, and marked \u201cremoval required\u201d: the portal does not itself remove "
+        "data from training sets or from models already trained on them.")
     job = db.session.get(Job, job_id)
-    assert job is not None and job.result == {"request_id": request_id, "deleted": 32, "blocked": 0,
+    assert job is not None and job.result == {"request_id": request_id, "deleted": 30, "blocked": 0,
                                               "scrubbed": database_files()}
     assert job.progress_done == job.progress_total
     assert tags_for(request_id)[-1] == COMPLETE and tags_for(request_id).count(COMPLETE) == 1
@@ -268,8 +281,10 @@ def test_a_date_range_erasure_keeps_the_rest_and_the_key(world: World) -> None:
                                           date_to=today - timedelta(days=8))
     assert run_now(job_id) == JobState.SUCCEEDED
 
-    assert erasure_counts(request_id) == {c: (n, 0) for c, n in in_range.items()}
-    assert held(world.alice) == {c: before[c] - in_range[c] for c in CATEGORIES}
+    assert erasure_counts(request_id) == {**{c: (n, 0) for c, n in in_range.items()}, "ai_training_use": (0, 0)}
+    assert held(world.alice) == {**{c: before[c] - in_range[c] for c in CATEGORIES}, "ai_training_use": 3}
+    # Only the use in the range is marked "removal required".
+    assert count(TrainingSetUse, TrainingSetUse.removal_required_at.is_not(None)) == 1
     assert set(db.session.scalars(sa.select(ActivityEvent.id))) == kept_ids
     assert set(db.session.scalars(sa.select(Screenshot.id))) == kept_shots == shot_files(world.alice)
     # What is left can still be opened: the key is kept.
@@ -290,9 +305,11 @@ def test_a_date_range_erasure_keeps_the_rest_and_the_key(world: World) -> None:
         ("site", "github.com"): 3 + 2, ("app", "Google Chrome"): 22 - 5}
 
     request = get(DataRequest, request_id)
-    assert request.result == {"categories": {c: {"deleted": n, "blocked": 0} for c, n in in_range.items()},
+    assert request.result == {"categories": {**{c: {"deleted": n, "blocked": 0} for c, n in in_range.items()},
+                                             "ai_training_use": {"deleted": 0, "blocked": 0, "removal_required": 1}},
                               "key_destroyed": False, "database_files": database_files()}
-    assert request.outcome == "Your data was erased."
+    assert request.outcome == (
+        "Your data was erased. The records of which AI training sets and models used your data are kept, as evidence, and marked \u201cremoval required\u201d: the portal does not itself remove data from training sets or from models already trained on them.")
     assert get(Export, export_id).state == ExportState.EXPIRED  # it held what was erased
     assert not any(e.tag == "crypto:subject-key:destroy" for e in db.session.scalars(sa.select(AuditEntry)))
 
@@ -321,8 +338,9 @@ def test_a_legal_hold_blocks_its_category_which_is_reported_and_keeps_the_key(wo
     assert run_now(job_id) == JobState.SUCCEEDED
 
     assert erasure_counts(request_id) == {"input_events": (8, 0), "app_activity": (4, 0), "screenshots": (0, 3),
-                                          "ai_training_use": (1, 0)}
-    assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "screenshots": before["screenshots"]}
+                                          "ai_training_use": (0, 0)}
+    assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "screenshots": before["screenshots"],
+                                 "ai_training_use": 1}
     assert shot_files(world.alice) == files  # the files are kept with their rows
     assert keystore().exists(world.alice)  # blocked data must stay readable
     for shot in db.session.scalars(sa.select(Screenshot).where(Screenshot.subject_id == world.alice)):
@@ -330,18 +348,20 @@ def test_a_legal_hold_blocks_its_category_which_is_reported_and_keeps_the_key(wo
     request = get(DataRequest, request_id)
     assert request.state == RequestState.COMPLETED
     assert request.result is not None and request.result["categories"]["screenshots"] == {"deleted": 0, "blocked": 3}
-    assert "legal hold" in (request.outcome or "") and "screenshots" in (request.outcome or "")
+    assert "legal hold and was not erased: Screenshots (3)." in (request.outcome or "")
+    assert "Legal basis: GDPR Art. 17(3)(e)" in (request.outcome or "")
     assert stats_from_rows(world.alice).keys() == {"screenshots"}
 
-    # Once the hold is lifted, a new erasure removes the rest and destroys the key.
+    # Once the hold is lifted, a job erases what it kept (tests/requests/test_holds.py has the rest).
     (hold,) = rs.active_holds(world.alice)
     rs.lift_hold(hold, world["dpo2"])
     db.session.commit()
-    second_id, second_job = approved_erasure(world)
-    assert run_now(second_job) == JobState.SUCCEEDED
-    assert erasure_counts(second_id) == {"input_events": (0, 0), "app_activity": (0, 0), "screenshots": (3, 0),
-                                         "ai_training_use": (0, 0)}
-    assert held(world.alice) == dict.fromkeys(CATEGORIES, 0) and not keystore().exists(world.alice)
+    (resume,) = pending_jobs([rs.ERASURE_AFTER_HOLD_JOB])
+    assert run_now(resume) == JobState.SUCCEEDED
+    assert erasure_counts(request_id) == {"input_events": (8, 0), "app_activity": (4, 0), "screenshots": (3, 0),
+                                          "ai_training_use": (0, 0)}
+    assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "ai_training_use": 1}
+    assert not keystore().exists(world.alice) and shot_files(world.alice) == set()
 
 
 def test_a_hold_on_every_category_blocks_the_whole_erasure(world: World) -> None:
@@ -415,7 +435,7 @@ def test_a_copy_of_the_database_taken_before_the_erasure_cannot_be_read_after_it
                 SubjectCipher(world.alice, key).open_bytes("screenshot", path.name.removesuffix(".sealed"),
                                                            path.read_bytes())
     # And the live database holds nothing of hers.
-    assert held(world.alice) == dict.fromkeys(CATEGORIES, 0)
+    assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "ai_training_use": 1}  # kept: the evidence
     assert sum(held(world.bob).values()) > 0 and keystore().exists(world.bob)
 
 
@@ -436,7 +456,7 @@ def twins(w: World) -> tuple[str, str]:
 def test_an_erasure_that_crashes_mid_batch_carries_on_to_the_same_end(world: World,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     steady, crashed = twins(world)
-    monkeypatch.setattr(erasure, "BATCH", 5)
+    monkeypatch.setattr(deletion, "BATCH", 5)
     steady_request, steady_job = approved_erasure(world, steady)
     assert run_now(steady_job) == JobState.SUCCEEDED
     expected = end_state(steady_request, steady)
@@ -493,9 +513,9 @@ def worker_env(app: Flask, lease_seconds: int) -> dict[str, str]:
 # `flask jobs work` with small batches and a pause after each (so that there is a middle to kill it in).
 SLOW_WORKER = """
 import sys, time
-import portal.requests.erasure as erasure
+import portal.monitoring.deletion as deletion
 from portal.jobs import services as jobs
-erasure.BATCH = int(sys.argv[1])
+deletion.BATCH = int(sys.argv[1])
 pause = float(sys.argv[2])
 original = jobs.JobContext.progress
 def progress(self, done, total=None, *, force=False):
@@ -531,7 +551,7 @@ def test_a_killed_worker_process_leaves_consistent_counts_and_the_next_run_finis
     batch = 4
     steady_request, steady_job = approved_erasure(world, steady)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(erasure, "BATCH", batch)
+        patch.setattr(deletion, "BATCH", batch)
         assert run_now(steady_job) == JobState.SUCCEEDED
     expected = end_state(steady_request, steady)
 

@@ -444,6 +444,9 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
                     if is_held:  # blocked, not erased: every row is still there, and reported
                         assert now[category] == rows_before[name][category] == counts[category].blocked
                         assert counts[category].deleted == 0
+                    elif category == "ai_training_use":  # kept as evidence, every record marked
+                        assert now[category] == rows_before[name][category] == counts[category].removal_required
+                        assert counts[category].deleted == counts[category].blocked == 0
                     else:
                         assert now[category] == 0 and counts[category].blocked == 0
                 assert is_suppressed(request.subject_id)

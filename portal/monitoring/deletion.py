@@ -1,0 +1,139 @@
+"""Deleting a person's monitoring rows in batches, and recounting what the dashboard shows from
+what is left. Shared by the erasure job (``requests/erasure.py``) and the retention job
+(``requests/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
+
+from portal.db import UTCDateTime
+from portal.extensions import db
+from portal.monitoring import aggregates
+from portal.monitoring.models import (
+    ActivityDaily,
+    ActivityEvent,
+    ActivityHourly,
+    ActivityTarget,
+    EventKind,
+    Screenshot,
+    SubjectCategoryStats,
+)
+from portal.people.models import Employee
+
+BATCH = 5000  # rows per transaction: each holds the write lock for a few tens of milliseconds
+EVENT_KINDS = {key: [k.value for k in EventKind if k.category.value == key] for key in ("input_events",
+                                                                                        "app_activity")}
+KIND_CATEGORY = {kind: category for category, kinds in EVENT_KINDS.items() for kind in kinds}
+
+
+def delete_events(subject_id: str, categories: list[str], start: datetime | None,
+                  end: datetime | None) -> Iterator[dict[str, int]]:
+    """Delete the subject's events of ``categories`` (from ``start``, before ``end``), :data:`BATCH`
+    at a time, in one statement a batch that walks a time index of the subject from where the
+    last batch ended (keyset) and hands back what it deleted: each batch reads only its own rows,
+    however many the subject has, and skips rows deleted but not yet vacuumed (PostgreSQL). On
+    SQLite, when every kind of event goes, one walk of the (subject, time, id) index takes them in
+    the order they were stored; otherwise, and on PostgreSQL, each kind is walked on (subject,
+    kind, time, id). Measured with bench/erasure.py over 1M events: on SQLite one walk 12.1 s
+    against 15.3 s (with load); on PostgreSQL one walk 18.6 s against 12.3 s (without).
+    Yields each batch's count per category; the caller commits it with its tally."""
+    bounds = ""
+    params: dict[str, Any] = {"subject": subject_id, "limit": BATCH}
+    if start is not None:
+        bounds += " AND occurred_at >= :start"
+        params["start"] = start
+    if end is not None:
+        bounds += " AND occurred_at < :end"
+        params["end"] = end
+    kinds = [kind for category in categories for kind in EVENT_KINDS[category]]
+    one_walk = set(kinds) == set(KIND_CATEGORY) and db.session.get_bind().dialect.name == "sqlite"
+    walks: list[str | None] = [None] if one_walk else list(kinds)
+    for kind in walks:
+        after: tuple[Any, Any] | None = None
+        while True:
+            keyset = " AND (occurred_at, id) > (:after_time, :after_id)" if after is not None else ""
+            of_kind = " AND kind = :kind" if kind is not None else ""
+            statement = text(
+                "DELETE FROM activity_events WHERE id IN (SELECT id FROM activity_events"  # noqa: S608 - fixed text
+                " WHERE subject_id = :subject" + of_kind + bounds + keyset +
+                " ORDER BY occurred_at, id LIMIT :limit) RETURNING occurred_at, id, kind")
+            if start is not None or end is not None:
+                statement = statement.bindparams(*(bindparam(name, type_=UTCDateTime())
+                                                   for name in ("start", "end") if name in params))
+            extra = {"after_time": after[0], "after_id": after[1]} if after is not None else {}
+            deleted = db.session.execute(statement, {**params, "kind": kind, **extra}).all()
+            if not deleted:
+                break
+            after = max((row[0], row[1]) for row in deleted)  # the driver's own values: text or timestamps
+            tally: dict[str, int] = {}
+            for row in deleted:
+                tally[KIND_CATEGORY[row[2]]] = tally.get(KIND_CATEGORY[row[2]], 0) + 1
+            yield tally
+
+
+def walk(time_column: Any, id_column: Any, conditions: list[Any]) -> Iterator[list[Any]]:
+    """The ids of the rows matching ``conditions``, :data:`BATCH` at a time in (time, id) order,
+    each batch from where the last one ended (keyset), so rows deleted in between are not missed."""
+    after: tuple[Any, Any] | None = None
+    while True:
+        where = list(conditions)
+        if after is not None:
+            where.append(tuple_(time_column, id_column) > tuple_(literal(after[0], time_column.type),
+                                                                  literal(after[1], id_column.type)))
+        rows = db.session.execute(select(time_column, id_column).where(*where)
+                                  .order_by(time_column, id_column).limit(BATCH)).all()
+        if not rows:
+            return
+        yield [row[1] for row in rows]
+        after = (rows[-1][0], rows[-1][1])
+
+
+def remaining_rows(subject_id: str) -> int:
+    """Monitoring rows of the subject still held (anything sealed with the subject's key)."""
+    events = db.session.scalar(select(func.count()).select_from(ActivityEvent)
+                               .where(ActivityEvent.subject_id == subject_id)) or 0
+    shots = db.session.scalar(select(func.count()).select_from(Screenshot)
+                              .where(Screenshot.subject_id == subject_id)) or 0
+    return events + shots
+
+
+def rebuild_aggregates(subject: Employee) -> None:
+    """Recount the dashboard's aggregates from the rows that are left (clear columns only).
+
+    The subject's row is locked first, so that two rebuilds of one person (the retention job in
+    two processes, or beside an erasure) run one after the other instead of inserting the same
+    totals twice."""
+    db.session.execute(select(Employee.id).where(Employee.id == subject.id).with_for_update())
+    for model in (ActivityDaily, ActivityHourly, ActivityTarget, SubjectCategoryStats):
+        db.session.execute(delete(model).where(model.subject_id == subject.id))
+    tally = aggregates.ActivityTally(aggregates.zone_of(subject.timezone))
+    after = 0
+    while True:
+        rows = db.session.execute(select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.application,
+                                         ActivityEvent.site_domain, ActivityEvent.duration_ms)
+                                  .where(ActivityEvent.subject_id == subject.id, ActivityEvent.id > after)
+                                  .order_by(ActivityEvent.id).limit(10_000)).all()
+        if not rows:
+            break
+        for _id, occurred_at, application, site, duration in rows:
+            tally.add(occurred_at, application, site, duration)
+        after = rows[-1][0]
+    tally.store(subject.id)
+    for category, kinds in EVENT_KINDS.items():
+        count, first, last = db.session.execute(select(func.count(), func.min(ActivityEvent.occurred_at),
+                                                       func.max(ActivityEvent.occurred_at))
+                                                .where(ActivityEvent.subject_id == subject.id,
+                                                       ActivityEvent.kind.in_(kinds))).one()
+        if count:
+            db.session.add(SubjectCategoryStats(subject_id=subject.id, category=category, item_count=count,
+                                                first_at=first, last_at=last))
+    count, first, last = db.session.execute(select(func.count(), func.min(Screenshot.captured_at),
+                                                   func.max(Screenshot.captured_at))
+                                            .where(Screenshot.subject_id == subject.id)).one()
+    if count:
+        db.session.add(SubjectCategoryStats(subject_id=subject.id, category="screenshots", item_count=count,
+                                            first_at=first, last_at=last))

@@ -302,7 +302,8 @@ SPAIN_REGIME = Regime(
     complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e); LOPDGDD Art. 32"}),
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e); LOPDGDD Art. 32",
+                                             "legal_hold_reason": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims; it is kept blocked, as LOPDGDD Art. 32 requires"}),
     gdpr=True,
 )
 
@@ -316,7 +317,8 @@ EU_REGIME = Regime(
     grounds=_gdpr_grounds(), rights=_frozen(_GDPR_RIGHTS), legal_bases=_frozen(_GDPR_BASES), complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
-    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e)"}), gdpr=True,
+    breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e)",
+                                             "legal_hold_reason": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims"}), gdpr=True,
 )
 
 
@@ -381,7 +383,8 @@ CALIFORNIA_REGIME = Regime(
                        "act": "Cal. Civ. Code §§1798.105, 1798.106, 1798.121",
                        "source": "Cal. Civ. Code §1798.110(a)(2)",
                        "non_retaliation": "Cal. Civ. Code §1798.125",
-                       "legal_hold": "Cal. Civ. Code §1798.145(a)(1)(E)"}),
+                       "legal_hold": "Cal. Civ. Code §1798.145(a)(1)(E)",
+                       "legal_hold_reason": "Cal. Civ. Code §1798.145(a)(1)(E): a business may keep personal information it needs to exercise or defend legal claims"}),
 )
 
 
@@ -438,7 +441,10 @@ COLOMBIA_REGIME = Regime(
                        "Ley 1581 Art. 17(n) and 18(k); SIC Circular Única, Título V"),
     citations=_frozen({"copy": "Ley 1581 Art. 8(a) and 14", "purposes": "Ley 1581 Art. 8(c) and 12",
                        "act": "Ley 1581 Art. 8, 14 and 15", "consent": "Ley 1581 Art. 8(e)",
-                       "complain": "Ley 1581 Art. 8(f) and 16"}),
+                       "complain": "Ley 1581 Art. 8(f) and 16",
+                       "legal_hold_reason": "Decreto 1377 de 2013 Art. 9 (Decreto 1074 de 2015, art. "
+                                            "2.2.2.25.2.8): erasure does not proceed while a legal or contractual "
+                                            "duty requires the data to remain in the database"}),
 )
 
 
@@ -493,7 +499,8 @@ BRAZIL_REGIME = Regime(
     citations=_frozen({"copy": "LGPD Art. 18(II), 18(V) and 19", "purposes": "LGPD Art. 9",
                        "recipients": "LGPD Art. 18(VII)", "consent": "LGPD Art. 8 §5 and 18(IX)",
                        "act": "LGPD Art. 18", "complain": "LGPD Art. 18 §1 and 55-J(V)",
-                       "automated": "LGPD Art. 20", "legal_hold": "LGPD Art. 7(VI)"}),
+                       "automated": "LGPD Art. 20", "legal_hold": "LGPD Art. 7(VI)",
+                       "legal_hold_reason": "LGPD Art. 16, I: the data may be kept to comply with a legal or regulatory obligation, here its preservation for judicial, administrative or arbitral proceedings (Art. 7, VI)"}),
 )
 
 

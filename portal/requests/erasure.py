@@ -17,13 +17,13 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from portal.audit.services import Actor, record
 from portal.db import scrub_deleted, utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
+from portal.jurisdictions import regime_for
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import remove_orphan_screenshots, screenshot_path
 from portal.monitoring.deletion import (
@@ -46,9 +46,8 @@ from portal.monitoring.models import (
 )
 from portal.people.models import Employee
 
-from . import deadlines, services
+from . import services
 from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
-from .notifications import supervisory_authority
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +61,21 @@ SCRUBBED_TABLES = [model.__tablename__ for model in (ActivityEvent, Screenshot, 
                                                      ActivityHourly, ActivityTarget, SubjectCategoryStats,
                                                      Rectification)]
 
-# Why data under a legal hold is kept although its erasure was asked for, per regime (the regime
-# names are those of requests/deadlines.py).
-_HOLD_BASIS = {
-    "GDPR": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims",
-    "LOPDGDD/GDPR": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal "
-                    "claims; it is kept blocked, as LOPDGDD Art. 32 requires",
-    "CCPA/CPRA": "Cal. Civ. Code §1798.145(a)(1)(E): a business may keep personal information it needs to exercise "
-                 "or defend legal claims",
-    "Ley 1581 (Colombia)": "Decreto 1377 de 2013 Art. 9 (Decreto 1074 de 2015, art. 2.2.2.25.2.8): erasure does "
-                           "not proceed while a legal or contractual duty requires the data to remain in the "
-                           "database",
-    "LGPD (Brazil)": "LGPD Art. 16, I: the data may be kept to comply with a legal or regulatory obligation, here "
-                     "its preservation for judicial, administrative or arbitral proceedings (Art. 7, VI)",
-}
-
-
 def hold_basis(jurisdiction: str) -> str:
-    """The legal basis for keeping data under a legal hold, in the person's regime's own terms."""
-    regime = deadlines.deadline_for(jurisdiction, RequestType.ERASURE, date(2000, 1, 3)).regime
-    return _HOLD_BASIS.get(regime, _HOLD_BASIS["GDPR"])
+    """The legal basis for keeping data under a legal hold, in the person's regime's own terms
+    (the registry's), else the general one."""
+    return (regime_for(jurisdiction).citations.get("legal_hold_reason")
+            or "the data is needed for the establishment, exercise or defence of legal claims")
 
 
 def how_to_complain(jurisdiction: str) -> str:
-    """Where the person may complain about data being kept, and what they must do first."""
-    regime = deadlines.deadline_for(jurisdiction, RequestType.ERASURE, date(2000, 1, 3)).regime
-    contact = str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
-    authority = supervisory_authority(jurisdiction)
-    if regime == "Ley 1581 (Colombia)":
-        first = f" at {contact}" if contact else ""
-        return (f"If you disagree, first file a claim (reclamo) with the Data Protection Officer{first}: Ley 1581 "
-                f"Art. 16 requires it before a complaint to {authority}, which you may then make.")
-    return f"If you disagree, you may complain to {authority}."
+    """Where the person may complain about data being kept. Where the law wants a request to the
+    controller first (Colombia, Brazil), this erasure request was it."""
+    regime = regime_for(jurisdiction)
+    if regime.complain_first:
+        return (f"If you disagree, you may complain to {regime.complaint_to()}: this request was the request to "
+                f"the controller that {regime.complain_first} requires first.")
+    return f"If you disagree, you may complain to {regime.complaint_to()}."
 
 
 def held_outcome(jurisdiction: str, held: dict[str, int]) -> str:

@@ -52,29 +52,35 @@ def shot_files(subject_id: str, app: Flask) -> set[str]:
 @pytest.mark.parametrize(("jurisdiction", "basis", "complaint"), [
     ("ES", "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims; it is "
            "kept blocked, as LOPDGDD Art. 32 requires",
-     "If you disagree, you may complain to the Agencia Española de Protección de Datos (AEPD), www.aepd.es."),
+     "If you disagree, you may complain to the Agencia Española de Protección de Datos (AEPD), "
+     "https://sedeagpd.gob.es/sede-electronica-web/."),
     ("FR", "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims",
      "If you disagree, you may complain to the data protection supervisory authority of the EU/EEA country where "
-     "you live or work (GDPR Art. 77)."),
+     "you live or work (GDPR Art. 77) (the list: https://www.edpb.europa.eu/about-edpb/about-edpb/members_en)."),
     ("US-CA", "Cal. Civ. Code §1798.145(a)(1)(E): a business may keep personal information it needs to exercise or "
               "defend legal claims",
-     "If you disagree, you may complain to the California Privacy Protection Agency (CPPA), cppa.ca.gov."),
+     "If you disagree, you may complain to the California Privacy Protection Agency (CPPA), "
+     "https://cppa.ca.gov/webapplications/complaint."),
     ("CO", "Decreto 1377 de 2013 Art. 9 (Decreto 1074 de 2015, art. 2.2.2.25.2.8): erasure does not proceed while a "
            "legal or contractual duty requires the data to remain in the database",
-     "If you disagree, first file a claim (reclamo) with the Data Protection Officer at privacy@example.com: Ley "
-     "1581 Art. 16 requires it before a complaint to the Superintendencia de Industria y Comercio (SIC), "
-     "www.sic.gov.co, which you may then make."),
+     "If you disagree, you may complain to the Superintendencia de Industria y Comercio (SIC), "
+     "https://www.sic.gov.co: this request was the request to the controller that Ley 1581 Art. 16 requires "
+     "first."),
     ("BR", "LGPD Art. 16, I: the data may be kept to comply with a legal or regulatory obligation, here its "
            "preservation for judicial, administrative or arbitral proceedings (Art. 7, VI)",
-     "If you disagree, you may complain to the Autoridade Nacional de Proteção de Dados (ANPD), www.gov.br/anpd."),
+     "If you disagree, you may complain to the Autoridade Nacional de Proteção de Dados (ANPD), "
+     "https://www.gov.br/anpd/pt-br/canais_atendimento/cidadao-titular-de-dados/"
+     "peticao-de-titular-contra-controlador-de-dados: this request was the request to the controller that LGPD "
+     "Art. 55-J(V) requires first."),
 ])
 def test_the_outcome_gives_the_regimes_legal_basis_and_how_to_complain(
         world: World, app: Flask, jurisdiction: str, basis: str, complaint: str) -> None:
     """GDPR Art. 17(3)(e) lets a controller keep what legal claims need, and Spain's LOPDGDD Art. 32
     has it blocked; CCPA §1798.145(a)(1)(E) lets a business exercise or defend legal claims;
     Colombia's Decreto 1377 Art. 9 refuses erasure while a duty to remain lasts, and Ley 1581
-    Art. 16 makes the claim to the controller a step before the SIC; LGPD Art. 16, I keeps data a
-    legal obligation requires."""
+    Art. 16 makes the claim to the controller a step before the SIC (this erasure request was that
+    claim, so the person may now complain); LGPD Art. 16, I keeps data a legal obligation requires,
+    and Art. 55-J(V) likewise wants the request to the controller first."""
     app.config["PORTAL_SETTINGS"].dpo_contact = "privacy@example.com"
     person = make_employee(app, f"held-{jurisdiction.lower()}@example.com", jurisdiction=jurisdiction)
     fill(person, events=6, shots=2)

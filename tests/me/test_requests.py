@@ -248,7 +248,7 @@ def test_filing_each_type(app: Flask, client: FlaskClient, alice: str, kind: str
         details, scope = stored.details(), stored.scope
     if kind == "erasure":
         assert scope == {"categories": ["input_events", "screenshots"], "date_from": "2026-01-01",
-                         "date_to": "2026-06-30"}
+                         "date_to": "2026-06-30", "zone": "Europe/Madrid"}  # days in alice's zone
     elif kind == "restriction":
         assert scope == {"categories": [], "date_from": None, "date_to": None}
         assert details["description"] == "I contest the accuracy."

@@ -137,8 +137,8 @@ def test_staff_read_one_set_of_labels() -> None:
     from portal.evidence import metrics
     from portal.requests import services
 
-    assert staff_pages.STAFF_STATE_LABELS == {s.value: label for s, label in services.STAFF_STATE_LABELS.items()}
-    assert staff_pages.TYPE_NAMES == {k.value: k.staff_label for k in KINDS}
+    assert {s.value: label for s, label in services.STAFF_STATE_LABELS.items()} == staff_pages.STAFF_STATE_LABELS
+    assert {k.value: k.staff_label for k in KINDS} == staff_pages.TYPE_NAMES
     assert {k: v for k, v in metrics.TYPE_NAMES.items() if k != "total"} == staff_pages.TYPE_NAMES
     assert services.STAFF_STATE_LABELS[services.S.REJECTED] == "Refused"
     root = PORTAL.parent

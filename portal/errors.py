@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.audit.services import AuditBusy
+from portal.db import DatabaseUnavailable, describe_failure, is_transient
 from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER = "30"  # seconds: a database restart or failover usually takes less
 
 MESSAGES = {
     400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
@@ -28,6 +38,44 @@ def render_error(code: int, title: object = None, message: object = None) -> tup
                            message=message or default_message), code
 
 
+def wants_json() -> bool:
+    """Whether the client reads JSON rather than pages: the API, or an Accept header that prefers
+    JSON to HTML (the export page's progress script)."""
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.accept_mimetypes
+    return bool(accept) and accept.best_match(["text/html", "application/json"]) == "application/json" \
+        and accept["application/json"] > accept["text/html"]
+
+
+def _forget_the_session() -> None:
+    """Drop the transaction that failed and everything loaded in it (the signed-in person, their
+    session row), so that rendering the error page does not reach for the database again."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool replaces it
+        log.debug("rollback after a database failure failed", exc_info=True)
+    db.session.remove()
+    g._login_user = AnonymousUserMixin()
+    g.pop("auth_session", None)
+
+
+def database_unavailable() -> Any:
+    """503 with ``Retry-After``: a page, or ``application/problem+json`` (RFC 9457) for JSON clients."""
+    message = _l("The portal's database is not answering at the moment, so nothing was changed or saved. "
+                 "Please try again in a minute.")
+    headers = {"Retry-After": DATABASE_RETRY_AFTER, "Cache-Control": "no-store"}
+    if wants_json():
+        response = jsonify({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                            "detail": str(message)})
+        response.status_code = 503
+        response.mimetype = "application/problem+json"
+        response.headers.update(headers)
+        return response
+    page, code = render_error(503, _l("Unavailable"), message)
+    return page, code, headers
+
+
 def install(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
@@ -45,6 +93,23 @@ def install(app: Flask) -> None:
                                                       "this change. Nothing was changed; please try again in a "
                                                       "moment."))
         return page, code, {"Retry-After": "30"}
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> Any:
+        if not is_transient(error):
+            raise error  # a fault of ours: the 500 page, and the traceback in the log
+        # Whatever the request had written is in the transaction the database threw away (one
+        # commit per request, at its end): nothing of it was kept.
+        log.warning("%s %s: the database did not answer (%s); answered 503", request.method,
+                    request.url_rule.rule if request.url_rule else "?", describe_failure(error))
+        _forget_the_session()
+        return database_unavailable()
+
+    @app.errorhandler(DatabaseUnavailable)
+    def database_gone(error: DatabaseUnavailable) -> Any:
+        log.warning("the database stayed unavailable (%s); answered 503", error)
+        _forget_the_session()
+        return database_unavailable()
 
     @app.errorhandler(InternalServerError)
     def server_error(error: InternalServerError) -> tuple[str, int]:

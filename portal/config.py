@@ -94,6 +94,7 @@ class Settings:
     job_workers: int = 2
     job_lease_seconds: int = 60
     job_sweep_seconds: int = 30
+    db_retry_seconds: int = 120  # how long jobs and commands wait for a database that went away
     celery_queue: str = "portal-jobs"
     redis_prefix: str = "portal:"
     export_days: int = 7
@@ -120,11 +121,13 @@ class Settings:
             numbers = {name: int(env.get(f"PORTAL_{name.upper()}", str(default)))
                        for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
                                              ("job_sweep_seconds", 30), ("export_days", 7), ("outbox_days", 14),
-                                             ("export_pause_ms", 0), ("proxy_hops", 0))}
+                                             ("export_pause_ms", 0), ("proxy_hops", 0),
+                                             ("db_retry_seconds", 120))}
         except ValueError as exc:
             raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
                               f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS, "
-                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS and PORTAL_PROXY_HOPS "
+                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS, PORTAL_PROXY_HOPS and "
+                              f"PORTAL_DB_RETRY_SECONDS "
                               f"take whole numbers: {exc}") from None
 
         settings = cls(
@@ -167,6 +170,7 @@ class Settings:
             outbox_days=numbers["outbox_days"],
             export_pause_ms=numbers["export_pause_ms"],
             proxy_hops=numbers["proxy_hops"],
+            db_retry_seconds=numbers["db_retry_seconds"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
         )
@@ -234,7 +238,7 @@ class Settings:
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1), ("outbox_days", 1),
-                          ("export_pause_ms", 0), ("proxy_hops", 0)):
+                          ("export_pause_ms", 0), ("proxy_hops", 0), ("db_retry_seconds", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
         if self.proxy_hops > 5:

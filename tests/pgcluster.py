@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
-from tests.conftest import CI, _free_port
+from portal import create_app
+from portal.extensions import db
+from tests.conftest import CI, _free_port, _stop_job_runner, _upgrade, app_config
 
 
 def _binaries() -> Path | None:
@@ -102,3 +105,18 @@ def own_postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def pg_app(request: pytest.FixtureRequest, own_postgres: PostgresCluster, tmp_path: Path,
+           idp_url: str) -> Iterator[Flask]:
+    """The portal, migrated, on the test's own cluster (parametrize indirectly with a dict of
+    settings to change them)."""
+    app = create_app(app_config(tmp_path, idp_url, own_postgres.url, **getattr(request, "param", {})))
+    app.config["TESTING"] = True
+    _upgrade(app)
+    yield app
+    _stop_job_runner(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

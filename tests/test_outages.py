@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,31 +15,17 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
 from portal.consent.models import ConsentEvent, Suppression
 from portal.extensions import db
-from tests.conftest import _stop_job_runner, _upgrade, app_config
 from tests.helpers import audit_entries, grant_all_consents
-from tests.pgcluster import PostgresCluster, own_postgres  # noqa: F401 - fixture
+from tests.pgcluster import PostgresCluster, own_postgres, pg_app  # noqa: F401 - fixtures
 from tests.policy.support import signed_in, token
 
 AUDIT_LOCK = "SELECT pg_advisory_xact_lock(7244891)"  # the audit log's append lock (audit.services)
 
 
 @pytest.fixture
-def pg_app(own_postgres: PostgresCluster, tmp_path: Path, idp_url: str) -> Iterator[Flask]:  # noqa: F811
-    app = create_app(app_config(tmp_path, idp_url, own_postgres.url))
-    app.config["TESTING"] = True
-    _upgrade(app)
-    yield app
-    _stop_job_runner(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def alice(pg_app: Flask) -> tuple[FlaskClient, str]:
+def alice(pg_app: Flask) -> tuple[FlaskClient, str]:  # noqa: F811
     client = pg_app.test_client()
     subject = signed_in(pg_app, client)
     with pg_app.app_context():

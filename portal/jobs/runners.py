@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 
+from portal.db import describe_failure, is_transient
+
 log = logging.getLogger(__name__)
 
 EXTENSION = "portal.jobs.runner"
@@ -61,9 +63,17 @@ def run_periodic(*, all_due: bool = False) -> None:
         _last_run[task] = now
         try:
             task()
-        except Exception:
-            db.session.rollback()
-            log.exception("periodic task %s failed", getattr(task, "__name__", task))
+        except Exception as exc:
+            try:
+                db.session.rollback()
+            except Exception:  # the database went away: the next sweep tries again
+                log.debug("rollback after a failed periodic task failed", exc_info=True)
+            name = getattr(task, "__name__", task)
+            if is_transient(exc):
+                log.warning("periodic task %s: the database did not answer (%s); the next sweep tries again",
+                            name, describe_failure(exc))
+            else:
+                log.exception("periodic task %s failed", name)
 
 
 class ThreadRunner:

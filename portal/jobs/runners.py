@@ -174,6 +174,11 @@ class ThreadRunner:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
+# Publishing to a broker that is down is tried a few times within about a second, then given up:
+# the job stays queued in its table, and the sweep dispatches it again once the broker is back.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
+
+
 class CeleryRunner:
     """Sends each dispatch to the Celery workers through the Redis broker."""
 
@@ -183,7 +188,8 @@ class CeleryRunner:
     def dispatch(self, job_id: str, delay: float = 0) -> None:
         from portal.jobs.worker import run_job_task
 
-        run_job_task.apply_async(args=[job_id], countdown=delay or None, queue=self.queue)
+        run_job_task.apply_async(args=[job_id], countdown=delay or None, queue=self.queue,
+                                 retry_policy=PUBLISH_RETRY)
 
 
 def init_app(app: Flask) -> None:

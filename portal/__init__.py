@@ -79,7 +79,8 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
         import redis
 
         conf["SESSION_TYPE"] = "redis"
-        conf["SESSION_REDIS"] = redis.Redis.from_url(settings.redis_url)
+        # A Redis that stops answering (paused, cut off) fails a request in seconds, not never.
+        conf["SESSION_REDIS"] = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     else:
         from cachelib.file import FileSystemCache
 

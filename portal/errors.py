@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
@@ -60,10 +61,35 @@ def _forget_the_session() -> None:
     g.pop("auth_session", None)
 
 
+def _no_session_store() -> None:
+    """The session store failed while the request began: render without any session."""
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    if ctx._session is None:  # its opening failed (Flask 3.1 keeps the opened session there)
+        ctx._session = current_app.session_interface.make_null_session(current_app)
+    g._login_user = AnonymousUserMixin()
+    g.pop("auth_session", None)
+
+
+def session_store_error(exc: BaseException) -> bool:
+    """Redis (the session store, when configured) refused, dropped or did not answer."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    return isinstance(exc, RedisConnectionError | RedisTimeout)
+
+
+def sessions_unavailable() -> Any:
+    return unavailable(_l("The portal cannot read or save sign-in sessions at the moment (their store is not "
+                          "answering). Please try again in a minute."))
+
+
 def database_unavailable() -> Any:
+    return unavailable(_l("The portal's database is not answering at the moment, so nothing was changed or "
+                          "saved. Please try again in a minute."))
+
+
+def unavailable(message: Any) -> Any:
     """503 with ``Retry-After``: a page, or ``application/problem+json`` (RFC 9457) for JSON clients."""
-    message = _l("The portal's database is not answering at the moment, so nothing was changed or saved. "
-                 "Please try again in a minute.")
     headers = {"Retry-After": DATABASE_RETRY_AFTER, "Cache-Control": "no-store"}
     if wants_json():
         response = jsonify({"type": "about:blank", "title": "Service Unavailable", "status": 503,
@@ -112,6 +138,15 @@ def install(app: Flask) -> None:
         return database_unavailable()
 
     @app.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[str, int]:
+    def server_error(error: InternalServerError) -> Any:
+        # Failures outside the view (opening or saving the session) come here wrapped.
+        original = error.original_exception
+        if original is not None and session_store_error(original):
+            log.warning("the session store did not answer (%s); answered 503", type(original).__name__)
+            _no_session_store()
+            return sessions_unavailable()
+        if original is not None and (is_transient(original) or isinstance(original, DatabaseUnavailable)):
+            _forget_the_session()
+            return database_unavailable()
         db.session.rollback()
         return render_error(500)

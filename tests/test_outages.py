@@ -1,13 +1,17 @@
 """The database going away under a running portal (a PostgreSQL cluster of the test's own, stopped
 and started around real requests): a 503 page (or problem+json) with Retry-After, nothing of the
 interrupted request kept, and the same app serving again once the database is back, without a
-restart."""
+restart. The same for Redis as the session store (a redis-server of the test's own, stopped and
+paused)."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +19,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal import create_app
 from portal.consent.models import ConsentEvent, Suppression
 from portal.extensions import db
+from tests.conftest import _stop_job_runner, app_config
 from tests.helpers import audit_entries, grant_all_consents
+from tests.jobs.test_redis_outage import RedisServer, own_redis  # noqa: F401 - fixture
 from tests.pgcluster import PostgresCluster, own_postgres, pg_app  # noqa: F401 - fixtures
 from tests.policy.support import signed_in, token
 
@@ -118,3 +125,49 @@ def test_a_write_cut_off_by_a_database_restart_keeps_nothing_and_succeeds_when_s
     events, suppressions, withdrawals = consent_state(pg_app, subject)
     assert len(events) == len(before[0]) + 1 and events[-1][1:] == ("ai_training", "withdrawn")
     assert ("ai_training", "consent-withdrawn") in suppressions and withdrawals == before[2] + 1
+
+
+# -- Redis, the session store when configured ---------------------------------------------------
+
+@pytest.fixture
+def redis_sessions(own_redis: RedisServer, tmp_path: Path, idp_url: str,  # noqa: F811
+                   sqlite_template: Path) -> Iterator[Flask]:
+    database = tmp_path / "portal.db"
+    shutil.copyfile(sqlite_template, database)
+    app = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", redis_url=own_redis.url))
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as served: failures outside the view reach the error pages
+    yield app
+    _stop_job_runner(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def assert_sessions_unavailable(response: Any) -> None:
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "cannot read or save sign-in sessions" in response.get_data(as_text=True)
+
+
+@pytest.mark.timeout(60)
+def test_a_session_store_that_is_down_or_hangs_is_a_503_and_the_portal_recovers(
+        redis_sessions: Flask, own_redis: RedisServer) -> None:  # noqa: F811
+    client = redis_sessions.test_client()
+    signed_in(redis_sessions, client)
+    assert client.get("/").status_code == 200
+
+    own_redis.pause()  # accepts connections and never answers
+    try:
+        started = time.monotonic()
+        assert_sessions_unavailable(client.get("/"))
+        assert time.monotonic() - started < 10  # not held for ever
+    finally:
+        own_redis.resume()
+    assert client.get("/").status_code == 200  # the same session, the same app
+
+    own_redis.stop()
+    assert_sessions_unavailable(client.get("/"))
+    assert_sessions_unavailable(client.get("/me/consent"))
+    own_redis.start()  # an empty Redis: the session is gone, so the person signs in again
+    assert client.get("/me/consent").status_code == 302
+    signed_in(redis_sessions, client)
+    assert client.get("/").status_code == 200

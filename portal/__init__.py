@@ -75,7 +75,9 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
         "SESSION_KEY_PREFIX": overrides.get("SESSION_KEY_PREFIX", f"{settings.redis_prefix}session:"),
         "SESSION_ID_LENGTH": 32,
     }
-    if settings.redis_url:
+    if settings.sessions_in == "database":
+        return conf  # portal.session_store
+    if settings.sessions_in == "redis":
         import redis
 
         conf["SESSION_TYPE"] = "redis"
@@ -142,7 +144,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                      compare_server_default=False)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
-    server_sessions.init_app(app)
+    if settings.sessions_in == "database":
+        from portal import session_store
+
+        session_store.init_app(app, app.config["SECRET_KEY"], app.config["SESSION_KEY_PREFIX"],
+                               app.config["SESSION_ID_LENGTH"])
+    else:
+        server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir, settings.pkcs11())
     from portal import mail as portal_mail
 
@@ -169,6 +177,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
+    from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead

@@ -24,6 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 JOB_RUNNERS = ("thread", "celery")
+SESSION_STORES = ("", "redis", "files", "database")
 
 
 class ConfigError(RuntimeError):
@@ -77,6 +78,7 @@ class Settings:
     artifact_dir: Path = DEFAULT_INSTANCE / "artifacts"
     key_dir: Path = field(default_factory=lambda: default_key_dir(DEFAULT_INSTANCE))
     session_dir: Path = DEFAULT_INSTANCE / "sessions"
+    session_store: str = ""  # "redis", "files" or "database"; empty: Redis when configured, else files
     key_store: str = "file"  # or "pkcs11": subject keys on a PKCS#11 token (an HSM)
     pkcs11_module: str = ""
     pkcs11_token: str = ""
@@ -147,6 +149,7 @@ class Settings:
             artifact_dir=Path(env.get("PORTAL_ARTIFACT_DIR") or instance / "artifacts"),
             key_dir=Path(env.get("PORTAL_KEY_DIR") or default_key_dir(instance)),
             session_dir=Path(env.get("PORTAL_SESSION_DIR") or instance / "sessions"),
+            session_store=env.get("PORTAL_SESSION_STORE", "").strip().lower(),
             key_store=env.get("PORTAL_KEY_STORE", "file").strip().lower() or "file",
             pkcs11_module=env.get("PORTAL_PKCS11_MODULE", "").strip(),
             pkcs11_token=env.get("PORTAL_PKCS11_TOKEN", "").strip(),
@@ -175,6 +178,12 @@ class Settings:
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
         )
         return settings
+
+    @property
+    def sessions_in(self) -> str:
+        """Where sign-in sessions are kept: ``PORTAL_SESSION_STORE``, by default Redis when it is
+        configured and files otherwise."""
+        return self.session_store or ("redis" if self.redis_url else "files")
 
     def apply_overrides(self, overrides: Mapping[str, Any]) -> None:
         names = {f.name for f in fields(self)}
@@ -243,6 +252,11 @@ class Settings:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
         if self.proxy_hops > 5:
             raise ConfigError("PORTAL_PROXY_HOPS is the number of reverse proxies in front of the portal: 0 to 5")
+        if self.session_store not in SESSION_STORES:
+            raise ConfigError(f"PORTAL_SESSION_STORE must be one of {', '.join(s for s in SESSION_STORES if s)}, "
+                              f"not {self.session_store!r}")
+        if self.session_store == "redis" and not self.redis_url:
+            raise ConfigError("PORTAL_SESSION_STORE=redis needs PORTAL_REDIS_URL")
         if self.job_runner == "celery" and not self.redis_url:
             raise ConfigError("PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL for its broker")
         try:

@@ -1,5 +1,6 @@
-"""Redis down under the Celery runner (a redis-server of the test's own, stopped and started, and a
-real Celery worker with its beat): a job made meanwhile is committed and stays queued in the job
+"""Redis down under the Celery runner (a redis-server of the test's own, stopped or paused, and a
+real Celery worker with its beat), with sign-in sessions in the database: people still sign in
+through the IdP and use the portal; a job made meanwhile is committed and stays queued in the job
 table, the commit is not held up by the broker, and the job is dispatched and run once Redis is
 back."""
 
@@ -24,7 +25,7 @@ from portal.jobs.models import JobState
 from portal.people.models import Employee
 from tests.conftest import CI, _free_port, app_config
 from tests.exports.test_crash_recovery import Worker, celery_worker, job_row, wait_for
-from tests.helpers import audit_entries, make_employee
+from tests.helpers import audit_entries, make_employee, sign_in
 
 
 class RedisServer:
@@ -90,9 +91,10 @@ def celery_on_own_redis(own_redis: RedisServer, tmp_path: Path, idp_url: str, sq
     database = tmp_path / "portal.db"
     database.write_bytes(sqlite_template.read_bytes())
     stamp = secrets.token_hex(4)
+    # Redis is the broker and the rate-limit store; sign-in sessions are in the database.
     app = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}", job_runner="celery",
                                 redis_url=own_redis.url, redis_prefix=f"portal-test-{stamp}:",
-                                celery_queue=f"portal-test-jobs-{stamp}"))
+                                celery_queue=f"portal-test-jobs-{stamp}", session_store="database"))
     app.config["TESTING"] = True
     yield app
     with app.app_context():
@@ -117,7 +119,14 @@ def test_a_job_made_while_redis_is_down_stays_queued_and_runs_once_redis_is_back
             export_id, job_id = export.id, export.job_id
             db.session.commit()  # the dispatch after it fails: logged, and the job waits in its table
             assert time.monotonic() - started < 15, "the broker held up the commit"
-            time.sleep(3)  # the worker and its beat are up, but nothing reaches them
+            # Sign-in (rate limits let through, counted) and pages work meanwhile.
+            client = app.test_client()
+            assert sign_in(client, "alice@example.com").status_code == 302
+            assert client.get("/").status_code == 200 and client.get("/me/exports").status_code == 200
+            ready = client.get("/readyz")  # the load balancer keeps this process
+            assert ready.status_code == 200 and ready.get_json()["status"] == "degraded"
+            assert ready.get_json()["checks"]["redis"].startswith("failed")
+            time.sleep(2)  # the worker and its beat are up, but nothing reaches them
             job = job_row(job_id)
             assert (job.state, job.attempts) == (JobState.QUEUED, 0)
 

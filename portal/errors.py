@@ -147,6 +147,7 @@ def install(app: Flask) -> None:
             return sessions_unavailable()
         if original is not None and (is_transient(original) or isinstance(original, DatabaseUnavailable)):
             _forget_the_session()
+            _no_session_store()  # sessions kept in the database could not be opened either
             return database_unavailable()
         db.session.rollback()
         return render_error(500)

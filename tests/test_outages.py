@@ -61,9 +61,12 @@ def assert_unavailable_page(response: Any) -> None:
     assert "Traceback" not in html
 
 
+@pytest.mark.parametrize("pg_app", [{}, {"session_store": "database"}], indirect=True, ids=["file-sessions",
+                                                                                         "database-sessions"])
 def test_database_down_is_a_503_page_and_the_portal_recovers_by_itself(
         pg_app: Flask, alice: tuple[FlaskClient, str], own_postgres: PostgresCluster) -> None:  # noqa: F811
     client, _subject = alice
+    pg_app.config["PROPAGATE_EXCEPTIONS"] = False  # as served: a session that cannot be opened is an error page too
     assert client.get("/").status_code == 200
     own_postgres.stop()
     try:

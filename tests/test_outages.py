@@ -174,3 +174,18 @@ def test_a_session_store_that_is_down_or_hangs_is_a_503_and_the_portal_recovers(
     assert client.get("/me/consent").status_code == 302
     signed_in(redis_sessions, client)
     assert client.get("/").status_code == 200
+
+
+def test_a_database_error_that_is_ours_stays_a_500_not_a_503(app: Flask) -> None:
+    """Only "not now" is a 503: a missing table (a fault of ours, here made by dropping it) is the
+    500 page, so that a real bug is not dressed up as an outage."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    signed_in(app, client)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE consent_events"))
+        db.engine.dispose()
+    response = client.get("/me/consent")
+    assert response.status_code == 500 and "Retry-After" not in response.headers
+    assert "Something went wrong" in response.get_data(as_text=True)

@@ -75,11 +75,14 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
         "SESSION_KEY_PREFIX": overrides.get("SESSION_KEY_PREFIX", f"{settings.redis_prefix}session:"),
         "SESSION_ID_LENGTH": 32,
     }
-    if settings.redis_url:
+    if settings.sessions_in == "database":
+        return conf  # portal.session_store
+    if settings.sessions_in == "redis":
         import redis
 
         conf["SESSION_TYPE"] = "redis"
-        conf["SESSION_REDIS"] = redis.Redis.from_url(settings.redis_url)
+        # A Redis that stops answering (paused, cut off) fails a request in seconds, not never.
+        conf["SESSION_REDIS"] = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     else:
         from cachelib.file import FileSystemCache
 
@@ -141,7 +144,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                      compare_server_default=False)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
-    server_sessions.init_app(app)
+    if settings.sessions_in == "database":
+        from portal import session_store
+
+        session_store.init_app(app, app.config["SECRET_KEY"], app.config["SESSION_KEY_PREFIX"],
+                               app.config["SESSION_ID_LENGTH"])
+    else:
+        server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir, settings.pkcs11())
     from portal import mail as portal_mail
 
@@ -170,6 +179,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
     from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
+    from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
 
     audit_witness.register()  # each signed tree head goes to the witness file after its commit
     login_manager.init_app(app)

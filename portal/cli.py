@@ -11,6 +11,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 
+from portal.db import DatabaseUnavailable, retry_transient
 from portal.extensions import db
 from portal.files import atomic_file
 from portal.jurisdictions import RequestType
@@ -87,42 +88,87 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(f"{out} exists already; choose a new file name.")
         if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):  # before anything is made or recorded
             raise click.ClickException(f"{out.parent} is not a folder this command can write to.")
-        employee = find_by_email(email)
-        if employee is None:
-            raise click.ClickException("No employee has that e-mail address.")
-        try:
-            export = exports.request_export(
-                employee, categories=list(categories) or None, actor=Actor.system(), origin="shell", dispatch=False,
-                date_from=date_from.date() if date_from else None, date_to=date_to.date() if date_to else None)
-        except exports.ExportError as exc:
-            raise click.ClickException(str(exc)) from None
-        export_id, job_id = export.id, export.job_id
-        db.session.commit()
-        started = time.monotonic()
-        while True:
+        wait = current_app.config["PORTAL_SETTINGS"].db_retry_seconds
+
+        def again(work: Any) -> Any:
+            """Each step starts its own transaction and may run again: through a database restart
+            it is retried for up to PORTAL_DB_RETRY_SECONDS."""
+            return retry_transient(work, seconds=wait, what="export run", session=db.session)
+
+        def request_it() -> tuple[str, str]:
+            employee = find_by_email(email)
+            if employee is None:
+                raise click.ClickException("No employee has that e-mail address.")
+            try:
+                export = exports.request_export(
+                    employee, categories=list(categories) or None, actor=Actor.system(), origin="shell",
+                    dispatch=False, date_from=date_from.date() if date_from else None,
+                    date_to=date_to.date() if date_to else None)
+            except exports.ExportError as exc:
+                raise click.ClickException(str(exc)) from None
+            ids = export.id, export.job_id
+            db.session.commit()
+            return ids
+
+        def attempt(job_id: str) -> tuple[JobState, int, str | None, float] | None:
             run_job(job_id)
             db.session.remove()
             job = db.session.get(Job, job_id)
-            if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
-                break
-            wait = (job.not_before - utcnow()).total_seconds() if job.state == JobState.QUEUED else 1.0
-            click.echo(f"  attempt {job.attempts} did not finish ({job.error or 'another worker has it'}); "
-                       f"trying again in {max(wait, 0):.0f}s", err=True)
-            time.sleep(max(0.2, wait))
-        done = db.session.get(Export, export_id)
-        if done is None or done.state != ExportState.READY:
-            reason = done.error if done is not None else "unknown"
-            raise click.ClickException(f"The export failed: {reason}")
-        export = done
+            if job is None:
+                return None
+            wait_for = (job.not_before - utcnow()).total_seconds() if job.state == JobState.QUEUED else 1.0
+            return job.state, job.attempts, job.error, wait_for
+
+        def deliver(export_id: str) -> Export:
+            export = db.session.get(Export, export_id, populate_existing=True)
+            if export is None or export.state != ExportState.READY:
+                reason = export.error if export is not None else "unknown"
+                raise click.ClickException(f"The export failed: {reason}")
+            try:
+                with atomic_file(out) as (fh, _placed):
+                    for chunk in exports.open_download(export):
+                        fh.write(chunk)
+            except OSError as exc:
+                raise click.ClickException(f"{out} could not be written ({exc.strerror or type(exc).__name__}); "
+                                           "nothing was delivered, and no access was recorded.") from None
+            return export
+
+        def record(export_id: str) -> Export:
+            export = db.session.get(Export, export_id, populate_existing=True)
+            assert export is not None  # noqa: S101 - delivered just now
+            if export.request_id is None:  # not already recorded by a commit whose answer was lost
+                exports.record_shell_delivery(export)  # delivered: only now is it an access to their data
+                db.session.commit()
+            return export
+
         try:
-            with atomic_file(out) as (fh, _placed):
-                for chunk in exports.open_download(export):
-                    fh.write(chunk)
-        except OSError as exc:
-            raise click.ClickException(f"{out} could not be written ({exc.strerror or type(exc).__name__}); "
-                                       "nothing was delivered, and no access was recorded.") from None
-        exports.record_shell_delivery(export)  # delivered: only now is it an access to their data
-        db.session.commit()
+            export_id, job_id = again(request_it)
+            started = time.monotonic()
+            said = None
+            while True:
+                outcome = again(lambda: attempt(job_id))
+                if outcome is None or outcome[0] in (JobState.SUCCEEDED, JobState.FAILED):
+                    break
+                state, attempts, error, wait_for = outcome
+                if (state, attempts) != said:
+                    said = (state, attempts)
+                    if state == JobState.QUEUED:
+                        click.echo(f"  attempt {attempts} did not finish ({error}); trying again in "
+                                   f"{max(wait_for, 0):.0f}s", err=True)
+                    else:
+                        click.echo(f"  attempt {attempts} is under way in another worker; waiting for it", err=True)
+                time.sleep(max(0.2, wait_for))
+            again(lambda: deliver(export_id))
+        except DatabaseUnavailable as gone:
+            raise click.ClickException(f"The export stopped: {gone}. Nothing was delivered, and no access was "
+                                       "recorded; run the command again once the database is back.") from None
+        try:
+            export = again(lambda: record(export_id))
+        except DatabaseUnavailable as gone:
+            out.unlink(missing_ok=True)  # a copy that is not on record is not handed out
+            raise click.ClickException(f"The export was written but could not be recorded: {gone}. The file was "
+                                       "removed again, so nothing was delivered; run the command again once "
+                                       "the database is back.") from None
         counts = ", ".join(f"{v:,} {k}" for k, v in (export.counts or {}).items())
         click.echo(f"Wrote {out} ({export.artifact_bytes:,} bytes; {counts}) in {time.monotonic() - started:.1f}s.")
 

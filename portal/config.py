@@ -26,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 JOB_RUNNERS = ("thread", "celery")
+SESSION_STORES = ("", "redis", "files", "database")
 
 
 class ConfigError(RuntimeError):
@@ -79,6 +80,7 @@ class Settings:
     artifact_dir: Path = DEFAULT_INSTANCE / "artifacts"
     key_dir: Path = field(default_factory=lambda: default_key_dir(DEFAULT_INSTANCE))
     session_dir: Path = DEFAULT_INSTANCE / "sessions"
+    session_store: str = ""  # "redis", "files" or "database"; empty: Redis when configured, else files
     key_store: str = "file"  # or "pkcs11": subject keys on a PKCS#11 token (an HSM)
     pkcs11_module: str = ""
     pkcs11_token: str = ""
@@ -98,6 +100,7 @@ class Settings:
     job_workers: int = 2
     job_lease_seconds: int = 60
     job_sweep_seconds: int = 30
+    db_retry_seconds: int = 120  # how long jobs and commands wait for a database that went away
     celery_queue: str = "portal-jobs"
     redis_prefix: str = "portal:"
     export_days: int = 7
@@ -125,11 +128,13 @@ class Settings:
             numbers = {name: int(env.get(f"PORTAL_{name.upper()}", str(default)))
                        for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
                                              ("job_sweep_seconds", 30), ("export_days", 7), ("outbox_days", 14),
-                                             ("export_pause_ms", 0), ("proxy_hops", 0))}
+                                             ("export_pause_ms", 0), ("proxy_hops", 0),
+                                             ("db_retry_seconds", 120))}
         except ValueError as exc:
             raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
                               f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS, "
-                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS and PORTAL_PROXY_HOPS "
+                              f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS, PORTAL_PROXY_HOPS and "
+                              f"PORTAL_DB_RETRY_SECONDS "
                               f"take whole numbers: {exc}") from None
 
         settings = cls(
@@ -149,6 +154,7 @@ class Settings:
             artifact_dir=Path(env.get("PORTAL_ARTIFACT_DIR") or instance / "artifacts"),
             key_dir=Path(env.get("PORTAL_KEY_DIR") or default_key_dir(instance)),
             session_dir=Path(env.get("PORTAL_SESSION_DIR") or instance / "sessions"),
+            session_store=env.get("PORTAL_SESSION_STORE", "").strip().lower(),
             key_store=env.get("PORTAL_KEY_STORE", "file").strip().lower() or "file",
             pkcs11_module=env.get("PORTAL_PKCS11_MODULE", "").strip(),
             pkcs11_token=env.get("PORTAL_PKCS11_TOKEN", "").strip(),
@@ -173,11 +179,18 @@ class Settings:
             outbox_days=numbers["outbox_days"],
             export_pause_ms=numbers["export_pause_ms"],
             proxy_hops=numbers["proxy_hops"],
+            db_retry_seconds=numbers["db_retry_seconds"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
             audit_witness_dir=Path(env.get("PORTAL_AUDIT_WITNESS_DIR") or instance / "witness"),
         )
         return settings
+
+    @property
+    def sessions_in(self) -> str:
+        """Where sign-in sessions are kept: ``PORTAL_SESSION_STORE``, by default Redis when it is
+        configured and files otherwise."""
+        return self.session_store or ("redis" if self.redis_url else "files")
 
     def apply_overrides(self, overrides: Mapping[str, Any]) -> None:
         names = {f.name for f in fields(self)}
@@ -248,11 +261,16 @@ class Settings:
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1), ("outbox_days", 1),
-                          ("export_pause_ms", 0), ("proxy_hops", 0)):
+                          ("export_pause_ms", 0), ("proxy_hops", 0), ("db_retry_seconds", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
         if self.proxy_hops > 5:
             raise ConfigError("PORTAL_PROXY_HOPS is the number of reverse proxies in front of the portal: 0 to 5")
+        if self.session_store not in SESSION_STORES:
+            raise ConfigError(f"PORTAL_SESSION_STORE must be one of {', '.join(s for s in SESSION_STORES if s)}, "
+                              f"not {self.session_store!r}")
+        if self.session_store == "redis" and not self.redis_url:
+            raise ConfigError("PORTAL_SESSION_STORE=redis needs PORTAL_REDIS_URL")
         if self.job_runner == "celery" and not self.redis_url:
             raise ConfigError("PORTAL_JOB_RUNNER=celery needs PORTAL_REDIS_URL for its broker")
         try:

@@ -125,3 +125,89 @@ def scrub_deleted(engine: Any, tables: list[str], *, attempts: int = 20, pause: 
             return "deleted"
         finally:
             conn.exec_driver_sql("PRAGMA busy_timeout=10000")  # as every connection of the pool has it
+
+
+# -- the database going away ----------------------------------------------------------------------
+
+TRANSIENT_SQLSTATES = frozenset({
+    "40001",  # serialization_failure: the same transaction run again can succeed
+    "40P01",  # deadlock_detected
+    "57P01",  # admin_shutdown: the server is stopping or restarting (pg_ctl stop, a failover)
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now: the server is starting up
+})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error says "not now" rather than "never": the connection was lost or
+    refused, the server is shutting down or starting, a serialization failure or deadlock, or
+    (SQLite) the database stayed locked. The same work can succeed once the database is back."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")  # class 08: connection exception
+    module = type(orig).__module__
+    if module.startswith("psycopg"):
+        # No SQLSTATE: the client could not reach the server or lost it (refused, closed, reset).
+        import psycopg
+
+        return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
+    if module.startswith("sqlite3"):
+        return "database is locked" in str(orig)
+    return False
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database stayed unreachable (or kept failing transiently) for the whole time allowed."""
+
+    def __init__(self, waited: float, last: BaseException) -> None:
+        super().__init__(f"the database did not answer for {waited:.0f} s ({describe_failure(last)})")
+        self.waited = waited
+        self.last = last
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short description of a transient failure for messages and logs: its kind, never a
+    statement or its parameters."""
+    from sqlalchemy.exc import DBAPIError
+
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    return f"{type(orig).__name__}{f' {sqlstate}' if sqlstate else ''}"
+
+
+def retry_transient(work: Any, *, seconds: float, what: str, session: Any = None,
+                    first_pause: float = 0.5, max_pause: float = 8.0) -> Any:
+    """Run ``work()`` until it returns, retrying after a transient database error with growing
+    pauses (0.5 s, 1 s, 2 s ... at most 8 s) for at most ``seconds``; then raise
+    :class:`DatabaseUnavailable`. Other errors go through at once. ``work`` must be safe to run
+    again (it starts its own transaction); ``session`` is rolled back after each failure so that
+    the next attempt starts clean."""
+    import time
+
+    started = time.monotonic()
+    pause = first_pause
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if session is not None:
+                try:
+                    session.rollback()
+                except Exception:  # the rollback needs the connection that is gone; the next use reconnects
+                    log.debug("rollback after a lost connection failed", exc_info=True)
+            waited = time.monotonic() - started
+            if waited + pause > seconds:
+                raise DatabaseUnavailable(waited, exc) from exc
+            log.warning("%s: the database did not answer (%s); trying again in %.1f s",
+                        what, describe_failure(exc), pause)
+            time.sleep(pause)
+            pause = min(max_pause, pause * 2)

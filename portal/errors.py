@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import logging
+from typing import Any
+
+from flask import Flask, current_app, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.audit.services import AuditBusy
+from portal.db import DatabaseUnavailable, describe_failure, is_transient
 from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER = "30"  # seconds: a database restart or failover usually takes less
 
 MESSAGES = {
     400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
@@ -26,6 +37,69 @@ def render_error(code: int, title: object = None, message: object = None) -> tup
     default_title, default_message = MESSAGES.get(code, MESSAGES[500])
     return render_template("error.html", code=code, title=title or default_title,
                            message=message or default_message), code
+
+
+def wants_json() -> bool:
+    """Whether the client reads JSON rather than pages: the API, or an Accept header that prefers
+    JSON to HTML (the export page's progress script)."""
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.accept_mimetypes
+    return bool(accept) and accept.best_match(["text/html", "application/json"]) == "application/json" \
+        and accept["application/json"] > accept["text/html"]
+
+
+def _forget_the_session() -> None:
+    """Drop the transaction that failed and everything loaded in it (the signed-in person, their
+    session row), so that rendering the error page does not reach for the database again."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool replaces it
+        log.debug("rollback after a database failure failed", exc_info=True)
+    db.session.remove()
+    g._login_user = AnonymousUserMixin()
+    g.pop("auth_session", None)
+
+
+def _no_session_store() -> None:
+    """The session store failed while the request began: render without any session."""
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    if ctx._session is None:  # its opening failed (Flask 3.1 keeps the opened session there)
+        ctx._session = current_app.session_interface.make_null_session(current_app)
+    g._login_user = AnonymousUserMixin()
+    g.pop("auth_session", None)
+
+
+def session_store_error(exc: BaseException) -> bool:
+    """Redis (the session store, when configured) refused, dropped or did not answer."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    return isinstance(exc, RedisConnectionError | RedisTimeout)
+
+
+def sessions_unavailable() -> Any:
+    return unavailable(_l("The portal cannot read or save sign-in sessions at the moment (their store is not "
+                          "answering). Please try again in a minute."))
+
+
+def database_unavailable() -> Any:
+    return unavailable(_l("The portal's database is not answering at the moment, so nothing was changed or "
+                          "saved. Please try again in a minute."))
+
+
+def unavailable(message: Any) -> Any:
+    """503 with ``Retry-After``: a page, or ``application/problem+json`` (RFC 9457) for JSON clients."""
+    headers = {"Retry-After": DATABASE_RETRY_AFTER, "Cache-Control": "no-store"}
+    if wants_json():
+        response = jsonify({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                            "detail": str(message)})
+        response.status_code = 503
+        response.mimetype = "application/problem+json"
+        response.headers.update(headers)
+        return response
+    page, code = render_error(503, _l("Unavailable"), message)
+    return page, code, headers
 
 
 def install(app: Flask) -> None:
@@ -46,7 +120,34 @@ def install(app: Flask) -> None:
                                                       "moment."))
         return page, code, {"Retry-After": "30"}
 
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> Any:
+        if not is_transient(error):
+            raise error  # a fault of ours: the 500 page, and the traceback in the log
+        # Whatever the request had written is in the transaction the database threw away (one
+        # commit per request, at its end): nothing of it was kept.
+        log.warning("%s %s: the database did not answer (%s); answered 503", request.method,
+                    request.url_rule.rule if request.url_rule else "?", describe_failure(error))
+        _forget_the_session()
+        return database_unavailable()
+
+    @app.errorhandler(DatabaseUnavailable)
+    def database_gone(error: DatabaseUnavailable) -> Any:
+        log.warning("the database stayed unavailable (%s); answered 503", error)
+        _forget_the_session()
+        return database_unavailable()
+
     @app.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[str, int]:
+    def server_error(error: InternalServerError) -> Any:
+        # Failures outside the view (opening or saving the session) come here wrapped.
+        original = error.original_exception
+        if original is not None and session_store_error(original):
+            log.warning("the session store did not answer (%s); answered 503", type(original).__name__)
+            _no_session_store()
+            return sessions_unavailable()
+        if original is not None and (is_transient(original) or isinstance(original, DatabaseUnavailable)):
+            _forget_the_session()
+            _no_session_store()  # sessions kept in the database could not be opened either
+            return database_unavailable()
         db.session.rollback()
         return render_error(500)

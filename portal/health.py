@@ -104,7 +104,8 @@ CHECKS: dict[str, Callable[[], str | None]] = {
 @public
 def readyz() -> tuple[Response, int]:
     """200 when every check passes, else 503; each check says ``ok`` or what is wrong (the kind of
-    error, never its details)."""
+    error, never its details). Redis and the rate limits failing while sessions are not in Redis
+    is ``degraded``, still 200."""
     results: dict[str, str] = {}
     for name, check in CHECKS.items():
         try:
@@ -113,9 +114,18 @@ def readyz() -> tuple[Response, int]:
             db.session.rollback()
             problem = f"failed ({type(exc).__name__})"
         results[name] = problem or "ok"
-    ready = all(value == "ok" for value in results.values())
-    if not ready:
-        current_app.logger.warning("not ready: %s", ", ".join(f"{k} {v}" for k, v in results.items() if v != "ok"))
-    response = jsonify({"status": "ready" if ready else "not ready", "checks": results})
+    failing = [name for name, value in results.items() if value != "ok"]
+    # With sessions kept elsewhere, Redis carries only the job broker and the rate limits: while it
+    # is down people are still served (jobs wait in their table), so this process stays in the pool.
+    if current_app.config["PORTAL_SETTINGS"].sessions_in != "redis":
+        needed = [name for name in failing if name not in ("redis", "rate_limits")]
+    else:
+        needed = failing
+    ready = not needed
+    if failing:
+        current_app.logger.warning("%s: %s", "degraded" if ready else "not ready",
+                                   ", ".join(f"{k} {results[k]}" for k in failing))
+    status = "not ready" if not ready else "degraded" if failing else "ready"
+    response = jsonify({"status": status, "checks": results})
     response.cache_control.no_store = True
     return response, 200 if ready else 503

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 
+from portal.db import describe_failure, is_transient
+
 log = logging.getLogger(__name__)
 
 EXTENSION = "portal.jobs.runner"
@@ -61,9 +63,17 @@ def run_periodic(*, all_due: bool = False) -> None:
         _last_run[task] = now
         try:
             task()
-        except Exception:
-            db.session.rollback()
-            log.exception("periodic task %s failed", getattr(task, "__name__", task))
+        except Exception as exc:
+            try:
+                db.session.rollback()
+            except Exception:  # the database went away: the next sweep tries again
+                log.debug("rollback after a failed periodic task failed", exc_info=True)
+            name = getattr(task, "__name__", task)
+            if is_transient(exc):
+                log.warning("periodic task %s: the database did not answer (%s); the next sweep tries again",
+                            name, describe_failure(exc))
+            else:
+                log.exception("periodic task %s failed", name)
 
 
 class ThreadRunner:
@@ -164,6 +174,11 @@ class ThreadRunner:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
+# Publishing to a broker that is down is tried a few times within about a second, then given up:
+# the job stays queued in its table, and the sweep dispatches it again once the broker is back.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
+
+
 class CeleryRunner:
     """Sends each dispatch to the Celery workers through the Redis broker."""
 
@@ -173,7 +188,8 @@ class CeleryRunner:
     def dispatch(self, job_id: str, delay: float = 0) -> None:
         from portal.jobs.worker import run_job_task
 
-        run_job_task.apply_async(args=[job_id], countdown=delay or None, queue=self.queue)
+        run_job_task.apply_async(args=[job_id], countdown=delay or None, queue=self.queue,
+                                 retry_policy=PUBLISH_RETRY)
 
 
 def init_app(app: Flask) -> None:

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
-from portal.db import utcnow
+from portal.db import DatabaseUnavailable, describe_failure, is_transient, retry_transient, utcnow
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
 
@@ -29,6 +29,7 @@ PENDING_KEY = "portal.jobs.pending"
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 600
 PROGRESS_INTERVAL_SECONDS = 1.0
+DATABASE_LOST = "the database stopped answering during the work (a restart or failover); it is tried again"
 
 
 class LeaseLost(RuntimeError):
@@ -216,9 +217,28 @@ def run_job(job_id: str) -> JobState | None:
         return _fail(ctx, exc.reason, retry=exc.retry)
     except Exception as exc:
         _undo(ctx)
+        if is_transient(exc):
+            return _retry_when_the_database_is_back(ctx, exc)
         log.exception("job %s (%s) attempt %d failed", job_id, ctx.kind, ctx.attempt)
         return _fail(ctx, f"an internal error ({type(exc).__name__}) stopped the work; staff can see it "
                           f"under job reference {job_id[:8]}", retry=True)
+
+
+def _retry_when_the_database_is_back(ctx: JobContext, exc: BaseException) -> JobState | None:
+    """The attempt lost its database. Its steps are idempotent and each committed batch stands, so
+    the job is queued again as after any failed attempt; recording that needs the database, so wait
+    for it (``PORTAL_DB_RETRY_SECONDS``). If it stays away, the job keeps its lease and is taken up
+    again once that runs out, as when a worker dies."""
+    log.warning("job %s (%s) attempt %d: the database did not answer (%s)", ctx.job_id, ctx.kind, ctx.attempt,
+                describe_failure(exc))
+    seconds = current_app.config["PORTAL_SETTINGS"].db_retry_seconds
+    try:
+        state: JobState | None = retry_transient(lambda: _fail(ctx, DATABASE_LOST, retry=True), seconds=seconds,
+                                                 what=f"job {ctx.job_id}", session=db.session)
+    except DatabaseUnavailable as gone:
+        log.warning("job %s: %s; it is taken up again when its lease runs out", ctx.job_id, gone)
+        return None
+    return state
 
 
 def _undo(ctx: JobContext) -> None:
@@ -226,8 +246,12 @@ def _undo(ctx: JobContext) -> None:
     itself fails (the database went away), the clean-ups run."""
     try:
         db.session.rollback()
-    except Exception:
-        log.exception("job %s: the rollback after a failed attempt failed", ctx.job_id)
+    except Exception as exc:
+        if is_transient(exc):  # the connection is gone, and its transaction with it
+            log.warning("job %s: no rollback after the failed attempt: the database did not answer (%s)",
+                        ctx.job_id, describe_failure(exc))
+        else:
+            log.exception("job %s: the rollback after a failed attempt failed", ctx.job_id)
     for undo in reversed(ctx.on_rollback):
         try:
             undo()

@@ -29,7 +29,10 @@ _configured = False
 def configure(settings: Settings) -> None:
     """Point the Celery app at the broker and queue of these settings (idempotent)."""
     global _configured
-    transport_options = {"global_keyprefix": f"{settings.redis_prefix}celery:"}
+    # A broker that does not answer must not hold up the request that dispatches: the job is in
+    # its table already, and the sweep dispatches it once the broker is back.
+    transport_options = {"global_keyprefix": f"{settings.redis_prefix}celery:", "socket_connect_timeout": 2,
+                         "socket_timeout": 5}
     if _configured and celery._pool is not None and (
             celery.conf.broker_url, celery.conf.broker_transport_options) != (settings.redis_url, transport_options):
         # Another app in this process (as in tests) had other settings: its pooled connections

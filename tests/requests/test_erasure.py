@@ -2,8 +2,8 @@
 in batches with exact counts, dashboard aggregates rebuilt from what is left, the key destroyed
 once nothing is left (crypto-shredding, shown on a copy of the database file), the AI-training
 suppression, ready exports removed; date ranges and legal holds keep what they must; a worker
-killed in the middle (an exception, and SIGKILL of a real `flask jobs work` process) is carried
-on by the next run to exactly the end state of an uninterrupted one."""
+killed in the middle (an exception, and SIGKILL of a real `flask jobs work` process, on SQLite and
+on PostgreSQL) is carried on by the next run to exactly the end state of an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from portal.exports.models import Export, ExportState
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
+from portal.jobs.runners import runner
 from portal.monitoring import deletion
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import (
@@ -544,6 +545,7 @@ def job_row(job_id: str) -> Job:
     return job
 
 
+@both_databases
 @pytest.mark.timeout(120)
 def test_a_killed_worker_process_leaves_consistent_counts_and_the_next_run_finishes_exactly_once(
         world: World, tmp_path: Path, app: Flask) -> None:
@@ -590,8 +592,10 @@ def test_a_killed_worker_process_leaves_consistent_counts_and_the_next_run_finis
     assert COMPLETE not in tags_for(crash_request)
     db.session.rollback()
 
-    # Once the dead worker's lease runs out, the job is due again; the next run finishes it.
+    # Once the dead worker's lease runs out, the job is due again: the next sweep dispatches it,
+    # and the run it starts finishes it.
     wait_for("the dead worker's lease runs out", lambda: crash_job in jobs.due_jobs(), 30, lambda: "")
+    assert jobs.sweep() == 1 and runner().dispatched[-1] == (crash_job, 0)  # type: ignore[attr-defined]
     assert jobs.run_job(crash_job) == JobState.SUCCEEDED
     db.session.remove()
     job = job_row(crash_job)

@@ -70,7 +70,7 @@ def test_a_leaver_is_signed_out_everywhere_and_keeps_data_and_requests(app: Flas
     assert not any(is_signed_in(c) for c in clients)
     again = app.test_client()
     refused = sign_in(again, "alice@example.com")
-    assert refused.status_code == 403
+    assert refused.status_code == 403 and 'href="/former"' in refused.get_data(as_text=True)
     (entry,) = audit_entries(app, "people:employee:leave")
     assert entry.details == {"left_on": left_on.isoformat(), "already_former": False, "sessions_ended": 2}
     assert entry.actor_type == "staff" and entry.actor_id == "hr-system"

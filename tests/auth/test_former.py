@@ -22,10 +22,13 @@ from portal.auth import former
 from portal.auth.models import AuthSession, EmailCode, SignInMethod
 from portal.db import utcnow
 from portal.extensions import db
+from portal.jobs import services as jobs
+from portal.jobs.models import Job, JobState
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
+from portal.requests import routing
 from portal.requests import services as request_services
-from portal.requests.models import Channel, DataRequest, RequestType
+from portal.requests.models import Channel, DataRequest, RequestState, RequestType
 from tests.helpers import audit_entries, csrf_token, make_employee, sign_in, snapshot
 from tests.mail.conftest import SmtpServer, make_portal, smtp_server  # noqa: F401  (fixtures)
 
@@ -133,12 +136,49 @@ def test_frank_signs_in_with_a_code_files_a_request_and_the_dpo_sees_how_he_was_
         request_id = request_row.id
     assert client.get(f"/me/requests/{request_id}").status_code == 200
 
-    admin = portal.test_client()
-    assert sign_in(admin, "admin@example.com").status_code == 302
-    case = admin.get(f"/dpo/requests/{request_id}").get_data(as_text=True)
+    # dana, a DPO of the default queue (there are no routing rules), sees how he was identified
+    # and asks for more; frank answers in his code session.
+    dana = portal.test_client()
+    assert sign_in(dana, "dana@example.com").status_code == 302
+    with portal.app_context():
+        staff = people.find_by_email("dana@example.com")
+        assert staff is not None
+        routing.add_member(request_services.default_queue(), staff, actor=Actor.system())
+        db.session.commit()
+    case = dana.get(f"/dpo/requests/{request_id}").get_data(as_text=True)
     method = re.search(r'id="case-identity-method">(.*?)</dd>', case, re.S)
     assert method is not None and "Identity: personal e-mail code" in method.group(1)
-    assert "Ask the requester" in case
+    with portal.app_context():
+        staff = people.find_by_email("dana@example.com")
+        request_row = db.session.get(DataRequest, request_id)
+        assert staff is not None and request_row is not None
+        request_services.claim(request_row, staff)
+        request_services.start_review(request_row, staff)
+        db.session.commit()
+    case = dana.get(f"/dpo/requests/{request_id}").get_data(as_text=True)
+    asked = dana.post(f"/dpo/requests/{request_id}/ask", data={
+        "message": "Please tell us the last day you worked.", "csrf_token": csrf_token(case)})
+    assert asked.status_code == 302
+    page = client.get(f"/me/requests/{request_id}").get_data(as_text=True)
+    assert "Please tell us the last day you worked." in page
+    answered = client.post(f"/me/requests/{request_id}/answer", data={
+        "message": "The 30th of November.", "csrf_token": csrf_token(page)})
+    assert answered.status_code == 302
+    with portal.app_context():
+        request_row = db.session.get(DataRequest, request_id)
+        assert request_row is not None and request_row.state == RequestState.IN_REVIEW
+
+    # His request's e-mails (acknowledgement, the question) go to his personal address: run them.
+    with portal.app_context():
+        mail_jobs = [job.id for job in db.session.scalars(sa.select(Job).where(Job.kind == "mail.send"))
+                     if job.params["recipient_id"] == frank]
+    assert len(mail_jobs) == 2
+    for job_id in mail_jobs:
+        with portal.app_context():
+            assert jobs.run_job(job_id) == JobState.SUCCEEDED
+    to_frank = [r for r in smtp_server.handler.received if r.rcpt_tos == [HOME]]
+    assert len(to_frank) == 3, "the code, the acknowledgement and the question"
+    assert not [r for r in smtp_server.handler.received if "frank@example.com" in r.rcpt_tos]
 
     tags = [e.tag for e in audit_entries(portal, "auth:former-code:issue")]
     assert tags == ["auth:former-code:issue"]
@@ -382,3 +422,22 @@ def test_signing_out_ends_the_code_session_without_going_to_the_idp(portal: Flas
     with portal.app_context():
         row = db.session.scalar(sa.select(AuthSession).where(AuthSession.employee_id == frank))
         assert row is not None and row.end_reason == "signed-out"
+
+
+def test_a_stale_code_session_gets_a_fresh_code_before_any_download(portal: Flask, frank: str,
+                                                                     smtp_server: SmtpServer) -> None:  # noqa: F811
+    client = signed_in_as_frank(portal, smtp_server)
+    with portal.app_context():
+        employee = db.session.get(Employee, frank)
+        assert employee is not None
+        request_id = request_services.file_request(employee, RequestType.ACCESS).request.id
+        db.session.execute(sa.update(AuthSession).where(AuthSession.employee_id == frank)
+                           .values(auth_time=utcnow() - timedelta(minutes=10)))
+        db.session.commit()
+    token = csrf_token(client.get("/me/exports").get_data(as_text=True))
+    download = client.post(f"/me/exports/{'0' * 32}/download", data={"csrf_token": token},
+                           headers={"Referer": "http://localhost/me/exports"})
+    assert download.status_code == 302 and download.headers["Location"] == "/former/step-up?next=/me/exports"
+    certificate = client.get(f"/me/requests/{request_id}/certificate")
+    assert certificate.status_code == 302
+    assert certificate.headers["Location"].startswith("/former/step-up?next=")

@@ -20,6 +20,8 @@ from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
 from portal.auth import former
 from portal.auth.models import AuthSession, EmailCode, SignInMethod
+from portal.consent import services as consent
+from portal.consent.models import Decision, Purpose
 from portal.db import utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
@@ -214,6 +216,22 @@ def test_a_former_session_reaches_only_its_own_pages(portal: Flask, frank: str, 
     refused = [e.targets for e in audit_entries(portal, "access:object:refused")]
     assert {"type": "route", "id": "browse.activity"} in refused
     assert client.get("/me/requests").status_code == 200 and client.get("/me/exports").status_code == 200
+    assert "Sessions" in client.get("/account/sessions").get_data(as_text=True)
+    withdrawn = client.post("/me/consent/ai_training/withdraw", data={"csrf_token": token})
+    assert withdrawn.status_code == 302, "withdrawing consent stays as easy as ever"
+    with portal.app_context():
+        assert consent.states(frank)[Purpose.AI_TRAINING].decision == Decision.WITHDRAWN
+
+
+def test_old_codes_are_purged(portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811
+    ask(portal.test_client(), HOME)
+    ask(portal.test_client(), "nobody@example.net", remote="10.1.0.2")
+    with portal.app_context():
+        db.session.execute(sa.update(EmailCode).where(EmailCode.employee_id.is_(None))
+                           .values(expires_at=utcnow() - timedelta(days=1, minutes=1)))
+        db.session.commit()
+        assert former.purge_codes() == 1
+        assert [row.employee_id for row in db.session.scalars(sa.select(EmailCode))] == [frank]
 
 
 # -- wrong, expired, unknown -----------------------------------------------------------------------

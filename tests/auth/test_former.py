@@ -32,7 +32,7 @@ from portal.requests import routing
 from portal.requests import services as request_services
 from portal.requests.models import Channel, DataRequest, RequestState, RequestType
 from tests.helpers import audit_entries, csrf_token, make_employee, sign_in, snapshot
-from tests.mail.conftest import SmtpServer, make_portal, smtp_server  # noqa: F401  (fixtures)
+from tests.mail.conftest import SmtpServer, both_databases, make_portal, smtp_server  # noqa: F401  (fixtures)
 
 HOME = "frank.home@example.net"
 CODE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)
@@ -103,6 +103,7 @@ def latest_code_row(app: Flask) -> EmailCode:
 
 # -- the whole path ---------------------------------------------------------------------------------
 
+@both_databases
 def test_frank_signs_in_with_a_code_files_a_request_and_the_dpo_sees_how_he_was_identified(
         portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811
     client = portal.test_client()
@@ -236,6 +237,7 @@ def test_old_codes_are_purged(portal: Flask, frank: str, smtp_server: SmtpServer
 
 # -- wrong, expired, unknown -----------------------------------------------------------------------
 
+@both_databases
 def test_five_wrong_codes_lock_the_code(portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811
     client = portal.test_client()
     ask(client, HOME)

@@ -105,7 +105,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.config import PROJECT_ROOT, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
-    from portal.security import install_headers, install_proxy
+    from portal.security import install_headers, install_limited_gate, install_proxy
 
     overrides = dict(config or {})
     settings = Settings.from_env()
@@ -199,6 +199,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
+    from portal.auth.former_views import bp as former_bp
     from portal.dpo.admin_views import bp as queues_admin_bp
     from portal.dpo.views import bp as dpo_bp
     from portal.evidence.report_views import bp as reports_bp
@@ -214,13 +215,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
                       exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
-                      reports_bp, health_bp):
+                      reports_bp, health_bp, former_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.jobs import runners as job_runners
 
     job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
+    install_limited_gate(app)
     install_proxy(app, settings.proxy_hops)
     ratelimit.init_app(app, redis_url=settings.redis_url)
 
@@ -230,7 +232,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:
-        return {"auth_session": g.get("auth_session"), "_": gettext, "demo": settings.demo,
+        auth_session = g.get("auth_session")
+        return {"auth_session": auth_session, "limited_session": bool(auth_session is not None and auth_session.is_limited),
+                "_": gettext, "demo": settings.demo,
                 "dpo_contact": settings.dpo_contact}
 
     _ = crypto

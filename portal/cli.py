@@ -204,6 +204,35 @@ def register_commands(app: Flask) -> None:
                 break
         click.echo(f"Ran {ran} job attempt(s).")
 
+    @app.cli.group("people")
+    def people_group() -> None:
+        """Employees: leavers."""
+
+    @people_group.command("leave")
+    @click.option("--email", "email", required=True, help="The employee's work e-mail address.")
+    @click.option("--on", "left_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="The leave date, YYYY-MM-DD (default: today, UTC); not in the future.")
+    @click.option("--personal-email", default=None,
+                  help="The personal address they will use at /former (kept sealed, with a keyed index).")
+    def people_leave(email: str, left_on: Any, personal_email: str | None) -> None:
+        """Mark an employee as having left: their portal sessions end at once, SSO refuses them, their
+        data stays under its retention rules and their open requests go on."""
+        from portal.audit.services import Actor
+        from portal.db import utcnow
+        from portal.people import services as people
+
+        employee = people.find_by_email(email)
+        if employee is None:
+            raise click.ClickException("No employee has this e-mail address; nothing was changed.")
+        try:
+            ended = people.mark_leaver(employee, left_on.date() if left_on else utcnow().date(),
+                                       actor=Actor("staff", "shell"), personal_email=personal_email)
+        except people.PeopleError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"{str(exc).capitalize()}; nothing was changed.") from None
+        db.session.commit()
+        click.echo(f"Marked as former employee (left {employee.left_at:%Y-%m-%d}); {ended} session(s) ended.")
+
     @app.cli.group("requests")
     def requests_group() -> None:
         """Data-subject requests."""

@@ -1,4 +1,5 @@
-"""Rate limits on the doors anyone can knock on: sign-in and the links shared with regulators.
+"""Rate limits on the doors anyone can knock on: sign-in, the former-employee path and the links
+shared with regulators.
 
 Those are the public routes that do work for a stranger: a sign-in starts an OIDC flow (state,
 nonce and a session), and every look at a shared link, good or bad, writes an audit entry, so a
@@ -30,6 +31,12 @@ log = logging.getLogger(__name__)
 # Per client address. Sign-in: the start and the IdP's return count separately.
 SIGN_IN = "30 per minute; 300 per hour"
 SHARED_LINK = "30 per minute; 200 per hour"
+# The former-employee path (/former): asking for a code sends an e-mail, so it is limited per client
+# and per address (the address's keyed index, whether or not it is on record); entering codes per client
+# (each code also locks after 5 wrong tries).
+FORMER_CLIENT = "10 per minute; 60 per hour"
+FORMER_ADDRESS = "3 per 10 minutes; 10 per day"
+FORMER_VERIFY = "20 per minute; 100 per hour"
 
 
 def _breached(limit: RequestLimit) -> None:

@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, request
+from flask import Flask, Response, abort, current_app, g, request
 from flask_login import current_user
 
 from portal.audit.services import Actor, record
@@ -73,6 +73,29 @@ def signed_in(view: F) -> F:
 
     wrapper.access_rule = SIGNED_IN  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def open_to_former(view: F) -> F:
+    """A former employee's limited session (a personal e-mail code) may use this view too. Every
+    other view that is not public answers such a session 404 (see :func:`install_limited_gate`).
+    Put it right under the route decorator."""
+    view.former_access = True  # type: ignore[attr-defined]
+    return view
+
+
+def install_limited_gate(app: Flask) -> None:
+    """Former employees' sessions reach only public views and those marked :func:`open_to_former`
+    (docs/architecture.md, "Leavers and former employees"); anything else is refused as not theirs."""
+
+    @app.before_request
+    def limited_sessions_stay_in_their_lane() -> None:
+        view = app.view_functions.get(request.endpoint or "")
+        if view is None or request.endpoint == "static":
+            return
+        if getattr(view, "access_rule", None) == PUBLIC or getattr(view, "former_access", False):
+            return
+        if current_user.is_authenticated and getattr(g.get("auth_session"), "is_limited", False):
+            refuse_access("route", request.endpoint or "?")
 
 
 def requires(permission: Permission) -> Callable[[F], F]:

@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import CreatedAt, UTCDateTime, utcnow
+from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check, utcnow
 from portal.extensions import db
 from portal.people.models import Employee
+
+
+class SignInMethod(enum.StrEnum):
+    SSO = "sso"  # the company's identity provider
+    EMAIL_CODE = "email_code"  # a former employee: a one-time code sent to their personal e-mail
+
+
+class CodePurpose(enum.StrEnum):
+    SIGN_IN = "sign_in"
+    STEP_UP = "step_up"  # a fresh code before a download or a sensitive request
 
 
 class SsoIdentity(db.Model):  # type: ignore[name-defined,misc]
@@ -48,11 +59,45 @@ class AuthSession(db.Model):  # type: ignore[name-defined,misc]
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(String(40))
     device: Mapped[str] = mapped_column(String(80), comment="coarse browser and system, e.g. 'Chrome on Linux'")
+    method: Mapped[SignInMethod] = mapped_column(
+        String(16), default=SignInMethod.SSO, server_default=SignInMethod.SSO.value,
+        comment="sso, or email_code: a former employee's limited session, auth_time is the last code's")
 
     employee: Mapped[Employee] = relationship()
 
-    __table_args__ = (Index("ix_auth_sessions_employee_ended", "employee_id", "ended_at"),)
+    __table_args__ = (Index("ix_auth_sessions_employee_ended", "employee_id", "ended_at"), enum_check("method", SignInMethod))
+
+    @property
+    def is_limited(self) -> bool:
+        """A former employee's session: only the pages open to former employees."""
+        return self.method == SignInMethod.EMAIL_CODE
 
     @property
     def is_live(self) -> bool:
         return self.ended_at is None and self.expires_at > utcnow()
+
+
+class EmailCode(db.Model):  # type: ignore[name-defined,misc]
+    """One code asked for on the former-employee path. Made for every address asked about, known
+    or not (so both answers do the same work); ``employee_id`` is set only when the address is a
+    former employee's. The code itself is never stored: only its keyed hash, bound to this row."""
+
+    __tablename__ = "email_codes"
+
+    id: Mapped[SurrogateId]
+    address_index: Mapped[str] = mapped_column(String(64), comment="HMAC of the address asked about")
+    employee_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), comment="step-up: the session the code refreshes")
+    purpose: Mapped[CodePurpose] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64), comment="HMAC of the row id and the code")
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_email_codes_address_created", "address_index", "created_at"),
+        enum_check("purpose", CodePurpose),
+        CheckConstraint("tries >= 0", name="tries_not_negative"),
+    )

@@ -158,7 +158,9 @@ def live_session(handle: str) -> AuthSession | None:
     auth_session = db.session.get(AuthSession, handle)
     if auth_session is None or not auth_session.is_live:
         return None
-    if auth_session.employee.employment_status != EmploymentStatus.ACTIVE:
+    # SSO sessions are for current staff; a code session only for a former employee.
+    wanted = EmploymentStatus.FORMER if auth_session.is_limited else EmploymentStatus.ACTIVE
+    if auth_session.employee.employment_status != wanted:
         return None
     return auth_session
 

@@ -45,8 +45,7 @@ def _guarded(view: F, back: str | None) -> F:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
         window = current_app.config["PORTAL_SETTINGS"].step_up_seconds
         if not has_recent_step_up(g.auth_session, window):
-            flash(_("For your protection, please sign in again to continue."), "info")
-            return redirect(url_for("auth.login", reauth="1", next=_come_back_to()))
+            return _step_up(g.auth_session.is_limited, _come_back_to())
         return view(*args, **kwargs)
 
     def _come_back_to() -> str:
@@ -62,3 +61,31 @@ def _guarded(view: F, back: str | None) -> F:
 
     wrapper.access_rule = getattr(view, "access_rule", SIGNED_IN)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def fresh_code_if_former(view: F) -> F:
+    """For a former employee's session only: a fresh personal e-mail code first (downloads of
+    certificates, which current staff fetch without a fresh sign-in)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        auth_session = g.auth_session
+        window = current_app.config["PORTAL_SETTINGS"].step_up_seconds
+        if auth_session.is_limited and not has_recent_step_up(auth_session, window):
+            back = request.full_path.rstrip("?") if request.method == "GET" else url_for("me.home")
+            return _step_up(True, safe_next(back, url_for("me.home")))
+        return view(*args, **kwargs)
+
+    wrapper.access_rule = getattr(view, "access_rule", SIGNED_IN)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _step_up(limited: bool, back_path: str) -> Any:
+    if limited:
+        # No SSO for a former employee: a fresh code to the personal e-mail on record instead.
+        flash(_("For your protection, we need a fresh code sent to your personal e-mail before you continue."), "info")
+        return redirect(url_for("former.step_up", next=back_path))
+    flash(_("For your protection, please sign in again to continue."), "info")
+    return redirect(url_for("auth.login", reauth="1", next=back_path))

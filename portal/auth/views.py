@@ -25,7 +25,7 @@ from portal.errors import render_error
 from portal.extensions import db, oauth
 from portal.forms import ButtonForm
 from portal.ratelimit import SIGN_IN, limiter
-from portal.security import public, safe_next, signed_in
+from portal.security import open_to_former, public, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
 ID_TOKEN_LEEWAY = 60
@@ -232,12 +232,16 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
 
 
 @bp.post("/auth/logout")
+@open_to_former
 @signed_in
 def logout() -> Response:
+    limited = g.auth_session.is_limited
     services.end_session(current_user.get_id(), reason="signed-out")
     db.session.commit()
     logout_user()
     session.clear()
+    if limited:  # a former employee's code session: there is no session at the IdP to end
+        return redirect(url_for("auth.signed_out"))
     end_session_endpoint = None
     try:
         end_session_endpoint = idp().load_server_metadata().get("end_session_endpoint")
@@ -259,6 +263,7 @@ def signed_out() -> str:
 
 
 @bp.get("/account/sessions")
+@open_to_former
 @signed_in
 def sessions() -> str:
     return render_template("auth/sessions.html", sessions=services.sessions_of(current_user),
@@ -266,6 +271,7 @@ def sessions() -> str:
 
 
 @bp.post("/account/sessions/<handle>/end")
+@open_to_former
 @signed_in
 def end_one(handle: str) -> Response:
     from portal.security import refuse_access
@@ -284,6 +290,7 @@ def end_one(handle: str) -> Response:
 
 
 @bp.post("/account/sessions/end-others")
+@open_to_former
 @signed_in
 def end_others() -> Response:
     count = services.end_all_sessions(current_user, reason="ended-by-owner",

@@ -14,6 +14,7 @@ class DemoPerson:
     employee_number: str
     groups: tuple[str, ...] = ()
     former: bool = False
+    personal_email: str | None = None  # a former employee's, for the /former path
     data: bool = True
     claims_extra: dict[str, str] = field(default_factory=dict)
 
@@ -36,7 +37,8 @@ PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("dana@example.com", "Dana Okafor", "ES", "Europe/Madrid", "E1004", groups=("dpo",)),
     DemoPerson("admin@example.com", "Adrián Admin", "ES", "Europe/Madrid", "E1005", groups=("privacy-admin",),
                data=False),
-    DemoPerson("frank@example.com", "Frank Former", "ES", "Europe/Madrid", "E0999", former=True),
+    DemoPerson("frank@example.com", "Frank Former", "ES", "Europe/Madrid", "E0999", former=True,
+               personal_email="frank.home@example.net"),
     # Last, so that the people before keep their seeded data's ids.
     DemoPerson("bruno@example.com", "Bruno Souza", "BR", "America/Sao_Paulo", "E1006"),
 )

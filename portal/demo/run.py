@@ -37,7 +37,9 @@ def main() -> None:
         "    bruno@example.com   employee, Brazil (BR)",
         "    dana@example.com    Data Protection Officer",
         "    admin@example.com   privacy admin",
-        "    frank@example.com   former employee (SSO refused, by design)",
+        "    frank@example.com   former employee: SSO refused; he signs in at /former with",
+        "                        frank.home@example.net (the code's e-mail lands in",
+        f"                        {settings.outbox_dir}/)",
     ])
     click.echo(
         f"\n  Demo ready ({len(report.created)} people created, {len(report.existing)} already there).\n"

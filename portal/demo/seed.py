@@ -54,6 +54,8 @@ def _ensure_person(person: DemoPerson, issuer: str) -> tuple[Employee, bool]:
         people.sync_roles(employee, {Role(r) for r in
                                      people.roles_from_groups(person.groups, dpo=["dpo"], admin=["privacy-admin"],
                                                               auditor=["auditor"])}, actor=Actor.system())
+    if person.personal_email and employee.personal_email_index is None:
+        people.set_personal_email(employee, person.personal_email, actor=Actor.system())
     digest = blind_index("sso-subject", f"{issuer}\n{person.email}", fold_case=False)
     if not db.session.scalar(select(SsoIdentity.id).where(SsoIdentity.issuer == issuer,
                                                           SsoIdentity.subject_digest == digest)):

@@ -73,7 +73,8 @@ STAFF_STATE_LABELS: dict[str, str] = {state.value: label for state, label in req
 TYPE_NAMES: dict[str, str] = {t.value: label for t, label in requests.STAFF_TYPE_LABELS.items()}
 CHANNEL_LABELS: dict[str, Any] = {
     Channel.PORTAL.value: _l("Signed in to the portal through the company's SSO"),
-    Channel.VERIFIED.value: _l("Former employee: identity verified by e-mail"),
+    Channel.VERIFIED.value: _l("Identity: personal e-mail code (a former employee, without SSO: a one-time code "
+                               "sent to the personal e-mail address on record)"),
     Channel.SELF_SERVICE.value: _l("Self-service in the portal"),
 }
 TRUE_VALUES = {"1", "true", "on", "yes"}

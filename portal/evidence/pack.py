@@ -79,8 +79,9 @@ IDENTITY: dict[str, tuple[str, str]] = {
     "portal": ("sso", "Signed in to the portal through the company's SSO"),
     "portal-step-up": ("sso-step-up", "Signed in to the portal through the company's SSO, with a fresh sign-in "
                                       "(step-up re-authentication) just before filing"),
-    "verified": ("former-employee-verified", "Former employee: identity verified by e-mail through the verified "
-                                             "former-employee channel"),
+    "verified": ("personal-email-code", "Former employee without SSO: identity verified by a one-time code sent to "
+                                        "the personal e-mail address on record (fresh codes before downloads, "
+                                        "erasure and objection)"),
 }
 README = """Evidence pack for request {request_id}
 ======================================================================

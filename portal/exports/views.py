@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
 from portal.requests.models import DataRequest
-from portal.security import owned_or_404, signed_in
+from portal.security import open_to_former, owned_or_404, signed_in
 
 from . import services as exports
 from .forms import ExportForm
@@ -40,6 +40,7 @@ def _index(form: ExportForm, status: int = 200) -> tuple[str, int]:
 
 
 @bp.get("/me/exports")
+@open_to_former
 @signed_in
 def index() -> tuple[str, int]:
     return _index(_form())
@@ -65,6 +66,7 @@ def create() -> Response | tuple[str, int]:
 
 
 @bp.get("/me/exports/<export_id>")
+@open_to_former
 @signed_in
 def detail(export_id: str) -> str:
     export = owned_or_404(Export, export_id)
@@ -76,6 +78,7 @@ def detail(export_id: str) -> str:
 
 
 @bp.get("/me/exports/<export_id>/progress")
+@open_to_former
 @signed_in
 def progress(export_id: str) -> Response:
     export = owned_or_404(Export, export_id)
@@ -84,6 +87,7 @@ def progress(export_id: str) -> Response:
 
 
 @bp.post("/me/exports/<export_id>/download")
+@open_to_former
 @signed_in
 @fresh_sign_in_required(back="exports.detail")
 def download(export_id: str) -> Response:

@@ -237,7 +237,9 @@ def _recipient(recipient_id: str) -> tuple[str, str]:
     if employee is None:
         raise jobs.JobError("the recipient no longer exists (erased or removed); nothing was sent", retry=False)
     try:
-        address, name = employee.email, employee.display_name
+        # A former employee's work mailbox is gone: their mail goes to the personal address on record.
+        address = (employee.personal_email if employee.is_former else None) or employee.email
+        name = employee.display_name
     except SealError:
         address, name = "", ""
     if not address.strip():

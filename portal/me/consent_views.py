@@ -21,7 +21,7 @@ from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
 from portal.policy import services as policy
-from portal.security import owned_or_404, signed_in
+from portal.security import open_to_former, owned_or_404, signed_in
 
 bp = Blueprint("consent", __name__)
 
@@ -89,6 +89,7 @@ def _purpose_or_404(value: str) -> Purpose:
 
 
 @bp.get("/me/consent")
+@open_to_former
 @signed_in
 def index() -> str:
     states = consent.states(current_user.id)
@@ -104,6 +105,7 @@ def index() -> str:
 
 
 @bp.get("/me/consent/entries/<int:entry_id>")
+@open_to_former
 @signed_in
 def entry(entry_id: int) -> str:
     item = owned_or_404(ConsentEvent, entry_id)
@@ -142,6 +144,7 @@ def grant(purpose: str) -> Response:
 
 
 @bp.post("/me/consent/<purpose>/withdraw")
+@open_to_former
 @signed_in
 def withdraw(purpose: str) -> Response:
     return _decide(purpose, Decision.WITHDRAWN)

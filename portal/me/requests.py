@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.audit.services import Actor
-from portal.auth.stepup import fresh_sign_in_required
+from portal.auth.stepup import fresh_code_if_former, fresh_sign_in_required
 from portal.db import utcnow
 from portal.exports.models import Export
 from portal.exports.services import categories_available
@@ -32,7 +32,7 @@ from portal.requests import certificate, deadlines
 from portal.requests import services as requests
 from portal.requests.models import Channel, DataRequest, RequestState, RequestType
 from portal.requests.notifications import long_date, supervisory_authority
-from portal.security import owned_or_404, signed_in
+from portal.security import open_to_former, owned_or_404, signed_in
 
 from .request_forms import (
     AnswerForm,
@@ -133,6 +133,7 @@ def _export_id(req: DataRequest) -> str | None:
 # -- the list ---------------------------------------------------------------------------------------
 
 @bp.get("")
+@open_to_former
 @signed_in
 def index() -> str:
     items = requests.requests_of(current_user.id)
@@ -162,7 +163,9 @@ def _file(kind: RequestType) -> Response | tuple[str, int]:
         erasure.confirm.data = False
         return _form_page(kind, form, confirm=not erasure.back.data)
     try:
-        filed = requests.file_request(current_user, kind, **form.filing())
+        # A former employee's session was opened by a code to their personal e-mail: the case says so.
+        channel = Channel.VERIFIED if g.auth_session.is_limited else Channel.PORTAL
+        filed = requests.file_request(current_user, kind, channel=channel, **form.filing())
     except requests.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -178,6 +181,7 @@ def _file(kind: RequestType) -> Response | tuple[str, int]:
 
 
 @bp.route("/new/<request_type>", methods=["GET", "POST"])
+@open_to_former
 @signed_in
 def new(request_type: str) -> Response | tuple[str, int]:
     try:
@@ -190,6 +194,7 @@ def new(request_type: str) -> Response | tuple[str, int]:
 
 
 @bp.route("/new/erasure", methods=["GET", "POST"])
+@open_to_former
 @signed_in
 @fresh_sign_in_required
 def new_erasure() -> Response | tuple[str, int]:
@@ -197,6 +202,7 @@ def new_erasure() -> Response | tuple[str, int]:
 
 
 @bp.route("/new/objection", methods=["GET", "POST"])
+@open_to_former
 @signed_in
 @fresh_sign_in_required
 def new_objection() -> Response | tuple[str, int]:
@@ -224,12 +230,14 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
 
 
 @bp.get("/<request_id>")
+@open_to_former
 @signed_in
 def detail(request_id: str) -> tuple[str, int]:
     return _detail_page(_request_or_404(request_id))
 
 
 @bp.post("/<request_id>/answer")
+@open_to_former
 @signed_in
 def answer(request_id: str) -> Response | tuple[str, int]:
     req = _request_or_404(request_id)
@@ -255,6 +263,7 @@ def answer(request_id: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/<request_id>/withdraw")
+@open_to_former
 @signed_in
 def withdraw(request_id: str) -> Response | tuple[str, int]:
     req = _request_or_404(request_id)
@@ -274,7 +283,9 @@ def withdraw(request_id: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/<request_id>/certificate")
+@open_to_former
 @signed_in
+@fresh_code_if_former
 def certificate_download(request_id: str) -> Response:
     req = _request_or_404(request_id)
     if not certificate.is_certifiable(req):

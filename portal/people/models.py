@@ -39,7 +39,10 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
     employment_status: Mapped[EmploymentStatus] = mapped_column(
         String(16), default=EmploymentStatus.ACTIVE, server_default=EmploymentStatus.ACTIVE.value
     )
-    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), comment="the leave date (midnight UTC) of a former employee")
+    personal_email_index: Mapped[str | None] = mapped_column(
+        String(64), unique=True, comment="HMAC of the personal e-mail a former employee verifies with")
+    personal_email_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[CreatedAt]
 
     roles: Mapped[list[StaffRole]] = relationship(
@@ -74,6 +77,12 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
         if self.employee_number_sealed is None:
             return None
         return directory_cipher().open_text(self.id, "employee_number", self.employee_number_sealed)
+
+    @cached_property
+    def personal_email(self) -> str | None:
+        if self.personal_email_sealed is None:
+            return None
+        return directory_cipher().open_text(self.id, "personal_email", self.personal_email_sealed)
 
     @property
     def role_names(self) -> set[Role]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select
 
@@ -110,13 +111,46 @@ def roles_from_groups(groups: Iterable[str], *, dpo: Iterable[str], admin: Itera
     return roles
 
 
-def mark_former(employee: Employee, *, actor: Actor) -> None:
-    """Employment has ended: SSO no longer admits them, and their sessions end now."""
+def find_former_by_personal_email(address: str) -> Employee | None:
+    """The former employee whose recorded personal e-mail this is (through its keyed index), or None."""
+    found = db.session.scalar(
+        select(Employee).where(Employee.personal_email_index == blind_index("personal-email", address)))
+    return found if found is not None and found.is_former else None
+
+
+def set_personal_email(employee: Employee, address: str, *, actor: Actor) -> None:
+    """Record the personal e-mail a former employee verifies with (sealed, plus a keyed index)."""
+    address = address.strip()
+    if not EMAIL.match(address):
+        raise PeopleError("a valid personal e-mail address is required")
+    index = blind_index("personal-email", address)
+    holder = db.session.scalar(select(Employee.id).where(Employee.personal_email_index == index))
+    if holder is not None and holder != employee.id:
+        raise PeopleError("another person already has this personal e-mail address on record")
+    if blind_index("email", address) == employee.email_index:
+        raise PeopleError("the personal e-mail address must not be the work address")
+    employee.personal_email_index = index
+    employee.personal_email_sealed = directory_cipher().seal_text(employee.id, "personal_email", address)
+    employee.__dict__.pop("personal_email", None)
+    record("people:employee:personal-email", actor=actor, subject_id=employee.id)
+
+
+def mark_leaver(employee: Employee, left_on: date, *, actor: Actor, personal_email: str | None = None) -> int:
+    """Employment has ended on ``left_on``: the employee becomes former, every portal session of
+    theirs ends now (SSO no longer admits them; see docs/architecture.md, "Leavers and former
+    employees"). Their data stays under its retention rules and their open requests go on.
+    Returns how many sessions were ended. A date in the future is refused: run it when they leave."""
     from portal.auth.services import end_all_sessions
 
-    if employee.employment_status == EmploymentStatus.FORMER:
-        return
+    if left_on > utcnow().date():
+        raise PeopleError(f"the leave date {left_on.isoformat()} is in the future: mark a leaver on or after "
+                          f"the day they leave")
+    if personal_email:
+        set_personal_email(employee, personal_email, actor=actor)
+    was_former = employee.is_former
     employee.employment_status = EmploymentStatus.FORMER
-    employee.left_at = utcnow()
-    end_all_sessions(employee, reason="employment-ended", actor=actor)
-    record("people:employee:leave", actor=actor, subject_id=employee.id)
+    employee.left_at = datetime.combine(left_on, time.min, tzinfo=UTC)
+    ended = end_all_sessions(employee, reason="employment-ended", actor=actor)
+    record("people:employee:leave", actor=actor, subject_id=employee.id,
+           details={"left_on": left_on.isoformat(), "already_former": was_former, "sessions_ended": ended})
+    return ended

@@ -139,7 +139,7 @@ def test_leaving_the_company_ends_every_session_and_sso(app: Flask) -> None:
     with app.app_context():
         alice = people.find_by_email("alice@example.com")
         assert alice is not None
-        people.mark_former(alice, actor=Actor("staff", "hr-system"))
+        people.mark_leaver(alice, utcnow().date(), actor=Actor("staff", "hr-system"))
         db.session.commit()
 
     assert not is_signed_in(laptop) and not is_signed_in(phone)

@@ -15,7 +15,7 @@ from portal.db import utcnow
 from portal.demo.seed_requests import MARKER, QUEUES
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
-from portal.people.services import find_by_email
+from portal.people.services import find_by_email, find_former_by_personal_email
 from portal.requests import services as requests
 from portal.requests.models import (
     Channel,
@@ -52,6 +52,8 @@ def test_the_demo_seed_makes_every_type_and_state_once(app: Flask) -> None:
         people = {email.split("@")[0]: str(getattr(find_by_email(email), "id", ""))
                   for email in ("alice@example.com", "bob@example.com", "carla@example.com", "frank@example.com",
                                 "dana@example.com")}
+        frank = find_former_by_personal_email("frank.home@example.net")  # the /former path of the demo
+        assert frank is not None and frank.id == people["frank"]
         filed = list(db.session.scalars(sa.select(DataRequest).where(DataRequest.channel != Channel.SELF_SERVICE)))
         assert {r.subject_id for r in filed} == {people[p] for p in ("alice", "bob", "carla", "frank")}
         assert {RequestType(r.type) for r in filed} == set(RequestType)

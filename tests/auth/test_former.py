@@ -372,7 +372,8 @@ def test_downloads_need_a_fresh_code(portal: Flask, frank: str, smtp_server: Smt
         assert employee is not None
         filed = request_services.file_request(employee, RequestType.ERASURE, channel=Channel.VERIFIED)
         db.session.execute(sa.update(AuthSession).where(AuthSession.employee_id == frank)
-                           .values(auth_time=utcnow() - timedelta(minutes=10)))
+                           .values(auth_time=utcnow() - timedelta(minutes=10),
+                                   stepped_up_at=utcnow() - timedelta(minutes=10)))
         db.session.commit()
         request_id = filed.request.id
     # The certificate of a request that is not completed is not there; the step-up comes first all the same.
@@ -452,12 +453,15 @@ def test_a_stale_code_session_gets_a_fresh_code_before_any_download(portal: Flas
         assert employee is not None
         request_id = request_services.file_request(employee, RequestType.ACCESS).request.id
         db.session.execute(sa.update(AuthSession).where(AuthSession.employee_id == frank)
-                           .values(auth_time=utcnow() - timedelta(minutes=10)))
+                           .values(auth_time=utcnow() - timedelta(minutes=10),
+                                   stepped_up_at=utcnow() - timedelta(minutes=10)))
         db.session.commit()
     token = csrf_token(client.get("/me/exports").get_data(as_text=True))
     download = client.post(f"/me/exports/{'0' * 32}/download", data={"csrf_token": token},
                            headers={"Referer": "http://localhost/me/exports"})
-    assert download.status_code == 302 and download.headers["Location"] == "/former/step-up?next=/me/exports"
+    # Back to the export's own page afterwards (the portal sends no Referer; the view names it).
+    assert download.status_code == 302
+    assert download.headers["Location"] == f"/former/step-up?next=/me/exports/{'0' * 32}"
     certificate = client.get(f"/me/requests/{request_id}/certificate")
     assert certificate.status_code == 302
     assert certificate.headers["Location"].startswith("/former/step-up?next=")

@@ -168,6 +168,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
+    from portal.requests import restrictions as _restrictions  # noqa: F401  (registers the collection block)
 
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead

@@ -148,6 +148,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     portal_mail.init_app(app, settings)
 
     # Import the models so that the metadata is complete for migrations and create_all.
+    from portal.api import models as _api  # noqa: F401
     from portal.audit import heads as _audit_heads  # noqa: F401  (registers the periodic tree head)
     from portal.audit import models as _audit  # noqa: F401
     from portal.auth import models as _auth  # noqa: F401
@@ -185,6 +186,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
     )
 
+    from portal.admin import api_tokens as _admin_api_tokens  # noqa: F401  (adds its pages to the admin blueprint)
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.dpo.admin_views import bp as queues_admin_bp
@@ -205,6 +207,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                       reports_bp, health_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
+    from portal.api import views as api_views
+
+    api_views.register(app)
     from portal.jobs import runners as job_runners
 
     job_runners.init_app(app)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
 from portal.audit.services import AuditBusy
 from portal.extensions import db
@@ -22,6 +26,25 @@ MESSAGES = {
 }
 
 
+# Parts of the portal that answer errors in their own form (the API: problem details) register a
+# renderer; it returns None for requests that are not theirs.
+Renderer = Callable[[Exception], Response | None]
+RENDERERS: list[Renderer] = []
+
+
+def add_renderer(renderer: Renderer) -> None:
+    if renderer not in RENDERERS:
+        RENDERERS.append(renderer)
+
+
+def _rendered(error: Exception) -> Response | None:
+    for renderer in RENDERERS:
+        answer = renderer(error)
+        if answer is not None:
+            return answer
+    return None
+
+
 def render_error(code: int, title: object = None, message: object = None) -> tuple[str, int]:
     default_title, default_message = MESSAGES.get(code, MESSAGES[500])
     return render_template("error.html", code=code, title=title or default_title,
@@ -35,18 +58,20 @@ def install(app: Flask) -> None:
                             _l("For your security the form could not be accepted. Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
-        return render_error(error.code or 500)
+    def http_error(error: HTTPException) -> Any:
+        return _rendered(error) or render_error(error.code or 500)
 
     @app.errorhandler(AuditBusy)
-    def audit_busy(error: AuditBusy) -> tuple[str, int, dict[str, str]]:
+    def audit_busy(error: AuditBusy) -> Any:
         db.session.rollback()  # nothing of the request was kept: it changes nothing unrecorded
+        if (answer := _rendered(error)) is not None:
+            return answer
         page, code = render_error(503, _l("Busy"), _l("The portal is busy finishing other work and did not make "
                                                       "this change. Nothing was changed; please try again in a "
                                                       "moment."))
         return page, code, {"Retry-After": "30"}
 
     @app.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[str, int]:
+    def server_error(error: InternalServerError) -> Any:
         db.session.rollback()
-        return render_error(500)
+        return _rendered(error) or render_error(500)

@@ -83,3 +83,29 @@ def init_app(app: Flask, *, redis_url: str) -> None:
         limiter_log.addHandler(store_trouble)
     limiter.init_app(app)
 
+
+
+# Per service token on the integrations API (every endpoint together): room for a collector that
+# sends 20 batches a second. ``API_RATE_LIMIT`` in the app's config replaces it.
+SERVICE = "1200 per minute; 36000 per hour"
+
+
+def hit_token(token_id: str) -> int | None:
+    """Count one request of a service token; None while within its limits, else the seconds to
+    wait (``Retry-After``). A store that does not answer lets it through, counted as above."""
+    import time
+
+    from limits import parse_many
+
+    limits = parse_many(current_app.config.get("API_RATE_LIMIT", SERVICE))
+    key = f"{current_app.config['PORTAL_SETTINGS'].redis_prefix}api-token:{token_id}"
+    try:
+        for item in limits:
+            if not limiter.limiter.hit(item, key):
+                reset, _remaining = limiter.limiter.get_window_stats(item, key)
+                log.warning("rate limit %s reached by a service token", item)
+                return max(1, int(reset - time.time()) + 1)
+    except Exception:
+        store_trouble.count += 1
+        log.warning("rate-limit store did not answer; a service token's request went through unlimited")
+    return None

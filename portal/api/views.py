@@ -98,11 +98,14 @@ INGEST_ANSWERS = [
                         "screenshots": [{"index": 0, "id": "c7-shot-2026-11-23-0001", "result": "duplicate"}]}}),
     Answer(400, "The body is not JSON.", s.Problem, {"not-json": msgspec.to_builtins(
         s.Problem(type="/api/docs#problem-malformed-json", title="Malformed JSON", status=400,
-                  detail="The body is not valid JSON: JSON is malformed: invalid character (byte 1)"))}, MEDIA_TYPE),
+                  detail="The body is not valid JSON: JSON is malformed: object keys must be strings (byte 1)"))},
+        MEDIA_TYPE),
     Answer(413, "The body is larger than 16 MiB.", s.Problem, {"too-large": msgspec.to_builtins(
         s.Problem(type="/api/docs#problem-too-large", title="Body too large", status=413,
                   detail="The body is larger than 16 MiB; send smaller batches."))}, MEDIA_TYPE),
-    Answer(415, "The body is not application/json.", s.Problem),
+    Answer(415, "The body is not application/json.", s.Problem, {"not-json-type": msgspec.to_builtins(
+        s.Problem(type="/api/docs#problem-unsupported-media-type", title="Unsupported media type", status=415,
+                  detail="The body must be application/json."))}, MEDIA_TYPE),
     Answer(422, "Refused: nothing of the batch was stored.", s.Problem, {
         "refused-batch": msgspec.to_builtins(s.Problem(
             type="/api/docs#problem-batch-refused", title="Batch refused", status=422,
@@ -115,7 +118,10 @@ INGEST_ANSWERS = [
             type="/api/docs#problem-subject-refused", title="Employee refused", status=422,
             detail="the subject is no longer employed; nothing may be collected", reason=Reason.FORMER_EMPLOYEE))},
         MEDIA_TYPE),
-    Answer(503, "Busy; nothing was stored.", s.Problem, media_type=MEDIA_TYPE, headers={"Retry-After": "Seconds."}),
+    Answer(503, "Busy; nothing was stored.", s.Problem, {"busy": msgspec.to_builtins(
+        s.Problem(type="/api/docs#problem-busy", title="Busy", status=503,
+                  detail="The portal is busy; nothing was stored. Try again."))}, MEDIA_TYPE,
+        {"Retry-After": "Seconds."}),
 ]
 
 
@@ -140,6 +146,8 @@ def ingest(token: ApiToken) -> Response:
                        errors=[s.FieldProblem(pointer or "/", detail)])
     except msgspec.DecodeError as exc:
         return problem("malformed-json", f"The body is not valid JSON: {_clean(str(exc))[0]}")
+    except UnicodeDecodeError:
+        return problem("malformed-json", "The body is not valid JSON: it is not UTF-8.")
     if (envelope.employee_number is None) == (envelope.email is None):
         return problem("invalid-body", "Name the employee by exactly one of employee_number and email.",
                        errors=[s.FieldProblem("/", "exactly one of employee_number and email")])

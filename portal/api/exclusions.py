@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, true
 
-from portal.api.pseudonyms import pseudonym, subject_of
 from portal.api.schemas import Exclusion
 from portal.consent.models import Purpose, Suppression
 from portal.consent.services import has_consent
 from portal.db import utcnow
 from portal.extensions import db
 from portal.people.models import Employee
+from portal.people.pseudonyms import pseudonym, subject_of
 from portal.requests.models import Restriction
 
 PAGE = 500

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.people.pseudonyms import pseudonym as training_pseudonym
 from portal.security import owned_or_404, public, signed_in
 
 bp = Blueprint("me", __name__)
@@ -72,6 +73,7 @@ def home() -> str:
         authority=supervisory_authority(current_user.jurisdiction),
         law=governing_law(current_user.jurisdiction),
         gdpr=under_gdpr(current_user.jurisdiction),
+        training_id=training_pseudonym(current_user.id),
     )
 
 

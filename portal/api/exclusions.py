@@ -34,12 +34,17 @@ class BadCursor(ValueError):
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where a page ended: the time, the source and the row's key there. Opaque to the pipeline
+    and without internal ids: a suppression's subject travels as its pseudonym, a restriction as
+    its row number."""
+
     since: datetime
     source: int
-    key: tuple[str, ...]
+    key: tuple[Any, ...]  # (subject id, purpose) or (restriction id,)
 
     def encode(self) -> str:
-        raw = json.dumps([self.since.isoformat(), self.source, list(self.key)], separators=(",", ":"))
+        shown = [pseudonym(self.key[0]), self.key[1]] if self.source == SUPPRESSION else [str(self.key[0])]
+        raw = json.dumps([self.since.isoformat(), self.source, shown], separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -51,7 +56,14 @@ class Cursor:
             if moment.tzinfo is None or source not in (SUPPRESSION, RESTRICTION) or not isinstance(key, list) \
                     or not all(isinstance(k, str) for k in key):
                 raise ValueError
-            return cls(moment, source, tuple(key))
+            if source == SUPPRESSION:
+                subject_id = subject_of(key[0]) if len(key) == 2 else None
+                if subject_id is None:
+                    raise ValueError
+                return cls(moment, source, (subject_id, key[1]))
+            if len(key) != 1 or not key[0].isdigit() or len(key[0]) > 18:
+                raise ValueError
+            return cls(moment, source, (int(key[0]),))
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
             raise BadCursor("the cursor was not given by this feed") from None
 
@@ -85,6 +97,9 @@ def _after(column_since: Any, cursor: Cursor | None, source: int, keys: list[Any
     return or_(column_since > cursor.since, and_(column_since == cursor.since, key_after))
 
 
+START = base64.urlsafe_b64encode(b'["2000-01-01T00:00:00+00:00",1,["0"]]').decode().rstrip("=")  # before every row
+
+
 def page(after: str | None, limit: int = PAGE) -> tuple[list[Exclusion], str, bool]:
     """Exclusions in force, in the order they began, after ``after``; the next cursor and whether
     more are waiting. An exclusion that is lifted (consent given again) leaves the feed."""
@@ -96,10 +111,10 @@ def page(after: str | None, limit: int = PAGE) -> tuple[list[Exclusion], str, bo
     restrictions = db.session.scalars(
         select(Restriction).where(Restriction.lifted_at.is_(None),
                                   _after(Restriction.since, cursor, RESTRICTION,
-                                         [Restriction.request_id]))
-        .order_by(Restriction.since, Restriction.request_id).limit(limit + 1))
+                                         [Restriction.id]))
+        .order_by(Restriction.since, Restriction.id).limit(limit + 1))
     rows = sorted([(s.since, SUPPRESSION, (s.subject_id, s.purpose), _suppression_item(s)) for s in suppressions]
-                  + [(r.since, RESTRICTION, (r.request_id,), _restriction_item(r)) for r in restrictions],
+                  + [(r.since, RESTRICTION, (r.id,), _restriction_item(r)) for r in restrictions],
                   key=lambda row: row[:3])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -107,7 +122,7 @@ def page(after: str | None, limit: int = PAGE) -> tuple[list[Exclusion], str, bo
         since, source, key, _ = rows[-1]
         next_cursor = Cursor(since, source, key).encode()
     else:
-        next_cursor = after or Cursor(datetime.fromisoformat("2000-01-01T00:00:00+00:00"), SUPPRESSION, ("",)).encode()
+        next_cursor = after or START
     return [row[3] for row in rows], next_cursor, more
 
 

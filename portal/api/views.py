@@ -222,6 +222,7 @@ def _subject_refused(token: ApiToken, reason: Reason, detail: str) -> Response:
 
 
 EXAMPLE_PSEUDONYM = "tp_5x4kq2m7ncz3vwe6rfh2tjyabu"
+EXAMPLE_CURSOR = "WyIyMDI2LTExLTIwVDEwOjE1OjAwKzAwOjAwIiwwLFsidHBfNXg0a3EybTduY3ozdndlNnJmaDJ0anlhYnUiLCJhaV90cmFpbmluZyJdXQ"
 EXCLUSION_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM, "purpose": "ai_training", "excluded": True,
                      "reason": "objection_upheld", "since": "2026-11-20T10:15:00Z", "categories": None}
 
@@ -234,9 +235,9 @@ EXCLUSION_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM, "purpose": "ai_training", "
                        "exclusion that is lifted (consent given again) leaves the feed: read it from the start "
                        "(without `after`) to rebuild the whole list. People who never consented to AI training "
                        "are not in the feed; the single check reports them (`consent_not_given`).",
-           params=[Param("after", "query", "The `next` of the previous page.", "WyIyMDI2LTExLTIwVDEwOjE1OjAw", False)],
+           params=[Param("after", "query", "The `next` of the previous page.", EXAMPLE_CURSOR, False)],
            answers=[Answer(200, "A page of exclusions.", s.ExclusionPage, {"feed": {
-               "items": [EXCLUSION_EXAMPLE], "next": "WyIyMDI2LTExLTIwVDEwOjE1OjAwKzAwOjAwIiwwLFsiIl1d",
+               "items": [EXCLUSION_EXAMPLE], "next": EXAMPLE_CURSOR,
                "more": False}}),
                Answer(400, "The cursor was not given by this feed.", s.Problem, {"bad-cursor": msgspec.to_builtins(
                    s.Problem(type="/api/docs#problem-bad-cursor", title="Bad cursor", status=400,

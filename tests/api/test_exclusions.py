@@ -3,6 +3,7 @@ request status for service desks."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -86,6 +87,8 @@ def test_the_feed_lists_every_exclusion_oldest_first_and_polls_only_what_is_new(
         assert subject not in body, "surrogate ids never leave the portal"
 
     cursor = first.json["next"]  # type: ignore[index]
+    opened = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    assert not any(subject in opened for subject in ids.values()), "the cursor holds no internal id"
     assert items(client.get(f"{FEED}?after={cursor}", headers=reader)) == []
     with app.app_context():
         withdraw(ids["fine"], Purpose.SCREENSHOT_CAPTURE)

@@ -60,7 +60,7 @@ def _clean(message: str) -> tuple[str, str]:
 
 EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAAFElEQVR4nGM0TlvFAANMDEgAhQMALtQBSZODPAYAAAAASUVORK5CYII="  # 4 x 3
 EXAMPLE_BATCH = {
-    "employee_number": "E-1001",
+    "employee_number": "E1001",
     "events": [
         {"event_id": "c7-2026-11-23-000001", "kind": "app_focus", "occurred_at": "2026-11-23T09:00:00Z",
          "application": "Slack", "duration_ms": 65000, "title": "#general - Acme"},
@@ -76,7 +76,7 @@ EXAMPLE_BATCH = {
     ],
 }
 EXAMPLE_REFUSED_BATCH = {
-    "email": "erin@example.com",
+    "email": "bob@example.com",
     "events": [
         {"event_id": "c7-2026-11-23-000101", "kind": "app_focus", "occurred_at": "1999-12-31T23:59:00Z",
          "application": "Slack"},

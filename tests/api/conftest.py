@@ -32,5 +32,5 @@ def collector(make_token: Callable[..., str]) -> dict[str, str]:
 
 @pytest.fixture
 def e1001(app: Flask) -> str:
-    """The employee the documented example batch names (employee number E-1001)."""
-    return make_employee(app, "ana@example.com", name="Ana Example", employee_number="E-1001")
+    """The employee the documented example batch names (employee number E1001)."""
+    return make_employee(app, "ana@example.com", name="Ana Example", employee_number="E1001")

@@ -40,7 +40,7 @@ def b64(data: bytes) -> str:
 
 
 def batch(*events: dict[str, Any], shots: tuple[dict[str, Any], ...] = (), **who: str) -> dict[str, Any]:
-    return {**(who or {"employee_number": "E-1001"}), "events": list(events), "screenshots": list(shots)}
+    return {**(who or {"employee_number": "E1001"}), "events": list(events), "screenshots": list(shots)}
 
 
 def ev(n: int, **changes: Any) -> dict[str, Any]:
@@ -117,10 +117,10 @@ BAD: dict[str, tuple[Any, int, str, Any]] = {
     "not-json": (b'{"employee_number": ', 400, "malformed-json", None),
     "not-utf8": (b'{"email": "\xff"}', 400, "malformed-json", None),
     "array": ([], 422, "invalid-body", None),
-    "both-names": (batch(ev(1), employee_number="E-1001", email="ana@example.com"), 422, "invalid-body", None),
+    "both-names": (batch(ev(1), employee_number="E1001", email="ana@example.com"), 422, "invalid-body", None),
     "no-name": ({"events": [ev(1)]}, 422, "invalid-body", None),
     "unknown-top-field": ({**batch(ev(1)), "note": "x"}, 422, "invalid-body", None),
-    "events-not-list": ({"employee_number": "E-1001", "events": {"a": 1}}, 422, "invalid-body", None),
+    "events-not-list": ({"employee_number": "E1001", "events": {"a": 1}}, 422, "invalid-body", None),
     "too-many-events": (batch(*[ev(n) for n in range(10_001)]), 422, "invalid-body", None),
     "x-text": (batch(ev(1), ev(2, x="12")), 422, "batch-refused", [("event", 1, "invalid")]),
     "kind-unknown": (batch(ev(1, kind="keystroke_content")), 422, "batch-refused", [("event", 0, "invalid")]),
@@ -181,7 +181,7 @@ def test_bad_input_is_a_problem_and_stores_nothing(app: Flask, client: FlaskClie
 def test_wrong_media_type_and_a_body_over_the_limit(app: Flask, client: FlaskClient, collector: dict[str, str],
                                                     e1001: str) -> None:
     before = state(app)
-    text = client.post(INGEST, data="employee_number=E-1001", content_type="text/plain", headers=collector)
+    text = client.post(INGEST, data="employee_number=E1001", content_type="text/plain", headers=collector)
     assert text.status_code == 415 and text.json["type"] == "/api/docs#problem-unsupported-media-type"  # type: ignore[index]
     huge = client.post(INGEST, data=b"{" + b" " * (16 * 1024 * 1024) + b"}", content_type="application/json",
                        headers=collector)

@@ -86,9 +86,9 @@ def test_the_reference_page_is_served_from_the_package_under_the_strict_csp(clie
 
 class World:
     def __init__(self, app: Flask, make_token: Callable[..., str]) -> None:
-        make_employee(app, "ana@example.com", employee_number="E-1001")
-        make_employee(app, "erin@example.com")
-        make_employee(app, "fred@example.com", employee_number="E-0002", status=EmploymentStatus.FORMER)
+        make_employee(app, "ana@example.com", employee_number="E1001")
+        make_employee(app, "bob@example.com")
+        make_employee(app, "fred@example.com", employee_number="E0999", status=EmploymentStatus.FORMER)
         objector = make_employee(app, "olga@example.com")
         requester = make_employee(app, "rita@example.com")
         with app.app_context():
@@ -162,11 +162,11 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
         ingest, feed, check, status = (next(op for op in OPERATIONS if op.operation_id == n)
                                        for n in ("ingest", "exclusions", "exclusion", "request_status"))
         expect(ingest, "not-json", call(ingest, token=world.token, raw=b"{x"))
-        expect(ingest, "not-json-type", call(ingest, token=world.token, raw=b"employee_number=E-1001",
+        expect(ingest, "not-json-type", call(ingest, token=world.token, raw=b"employee_number=E1001",
                                              content_type="text/plain"))
         expect(ingest, "too-large", call(ingest, token=world.token, raw=b"[" + b" " * (16 * 1024 * 1024) + b"]"))
         expect(ingest, "former-employee", call(ingest, token=world.token,
-                                               body={**views.EXAMPLE_BATCH, "employee_number": "E-0002"}))
+                                               body={**views.EXAMPLE_BATCH, "employee_number": "E0999"}))
         expect(feed, "bad-cursor", call(feed, token=world.token, path=op_path(feed) + "?after=not-a-cursor"))
         expect(check, "unknown", call(check, token=world.token, path=f"/api/v1/exclusions/tp_{'a' * 26}"))
         expect(status, "unknown", call(status, token=world.token, path=f"/api/v1/requests/{'0' * 32}"))

@@ -117,6 +117,16 @@ class Problem(Struct, omit_defaults=True):
     errors: list[FieldProblem] | None = None
 
 
+class BulkLine(Struct, omit_defaults=True):
+    """The answer to one line of a bulk upload (lines count from 1)."""
+
+    line: int
+    status: int
+    stored: int | None = None
+    duplicates: int | None = None
+    problem: Problem | None = None
+
+
 ExclusionPurpose = Literal["ai_training", "screenshot_capture", "analytics"]
 ExclusionReason = Literal["consent_not_given", "consent_withdrawn", "objection_upheld", "restriction", "erasure"]
 

@@ -4,6 +4,7 @@ same services as the rest of the portal."""
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -19,7 +20,7 @@ from portal.api import exclusions as feed
 from portal.api import schemas as s
 from portal.api.models import ApiToken
 from portal.api.openapi import JSON, Answer, Param, document, operation
-from portal.api.problems import MEDIA_TYPE, ApiProblem, problem
+from portal.api.problems import MEDIA_TYPE, ApiProblem, body, problem, respond
 from portal.audit.services import Actor, AuditBusy, record
 from portal.extensions import csrf, db
 from portal.monitoring.ingest import MAX_REFUSALS, IngestError, Reason, ingest_batch
@@ -137,20 +138,25 @@ INGEST_ANSWERS = [
 def ingest(token: ApiToken) -> Response:
     if request.mimetype != JSON:
         return problem("unsupported-media-type", "The body must be application/json.")
-    data = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
+    outcome = _take(token, request.get_data(cache=False))  # 413 past MAX_CONTENT_LENGTH
+    return respond(outcome) if isinstance(outcome, s.Problem) else _json(outcome)
+
+
+def _take(token: ApiToken, data: bytes) -> s.IngestAnswer | s.Problem:
+    """Decode, check and store one batch (in the request's transaction); its answer or problem."""
     try:
         envelope = _ENVELOPE.decode(data)
     except msgspec.ValidationError as exc:
         detail, pointer = _clean(str(exc))
-        return problem("invalid-body", f"The body does not match the schema: {detail}.",
-                       errors=[s.FieldProblem(pointer or "/", detail)])
+        return body("invalid-body", f"The body does not match the schema: {detail}.",
+                    errors=[s.FieldProblem(pointer or "/", detail)])
     except msgspec.DecodeError as exc:
-        return problem("malformed-json", f"The body is not valid JSON: {_clean(str(exc))[0]}")
+        return body("malformed-json", f"The body is not valid JSON: {_clean(str(exc))[0]}")
     except UnicodeDecodeError:
-        return problem("malformed-json", "The body is not valid JSON: it is not UTF-8.")
+        return body("malformed-json", "The body is not valid JSON: it is not UTF-8.")
     if (envelope.employee_number is None) == (envelope.email is None):
-        return problem("invalid-body", "Name the employee by exactly one of employee_number and email.",
-                       errors=[s.FieldProblem("/", "exactly one of employee_number and email")])
+        return body("invalid-body", "Name the employee by exactly one of employee_number and email.",
+                    errors=[s.FieldProblem("/", "exactly one of employee_number and email")])
     events: list[dict[str, Any]] = []
     shots: list[dict[str, Any]] = []
     refused: list[s.RefusedRecord] = []
@@ -189,11 +195,10 @@ def ingest(token: ApiToken) -> Response:
             db.session.rollback()
             if attempt == ATTEMPTS - 1:
                 raise AuditBusy("the batch met concurrent writes three times; nothing was stored") from None
-    answer = s.IngestAnswer(stored=result.events_stored + result.screenshots_stored,
-                            duplicates=result.events_duplicate + result.screenshots_duplicate, refused=0,
-                            events=_results(events, "event_id", result.duplicate_event_ids),
-                            screenshots=_results(shots, "screenshot_id", result.duplicate_screenshot_ids))
-    return _json(answer)
+    return s.IngestAnswer(stored=result.events_stored + result.screenshots_stored,
+                          duplicates=result.events_duplicate + result.screenshots_duplicate, refused=0,
+                          events=_results(events, "event_id", result.duplicate_event_ids),
+                          screenshots=_results(shots, "screenshot_id", result.duplicate_screenshot_ids))
 
 
 def _results(records: list[dict[str, Any]], id_field: str, stored_before: set[str]) -> list[s.RecordResult]:
@@ -207,18 +212,79 @@ def _results(records: list[dict[str, Any]], id_field: str, stored_before: set[st
     return results
 
 
-def _refused(token: ApiToken, slug: str, records: list[s.RefusedRecord], count: int) -> Response:
+def _refused(token: ApiToken, slug: str, records: list[s.RefusedRecord], count: int) -> s.Problem:
     db.session.rollback()
     record("api:batch:refuse", actor=Actor("api-token", token.id),
            details={"refused": count, "reasons": sorted({r.reason.value for r in records})})
-    return problem(slug, f"{count} record(s) were refused; nothing of the batch was stored.", refused=records,
-                   refused_count=count)
+    return body(slug, f"{count} record(s) were refused; nothing of the batch was stored.", refused=records,
+                refused_count=count)
 
 
-def _subject_refused(token: ApiToken, reason: Reason, detail: str) -> Response:
+def _subject_refused(token: ApiToken, reason: Reason, detail: str) -> s.Problem:
     db.session.rollback()
     record("api:batch:refuse", actor=Actor("api-token", token.id), details={"refused": "batch", "reasons": [reason.value]})
-    return problem("subject-refused", detail, reason=reason)
+    return body("subject-refused", detail, reason=reason)
+
+
+NDJSON = "application/x-ndjson"
+EXAMPLE_BACKFILL = {
+    "employee_number": "E1001",
+    "events": [
+        {"event_id": "c7-2026-11-22-000001", "kind": "app_focus", "occurred_at": "2026-11-22T08:30:00Z",
+         "application": "Terminal", "duration_ms": 120000, "title": "make test"},
+        {"event_id": "c7-2026-11-22-000002", "kind": "key_timing", "occurred_at": "2026-11-22T08:30:05Z",
+         "application": "Terminal", "payload": {"intervals_ms": [110, 95, 180], "keys": 3}},
+    ],
+}
+MAX_LINE = MAX_BODY
+MAX_BULK = 2 * 1024**3  # 2 GiB in one request
+
+
+@operation(bp, "POST", "/ingest/bulk", scope=Scope.INGEST, summary="Send many batches as NDJSON (backfills)",
+           description="One batch per line (each line as the body of POST /ingest, at most 16 MiB), up to 2 GiB in "
+                       "one request, read as it streams in. Each line is stored whole or not at all, in its own "
+                       "transaction, and answered by one line in the same order: `status` 200 with the counts, or "
+                       "the line's problem. A line too long to read ends the answer there; resend from that line "
+                       "(lines already stored come back as duplicates).",
+           body=s.IngestBatch, body_media_type=NDJSON, body_examples={"backfill": "\n".join([
+               msgspec.json.encode(EXAMPLE_BACKFILL).decode(), msgspec.json.encode(EXAMPLE_REFUSED_BATCH).decode()]) + "\n"},
+           answers=[Answer(200, "One answer line per batch line.", s.BulkLine, {"backfill": "\n".join([
+               msgspec.json.encode(s.BulkLine(line=1, status=200, stored=2, duplicates=0)).decode(),
+               msgspec.json.encode(s.BulkLine(line=2, status=422, problem=s.Problem(
+                   type="/api/docs#problem-batch-refused", title="Batch refused", status=422,
+                   detail="2 record(s) were refused; nothing of the batch was stored.", refused_count=2, refused=[
+                       s.RefusedRecord("event", 0, Reason.TIME_OUT_OF_RANGE,
+                                       "occurred_at is before 2000: no capture agent recorded it"),
+                       s.RefusedRecord("event", 1, Reason.HIDDEN_CHARACTERS,
+                                       "application contains bidirectional-control or zero-width characters")]))
+               ).decode()]) + "\n"}, NDJSON),
+               Answer(415, "The body is not application/x-ndjson.", s.Problem, {"not-ndjson-type": msgspec.to_builtins(
+                   s.Problem(type="/api/docs#problem-unsupported-media-type", title="Unsupported media type",
+                             status=415, detail="The body must be application/x-ndjson."))}, MEDIA_TYPE)])
+def ingest_bulk(token: ApiToken) -> Response:
+    if request.mimetype != NDJSON:
+        return problem("unsupported-media-type", "The body must be application/x-ndjson.")
+    request.max_content_length = MAX_BULK
+    # Buffered: werkzeug's own stream reads a long line a few bytes at a time (20 s for 18 MiB).
+    stream = io.BufferedReader(request.stream, 1024 * 1024)  # type: ignore[arg-type,type-var]
+    answers: list[bytes] = []
+    number = 0
+    while line := stream.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            answers.append(msgspec.json.encode(s.BulkLine(line=number, status=413, problem=body(
+                "too-large", f"Line {number} is longer than {MAX_LINE // (1024 * 1024)} MiB; nothing after it was read."))))
+            break
+        if not line.strip():
+            continue
+        outcome = _take(token, line)
+        db.session.commit()  # each line on its own
+        if isinstance(outcome, s.Problem):
+            answers.append(msgspec.json.encode(s.BulkLine(line=number, status=outcome.status, problem=outcome)))
+        else:
+            answers.append(msgspec.json.encode(s.BulkLine(line=number, status=200, stored=outcome.stored,
+                                                          duplicates=outcome.duplicates)))
+    return Response(b"".join(a + b"\n" for a in answers), mimetype=NDJSON)
 
 
 EXAMPLE_PSEUDONYM = "tp_5x4kq2m7ncz3vwe6rfh2tjyabu"

@@ -259,3 +259,59 @@ def test_two_concurrent_retries_of_a_batch_store_it_once(app: Flask, collector: 
         entries = audit_entries(app, "monitoring:batch:ingest")
         assert sorted(e.details["events"] for e in entries) == [0, 0, 0, 500, 500, 500]
     assert len(list(Path(app.config["PORTAL_SETTINGS"].artifact_dir).rglob("*.sealed"))) == 3
+
+
+# --- NDJSON bulk -----------------------------------------------------------------------------------
+
+BULK = "/api/v1/ingest/bulk"
+
+
+def ndjson(*lines: Any) -> bytes:
+    return b"".join((line if isinstance(line, bytes) else json_bytes(line)) + b"\n" for line in lines)
+
+
+def json_bytes(value: Any) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+def bulk(client: FlaskClient, data: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
+    import json
+
+    response = client.post(BULK, data=data, content_type="application/x-ndjson", headers=headers)
+    assert response.status_code == 200 and response.mimetype == "application/x-ndjson"
+    return [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+
+
+@both_databases
+def test_bulk_stores_each_line_on_its_own_and_answers_each(app: Flask, client: FlaskClient,
+                                                           collector: dict[str, str], e1001: str) -> None:
+    data = ndjson(batch(ev(1), ev(2)), b"", batch(ev(3, occurred_at="1999-01-01T00:00:00Z")), b"{not json",
+                  batch(ev(4), shots=(sh(1),)), batch(ev(5), email="nobody@example.com"))
+    answers = bulk(client, data, collector)
+    assert [(a["line"], a["status"], a.get("stored"), (a.get("problem") or {}).get("type")) for a in answers] == [
+        (1, 200, 2, None), (3, 422, None, "/api/docs#problem-batch-refused"),
+        (4, 400, None, "/api/docs#problem-malformed-json"), (5, 200, 2, None),
+        (6, 422, None, "/api/docs#problem-subject-refused")]
+    assert stored_ids(app) == (["e-1", "e-2", "e-4"], ["s-1"])
+    again = bulk(client, data, collector)
+    assert [(a["line"], a["status"], a.get("stored"), a.get("duplicates")) for a in again][:1] == [(1, 200, 0, 2)]
+    assert stored_ids(app) == (["e-1", "e-2", "e-4"], ["s-1"])
+
+
+def test_bulk_takes_more_than_the_single_body_limit_and_stops_at_an_overlong_line(
+        app: Flask, client: FlaskClient, collector: dict[str, str], e1001: str) -> None:
+    padded = [json_bytes(batch(ev(n)))[:-1] + b" " * (6 * 1024 * 1024) + b"}" for n in range(3)]  # 18 MiB in all
+    answers = bulk(client, ndjson(*padded), collector)
+    assert [(a["status"], a["stored"]) for a in answers] == [(200, 1), (200, 1), (200, 1)]
+    overlong = json_bytes(batch(ev(7)))[:-1] + b" " * (16 * 1024 * 1024) + b"}"
+    answers = bulk(client, ndjson(batch(ev(8)), overlong, batch(ev(9))), collector)
+    assert [(a["line"], a["status"]) for a in answers] == [(1, 200), (2, 413)]
+    assert answers[1]["problem"]["type"] == "/api/docs#problem-too-large"
+    assert stored_ids(app)[0] == ["e-0", "e-1", "e-2", "e-8"]
+
+
+def test_bulk_wants_ndjson(client: FlaskClient, collector: dict[str, str], e1001: str) -> None:
+    response = client.post(BULK, json=batch(ev(1)), headers=collector)
+    assert response.status_code == 415 and response.mimetype == "application/problem+json"

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from portal.api import views
 from portal.api.openapi import OPERATIONS, Operation
+from portal.api.views import NDJSON
 from portal.consent.models import Purpose, Suppression
 from portal.extensions import db
 from portal.people.models import Employee, EmploymentStatus
@@ -40,7 +41,8 @@ def test_the_document_is_openapi_3_1_with_an_example_on_every_body_and_response(
     refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', response.get_data(as_text=True)))
     assert refs <= set(schemas), refs - set(schemas)
     operations = [(path, method, op) for path, methods in doc["paths"].items() for method, op in methods.items()]  # type: ignore[index]
-    assert {(m, p) for p, m, _ in operations} == {("post", "/api/v1/ingest"), ("get", "/api/v1/exclusions"),
+    assert {(m, p) for p, m, _ in operations} == {("post", "/api/v1/ingest"), ("post", "/api/v1/ingest/bulk"),
+                                                  ("get", "/api/v1/exclusions"),
                                                   ("get", "/api/v1/exclusions/{pseudonym}"),
                                                   ("get", "/api/v1/requests/{request_id}")}
     for path, method, op in operations:
@@ -60,12 +62,24 @@ def _roundtrip(value: Any, kind: Any) -> Any:
     return msgspec.json.decode(msgspec.json.encode(value), type=kind)
 
 
+def _lines(value: str, kind: Any) -> list[Any]:
+    """An NDJSON example: each line valid against the schema of one line."""
+    assert value.endswith("\n")
+    return [msgspec.json.decode(line, type=kind) for line in value.splitlines()]
+
+
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: f"{op.method} {op.path}")
 def test_every_example_is_valid_against_its_schema(op: Operation) -> None:
     for name, value in op.body_examples.items():
-        assert _roundtrip(value, op.body) is not None, name
+        if op.body_media_type == NDJSON:
+            assert len(_lines(value, op.body)) > 1, name
+        else:
+            assert _roundtrip(value, op.body) is not None, name
     for answer in op.answers:
         for name, value in answer.examples.items():
+            if answer.media_type == NDJSON:
+                assert _lines(value, answer.schema), name
+                continue
             decoded = _roundtrip(value, answer.schema)
             assert msgspec.to_builtins(decoded) == {k: v for k, v in value.items() if v is not None} or \
                 msgspec.to_builtins(decoded) == value, (op.path, answer.status, name)
@@ -141,6 +155,11 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
         def expect(op: Operation, name: str, response: requests.Response, *, exact: bool = True) -> None:
             status, value = documented[(op.path, name)]
             assert response.status_code == status, (op.path, name, response.text[:300])
+            if response.headers["Content-Type"].startswith(NDJSON):
+                got_lines = [world.documented(msgspec.json.decode(line)) for line in response.text.splitlines()]
+                assert got_lines == [msgspec.json.decode(line) for line in value.splitlines()], (op.path, name)
+                checked.add((op.path, name))
+                return
             got = world.documented(response.json())
             if exact:
                 assert got == value, (op.path, name)
@@ -150,7 +169,10 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
 
         for op in OPERATIONS:
             for name, body in op.body_examples.items():  # each request example gets the answer of its name
-                expect(op, name, call(op, token=world.token, body=body))
+                if op.body_media_type == NDJSON:
+                    expect(op, name, call(op, token=world.token, raw=body.encode(), content_type=NDJSON))
+                else:
+                    expect(op, name, call(op, token=world.token, body=body))
             if op.method == "get":
                 success = next(a for a in op.answers if a.status == 200)
                 for name in success.examples:
@@ -159,8 +181,9 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
             expect(op, "no-token", call(op, body=first_body))
             expect(op, "wrong-scope", call(op, token=world.wrong, body=first_body))
 
-        ingest, feed, check, status = (next(op for op in OPERATIONS if op.operation_id == n)
-                                       for n in ("ingest", "exclusions", "exclusion", "request_status"))
+        ingest, bulk, feed, check, status = (next(op for op in OPERATIONS if op.operation_id == n) for n in
+                                             ("ingest", "ingest_bulk", "exclusions", "exclusion", "request_status"))
+        expect(bulk, "not-ndjson-type", call(bulk, token=world.token, body=views.EXAMPLE_BATCH))
         expect(ingest, "not-json", call(ingest, token=world.token, raw=b"{x"))
         expect(ingest, "not-json-type", call(ingest, token=world.token, raw=b"employee_number=E1001",
                                              content_type="text/plain"))

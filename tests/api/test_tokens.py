@@ -167,7 +167,8 @@ def test_a_token_without_the_scope_gets_403(client: FlaskClient, make_token: Cal
 SCOPE_OF = {("GET", "/api/v1/exclusions"): "exclusions:read",
             ("GET", "/api/v1/exclusions/tp_aaaaaaaaaaaaaaaaaaaaaaaaaa"): "exclusions:read",
             ("GET", "/api/v1/requests/" + "0" * 32): "requests:read",
-            ("POST", "/api/v1/ingest"): "ingest"}
+            ("POST", "/api/v1/ingest"): "ingest",
+            ("POST", "/api/v1/ingest/bulk"): "ingest"}
 SCOPES = ["ingest", "exclusions:read", "recipient", "training", "requests:read", "scim"]
 
 

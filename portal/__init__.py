@@ -215,7 +215,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
     install_proxy(app, settings.proxy_hops)
-    ratelimit.init_app(app, redis_url=settings.redis_url)
+    ratelimit.init_app(app, redis_url=settings.redis_url, api_rate_limit=settings.api_rate_limit)
 
     from portal.cli import register_commands
 

@@ -100,6 +100,7 @@ class Settings:
     outbox_days: int = 14  # how long .eml files stay in the outbox folder (no PORTAL_SMTP_URL)
     export_pause_ms: int = 0
     mail_from: str = ""
+    api_rate_limit: str = ""  # per service token, e.g. "1200 per minute; 36000 per hour" (empty: that default)
     proxy_hops: int = 0  # trusted reverse proxies in front of the portal (X-Forwarded-For/-Proto/-Host)
     audit_signing_key: str = field(default="", repr=False)  # Ed25519 seed; empty: generated, kept wrapped
     extra: dict[str, Any] = field(default_factory=dict)
@@ -168,6 +169,7 @@ class Settings:
             export_pause_ms=numbers["export_pause_ms"],
             proxy_hops=numbers["proxy_hops"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
+            api_rate_limit=env.get("PORTAL_API_RATE_LIMIT", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
         )
         return settings

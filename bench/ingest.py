@@ -5,8 +5,8 @@ throw-away database when it answers): `db upgrade`, 100,000 employees inserted d
 of them excluded from AI training), a service token made with `api token create`; then the portal
 under gunicorn (2 synchronous workers) and:
 
-- ingestion: 4 client threads POST /api/v1/ingest batches of 1,000 events (bodies encoded before
-  the clock starts) for `--seconds`; prints events stored per second and each worker's peak
+- ingestion: 4 client threads POST /api/v1/ingest batches of 1,000 events for 8 employees in
+  turn (bodies encoded before the clock starts) for `--seconds`; prints events stored per second and each worker's peak
   memory (VmHWM);
 - the check: GET /api/v1/exclusions/{pseudonym} 300 times for random employees; prints the
   median and 90th percentile (ms, measured by the client, so including HTTP on loopback).
@@ -36,6 +36,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+PEOPLE = 8  # employees whose collectors send batches at the same time (each batch is for one)
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -65,14 +66,15 @@ from portal.people.models import Employee
 from portal.consent.models import Suppression
 from portal.people.pseudonyms import pseudonym
 app = create_app()
-count = int(sys.argv[1])
+count, COLLECTED = int(sys.argv[1]), int(sys.argv[2])
 with app.app_context():
-    ana = create_employee(email="ana@example.com", display_name="Ana", jurisdiction="ES", employee_number="E1001",
-                          actor=Actor.system())
-    db.session.flush()
-    for purpose in Purpose:
-        decide(ana.id, purpose, Decision.GRANTED, actor=Actor.system(), method="bench", device="bench",
-               policy_version=None)
+    for n in range(1, COLLECTED + 1):
+        person = create_employee(email=f"c{n}@example.com", display_name="C", jurisdiction="ES",
+                                 employee_number=f"E{1000 + n}", actor=Actor.system())
+        db.session.flush()
+        for purpose in Purpose:
+            decide(person.id, purpose, Decision.GRANTED, actor=Actor.system(), method="bench", device="bench",
+                   policy_version=None)
     rows, excluded = [], []
     for n in range(count):
         subject = secrets.token_hex(16)
@@ -116,9 +118,9 @@ def portal(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy with its first sweep
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the portal did not start") from None
                 time.sleep(0.2)
@@ -139,7 +141,7 @@ def peak_memory(master: int) -> list[int]:
     return peaks
 
 
-def bodies(count: int, size: int) -> list[bytes]:
+def bodies(count: int, size: int, people: int) -> list[bytes]:
     start = datetime.now(UTC) - timedelta(hours=20)
     out = []
     for b in range(count):
@@ -148,7 +150,7 @@ def bodies(count: int, size: int) -> list[bytes]:
                    "application": "Firefox", "site_domain": "github.com", "duration_ms": 1200,
                    "url": f"https://github.com/acme/app/pull/{n}", "title": f"Pull request {n} - GitHub",
                    "x": n % 1920, "y": n % 1080} for n in range(size)]
-        out.append(json.dumps({"employee_number": "E1001", "events": events}).encode())
+        out.append(json.dumps({"employee_number": f"E{1001 + b % people}", "events": events}).encode())
     return out
 
 
@@ -164,15 +166,16 @@ def run(kind: str, seconds: float, employees: int) -> None:
             env["PORTAL_DATABASE_URL"] = url
         flask(env, "db", "upgrade")
         started = time.perf_counter()
-        sample = subprocess.run([sys.executable, "-c", POPULATE, str(employees)], cwd=ROOT, env=env, check=True,
+        sample = subprocess.run([sys.executable, "-c", POPULATE, str(employees), str(PEOPLE)], cwd=ROOT, env=env, check=True,
                                 capture_output=True, text=True).stdout.split()
         print(f"[{kind}] {employees:,} employees in {time.perf_counter() - started:.1f} s", flush=True)
         token = flask(env, "api", "token", "create", "--name", "bench", "--scope", "ingest,exclusions:read",
                       "--days", "1").strip().splitlines()[-1]
-        batch_size, prepared = 1000, bodies(int(seconds * 40) + 40, 1000)
+        batch_size, prepared = 1000, bodies(int(seconds * 40) + 40, 1000, PEOPLE)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         env["PORTAL_API_RATE_LIMIT"] = "100000 per minute"
         with portal(env, port) as process:
+            time.sleep(5)  # each worker's first sweep of periodic work, at start, is not what is measured
             base = f"http://127.0.0.1:{port}"
             stored, failures, lock = [0], [0], threading.Lock()
             queue = iter(prepared)

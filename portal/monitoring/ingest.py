@@ -53,6 +53,7 @@ MAX_SIDE = 16_384
 # Characters that change how text is shown without being seen: bidi embeddings, overrides,
 # isolates and marks, and zero-width characters. In an application name or window title they can
 # make a DPO or the employee read something else than was stored (Trojan Source, CVE-2021-42574).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but tab, DEL, C1
 HIDDEN_CHARACTERS = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                               "\u2060\u2066\u2067\u2068\u2069\ufeff")
 MAX_PAYLOAD_BYTES = 4096
@@ -206,7 +207,7 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str |
         raise ValueError(f"{name} must be text")
     if len(value) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
-    if any((ord(c) < 32 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{name} contains control characters")
     if not HIDDEN_CHARACTERS.isdisjoint(value):
         raise Refused(f"{name} contains bidirectional-control or zero-width characters", Reason.HIDDEN_CHARACTERS)

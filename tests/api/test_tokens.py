@@ -215,3 +215,14 @@ def test_rate_limit_per_token_answers_429_with_retry_after(app: Flask, client: F
     assert 1 <= int(refused.headers["Retry-After"]) <= 61
     assert refused.json["type"] == "/api/docs#problem-rate-limited"  # type: ignore[index]
     assert client.get(EXCLUSIONS, headers=second).status_code == 200, "another token has its own limit"
+
+
+def test_unknown_paths_and_methods_under_the_api_are_problems(client: FlaskClient,
+                                                              make_token: Callable[..., str]) -> None:
+    headers = bearer(make_token("ingest"))
+    missing = client.get("/api/v1/nothing-here", headers=headers)
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    assert missing.json["type"] == "/api/docs#problem-not-found"  # type: ignore[index]
+    wrong = client.get("/api/v1/ingest", headers=headers)
+    assert wrong.status_code == 405 and wrong.json["type"] == "/api/docs#problem-method-not-allowed"  # type: ignore[index]
+    assert client.get("/no-such-page").mimetype == "text/html", "pages keep their HTML error pages"

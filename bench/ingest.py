@@ -11,7 +11,7 @@ under gunicorn (2 synchronous workers) and:
 - the check: GET /api/v1/exclusions/{pseudonym} 300 times for random employees; prints the
   median and 90th percentile (ms, measured by the client, so including HTTP on loopback).
 
-    .venv/bin/python bench/ingest.py [--seconds 15] [--database sqlite|postgres|both] [--employees 100000]
+    .venv/bin/python bench/ingest.py [--seconds 10] [--database sqlite|postgres|both] [--employees 100000]
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def run(kind: str, seconds: float, employees: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--employees", type=int, default=100_000)
     args = parser.parse_args()

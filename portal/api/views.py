@@ -170,7 +170,7 @@ def _take(token: ApiToken, data: bytes) -> s.IngestAnswer | s.Problem:
                 refused.append(s.RefusedRecord(kind, index, Reason.INVALID,  # type: ignore[arg-type]
                                                f"{pointer.lstrip('/') or 'record'}: {detail}"))
     if refused:
-        return _refused(token, "batch-refused", refused, len(refused))
+        return _refused(token, "batch-refused", refused[:MAX_REFUSALS], len(refused))
     for record_ in events + shots:
         for name in [k for k, v in record_.items() if v is None]:
             del record_[name]

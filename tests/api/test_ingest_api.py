@@ -315,3 +315,11 @@ def test_bulk_takes_more_than_the_single_body_limit_and_stops_at_an_overlong_lin
 def test_bulk_wants_ndjson(client: FlaskClient, collector: dict[str, str], e1001: str) -> None:
     response = client.post(BULK, json=batch(ev(1)), headers=collector)
     assert response.status_code == 415 and response.mimetype == "application/problem+json"
+
+
+def test_a_refusal_names_the_first_100_records_and_counts_them_all(client: FlaskClient, collector: dict[str, str],
+                                                                   e1001: str) -> None:
+    for bad in ({"x": "1"}, {"occurred_at": "1999-01-01T00:00:00Z"}):  # the type pass, then the content pass
+        problem = client.post(INGEST, json=batch(*[ev(n, **bad) for n in range(250)]), headers=collector).json
+        assert problem["refused_count"] == 250 and len(problem["refused"]) == 100  # type: ignore[index]
+        assert [r["index"] for r in problem["refused"]] == list(range(100))  # type: ignore[index]

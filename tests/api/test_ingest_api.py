@@ -25,8 +25,11 @@ from portal.consent import services as consent
 from portal.consent.models import Decision, Purpose
 from portal.crypto import keystore
 from portal.extensions import db
+from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.models import ActivityEvent, Screenshot
-from portal.people.models import EmploymentStatus
+from portal.people.models import Employee, EmploymentStatus
+from portal.requests import services as requests_services
+from portal.requests.models import RequestType, Restriction
 from tests.conftest import LiveServer, both_databases
 from tests.helpers import audit_entries, make_employee
 from tests.monitoring.support import artifact_files, png
@@ -203,11 +206,16 @@ def test_former_erased_withdrawn_and_restricted_are_refused(app: Flask, client: 
     former = make_employee(app, "fred@example.com", status=EmploymentStatus.FORMER, employee_number="E-2")
     erased = make_employee(app, "eve@example.com", employee_number="E-3")
     shy = make_employee(app, "sam@example.com", employee_number="E-4")
+    restricted = make_employee(app, "rex@example.com", employee_number="E-5")
     with app.app_context():
         keystore().destroy(erased)
         consent.decide(shy, Purpose.SCREENSHOT_CAPTURE, Decision.WITHDRAWN, actor=Actor("employee", shy),
                        method="test", device="test", policy_version=None)
+        filed = requests_services.file_request(db.session.get(Employee, restricted), RequestType.RESTRICTION).request
+        db.session.add(Restriction(request_id=filed.id, subject_id=restricted, categories=[]))
         db.session.commit()
+        active = runner()  # the request's e-mails go out (and are audited) in a job: done before the snapshot
+        assert isinstance(active, ThreadRunner) and active.wait_idle(60)
     before = state(app)
 
     def reason(body: dict[str, Any]) -> Any:
@@ -218,6 +226,8 @@ def test_former_erased_withdrawn_and_restricted_are_refused(app: Flask, client: 
     assert reason(batch(ev(1), employee_number="E-3")) == "erased_subject"
     assert reason(batch(ev(1), shots=(sh(1),), employee_number="E-4")) == [
         ("screenshot", 0, "screenshot_consent_withdrawn")]
+    assert reason(batch(ev(1), ev(2, kind="click"), shots=(sh(1),), employee_number="E-5")) == [
+        ("event", 0, "restricted"), ("event", 1, "restricted"), ("screenshot", 0, "restricted")]
     assert state(app) == before
     assert former and shy
     # Events alone still go in for the employee who withdrew screenshot consent.

@@ -18,10 +18,12 @@ from portal.config import PROJECT_ROOT
 from portal.consent import services as consent
 from portal.consent.models import Decision, Purpose
 from portal.extensions import db
+from portal.people import services as people
+from portal.people.models import EmploymentStatus
 from portal.people.pseudonyms import pseudonym
 from portal.requests import services as requests_services
 from tests.conftest import LiveServer
-from tests.helpers import make_employee
+from tests.helpers import audit_entries, make_employee
 
 EXAMPLES = PROJECT_ROOT / "examples"
 
@@ -77,3 +79,17 @@ def test_the_training_pipeline_drops_everyone_excluded(app: Flask, tmp_path: Pat
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert {names[r["pseudonym"]] for r in kept} == {"kept"} and len(kept) == 3
     assert "kept 3, dropped 10" in done.stdout
+
+
+def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    batches = audit_entries(app, "monitoring:batch:ingest")
+    with app.app_context():
+        seeded = {people.find_by_email(email).id: email  # type: ignore[union-attr]
+                  for email in ("alice@example.com", "bob@example.com", "carla@example.com", "dana@example.com",
+                                "frank@example.com")}
+        frank = people.find_by_email("frank@example.com")
+        assert frank is not None and frank.employment_status == EmploymentStatus.FORMER and frank.left_at is not None
+    assert {e.subject_id for e in batches} == set(seeded)
+    assert all(e.details["events"] > 1000 and e.details["screenshots"] == 20 for e in batches)

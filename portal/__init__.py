@@ -157,6 +157,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     portal_mail.init_app(app, settings)
 
     # Import the models so that the metadata is complete for migrations and create_all.
+    from portal.api import models as _api  # noqa: F401
     from portal.audit import heads as _audit_heads  # noqa: F401  (registers the periodic tree head)
     from portal.audit import models as _audit  # noqa: F401
     from portal.audit import witness as audit_witness
@@ -178,6 +179,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
     from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
+    from portal.requests import restrictions as _restrictions  # noqa: F401  (registers the collection block)
     from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
     from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
 
@@ -197,6 +199,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
     )
 
+    from portal.admin import api_tokens as _admin_api_tokens  # noqa: F401  (adds its pages to the admin blueprint)
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.former_views import bp as former_bp
@@ -218,13 +221,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                       reports_bp, health_bp, former_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
+    from portal.api import views as api_views
+
+    api_views.register(app)
     from portal.jobs import runners as job_runners
 
     job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
     install_limited_gate(app)
     install_proxy(app, settings.proxy_hops)
-    ratelimit.init_app(app, redis_url=settings.redis_url)
+    ratelimit.init_app(app, redis_url=settings.redis_url, api_rate_limit=settings.api_rate_limit)
 
     from portal.cli import register_commands
 

@@ -443,6 +443,33 @@ def register_commands(app: Flask) -> None:
         for subject_id in result.destroyed:
             click.echo(f"  destroyed again: subject {subject_id}")
 
+    @app.cli.group("api")
+    def api_group() -> None:
+        """The integrations API."""
+
+    @api_group.group("token")
+    def token_group() -> None:
+        """Service tokens."""
+
+    @token_group.command("create")
+    @click.option("--name", required=True, help="Who uses it, e.g. 'collector eu-west'.")
+    @click.option("--scope", "scopes", required=True, multiple=True,
+                  help="ingest, exclusions:read, recipient, training, requests:read, scim (comma-separated or repeated).")
+    @click.option("--days", type=int, default=90, show_default=True, help="Days until it expires (1-365).")
+    def token_create(name: str, scopes: tuple[str, ...], days: int) -> None:
+        """Make a service token; the token is printed alone on the last line, once."""
+        from portal.api.tokens import TokenError, create_token
+        from portal.audit.services import Actor
+
+        try:
+            token, secret = create_token(name, scopes, days, actor=Actor.system())
+        except TokenError as exc:
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"Token {token.id} '{token.name}' with scopes {', '.join(token.scopes)}, expires "
+                   f"{token.expires_at:%Y-%m-%d %H:%M} UTC. It is shown only now; keep it in your secret store:", err=True)
+        click.echo(secret)
+
     from portal.evidence.cli import register_evidence_commands
 
     register_evidence_commands(app)

@@ -107,6 +107,7 @@ class Settings:
     outbox_days: int = 14  # how long .eml files stay in the outbox folder (no PORTAL_SMTP_URL)
     export_pause_ms: int = 0
     mail_from: str = ""
+    api_rate_limit: str = ""  # per service token, e.g. "1200 per minute; 36000 per hour" (empty: that default)
     proxy_hops: int = 0  # trusted reverse proxies in front of the portal (X-Forwarded-For/-Proto/-Host)
     audit_signing_key: str = field(default="", repr=False)  # Ed25519 seed; empty: generated, kept wrapped
     audit_witness_dir: Path = DEFAULT_INSTANCE / "witness"  # signed tree heads, outside the database too
@@ -181,6 +182,7 @@ class Settings:
             proxy_hops=numbers["proxy_hops"],
             db_retry_seconds=numbers["db_retry_seconds"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
+            api_rate_limit=env.get("PORTAL_API_RATE_LIMIT", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
             audit_witness_dir=Path(env.get("PORTAL_AUDIT_WITNESS_DIR") or instance / "witness"),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
@@ -12,6 +13,7 @@ from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
 from portal.audit.services import AuditBusy
 from portal.db import DatabaseUnavailable, describe_failure, is_transient
@@ -31,6 +33,25 @@ MESSAGES = {
     500: (_l("Something went wrong"), _l("The portal could not finish this. Nothing you had saved was lost; please try again later.")),
     503: (_l("Unavailable"), _l("A service the portal needs is not answering. Please try again in a few minutes.")),
 }
+
+
+# Parts of the portal that answer errors in their own form (the API: problem details) register a
+# renderer; it returns None for requests that are not theirs.
+Renderer = Callable[[Exception], Response | None]
+RENDERERS: list[Renderer] = []
+
+
+def add_renderer(renderer: Renderer) -> None:
+    if renderer not in RENDERERS:
+        RENDERERS.append(renderer)
+
+
+def _rendered(error: Exception) -> Response | None:
+    for renderer in RENDERERS:
+        answer = renderer(error)
+        if answer is not None:
+            return answer
+    return None
 
 
 def render_error(code: int, title: object = None, message: object = None) -> tuple[str, int]:
@@ -109,12 +130,14 @@ def install(app: Flask) -> None:
                             _l("For your security the form could not be accepted. Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
-        return render_error(error.code or 500)
+    def http_error(error: HTTPException) -> Any:
+        return _rendered(error) or render_error(error.code or 500)
 
     @app.errorhandler(AuditBusy)
-    def audit_busy(error: AuditBusy) -> tuple[str, int, dict[str, str]]:
+    def audit_busy(error: AuditBusy) -> Any:
         db.session.rollback()  # nothing of the request was kept: it changes nothing unrecorded
+        if (answer := _rendered(error)) is not None:
+            return answer
         page, code = render_error(503, _l("Busy"), _l("The portal is busy finishing other work and did not make "
                                                       "this change. Nothing was changed; please try again in a "
                                                       "moment."))
@@ -150,4 +173,4 @@ def install(app: Flask) -> None:
             _no_session_store()  # sessions kept in the database could not be opened either
             return database_unavailable()
         db.session.rollback()
-        return render_error(500)
+        return _rendered(error) or render_error(500)

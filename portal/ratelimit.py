@@ -79,7 +79,15 @@ def storage_state() -> str | None:
             f"({store_trouble.count} so far in this process)")
 
 
-def init_app(app: Flask, *, redis_url: str) -> None:
+def init_app(app: Flask, *, redis_url: str, api_rate_limit: str = "") -> None:
+    if api_rate_limit:
+        from limits import parse_many
+
+        try:
+            parse_many(api_rate_limit)
+        except ValueError:
+            raise ValueError(f"PORTAL_API_RATE_LIMIT is not a rate limit such as '1200 per minute': "
+                             f"{api_rate_limit!r}") from None
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     # A rate-limit store that does not answer must not lock everyone out of signing in: the
     # request goes through unlimited, which Flask-Limiter logs; each one is counted here and
@@ -90,3 +98,31 @@ def init_app(app: Flask, *, redis_url: str) -> None:
         limiter_log.addHandler(store_trouble)
     limiter.init_app(app)
 
+
+
+# Per service token on the integrations API (every endpoint together): room for a collector that
+# sends 20 batches a second. ``PORTAL_API_RATE_LIMIT`` (or ``API_RATE_LIMIT`` in the app's config)
+# replaces it.
+SERVICE = "1200 per minute; 36000 per hour"
+
+
+def hit_token(token_id: str) -> int | None:
+    """Count one request of a service token; None while within its limits, else the seconds to
+    wait (``Retry-After``). A store that does not answer lets it through, counted as above."""
+    import time
+
+    from limits import parse_many
+
+    limits = parse_many(current_app.config.get("API_RATE_LIMIT") or current_app.config["PORTAL_SETTINGS"].api_rate_limit
+                        or SERVICE)
+    key = f"{current_app.config['PORTAL_SETTINGS'].redis_prefix}api-token:{token_id}"
+    try:
+        for item in limits:
+            if not limiter.limiter.hit(item, key):
+                reset, _remaining = limiter.limiter.get_window_stats(item, key)
+                log.warning("rate limit %s reached by a service token", item)
+                return max(1, int(reset - time.time()) + 1)
+    except Exception:
+        store_trouble.count += 1
+        log.warning("rate-limit store did not answer; a service token's request went through unlimited")
+    return None

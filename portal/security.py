@@ -31,6 +31,19 @@ class Permission(enum.StrEnum):
     JOBS_READ = "jobs:read"
     QUEUES_MANAGE = "queues:manage"
     REPORTS_READ = "reports:read"
+    API_TOKENS_MANAGE = "api-tokens:manage"
+
+
+class Scope(enum.StrEnum):
+    """What a service token may do on the integrations API (``/api/v1``); its routes require one.
+    ``recipient``, ``training`` and ``scim`` are given to tokens for the endpoints that use them."""
+
+    INGEST = "ingest"
+    EXCLUSIONS_READ = "exclusions:read"
+    RECIPIENT = "recipient"
+    TRAINING = "training"
+    REQUESTS_READ = "requests:read"
+    SCIM = "scim"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -40,7 +53,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # approval, assigning) and keep the queues and routing rules; DPOs work the cases.
     Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE,
                            Permission.JOBS_READ, Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE,
-                           Permission.QUEUES_MANAGE, Permission.REPORTS_READ}),
+                           Permission.QUEUES_MANAGE, Permission.REPORTS_READ, Permission.API_TOKENS_MANAGE}),
     # Aggregate reports (request metrics, the record of processing) name no one: every staff role reads them.
     Role.AUDITOR: frozenset({Permission.EVIDENCE_READ, Permission.REPORTS_READ}),
 }

@@ -31,7 +31,7 @@ from portal.people.services import find_by_email
 from portal.policy import services as policy
 from portal.requests import services as request_services
 from portal.requests.models import RequestState, RequestType
-from portal.security import PUBLIC, SIGNED_IN, Permission, public
+from portal.security import PUBLIC, SIGNED_IN, Permission, Scope, public
 from tests.helpers import (
     audit_entries,
     csrf_token,
@@ -148,7 +148,7 @@ def world(app: Flask, client: FlaskClient) -> World:
     # the id. First in the dicts, so that a real sample of the same key given after them wins.
     staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1,
              "pack_id": "4" * 32, "share_id": "5" * 32,
-             "token": "6" * 43}  # an evidence link's token (public pages): a wrong one finds nothing
+             "token": "6" * 43, "token_id": "7" * 32, "pseudonym": "tp_" + "a" * 26}  # an evidence link's token (public pages): a wrong one finds nothing
     return World(alice=alice, other=other,
                  own={**staff, "event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
                       "ack_id": acks[alice], "export_id": exported[alice], "request_id": request_ids[alice],
@@ -227,7 +227,7 @@ def undeclared_routes(app: Flask) -> list[str]:
         if rule.endpoint == "static":
             continue
         rule_value = getattr(app.view_functions[rule.endpoint], "access_rule", None)
-        if not (rule_value in (PUBLIC, SIGNED_IN) or isinstance(rule_value, Permission)):
+        if not (rule_value in (PUBLIC, SIGNED_IN) or isinstance(rule_value, Permission | Scope)):
             problems.append(f"{rule.rule} ({rule.endpoint}) declares no access rule")
         unsafe = (rule.methods or set()) - SAFE_METHODS
         if unsafe not in (set(), {"POST"}):
@@ -246,9 +246,26 @@ def test_the_route_walk_catches_a_route_without_a_rule(app: Flask) -> None:
                                       "/test-only/put accepts ['PUT']; only GET and POST are used"]
 
 
+def bearer_only(app: Flask, rule: Rule) -> bool:
+    """An integrations-API route: a service token authenticates it, never the session cookie."""
+    return isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Scope)
+
+
+def assert_bearer_refusal(response: TestResponse, url: str) -> None:
+    assert response.status_code == 401, (url, response.status_code)
+    assert response.mimetype == "application/problem+json", url
+    assert response.headers["WWW-Authenticate"].startswith("Bearer "), url
+    assert "Set-Cookie" not in response.headers, url
+
+
 def test_every_post_refuses_a_missing_or_forged_csrf_token(app: Flask, client: FlaskClient, world: World) -> None:
     for rule in routes(app, "POST"):
         url = build(app, rule, world.own)
+        if bearer_only(app, rule):  # no CSRF there (no browser sends a bearer token), and the cookie is no key
+            before = snapshot(app, skip=frozenset())
+            assert_bearer_refusal(client.post(url, data={}), url)
+            assert snapshot(app, skip=frozenset()) == before
+            continue
         for data in ({}, {"csrf_token": "forged"}):
             before = snapshot(app, skip=frozenset())
             response = client.post(url, data=data)
@@ -267,6 +284,10 @@ def test_anonymous_visitors_are_sent_to_sign_in(app: Flask, world: World) -> Non
             url = build(app, rule, values)
             before = snapshot(app)
             response = anonymous.get(url)
+            if bearer_only(app, rule):
+                assert_bearer_refusal(response, url)
+                assert snapshot(app) == before
+                continue
             assert response.status_code == 302, url
             assert response.headers["Location"].startswith("/auth/login?next="), url
             assert snapshot(app) == before
@@ -280,7 +301,9 @@ def test_no_get_route_changes_state(app: Flask, client: FlaskClient, world: Worl
             response = client.get(url + query)
             assert response.status_code < 500, url
             rule_of_view = app.view_functions[rule.endpoint].access_rule
-            if rule_of_view == SIGNED_IN:
+            if isinstance(rule_of_view, Scope):  # signed in, but a session is no key to the API
+                assert_bearer_refusal(response, url)
+            elif rule_of_view == SIGNED_IN:
                 assert response.status_code == 200, url
             elif rule_of_view != PUBLIC:  # staff only: alice, an employee, finds nothing there
                 assert response.status_code == 404, url
@@ -310,8 +333,8 @@ SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-l
 def test_every_owned_id_route_is_walked(app: Flask) -> None:
     walked = {template.split("{")[0] for template in OWNED_PAGES.values()}
     for rule in app.url_map.iter_rules():
-        if isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Permission):
-            continue  # a staff route: an employee finds nothing there whatever the id (see the GET walk)
+        if isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Permission | Scope):
+            continue  # a staff or service-token route: an employee finds nothing there whatever the id
         if set(rule.arguments) & OWNED_KEYS and "GET" in (rule.methods or set()):
             assert rule.rule.split("<")[0] in walked, f"{rule.rule} takes an owned id but is not walked"
 

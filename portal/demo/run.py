@@ -44,7 +44,12 @@ def main() -> None:
     click.echo(
         f"\n  Demo ready ({len(report.created)} people created, {len(report.existing)} already there).\n"
         f"  Open {settings.base_url} and click 'Sign in'. At the demo identity provider\n"
-        f"  (http://127.0.0.1:9400) choose one of:\n{people}\n\n  Stop with Ctrl-C.\n"
+        f"  (http://127.0.0.1:9400) choose one of:\n{people}\n\n"
+        f"  Integrations API (reference: {settings.base_url}/api/docs). In another shell, make a token\n"
+        f"  and post the documented example batch (for alice, E1001):\n"
+        f"    TOKEN=$(PORTAL_DEMO=1 .venv/bin/flask --app wsgi api token create --name demo --scope ingest | tail -1)\n"
+        f"    curl -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
+        f"         --data @examples/ingest-batch.json {settings.base_url}/api/v1/ingest\n\n  Stop with Ctrl-C.\n"
     )
     from portal.jobs.runners import start_background
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,7 +27,7 @@ from portal.demo.identities import PEOPLE, DemoPerson
 from portal.demo.seed_extra import seed_policy_and_access
 from portal.demo.seed_requests import seed_requests
 from portal.extensions import db
-from portal.monitoring.ingest import store_events, store_screenshots
+from portal.monitoring.ingest import ingest_batch, store_events, store_screenshots
 from portal.monitoring.models import ActivityEvent, TrainingSetUse
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus, Role
@@ -64,6 +66,27 @@ def _ensure_person(person: DemoPerson, issuer: str) -> tuple[Employee, bool]:
     return employee, created
 
 
+@contextmanager
+def _while_employed(employee: Employee) -> Iterator[None]:
+    """For the demo's backfill only: the employee as they were when the data was collected."""
+    status, left_at = employee.employment_status, employee.left_at
+    employee.employment_status = EmploymentStatus.ACTIVE
+    try:
+        yield
+    finally:
+        employee.employment_status, employee.left_at = status, left_at
+
+
+def _as_record(item: synthetic.ValidEvent | synthetic.ValidScreenshot) -> dict[str, Any]:
+    """A generated record as a collector sends it (the fields of POST /api/v1/ingest)."""
+    if isinstance(item, synthetic.ValidEvent):
+        return {"event_id": item.source_event_id, "kind": item.kind.value, "occurred_at": item.occurred_at,
+                "application": item.application, "site_domain": item.site_domain, "duration_ms": item.duration_ms,
+                **item.secret}
+    return {"screenshot_id": item.source_id, "captured_at": item.captured_at, "application": item.application,
+            "site_domain": item.site_domain, "image": item.image}
+
+
 def _has_data(employee: Employee) -> bool:
     return bool(db.session.scalar(select(func.count()).select_from(
         select(ActivityEvent.id).where(ActivityEvent.subject_id == employee.id).limit(1).subquery())))
@@ -84,16 +107,16 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
                                method="demo-seed", device="Chrome on Windows", policy_version=None)
         rng = random.Random(seed_value + index)  # noqa: S311 - synthetic demo data, not secrets
         was_former = employee.employment_status == EmploymentStatus.FORMER
-        cipher = keystore().cipher(employee.id)
         end_days = DAYS if not was_former else DAYS - 10
         events = list(synthetic.generate_events(rng, subject_id=employee.id, tz=employee.timezone, start=start,
                                                 days=end_days, id_prefix=f"demo-{index}"))
-        store_events(cipher, events)
-        written: list[Path] = []
         shots = synthetic.generate_screenshots(rng, tz=employee.timezone, start=start, days=end_days,
                                                count=SCREENSHOTS, id_prefix=f"demo-{index}-shot")
-        count = store_screenshots(cipher, shots, written)
-        db.session.info.setdefault("portal.written_files", []).extend(written)
+        # Through the ingestion service, as a collector's batch through the API: every check applies.
+        # A former employee's data was collected while they worked here: taken in as of then.
+        with _while_employed(employee):
+            result = ingest_batch(employee.id, [_as_record(e) for e in events], [_as_record(s) for s in shots])
+        count = result.screenshots_stored
         for use in synthetic.training_set_uses(rng, subject_id=employee.id, today=now.date()):
             db.session.add(use)
         report.events += len(events)

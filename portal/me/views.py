@@ -12,6 +12,7 @@ from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.people.pseudonyms import pseudonym as training_pseudonym
 from portal.requests.services import held_categories, waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
@@ -34,6 +35,7 @@ def home() -> str:
         hours_minutes=charts.hours_minutes,
         regime=regime_for(current_user.jurisdiction),
         controller=controller(current_user.jurisdiction),
+        training_id=training_pseudonym(current_user.id),
     )
 
 

@@ -1,12 +1,15 @@
 """Ingestion: validate a batch from the collector, seal it with the subject's key, store it.
 
-All of a batch or none of it: every record is validated before anything is written, and
-screenshot files written for a batch whose transaction fails are removed again.  Records whose
-collector id was already stored are skipped, so a collector may resend a batch safely.
+All of a batch or none of it: every record is validated before anything is written (and every
+refused record is named, with a machine-readable reason, not only the first), and screenshot files
+written for a batch whose transaction fails are removed again.  Records whose collector id was
+already stored are skipped, so a collector may resend a batch safely.  Every way in (the API, the
+demo, the tests) comes through :func:`ingest_batch`, so every check here applies to all of them.
 """
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import re
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session as OrmSession
 from portal.audit.services import Actor, record
 from portal.consent.models import Purpose
 from portal.consent.services import has_consent
+from portal.consent.services import latest as latest_consent
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -41,21 +45,93 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 EVENT_FIELDS = {"event_id", "kind", "occurred_at", "application", "site_domain", "duration_ms",
                 "url", "title", "x", "y", "payload"}
 SCREENSHOT_FIELDS = {"screenshot_id", "captured_at", "application", "site_domain", "image"}
-MAX_FUTURE = timedelta(minutes=5)
+MAX_FUTURE = timedelta(days=1)  # a collector's clock may run ahead; beyond a day it is wrong
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no capture agent recorded anything before
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # well above any screen (8K is 33M pixels)
+MAX_PIXELS = 7680 * 4320  # 8K UHD (33.2M pixels): larger screens than any monitor, refused from the header
+MAX_SIDE = 16_384
+# Characters that change how text is shown without being seen: bidi embeddings, overrides,
+# isolates and marks, and zero-width characters. In an application name or window title they can
+# make a DPO or the employee read something else than was stored (Trojan Source, CVE-2021-42574).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but tab, DEL, C1
+HIDDEN_CHARACTERS = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                              "\u2060\u2066\u2067\u2068\u2069\ufeff")
 MAX_PAYLOAD_BYTES = 4096
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 CHUNK = 5000
 
 
-class IngestError(ValueError):
-    """A record was refused; nothing of its batch was stored."""
+class Reason(enum.StrEnum):
+    """Why a batch or a record was refused, for machines (the API's ``reason`` fields)."""
 
-    def __init__(self, what: str, index: int | None, reason: str) -> None:
-        self.what, self.index, self.reason = what, index, reason
+    UNKNOWN_EMPLOYEE = "unknown_employee"
+    FORMER_EMPLOYEE = "former_employee"
+    ERASED_SUBJECT = "erased_subject"
+    INVALID = "invalid"  # a field's value or type (the text says which)
+    UNKNOWN_FIELD = "unknown_field"
+    TIME_OUT_OF_RANGE = "time_out_of_range"  # before 2000, or off the calendar
+    TIME_IN_FUTURE = "time_in_future"  # more than a day ahead
+    HIDDEN_CHARACTERS = "hidden_characters"  # bidi controls or zero-width characters
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
+    IMAGE_UNREADABLE = "image_unreadable"
+    SCREENSHOT_CONSENT_WITHDRAWN = "screenshot_consent_withdrawn"
+    SCREENSHOT_CONSENT_NOT_GIVEN = "screenshot_consent_not_given"
+    RESTRICTED = "restricted"  # processing of the record's category is restricted (GDPR Art. 18)
+
+
+class Refused(ValueError):
+    """A value was refused, with a machine-readable reason."""
+
+    def __init__(self, reason: str, code: Reason = Reason.INVALID) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Refusal:
+    what: str  # batch, event or screenshot
+    index: int | None
+    code: Reason
+    reason: str
+
+
+class IngestError(ValueError):
+    """A batch was refused; nothing of it was stored. ``refusals`` names every refused record (the
+    first is also ``what``, ``index``, ``code`` and ``reason``)."""
+
+    def __init__(self, what: str, index: int | None, reason: str, code: Reason = Reason.INVALID,
+                 refusals: Sequence[Refusal] = ()) -> None:
+        self.what, self.index, self.reason, self.code = what, index, reason, code
+        self.refusals = list(refusals) or [Refusal(what, index, code, reason)]
         where = f"{what} {index}" if index is not None else what
         super().__init__(f"{where}: {reason}")
+
+    @classmethod
+    def of(cls, refusals: Sequence[Refusal]) -> IngestError:
+        first = refusals[0]
+        return cls(first.what, first.index, first.reason, first.code, refusals)
+
+
+# What may keep a subject's new data out, beyond this module's own rules: functions registered by
+# the domains that record it (restriction of processing lives with the requests), each giving the
+# register categories it blocks for a subject. Registered at import, as job handlers are.
+CollectionBlock = Callable[[str], Mapping[str, "Reason"]]
+COLLECTION_BLOCKS: list[CollectionBlock] = []
+
+
+def collection_block(check: CollectionBlock) -> CollectionBlock:
+    """Register ``check(subject_id) -> {category: reason}``; an empty category key blocks every one."""
+    if check not in COLLECTION_BLOCKS:
+        COLLECTION_BLOCKS.append(check)
+    return check
+
+
+def _blocked_categories(subject_id: str) -> dict[str, Reason]:
+    blocked: dict[str, Reason] = {}
+    for check in COLLECTION_BLOCKS:
+        blocked.update(check(subject_id))
+    return blocked
 
 
 @dataclass
@@ -88,6 +164,8 @@ class IngestResult:
     screenshots_stored: int = 0
     screenshots_duplicate: int = 0
     per_category: dict[str, int] = field(default_factory=dict)
+    duplicate_event_ids: set[str] = field(default_factory=set)  # stored before this batch
+    duplicate_screenshot_ids: set[str] = field(default_factory=set)
 
 
 def _unknown_fields(names: set[str]) -> str:
@@ -112,11 +190,11 @@ def _time(value: Any, name: str, now: datetime) -> datetime:
     try:
         value = value.astimezone(UTC)
     except OverflowError:  # within hours of year 1 or 9999, a zone offset leaves the calendar
-        raise ValueError(f"{name} is out of range") from None
-    if value.year < 1970:
-        raise ValueError(f"{name} is before 1970: no capture agent recorded it")
+        raise Refused(f"{name} is out of range", Reason.TIME_OUT_OF_RANGE) from None
+    if value < EARLIEST:
+        raise Refused(f"{name} is before 2000: no capture agent recorded it", Reason.TIME_OUT_OF_RANGE)
     if value > now + MAX_FUTURE:
-        raise ValueError(f"{name} is in the future")
+        raise Refused(f"{name} is in the future (more than a day ahead)", Reason.TIME_IN_FUTURE)
     return value
 
 
@@ -129,8 +207,10 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str |
         raise ValueError(f"{name} must be text")
     if len(value) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
-    if any((ord(c) < 32 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{name} contains control characters")
+    if not HIDDEN_CHARACTERS.isdisjoint(value):
+        raise Refused(f"{name} contains bidirectional-control or zero-width characters", Reason.HIDDEN_CHARACTERS)
     return value
 
 
@@ -161,7 +241,7 @@ def _source_id(value: Any, name: str) -> str:
 def validate_event(raw: Mapping[str, Any], now: datetime) -> ValidEvent:
     unknown = set(raw) - EVENT_FIELDS
     if unknown:
-        raise ValueError(_unknown_fields(unknown))
+        raise Refused(_unknown_fields(unknown), Reason.UNKNOWN_FIELD)
     try:
         kind = EventKind(str(raw.get("kind")))
     except ValueError:
@@ -202,24 +282,13 @@ def validate_event(raw: Mapping[str, Any], now: datetime) -> ValidEvent:
 def validate_screenshot(raw: Mapping[str, Any], now: datetime) -> ValidScreenshot:
     unknown = set(raw) - SCREENSHOT_FIELDS
     if unknown:
-        raise ValueError(_unknown_fields(unknown))
+        raise Refused(_unknown_fields(unknown), Reason.UNKNOWN_FIELD)
     image = raw.get("image")
     if not isinstance(image, bytes | bytearray) or not image:
         raise ValueError("image must be the image file's bytes")
     if len(image) > MAX_IMAGE_BYTES:
-        raise ValueError(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-    try:
-        with Image.open(io.BytesIO(image)) as probe:
-            fmt, (width, height) = probe.format, probe.size
-            probe.verify()
-    except Image.DecompressionBombError:
-        raise ValueError("image has too many pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise ValueError("image is not a readable PNG, JPEG or WebP file") from None
-    if fmt not in IMAGE_TYPES:
-        raise ValueError("image must be PNG, JPEG or WebP")
-    if width * height > MAX_PIXELS:
-        raise ValueError("image has too many pixels")
+        raise Refused(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB", Reason.IMAGE_TOO_LARGE)
+    fmt, width, height = _image_header(bytes(image))
     return ValidScreenshot(
         source_id=_source_id(raw.get("screenshot_id"), "screenshot_id"),
         captured_at=_time(raw.get("captured_at"), "captured_at", now),
@@ -232,25 +301,56 @@ def validate_screenshot(raw: Mapping[str, Any], now: datetime) -> ValidScreensho
     )
 
 
+def _image_header(image: bytes) -> tuple[str, int, int]:
+    """The format and size from the file's header, checked before a single pixel is decoded (a
+    38 KB PNG may claim 40 million pixels: it is refused here, not unpacked), then the file's
+    structure (chunks and checksums, without decoding)."""
+    try:
+        with Image.open(io.BytesIO(image)) as probe:  # reads the header only
+            fmt, (width, height) = probe.format, probe.size
+            if fmt not in IMAGE_TYPES:
+                raise Refused("image must be PNG, JPEG or WebP", Reason.IMAGE_UNREADABLE)
+            if width * height > MAX_PIXELS or width > MAX_SIDE or height > MAX_SIDE:
+                raise Refused(f"image has too many pixels ({width} x {height}; at most {MAX_PIXELS:,} "
+                              f"and {MAX_SIDE} a side)", Reason.IMAGE_TOO_MANY_PIXELS)
+            probe.verify()
+    except Image.DecompressionBombError:
+        raise Refused("image has too many pixels", Reason.IMAGE_TOO_MANY_PIXELS) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, Refused):
+            raise
+        raise Refused("image is not a readable PNG, JPEG or WebP file", Reason.IMAGE_UNREADABLE) from None
+    return fmt, width, height
+
+
+MAX_REFUSALS = 100  # named in an answer; the count says how many more
+
+
 def _validate_all(kind: str, records: Sequence[Mapping[str, Any]], validator: Any, id_field: str,
-                  now: datetime) -> tuple[list[Any], int]:
-    """Validate every record; returns the distinct ones and how many repeated an id in the batch."""
+                  now: datetime, refusals: list[Refusal]) -> tuple[list[tuple[int, Any]], int]:
+    """Validate every record; returns the distinct ones with their index, and how many repeated an
+    id in the batch. Each refused record is added to ``refusals``."""
     valid = []
     repeated = 0
     seen: set[str] = set()
     for index, raw in enumerate(records):
         if not isinstance(raw, Mapping):
-            raise IngestError(kind, index, "must be an object")
+            refusals.append(Refusal(kind, index, Reason.INVALID, "must be an object"))
+            continue
         try:
             item = validator(raw, now)
+        except Refused as exc:
+            refusals.append(Refusal(kind, index, exc.code, str(exc)))
+            continue
         except ValueError as exc:
-            raise IngestError(kind, index, str(exc)) from None
+            refusals.append(Refusal(kind, index, Reason.INVALID, str(exc)))
+            continue
         source = getattr(item, id_field)
         if source in seen:
             repeated += 1  # the same record twice in one batch: keep the first
             continue
         seen.add(source)
-        valid.append(item)
+        valid.append((index, item))
     return valid, repeated
 
 
@@ -381,39 +481,63 @@ def store_screenshots(cipher: SubjectCipher, shots: Iterable[ValidScreenshot], w
 
 
 def ingest_batch(subject_id: str, events: Sequence[Mapping[str, Any]] = (),
-                 screenshots: Sequence[Mapping[str, Any]] = ()) -> IngestResult:
+                 screenshots: Sequence[Mapping[str, Any]] = (), *, actor: Actor | None = None) -> IngestResult:
     """Validate, seal and store one batch for one subject, inside the caller's transaction.
 
-    Raises :class:`IngestError` (and stores nothing) for an unknown or former employee or for
-    any bad record.  The caller commits; if that fails, it calls :func:`discard_files`."""
+    Raises :class:`IngestError` (and stores nothing) for an unknown, former or erased employee, or
+    naming every refused record: a bad value, a screenshot without consent, a category whose
+    processing is restricted.  The caller commits; if that fails, it calls :func:`discard_files`.
+    ``actor`` (the system by default) is who the batch's audit entry names."""
     employee = db.session.get(Employee, subject_id)
     if employee is None:
-        raise IngestError("batch", None, "unknown subject")
+        raise IngestError("batch", None, "unknown subject", Reason.UNKNOWN_EMPLOYEE)
     if employee.employment_status != EmploymentStatus.ACTIVE:
-        raise IngestError("batch", None, "the subject is no longer employed; nothing may be collected")
+        raise IngestError("batch", None, "the subject is no longer employed; nothing may be collected",
+                          Reason.FORMER_EMPLOYEE)
     now = utcnow()
-    valid_events, repeated_events = _validate_all("event", events, validate_event, "source_event_id", now)
-    valid_shots, repeated_shots = _validate_all("screenshot", screenshots, validate_screenshot, "source_id", now)
-
+    refusals: list[Refusal] = []
+    valid_events, repeated_events = _validate_all("event", events, validate_event, "source_event_id", now, refusals)
+    valid_shots, repeated_shots = _validate_all("screenshot", screenshots, validate_screenshot, "source_id", now,
+                                                refusals)
     if valid_shots and not has_consent(subject_id, Purpose.SCREENSHOT_CAPTURE):
-        raise IngestError("screenshot", 0, "the subject has not consented to screenshot capture (or withdrew it)")
+        withdrawn = latest_consent(subject_id, Purpose.SCREENSHOT_CAPTURE) is not None
+        code = Reason.SCREENSHOT_CONSENT_WITHDRAWN if withdrawn else Reason.SCREENSHOT_CONSENT_NOT_GIVEN
+        refusals.extend(Refusal("screenshot", index, code, "the subject has not consented to screenshot capture"
+                                + (" (they withdrew it)" if withdrawn else "")) for index, _ in valid_shots)
+    blocked = _blocked_categories(subject_id)
+    if blocked:
+        def block(what: str, index: int, category: str) -> None:
+            code = blocked.get(category) or blocked.get("")
+            if code is not None:
+                refusals.append(Refusal(what, index, code, f"the processing of {category} is restricted for the subject"))
+
+        for index, item in valid_events:
+            block("event", index, item.kind.category.value)
+        for index, _ in valid_shots:
+            block("screenshot", index, CategoryKey.SCREENSHOTS.value)
+    if refusals:
+        order = {"event": 0, "screenshot": 1}
+        raise IngestError.of(sorted(refusals, key=lambda r: (order.get(r.what, 2), r.index or 0)))
 
     result = IngestResult()
     try:
         cipher = keystore().cipher(subject_id)
     except KeyDestroyed:
-        raise IngestError("batch", None, "the subject's data has been erased; nothing more may be stored") from None
+        raise IngestError("batch", None, "the subject's data has been erased; nothing more may be stored",
+                          Reason.ERASED_SUBJECT) from None
     known = _already_stored(ActivityEvent.source_event_id, ActivityEvent.subject_id, subject_id,
-                            [e.source_event_id for e in valid_events])
-    fresh_events = [e for e in valid_events if e.source_event_id not in known]
+                            [e.source_event_id for _, e in valid_events])
+    fresh_events = [e for _, e in valid_events if e.source_event_id not in known]
     result.events_duplicate = len(valid_events) - len(fresh_events) + repeated_events
+    result.duplicate_event_ids = known
     result.per_category = store_events(cipher, fresh_events)
     result.events_stored = len(fresh_events)
 
     known_shots = _already_stored(Screenshot.source_id, Screenshot.subject_id, subject_id,
-                                  [s.source_id for s in valid_shots])
-    fresh_shots = [s for s in valid_shots if s.source_id not in known_shots]
+                                  [s.source_id for _, s in valid_shots])
+    fresh_shots = [s for _, s in valid_shots if s.source_id not in known_shots]
     result.screenshots_duplicate = len(valid_shots) - len(fresh_shots) + repeated_shots
+    result.duplicate_screenshot_ids = known_shots
     written: list[Path] = []
     try:
         result.screenshots_stored = store_screenshots(cipher, fresh_shots, written)
@@ -424,7 +548,7 @@ def ingest_batch(subject_id: str, events: Sequence[Mapping[str, Any]] = (),
     if result.screenshots_stored:
         result.per_category[CategoryKey.SCREENSHOTS.value] = result.screenshots_stored
     db.session.info.setdefault("portal.written_files", []).extend(written)
-    record("monitoring:batch:ingest", actor=Actor.system(), subject_id=subject_id,
+    record("monitoring:batch:ingest", actor=actor or Actor.system(), subject_id=subject_id,
            details={"events": result.events_stored, "events_duplicate": result.events_duplicate,
                     "screenshots": result.screenshots_stored, "screenshots_duplicate": result.screenshots_duplicate})
     return result

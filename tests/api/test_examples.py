@@ -1,0 +1,95 @@
+"""The programs in examples/ run against a live portal: the collector (with retries on 429) and
+the training pipeline's filter; examples/ingest-batch.json is the documented example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+
+from portal.api.views import EXAMPLE_BATCH
+from portal.audit.services import Actor
+from portal.config import PROJECT_ROOT
+from portal.consent import services as consent
+from portal.consent.models import Decision, Purpose
+from portal.extensions import db
+from portal.people import services as people
+from portal.people.models import EmploymentStatus
+from portal.people.pseudonyms import pseudonym
+from portal.requests import services as requests_services
+from tests.conftest import LiveServer
+from tests.helpers import audit_entries, make_employee
+
+EXAMPLES = PROJECT_ROOT / "examples"
+
+
+def run(script: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PORTAL_API_TOKEN": token}
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+
+
+def test_the_batch_file_is_the_documented_example() -> None:
+    assert json.loads((EXAMPLES / "ingest-batch.json").read_text()) == EXAMPLE_BATCH
+
+
+def test_the_collector_posts_retries_on_429_and_reports_refusals(app: Flask, tmp_path: Path,
+                                                                 make_token: Callable[..., str], e1001: str) -> None:
+    token = make_token("ingest", name="example collector")
+    lines = tmp_path / "batches.jsonl"
+    batch = dict(EXAMPLE_BATCH)
+    lines.write_text("\n".join(json.dumps({**batch, "events": [{**e, "event_id": f"{n}-{e['event_id']}"}
+                                                                for e in batch["events"]], "screenshots": []})
+                               for n in range(3)) + "\n")
+    app.config["API_RATE_LIMIT"] = "2 per 2 seconds"
+    with LiveServer(app) as live:
+        first = run("collector.py", token, "--url", live.url, str(EXAMPLES / "ingest-batch.json"), str(lines))
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == "stored 13, duplicates 0"  # the 4th request waited for its 429
+        again = run("collector.py", token, "--url", live.url, str(EXAMPLES / "ingest-batch.json"))
+        assert again.stdout.strip() == "stored 0, duplicates 4"
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**batch, "events": [{**batch["events"][0], "occurred_at": "1999-01-01T00:00:00Z"}]}))
+        refused = run("collector.py", token, "--url", live.url, str(bad))
+        assert refused.returncode == 1 and "event 0: time_out_of_range" in refused.stderr
+
+
+def test_the_training_pipeline_drops_everyone_excluded(app: Flask, tmp_path: Path,
+                                                       make_token: Callable[..., str]) -> None:
+    ids = {name: make_employee(app, f"{name}@example.com", consents=name != "never")
+           for name in ("kept", "withdrew", "objected", "never")}
+    with app.app_context():
+        consent.decide(ids["withdrew"], Purpose.AI_TRAINING, Decision.WITHDRAWN, actor=Actor("employee", ids["withdrew"]),
+                       method="test", device="test", policy_version=None)
+        requests_services.suppress(ids["objected"], "objection")
+        db.session.commit()
+        names = {pseudonym(subject): name for name, subject in ids.items()}
+    source, out = tmp_path / "training.jsonl", tmp_path / "filtered.jsonl"
+    source.write_text("".join(json.dumps({"pseudonym": p, "features": [n]}) + "\n"
+                              for n in range(3) for p in names) + json.dumps({"pseudonym": "tp_" + "b" * 26}) + "\n")
+    token = make_token("exclusions:read", name="training pipeline")
+    with LiveServer(app) as live:
+        done = run("training_pipeline.py", token, "--url", live.url, "--in", str(source), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {names[r["pseudonym"]] for r in kept} == {"kept"} and len(kept) == 3
+    assert "kept 3, dropped 10" in done.stdout
+
+
+def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    batches = audit_entries(app, "monitoring:batch:ingest")
+    with app.app_context():
+        seeded = {people.find_by_email(email).id: email  # type: ignore[union-attr]
+                  for email in ("alice@example.com", "bob@example.com", "carla@example.com", "dana@example.com",
+                                "frank@example.com")}
+        frank = people.find_by_email("frank@example.com")
+        assert frank is not None and frank.employment_status == EmploymentStatus.FORMER and frank.left_at is not None
+    assert {e.subject_id for e in batches} == set(seeded)
+    assert all(e.details["events"] > 1000 and e.details["screenshots"] == 20 for e in batches)

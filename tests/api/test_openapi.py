@@ -1,0 +1,209 @@
+"""The OpenAPI document: 3.1, an example on every body and response, every example valid against
+its schema; each documented example sent to the live portal gets the documented answer; the
+reference page is served from the package under the strict CSP."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.api import views
+from portal.api.openapi import OPERATIONS, Operation
+from portal.api.views import NDJSON
+from portal.consent.models import Purpose, Suppression
+from portal.extensions import db
+from portal.people.models import Employee, EmploymentStatus
+from portal.people.pseudonyms import pseudonym
+from portal.requests import services as request_services
+from portal.requests.models import RequestState, RequestType
+from tests.conftest import LiveServer
+from tests.helpers import make_employee
+
+ALL_SCOPES = ("ingest", "exclusions:read", "recipient", "training", "requests:read", "scim")
+
+
+def test_the_document_is_openapi_3_1_with_an_example_on_every_body_and_response(client: FlaskClient) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    doc = response.json
+    assert doc["openapi"] == "3.1.0"  # type: ignore[index]
+    assert doc["jsonSchemaDialect"] == "https://json-schema.org/draft/2020-12/schema"  # type: ignore[index]
+    schemas = doc["components"]["schemas"]  # type: ignore[index]
+    refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', response.get_data(as_text=True)))
+    assert refs <= set(schemas), refs - set(schemas)
+    operations = [(path, method, op) for path, methods in doc["paths"].items() for method, op in methods.items()]  # type: ignore[index]
+    assert {(m, p) for p, m, _ in operations} == {("post", "/api/v1/ingest"), ("post", "/api/v1/ingest/bulk"),
+                                                  ("get", "/api/v1/exclusions"),
+                                                  ("get", "/api/v1/exclusions/{pseudonym}"),
+                                                  ("get", "/api/v1/requests/{request_id}")}
+    for path, method, op in operations:
+        assert op["security"] and op["x-scope"], path
+        for media in op.get("requestBody", {}).get("content", {}).values():
+            assert media["examples"], (path, method, "body")
+        for status, answer in op["responses"].items():
+            for media_type, media in answer.get("content", {}).items():
+                assert media["examples"], (path, method, status)
+                if int(status) >= 400:
+                    assert media_type == "application/problem+json", (path, status)
+        for parameter in op.get("parameters", []):
+            assert parameter["example"], (path, parameter["name"])
+
+
+def _roundtrip(value: Any, kind: Any) -> Any:
+    return msgspec.json.decode(msgspec.json.encode(value), type=kind)
+
+
+def _lines(value: str, kind: Any) -> list[Any]:
+    """An NDJSON example: each line valid against the schema of one line."""
+    assert value.endswith("\n")
+    return [msgspec.json.decode(line, type=kind) for line in value.splitlines()]
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: f"{op.method} {op.path}")
+def test_every_example_is_valid_against_its_schema(op: Operation) -> None:
+    for name, value in op.body_examples.items():
+        if op.body_media_type == NDJSON:
+            assert len(_lines(value, op.body)) > 1, name
+        else:
+            assert _roundtrip(value, op.body) is not None, name
+    for answer in op.answers:
+        for name, value in answer.examples.items():
+            if answer.media_type == NDJSON:
+                assert _lines(value, answer.schema), name
+                continue
+            decoded = _roundtrip(value, answer.schema)
+            assert msgspec.to_builtins(decoded) == {k: v for k, v in value.items() if v is not None} or \
+                msgspec.to_builtins(decoded) == value, (op.path, answer.status, name)
+
+
+def test_the_reference_page_is_served_from_the_package_under_the_strict_csp(client: FlaskClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "POST /api/v1/ingest" in html and "/api/docs#problem-batch-refused" in html
+    assert 'id="problem-batch-refused"' in html and 'id="schema-IngestBatch"' in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert not re.search(r'(src|href)="https?://', html), "nothing from another origin"
+    assert "<script" not in html and " style=" not in html
+
+
+# --- the documented examples against the live portal -------------------------------------------------
+
+class World:
+    def __init__(self, app: Flask, make_token: Callable[..., str]) -> None:
+        make_employee(app, "ana@example.com", employee_number="E1001")
+        make_employee(app, "bob@example.com")
+        make_employee(app, "fred@example.com", employee_number="E0999", status=EmploymentStatus.FORMER)
+        objector = make_employee(app, "olga@example.com")
+        requester = make_employee(app, "rita@example.com")
+        with app.app_context():
+            db.session.add(Suppression(subject_id=objector, purpose=Purpose.AI_TRAINING.value, reason="objection",
+                                       since=datetime(2026, 11, 20, 10, 15, tzinfo=UTC)))
+            filed = request_services.file_request(db.session.get(Employee, requester), RequestType.ERASURE).request
+            filed.state, filed.due_on = RequestState.IN_REVIEW, date(2026, 12, 23)  # as the example shows
+            db.session.commit()
+            self.pseudonym, self.request_id = pseudonym(objector), filed.id
+        self.token = make_token(*ALL_SCOPES, name="all scopes")
+        self.wrong = make_token("scim", name="no scope of these")
+
+    def real(self, text: str) -> str:
+        """The example's deployment-specific values (pseudonym, request id) as they are here."""
+        return (text.replace(views.EXAMPLE_PSEUDONYM, self.pseudonym)
+                .replace(views.EXAMPLE_REQUEST_ID, self.request_id))
+
+    def documented(self, value: Any) -> Any:
+        """An answer as the example shows it: the real values back to the example's, cursors too."""
+        if isinstance(value, dict):
+            return {k: (self.cursor(v) if k == "next" else self.documented(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.documented(v) for v in value]
+        if isinstance(value, str):
+            return value.replace(self.pseudonym, views.EXAMPLE_PSEUDONYM).replace(self.request_id,
+                                                                                 views.EXAMPLE_REQUEST_ID)
+        return value
+
+    def cursor(self, value: str) -> str:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        return base64.urlsafe_b64encode(self.documented(raw).encode()).decode().rstrip("=")
+
+
+def test_every_documented_example_gets_the_documented_answer(app: Flask, make_token: Callable[..., str]) -> None:
+    world = World(app, make_token)
+    documented = {(op.path, name): (answer.status, value) for op in OPERATIONS for answer in op.answers
+                  for name, value in answer.examples.items()}
+    checked: set[tuple[str, str]] = set()
+
+    with LiveServer(app) as live:
+        def call(op: Operation, *, token: str | None = None, body: Any = None, raw: bytes | None = None,
+                 content_type: str = "application/json", path: str | None = None) -> requests.Response:
+            url = live.url + world.real(path or op.path.format(**{p.name: p.example for p in op.params
+                                                                  if p.where == "path"}))
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            if raw is not None:
+                headers["Content-Type"] = content_type
+            return requests.request(op.method.upper(), url, headers=headers, json=body, data=raw, timeout=30)
+
+        def expect(op: Operation, name: str, response: requests.Response, *, exact: bool = True) -> None:
+            status, value = documented[(op.path, name)]
+            assert response.status_code == status, (op.path, name, response.text[:300])
+            if response.headers["Content-Type"].startswith(NDJSON):
+                got_lines = [world.documented(msgspec.json.decode(line)) for line in response.text.splitlines()]
+                assert got_lines == [msgspec.json.decode(line) for line in value.splitlines()], (op.path, name)
+                checked.add((op.path, name))
+                return
+            got = world.documented(response.json())
+            if exact:
+                assert got == value, (op.path, name)
+            else:
+                assert {k: got[k] for k in ("type", "title", "status")} == {k: value[k] for k in ("type", "title", "status")}
+            checked.add((op.path, name))
+
+        for op in OPERATIONS:
+            for name, body in op.body_examples.items():  # each request example gets the answer of its name
+                if op.body_media_type == NDJSON:
+                    expect(op, name, call(op, token=world.token, raw=body.encode(), content_type=NDJSON))
+                else:
+                    expect(op, name, call(op, token=world.token, body=body))
+            if op.method == "get":
+                success = next(a for a in op.answers if a.status == 200)
+                for name in success.examples:
+                    expect(op, name, call(op, token=world.token))
+            first_body = next(iter(op.body_examples.values()), None)
+            expect(op, "no-token", call(op, body=first_body))
+            expect(op, "wrong-scope", call(op, token=world.wrong, body=first_body))
+
+        ingest, bulk, feed, check, status = (next(op for op in OPERATIONS if op.operation_id == n) for n in
+                                             ("ingest", "ingest_bulk", "exclusions", "exclusion", "request_status"))
+        expect(bulk, "not-ndjson-type", call(bulk, token=world.token, body=views.EXAMPLE_BATCH))
+        expect(ingest, "not-json", call(ingest, token=world.token, raw=b"{x"))
+        expect(ingest, "not-json-type", call(ingest, token=world.token, raw=b"employee_number=E1001",
+                                             content_type="text/plain"))
+        expect(ingest, "too-large", call(ingest, token=world.token, raw=b"[" + b" " * (16 * 1024 * 1024) + b"]"))
+        expect(ingest, "former-employee", call(ingest, token=world.token,
+                                               body={**views.EXAMPLE_BATCH, "employee_number": "E0999"}))
+        expect(feed, "bad-cursor", call(feed, token=world.token, path=op_path(feed) + "?after=not-a-cursor"))
+        expect(check, "unknown", call(check, token=world.token, path=f"/api/v1/exclusions/tp_{'a' * 26}"))
+        expect(status, "unknown", call(status, token=world.token, path=f"/api/v1/requests/{'0' * 32}"))
+        app.config["API_RATE_LIMIT"] = "1 per minute"
+        limited = make_token("exclusions:read", name="limited")
+        call(feed, token=limited)
+        expect(feed, "rate-limited", call(feed, token=limited), exact=False)
+
+    # Each example is checked once per operation that shows it; the 401/403/429 ones are shared.
+    shared = {"no-token", "wrong-scope", "rate-limited"}
+    not_live = {(ingest.path, "busy")}  # needs the audit lock held for 15 s: tests/audit covers AuditBusy
+    missing = {(path, name) for path, name in documented if name not in shared} - checked - not_live
+    assert missing == set()
+
+
+def op_path(op: Operation) -> str:
+    return op.path

@@ -98,7 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from portal import crypto, errors, ratelimit
+    from portal import crypto, errors, i18n, ratelimit
     from portal.config import PROJECT_ROOT, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
@@ -140,7 +140,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
                      compare_server_default=False)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir, settings.pkcs11())
     from portal import mail as portal_mail
@@ -204,6 +204,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                       reports_bp, health_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
+    i18n.register(app)
     from portal.jobs import runners as job_runners
 
     job_runners.init_app(app)
@@ -222,15 +223,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _ = crypto
     return app
-
-
-def _locale() -> str | None:
-    """The reader's language; outside a request (jobs, the shell) the default."""
-    from flask import has_request_context, request
-
-    if not has_request_context():
-        return None
-    return request.accept_languages.best_match(["en"]) or "en"
 
 
 def _origin(url: str) -> str:

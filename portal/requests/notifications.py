@@ -18,15 +18,13 @@ from flask import current_app
 
 from portal.db import utcnow
 from portal.extensions import db
+from portal.i18n import format_date
 from portal.jurisdictions import ground_label, regime_for
 from portal.mail.services import context_loader
 
 from . import deadlines
 from .models import DataRequest, RequestState, RequestType
 from .services import STAFF_STATE_LABELS, STAFF_TYPE_LABELS, STATE_LABELS, TYPE_LABELS
-
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
 
 
 def supervisory_authority(jurisdiction: str) -> str:
@@ -36,10 +34,8 @@ def supervisory_authority(jurisdiction: str) -> str:
 
 
 def long_date(value: date | None) -> str:
-    """``12 March 2026``: unambiguous wherever the reader lives (no locale involved)."""
-    if value is None:
-        return ""
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    """``12 March 2026``, ``12 de marzo de 2026``: the month named, in the reader's language."""
+    return format_date(value, "long")
 
 
 def request_urls(request_id: str) -> tuple[str, str]:

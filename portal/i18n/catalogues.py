@@ -56,6 +56,21 @@ def placeholders(text: str) -> list[str]:
     return sorted(m.group(1) or m.group(0) for m in PLACEHOLDER.finditer(text) if m.group(0) != "%%")
 
 
+def placeholder_mismatch(sources: list[str], translations: list[str]) -> str | None:
+    """Why ``translations`` do not carry the placeholders of ``sources``, or None. Form i of a
+    plural goes with source form i (the last for further forms); a singular may leave out the
+    count (``un día`` for ``%(num)s day``), nothing else."""
+    for index, text in enumerate(translations):
+        source = sources[min(index, len(sources) - 1)]
+        wanted, have = set(placeholders(source)), set(placeholders(text))
+        if len(sources) > 1 and index == 0:
+            have |= {"num", "%d"} & (set(placeholders(sources[-1])) - have)
+            wanted |= {"num", "%d"} & have
+        if have != wanted:
+            return f"placeholders {sorted(have)} instead of {sorted(wanted)}"
+    return None
+
+
 def _forms(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
     if value is None:
         return []
@@ -76,13 +91,9 @@ def problems(catalog: Catalog) -> list[tuple[str, str, str]]:
         elif not translations or any(not t.strip() for t in translations):
             found.append((key(message), "untranslated", shown))
         else:
-            # each form may drop the count (``un día``), never a named placeholder
-            wanted = set(placeholders(sources[-1])) - {"%d"}
-            for text in translations:
-                have = set(placeholders(text)) - {"%d"}
-                if have != wanted:
-                    found.append((key(message), f"placeholders {sorted(have)} instead of {sorted(wanted)}", shown))
-                    break
+            mismatch = placeholder_mismatch(sources, translations)
+            if mismatch:
+                found.append((key(message), mismatch, shown))
     return found
 
 
@@ -156,8 +167,7 @@ def fill(path: Path) -> int:
                 message.string = tuple(forms[: catalog.num_plurals])
             else:
                 message.string = forms[0]
-            wanted = set(placeholders(sources[-1])) - {"%d"}
-            if any(set(placeholders(f)) - {"%d"} != wanted for f in forms):
+            if placeholder_mismatch(sources, forms):
                 print(f"{language}: {k}: placeholders differ from {sources[0]!r}: {text!r}", file=sys.stderr)
                 errors += 1
                 message.string = "" if len(sources) == 1 else ("",) * catalog.num_plurals

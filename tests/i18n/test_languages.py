@@ -261,3 +261,26 @@ def test_employees_without_a_choice_have_no_language_column_set(app: Flask) -> N
     make_employee(app, "erin@example.com", jurisdiction="CO")
     with app.app_context():
         assert db.session.scalar(sa.select(Employee.language)) is None
+
+
+def test_the_export_of_a_spanish_employee_is_in_spanish_with_its_language_declared(
+        app: Flask, tmp_path: Path) -> None:
+    """The whole package, made as from the shell: report.pdf's text and /Lang, index.html's lang."""
+    import io
+    import zipfile
+
+    from pypdf import PdfReader
+
+    make_employee(app, "carla@example.com", name="Carla Rodríguez", jurisdiction="CO")
+    out = tmp_path / "copy.zip"
+    result = app.test_cli_runner().invoke(args=["export", "run", "--employee", "carla@example.com",
+                                                "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        index = archive.read("index.html").decode("utf-8")
+        pdf = PdfReader(io.BytesIO(archive.read("report.pdf")))
+    assert html_lang(index) == "es" and "Qué se recoge sobre usted" in index and "Sus derechos" in index
+    assert pdf.trailer["/Root"]["/Lang"] == "es"
+    assert pdf.metadata is not None and pdf.metadata.title == "Sus datos de monitorización: una copia para Carla Rodríguez"
+    text = " ".join(" ".join(page.extract_text() or "" for page in pdf.pages).split())
+    assert "Sus derechos" in text and "página 1 de" in text

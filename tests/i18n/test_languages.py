@@ -284,3 +284,46 @@ def test_the_export_of_a_spanish_employee_is_in_spanish_with_its_language_declar
     assert pdf.metadata is not None and pdf.metadata.title == "Sus datos de monitorización: una copia para Carla Rodríguez"
     text = " ".join(" ".join(page.extract_text() or "" for page in pdf.pages).split())
     assert "Sus derechos" in text and "página 1 de" in text
+
+
+# -- the order, and Babel's formats ------------------------------------------------------------------
+
+def test_person_language_follows_choice_then_idp_then_regime(app: Flask) -> None:
+    from portal.i18n import person_language, regime_language
+
+    with app.app_context():
+        assert [regime_language(code) for code in ("ES", "ES-CN", "CO", "BR", "US-CA", "FR", "", None)] == \
+            ["es", "es", "es", "pt_BR", "en", "en", "en", "en"]
+        employee = Employee(jurisdiction="BR", language=None, idp_locale=None)
+        assert person_language(employee) == "pt_BR"
+        employee.idp_locale = "es"
+        assert person_language(employee) == "es"
+        employee.language = "en"
+        assert person_language(employee) == "en"
+        assert person_language(None) == "en"
+        # a deployment that offers English only speaks English whatever the person's language
+        app.config["PORTAL_SETTINGS"].languages = ("en",)
+        assert person_language(employee) == "en" and regime_language("BR") == "en"
+
+
+def test_dates_and_numbers_are_written_by_babel_in_the_language_and_zone(app: Flask) -> None:
+    from datetime import UTC, date, datetime
+
+    from flask_babel import force_locale
+
+    from portal.i18n import format_date, format_datetime, format_number
+
+    moment = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    with app.test_request_context():
+        with force_locale("es"):
+            assert format_date(date(2026, 12, 4)) == "4 de diciembre de 2026"
+            assert format_date(moment, zone="America/Bogota") == "31 de diciembre de 2026"
+            assert format_date(moment, zone="Europe/Madrid") == "1 de enero de 2027"  # the reader's day
+            assert format_number(1234567.5) == "1.234.567,5"
+            assert "0:30" in format_datetime(moment, zone="Europe/Madrid")
+        with force_locale("pt_BR"):
+            assert format_date(date(2026, 12, 4)) == "4 de dezembro de 2026"
+            assert format_number(1234567.5) == "1.234.567,5"
+        with force_locale("en"):
+            assert format_date(date(2026, 12, 4)) == "4 December 2026"
+            assert format_number(1234567.5) == "1,234,567.5"

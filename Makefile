@@ -64,7 +64,7 @@ lock:
 # Extract the user-facing strings (pages, e-mails, PDFs: all through Flask-Babel's gettext) and
 # bring both catalogues up to date; new strings arrive untranslated (never guessed as fuzzy).
 messages: $(RUN_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		--project "Privacy Portal" -o portal/translations/messages.pot .
 	for lang in es pt_BR; do \
 		$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations -l $$lang \

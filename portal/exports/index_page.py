@@ -25,7 +25,7 @@ from portal.exports.report import (
     scope_dates,
 )
 from portal.exports.summary import ExportSummary, PackageFile
-from portal.i18n import html_lang
+from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
 
 TEMPLATE = "exports/package_index.html"
@@ -100,8 +100,8 @@ def render_index(summary: ExportSummary) -> bytes:
             accesses=[(a, format_time(a.accessed_at)) for a in summary.access_log],
             contact=summary.dpo_contact,
             contact_is_email=_is_email(summary.dpo_contact),
-            law=regime.law,
-            complain=regime.complain_text % {"authority": regime.complaint_to()},
+            law=wording(regime.law),
+            complain=complain_sentence(regime),
             example=next((f.path for f in summary.files if f.path.startswith("data/")), "data/input_events.csv"),
         )
     return page.encode("utf-8")

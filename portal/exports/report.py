@@ -47,7 +47,7 @@ from reportlab.platypus import (
 )
 
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
-from portal.i18n import html_lang
+from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -589,7 +589,7 @@ class _Writer:
         s = self.summary
         regime = regime_for(s.jurisdiction)
         self.heading(_("Your rights"))
-        law = regime.law
+        law = wording(regime.law)
         intro = (_("Under %(law)s you have these rights about this data:", law=law) if law
                  else _("You have these rights about this data:"))
         self.story.append(self.para(intro))
@@ -600,7 +600,7 @@ class _Writer:
             _("to object to its use, for example for AI training, and to withdraw any consent at any time, "
               "with effect from then on;"),
             _("to receive your data in a common, machine-readable form (the CSV and JSON files in this package);"),
-            regime.complain_text % {"authority": regime.complaint_to()},
+            complain_sentence(regime),
         ):
             self.story.append(Paragraph(self.text(item), self.styles["Bullet"], bulletText="•"))
         self.story.append(Spacer(1, 4))

@@ -25,7 +25,7 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import current_app, has_app_context, has_request_context, request, session
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale, get_locale, gettext
 from flask_login import current_user
 
 from portal.jurisdictions import regime_for
@@ -33,6 +33,7 @@ from portal.jurisdictions import regime_for
 if TYPE_CHECKING:
     from flask import Flask
 
+    from portal.jurisdictions import Regime
     from portal.people.models import Employee
 
 # The languages the portal ships, each named in itself (a switcher lists them so).
@@ -125,6 +126,27 @@ def language_of(employee: Employee | None) -> Iterator[str]:
         yield language
 
 
+# -- the registry's wording --------------------------------------------------------------------------
+
+def wording(text: str | None) -> str:
+    """One of the registry's sentences (a law's name, a complaint sentence) in the reader's
+    language; they are extracted for the catalogues by portal.i18n.extract."""
+    return gettext(text) if text else ""
+
+
+def complaint_to(regime: Regime) -> str:
+    """For "You may complain to ...": the authority, named and linked, or who it is."""
+    if regime.authority is not None:
+        return gettext("the %(name)s (%(short)s), %(url)s", name=regime.authority.name,
+                       short=regime.authority.short, url=regime.authority.complaint_url)
+    return wording(regime.authority_fallback)
+
+
+def complain_sentence(regime: Regime) -> str:
+    """The regime's sentence about complaining, with its authority, in the reader's language."""
+    return wording(regime.complain_text) % {"authority": complaint_to(regime)}
+
+
 # -- dates, numbers and times (Babel, in the current language) --------------------------------------
 
 def _locale() -> Locale:
@@ -173,6 +195,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(format_date, "format_date")
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_number, "format_number")
+    app.add_template_filter(wording, "wording")
+    app.add_template_global(complain_sentence, "complain_sentence")
 
     @app.context_processor
     def language_globals() -> dict[str, Any]:

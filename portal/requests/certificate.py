@@ -31,7 +31,7 @@ from portal.consent.models import Purpose, Suppression
 from portal.db import instant
 from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
 from portal.extensions import db
-from portal.i18n import html_lang, person_language
+from portal.i18n import html_lang, person_language, wording
 from portal.jurisdictions import regime_for
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
@@ -94,7 +94,7 @@ def _preamble(request: DataRequest) -> str:
     citation = regime.right(RequestType.ERASURE)
     if regime.law and citation:
         return _("This certifies that the personal data described below was erased at the request of the person "
-                 "named, as %(law)s requires (%(citation)s).", law=regime.law, citation=citation)
+                 "named, as %(law)s requires (%(citation)s).", law=wording(regime.law), citation=citation)
     return _("This certifies that the personal data described below was erased at the request of the person named.")
 
 

@@ -18,7 +18,7 @@ from flask import current_app
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.i18n import format_date
+from portal.i18n import complaint_to, format_date
 from portal.jurisdictions import ground_label, regime_for
 from portal.mail.services import context_loader
 
@@ -30,7 +30,7 @@ from .services import STAFF_STATE_LABELS, STAFF_TYPE_LABELS, STATE_LABELS, TYPE_
 def supervisory_authority(jurisdiction: str) -> str:
     """The authority a requester in ``jurisdiction`` may complain to, named for a sentence
     ("You may complain to ..."), from the registry."""
-    return regime_for(jurisdiction).complaint_to()
+    return complaint_to(regime_for(jurisdiction))
 
 
 def long_date(value: date | None) -> str:

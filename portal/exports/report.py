@@ -485,7 +485,7 @@ class _Writer:
         rows: list[tuple[str, object]] = [
             (_("What it is"), c.description),
             (_("Purposes"), "; ".join(c.purposes) or "—"),
-            (_("Legal basis"), c.legal_basis),
+            (_("Legal basis"), wording(c.legal_basis)),
             (_("Kept for"), _("%(days)s days", days=f"{c.retention_days:,}")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
             (_("Comes from"), c.source_system),

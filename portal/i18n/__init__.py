@@ -134,6 +134,16 @@ def wording(text: str | None) -> str:
     return gettext(text) if text else ""
 
 
+def ground_wording(jurisdiction: str | None, code: str | None) -> str:
+    """How a stored refusal ground reads for the reader: its citation and its text, translated."""
+    if not code:
+        return ""
+    found = regime_for(jurisdiction).ground(code)
+    if found is None:
+        return code
+    return f"{found.citation}: {wording(found.text)}" if found.citation else wording(found.text)
+
+
 def complaint_to(regime: Regime) -> str:
     """For "You may complain to ...": the authority, named and linked, or who it is."""
     if regime.authority is not None:

@@ -18,8 +18,8 @@ from flask import current_app
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.i18n import complaint_to, format_date
-from portal.jurisdictions import ground_label, regime_for
+from portal.i18n import complaint_to, format_date, ground_wording
+from portal.jurisdictions import regime_for
 from portal.mail.services import context_loader
 
 from . import deadlines
@@ -76,7 +76,7 @@ def load_request(request_id: str) -> dict[str, Any]:
         "extended": request.extended_due_on is not None,
         "extension_reason": request.extension_reason or "",
         "outcome": request.outcome or "",
-        "legal_basis": ground_label(request.jurisdiction, request.legal_basis),
+        "legal_basis": ground_wording(request.jurisdiction, request.legal_basis),
         "decision_text": request.decision_text or "",
         "authority": supervisory_authority(request.jurisdiction),
         "complain_first": regime_for(request.jurisdiction).complain_first or "",

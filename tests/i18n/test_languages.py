@@ -121,6 +121,7 @@ def test_the_law_and_the_complaint_route_are_worded_in_the_readers_language(clie
     assert "Según el RGPD y la LOPDGDD española (Ley Orgánica 3/2018), tiene derecho" in page
     assert ("puede reclamar ante la Agencia Española de Protección de Datos (AEPD), "
             "https://sedeagpd.gob.es/sede-electronica-web/. No necesita dirigirse antes a nosotros.") in page
+    assert "Interés legítimo (art. 6.1.f del RGPD) en el control de la actividad laboral" in page
     set_idp_user(idp_url, "bruno@example.com", {"email": "bruno@example.com", "name": "Bruno Souza",
                                                  "country": "BR"})
     other = client.application.test_client()
@@ -128,6 +129,21 @@ def test_the_law_and_the_complaint_route_are_worded_in_the_readers_language(clie
     page = other.get("/").get_data(as_text=True)
     assert "Segundo a LGPD (Lei 13.709/2018), você tem o direito" in page
     assert "pode peticionar perante a Autoridade Nacional de Proteção de Dados (ANPD)" in page
+    assert "Legítimo interesse (LGPD art. 7º, IX, nos limites do art. 10)" in page
+
+
+def test_a_refusal_ground_reads_in_the_readers_language(app: Flask) -> None:
+    from flask_babel import force_locale
+
+    from portal.i18n import ground_wording
+
+    with app.test_request_context():
+        for language, expected in (("es", "manifiestamente infundada o excesiva"),
+                                   ("pt_BR", "manifestamente infundada ou excessiva"),
+                                   ("en", "manifestly unfounded or excessive")):
+            with force_locale(language):
+                assert ground_wording("ES", "gdpr-12-5") == f"GDPR Art. 12(5)(b): {expected}", language
+                assert ground_wording("ES", None) == "" and ground_wording("ES", "no-such-ground") == "no-such-ground"
 
 
 def test_a_brazilian_employee_reads_portuguese_from_the_regime(app: Flask, client: FlaskClient,

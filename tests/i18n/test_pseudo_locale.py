@@ -3,9 +3,9 @@ each role read through the real IdP sign-in. Visible text outside ⟦…⟧ that
 numbers, dates, references, codes) did not pass through gettext, and would stay English for a
 Spanish or Portuguese reader.
 
-Two sources of wording are not translated yet and are told apart here, by their text: the
-data-category register (database rows an administrator keeps, in one language) and the wording
-of the jurisdiction registry (laws, authorities, citations, complaint sentences). Anything else
+Two sources of wording are shown as written and are told apart here, by their text: the
+data-category register (database rows an administrator keeps, in one language) and the parts of
+the jurisdiction registry that are names and citations (authorities, articles). Anything else
 that leaks fails the test."""
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint browser-deps hsm-deps lock clean bench messages
+.PHONY: run test lint browser-deps hsm-deps lock clean bench messages messages-check translations
+
+# The catalogues (.po) are sources; their compiled .mo files are build output, made here.
+CATALOGUES := $(foreach lang,es pt_BR,portal/translations/$(lang)/LC_MESSAGES/messages)
+TRANSLATIONS := $(addsuffix .mo,$(CATALOGUES))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +26,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) translations
 	PORTAL_DEMO=1 $(BIN)/python -m portal.demo.run
 
 # Debian's chromium drives the browser tests (Playwright's own browser download is not used).
@@ -45,7 +49,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy portal
 
-test: $(DEV_STAMP) browser-deps hsm-deps lint
+test: $(DEV_STAMP) browser-deps hsm-deps lint translations
 	$(BIN)/pytest
 
 bench: $(DEV_STAMP)
@@ -57,9 +61,24 @@ lock:
 	(echo "# Pinned runtime requirements (direct ones in requirements.in). Regenerate with: make lock"; \
 	 /tmp/portal-lock/bin/pip freeze | grep -v '^pip==') > requirements.txt
 
-# Extract the user-facing strings (all through Flask-Babel's gettext) for translators.
-messages: $(DEV_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -o portal/translations/messages.pot .
+# Extract the user-facing strings (pages, e-mails, PDFs: all through Flask-Babel's gettext) and
+# bring both catalogues up to date; new strings arrive untranslated (never guessed as fuzzy).
+messages: $(RUN_STAMP)
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project "Privacy Portal" -o portal/translations/messages.pot .
+	for lang in es pt_BR; do \
+		$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations -l $$lang \
+			--no-fuzzy-matching --ignore-obsolete --width 100 || exit 1; \
+	done
+
+# What is left to translate (untranslated, fuzzy, or with placeholders unlike its source): exit 1 if any.
+messages-check: $(RUN_STAMP)
+	$(BIN)/python -m portal.i18n.catalogues check
+
+translations: $(TRANSLATIONS)
+
+%.mo: %.po | $(RUN_STAMP)
+	$(BIN)/python -m portal.i18n.catalogues compile
 
 clean:
 	rm -rf $(VENV) test-artifacts

@@ -101,7 +101,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from portal import crypto, errors, ratelimit
+    from portal import crypto, errors, i18n, ratelimit
     from portal.config import PROJECT_ROOT, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
@@ -143,7 +143,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
                      compare_server_default=False)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     if settings.sessions_in == "database":
         from portal import session_store
 
@@ -224,6 +224,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.api import views as api_views
 
     api_views.register(app)
+    i18n.register(app)
     from portal.jobs import runners as job_runners
 
     job_runners.init_app(app)
@@ -245,15 +246,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _ = crypto
     return app
-
-
-def _locale() -> str | None:
-    """The reader's language; outside a request (jobs, the shell) the default."""
-    from flask import has_request_context, request
-
-    if not has_request_context():
-        return None
-    return request.accept_languages.best_match(["en"]) or "en"
 
 
 def _origin(url: str) -> str:

@@ -62,6 +62,9 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+SHIPPED_LANGUAGES = ("en", "es", "pt_BR")  # the catalogues under portal/translations (and English)
+
+
 @dataclass
 class Settings:
     demo: bool = False
@@ -95,6 +98,7 @@ class Settings:
     step_up_seconds: int = 300
     secure_cookies: bool = True
     dpo_contact: str = ""
+    languages: tuple[str, ...] = ("en", "es", "pt_BR")  # offered to readers; English always
     controllers_file: str = ""  # JSON: the controller entity per country (portal.jurisdictions.controllers)
     controllers: Mapping[str, Any] = field(default_factory=dict, repr=False)
     job_workers: int = 2
@@ -170,6 +174,7 @@ class Settings:
             step_up_seconds=step_up_seconds,
             secure_cookies=not demo and not _truthy(env.get("PORTAL_INSECURE_COOKIES")),
             dpo_contact=env.get("PORTAL_DPO_CONTACT", "").strip(),
+            languages=groups("PORTAL_LANGUAGES", "en,es,pt_BR"),
             controllers_file=env.get("PORTAL_CONTROLLERS", "").strip(),
             celery_queue=env.get("PORTAL_CELERY_QUEUE", "portal-jobs"),
             redis_prefix=env.get("PORTAL_REDIS_PREFIX", "portal:"),
@@ -260,6 +265,11 @@ class Settings:
         decode_key("PORTAL_MASTER_KEY", self.master_key)
         if self.audit_signing_key:
             decode_key("PORTAL_AUDIT_SIGNING_KEY", self.audit_signing_key)
+        unknown = [code for code in self.languages if code not in SHIPPED_LANGUAGES]
+        if unknown or "en" not in self.languages:
+            raise ConfigError(f"PORTAL_LANGUAGES lists the languages offered among {', '.join(SHIPPED_LANGUAGES)}, "
+                              f"English always included; {', '.join(unknown) or 'en is missing'}")
+        self.languages = tuple(dict.fromkeys(self.languages))
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1), ("outbox_days", 1),

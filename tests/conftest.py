@@ -165,6 +165,9 @@ def app_config(tmp_path: Path, idp_url: str, database_url: str, **extra: Any) ->
         "secure_cookies": False,
         "SESSION_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}:",
         "redis_prefix": REDIS_PREFIX,
+        # English only, so that tests read the source strings whatever a person's regime; the
+        # language tests (tests/i18n) offer every language.
+        "languages": ("en",),
     }
     config.update(extra)
     return config

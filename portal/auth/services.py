@@ -18,6 +18,7 @@ from portal.config import Settings
 from portal.crypto import blind_index
 from portal.db import utcnow
 from portal.extensions import db
+from portal.i18n import shipped
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
 
@@ -120,7 +121,8 @@ def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) 
         raise SignInRefused("former-employee", subject_id=employee.id)
     with contextlib.suppress(people.PeopleError):  # keep what is on file rather than adopt malformed claims
         people.update_profile(employee, display_name=_claim_text(claims, "name") or None,
-                              jurisdiction=_claim_text(claims, settings.jurisdiction_claim) or None)
+                              jurisdiction=_claim_text(claims, settings.jurisdiction_claim) or None,
+                              locale=shipped(_claim_text(claims, "locale")))
     groups = claims.get("groups") or []
     if isinstance(groups, str):
         groups = [groups]

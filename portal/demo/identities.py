@@ -17,9 +17,10 @@ class DemoPerson:
     personal_email: str | None = None  # a former employee's, for the /former path
     data: bool = True
     claims_extra: dict[str, str] = field(default_factory=dict)
+    locale: str = ""  # the IdP's locale claim (OIDC), when the person has one
 
     def claims(self) -> dict[str, object]:
-        return {
+        return {**({"locale": self.locale} if self.locale else {}),
             "email": self.email,
             "email_verified": True,
             "name": self.name,
@@ -31,9 +32,9 @@ class DemoPerson:
 
 
 PEOPLE: tuple[DemoPerson, ...] = (
-    DemoPerson("alice@example.com", "Alice Martín", "ES", "Europe/Madrid", "E1001"),
+    DemoPerson("alice@example.com", "Alice Martín", "ES", "Europe/Madrid", "E1001", locale="es-ES"),
     DemoPerson("bob@example.com", "Bob Chen", "US-CA", "America/Los_Angeles", "E1002"),
-    DemoPerson("carla@example.com", "Carla Rodríguez", "CO", "America/Bogota", "E1003"),
+    DemoPerson("carla@example.com", "Carla Rodríguez", "CO", "America/Bogota", "E1003", locale="es-CO"),
     DemoPerson("dana@example.com", "Dana Okafor", "ES", "Europe/Madrid", "E1004", groups=("dpo",)),
     DemoPerson("admin@example.com", "Adrián Admin", "ES", "Europe/Madrid", "E1005", groups=("privacy-admin",),
                data=False),

@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.exports.forms import CheckboxesField
+from portal.i18n import wording
 from portal.jurisdictions import Ground
 from portal.people.services import EMAIL
 from portal.requests.models import RequestType
@@ -63,7 +64,7 @@ class RejectForm(FlaskForm):
                               description=_l("Only the grounds of this request's law, for its kind of request."))
     def set_grounds(self, grounds: tuple[Ground, ...]) -> None:
         """The case's own grounds: its regime's, for its kind (the service refuses any other)."""
-        self.legal_basis.choices = [SelectChoice("", _l("Choose…"))] + [SelectChoice(g.code, g.label)
+        self.legal_basis.choices = [SelectChoice("", _l("Choose…"))] + [SelectChoice(g.code, f"{g.citation}: {wording(g.text)}" if g.citation else wording(g.text))
                                                                          for g in grounds]
 
     reasons = TextAreaField(_l("Reasons, as the requester will read them"),

@@ -30,7 +30,8 @@ from portal.auth.stepup import fresh_sign_in_required
 from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import ButtonForm
-from portal.jurisdictions import ground_label, regime_for
+from portal.i18n import ground_wording
+from portal.jurisdictions import regime_for
 from portal.monitoring import access as access_log
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
@@ -84,7 +85,7 @@ FALSE_VALUES = {"", "0", "false", "off", "no"}
 @bp.context_processor
 def _labels() -> dict[str, Any]:
     return {"state_labels": STAFF_STATE_LABELS, "type_names": TYPE_NAMES, "type_labels": TYPE_NAMES,
-            "ground_label": ground_label,
+            "ground_label": ground_wording,
             "channel_labels": CHANNEL_LABELS, "closed_states": {s.value for s in CLOSED_STATES}}
 
 

@@ -18,6 +18,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer
 
 from portal.exports.report import _canvas_maker, _shorten, export_locale, format_size
+from portal.i18n import html_lang, regime_language
 from portal.requests.certificate import MARGIN, _table, _Text
 
 WIDTH = A4[0] - 2 * MARGIN
@@ -211,7 +212,8 @@ class _Pdf:
 
 def write_request_pdf(facts: Mapping[str, Any], out: BinaryIO, *, category_names: Mapping[str, str]) -> None:
     """Write request.pdf for the facts of request.json to ``out``."""
-    with export_locale():
+    # For the authority that receives it: in the language of the request's regime.
+    with export_locale(regime_language(facts.get("jurisdiction"))):
         pdf = _Pdf(facts, category_names)
         story = pdf.build()
         footer = pdf.t.plain(_("Evidence pack for request %(id)s", id=facts["request_id"]))
@@ -219,6 +221,6 @@ def write_request_pdf(facts: Mapping[str, Any], out: BinaryIO, *, category_names
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                                 bottomMargin=MARGIN + 4 * mm,
                                 title=pdf.t.plain(_("Evidence pack: request %(ref)s", ref=facts["reference"])),
-                                subject=_("Evidence pack"), creator="privacy portal", lang="en")
+                                subject=_("Evidence pack"), creator="privacy portal", lang=html_lang())
         doc.build(story, canvasmaker=_canvas_maker(pdf.t.fonts, _shorten(footer, 110)))
     out.write(buffer.getvalue())

@@ -24,6 +24,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from portal.exports.report import FONT_DIR, MARGIN, _canvas_maker, _fonts, _shorten, _Writer
 from portal.exports.summary import ExportSummary
+from portal.i18n import html_lang
 
 
 def controller_name() -> str:
@@ -66,6 +67,6 @@ def render(writer: ReportWriter, *, title: str, subject: str, footer: str) -> by
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN + 4 * mm, title=writer.plain(title),
                             author=writer.plain(controller_name()), subject=writer.plain(subject),
-                            creator="privacy portal", lang="en")
+                            creator="privacy portal", lang=html_lang())
     doc.build(writer.story, canvasmaker=_canvas_maker(writer.fonts, _shorten(writer.plain(footer), 110)))
     return buffer.getvalue()

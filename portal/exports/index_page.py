@@ -25,6 +25,7 @@ from portal.exports.report import (
     scope_dates,
 )
 from portal.exports.summary import ExportSummary, PackageFile
+from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
 
 TEMPLATE = "exports/package_index.html"
@@ -65,13 +66,14 @@ def _file_row(file: PackageFile) -> FileRow:
 def render_index(summary: ExportSummary) -> bytes:
     """index.html for ``summary``, as UTF-8."""
     regime = regime_for(summary.jurisdiction)
-    with export_locale():
+    with export_locale(summary.language):
         images = [f for f in summary.files if is_screenshot_image(f)]
         screenshot_list = next((f for f in summary.files if f.path.endswith("screenshots.csv")), None)
         in_scope = set(summary.categories_in_scope)
         page = render_template(
             TEMPLATE,
             s=summary,
+            lang=html_lang(summary.language),
             controller=summary.controller[:1].upper() + summary.controller[1:],
             generated=format_time(summary.generated_at),
             scope_categories=scope_categories(summary),
@@ -98,8 +100,8 @@ def render_index(summary: ExportSummary) -> bytes:
             accesses=[(a, format_time(a.accessed_at)) for a in summary.access_log],
             contact=summary.dpo_contact,
             contact_is_email=_is_email(summary.dpo_contact),
-            law=regime.law,
-            complain=regime.complain_text % {"authority": regime.complaint_to(with_url=False)},
+            law=wording(regime.law),
+            complain=complain_sentence(regime),
             example=next((f.path for f in summary.files if f.path.startswith("data/")), "data/input_events.csv"),
         )
     return page.encode("utf-8")

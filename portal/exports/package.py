@@ -49,6 +49,7 @@ from portal.crypto import keystore
 from portal.crypto.keys import KeyDestroyed, SealError, SubjectCipher, archive_cipher_after_erasure
 from portal.crypto.streams import SealingWriter, open_stream
 from portal.extensions import db
+from portal.i18n import person_language
 from portal.jurisdictions import regime_for
 from portal.monitoring import aggregates
 from portal.monitoring.models import (
@@ -724,5 +725,6 @@ class PackageWriter:
             top_targets=[(t.target_type, t.target, t.duration_ms, t.events) for t in targets.top],
             files=list(self.files), dpo_contact=self.dpo_contact, controller=self.controller or "the employer",
             unavailable=[(u["captured_at"], u["reason"]) for u in self.unavailable],
+            language=person_language(self.subject),
         )
 

@@ -47,6 +47,7 @@ from reportlab.platypus import (
 )
 
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
+from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -76,13 +77,13 @@ FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN
 
 
 @contextmanager
-def export_locale() -> Iterator[None]:
-    """Outside a request, pin the app's default locale: the app's locale selector reads the
-    request's Accept-Language and would fail in a job. Inside a request, leave it as chosen."""
-    if has_request_context():
+def export_locale(language: str | None = None) -> Iterator[None]:
+    """Write in ``language`` (the reader's: see portal.i18n.person_language) when it is given;
+    else, inside a request, in the reader's language, and outside one in English."""
+    if language is None and has_request_context():
         yield
         return
-    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
+    with force_locale(language or current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
         yield
 
 
@@ -484,7 +485,7 @@ class _Writer:
         rows: list[tuple[str, object]] = [
             (_("What it is"), c.description),
             (_("Purposes"), "; ".join(c.purposes) or "—"),
-            (_("Legal basis"), c.legal_basis),
+            (_("Legal basis"), wording(c.legal_basis)),
             (_("Kept for"), _("%(days)s days from when each item was collected; a retention run deletes each item "
                               "on or after the end of its period, once a day, except while a legal hold applies to "
                               "it.", days=f"{c.retention_days:,}")
@@ -599,7 +600,7 @@ class _Writer:
         s = self.summary
         regime = regime_for(s.jurisdiction)
         self.heading(_("Your rights"))
-        law = regime.law
+        law = wording(regime.law)
         intro = (_("Under %(law)s you have these rights about this data:", law=law) if law
                  else _("You have these rights about this data:"))
         self.story.append(self.para(intro))
@@ -610,7 +611,7 @@ class _Writer:
             _("to object to its use, for example for AI training, and to withdraw any consent at any time, "
               "with effect from then on;"),
             _("to receive your data in a common, machine-readable form (the CSV and JSON files in this package);"),
-            regime.complain_text % {"authority": regime.complaint_to()},
+            complain_sentence(regime),
         ):
             self.story.append(Paragraph(self.text(item), self.styles["Bullet"], bulletText="•"))
         self.story.append(Spacer(1, 4))
@@ -697,7 +698,7 @@ def _canvas_maker(fonts: _Fonts, footer: str) -> type[canvas.Canvas]:
 
 def write_report(summary: ExportSummary, out: BinaryIO) -> None:
     """Write report.pdf for ``summary`` to ``out`` (a binary file opened for writing)."""
-    with export_locale():
+    with export_locale(summary.language):
         fonts = _fonts(FONT_DIR)
         writer = _Writer(summary, fonts)
         story = writer.build()
@@ -708,6 +709,6 @@ def write_report(summary: ExportSummary, out: BinaryIO) -> None:
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                                 bottomMargin=MARGIN + 4 * mm, title=writer.plain(title),
                                 author=writer.plain(summary.controller), subject=_("Copy of your monitoring data"),
-                                creator="privacy portal", lang="en")
+                                creator="privacy portal", lang=html_lang())
         doc.build(story, canvasmaker=_canvas_maker(fonts, _shorten(footer, 110)))
     out.write(buffer.getvalue())

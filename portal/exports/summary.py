@@ -86,4 +86,5 @@ class ExportSummary:
     files: list[PackageFile]  # every file of the package but manifest.json, report.pdf and index.html
     dpo_contact: str
     controller: str = "the employer"
-    unavailable: list[tuple[str, str]] = field(default_factory=list)  # (screenshot's time, why it is left out)
+    unavailable: list[tuple[str, str]] = field(default_factory=list)
+    language: str = "en"  # the person's (portal.i18n.person_language): report.pdf and index.html are in it  # (screenshot's time, why it is left out)

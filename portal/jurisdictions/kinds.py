@@ -38,8 +38,8 @@ class Cpra(enum.StrEnum):
 @dataclass(frozen=True)
 class RequestKind:
     type: RequestType
-    employee_label: str  # the requester's pages and e-mails: "Access (a copy of my data)"
-    staff_label: str  # the DPO's queue, case page, reports: "Access"
+    employee_label: LazyString  # the requester's pages and e-mails: "Access (a copy of my data)"
+    staff_label: LazyString  # the DPO's queue, case page, reports: "Access"
     explanation: LazyString  # one sentence, where the right is offered
     form: str  # which form asks for it (portal.me.request_forms)
     scope: str | None  # "categories" (which data, which dates), "purpose" (AI training), or None
@@ -53,28 +53,28 @@ class RequestKind:
         return self.type.value
 
     @property
-    def email_label(self) -> str:
+    def email_label(self) -> LazyString:
         return self.employee_label
 
     @property
-    def report_label(self) -> str:
+    def report_label(self) -> LazyString:
         return self.staff_label
 
 
 KINDS: tuple[RequestKind, ...] = (
-    RequestKind(RequestType.ACCESS, "Access (a copy of my data)", "Access",
+    RequestKind(RequestType.ACCESS, _l("Access (a copy of my data)"), _l("Access"),
                 _l("Get a copy of all the monitoring data held about you, with why it is processed, who receives "
                    "it and how long it is kept."),
                 "description", None, False, "export", Cpra.KNOW, "Right of access"),
-    RequestKind(RequestType.PORTABILITY, "Portability (my data, machine-readable)", "Portability",
+    RequestKind(RequestType.PORTABILITY, _l("Portability (my data, machine-readable)"), _l("Portability"),
                 _l("Get the data you provided in a structured, machine-readable format you can take to another "
                    "service."),
                 "description", None, False, "export", Cpra.KNOW, "Right to data portability"),
-    RequestKind(RequestType.ERASURE, "Erasure", "Erasure",
+    RequestKind(RequestType.ERASURE, _l("Erasure"), _l("Erasure"),
                 _l("Have your monitoring data deleted and its encryption key destroyed, unless the law requires it "
                    "to be kept."),
                 "erasure", "categories", True, "erasure-job", Cpra.DELETE, "Right to erasure"),
-    RequestKind(RequestType.RECTIFICATION, "Rectification (correct my data)", "Rectification",
+    RequestKind(RequestType.RECTIFICATION, _l("Rectification (correct my data)"), _l("Rectification"),
                 _l("Have data about you that is wrong or incomplete corrected."),
                 "rectification", None, False, "rectification", Cpra.CORRECT, "Right to rectification"),
     # Restriction (keep but do not use) and an objection to AI training both ask to stop a use of
@@ -82,10 +82,10 @@ KINDS: tuple[RequestKind, ...] = (
     # information (Cal. Civ. Code §1798.140(ae)(1)(E)). A Californian's is at least a request to
     # limit its use (§1798.121), with §7027(g)'s 15 business days. The portal neither sells nor
     # shares data, so no kind is a request to opt out of sale/sharing.
-    RequestKind(RequestType.RESTRICTION, "Restriction (keep but do not use)", "Restriction",
+    RequestKind(RequestType.RESTRICTION, _l("Restriction (keep but do not use)"), _l("Restriction"),
                 _l("Have your data kept but no longer used (for example while its accuracy is checked)."),
                 "restriction", "categories", False, "restriction", Cpra.LIMIT, "Right to restriction of processing"),
-    RequestKind(RequestType.OBJECTION, "Objection", "Objection",
+    RequestKind(RequestType.OBJECTION, _l("Objection"), _l("Objection"),
                 _l("Object to the use of your data for training AI models, on grounds of your particular "
                    "situation."),
                 "objection", "purpose", True, "objection", Cpra.LIMIT, "Right to object"),

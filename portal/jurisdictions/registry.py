@@ -169,6 +169,7 @@ class Regime:
     breach: BreachClock
     citations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # wording keys
     gdpr: bool = False
+    language: str = "en"  # the language people under this regime read by default (a catalogue's name)
 
     def rule(self, kind: RequestType | str) -> DeadlineRule:
         return self.deadlines[RequestType(kind)]
@@ -285,7 +286,7 @@ _GDPR_BREACH = BreachClock("within 72 hours of becoming aware of it", 72,
                            "GDPR Art. 33(1) and 34(1)")
 
 SPAIN_REGIME = Regime(
-    key="ES", name="LOPDGDD/GDPR", law="the GDPR and Spain's LOPDGDD (Ley Orgánica 3/2018)",
+    key="ES", name="LOPDGDD/GDPR", language="es", law="the GDPR and Spain's LOPDGDD (Ley Orgánica 3/2018)",
     countries=SPAIN_COUNTRIES, codes=frozenset(), authority=AEPD, authority_fallback="", authority_list_url="",
     calendar=SPAIN, deadlines=_frozen((k, _gdpr_rule("Spain's national holidays")) for k in RequestType),
     grounds=_gdpr_grounds(),
@@ -417,7 +418,7 @@ _CO_DUTY_TO_REMAIN = Ground(
     "the requester has a legal or contractual duty to remain in the database", frozenset({T.ERASURE, T.OBJECTION}))
 
 COLOMBIA_REGIME = Regime(
-    key="CO", name="Ley 1581 (Colombia)", law="Colombia's Ley 1581 de 2012", countries=frozenset({"CO"}),
+    key="CO", name="Ley 1581 (Colombia)", language="es", law="Colombia's Ley 1581 de 2012", countries=frozenset({"CO"}),
     codes=frozenset(), authority=SIC, authority_fallback="", authority_list_url="", calendar=COLOMBIA,
     deadlines=_frozen({T.ACCESS: _CO_QUERY, T.PORTABILITY: _CO_QUERY, T.ERASURE: _CO_CLAIM,
                        T.RECTIFICATION: _CO_CLAIM, T.RESTRICTION: _CO_CLAIM, T.OBJECTION: _CO_CLAIM}),
@@ -466,7 +467,7 @@ _BR_OTHER = DeadlineRule(
 )
 
 BRAZIL_REGIME = Regime(
-    key="BR", name="LGPD (Brazil)", law="Brazil's LGPD (Lei 13.709/2018)", countries=frozenset({"BR"}),
+    key="BR", name="LGPD (Brazil)", language="pt_BR", law="Brazil's LGPD (Lei 13.709/2018)", countries=frozenset({"BR"}),
     codes=frozenset(), authority=ANPD, authority_fallback="", authority_list_url="", calendar=BRAZIL,
     deadlines=_frozen({T.ACCESS: _BR_ACCESS, T.PORTABILITY: _BR_OTHER, T.ERASURE: _BR_OTHER,
                        T.RECTIFICATION: _BR_OTHER, T.RESTRICTION: _BR_OTHER, T.OBJECTION: _BR_OTHER}),

@@ -40,6 +40,7 @@ from portal.config import Settings, mail_from_address
 from portal.crypto.keys import SealError
 from portal.extensions import db
 from portal.files import write_file
+from portal.i18n import html_lang, language_of
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
 from portal.jobs.runners import periodic
@@ -122,14 +123,15 @@ def notify(template: str, *, recipient_id: str, refs: dict[str, str] | None = No
 
 
 def send_now(to_address: str, subject: str, body: str, *, html: str | None = None,
-             message_id: str | None = None) -> str:
+             message_id: str | None = None, language: str | None = None) -> str:
     """Send one message at once: over SMTP, or into the outbox folder without ``PORTAL_SMTP_URL``.
 
     Returns the Message-ID; raises :class:`MailError`. Low level: no template, no audit."""
     settings = _settings()
     message = flask_mail.Message(
         subject=subject, recipients=[to_address], body=body, html=html, sender=settings.mail_from,
-        date=time.time(), extra_headers={"Auto-Submitted": "auto-generated"},  # RFC 3834: no auto-replies
+        date=time.time(), extra_headers={"Auto-Submitted": "auto-generated",  # RFC 3834: no auto-replies
+                                         **({"Content-Language": language} if language else {})},
     )
     message.msgId = message_id or make_msgid(domain=mail_domain(settings))
     if message.has_bad_headers():
@@ -205,10 +207,10 @@ def send_job(ctx: jobs.JobContext) -> dict[str, Any]:
     queued_by = ctx.params.get("actor")
     actor = Actor(queued_by["type"], queued_by.get("id")) if queued_by else Actor.system()
 
-    address, name = _recipient(recipient_id)
-    context = build_context(name, refs)
+    employee, address, name = _recipient(recipient_id)
     try:
-        rendered = render(template, context)
+        with language_of(employee) as language:  # the recipient's language, wording and dates alike
+            rendered = render(template, build_context(name, refs))
     except TemplateNotFound as exc:
         raise jobs.JobError(f"the mail template {exc.name} does not exist; nothing was sent", retry=False) from None
     except TemplateFormatError as exc:
@@ -220,18 +222,18 @@ def send_job(ctx: jobs.JobContext) -> dict[str, Any]:
     settings = _settings()
     try:
         send_now(address, rendered.subject, rendered.body, html=rendered.html,
-                 message_id=message_id_for(ctx.job_id, settings))
+                 message_id=message_id_for(ctx.job_id, settings), language=html_lang(language))
     except MailError as exc:
         if not exc.permanent:
             log.warning("mail job %s (attempt %d): %s; it will be retried", ctx.job_id, ctx.attempt, exc.reason)
         raise jobs.JobError(exc.reason, retry=not exc.permanent) from None
     transport = "outbox" if settings.smtp_target() is None else "smtp"
     record("mail:message:send", actor=actor, subject_id=recipient_id, targets={"job": ctx.job_id, **refs},
-           details={"template": template, "transport": transport, "attempt": ctx.attempt})
+           details={"template": template, "transport": transport, "attempt": ctx.attempt, "language": language})
     return {"template": template, "transport": transport}
 
 
-def _recipient(recipient_id: str) -> tuple[str, str]:
+def _recipient(recipient_id: str) -> tuple[Employee, str, str]:
     """The recipient's address and name, or give up (no retry) when they are gone."""
     employee = db.session.get(Employee, recipient_id) if recipient_id else None
     if employee is None:
@@ -244,7 +246,7 @@ def _recipient(recipient_id: str) -> tuple[str, str]:
         address, name = "", ""
     if not address.strip():
         raise jobs.JobError("the recipient's address was erased; nothing was sent", retry=False)
-    return address.strip(), name
+    return employee, address.strip(), name
 
 
 # -- transports ----------------------------------------------------------------------------------------

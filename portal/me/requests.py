@@ -26,7 +26,8 @@ from portal.db import utcnow
 from portal.exports.models import Export
 from portal.exports.services import categories_available
 from portal.extensions import db
-from portal.jurisdictions import KINDS, ground_label, regime_for
+from portal.i18n import ground_wording
+from portal.jurisdictions import KINDS, regime_for
 from portal.monitoring.aggregates import zone_of
 from portal.requests import certificate, deadlines
 from portal.requests import services as requests
@@ -214,7 +215,7 @@ def new_objection() -> Response | tuple[str, int]:
 def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm | None = None,
                  withdraw_form: WithdrawForm | None = None) -> tuple[str, int]:
     due = req.effective_due
-    basis = ground_label(req.jurisdiction, req.legal_basis) or None
+    basis = ground_wording(req.jurisdiction, req.legal_basis) or None
     duplicate = db.session.get(DataRequest, req.duplicate_of_id) if req.duplicate_of_id else None
     return render_template(
         "me/requests/detail.html", req=req, details=req.details(), scope=req.scope or {},

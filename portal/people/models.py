@@ -36,6 +36,10 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
     employee_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     jurisdiction: Mapped[str] = mapped_column(String(8), comment="ISO 3166 country, optionally -subdivision")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    language: Mapped[str | None] = mapped_column(
+        String(8), comment="the language the person chose in the portal (en, es, pt_BR); none: not chosen")
+    idp_locale: Mapped[str | None] = mapped_column(
+        String(8), comment="the IdP's locale claim at the last sign-in, as one of the portal's languages")
     employment_status: Mapped[EmploymentStatus] = mapped_column(
         String(16), default=EmploymentStatus.ACTIVE, server_default=EmploymentStatus.ACTIVE.value
     )

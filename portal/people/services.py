@@ -12,6 +12,7 @@ from portal.audit.services import Actor, record
 from portal.crypto import blind_index, directory_cipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.i18n import LANGUAGES
 from portal.people.models import Employee, EmploymentStatus, Role, StaffRole
 
 JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -71,9 +72,14 @@ def create_employee(*, email: str, display_name: str, jurisdiction: str, employe
     return employee
 
 
-def update_profile(employee: Employee, *, display_name: str | None = None, jurisdiction: str | None = None) -> list[str]:
-    """Refresh the fields the IdP is the source of; returns the names of what changed."""
+def update_profile(employee: Employee, *, display_name: str | None = None, jurisdiction: str | None = None,
+                   locale: str | None = None) -> list[str]:
+    """Refresh the fields the IdP is the source of; returns the names of what changed.
+    ``locale`` is the IdP's claim already matched to a language of the portal (or None)."""
     changed: list[str] = []
+    if locale != employee.idp_locale:
+        employee.idp_locale = locale
+        changed.append("idp_locale")
     cipher = directory_cipher()
     if display_name and display_name.strip() and display_name.strip() != employee.display_name:
         employee.name_sealed = cipher.seal_text(employee.id, "name", display_name.strip()[:200])
@@ -85,6 +91,20 @@ def update_profile(employee: Employee, *, display_name: str | None = None, juris
             employee.jurisdiction = value
             changed.append("jurisdiction")
     return changed
+
+
+def choose_language(employee: Employee, language: str, *, actor: Actor) -> bool:
+    """Remember the language ``employee`` chose in the portal (one of ``LANGUAGES``); audited.
+    Returns whether it changed."""
+    if language not in LANGUAGES:
+        raise PeopleError(f"{language!r} is not a language of the portal")
+    if employee.language == language:
+        return False
+    previous = employee.language
+    employee.language = language
+    record("people:language:choose", actor=actor, subject_id=employee.id,
+           details={"language": language, "previous": previous})
+    return True
 
 
 def sync_roles(employee: Employee, roles: Iterable[Role], *, actor: Actor) -> None:

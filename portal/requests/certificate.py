@@ -32,6 +32,7 @@ from portal.consent.models import Purpose, Suppression
 from portal.db import instant
 from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
 from portal.extensions import db
+from portal.i18n import html_lang, person_language, wording
 from portal.jurisdictions import regime_for
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
@@ -94,7 +95,7 @@ def _preamble(request: DataRequest) -> str:
     citation = regime.right(RequestType.ERASURE)
     if regime.law and citation:
         return _("This certifies that the personal data described below was erased at the request of the person "
-                 "named, as %(law)s requires (%(citation)s).", law=regime.law, citation=citation)
+                 "named, as %(law)s requires (%(citation)s).", law=wording(regime.law), citation=citation)
     return _("This certifies that the personal data described below was erased at the request of the person named.")
 
 
@@ -170,7 +171,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
     digest = facts_digest(facts)
     names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
     contact = str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
-    with export_locale():
+    with export_locale(person_language(subject)):
         t = _Text()
         width = A4[0] - 2 * MARGIN
         story: list[Any] = [
@@ -285,7 +286,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                                 bottomMargin=MARGIN, title=t.plain(_("Deletion certificate %(ref)s",
                                                                      ref=request.reference)),
-                                subject=_("Deletion certificate"), creator="privacy portal", lang="en")
+                                subject=_("Deletion certificate"), creator="privacy portal", lang=html_lang())
         doc.build(story)
     out.write(buffer.getvalue())
     return digest

@@ -18,28 +18,24 @@ from flask import current_app
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.jurisdictions import ground_label, regime_for
+from portal.i18n import complaint_to, format_date, ground_wording
+from portal.jurisdictions import regime_for
 from portal.mail.services import context_loader
 
 from . import deadlines
 from .models import DataRequest, RequestState, RequestType
 from .services import STAFF_STATE_LABELS, STAFF_TYPE_LABELS, STATE_LABELS, TYPE_LABELS
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
-
 
 def supervisory_authority(jurisdiction: str) -> str:
     """The authority a requester in ``jurisdiction`` may complain to, named for a sentence
     ("You may complain to ..."), from the registry."""
-    return regime_for(jurisdiction).complaint_to()
+    return complaint_to(regime_for(jurisdiction))
 
 
 def long_date(value: date | None) -> str:
-    """``12 March 2026``: unambiguous wherever the reader lives (no locale involved)."""
-    if value is None:
-        return ""
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    """``12 March 2026``, ``12 de marzo de 2026``: the month named, in the reader's language."""
+    return format_date(value, "long")
 
 
 def request_urls(request_id: str) -> tuple[str, str]:
@@ -80,7 +76,7 @@ def load_request(request_id: str) -> dict[str, Any]:
         "extended": request.extended_due_on is not None,
         "extension_reason": request.extension_reason or "",
         "outcome": request.outcome or "",
-        "legal_basis": ground_label(request.jurisdiction, request.legal_basis),
+        "legal_basis": ground_wording(request.jurisdiction, request.legal_basis),
         "decision_text": request.decision_text or "",
         "authority": supervisory_authority(request.jurisdiction),
         "complain_first": regime_for(request.jurisdiction).complain_first or "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 
 from portal.audit.services import Actor, record
@@ -71,14 +72,15 @@ TRANSITIONS: dict[tuple[RequestState, RequestState], str] = {
 }
 
 STATE_LABELS = {
-    S.RECEIVED: "Received", S.OPEN: "Open", S.IN_REVIEW: "In review",
-    S.AWAITING_REQUESTER: "Waiting for you", S.APPROVED: "Approved", S.FULFILLING: "Being carried out",
-    S.COMPLETED: "Completed", S.REJECTED: "Refused", S.WITHDRAWN: "Withdrawn", S.FAILED: "Failed (being retried)",
+    S.RECEIVED: _l("Received"), S.OPEN: _l("Open"), S.IN_REVIEW: _l("In review"),
+    S.AWAITING_REQUESTER: _l("Waiting for you"), S.APPROVED: _l("Approved"), S.FULFILLING: _l("Being carried out"),
+    S.COMPLETED: _l("Completed"), S.REJECTED: _l("Refused"), S.WITHDRAWN: _l("Withdrawn"),
+    S.FAILED: _l("Failed (being retried)"),
 }
 # The requester's labels speak to the requester ("Waiting for you"); staff read these, on every
 # page, e-mail and report that staff see.
-STAFF_STATE_LABELS = {**STATE_LABELS, S.AWAITING_REQUESTER: "Waiting for the requester",
-                      S.FAILED: "Fulfilment failed (retry it)"}
+STAFF_STATE_LABELS = {**STATE_LABELS, S.AWAITING_REQUESTER: _l("Waiting for the requester"),
+                      S.FAILED: _l("Fulfilment failed (retry it)")}
 TYPE_LABELS = {k.type: k.employee_label for k in KINDS}
 STAFF_TYPE_LABELS = {k.type: k.staff_label for k in KINDS}
 

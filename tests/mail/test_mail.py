@@ -157,7 +157,7 @@ def test_a_message_is_sent_only_after_the_commit_and_the_job_holds_no_address(
     (entry,) = audit_entries(app, "mail:message:send")
     assert (entry.actor_type, entry.actor_id, entry.subject_id) == ("employee", erin, erin)
     assert entry.targets == {"job": job_id}
-    assert entry.details == {"template": "_test", "transport": "smtp", "attempt": 1}
+    assert entry.details == {"template": "_test", "transport": "smtp", "attempt": 1, "language": "en"}
     assert "@" not in json.dumps([entry.targets, entry.details])
 
 

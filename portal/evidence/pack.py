@@ -205,16 +205,20 @@ def deadline_facts(request: DataRequest, events: Sequence[RequestEvent], today: 
         late_by = (day - effective).days
         facts.update(status="met" if late_by <= 0 else "late", days=late_by,
                      summary=(f"met: answered on {day.isoformat()}, due {effective.isoformat()}" if late_by <= 0 else
-                              f"late: answered on {day.isoformat()}, {late_by} day(s) after {effective.isoformat()}"))
+                              f"late: answered on {day.isoformat()}, {_days(late_by)} after {effective.isoformat()}"))
     else:
         left = (effective - today).days
         if left >= 0:
             facts.update(status="open", days=left,
-                         summary=f"not yet due: open, due in {left} day(s) ({effective.isoformat()})")
+                         summary=f"not yet due: open, due in {_days(left)} ({effective.isoformat()})")
         else:
             facts.update(status="overdue", days=-left,
-                         summary=f"open and overdue: due {effective.isoformat()}, {-left} day(s) ago")
+                         summary=f"open and overdue: due {effective.isoformat()}, {_days(-left)} ago")
     return facts
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
 
 
 def _timeline(request: DataRequest, events: Sequence[RequestEvent]) -> list[dict[str, Any]]:

@@ -19,11 +19,27 @@ from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spac
 
 from portal.exports.report import _canvas_maker, _shorten, export_locale, format_size
 from portal.i18n import html_lang, regime_language
+from portal.jurisdictions import KINDS
 from portal.requests.certificate import MARGIN, _table, _Text
+from portal.requests.services import STAFF_STATE_LABELS
 
 WIDTH = A4[0] - 2 * MARGIN
-TYPE_NAMES = {"access": _l("Access"), "portability": _l("Portability"), "erasure": _l("Erasure"),
-              "rectification": _l("Rectification"), "restriction": _l("Restriction"), "objection": _l("Objection")}
+# Every value of request.json in words (no internal key reaches a reader): kinds and states as
+# staff read them elsewhere, timeline entries, roles and export states.
+TYPE_NAMES = {k.value: k.report_label for k in KINDS}
+STATE_NAMES = {state.value: label for state, label in STAFF_STATE_LABELS.items()}
+EVENT_NAMES = {"filed": _l("Filed"), "transition": _l("State changed"), "message": _l("Message"),
+               "note": _l("Internal note"), "claim": _l("Claimed"), "assign": _l("Assigned"),
+               "extension": _l("Deadline extended"), "approval": _l("Approval"), "duplicate": _l("Repeat linked")}
+ROLE_NAMES = {"requester": _l("Requester"), "employee": _l("Requester"), "dpo": _l("DPO"), "admin": _l("Admin"),
+              "staff": _l("Staff"), "system": _l("The portal (automatic)"), "auditor": _l("Auditor")}
+EXPORT_STATES = {"queued": _l("Waiting to start"), "running": _l("Being prepared"), "ready": _l("Ready"),
+                 "failed": _l("Failed"), "expired": _l("Expired and deleted")}
+DECISIONS = {"approved": _l("Approved"), "rejected": _l("Refused")}
+
+
+def _named(names: Mapping[str, Any], value: str | None) -> str:
+    return str(names.get(value, value)) if value else "—"
 CHANNEL_NAMES = {"self_service": _l("Self-service in the portal"), "portal": _l("Filed in the portal"),
                  "verified": _l("Former employee's verified channel")}
 
@@ -90,13 +106,13 @@ class _Pdf:
         self.facts_table([
             (_("Request id"), self.code(f["request_id"])),
             (_("Reference"), f["reference"]),
-            (_("Type"), f"{TYPE_NAMES.get(f['type'], f['type'])} ({f['type']})"),
+            (_("Type"), _named(TYPE_NAMES, f["type"])),
             (_("Channel"), CHANNEL_NAMES.get(f["channel"], f["channel"])),
             (_("Identity verified by"), f["identity_verification"]["description"]),
             (_("Subject"), _("%(id)s (pseudonymous id), jurisdiction %(j)s", id=f["subject"]["id"],
                              j=f["subject"]["jurisdiction"])),
             (_("Regime"), f["regime"] or "—"),
-            (_("State"), f["state"]),
+            (_("State"), _named(STATE_NAMES, f["state"])),
             (_("Received"), _when(f["received_at"])),
             (_("Completed"), _when(f["completed_at"])),
             (_("Due"), deadline["due_on"] or "—"),
@@ -126,8 +142,10 @@ class _Pdf:
         self.heading(_("Timeline"))
         rows = []
         for event in self.facts["timeline"]:
-            change = (f"{event['from_state'] or '—'} → {event['to_state']}" if event["to_state"] else "—")
-            rows.append([_when(event["at"]), event["kind"], event["actor_role"], change, event["statement"] or ""])
+            change = (f"{_named(STATE_NAMES, event['from_state']) if event['from_state'] else _('New')} → "
+                      f"{_named(STATE_NAMES, event['to_state'])}" if event["to_state"] else "—")
+            rows.append([_when(event["at"]), _named(EVENT_NAMES, event["kind"]), _named(ROLE_NAMES, event["actor_role"]),
+                         change, event["statement"] or ""])
         if not rows:
             self.story.append(self.t.para(_("No events were recorded."), self.t.muted))
             return
@@ -141,7 +159,8 @@ class _Pdf:
             self.story.append(self.t.para(_("No decision has been taken yet."), self.t.muted))
         else:
             self.table([_("Decision"), _("When"), _("By (role)"), _("Legal basis"), _("Reasons")],
-                       [[d["decision"], _when(d["at"]), d["actor_role"], d["legal_basis_label"], d["reasons"] or ""]
+                       [[_named(DECISIONS, d["decision"]), _when(d["at"]), _named(ROLE_NAMES, d["actor_role"]),
+                         d["legal_basis_label"], d["reasons"] or ""]
                         for d in decisions],
                        [20 * mm, 28 * mm, 16 * mm, 55 * mm, WIDTH - 119 * mm])
         approvals = self.facts["erasure_approvals"]
@@ -149,7 +168,8 @@ class _Pdf:
             self.story.append(Spacer(1, 3 * mm))
             self.story.append(self.t.para(_("Erasure approvals (four eyes: two different people)"), self.t.cell_bold))
             self.table([_("Approval"), _("By (role)"), _("When")],
-                       [[str(n), a["actor_role"], _when(a["at"])] for n, a in enumerate(approvals, start=1)],
+                       [[str(n), _named(ROLE_NAMES, a["actor_role"]), _when(a["at"])]
+                        for n, a in enumerate(approvals, start=1)],
                        [25 * mm, 40 * mm, WIDTH - 65 * mm])
 
     def exported(self) -> None:
@@ -160,7 +180,7 @@ class _Pdf:
         for export in exports:
             self.facts_table([
                 (_("Export"), self.code(export["id"])),
-                (_("State"), export["state"]),
+                (_("State"), _named(EXPORT_STATES, export["state"])),
                 (_("Completed"), _when(export["completed_at"])),
                 (_("Size"), format_size(export["size"]) if export["size"] is not None else "—"),
                 (_("SHA-256 of the archive"), self.code(export["sha256"] or "—")),

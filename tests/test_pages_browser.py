@@ -13,8 +13,6 @@ thousand cases costs one visit). On each page:
 
 from __future__ import annotations
 
-import os
-import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,29 +23,16 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
-from tests.conftest import CI, LiveServer, live_portal
+from tests.conftest import LiveServer, live_portal
+from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDTH = 360
 # Links that leave the page's world or act: downloads, sign-out, the IdP, files.
 SKIP_PREFIXES = ("/auth/", "/static/", "/.well-known/", "/healthz", "/readyz")
 SKIP_SUFFIXES = (".zip", ".pdf", ".csv", ".json", ".png", ".sig", "/download", "/image", "/thumbnail")
 MAX_PAGES = 45
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        message = "Debian's chromium is not installed (make test installs it when run as root)"
-        if CI:
-            pytest.fail(f"CI=true requires the browser: {message}")
-        pytest.skip(message)
-    return CHROMIUM
 
 
 def _axe_source() -> str:
@@ -127,7 +112,7 @@ def _problems(page: Any, axe: str) -> list[str]:
 
 @pytest.mark.parametrize(("who", "scheme"), [("alice@example.com", "light"), ("dana@example.com", "light"),
                                              ("admin@example.com", "light"), ("alice@example.com", "dark")])
-def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: str, chromium: str, tmp_path: Path,
+def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: str, chromium: str, tmp_path: Path,  # noqa: F811
                                                  idp_url: str, sqlite_template: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -166,7 +151,7 @@ def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: str, chromium:
     assert problems == {}, "\n".join(f"{path}: {'; '.join(found)}" for path, found in problems.items())
 
 
-def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path, idp_url: str,
+def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path, idp_url: str,  # noqa: F811
                                                    sqlite_template: Path) -> None:
     """The regulator's page of a shared evidence pack, and the index.html of an export opened from
     the unpacked archive: the same 360 px and axe checks as every portal page."""

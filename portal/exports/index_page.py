@@ -101,7 +101,7 @@ def render_index(summary: ExportSummary) -> bytes:
             contact=summary.dpo_contact,
             contact_is_email=_is_email(summary.dpo_contact),
             law=wording(regime.law),
-            complain=complain_sentence(regime),
+            complain=complain_sentence(regime, with_url=False),  # offline: no address outside
             example=next((f.path for f in summary.files if f.path.startswith("data/")), "data/input_events.csv"),
         )
     return page.encode("utf-8")

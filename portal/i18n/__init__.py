@@ -144,17 +144,20 @@ def ground_wording(jurisdiction: str | None, code: str | None) -> str:
     return f"{found.citation}: {wording(found.text)}" if found.citation else wording(found.text)
 
 
-def complaint_to(regime: Regime) -> str:
-    """For "You may complain to ...": the authority, named and linked, or who it is."""
+def complaint_to(regime: Regime, with_url: bool = True) -> str:
+    """For "You may complain to ...": the authority, named and linked, or who it is. Without the
+    address where the text must not point outside (an export's offline index.html)."""
     if regime.authority is not None:
+        if not with_url:
+            return gettext("the %(name)s (%(short)s)", name=regime.authority.name, short=regime.authority.short)
         return gettext("the %(name)s (%(short)s), %(url)s", name=regime.authority.name,
                        short=regime.authority.short, url=regime.authority.complaint_url)
     return wording(regime.authority_fallback)
 
 
-def complain_sentence(regime: Regime) -> str:
+def complain_sentence(regime: Regime, with_url: bool = True) -> str:
     """The regime's sentence about complaining, with its authority, in the reader's language."""
-    return wording(regime.complain_text) % {"authority": complaint_to(regime)}
+    return wording(regime.complain_text) % {"authority": complaint_to(regime, with_url)}
 
 
 # -- dates, numbers and times (Babel, in the current language) --------------------------------------

@@ -88,7 +88,7 @@ def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> No
     with app.app_context():
         seeded = {people.find_by_email(email).id: email  # type: ignore[union-attr]
                   for email in ("alice@example.com", "bob@example.com", "carla@example.com", "dana@example.com",
-                                "frank@example.com")}
+                                "bruno@example.com", "frank@example.com")}
         frank = people.find_by_email("frank@example.com")
         assert frank is not None and frank.employment_status == EmploymentStatus.FORMER and frank.left_at is not None
     assert {e.subject_id for e in batches} == set(seeded)

@@ -59,12 +59,12 @@ def load_request(request_id: str) -> dict[str, Any]:
     left = deadlines.days_left(due, utcnow().date()) if due is not None else None
     return {
         "reference": request.reference,
-        "type": TYPE_LABELS[kind],
-        "staff_type": STAFF_TYPE_LABELS[kind],
+        "type": str(TYPE_LABELS[kind]),
+        "staff_type": str(STAFF_TYPE_LABELS[kind]),
         "type_code": kind.value,
         "is_erasure": kind == RequestType.ERASURE,
-        "state": STATE_LABELS[state],
-        "staff_state": STAFF_STATE_LABELS[state],
+        "state": str(STATE_LABELS[state]),
+        "staff_state": str(STAFF_STATE_LABELS[state]),
         "state_code": state.value,
         "jurisdiction": request.jurisdiction,
         "regime": request.regime or "",

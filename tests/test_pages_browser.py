@@ -61,7 +61,8 @@ def _walk(page: Any, app: Flask, base: str, start: str) -> list[str]:
             continue
         seen_rules.add(rule)
         response = page.goto(base + path)
-        if response is None or response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
+        if (response is None or response.status != 200 or "text/html" not in response.headers.get("content-type", "")
+                or not page.url.startswith(base)):  # a step-up sends the browser to the IdP: not a portal page
             continue
         pages.append(path)
         yield_links = page.eval_on_selector_all(

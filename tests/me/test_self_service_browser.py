@@ -73,6 +73,8 @@ def test_alice_uses_her_self_service_pages(chromium: str, tmp_path: Path, idp_ur
             page.get_by_role("link", name="Screenshots", exact=True).click()
             page.locator(".gallery a").first.click()
             expect(page.get_by_role("heading", name="Screenshot of Slack")).to_be_visible()
+            # The image is decrypted on request: wait until it has arrived (slow on a busy machine).
+            page.wait_for_function("document.querySelector('.shot img').complete")
             assert page.evaluate("document.querySelector('.shot img').naturalWidth") == 320
             page.screenshot(path=str(ARTIFACTS / "self-service-3-screenshot.png"), full_page=True)
 

@@ -33,8 +33,8 @@ TEXT_MAX = 200
 
 
 class ScimError(ValueError):
-    """A SCIM error (RFC 7644 section 3.12): HTTP status, ``scimType`` and a detail that never
-    repeats the values that were sent."""
+    """A SCIM error (RFC 7644 section 3.12): HTTP status, ``scimType`` and a detail that names the
+    attribute at fault (never another person's value)."""
 
     def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
         super().__init__(detail)
@@ -62,7 +62,7 @@ class UserFields:
     display_name: str
     jurisdiction: str
     timezone: str
-    active: bool
+    active: bool | None  # None: not sent, the employment status stays as it is
     external_id: str | None
     employee_number: str | None
     personal_email: str | None
@@ -167,10 +167,10 @@ def read_user(document: Any) -> UserFields:
     display = (_text(user.get("displayname"), "displayName") or _text(name.get("formatted"), "name.formatted")
                or " ".join(filter(None, [_text(name.get("givenname"), "name.givenName"),
                                          _text(name.get("familyname"), "name.familyName")])))
-    active = user.get("active", True)
+    active = user.get("active")
     if isinstance(active, str) and active.lower() in ("true", "false"):  # as some directories send it
         active = active.lower() == "true"
-    if not isinstance(active, bool):
+    if active is not None and not isinstance(active, bool):
         raise invalid("active must be true or false")
     extensions = {k: v for k, v in document.items() if k.lower() in (ENTERPRISE.lower(), PORTAL.lower())}
     enterprise: dict[str, Any] = {}

@@ -44,10 +44,10 @@ def _apply(employee: Employee, fields: UserFields, *, actor: Actor) -> list[str]
         employee, email=fields.user_name, display_name=fields.display_name, jurisdiction=fields.jurisdiction,
         timezone=fields.timezone, employee_number=fields.employee_number, external_id=fields.external_id,
         personal_email=fields.personal_email, actor=actor)
-    if not fields.active and employee.employment_status == EmploymentStatus.ACTIVE:
+    if fields.active is False and employee.employment_status == EmploymentStatus.ACTIVE:
         people.mark_leaver(employee, utcnow().date(), actor=actor)
         changed.append("active")
-    elif fields.active and employee.is_former:
+    elif fields.active is True and employee.is_former:
         people.reinstate(employee, actor=actor)
         changed.append("active")
     return changed

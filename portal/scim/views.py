@@ -64,6 +64,7 @@ def _body() -> Any:
         raise ScimError(415, f"the body must be {MEDIA_TYPE}")
     if (request.content_length or 0) > MAX_BODY:
         raise ScimError(413, f"the body is larger than {MAX_BODY // 1024} KiB", "tooLarge")
+    request.max_content_length = MAX_BODY  # also a body sent without a length
     try:
         return json.loads(request.get_data(cache=False) or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -154,7 +155,7 @@ def get_user(token: ApiToken, user_id: str) -> Response:
 def create_user(token: ApiToken) -> Response:
     fields = read_user(_body())
     employee = scim.create_user(fields, actor=_actor(token))
-    record("scim:user:create", actor=_actor(token), subject_id=employee.id, details={"active": fields.active})
+    record("scim:user:create", actor=_actor(token), subject_id=employee.id, details={"active": fields.active is not False})
     return _answer(employee, 201)
 
 
@@ -234,7 +235,8 @@ def _scim_error(error: Exception) -> Response | None:
     if isinstance(error, HTTPException) and error.code in (400, 404, 405, 413):
         text = {400: "the request could not be read", 404: "nothing is here",
                 405: "this path does not take this method", 413: "the body is too large"}[error.code]
-        return _error(ScimError(error.code, text))
+        db.session.rollback()
+        return _error(ScimError(error.code, text, "tooLarge" if error.code == 413 else None))
     db.session.rollback()
     return _error(ScimError(500, "the portal failed; nothing was changed"))
 

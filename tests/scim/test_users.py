@@ -326,3 +326,22 @@ def test_a_directory_provisions_over_real_http(tmp_path: Path, idp_url: str, sql
     with app.app_context():
         lena = people.find_by_email("lena@example.com")
         assert lena is not None and lena.is_former
+
+
+def test_a_body_too_large_is_refused_and_changes_nothing(app: Flask, scim: Scim) -> None:
+    before = snapshot(app, skip=frozenset())
+    huge = new_user(displayName="x" * (70 * 1024))
+    error_of(scim.call("POST", "/Users", huge), 413, "tooLarge")
+    assert snapshot(app, skip=frozenset()) == before
+
+
+def test_a_put_without_active_leaves_a_leaver_a_leaver(app: Flask, scim: Scim) -> None:
+    user = scim.call("POST", "/Users", new_user(active=False)).get_json(force=True)
+    assert user["active"] is False
+    replacement = new_user(displayName="Joan M.")
+    del replacement["active"]
+    replaced = scim.call("PUT", f"/Users/{user['id']}", replacement).get_json(force=True)
+    assert replaced["active"] is False and replaced["displayName"] == "Joan M."
+    assert audit_entries(app, "people:employee:reinstate") == []
+    (entry,) = audit_entries(app, "scim:user:replace")
+    assert entry.details == {"changed": ["display_name"]}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -44,7 +43,7 @@ class Scim:
 
 
 @pytest.fixture
-def scim(app: Flask, client: FlaskClient) -> Scim:
+def scim(app: Flask) -> Scim:
     return Scim(app.test_client(), token_for(app, "scim"))
 
 
@@ -68,5 +67,3 @@ def new_user(email: str = "joan@example.com", **overrides: Any) -> dict[str, Any
 def patch(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
-
-MakeToken = Callable[..., str]

@@ -27,6 +27,8 @@ from tests.conftest import LiveServer, live_portal
 from tests.helpers import audit_entries, event, make_employee, sign_in, snapshot
 from tests.scim.conftest import ENTERPRISE, ERROR, MEDIA, PORTAL, USER, Scim, new_user, patch, token_for
 
+BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
+
 
 def error_of(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
@@ -42,6 +44,7 @@ def count_employees(app: Flask) -> int:
         return db.session.scalar(sa.select(sa.func.count()).select_from(Employee)) or 0
 
 
+@BOTH_DATABASES
 def test_a_created_user_is_an_employee_of_the_portal(app: Flask, scim: Scim) -> None:
     response = scim.call("POST", "/Users", new_user())
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -91,6 +94,7 @@ def test_filters_find_by_user_name_and_external_id(app: Flask, scim: Scim) -> No
                  400, "invalidFilter")
 
 
+@BOTH_DATABASES
 def test_the_list_pages_through_every_employee_and_nothing_else(app: Flask, scim: Scim) -> None:
     for n in range(3):
         make_employee(app, f"page{n}@example.com", name=f"Page {n}", employee_number=f"P{n}")
@@ -115,6 +119,7 @@ def test_the_list_pages_through_every_employee_and_nothing_else(app: Flask, scim
     error_of(scim.client.get("/scim/v2/Users?startIndex=two", headers=scim.headers), 400, "invalidValue")
 
 
+@BOTH_DATABASES
 def test_deactivating_ends_every_session_at_once_and_sso_is_refused(app: Flask, scim: Scim) -> None:
     clients = [browser(app), browser(app)]
     with app.app_context():
@@ -235,6 +240,7 @@ def test_bad_input_is_a_scim_error_and_changes_nothing(app: Flask, scim: Scim, w
     assert snapshot(app, skip=frozenset()) == before, why
 
 
+@BOTH_DATABASES
 def test_bad_patches_are_scim_errors_and_change_nothing(app: Flask, scim: Scim) -> None:
     make_employee(app, "holder@example.com")
     user = scim.call("POST", "/Users", new_user()).get_json(force=True)

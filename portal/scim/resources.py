@@ -29,6 +29,9 @@ LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PERSONAL_TYPES = ("home", "other")
+# The core attributes published in /Schemas (and those every resource has); others sent are not kept.
+PUBLISHED = frozenset({"schemas", "id", "meta", "username", "name", "displayname", "emails", "timezone", "active",
+                       "externalid"})
 TEXT_MAX = 200
 
 
@@ -132,8 +135,10 @@ def _required(value: Any, what: str) -> str:
 
 
 def read_user(document: Any) -> UserFields:
-    """A whole User (POST, PUT; and the result of a PATCH) as :class:`UserFields`; anything this
-    portal cannot keep faithfully is refused rather than dropped silently."""
+    """A whole User (POST, PUT; and the result of a PATCH) as :class:`UserFields`. A published
+    attribute with a value the portal cannot keep faithfully is refused, never cut or guessed;
+    attributes outside the published schemas (title, addresses, phoneNumbers...) are not kept,
+    as RFC 7643 section 3 allows, and the answer shows what was."""
     if not isinstance(document, dict):
         raise invalid("the body must be a JSON object", "invalidSyntax")
     user = _folded(document)
@@ -304,8 +309,10 @@ def _apply(user: dict[str, Any], op: str, path: str, value: Any) -> None:
     attr, kind, sub = match.group("attr"), match.group("type"), match.group("sub")
     container = user if not _URNS.get(urn) else user.setdefault(_key(user, _URNS[urn] or ""), {})
     if kind is not None:
-        if attr.lower() != "emails":
-            raise invalid("only emails can be chosen by type", "invalidPath")
+        if attr.lower() != "emails":  # emails is the one multi-valued attribute published
+            if urn or attr.lower() in PUBLISHED:
+                raise invalid("only emails can be chosen by type", "invalidPath")
+            return  # outside the published schemas (addresses, phoneNumbers...): not kept
         emails = [e for e in user.get(_key(user, "emails")) or [] if isinstance(e, dict)]
         chosen = [e for e in emails if str(e.get("type", "work")).lower() == kind.lower()]
         others = [e for e in emails if e not in chosen]

@@ -351,3 +351,18 @@ def test_a_put_without_active_leaves_a_leaver_a_leaver(app: Flask, scim: Scim) -
     assert audit_entries(app, "people:employee:reinstate") == []
     (entry,) = audit_entries(app, "scim:user:replace")
     assert entry.details == {"changed": ["display_name"]}
+
+
+def test_attributes_outside_the_schemas_are_not_kept(app: Flask, scim: Scim) -> None:
+    user = scim.call("POST", "/Users", new_user(title="Painter", phoneNumbers=[{"value": "+34 600", "type": "work"}]))
+    assert user.status_code == 201
+    created = user.get_json(force=True)
+    assert "title" not in created and "phoneNumbers" not in created
+    response = scim.call("PATCH", f"/Users/{created['id']}", patch(
+        {"op": "add", "path": "title", "value": "Sculptor"},
+        {"op": "replace", "path": 'addresses[type eq "work"].country', "value": "FR"}))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json(force=True) == created, "nothing the portal keeps changed"
+    assert audit_entries(app, "scim:user:patch")[0].details == {"changed": []}
+    error_of(scim.call("PATCH", f"/Users/{created['id']}", patch(
+        {"op": "replace", "path": 'displayName[type eq "work"]', "value": "x"})), 400, "invalidPath")

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -106,7 +107,8 @@ def _int(name: str, default: int) -> int:
 
 
 def _refused(view: Any) -> Any:
-    """Turn a :class:`ScimError` into its answer, with every change of the request rolled back."""
+    """Turn a :class:`ScimError` (or a unique key met by a concurrent request) into its answer,
+    with every change of the request rolled back."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
@@ -114,6 +116,9 @@ def _refused(view: Any) -> Any:
         except ScimError as error:
             db.session.rollback()
             return _error(error)
+        except IntegrityError:  # a concurrent request took the same userName, number or externalId first
+            db.session.rollback()
+            return _error(ScimError(409, "another employee already has one of these unique values", "uniqueness"))
         return answer
 
     return wrapper

@@ -4,6 +4,7 @@ with a token of scope scim; every refusal in SCIM's error schema, and nothing ch
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from portal.audit.models import AuditEntry
 from portal.auth.models import AuthSession
+from portal.crypto import blind_index
 from portal.db import utcnow
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
@@ -366,3 +368,37 @@ def test_attributes_outside_the_schemas_are_not_kept(app: Flask, scim: Scim) -> 
     assert audit_entries(app, "scim:user:patch")[0].details == {"changed": []}
     error_of(scim.call("PATCH", f"/Users/{created['id']}", patch(
         {"op": "replace", "path": 'displayName[type eq "work"]', "value": "x"})), 400, "invalidPath")
+
+
+@pytest.mark.parametrize("app", ["postgres"], indirect=True)
+def test_a_concurrent_creation_of_the_same_user_is_a_uniqueness_error(app: Flask, scim: Scim) -> None:
+    """Another transaction inserts the same work e-mail first and commits while this POST waits on
+    the unique index: the POST is answered 409, not a server error, and leaves nothing behind."""
+    make_employee(app, "seed@example.com")
+    with app.app_context():
+        columns = {c.name: getattr(e, c.name) for e in [db.session.scalar(sa.select(Employee))]
+                   for c in Employee.__table__.c}
+        index = blind_index("email", "race@example.com")
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    answers: list[Any] = []
+    try:
+        with engine.connect() as other:
+            other.execute(Employee.__table__.insert().values(
+                columns | {"id": "f" * 32, "email_index": index, "employee_number_index": None,
+                           "employee_number_sealed": None, "personal_email_index": None,
+                           "external_id_index": None}))
+            worker = threading.Thread(target=lambda: answers.append(
+                scim.call("POST", "/Users", new_user("race@example.com"))))
+            worker.start()
+            worker.join(2)
+            assert worker.is_alive(), "the POST waits on the uncommitted row's unique key"
+            other.commit()
+            worker.join(20)
+    finally:
+        engine.dispose()
+    (answer,) = answers
+    error_of(answer, 409, "uniqueness")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Employee)
+                                 .where(Employee.email_index == index)) == 1
+        assert audit_entries(app, "scim:user:create") == []

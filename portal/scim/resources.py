@@ -351,3 +351,57 @@ def _apply(user: dict[str, Any], op: str, path: str, value: Any) -> None:
         _set(user, "emails", kept + value)
         return
     _set(container, attr, value)
+
+
+# --- partial representations (RFC 7644 section 3.4.2.5) ---------------------------------------
+
+ALWAYS = frozenset({"schemas", "id"})
+
+
+def _names(text: str) -> list[tuple[str | None, str, str | None]]:
+    """``attributes`` or ``excludedAttributes``: (schema URN or None, attribute, sub-attribute)."""
+    names: list[tuple[str | None, str, str | None]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if _URNS.get(part.lower()):  # a whole extension
+            names.append((_URNS[part.lower()], "*", None))
+            continue
+        match = _PATH.match(part)
+        if not match or match.group("type") is not None:
+            raise invalid("attributes are names such as userName, name.formatted or urn:...:employeeNumber")
+        urn = (match.group("urn") or "").lower()
+        if urn and urn not in _URNS:
+            raise invalid("an attribute names an unknown schema")
+        names.append((_URNS.get(urn), match.group("attr").lower(), (match.group("sub") or "").lower() or None))
+    return names
+
+
+def select_attributes(user: dict[str, Any], attributes: str | None, excluded: str | None) -> dict[str, Any]:
+    """The User with only ``attributes`` (and id, schemas), or without ``excludedAttributes``."""
+    if attributes and excluded:
+        raise invalid("attributes and excludedAttributes cannot be given together", "invalidSyntax")
+    if not attributes and not excluded:
+        return user
+    chosen = _names(attributes or excluded or "")
+
+    def wanted(urn: str | None, name: str, sub: str | None) -> bool:
+        if name in ALWAYS and urn is None:
+            return True
+        if attributes:
+            return any(u == urn and n in (name, "*") and (s is None or sub is None or s == sub) for u, n, s in chosen)
+        return not any(u == urn and n in (name, "*") and (s is None or s == sub) for u, n, s in chosen)
+
+    result: dict[str, Any] = {}
+    for key, value in user.items():
+        if key in (ENTERPRISE, PORTAL):
+            inner = {k: v for k, v in value.items() if wanted(key, k.lower(), None)}
+            if inner:
+                result[key] = inner
+        elif isinstance(value, dict) and key != "meta":
+            inner = {k: v for k, v in value.items() if wanted(None, key.lower(), k.lower())}
+            if inner:
+                result[key] = inner
+        elif wanted(None, key.lower(), None):
+            result[key] = value
+    return result

@@ -24,7 +24,16 @@ from portal.people import services as people
 from portal.people.models import Employee
 from portal.scim import discovery
 from portal.scim import services as scim
-from portal.scim.resources import LIST, ScimError, apply_patch, invalid, parse_filter, read_user, render
+from portal.scim.resources import (
+    LIST,
+    ScimError,
+    apply_patch,
+    invalid,
+    parse_filter,
+    read_user,
+    render,
+    select_attributes,
+)
 from portal.security import Scope
 
 MEDIA_TYPE = "application/scim+json"
@@ -140,7 +149,11 @@ def list_users(token: ApiToken) -> Response:
     page = db.session.scalars(query.order_by(Employee.created_at, Employee.id).offset(start - 1).limit(count)).all()
     base = _base_url()
     return scim_json({"schemas": [LIST], "totalResults": total, "startIndex": start, "itemsPerPage": len(page),
-                      "Resources": [render(employee, base) for employee in page]})
+                      "Resources": [_partial(render(employee, base)) for employee in page]})
+
+
+def _partial(user: dict[str, Any]) -> dict[str, Any]:
+    return select_attributes(user, request.args.get("attributes"), request.args.get("excludedAttributes"))
 
 
 @bp.get("/Users/<user_id>")
@@ -148,10 +161,11 @@ def list_users(token: ApiToken) -> Response:
 @_refused
 def get_user(token: ApiToken, user_id: str) -> Response:
     employee = _user(user_id)
-    answer = _answer(employee)
-    if request.headers.get("If-None-Match") == answer.headers["ETag"]:
-        return Response(status=304, headers={"ETag": answer.headers["ETag"]})
-    return answer
+    user = render(employee, _base_url())
+    version = user["meta"]["version"]
+    if request.headers.get("If-None-Match") == version:
+        return Response(status=304, headers={"ETag": version})
+    return scim_json(_partial(user), headers={"ETag": version})
 
 
 @bp.post("/Users")

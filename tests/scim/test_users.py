@@ -402,3 +402,30 @@ def test_a_concurrent_creation_of_the_same_user_is_a_uniqueness_error(app: Flask
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Employee)
                                  .where(Employee.email_index == index)) == 1
         assert audit_entries(app, "scim:user:create") == []
+
+
+def test_attributes_and_excluded_attributes_give_a_partial_user(app: Flask, scim: Scim) -> None:
+    created = scim.call("POST", "/Users", new_user()).get_json(force=True)
+    url = f"/scim/v2/Users/{created['id']}"
+
+    def partial(**query: str) -> Any:
+        response = scim.client.get(url, query_string=query, headers=scim.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json(force=True)
+
+    assert partial(attributes="userName,name.formatted") == {
+        "schemas": created["schemas"], "id": created["id"], "userName": "joan@example.com",
+        "name": {"formatted": "Joan Miró"}}
+    assert partial(attributes=f"{ENTERPRISE}:employeeNumber,active") == {
+        "schemas": created["schemas"], "id": created["id"], "active": True, ENTERPRISE: {"employeeNumber": "E7001"}}
+    assert partial(attributes=PORTAL)[PORTAL] == {"jurisdiction": "ES"}
+    without = partial(excludedAttributes="emails,name,externalId")
+    assert without == {k: v for k, v in created.items() if k not in ("emails", "name", "externalId")}
+    listing = scim.client.get("/scim/v2/Users", query_string={"filter": 'externalId eq "dir-joan"',
+                                                              "attributes": "userName"}, headers=scim.headers)
+    assert listing.get_json(force=True)["Resources"] == [{"schemas": created["schemas"], "id": created["id"],
+                                                          "userName": "joan@example.com"}]
+    error_of(scim.client.get(url, query_string={"attributes": "userName", "excludedAttributes": "emails"},
+                             headers=scim.headers), 400, "invalidSyntax")
+    error_of(scim.client.get(url, query_string={"attributes": "urn:example:x:y"}, headers=scim.headers),
+             400, "invalidValue")

@@ -110,9 +110,10 @@ def _int(name: str, default: int) -> int:
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise invalid(f"{name} must be an integer") from None
+    return max(min(value, 1_000_000_000), -1_000_000_000)  # past the end is an empty page, not an overflow
 
 
 def _refused(view: Any) -> Any:

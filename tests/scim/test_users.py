@@ -119,6 +119,8 @@ def test_the_list_pages_through_every_employee_and_nothing_else(app: Flask, scim
         assert sorted(seen) == sorted(db.session.scalars(sa.select(Employee.id))), "each employee once, nothing else"
     assert scim.client.get("/scim/v2/Users?count=0", headers=scim.headers).get_json(force=True)["Resources"] == []
     error_of(scim.client.get("/scim/v2/Users?startIndex=two", headers=scim.headers), 400, "invalidValue")
+    far = scim.client.get("/scim/v2/Users?startIndex=" + "9" * 30 + "&count=-5", headers=scim.headers)
+    assert far.status_code == 200 and far.get_json(force=True)["Resources"] == []
 
 
 @BOTH_DATABASES

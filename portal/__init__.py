@@ -224,6 +224,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.api import views as api_views
 
     api_views.register(app)
+    from portal.scim import views as scim_views
+
+    scim_views.register(app)
     i18n.register(app)
     from portal.jobs import runners as job_runners
 

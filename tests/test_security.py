@@ -99,7 +99,7 @@ class World:
 MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
            "entry_id": 2_000_000_000, "ack_id": 2_000_000_000, "export_id": "0" * 32,
            "request_id": "0" * 32, "hold_id": "0" * 32, "queue_id": "0" * 32, "employee_id": "0" * 32,
-           "rule_id": 2_000_000_000}
+           "rule_id": 2_000_000_000, "user_id": "0" * 32}
 
 
 def _ingest(subject_id: str, image: bytes, application: str) -> tuple[int, str]:
@@ -148,7 +148,9 @@ def world(app: Flask, client: FlaskClient) -> World:
     # the id. First in the dicts, so that a real sample of the same key given after them wins.
     staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1,
              "pack_id": "4" * 32, "share_id": "5" * 32,
-             "token": "6" * 43, "token_id": "7" * 32, "pseudonym": "tp_" + "a" * 26}  # an evidence link's token (public pages): a wrong one finds nothing
+             "token": "6" * 43, "token_id": "7" * 32, "pseudonym": "tp_" + "a" * 26,
+             # SCIM (/scim/v2): a real employee, a resource type, a schema; a session cookie opens none
+             "user_id": other, "name": "User", "urn": "urn:ietf:params:scim:schemas:core:2.0:User"}  # an evidence link's token (public pages): a wrong one finds nothing
     return World(alice=alice, other=other,
                  own={**staff, "event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
                       "ack_id": acks[alice], "export_id": exported[alice], "request_id": request_ids[alice],
@@ -230,7 +232,9 @@ def undeclared_routes(app: Flask) -> list[str]:
         if not (rule_value in (PUBLIC, SIGNED_IN) or isinstance(rule_value, Permission | Scope)):
             problems.append(f"{rule.rule} ({rule.endpoint}) declares no access rule")
         unsafe = (rule.methods or set()) - SAFE_METHODS
-        if unsafe not in (set(), {"POST"}):
+        # SCIM (RFC 7644) is made of PUT, PATCH and DELETE; its routes take a bearer token only.
+        allowed = SCIM_METHODS if isinstance(rule_value, Scope) and rule.rule.startswith("/scim/v2/") else {"POST"}
+        if not unsafe <= allowed:
             problems.append(f"{rule.rule} accepts {sorted(unsafe)}; only GET and POST are used")
     return problems
 
@@ -239,10 +243,15 @@ def test_every_route_declares_an_access_rule(app: Flask) -> None:
     assert undeclared_routes(app) == []
 
 
+SCIM_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
 def test_the_route_walk_catches_a_route_without_a_rule(app: Flask) -> None:
     app.add_url_rule("/test-only/bare", "test_only_bare", lambda: "no rule here")
     app.add_url_rule("/test-only/put", "test_only_put", public(lambda: "put"), methods=["PUT"])
-    assert undeclared_routes(app) == ["/test-only/bare (test_only_bare) declares no access rule",
+    app.add_url_rule("/scim/v2/test-only", "test_only_scim", public(lambda: "put"), methods=["PATCH"])
+    assert sorted(undeclared_routes(app)) == ["/scim/v2/test-only accepts ['PATCH']; only GET and POST are used",
+                                      "/test-only/bare (test_only_bare) declares no access rule",
                                       "/test-only/put accepts ['PUT']; only GET and POST are used"]
 
 
@@ -253,7 +262,7 @@ def bearer_only(app: Flask, rule: Rule) -> bool:
 
 def assert_bearer_refusal(response: TestResponse, url: str) -> None:
     assert response.status_code == 401, (url, response.status_code)
-    assert response.mimetype == "application/problem+json", url
+    assert response.mimetype == ("application/scim+json" if url.startswith("/scim/") else "application/problem+json"), url
     assert response.headers["WWW-Authenticate"].startswith("Bearer "), url
     assert "Set-Cookie" not in response.headers, url
 
@@ -273,6 +282,17 @@ def test_every_post_refuses_a_missing_or_forged_csrf_token(app: Flask, client: F
             assert "Your form expired" in response.get_data(as_text=True)
             assert snapshot(app, skip=frozenset()) == before, f"POST {url} without a valid token changed something"
     assert client.get("/account/sessions").status_code == 200, "still signed in"
+
+
+def test_every_put_patch_and_delete_takes_a_bearer_token_only(app: Flask, client: FlaskClient, world: World) -> None:
+    """Only SCIM's routes take these methods; a signed-in browser's cookie opens none of them."""
+    for method in ("PUT", "PATCH", "DELETE"):
+        for rule in routes(app, method):
+            assert bearer_only(app, rule), rule.rule
+            url = build(app, rule, world.own)
+            before = snapshot(app, skip=frozenset())
+            assert_bearer_refusal(client.open(url, method=method, json={"active": False}), url)
+            assert snapshot(app, skip=frozenset()) == before
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(app: Flask, world: World) -> None:

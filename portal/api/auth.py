@@ -25,9 +25,15 @@ WHY = {"missing": "Send the service token as `Authorization: Bearer <token>`.",
        "revoked": "The token was revoked."}
 
 
-def bearer(scope: Scope) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+Refusal = Callable[[str, str, dict[str, str]], Response]
+
+
+def bearer(scope: Scope, refuse: Refusal | None = None) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """The view gets the token as its first argument; the token must hold ``scope``, and each
-    request counts against its rate limit. One commit (or rollback) at the end of the request."""
+    request counts against its rate limit. One commit (or rollback) at the end of the request.
+    ``refuse(slug, detail, headers)`` words a refusal (``unauthorized``, ``forbidden-scope``,
+    ``rate-limited``) in the dialect of the endpoint; by default as problem details."""
+    answer: Refusal = refuse or problem
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
         @wraps(view)
@@ -38,16 +44,16 @@ def bearer(scope: Scope) -> Callable[[Callable[..., Response]], Callable[..., Re
                 db.session.rollback()
                 why = presented.problem or "missing"
                 challenge = REALM if why == "missing" else f'{REALM}, error="invalid_token"'
-                return problem("unauthorized", WHY[why], {"WWW-Authenticate": challenge})
+                return answer("unauthorized", WHY[why], {"WWW-Authenticate": challenge})
             if scope.value not in token.scopes:
                 db.session.commit()  # its last use
-                return problem("forbidden-scope", f"This operation needs the scope {scope.value}.",
+                return answer("forbidden-scope", f"This operation needs the scope {scope.value}.",
                                {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope.value}"'})
             wait = hit_token(token.id)
             if wait is not None:
                 db.session.commit()
-                return problem("rate-limited", f"This token's rate limit is reached; try again in {wait} s.",
-                               {"Retry-After": str(wait)})
+                return answer("rate-limited", f"This token's rate limit is reached; try again in {wait} s.",
+                              {"Retry-After": str(wait)})
             try:
                 response = view(token, *args, **kwargs)
             except Exception:

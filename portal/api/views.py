@@ -392,17 +392,19 @@ def _api_error(error: Exception) -> Response | None:
     return problem("server-error", "The portal failed; nothing was stored.")
 
 
-class _NoSessionOnApi(SessionInterface):
-    """The API takes no session: a cookie sent along is not read, none is set or refreshed."""
+class NoSessionUnder(SessionInterface):
+    """Bearer-token endpoints take no session: under ``prefix`` a cookie sent along is not read,
+    none is set or refreshed."""
 
-    def __init__(self, inner: SessionInterface) -> None:
+    def __init__(self, inner: SessionInterface, prefix: str) -> None:
         self.inner = inner
+        self.prefix = prefix
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:  # type: ignore[override]
-        if request.path.startswith(bp.url_prefix + "/"):  # type: ignore[operator]
+        if request.path.startswith(self.prefix):
             return self.make_null_session(app)
         return self.inner.open_session(app, request)
 
@@ -413,7 +415,7 @@ class _NoSessionOnApi(SessionInterface):
 
 
 def register(app: Flask) -> None:
-    app.session_interface = _NoSessionOnApi(app.session_interface)
+    app.session_interface = NoSessionUnder(app.session_interface, bp.url_prefix + "/")  # type: ignore[operator]
     app.register_blueprint(bp)
     app.register_blueprint(docs_bp)
     csrf.exempt(bp)  # bearer tokens only: a browser never sends one by itself

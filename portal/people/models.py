@@ -47,6 +47,9 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
     personal_email_index: Mapped[str | None] = mapped_column(
         String(64), unique=True, comment="HMAC of the personal e-mail a former employee verifies with")
     personal_email_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    external_id_index: Mapped[str | None] = mapped_column(
+        String(64), unique=True, comment="HMAC of the provisioning system's SCIM externalId")
+    external_id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[CreatedAt]
 
     roles: Mapped[list[StaffRole]] = relationship(
@@ -87,6 +90,12 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
         if self.personal_email_sealed is None:
             return None
         return directory_cipher().open_text(self.id, "personal_email", self.personal_email_sealed)
+
+    @cached_property
+    def external_id(self) -> str | None:
+        if self.external_id_sealed is None:
+            return None
+        return directory_cipher().open_text(self.id, "external_id", self.external_id_sealed)
 
     @property
     def role_names(self) -> set[Role]:

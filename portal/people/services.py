@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -21,6 +22,10 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 class PeopleError(ValueError):
     """A person's details were refused; the message says which and why."""
+
+
+class DuplicateError(PeopleError):
+    """The value is another employee's (work e-mail, employee number, externalId)."""
 
 
 def normalise_jurisdiction(value: str) -> str:
@@ -174,3 +179,107 @@ def mark_leaver(employee: Employee, left_on: date, *, actor: Actor, personal_ema
     record("people:employee:leave", actor=actor, subject_id=employee.id,
            details={"left_on": left_on.isoformat(), "already_former": was_former, "sessions_ended": ended})
     return ended
+
+
+def find_by_external_id(external_id: str) -> Employee | None:
+    """The employee a provisioning system knows by this SCIM ``externalId`` (case-exact), or None."""
+    return db.session.scalar(
+        select(Employee).where(Employee.external_id_index == blind_index("external-id", external_id, fold_case=False)))
+
+
+def _sealed_unique(employee: Employee, column: str, kind: str, value: str, *, fold_case: bool = True) -> str:
+    index = blind_index(kind, value, fold_case=fold_case)
+    holder = db.session.scalar(select(Employee.id).where(getattr(Employee, column) == index))
+    if holder is not None and holder != employee.id:
+        raise DuplicateError(f"another employee already has this {kind.replace('-', ' ')}")
+    return index
+
+
+def set_directory_fields(employee: Employee, *, email: str, display_name: str, jurisdiction: str, timezone: str,
+                         employee_number: str | None, external_id: str | None, personal_email: str | None,
+                         actor: Actor) -> list[str]:
+    """Set what a provisioning system (SCIM) keeps about an employee, all at once; returns the names
+    of the fields that changed, audited without their values. Refuses (nothing changed) a malformed
+    or another person's value."""
+    email = email.strip()
+    if not EMAIL.match(email):
+        raise PeopleError("a valid work e-mail address is required")
+    display_name = display_name.strip()[:200] or email.split("@", 1)[0]
+    jurisdiction = normalise_jurisdiction(jurisdiction)
+    timezone = check_timezone(timezone)
+    if employee_number is not None and not employee_number.strip():
+        employee_number = None
+    if external_id is not None and not external_id.strip():
+        external_id = None
+    if personal_email is not None:
+        personal_email = personal_email.strip() or None
+    if personal_email is not None and not EMAIL.match(personal_email):
+        raise PeopleError("a valid personal e-mail address is required")
+    if personal_email is not None and blind_index("email", personal_email) == blind_index("email", email):
+        raise PeopleError("the personal e-mail address must not be the work address")
+    email_index = _sealed_unique(employee, "email_index", "email", email)
+    number_index = (None if employee_number is None else
+                    _sealed_unique(employee, "employee_number_index", "employee-number", employee_number, fold_case=False))
+    external_index = (None if external_id is None else
+                      _sealed_unique(employee, "external_id_index", "external-id", external_id, fold_case=False))
+    personal_index = (None if personal_email is None else
+                      _sealed_unique(employee, "personal_email_index", "personal-email", personal_email))
+    cipher = directory_cipher()
+    changed: list[str] = []
+    if email_index != employee.email_index or email != employee.email:
+        employee.email_index = email_index
+        employee.email_sealed = cipher.seal_text(employee.id, "email", email)
+        changed.append("email")
+    if display_name != employee.display_name:
+        employee.name_sealed = cipher.seal_text(employee.id, "name", display_name)
+        changed.append("display_name")
+    if jurisdiction != employee.jurisdiction:
+        employee.jurisdiction = jurisdiction
+        changed.append("jurisdiction")
+    if timezone != employee.timezone:
+        employee.timezone = timezone
+        changed.append("timezone")
+    if employee_number != employee.employee_number:
+        employee.employee_number_index = number_index
+        employee.employee_number_sealed = (None if employee_number is None else
+                                           cipher.seal_text(employee.id, "employee_number", employee_number))
+        changed.append("employee_number")
+    if external_id != employee.external_id:
+        employee.external_id_index = external_index
+        employee.external_id_sealed = (None if external_id is None else
+                                       cipher.seal_text(employee.id, "external_id", external_id))
+        changed.append("external_id")
+    if personal_email != employee.personal_email:
+        employee.personal_email_index = personal_index
+        employee.personal_email_sealed = (None if personal_email is None else
+                                          cipher.seal_text(employee.id, "personal_email", personal_email))
+        changed.append("personal_email")
+    for name in ("email", "display_name", "employee_number", "external_id", "personal_email"):
+        employee.__dict__.pop(name, None)
+    if changed:
+        db.session.flush()
+        record("people:employee:update", actor=actor, subject_id=employee.id, details={"fields": changed})
+    return changed
+
+
+def check_timezone(value: str) -> str:
+    """An IANA time zone name (Europe/Madrid); refused otherwise."""
+    value = (value or "").strip() or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PeopleError(f"timezone must be an IANA time zone name such as Europe/Madrid, not {value[:64]!r}") from None
+    return value
+
+
+def reinstate(employee: Employee, *, actor: Actor) -> bool:
+    """A former employee is employed again (re-hired, or a leave recorded by mistake): SSO admits
+    them again. Their personal e-mail stays on record. Returns whether anything changed."""
+    if not employee.is_former:
+        return False
+    left_at = employee.left_at
+    employee.employment_status = EmploymentStatus.ACTIVE
+    employee.left_at = None
+    record("people:employee:reinstate", actor=actor, subject_id=employee.id,
+           details={"left_on": left_at.date().isoformat() if left_at else None})
+    return True

@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from portal.audit.services import Actor, record
+from portal.audit.services import Actor, hold_append_lock, record
 from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpose, Suppression
 from portal.extensions import db
 from portal.monitoring.models import TrainingSetUse
@@ -79,7 +79,12 @@ def decide(subject_id: str, purpose: Purpose, decision: Decision, *, actor: Acto
 def log_exclusion(subject_id: str, purpose: str, reason: str, *, excluded: bool,
                   categories: list[str] | None = None) -> None:
     """Append a start (``excluded``) or an end of an exclusion to the log the exclusions feed reads
-    (docs/architecture.md, "Integrations API"). Called by every service that changes one."""
+    (docs/architecture.md, "Integrations API"). Called by every service that changes one.
+
+    The feed serves the log in id order, so ids must be given in commit order, or a poller could
+    pass a change that commits after a higher one: writers take the audit log's append lock, held
+    until commit, before their row gets its id (every change is audited, so they would anyway)."""
+    hold_append_lock()
     db.session.add(ExclusionChange(subject_id=subject_id, purpose=purpose, reason=reason, excluded=excluded,
                                    categories=categories))
 

@@ -4,6 +4,7 @@ request status for service desks."""
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from portal import create_app
 from portal.api import exclusions as feed
@@ -215,3 +217,39 @@ def test_request_status_shows_state_and_deadline_only(app: Flask, client: FlaskC
     for missing in ("0" * 32, "not-an-id", "../admin"):
         response = client.get(f"/api/v1/requests/{missing}", headers=desk)
         assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+@both_databases
+def test_a_change_committed_late_is_not_passed_by_a_poller(app: Flask) -> None:
+    """The log's order is its commit order: while one transaction holds an unfinished change, a
+    second waits before its change gets a position, so a poller never passes over the first."""
+    first, second = make_employee(app, "first@example.com"), make_employee(app, "second@example.com")
+    outcome: dict[str, Any] = {}
+
+    def the_second() -> None:
+        with app.app_context():
+            try:
+                withdraw(second)
+                db.session.commit()
+                outcome["done"] = True
+            except Exception as exc:  # reported to the test below
+                outcome["error"] = exc
+                db.session.rollback()
+
+    with app.app_context():
+        # The change alone, before the service's own audit entry: its position is given, and the
+        # transaction stays open.
+        consent.log_exclusion(first, Purpose.AI_TRAINING.value, "objection", excluded=True)
+        db.session.flush()
+        thread = threading.Thread(target=the_second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the second change waits for the first to commit"
+        db.session.commit()
+        thread.join(10)
+    assert outcome.get("done") or isinstance(outcome.get("error"), OperationalError), outcome
+    with app.app_context():
+        changes, _, _ = feed.page(None)
+        order = [c.pseudonym for c in changes]
+        assert order[0] == pseudonym(first)
+        assert order == [pseudonym(first), pseudonym(second)] if outcome.get("done") else [pseudonym(first)]

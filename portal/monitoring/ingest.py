@@ -421,6 +421,15 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
     return str(compiled), as_time, bool(compiled.positional)
 
 
+# PostgreSQL takes a chunk of events as one INSERT ... SELECT FROM unnest(one array per column):
+# one statement and one round trip, where executemany sends a statement per row.
+_UNNEST_EVENTS = (
+    f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - constant names
+    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
+    "%s::varchar[], %s::integer[], %s::bytea[], %s::timestamptz[])"
+)
+
+
 def _activity_tally(subject_id: str) -> ActivityTally:
     """A tally in the employee's time zone (the employee is usually in the session already)."""
     employee = db.session.get(Employee, subject_id)
@@ -437,9 +446,14 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     rows: list[Any] = []
     sql, as_time, positional = _bulk_insert_events()
     connection = db.session.connection()
+    columnar = connection.dialect.name == "postgresql"
 
     def write(chunk: list[Any]) -> None:
-        connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in chunk])
+        if columnar:  # one statement, one array per column
+            connection.exec_driver_sql(_UNNEST_EVENTS, tuple(list(column) for column in zip(*chunk, strict=True)))
+        else:
+            connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True))
+                                                                     for r in chunk])
 
     now = as_time(utcnow())
     kinds = {kind: (kind.category.value, kind.value) for kind in EventKind}

@@ -161,6 +161,10 @@ def test_a_large_batch_finds_its_duplicates_in_one_query_and_counts_in_one_state
     lookups = [s for s in statements if s.startswith("select activity_events.source_event_id")]
     assert len(lookups) == 1, lookups
     assert len([s for s in statements if "subject_category_stats" in s]) == 1  # site visits: one category
+    inserts = [s for s in statements if s.startswith("insert into activity_events")]
+    assert len(inserts) == 1
+    if db.engine.dialect.name == "postgresql":  # one statement of arrays, not one per row
+        assert "from unnest(" in inserts[0]
     assert totals(subject)["app_activity"] == 1200
     assert db.session.scalar(select(func.count()).select_from(ActivityEvent)) == 1200
     other = make_employee(app, "other@example.com")

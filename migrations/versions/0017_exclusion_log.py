@@ -34,9 +34,9 @@ def upgrade():
     # The exclusions in force become the log's first entries, in the order they began.
     bind = op.get_bind()
     suppressions = sa.table('suppressions', sa.column('subject_id'), sa.column('purpose'), sa.column('reason'),
-                            sa.column('since'))
+                            sa.column('since', sa.DateTime(timezone=True)))
     restrictions = sa.table('restrictions', sa.column('id'), sa.column('subject_id'), sa.column('categories', sa.JSON),
-                            sa.column('since'), sa.column('lifted_at'))
+                            sa.column('since', sa.DateTime(timezone=True)), sa.column('lifted_at'))
     rows = [{'subject_id': r.subject_id, 'purpose': r.purpose, 'excluded': True, 'reason': r.reason,
              'categories': None, 'at': r.since} for r in bind.execute(sa.select(suppressions))]
     rows += [{'subject_id': r.subject_id, 'purpose': 'analytics', 'excluded': True, 'reason': 'restriction',

@@ -5,9 +5,12 @@ use. Each line is a training record whose `pseudonym` field is the employee's id
     PORTAL_API_TOKEN=ppt_... python examples/training_pipeline.py --url http://127.0.0.1:5000 \\
         --in training.jsonl --out training-filtered.jsonl
 
-It reads the whole exclusions feed (every page), then checks each other pseudonym once with
-GET /api/v1/exclusions/{pseudonym}, which also reports employees who never consented. A real
-pipeline keeps the feed's `next` cursor to poll only what is new. Needs `requests`.
+It replays the exclusions feed, a log of changes in the order they happened: an item with
+`state: excluded` starts an exclusion, one with `state: lifted` ends it (consent given again, a
+restriction lifted), so the last state per pseudonym and reason is what is in force. With
+`--state FILE` it keeps that and the feed's `next` cursor between runs, and asks only for the
+changes since. Then it checks each other pseudonym once with GET /api/v1/exclusions/{pseudonym},
+which also reports employees who never consented. Needs `requests`.
 """
 
 from __future__ import annotations
@@ -23,17 +26,28 @@ import requests
 PURPOSE = "ai_training"
 
 
-def excluded_by_feed(session: requests.Session, url: str) -> set[str]:
-    excluded: set[str] = set()
-    after = None
+def excluded_by_feed(session: requests.Session, url: str, state: Path | None) -> set[str]:
+    """Who is excluded from AI training now, from the changes since the cursor kept in ``state``."""
+    kept = json.loads(state.read_text()) if state is not None and state.exists() else {}
+    in_force = {tuple(pair) for pair in kept.get("in_force", [])}  # (pseudonym, reason)
+    after = kept.get("after")
     while True:
         response = session.get(f"{url}/api/v1/exclusions", params={"after": after} if after else None, timeout=30)
         response.raise_for_status()
         page = response.json()
-        excluded |= {item["pseudonym"] for item in page["items"] if item["purpose"] == PURPOSE and item["excluded"]}
+        for item in page["items"]:
+            if item["purpose"] != PURPOSE:
+                continue
+            if item["state"] == "excluded":
+                in_force.add((item["pseudonym"], item["reason"]))
+            else:
+                in_force.discard((item["pseudonym"], item["reason"]))
         after = page["next"]
         if not page["more"]:
-            return excluded
+            break
+    if state is not None:
+        state.write_text(json.dumps({"after": after, "in_force": sorted(in_force)}))
+    return {who for who, _ in in_force}
 
 
 def excluded_now(session: requests.Session, url: str, pseudonym: str) -> bool:
@@ -49,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:5000")
     parser.add_argument("--in", dest="source", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--state", type=Path, help="where to keep the feed's cursor and what is in force")
     args = parser.parse_args(argv)
     token = os.environ.get("PORTAL_API_TOKEN")
     if not token:
@@ -57,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url.rstrip("/")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
-    excluded = excluded_by_feed(session, url)
+    excluded = excluded_by_feed(session, url, args.state)
     decided: dict[str, bool] = {}
     kept = dropped = 0
     with args.source.open(encoding="utf-8") as source, args.out.open("w", encoding="utf-8") as out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,8 +18,11 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from portal import create_app
+from portal.api import exclusions as feed
 from portal.config import PROJECT_ROOT
 from portal.extensions import db
+from portal.people.models import Employee
+from portal.people.pseudonyms import pseudonym
 from tests.conftest import app_config
 
 CATEGORIES = {"input_events", "app_activity", "screenshots", "ai_training_use"}
@@ -98,3 +102,29 @@ def test_migrations_from_empty_to_head_match_the_models_and_go_down_and_up(migra
     assert current_revisions() == heads()
     assert differences(migrating_app) == []
     assert register_keys() == ["input_events", "app_activity", "screenshots", "ai_training_use"]
+
+
+def test_the_exclusions_log_starts_with_the_exclusions_in_force(migrating_app: Flask) -> None:
+    """0017 fills the new log from the suppression list, in the order the exclusions began, so a
+    pipeline reading the feed from the start after the upgrade misses none of them."""
+    flask_migrate.upgrade(revision="0016_languages")
+    people = [secrets.token_hex(16) for _ in range(2)]
+    db.session.execute(Employee.__table__.insert(), [
+        {"id": subject, "email_index": secrets.token_hex(32), "email_sealed": b"x", "name_sealed": b"x",
+         "jurisdiction": "ES", "timezone": "UTC", "employment_status": "active"} for subject in people])
+    suppressions = sa.table("suppressions", sa.column("subject_id"), sa.column("purpose"), sa.column("reason"),
+                            sa.column("since", sa.DateTime(timezone=True)))
+    db.session.execute(suppressions.insert(), [
+        {"subject_id": people[0], "purpose": "ai_training", "reason": "objection",
+         "since": datetime(2026, 11, 21, 9, tzinfo=UTC)},
+        {"subject_id": people[1], "purpose": "screenshot_capture", "reason": "consent-withdrawn",
+         "since": datetime(2026, 11, 20, 10, 15, tzinfo=UTC)}])
+    db.session.commit()
+
+    flask_migrate.upgrade()
+    changes, _, more = feed.page(None)
+    assert not more
+    assert [(c.pseudonym, c.purpose, c.state, c.reason, c.since) for c in changes] == [
+        (pseudonym(people[1]), "screenshot_capture", "excluded", "consent_withdrawn",
+         datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        (pseudonym(people[0]), "ai_training", "excluded", "objection_upheld", datetime(2026, 11, 21, 9, tzinfo=UTC))]

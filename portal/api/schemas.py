@@ -132,20 +132,23 @@ ExclusionReason = Literal["consent_not_given", "consent_withdrawn", "objection_u
 
 
 class Exclusion(Struct):
-    """A change in whether an employee's data may be used for a purpose. `excluded: false` lifts
-    an earlier exclusion (consent given again, a restriction lifted)."""
+    """A change in whether an employee's data may be used for a purpose: `state` `excluded` (and
+    `excluded: true`) starts an exclusion, `lifted` (`excluded: false`) ends the one of that
+    purpose and reason (consent given again, a restriction lifted); `since` is when. In the single
+    check, every item is an exclusion in force."""
 
     pseudonym: str
     purpose: ExclusionPurpose
     excluded: bool
+    state: Literal["excluded", "lifted"]
     reason: ExclusionReason | None
     since: datetime
     categories: list[str] | None = None
 
 
 class ExclusionPage(Struct):
-    """One page of changes, oldest first. Poll again with `?after=<next>`; `more` says whether
-    another page is waiting now."""
+    """One page of changes, in the order they were made. Poll again with `?after=<next>` (an
+    opaque cursor); `more` says whether another page is waiting now."""
 
     items: list[Exclusion]
     next: str

@@ -288,22 +288,29 @@ def ingest_bulk(token: ApiToken) -> Response:
 
 
 EXAMPLE_PSEUDONYM = "tp_5x4kq2m7ncz3vwe6rfh2tjyabu"
-EXAMPLE_CURSOR = "WyIyMDI2LTExLTIwVDEwOjE1OjAwKzAwOjAwIiwwLFsidHBfNXg0a3EybTduY3ozdndlNnJmaDJ0anlhYnUiLCJhaV90cmFpbmluZyJdXQ"
-EXCLUSION_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM, "purpose": "ai_training", "excluded": True,
+EXAMPLE_PSEUDONYM_2 = "tp_q3hd7ekw2mzr6ny4vbc5ajtu2x"
+EXAMPLE_CURSOR = "cnQ3X2Jc0mJ8b2t1qYyS4g"
+EXCLUSION_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM, "purpose": "ai_training", "excluded": True, "state": "excluded",
                      "reason": "objection_upheld", "since": "2026-11-20T10:15:00Z", "categories": None}
+WITHDRAWN_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM_2, "purpose": "ai_training", "excluded": True,
+                     "state": "excluded", "reason": "consent_withdrawn", "since": "2026-11-21T09:00:00Z",
+                     "categories": None}
+GIVEN_AGAIN_EXAMPLE = {**WITHDRAWN_EXAMPLE, "excluded": False, "state": "lifted", "since": "2026-11-25T16:40:00Z"}
 
 
 @operation(bp, "GET", "/exclusions", scope=Scope.EXCLUSIONS_READ,
-           summary="Exclusions in force, as a feed to poll",
-           description="Who must not be used, for which purpose (`ai_training`, `screenshot_capture`, and "
-                       "`analytics` for a restriction of processing), since when and why. Oldest first, 500 a "
-                       "page; keep `next` and ask again with `?after=<next>` to get only what began since. An "
-                       "exclusion that is lifted (consent given again) leaves the feed: read it from the start "
-                       "(without `after`) to rebuild the whole list. People who never consented to AI training "
-                       "are not in the feed; the single check reports them (`consent_not_given`).",
-           params=[Param("after", "query", "The `next` of the previous page.", EXAMPLE_CURSOR, False)],
-           answers=[Answer(200, "A page of exclusions.", s.ExclusionPage, {"feed": {
-               "items": [EXCLUSION_EXAMPLE], "next": EXAMPLE_CURSOR,
+           summary="Changes to who is excluded, as a feed to poll",
+           description="Every start and end of an exclusion, in the order they happened: who must not be used "
+                       "(`state: excluded`) or may be used again (`state: lifted`: consent given again, a "
+                       "restriction lifted), for which purpose (`ai_training`, `screenshot_capture`, and "
+                       "`analytics` for a restriction of processing), since when and why. 500 a page; keep `next` "
+                       "and ask again with `?after=<next>` to get exactly the changes made since. Replaying the "
+                       "feed from the start (without `after`) and keeping the last state per pseudonym, purpose "
+                       "and reason gives the exclusions in force. People who never consented to AI training are "
+                       "not in the feed; the single check reports them (`consent_not_given`).",
+           params=[Param("after", "query", "The `next` of the previous page (opaque).", EXAMPLE_CURSOR, False)],
+           answers=[Answer(200, "A page of changes.", s.ExclusionPage, {"feed": {
+               "items": [EXCLUSION_EXAMPLE, WITHDRAWN_EXAMPLE, GIVEN_AGAIN_EXAMPLE], "next": EXAMPLE_CURSOR,
                "more": False}}),
                Answer(400, "The cursor was not given by this feed.", s.Problem, {"bad-cursor": msgspec.to_builtins(
                    s.Problem(type="/api/docs#problem-bad-cursor", title="Bad cursor", status=400,

@@ -96,8 +96,19 @@ def _serialise_appends() -> int | None:
     transaction lock and number themselves (a sequence would leave a hole for every rolled-back
     transaction, which ``audit verify`` must read as a deleted entry); the next number is returned.
     SQLite has one writer, and its rowid is the highest plus one at insert time: None."""
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not hold_append_lock():
         return None
+    db.session.flush()  # entries added earlier in this transaction count
+    highest = db.session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")).scalar_one()
+    return int(highest) + 1
+
+
+def hold_append_lock() -> bool:
+    """On PostgreSQL, take the audit log's append lock until the transaction ends (False on SQLite,
+    whose single writer serialises already). Another log whose order must be its commit order, and
+    whose writers append audit entries anyway, takes it too: one lock, one order, no deadlock."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return False
     # Wait for the lock at most LOCK_WAIT, then fail clearly: a transaction stopped while holding
     # it (a process paused in the middle of a write) must not hold up every audited write for ever.
     previous = db.session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
@@ -110,9 +121,7 @@ def _serialise_appends() -> int | None:
                             "recorded or changed: try again") from None
         raise
     db.session.execute(text("SELECT set_config('lock_timeout', :was, true)"), {"was": previous})
-    db.session.flush()  # entries added earlier in this transaction count
-    highest = db.session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")).scalar_one()
-    return int(highest) + 1
+    return True
 
 
 def record(tag: str, *, actor: Actor, subject_id: str | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, enum_check, utcnow
@@ -54,3 +54,19 @@ class Suppression(db.Model):  # type: ignore[name-defined,misc]
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (enum_check("purpose", Purpose),)
+
+
+class ExclusionChange(db.Model):  # type: ignore[name-defined,misc]
+    """One start or end of an exclusion, in the order it happened: the log the exclusions feed
+    serves, so that a pipeline polling after a cursor learns of a lifted exclusion too. Appended
+    by the services that change a suppression or a restriction, never updated."""
+
+    __tablename__ = "exclusion_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="the feed's order; never shown")
+    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40), comment="ai_training, screenshot_capture, analytics")
+    excluded: Mapped[bool] = mapped_column(Boolean, comment="true: the exclusion starts; false: it is lifted")
+    reason: Mapped[str] = mapped_column(String(32), comment="consent-withdrawn, objection, restriction, erasure")
+    categories: Mapped[list[str] | None] = mapped_column(JSON, comment="a restriction's categories; empty: all")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

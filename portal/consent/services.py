@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from portal.audit.services import Actor, record
-from portal.consent.models import ConsentEvent, Decision, Purpose, Suppression
+from portal.audit.services import Actor, hold_append_lock, record
+from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpose, Suppression
 from portal.extensions import db
 from portal.monitoring.models import TrainingSetUse
 
@@ -61,17 +61,32 @@ def decide(subject_id: str, purpose: Purpose, decision: Decision, *, actor: Acto
     if decision == Decision.WITHDRAWN:
         if db.session.get(Suppression, (subject_id, purpose.value)) is None:
             db.session.add(Suppression(subject_id=subject_id, purpose=purpose.value, reason="consent-withdrawn"))
+            log_exclusion(subject_id, purpose.value, "consent-withdrawn", excluded=True)
     else:
         # Only the suppression that the withdrawal created is lifted; one from an upheld objection
         # or an erasure stays.
-        db.session.execute(delete(Suppression).where(
-            Suppression.subject_id == subject_id, Suppression.purpose == purpose.value,
-            Suppression.reason == "consent-withdrawn"))
+        withdrawn = db.session.get(Suppression, (subject_id, purpose.value))
+        if withdrawn is not None and withdrawn.reason == "consent-withdrawn":
+            db.session.delete(withdrawn)
+            log_exclusion(subject_id, purpose.value, "consent-withdrawn", excluded=False)
     db.session.flush()
     record(f"consent:{purpose.value.replace('_', '-')}:{'grant' if decision == Decision.GRANTED else 'withdraw'}",
            actor=actor, subject_id=subject_id, targets={"consent_event": event.id},
            details={"method": method, "policy_version": policy_version})
     return event
+
+
+def log_exclusion(subject_id: str, purpose: str, reason: str, *, excluded: bool,
+                  categories: list[str] | None = None) -> None:
+    """Append a start (``excluded``) or an end of an exclusion to the log the exclusions feed reads
+    (docs/architecture.md, "Integrations API"). Called by every service that changes one.
+
+    The feed serves the log in id order, so ids must be given in commit order, or a poller could
+    pass a change that commits after a higher one: writers take the audit log's append lock, held
+    until commit, before their row gets its id (every change is audited, so they would anyway)."""
+    hold_append_lock()
+    db.session.add(ExclusionChange(subject_id=subject_id, purpose=purpose, reason=reason, excluded=excluded,
+                                   categories=categories))
 
 
 def suppressed_subjects(purpose: Purpose = Purpose.AI_TRAINING) -> list[str]:

@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import case, event, insert, select, update
+from sqlalchemy import String, bindparam, case, event, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
@@ -56,6 +57,13 @@ MAX_SIDE = 16_384
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but tab, DEL, C1
 HIDDEN_CHARACTERS = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                               "\u2060\u2066\u2067\u2068\u2069\ufeff")
+# Either kind, in one pass: text without any (nearly all of it) is checked by one search.
+_SUSPECT_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f" + "".join(sorted(HIDDEN_CHARACTERS)) + "]")
+# A URL that urlsplit reads as http(s) with a host, without calling it: scheme, a host of ASCII
+# letters, digits, dots and hyphens, an optional numeric port, then nothing or a path, query or
+# fragment without brackets (which urlsplit reads as an IPv6 host). Anything else takes urlsplit.
+_PLAIN_URL = re.compile(r"(?i:https?)://[a-z0-9.-]*[a-z0-9][a-z0-9.-]*(?::[0-9]{1,5})?(?:[/?#][^\[\]]*)?",
+                        re.IGNORECASE)
 MAX_PAYLOAD_BYTES = 4096
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 CHUNK = 5000
@@ -207,6 +215,8 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str |
         raise ValueError(f"{name} must be text")
     if len(value) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
+    if _SUSPECT_CHARACTERS.search(value) is None:
+        return value
     if CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{name} contains control characters")
     if not HIDDEN_CHARACTERS.isdisjoint(value):
@@ -247,7 +257,7 @@ def validate_event(raw: Mapping[str, Any], now: datetime) -> ValidEvent:
     except ValueError:
         raise ValueError(f"kind must be one of {', '.join(k.value for k in EventKind)}") from None
     url = _text(raw.get("url"), "url", 2048)
-    if url is not None:
+    if url is not None and not _PLAIN_URL.fullmatch(url):
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an http or https URL")
@@ -355,37 +365,39 @@ def _validate_all(kind: str, records: Sequence[Mapping[str, Any]], validator: An
 
 
 def _already_stored(column: Any, subject_column: Any, subject_id: str, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found.update(db.session.scalars(select(column).where(subject_column == subject_id, column.in_(chunk))))
-    return found
+    """Which of ``ids`` the subject has stored already: one query for the whole batch, its ids
+    passed as one value (an array on PostgreSQL, a JSON array read by ``json_each`` on SQLite), so
+    the statement is the same, and prepared once, whatever the batch's size."""
+    if not ids:
+        return set()
+    if db.session.get_bind().dialect.name == "postgresql":
+        wanted: Any = column == func.any(bindparam("ids", type_=ARRAY(String)))
+        value: Any = ids
+    else:
+        wanted = column.in_(select(literal_column("value")).select_from(
+            func.json_each(bindparam("ids", type_=String)).table_valued("value")))
+        value = json.dumps(ids)
+    statement = select(column).where(subject_column == bindparam("subject"), wanted)
+    return set(db.session.scalars(statement, {"subject": subject_id, "ids": value}))
 
 
 def bump_stats(subject_id: str, category: str, count: int, first: datetime, last: datetime) -> None:
-    """Add ``count`` items collected between ``first`` and ``last`` to the subject's category totals."""
+    """Add ``count`` items collected between ``first`` and ``last`` to the subject's category totals,
+    in one statement (``INSERT ... ON CONFLICT DO UPDATE``, the same SQL on SQLite and PostgreSQL)."""
     table = SubjectCategoryStats.__table__
-    dialect = db.session.get_bind().dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.session.execute(
-        maker(table).values(subject_id=subject_id, category=category, item_count=0).on_conflict_do_nothing()
-    )
-    db.session.execute(
-        update(SubjectCategoryStats)
-        .where(SubjectCategoryStats.subject_id == subject_id, SubjectCategoryStats.category == category)
-        .values(
-            item_count=SubjectCategoryStats.item_count + count,
-            first_at=case(
-                (SubjectCategoryStats.first_at.is_(None) | (SubjectCategoryStats.first_at > first), first),
-                else_=SubjectCategoryStats.first_at,
-            ),
-            last_at=case(
-                (SubjectCategoryStats.last_at.is_(None) | (SubjectCategoryStats.last_at < last), last),
-                else_=SubjectCategoryStats.last_at,
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    maker = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = maker(table).values(subject_id=subject_id, category=category, item_count=count, first_at=first,
+                                    last_at=last)
+    new = statement.excluded
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.subject_id, table.c.category],
+        set_={
+            "item_count": table.c.item_count + new.item_count,
+            "first_at": case((table.c.first_at.is_(None) | (table.c.first_at > new.first_at), new.first_at),
+                             else_=table.c.first_at),
+            "last_at": case((table.c.last_at.is_(None) | (table.c.last_at < new.last_at), new.last_at),
+                            else_=table.c.last_at),
+        }))
 
 
 EVENT_COLUMNS = ("subject_id", "source_event_id", "category", "kind", "occurred_at", "application", "site_domain",
@@ -409,6 +421,15 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
     return str(compiled), as_time, bool(compiled.positional)
 
 
+# PostgreSQL takes a chunk of events as one INSERT ... SELECT FROM unnest(one array per column):
+# one statement and one round trip, where executemany sends a statement per row.
+_UNNEST_EVENTS = (
+    f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - constant names
+    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
+    "%s::varchar[], %s::integer[], %s::bytea[], %s::timestamptz[])"
+)
+
+
 def _activity_tally(subject_id: str) -> ActivityTally:
     """A tally in the employee's time zone (the employee is usually in the session already)."""
     employee = db.session.get(Employee, subject_id)
@@ -425,9 +446,14 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     rows: list[Any] = []
     sql, as_time, positional = _bulk_insert_events()
     connection = db.session.connection()
+    columnar = connection.dialect.name == "postgresql"
 
     def write(chunk: list[Any]) -> None:
-        connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in chunk])
+        if columnar:  # one statement, one array per column
+            connection.exec_driver_sql(_UNNEST_EVENTS, tuple(list(column) for column in zip(*chunk, strict=True)))
+        else:
+            connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True))
+                                                                     for r in chunk])
 
     now = as_time(utcnow())
     kinds = {kind: (kind.category.value, kind.value) for kind in EventKind}

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 
 from portal.audit.services import Actor, record
+from portal.consent import services as consent
 from portal.consent.models import Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -669,8 +670,7 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
                          "recipients of the data (including the AI-training pipeline).")
     elif fulfilment == "restriction":
         categories = list((request.scope or {}).get("categories") or [])
-        db.session.add(Restriction(request_id=request.id, subject_id=subject.id, categories=categories))
-        suppress(subject.id, "restriction")
+        place_restriction(request.id, subject.id, categories)
         complete(request, result={"restricted": categories or ["all"]},
                  outcome="Your data is kept but restricted: it is excluded from processing and from AI training.")
     elif fulfilment == "objection":
@@ -679,13 +679,48 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
                  outcome="Your objection is upheld: your data is no longer used for AI training.")
 
 
+def place_restriction(request_id: str, subject_id: str, categories: list[str]) -> Restriction:
+    """Restrict processing (of ``categories``; none: all) and keep the data out of AI training."""
+    restriction = Restriction(request_id=request_id, subject_id=subject_id, categories=categories)
+    db.session.add(restriction)
+    suppress(subject_id, "restriction")
+    consent.log_exclusion(subject_id, "analytics", "restriction", excluded=True, categories=categories)
+    db.session.flush()
+    return restriction
+
+
+def lift_restriction(restriction: Restriction, *, actor: Actor) -> None:
+    """End a restriction of processing. The AI-training exclusion it made ends with the last
+    restriction in force, unless something stronger (an objection, an erasure) replaced it."""
+    if restriction.lifted_at is not None:
+        raise RequestError("This restriction has already been lifted.")
+    restriction.lifted_at = utcnow()
+    subject_id = restriction.subject_id
+    consent.log_exclusion(subject_id, "analytics", "restriction", excluded=False,
+                          categories=list(restriction.categories or []))
+    db.session.flush()
+    others = db.session.scalar(select(func.count()).select_from(Restriction).where(
+        Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None))) or 0
+    lifted_training = False
+    existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
+    if not others and existing is not None and existing.reason == "restriction":
+        db.session.delete(existing)
+        consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, "restriction", excluded=False)
+        lifted_training = True
+    db.session.flush()
+    record("requests:restriction:lift", actor=actor, subject_id=subject_id,
+           targets={"request": restriction.request_id}, details={"ai_training_lifted": lifted_training})
+
+
 def suppress(subject_id: str, reason: str) -> None:
     """Put the subject on the AI-training suppression list (a stronger reason replaces consent's)."""
     existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
     if existing is None:
         db.session.add(Suppression(subject_id=subject_id, purpose=Purpose.AI_TRAINING.value, reason=reason))
-    elif existing.reason == "consent-withdrawn":
+        consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, reason, excluded=True)
+    elif existing.reason == "consent-withdrawn" and reason != existing.reason:
         existing.reason = reason
+        consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, reason, excluded=True)
     db.session.flush()
     record("consent:suppression:add", actor=Actor.system(), subject_id=subject_id,
            details={"purpose": Purpose.AI_TRAINING.value, "reason": reason})

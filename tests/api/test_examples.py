@@ -62,23 +62,41 @@ def test_the_collector_posts_retries_on_429_and_reports_refusals(app: Flask, tmp
 def test_the_training_pipeline_drops_everyone_excluded(app: Flask, tmp_path: Path,
                                                        make_token: Callable[..., str]) -> None:
     ids = {name: make_employee(app, f"{name}@example.com", consents=name != "never")
-           for name in ("kept", "withdrew", "objected", "never")}
-    with app.app_context():
-        consent.decide(ids["withdrew"], Purpose.AI_TRAINING, Decision.WITHDRAWN, actor=Actor("employee", ids["withdrew"]),
+           for name in ("kept", "withdrew", "objected", "never", "came_back")}
+
+    def decide(name: str, decision: Decision) -> None:
+        consent.decide(ids[name], Purpose.AI_TRAINING, decision, actor=Actor("employee", ids[name]),
                        method="test", device="test", policy_version=None)
+
+    with app.app_context():
+        decide("withdrew", Decision.WITHDRAWN)
         requests_services.suppress(ids["objected"], "objection")
+        decide("came_back", Decision.WITHDRAWN)
         db.session.commit()
         names = {pseudonym(subject): name for name, subject in ids.items()}
-    source, out = tmp_path / "training.jsonl", tmp_path / "filtered.jsonl"
+    source, out, state = tmp_path / "training.jsonl", tmp_path / "filtered.jsonl", tmp_path / "feed.json"
     source.write_text("".join(json.dumps({"pseudonym": p, "features": [n]}) + "\n"
                               for n in range(3) for p in names) + json.dumps({"pseudonym": "tp_" + "b" * 26}) + "\n")
     token = make_token("exclusions:read", name="training pipeline")
     with LiveServer(app) as live:
-        done = run("training_pipeline.py", token, "--url", live.url, "--in", str(source), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    kept = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {names[r["pseudonym"]] for r in kept} == {"kept"} and len(kept) == 3
-    assert "kept 3, dropped 10" in done.stdout
+        def filtered() -> tuple[set[str], str]:
+            done = run("training_pipeline.py", token, "--url", live.url, "--in", str(source), "--out", str(out),
+                       "--state", str(state))
+            assert done.returncode == 0, done.stderr
+            return {names[json.loads(line)["pseudonym"]] for line in out.read_text().splitlines()}, done.stdout
+
+        kept, said = filtered()
+        assert kept == {"kept"} and "kept 3, dropped 13" in said
+        # Consent given again: the next run learns it from the changes after its cursor alone.
+        with app.app_context():
+            decide("came_back", Decision.GRANTED)
+            decide("kept", Decision.WITHDRAWN)
+            db.session.commit()
+        kept, said = filtered()
+        assert kept == {"came_back"} and "kept 3, dropped 13" in said
+        in_force = {names[who]: reason for who, reason in json.loads(state.read_text())["in_force"]}
+        assert in_force == {"withdrew": "consent_withdrawn", "objected": "objection_upheld",
+                            "kept": "consent_withdrawn"}
 
 
 def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> None:

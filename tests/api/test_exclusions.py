@@ -4,21 +4,23 @@ request status for service desks."""
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from portal import create_app
 from portal.api import exclusions as feed
 from portal.audit.services import Actor
 from portal.consent import services as consent
-from portal.consent.models import Decision, Purpose, Suppression
-from portal.db import utcnow
+from portal.consent.models import Decision, ExclusionChange, Purpose
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym, subject_of
@@ -42,33 +44,29 @@ def withdraw(subject: str, purpose: Purpose = Purpose.AI_TRAINING, decision: Dec
 
 
 def people(app: Flask) -> dict[str, str]:
-    """One employee per reason, excluded in this order, a second apart; and one who is not."""
+    """One employee per reason, excluded in this order; and one who is not."""
     ids = {name: make_employee(app, f"{name}@example.com") for name in
            ("withdrew", "objected", "restricted", "erased", "fine")}
     with app.app_context():
         withdraw(ids["withdrew"])
         requests.suppress(ids["objected"], "objection")
         filed = requests.file_request(db.session.get(Employee, ids["restricted"]), RequestType.RESTRICTION).request
-        db.session.add(Restriction(request_id=filed.id, subject_id=ids["restricted"], categories=["screenshots"]))
-        requests.suppress(ids["restricted"], "restriction")
+        requests.place_restriction(filed.id, ids["restricted"], ["screenshots"])
         requests.suppress(ids["erased"], "erasure")
-        db.session.flush()
-        base = utcnow() - timedelta(hours=1)
-        for n, name in enumerate(("withdrew", "objected", "restricted", "erased")):
-            row = db.session.get(Suppression, (ids[name], Purpose.AI_TRAINING.value))
-            row.since = base + timedelta(seconds=n)
-        restriction = db.session.query(Restriction).one()
-        restriction.since = base + timedelta(seconds=2, milliseconds=500)
         db.session.commit()
     return ids
 
 
-def items(response: Any) -> list[tuple[str, str, str, list[str] | None]]:
-    return [(i["pseudonym"], i["purpose"], i["reason"], i["categories"]) for i in response.json["items"]]
+def items(response: Any) -> list[tuple[str, str, str, str, list[str] | None]]:
+    return [(i["pseudonym"], i["purpose"], i["state"], i["reason"], i["categories"]) for i in response.json["items"]]
+
+
+def restriction_of(subject: str) -> Restriction:
+    return db.session.scalars(select(Restriction).where(Restriction.subject_id == subject)).one()
 
 
 @both_databases
-def test_the_feed_lists_every_exclusion_oldest_first_and_polls_only_what_is_new(
+def test_the_feed_is_every_change_in_order_and_polls_exactly_what_changed_since(
         app: Flask, client: FlaskClient, reader: dict[str, str]) -> None:
     ids = people(app)
     with app.app_context():
@@ -76,46 +74,94 @@ def test_the_feed_lists_every_exclusion_oldest_first_and_polls_only_what_is_new(
     first = client.get(FEED, headers=reader)
     assert first.status_code == 200 and first.json["more"] is False  # type: ignore[index]
     assert items(first) == [
-        (p["withdrew"], "ai_training", "consent_withdrawn", None),
-        (p["objected"], "ai_training", "objection_upheld", None),
-        (p["restricted"], "ai_training", "restriction", None),
-        (p["restricted"], "analytics", "restriction", ["screenshots"]),
-        (p["erased"], "ai_training", "erasure", None)]
+        (p["withdrew"], "ai_training", "excluded", "consent_withdrawn", None),
+        (p["objected"], "ai_training", "excluded", "objection_upheld", None),
+        (p["restricted"], "ai_training", "excluded", "restriction", None),
+        (p["restricted"], "analytics", "excluded", "restriction", ["screenshots"]),
+        (p["erased"], "ai_training", "excluded", "erasure", None)]
     assert all(i["excluded"] is True for i in first.json["items"])  # type: ignore[index]
     body = first.get_data(as_text=True)
     for subject in ids.values():
         assert subject not in body, "surrogate ids never leave the portal"
 
     cursor = first.json["next"]  # type: ignore[index]
-    opened = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    assert not any(subject in opened for subject in ids.values()), "the cursor holds no internal id"
+    opened = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert not any(subject.encode() in opened or bytes.fromhex(subject) in opened for subject in ids.values())
+    with app.app_context():
+        position = feed.decode_cursor(cursor)
+        assert position == db.session.scalar(select(func.max(ExclusionChange.id)))
+    assert len(opened) == 16 and position.to_bytes(8, "big") not in opened, \
+        "the cursor is the log's position encrypted, no row number in clear"
     assert items(client.get(f"{FEED}?after={cursor}", headers=reader)) == []
+    assert client.get(f"{FEED}?after={cursor}", headers=reader).json["next"] == cursor  # type: ignore[index]
+
+    # Consent given again, a restriction lifted: each is a change after the cursor, marked lifted.
     with app.app_context():
         withdraw(ids["fine"], Purpose.SCREENSHOT_CAPTURE)
+        withdraw(ids["withdrew"], decision=Decision.GRANTED)
+        requests.lift_restriction(restriction_of(ids["restricted"]), actor=Actor.system())
         db.session.commit()
     newer = client.get(f"{FEED}?after={cursor}", headers=reader)
-    assert items(newer) == [(p["fine"], "screenshot_capture", "consent_withdrawn", None)]
-    # Consent given again lifts that exclusion: it leaves the feed.
+    assert items(newer) == [
+        (p["fine"], "screenshot_capture", "excluded", "consent_withdrawn", None),
+        (p["withdrew"], "ai_training", "lifted", "consent_withdrawn", None),
+        (p["restricted"], "analytics", "lifted", "restriction", ["screenshots"]),
+        (p["restricted"], "ai_training", "lifted", "restriction", None)]
+    assert [i["excluded"] for i in newer.json["items"]] == [True, False, False, False]  # type: ignore[index]
+    # The single check agrees: nothing excludes them now.
+    for name in ("withdrew", "restricted"):
+        assert client.get(f"{FEED}/{p[name]}", headers=reader).json["exclusions"] == []  # type: ignore[index]
+
+    # Excluded again: the change appears again, after the lift, and only it after the new cursor.
+    later = newer.json["next"]  # type: ignore[index]
     with app.app_context():
-        withdraw(ids["withdrew"], decision=Decision.GRANTED)
+        withdraw(ids["withdrew"])
         db.session.commit()
-    assert p["withdrew"] not in {i[0] for i in items(client.get(FEED, headers=reader))}
+    again = client.get(f"{FEED}?after={later}", headers=reader)
+    assert items(again) == [(p["withdrew"], "ai_training", "excluded", "consent_withdrawn", None)]
+    # The whole log read again: the same order as before, the newer changes after it.
+    whole = items(client.get(FEED, headers=reader))
+    assert whole == items(first) + items(newer) + items(again)
+
+
+def test_a_lift_that_leaves_a_stronger_exclusion_in_force_is_not_a_lift(app: Flask, ctx: None) -> None:
+    """Consent given again after an upheld objection, or a restriction lifted after an erasure,
+    lifts nothing: the stronger reason stays, and the feed says nothing new."""
+    subject = make_employee(app, "olga@example.com")
+    withdraw(subject)
+    requests.suppress(subject, "objection")
+    filed = requests.file_request(db.session.get(Employee, subject), RequestType.RESTRICTION).request
+    requests.place_restriction(filed.id, subject, [])
+    _, cursor, _ = feed.page(None)
+    withdraw(subject, decision=Decision.GRANTED)
+    requests.lift_restriction(restriction_of(subject), actor=Actor.system())
+    changes, _, _ = feed.page(cursor)
+    assert [(c.purpose, c.state, c.reason) for c in changes] == [("analytics", "lifted", "restriction")]
+    assert [(e.purpose, e.reason) for e in feed.check(pseudonym(subject)) or []] == [
+        ("ai_training", "objection_upheld")]
+    with pytest.raises(requests.RequestError):
+        requests.lift_restriction(restriction_of(subject), actor=Actor.system())
 
 
 def test_pages_follow_each_other_without_gaps_or_repeats(app: Flask, ctx: None) -> None:
-    people(app)
-    seen: list[tuple[str, str]] = []
+    ids = people(app)
+    withdraw(ids["withdrew"], decision=Decision.GRANTED)
+    withdraw(ids["withdrew"])
+    seen: list[tuple[str, str, str]] = []
     after = None
+    pages = 0
     while True:
         page, after, more = feed.page(after, limit=2)
-        seen.extend((i.pseudonym, i.purpose) for i in page)
+        pages += 1
+        seen.extend((i.pseudonym, i.purpose, i.state) for i in page)
         if not more:
             break
     everything, _, _ = feed.page(None)
-    assert seen == [(i.pseudonym, i.purpose) for i in everything] and len(seen) == 5
+    assert seen == [(i.pseudonym, i.purpose, i.state) for i in everything] and len(seen) == 7 and pages == 4
+    assert [i.state for i in everything[-2:]] == ["lifted", "excluded"]
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJ4IiwwLFtdXQ", "%%%"])
+@pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJ4IiwwLFtdXQ", "%%%", "AAAAAAAAAAAAAAAAAAAAAA"])
 def test_a_cursor_not_made_by_the_feed_is_a_400(client: FlaskClient, reader: dict[str, str], cursor: str) -> None:
     response = client.get(f"{FEED}?after={cursor}", headers=reader)
     assert response.status_code == 400 and response.json["type"] == "/api/docs#problem-bad-cursor"  # type: ignore[index]
@@ -171,3 +217,39 @@ def test_request_status_shows_state_and_deadline_only(app: Flask, client: FlaskC
     for missing in ("0" * 32, "not-an-id", "../admin"):
         response = client.get(f"/api/v1/requests/{missing}", headers=desk)
         assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+@both_databases
+def test_a_change_committed_late_is_not_passed_by_a_poller(app: Flask) -> None:
+    """The log's order is its commit order: while one transaction holds an unfinished change, a
+    second waits before its change gets a position, so a poller never passes over the first."""
+    first, second = make_employee(app, "first@example.com"), make_employee(app, "second@example.com")
+    outcome: dict[str, Any] = {}
+
+    def the_second() -> None:
+        with app.app_context():
+            try:
+                withdraw(second)
+                db.session.commit()
+                outcome["done"] = True
+            except Exception as exc:  # reported to the test below
+                outcome["error"] = exc
+                db.session.rollback()
+
+    with app.app_context():
+        # The change alone, before the service's own audit entry: its position is given, and the
+        # transaction stays open.
+        consent.log_exclusion(first, Purpose.AI_TRAINING.value, "objection", excluded=True)
+        db.session.flush()
+        thread = threading.Thread(target=the_second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the second change waits for the first to commit"
+        db.session.commit()
+        thread.join(10)
+    assert outcome.get("done") or isinstance(outcome.get("error"), OperationalError), outcome
+    with app.app_context():
+        changes, _, _ = feed.page(None)
+        order = [c.pseudonym for c in changes]
+        assert order[0] == pseudonym(first)
+        assert order == [pseudonym(first), pseudonym(second)] if outcome.get("done") else [pseudonym(first)]

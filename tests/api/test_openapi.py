@@ -4,7 +4,6 @@ reference page is served from the package under the strict CSP."""
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -15,11 +14,15 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from portal.api import exclusions as feed
 from portal.api import views
 from portal.api.openapi import OPERATIONS, Operation
 from portal.api.views import NDJSON
-from portal.consent.models import Purpose, Suppression
+from portal.audit.services import Actor
+from portal.consent import services as consent
+from portal.consent.models import Decision, ExclusionChange, Purpose, Suppression
 from portal.extensions import db
 from portal.people.models import Employee, EmploymentStatus
 from portal.people.pseudonyms import pseudonym
@@ -100,24 +103,36 @@ def test_the_reference_page_is_served_from_the_package_under_the_strict_csp(clie
 
 class World:
     def __init__(self, app: Flask, make_token: Callable[..., str]) -> None:
+        self.app = app
         make_employee(app, "ana@example.com", employee_number="E1001")
         make_employee(app, "bob@example.com")
         make_employee(app, "fred@example.com", employee_number="E0999", status=EmploymentStatus.FORMER)
         objector = make_employee(app, "olga@example.com")
+        changed_mind = make_employee(app, "cleo@example.com")
         requester = make_employee(app, "rita@example.com")
         with app.app_context():
-            db.session.add(Suppression(subject_id=objector, purpose=Purpose.AI_TRAINING.value, reason="objection",
-                                       since=datetime(2026, 11, 20, 10, 15, tzinfo=UTC)))
+            request_services.suppress(objector, "objection")
+            for decision in (Decision.WITHDRAWN, Decision.GRANTED):
+                consent.decide(changed_mind, Purpose.AI_TRAINING, decision, actor=Actor("employee", changed_mind),
+                               method="test", device="test", policy_version=None)
+            moments = [datetime(2026, 11, 20, 10, 15, tzinfo=UTC), datetime(2026, 11, 21, 9, tzinfo=UTC),
+                       datetime(2026, 11, 25, 16, 40, tzinfo=UTC)]  # as the example shows
+            for change, moment in zip(db.session.scalars(select(ExclusionChange).order_by(ExclusionChange.id)),
+                                      moments, strict=True):
+                change.at = moment
+            db.session.get(Suppression, (objector, Purpose.AI_TRAINING.value)).since = moments[0]
             filed = request_services.file_request(db.session.get(Employee, requester), RequestType.ERASURE).request
             filed.state, filed.due_on = RequestState.IN_REVIEW, date(2026, 12, 23)  # as the example shows
             db.session.commit()
             self.pseudonym, self.request_id = pseudonym(objector), filed.id
+            self.pseudonym_2 = pseudonym(changed_mind)
         self.token = make_token(*ALL_SCOPES, name="all scopes")
         self.wrong = make_token("scim", name="no scope of these")
 
     def real(self, text: str) -> str:
         """The example's deployment-specific values (pseudonym, request id) as they are here."""
         return (text.replace(views.EXAMPLE_PSEUDONYM, self.pseudonym)
+                .replace(views.EXAMPLE_PSEUDONYM_2, self.pseudonym_2)
                 .replace(views.EXAMPLE_REQUEST_ID, self.request_id))
 
     def documented(self, value: Any) -> Any:
@@ -127,13 +142,16 @@ class World:
         if isinstance(value, list):
             return [self.documented(v) for v in value]
         if isinstance(value, str):
-            return value.replace(self.pseudonym, views.EXAMPLE_PSEUDONYM).replace(self.request_id,
-                                                                                 views.EXAMPLE_REQUEST_ID)
+            return (value.replace(self.pseudonym, views.EXAMPLE_PSEUDONYM)
+                    .replace(self.pseudonym_2, views.EXAMPLE_PSEUDONYM_2)
+                    .replace(self.request_id, views.EXAMPLE_REQUEST_ID))
         return value
 
     def cursor(self, value: str) -> str:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        return base64.urlsafe_b64encode(self.documented(raw).encode()).decode().rstrip("=")
+        """A cursor is encrypted under this deployment's key: the example's stands for any real one."""
+        with self.app.app_context():
+            feed.decode_cursor(value)  # raises unless the feed made it
+        return views.EXAMPLE_CURSOR
 
 
 def test_every_documented_example_gets_the_documented_answer(app: Flask, make_token: Callable[..., str]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from PIL import Image
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import AuditEntry
@@ -139,6 +139,39 @@ def test_resending_a_batch_stores_nothing_new(app: Flask, subject: str, ctx: Non
 
 
 @both_databases
+def test_a_large_batch_finds_its_duplicates_in_one_query_and_counts_in_one_statement(
+        app: Flask, subject: str, ctx: None) -> None:
+    """A retry of 1,200 events of which 700 were stored: one look-up for all their ids (not one per
+    chunk), one statement per category's totals, and exactly the new ones stored and counted."""
+    ingest_batch(subject, [event(n) for n in range(700)])
+    db.session.commit()
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        result = ingest_batch(subject, [event(n) for n in range(1200)])
+        db.session.commit()
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    assert (result.events_stored, result.events_duplicate) == (500, 700)
+    assert result.duplicate_event_ids == {f"ev-{n}" for n in range(700)}
+    lookups = [s for s in statements if s.startswith("select activity_events.source_event_id")]
+    assert len(lookups) == 1, lookups
+    assert len([s for s in statements if "subject_category_stats" in s]) == 1  # site visits: one category
+    inserts = [s for s in statements if s.startswith("insert into activity_events")]
+    assert len(inserts) == 1
+    if db.engine.dialect.name == "postgresql":  # one statement of arrays, not one per row
+        assert "from unnest(" in inserts[0]
+    assert totals(subject)["app_activity"] == 1200
+    assert db.session.scalar(select(func.count()).select_from(ActivityEvent)) == 1200
+    other = make_employee(app, "other@example.com")
+    assert ingest_batch(other, [event(n) for n in range(3)]).events_stored == 3, "ids are per employee"
+
+
+@both_databases
 def test_duplicates_within_a_batch_are_kept_once(app: Flask, subject: str, ctx: None) -> None:
     image = png("first")
     result = ingest_batch(
@@ -212,6 +245,11 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("url-ftp", event(3, url="ftp://files.example.com/x"), "url must be an http or https URL"),
     ("url-file", event(3, url="file:///etc/passwd"), "url must be an http or https URL"),
     ("url-no-host", event(3, url="https://"), "url must be an http or https URL"),
+    ("url-port-no-host", event(3, url="http://:80/x"), "url must be an http or https URL"),
+    ("url-userinfo-no-host", event(3, url="https://user@/x"), "url must be an http or https URL"),
+    ("url-dot-host", event(3, url="http://a.com.@/"), "url must be an http or https URL"),
+    ("url-bracket-host", event(3, url="http://a:[/x"), "Invalid IPv6 URL"),
+    ("title-tab-then-zero-width", event(3, title="a\tb\u200d"), "title contains bidirectional-control"),
     ("title-delete-char", event(3, title="bell\x7f"), "title contains control characters"),
     ("occurred-number", event(3, occurred_at=1_700_000_000), "occurred_at must be an ISO-8601 time"),
     ("unknown-field-odd-name", event(3, **{"alice@example.com": 1}), "unknown field(s): 1 more"),

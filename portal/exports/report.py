@@ -46,6 +46,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from portal import i18n
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
@@ -141,16 +142,17 @@ def _drawable(text: str, covers: Callable[[str], bool]) -> str:
 
 
 def format_time(value: datetime | None) -> str:
-    """``2026-11-23 14:05 UTC``; a naive value is taken to be UTC already."""
+    """``23 November 2026, 14:05 UTC`` in the current language (the house style of
+    docs/architecture.md); a naive value is taken to be UTC already."""
     if value is None:
         return "—"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return f"{i18n.format_datetime(value, zone='UTC')} UTC"
 
 
 def format_date(value: date | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d")
+    return "—" if value is None else i18n.format_date(value)
 
 
 def format_size(size: int) -> str:

@@ -137,7 +137,7 @@ def test_report_names_the_person_every_category_every_file_and_the_dpo(app: Flas
     for path in [*(f.path for f in summary.files), "report.pdf", "index.html", "manifest.json"]:
         assert path in compact, path
     assert DPO in text
-    assert "2026-11-23 14:05 UTC" in text
+    assert "23 November 2026, 14:05 UTC" in text
     assert "all dates" in text
     assert "SHA-256" in text
     assert "CASE-19" in text and "HR investigator" in text
@@ -157,7 +157,7 @@ def test_an_empty_package_still_makes_a_report_that_says_so(app: Flask) -> None:
     with app.app_context():
         text, reader = pdf_text(empty_summary())
     assert len(reader.pages) >= 1
-    assert "Erin Example" in text and "2026-01-01 to 2026-01-31" in text
+    assert "Erin Example" in text and "1 January 2026 to 31 January 2026" in text
     assert "No events are recorded in this package" in text
     assert "No time in focus on a web site or application is recorded in this package" in text
     assert "Your data has not been used in any AI training set" in text
@@ -198,6 +198,6 @@ def test_times_are_shown_in_utc() -> None:
     from zoneinfo import ZoneInfo
 
     madrid = datetime(2026, 7, 1, 16, 5, tzinfo=ZoneInfo("Europe/Madrid"))
-    assert format_time(madrid) == "2026-07-01 14:05 UTC"
-    assert format_time(datetime(2026, 7, 1, 14, 5)) == "2026-07-01 14:05 UTC"
+    assert format_time(madrid) == "1 July 2026, 14:05 UTC"
+    assert format_time(datetime(2026, 7, 1, 14, 5)) == "1 July 2026, 14:05 UTC"
     assert format_time(None) == "—"

@@ -50,6 +50,7 @@ from portal import i18n
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
+from portal.monitoring.access import role_label
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 """Where DejaVu Sans is looked for; without it the report falls back to Helvetica (Latin-1 only)."""
@@ -554,7 +555,7 @@ class _Writer:
         self.story.append(self.para(_("Each time staff viewed or exported your monitoring data, newest first. Staff "
                                       "are named by their role.")))
         actions = {"viewed": _("viewed"), "exported": _("exported")}
-        rows = [(format_time(a.accessed_at), actions.get(a.action, a.action), a.accessor_role, a.purpose,
+        rows = [(format_time(a.accessed_at), actions.get(a.action, a.action), role_label(a.accessor_role), a.purpose,
                  a.case_ref or "—") for a in lines]
         self.story.append(self.table([_("Time"), _("Action"), _("Role"), _("Purpose"), _("Case")], rows,
                                      [2.9, 1.5, 2.3, 3.8, 1.6]))

@@ -5,8 +5,7 @@ Who may read them: ``Permission.REPORTS_READ``: DPOs, privacy admins and auditor
 aggregates (no person is named or identifiable in them), and they are what a regulator or an
 auditor asks for; the admin keeps the register the record of processing is made from.
 
-Everything here is GET: choosing a period, viewing and downloading change nothing. The first visit
-shows this year's figures for every jurisdiction. Each download
+Everything here is GET: choosing a period, viewing and downloading change nothing. Each download
 (CSV or PDF) writes one audit entry (``evidence:metrics:download``, ``evidence:ropa:download``)
 with the period, the jurisdiction and the format; viewing on the page is not a download and is not
 audited. Bad input (a period upside down or over five years, a date that is not one, an unknown
@@ -94,11 +93,9 @@ def _page(form: MetricsForm, status: int, report: metrics.MetricsReport | None =
 def index() -> Response | tuple[str, int]:
     form = MetricsForm(request.args, jurisdictions=metrics.jurisdictions_in_use())
     fmt = request.args.get("format")
-    if fmt is None and not request.args:  # the first visit: this year's figures, everywhere, no click
-        form.year.data = utcnow().year
-        first = metrics.resolve_period(form.year.data, None, None)
-        return _page(form, 200, metrics.compute(*first, None))
-    fmt = fmt or "view"  # a period given without a button (a link, a bookmark) is shown
+    if fmt is None:  # the first visit: the form, with this year filled in
+        form.year.data = form.year.data or utcnow().year
+        return _page(form, 200)
     if fmt not in FORMATS:
         return _page(form, 400, notices=[_("Choose View, CSV or PDF.")])
     if not form.validate() or form.period is None:

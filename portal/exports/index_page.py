@@ -27,6 +27,7 @@ from portal.exports.report import (
 from portal.exports.summary import ExportSummary, PackageFile
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
+from portal.monitoring.access import role_label
 
 TEMPLATE = "exports/package_index.html"
 GALLERY_LIMIT = 200  # screenshots shown on the page; the rest are in the folder and in screenshots.csv
@@ -73,6 +74,7 @@ def render_index(summary: ExportSummary) -> bytes:
         page = render_template(
             TEMPLATE,
             s=summary,
+            role_label=role_label,
             lang=html_lang(summary.language),
             controller=summary.controller[:1].upper() + summary.controller[1:],
             generated=format_time(summary.generated_at),

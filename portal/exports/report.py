@@ -46,9 +46,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from portal import i18n
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
+from portal.monitoring.access import role_label
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 """Where DejaVu Sans is looked for; without it the report falls back to Helvetica (Latin-1 only)."""
@@ -141,16 +143,17 @@ def _drawable(text: str, covers: Callable[[str], bool]) -> str:
 
 
 def format_time(value: datetime | None) -> str:
-    """``2026-11-23 14:05 UTC``; a naive value is taken to be UTC already."""
+    """``23 November 2026, 14:05 UTC`` in the current language (the house style of
+    docs/architecture.md); a naive value is taken to be UTC already."""
     if value is None:
         return "—"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return f"{i18n.format_datetime(value, zone='UTC')} UTC"
 
 
 def format_date(value: date | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d")
+    return "—" if value is None else i18n.format_date(value)
 
 
 def format_size(size: int) -> str:
@@ -552,7 +555,7 @@ class _Writer:
         self.story.append(self.para(_("Each time staff viewed or exported your monitoring data, newest first. Staff "
                                       "are named by their role.")))
         actions = {"viewed": _("viewed"), "exported": _("exported")}
-        rows = [(format_time(a.accessed_at), actions.get(a.action, a.action), a.accessor_role, a.purpose,
+        rows = [(format_time(a.accessed_at), actions.get(a.action, a.action), role_label(a.accessor_role), a.purpose,
                  a.case_ref or "—") for a in lines]
         self.story.append(self.table([_("Time"), _("Action"), _("Role"), _("Purpose"), _("Case")], rows,
                                      [2.9, 1.5, 2.3, 3.8, 1.6]))

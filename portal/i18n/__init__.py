@@ -169,9 +169,19 @@ def _locale() -> Locale:
     return Locale.parse("en_GB") if locale.language == "en" else locale
 
 
-def format_date(value: date | datetime | None, fmt: str = "long", zone: str | tzinfo | None = None) -> str:
+#: The one date style and the one date-time style of every page, e-mail and PDF
+#: (docs/architecture.md, "Languages"): ``4 December 2026`` / ``4 de diciembre de 2026``, and
+#: the same followed by the time of day on the 24-hour clock. Machine-readable attributes
+#: (``<time datetime>``, file names, JSON) stay ISO 8601.
+DATE_STYLE = "long"
+TIME_STYLE = "HH:mm"
+
+
+def format_date(value: date | datetime | None, fmt: str = DATE_STYLE,
+                zone: str | tzinfo | None = None) -> str:
     """A date in the current language (``4 de diciembre de 2026``); a datetime is first put in
-    ``zone`` (default: the reader's)."""
+    ``zone`` (default: the reader's). ``fmt`` other than the house style is for chart labels
+    (``MMM``, ``EEE``)."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -179,12 +189,18 @@ def format_date(value: date | datetime | None, fmt: str = "long", zone: str | tz
     return babel_dates.format_date(value, format=fmt, locale=_locale())
 
 
-def format_datetime(value: datetime | None, fmt: str = "medium", zone: str | tzinfo | None = None) -> str:
-    """A moment in the current language, in ``zone`` (default: the reader's), zone named."""
+def format_datetime(value: datetime | None, fmt: str = "house", zone: str | tzinfo | None = None) -> str:
+    """A moment in the current language, in ``zone`` (default: the reader's): the house date
+    followed by the time of day (``4 December 2026, 15:08``; ``fmt="seconds"`` adds the seconds,
+    for lists of events that come seconds apart); another ``fmt`` names a Babel style."""
     if value is None:
         return ""
-    pattern = {"medium": "medium", "short": "short", "long": "long"}.get(fmt, fmt)
-    return babel_dates.format_datetime(value, format=pattern, tzinfo=_zone(zone), locale=_locale())
+    tz = _zone(zone)
+    if fmt in ("house", "seconds"):
+        local = value.astimezone(tz)
+        clock = TIME_STYLE + (":ss" if fmt == "seconds" else "")
+        return f"{format_date(local.date())}, {babel_dates.format_time(local, clock, tzinfo=tz, locale=_locale())}"
+    return babel_dates.format_datetime(value, format=fmt, tzinfo=tz, locale=_locale())
 
 
 def format_number(value: int | float | None) -> str:
@@ -207,6 +223,9 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(format_date, "format_date")
     app.add_template_filter(format_datetime, "format_datetime")
+    # Flask-Babel's own filters would print another style (and English as en_US): the house one.
+    app.add_template_filter(format_date, "dateformat")
+    app.add_template_filter(format_datetime, "datetimeformat")
     app.add_template_filter(format_number, "format_number")
     app.add_template_filter(wording, "wording")
     app.add_template_global(complain_sentence, "complain_sentence")

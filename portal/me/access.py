@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_login import current_user
 
-from portal.monitoring.access import accesses_of
+from portal.monitoring.access import accesses_of, role_label
 from portal.monitoring.aggregates import zone_of
 from portal.security import signed_in
 
@@ -18,4 +18,4 @@ bp = Blueprint("access", __name__)
 def index() -> str:
     page = request.args.get("page", 1, type=int) or 1
     return render_template("me/access/index.html", log=accesses_of(current_user.id, page=page),
-                           zone=zone_of(current_user.timezone))
+                           zone=zone_of(current_user.timezone), role_label=role_label)

@@ -13,7 +13,7 @@ from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.pseudonyms import pseudonym as training_pseudonym
-from portal.requests.services import held_categories, waiting_for_requester
+from portal.requests.services import erasure_results, held_categories, waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
 bp = Blueprint("me", __name__)
@@ -29,6 +29,7 @@ def home() -> str:
         "me/home.html",
         data=data,
         waiting=waiting_for_requester(current_user.id),
+        erased=erasure_results(current_user.id),
         heat=charts.heat_map(data.daily, data.today, since=data.first_day),
         targets=charts.bar_chart(targets.top, targets.other_ms, targets.other_events, targets.other_count),
         hours=charts.hour_chart(data.hourly),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from portal.audit.services import Actor, record
@@ -49,6 +50,14 @@ class AccessPage:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
+
+
+def role_label(accessor_role: str) -> str:
+    """How a person reads who accessed their data (the role, never the name; CJEU C-579/21): the
+    access log, the export's index.html and report.pdf all say it this way."""
+    labels = {"dpo": gettext("Data Protection Officer"), "admin": gettext("Privacy administrator"),
+              "auditor": gettext("Auditor")}
+    return labels.get(accessor_role, gettext("Automated process"))
 
 
 def record_access(subject_id: str, *, accessor_id: str | None, accessor_role: str, action: AccessAction | str,

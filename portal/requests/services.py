@@ -755,6 +755,34 @@ def held_categories(subject_id: str) -> set[str]:
     return {key for key in _categories() if any(hold.covers(key) for hold in holds)}
 
 
+@dataclass(frozen=True)
+class CategoryErasure:
+    """What the latest completed erasure did to one category of a subject's data."""
+
+    reference: str
+    completed_at: datetime
+    deleted: int
+    blocked: int  # kept under a legal hold instead of erased
+
+
+def erasure_results(subject_id: str) -> dict[str, CategoryErasure]:
+    """Per register category, the latest completed erasure that touched it (erased or blocked):
+    the dashboard says when and by which request the data went, or that a hold kept it."""
+    rows = db.session.execute(
+        select(DataRequest, ErasureCount)
+        .join(ErasureCount, ErasureCount.request_id == DataRequest.id)
+        .where(DataRequest.subject_id == subject_id, DataRequest.type == RequestType.ERASURE,
+               DataRequest.state == RequestState.COMPLETED, DataRequest.completed_at.is_not(None),
+               or_(ErasureCount.deleted > 0, ErasureCount.blocked > 0))
+        .order_by(DataRequest.completed_at))
+    results: dict[str, CategoryErasure] = {}
+    for request, count in rows:
+        assert request.completed_at is not None  # noqa: S101 - filtered above
+        results[count.category] = CategoryErasure(request.reference, request.completed_at,
+                                                  count.deleted, count.blocked)
+    return results
+
+
 def place_hold(subject: Employee, staff: Employee, *, categories: Iterable[str], matter_reference: str,
                reason: str) -> LegalHold:
     if not ({Role.DPO, Role.ADMIN} & staff.role_names):

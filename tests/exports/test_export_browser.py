@@ -216,3 +216,58 @@ def test_alice_exports_her_data_in_a_browser(chromium: str, tmp_path: Path, idp_
 
     # 7. No console error and no CSP violation on any page.
     assert problems == [], problems
+
+
+# What has the keyboard focus: the button's or link's text, or the field's name.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return e ? (e.tagName + ":" + (e.getAttribute("name") || e.textContent.trim().slice(0, 40))) : "";
+}"""
+
+
+def tabs_to(page: Any, target: str, limit: int = 40) -> int:
+    """Tab from the top of the page until ``target`` has the focus; Enter on the skip link (what a
+    keyboard user does with it). Returns the number of Tab presses."""
+    for count in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused == target:
+            return count
+        if focused == "A:Skip to content":
+            page.keyboard.press("Enter")
+    raise AssertionError(f"{target} not reached in {limit} tabs")
+
+
+def test_the_export_button_is_a_few_tabs_from_the_top(chromium: str, tmp_path: Path, idp_url: str,  # noqa: F811
+                                                      sqlite_template: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    app, port = live_portal_with(tmp_path, idp_url, sqlite_template)
+    with app.app_context():
+        alice = people.create_employee(email="alice@example.com", display_name="Alice Martín", jurisdiction="ES",
+                                       employee_number="E1001", timezone="Europe/Madrid", actor=Actor.system())
+        db.session.flush()
+        grant_all_consents(alice.id)
+        db.session.commit()
+    with LiveServer(app, port) as live, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.goto(live.url + "/")
+            page.get_by_role("link", name="Sign in with your company account").click()
+            page.get_by_role("button", name="alice@example.com").click()
+            page.wait_for_url(f"{live.url}/")
+            page.goto(live.url + "/me/exports")
+            assert tabs_to(page, "BUTTON:Prepare my export") <= 12
+            # The dates are one Tab away, behind their disclosure, and still work.
+            dates = page.locator("details.date-range-disclosure")
+            expect(dates).not_to_have_attribute("open", re.compile(".*"))
+            page.get_by_text("Dates (optional)").click()
+            page.get_by_label("From (first day)").fill("2026-01-01")
+            page.get_by_label("To (last day)").fill("2025-01-01")
+            page.get_by_role("button", name="Prepare my export").click()
+            # A bad range: the form comes back with the dates open and the error shown.
+            expect(page.locator("details.date-range-disclosure")).to_have_attribute("open", "")
+            expect(page.get_by_role("alert")).to_be_visible()
+        finally:
+            browser.close()

@@ -71,7 +71,7 @@ def test_index_says_who_when_and_what(app: Flask) -> None:
     page = Page(render(app, summary))
     text = page.plain
     assert "Your monitoring data: a copy for Łukasz José Ő Example" in text
-    assert "2026-11-23 14:05 UTC" in text and "all dates" in text
+    assert "23 November 2026, 14:05 UTC" in text and "all dates" in text
     for section in summary.categories:
         assert section.name in text
     assert "focus-predictor-v3" in text and "CASE-19" in text and "Use in AI training" in text
@@ -126,7 +126,7 @@ def test_the_gallery_shows_200_screenshots_and_says_how_many_more(app: Flask) ->
 def test_an_empty_package_has_empty_states(app: Flask) -> None:
     summary = replace(empty_summary(), files=[PackageFile("data/input_events.csv", "Input events (CSV)", 0, 120, "9" * 64)])
     text = Page(render(app, summary)).plain
-    assert "Erin Example" in text and "2026-01-01 to 2026-01-31" in text
+    assert "Erin Example" in text and "1 January 2026 to 31 January 2026" in text
     assert "There are no screenshots in this package" in text
     assert "Your data has not been used in any AI training set" in text
     assert "You have not given or withdrawn consent for any purpose" in text

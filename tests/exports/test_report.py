@@ -4,6 +4,7 @@ text literally, survives names its font cannot draw, and says so when there is n
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -91,9 +92,9 @@ def sample_summary(name: str = "Łukasz José Ő Example", shots: int = 3) -> Ex
                         "withdrawn", 4, "portal", SCRIPT),
         ],
         access_log=[
-            AccessLine(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), "exported", "HR investigator",
+            AccessLine(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), "exported", "dpo",
                        "Investigation of a complaint", "CASE-19"),
-            AccessLine(datetime(2026, 3, 4, 8, 30, tzinfo=UTC), "viewed", "IT security", "Malware alert", None),
+            AccessLine(datetime(2026, 3, 4, 8, 30, tzinfo=UTC), "viewed", "system", "Malware alert", None),
         ],
         daily_counts=[(start + timedelta(days=i), (i * 37) % 90) for i in range(400) if i % 7 not in (5, 6)],
         hourly_counts=[0, 0, 0, 0, 0, 0, 2, 15, 80, 120, 130, 110, 60, 100, 125, 118, 90, 40, 10, 3, 1, 0, 0, 0],
@@ -137,10 +138,10 @@ def test_report_names_the_person_every_category_every_file_and_the_dpo(app: Flas
     for path in [*(f.path for f in summary.files), "report.pdf", "index.html", "manifest.json"]:
         assert path in compact, path
     assert DPO in text
-    assert "2026-11-23 14:05 UTC" in text
+    assert "23 November 2026, 14:05 UTC" in text
     assert "all dates" in text
     assert "SHA-256" in text
-    assert "CASE-19" in text and "HR investigator" in text
+    assert "CASE-19" in text and "Data Protection Officer" in text and "Automated process" in text
     assert "focus-predictor-v3" in text
     assert f"page 1 of {len(reader.pages)}" in text
     assert reader.metadata is not None and (reader.metadata.title or "").endswith("Łukasz José Ő Example")
@@ -157,7 +158,7 @@ def test_an_empty_package_still_makes_a_report_that_says_so(app: Flask) -> None:
     with app.app_context():
         text, reader = pdf_text(empty_summary())
     assert len(reader.pages) >= 1
-    assert "Erin Example" in text and "2026-01-01 to 2026-01-31" in text
+    assert "Erin Example" in text and "1 January 2026 to 31 January 2026" in text
     assert "No events are recorded in this package" in text
     assert "No time in focus on a web site or application is recorded in this package" in text
     assert "Your data has not been used in any AI training set" in text
@@ -198,6 +199,23 @@ def test_times_are_shown_in_utc() -> None:
     from zoneinfo import ZoneInfo
 
     madrid = datetime(2026, 7, 1, 16, 5, tzinfo=ZoneInfo("Europe/Madrid"))
-    assert format_time(madrid) == "2026-07-01 14:05 UTC"
-    assert format_time(datetime(2026, 7, 1, 14, 5)) == "2026-07-01 14:05 UTC"
+    assert format_time(madrid) == "1 July 2026, 14:05 UTC"
+    assert format_time(datetime(2026, 7, 1, 14, 5)) == "1 July 2026, 14:05 UTC"
     assert format_time(None) == "—"
+
+
+def test_no_register_key_or_stored_value_is_shown_in_the_report_or_the_index(app: Flask) -> None:
+    """The person reads words: category names, roles, actions; never ``app_activity``, ``dpo`` or
+    ``system``, which are how the portal stores them."""
+    from tests.exports.test_index_page import render
+
+    summary = sample_summary()
+    text, _reader = pdf_text(summary)
+    page = render(app, summary)
+    shown = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)).split())
+    # Keys that are not also ordinary words ("screenshots" is both), and the stored roles.
+    keys = [c.key for c in summary.categories if "_" in c.key] + ["dpo"]
+    assert len(keys) >= 3
+    for where, words in (("report.pdf", text), ("index.html", shown)):
+        for key in keys:
+            assert not re.search(rf"(?<![\w/.-]){re.escape(key)}(?![\w/.@-])", words), (where, key)

@@ -361,3 +361,40 @@ def test_dates_and_numbers_are_written_by_babel_in_the_language_and_zone(app: Fl
         with force_locale("en"):
             assert format_date(date(2026, 12, 4)) == "4 December 2026"
             assert format_number(1234567.5) == "1,234,567.5"
+
+
+def visible_text(page: str) -> str:
+    """What a reader sees: the text between tags (attributes such as ``<time datetime>`` stay ISO)."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def test_every_page_writes_its_dates_in_one_style_in_the_readers_language(client: FlaskClient) -> None:
+    sign_in(client, "alice@example.com")
+    with client.application.app_context():
+        from tests.helpers import grant_all_consents
+
+        grant_all_consents(employee_by_email("alice@example.com").id)
+        db.session.commit()
+    from datetime import date
+
+    from flask_babel import force_locale
+
+    from portal.i18n import format_date
+    with client.application.test_request_context(), force_locale("es"):
+        today = format_date(date.today())
+    for path in ("/me/consent", "/me/consent/history", "/me/access", "/policy", "/me/exports", "/"):
+        response = client.get(path)
+        if response.status_code == 404:
+            continue
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
+        text = visible_text(page)
+        assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", text), (path, re.findall(r".{40}\d{4}-\d{2}-\d{2}.{20}", text))
+        if path == "/me/consent":
+            assert today in text, path  # today's consents, "4 de diciembre de 2026, 15:08"
+    with client.application.test_request_context(), force_locale("en"):
+        from datetime import UTC, datetime
+
+        from portal.i18n import format_datetime
+        assert format_datetime(datetime(2026, 12, 4, 14, 5, tzinfo=UTC), zone="Europe/Madrid") == "4 December 2026, 15:05"

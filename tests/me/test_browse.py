@@ -144,7 +144,7 @@ def test_first_page_shows_fifty_newest_events_decrypted_in_the_employees_time_zo
     assert [int(i) for i in EVENT_LINK.findall(body)] == [f.id for f in facts[:50]]
     assert "Midnight window" in body and "Late night window" in body
     midnight_row = body[body.index("Midnight window") - 900: body.index("Midnight window")]
-    assert f">{AT_MIDNIGHT.strftime('%Y-%m-%d')} 00:00:00</time>" in midnight_row
+    assert f">{AT_MIDNIGHT.day} {AT_MIDNIGHT:%B %Y}, 00:00:00</time>" in midnight_row
     assert f'datetime="{AT_MIDNIGHT.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}"' in midnight_row
     assert "Europe/Madrid" in body
     assert f"{ALICE_EVENTS + 2:,} events recorded in total" in body
@@ -518,7 +518,7 @@ def test_gallery_pages_show_every_screenshot_once_newest_first(app: Flask, clien
         assert f'src="/me/screenshots/{shot_id}/thumbnail"' in first
     large = re.search(rf'<img src="/me/screenshots/{gallery["large"]}/thumbnail"[^>]*>', first)
     assert large and 'width="320" height="180"' in large.group(0) and 'alt="Screenshot of Terminal at ' in large.group(0)
-    local = (NOW - timedelta(minutes=5)).astimezone(MADRID).strftime("%Y-%m-%d %H:%M")
+    local = (NOW - timedelta(minutes=5)).astimezone(MADRID).strftime("%-d %B %Y, %H:%M")
     assert f">{local}</time>" in first
     assert "ErinsPrivateApp" not in "".join(pages) and gallery["erins"] not in "".join(pages)
     assert re.search(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=", first) is None

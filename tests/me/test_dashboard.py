@@ -108,13 +108,14 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
     for key, retention, first in [("app_activity", 180, FIRST), ("input_events", 180, FIRST + timedelta(minutes=194)),
                                   ("screenshots", 90, NOW - timedelta(days=2))]:
         card = section(html, f"category-{key}")
-        purge = (first + timedelta(days=retention)).astimezone(MADRID).strftime("%Y-%m-%d")
+        purge = (first + timedelta(days=retention)).astimezone(MADRID)
+        purge = f"{purge.day} {purge:%B %Y}"
         assert (f"The oldest item will be deleted on or after {purge} (the retention run deletes what has passed "
                 "its period once a day).") in text_of(card), key
         assert f"{retention} days." in text_of(card)
     ai = text_of(section(html, "category-ai_training_use"))
-    assert "The oldest item will be deleted on or after 2028-09-29" in ai  # 30 Sep 2025 + 1095 days
-    assert "From 2025-09-30 to 2025-11-04" in ai
+    assert "The oldest item will be deleted on or after 29 September 2028" in ai  # 30 Sep 2025 + 1095 days
+    assert "From 30 September 2025 to 4 November 2025" in ai
 
     with app.app_context():
         from portal.monitoring.services import register
@@ -130,8 +131,8 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
 
 def test_training_set_uses_are_listed(client: FlaskClient, alice: str) -> None:
     table = text_of(section(page(client), "training"))
-    assert "activity-2025q3 snap-0007 41,234 Sep 30, 2025 focus-predictor-v3" in table
-    assert "ui-screens snap-0002 12 Nov 4, 2025 screen-parser-v1" in table
+    assert "activity-2025q3 snap-0007 41,234 30 September 2025 focus-predictor-v3" in table
+    assert "ui-screens snap-0002 12 4 November 2025 screen-parser-v1" in table
     assert table.index("ui-screens") < table.index("activity-2025q3"), "the latest first"
 
 
@@ -143,13 +144,13 @@ def test_uses_an_erasure_marked_are_shown_as_removal_required_and_kept(app: Flas
         db.session.commit()
     html = page(client)
     table = text_of(section(html, "training"))
-    assert "activity-2025q3 snap-0007 41,234 Sep 30, 2025 focus-predictor-v3 Removal required (since Nov 20, 2026)" in table
-    assert "ui-screens snap-0002 12 Nov 4, 2025 screen-parser-v1 —" in table
+    assert "activity-2025q3 snap-0007 41,234 30 September 2025 focus-predictor-v3 Removal required (since 20 November 2026)" in table
+    assert "ui-screens snap-0002 12 4 November 2025 screen-parser-v1 —" in table
     assert ("The portal does not itself remove data from training sets or from models already trained on them"
             in table)
     # The retention run keeps the marked record: the promise is for the other one, and says so.
     ai = text_of(section(html, "category-ai_training_use"))
-    assert "The oldest item will be deleted on or after 2028-11-03" in ai  # 4 Nov 2025 + 1095 days
+    assert "The oldest item will be deleted on or after 3 November 2028" in ai  # 4 Nov 2025 + 1095 days
     assert "1 record marked “removal required” by an erasure is kept as evidence and not deleted." in ai
 
 

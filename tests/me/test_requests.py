@@ -5,6 +5,7 @@ the timeline, and the deletion certificate (after a real erasure job)."""
 
 from __future__ import annotations
 
+import html as htmllib
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -627,3 +628,34 @@ def test_a_late_answer_names_the_authority_and_how_to_complain(app: Flask, clien
     assert (first is not None and first in overdue and "you may complain now" in overdue) or (
         first is None and "must come first" not in overdue)
     assert 'id="overdue"' not in client.get(f"/me/requests/{fresh}").get_data(as_text=True)
+
+
+def test_no_stored_state_kind_channel_or_key_reaches_the_requester(app: Flask, client: FlaskClient,
+                                                                   alice: str) -> None:
+    """The requester reads words: every state, each kind, the erasure's categories; never
+    ``in_review``, ``self_service`` or ``app_activity``, which are how the portal stores them."""
+    ids = {}
+    for state in (RequestState.RECEIVED, RequestState.OPEN, RequestState.IN_REVIEW,
+                  RequestState.AWAITING_REQUESTER, RequestState.APPROVED, RequestState.FULFILLING,
+                  RequestState.FAILED, RequestState.WITHDRAWN):
+        ids[state] = file_for(app, alice, RequestType.ERASURE, description="Erase it",
+                              categories=["app_activity", "input_events"])
+        with app.app_context():
+            db.session.execute(sa.update(DataRequest).where(DataRequest.id == ids[state]).values(state=state.value))
+            db.session.commit()
+    ids[RequestState.COMPLETED] = file_for(app, alice, RequestType.ACCESS)
+    complete_directly(app, ids[RequestState.COMPLETED], {})
+    raw = ([s.value for s in RequestState if "_" in s.value] + [c.value for c in Channel if "_" in c.value]
+           + ["app_activity", "input_events", "ai_training_use"])
+
+    def shown(path: str) -> str:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.get_data(as_text=True), flags=re.S)
+        return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+    pages = {"/me/requests": shown("/me/requests"), "/": shown("/")}
+    pages |= {f"/me/requests/{i}": shown(f"/me/requests/{i}") for i in ids.values()}
+    for path, text in pages.items():
+        for value in raw:
+            assert value not in text, (path, value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -26,10 +28,11 @@ from flask import Flask, render_template_string
 
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
+from portal.auth.models import SsoIdentity
 from portal.config import PROJECT_ROOT
 from portal.consent.models import Purpose
 from portal.consent.services import suppression
-from portal.crypto import KeyDestroyed, keystore
+from portal.crypto import KeyDestroyed, blind_index, keystore
 from portal.crypto.keys import SealError, SubjectCipher
 from portal.exports import services as exports
 from portal.exports.models import Export, ExportState
@@ -678,3 +681,39 @@ def test_corrections_sealed_with_the_destroyed_key_go_with_it(world: World) -> N
     assert not keystore().exists(world.alice)
     assert count(Rectification, Rectification.subject_id == world.alice) == 0
     assert get(DataRequest, fix_id).state == RequestState.COMPLETED  # the request's own record stays
+
+
+def test_the_dashboard_says_what_an_erasure_erased_and_what_a_hold_blocked(world: World) -> None:
+    from tests.helpers import sign_in
+
+    fill(world.alice, events=12, shots=3)
+    rs.place_hold(world["alice"], world["dpo"], categories=["screenshots"], matter_reference="LIT-2026-7",
+                  reason="Pending litigation")
+    db.session.commit()
+    request_id, job_id = approved_erasure(world)
+    assert run_now(job_id) == JobState.SUCCEEDED
+    request = get(DataRequest, request_id)
+    reference = request.reference
+    day = request.completed_at.astimezone(ZoneInfo(world["alice"].timezone or "UTC"))
+    day_text = f"{day.day} {day:%B %Y}"
+
+    # Alice's account at the IdP, bound to the world's Alice as a first sign-in would bind it.
+    issuer = world.app.config["PORTAL_SETTINGS"].oidc_issuer
+    db.session.add(SsoIdentity(issuer=issuer, employee_id=world.alice,
+                               subject_digest=blind_index("sso-subject", f"{issuer}\nalice@example.com",
+                                                          fold_case=False)))
+    db.session.commit()
+    client = world.app.test_client()
+    assert sign_in(client, "alice@example.com").status_code == 302
+    page = client.get("/").get_data(as_text=True)
+
+    def card(key: str) -> str:
+        start = page.index(f'id="category-{key}"')
+        return " ".join(re.sub(r"<[^>]+>", " ", page[start:page.index("</article>", start)]).split())
+
+    for key in ("input_events", "app_activity"):
+        assert f"Erased on {day_text} by request {reference}." in card(key), key
+        assert "Nothing collected so far." not in card(key)
+    assert ("3 items kept under a legal hold, blocked: request "
+            f"{reference} asked for their erasure on {day_text}; they are erased once the hold is lifted.") in card("screenshots")
+    assert "Erased on" not in card("screenshots")

@@ -79,7 +79,7 @@ def promised(subject_id: str, category_kinds: tuple[str, ...], days: int) -> str
         ActivityEvent.subject_id == subject_id, ActivityEvent.kind.in_(category_kinds)))
     assert oldest is not None
     zone = ZoneInfo(get(Employee, subject_id).timezone or "UTC")
-    return (oldest.replace(tzinfo=oldest.tzinfo or UTC) + timedelta(days=days)).astimezone(zone).strftime("%Y-%m-%d")
+    return (oldest.replace(tzinfo=oldest.tzinfo or UTC) + timedelta(days=days)).astimezone(zone).strftime("%-d %B %Y")
 
 
 @pytest.fixture

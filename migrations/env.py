@@ -92,6 +92,15 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a SQLite table (copy, drop, rename). With foreign keys
+            # enforced, dropping the old table would cascade to every row that refers to it
+            # (an employee's requests, events, consent...): switch enforcement off for the
+            # migrations (the pragma only takes effect outside a transaction), check every
+            # reference afterwards, and switch it back on.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -100,6 +109,12 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migrations left {len(broken)} row(s) referring to missing rows: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -426,6 +426,6 @@ def test_the_data_summary_shows_uses_an_erasure_marked_removal_required(cast: Ca
     table = re.search(r'id="data-training">(.*?)</table>', page, re.S)
     assert table is not None
     rows = re.findall(r"<tr><th scope=\"row\">assist</th><td>(s-\d)</td>.*?<td>([^<]*)</td></tr>", table.group(1), re.S)
-    assert dict(rows) == {"s-1": "Removal required since 2026-11-20 (erasure)", "s-2": "Used"}
+    assert dict(rows) == {"s-1": "Removal required since 20 November 2026 (erasure)", "s-2": "Used"}
     assert 'id="data-training-removal"' in page
     assert "The portal does not remove data from training sets or trained models itself" in page

@@ -255,14 +255,16 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
                 assert names[key] in text and f"{before[key]:,}" in text, (key, text)
             assert f"{before['input_events'] + before['screenshots']:,}" in text  # the total erased
 
-            # 6. Her overview: nothing left of what she asked to erase; her application activity is there.
+            # 6. Her overview: nothing left of what she asked to erase, and it says by which request; her
+            # application activity is there.
             main_nav(mine, "Overview")
             mine.wait_for_url(f"{live.url}/")
             for key in ERASED:
                 expect(mine.locator(f'[data-category="{key}"]')).to_have_text("0")
-                expect(mine.locator(f"#category-{key}")).to_contain_text("Nothing collected so far.")
+                expect(mine.locator(f"#category-{key}")).to_contain_text(f"by request {reference}.")
+                expect(mine.locator(f"#category-{key}")).not_to_contain_text("Nothing collected so far.")
             expect(mine.locator(f'[data-category="{KEPT}"]')).to_have_text(f"{before[KEPT]:,}")
-            expect(mine.locator(f"#category-{KEPT}")).not_to_contain_text("Nothing collected so far.")
+            expect(mine.locator(f"#category-{KEPT}")).not_to_contain_text("Erased on")
             mine.screenshot(path=str(ARTIFACTS / "requests-4-overview-after.png"), full_page=True)
         finally:
             browser.close()

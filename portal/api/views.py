@@ -295,8 +295,10 @@ EXCLUSION_EXAMPLE = {"pseudonym": EXAMPLE_PSEUDONYM, "purpose": "ai_training", "
 
 @operation(bp, "GET", "/exclusions", scope=Scope.EXCLUSIONS_READ,
            summary="Exclusions in force, as a feed to poll",
-           description="Who must not be used, for which purpose (`ai_training`, `screenshot_capture`, and "
-                       "`analytics` for a restriction of processing), since when and why. Oldest first, 500 a "
+           description="Who must not be used, for which purpose (`ai_training`, `screenshot_capture`, "
+                       "`analytics` for a restriction of processing or an upheld objection to productivity "
+                       "analytics and profiling, `security_monitoring` for an upheld objection to it), since when "
+                       "and why. Oldest first, 500 a "
                        "page; keep `next` and ask again with `?after=<next>` to get only what began since. An "
                        "exclusion that is lifted (consent given again) leaves the feed: read it from the start "
                        "(without `after`) to rebuild the whole list. People who never consented to AI training "

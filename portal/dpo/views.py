@@ -405,6 +405,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         note_form=forms.get("note") or _blank(NoteForm), approve_form=forms.get("approve") or _blank(ApproveForm),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
         extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
+        objection_labels=requests.STAFF_OBJECTION_LABELS,
     ), status
 
 

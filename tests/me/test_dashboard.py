@@ -439,3 +439,32 @@ def test_the_register_refuses_profiling_without_its_logic_and_significance(app: 
         with pytest.raises(sa.exc.IntegrityError):
             db.session.execute(sa.update(DataCategory).where(DataCategory.key == "screenshots").values(profiling=True))
         db.session.rollback()
+
+
+@pytest.mark.parametrize("sub", ["bob@example.com", "alice@example.com"])
+def test_a_california_employee_reads_the_right_to_limit_non_retaliation_and_the_ccpa_categories(
+        app: Flask, client: FlaskClient, sub: str) -> None:
+    """CCPA: the right to limit the use of sensitive personal information (§1798.121; screenshots that
+    show message contents are SPI, §1798.140(ae)(1)(E)), the non-retaliation notice (§1798.125), and
+    the CCPA's category names beside the register's (§1798.140(v)); from the registry, for a
+    Californian only."""
+    with app.app_context():
+        signed_in(client, sub)
+    html = page(client)
+    californian = sub == "bob@example.com"
+    assert ('id="right-limit-sensitive"' in html) == californian
+    assert ('id="right-non-retaliation"' in html) == californian
+    assert ('class="law-category"' in html) == californian
+    if californian:
+        limit = re.search(r'id="right-limit-sensitive">(.*?)</li>', html, re.S)
+        assert limit is not None
+        text = text_of(limit.group(1))
+        assert "Cal. Civ. Code §§1798.121, 1798.140(ae); 11 CCR §7027" in text and "contents of mail" in text
+        assert re.findall(r'href="([^"]+)"', limit.group(1)) == ["/me/requests/new/restriction",
+                                                                 "/me/requests/new/objection"]
+        assert "Cal. Civ. Code §1798.125" in text_of(section(html, "right-non-retaliation"))
+        screenshots = text_of(section(html, "category-screenshots"))
+        assert "Screenshots" in screenshots and "Audio, electronic, visual or similar information" in screenshots
+        assert "§1798.140(ae)(1)(E)" in screenshots
+        assert "Internet or other electronic network activity information" in text_of(
+            section(html, "category-input_events"))

@@ -127,7 +127,7 @@ class BulkLine(Struct, omit_defaults=True):
     problem: Problem | None = None
 
 
-ExclusionPurpose = Literal["ai_training", "screenshot_capture", "analytics"]
+ExclusionPurpose = Literal["ai_training", "screenshot_capture", "analytics", "security_monitoring"]
 ExclusionReason = Literal["consent_not_given", "consent_withdrawn", "objection_upheld", "restriction", "erasure"]
 
 

@@ -17,6 +17,20 @@ class Purpose(enum.StrEnum):
     SCREENSHOT_CAPTURE = "screenshot_capture"
 
 
+class ProcessingPurpose(enum.StrEnum):
+    """Purposes a suppression can stop: the consent purposes, and the legitimate-interest purposes
+    that only an upheld objection (GDPR Art. 21) stops. The exclusions feed reports each by value."""
+
+    AI_TRAINING = "ai_training"
+    SCREENSHOT_CAPTURE = "screenshot_capture"
+    ANALYTICS = "analytics"  # productivity analytics and profiling
+    SECURITY_MONITORING = "security_monitoring"
+
+
+# What an employee may object to (GDPR Art. 21), in the order the objection form offers them.
+OBJECTION_PURPOSES = (ProcessingPurpose.AI_TRAINING, ProcessingPurpose.ANALYTICS, ProcessingPurpose.SECURITY_MONITORING)
+
+
 class Decision(enum.StrEnum):
     GRANTED = "granted"
     WITHDRAWN = "withdrawn"
@@ -49,11 +63,11 @@ class Suppression(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "suppressions"
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    purpose: Mapped[Purpose] = mapped_column(String(40), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32), comment="consent-withdrawn, objection, erasure")
+    purpose: Mapped[str] = mapped_column(String(40), primary_key=True, comment="a ProcessingPurpose value")
+    reason: Mapped[str] = mapped_column(String(32), comment="consent-withdrawn, objection, restriction, erasure")
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (enum_check("purpose", Purpose),)
+    __table_args__ = (enum_check("purpose", ProcessingPurpose),)
 
 
 class ExclusionChange(db.Model):  # type: ignore[name-defined,misc]

@@ -99,6 +99,20 @@ class LiftHoldForm(FlaskForm):
                            validators=[_required("Tick the box to confirm lifting the hold.")])
 
 
+class DataPurposeForm(FlaskForm):
+    """Why the subject's data is opened: for the case, or for legal claims (the only purpose a
+    restriction of processing leaves open, GDPR Art. 18(2))."""
+
+    purpose = SelectField(_l("Purpose of this access"), validate_choice=True, default="case",
+                          choices=[SelectChoice("case", _l("Handling this request")),
+                                   SelectChoice("legal-claims",
+                                                _l("The establishment, exercise or defence of legal claims"))],
+                          validators=[_required("Choose the purpose of this access.")])
+    matter = StringField(_l("Legal claim (matter or case reference)"), filters=[_strip],
+                         validators=[Optional(), Length(max=80, message=_l("At most %(max)d characters."))],
+                         description=_l("Required for legal claims; the employee sees it with the access."))
+
+
 # -- queues and routing -----------------------------------------------------------------------------
 
 class QueueForm(FlaskForm):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -37,7 +37,7 @@ from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 from portal.people.services import JURISDICTION, find_by_email
-from portal.requests import deadlines, routing
+from portal.requests import deadlines, restrictions, routing
 from portal.requests import services as requests
 from portal.requests.models import (
     CLOSED_STATES,
@@ -56,6 +56,7 @@ from .forms import (
     ApproveForm,
     AskForm,
     AssignForm,
+    DataPurposeForm,
     ExtendForm,
     HoldForm,
     LiftHoldForm,
@@ -376,6 +377,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     queue_row = db.session.get(Queue, case.queue_id) if case.queue_id else None
     categories = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
     repeats = list(db.session.scalars(select(DataRequest.id).where(DataRequest.duplicate_of_id == case.id)))
+    restriction = restrictions.of_request(case.id)
     can = {
         "claim": may_work and case.assignee_id is None and state in OPEN_STATES,
         "assign": (may_work or Role.ADMIN in current_user.role_names) and state not in CLOSED_STATES
@@ -388,6 +390,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         "extend": may_work and case.is_open and case.due_on is not None,
         "retry": may_work and state == S.FAILED,
         "approve_shown": state == S.IN_REVIEW,
+        "lift": may_work and restriction is not None and restriction.lifted_at is None,
     }
     return render_template(
         "dpo/case.html", case=case, subject=subject, details=case.details(), scope=case.scope or {},
@@ -401,7 +404,8 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         ask_form=forms.get("ask") or _blank(AskForm), message_form=forms.get("message") or _blank(MessageForm),
         note_form=forms.get("note") or _blank(NoteForm), approve_form=forms.get("approve") or _blank(ApproveForm),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
-        extend_form=forms.get("extend") or _blank(ExtendForm),
+        extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
+        objection_labels=requests.STAFF_OBJECTION_LABELS,
     ), status
 
 
@@ -565,30 +569,72 @@ def retry(request_id: str) -> Response | tuple[str, int]:
     return _act(case, ButtonForm(), "button", step)
 
 
+@bp.post("/requests/<request_id>/lift-restriction")
+@requires(Permission.REQUESTS_REVIEW)
+def lift_restriction(request_id: str) -> Response | tuple[str, int]:
+    case = _case_or_404(request_id)
+
+    def step() -> str:
+        restriction = restrictions.of_request(case.id)
+        if restriction is None:
+            raise requests.IllegalTransition(_("This request put no restriction in place."))
+        restrictions.lift(restriction, current_user)
+        return _("The employee is told, and the restriction is lifted.")
+
+    return _act(case, ButtonForm(), "button", step)
+
+
 # -- the subject's data, aggregated -----------------------------------------------------------------
 
 @bp.get("/requests/<request_id>/data")
 @requires(Permission.REQUESTS_REVIEW)
-def data(request_id: str) -> str:
+def data(request_id: str) -> tuple[str, int]:
     """The summary, if this person opened it for this case within the last half hour; else the
     button that opens it (and records the access). A GET never writes."""
     case = _case_or_404(request_id)
+    return _data_page(case, DataPurposeForm(formdata=None))
+
+
+def _data_page(case: DataRequest, form: DataPurposeForm, status: int = 200) -> tuple[str, int]:
     opened = subject_data.recent_access(case.subject_id, current_user.id, case.reference)
     subject = db.session.get(Employee, case.subject_id)
+    restricted = restrictions.in_force(case.subject_id)
+    categories = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
     return render_template("dpo/data.html", case=case, subject=subject, opened=opened,
                            summary=subject_data.subject_summary(case.subject_id) if opened else None,
-                           window=int(subject_data.ACCESS_WINDOW.total_seconds() // 60),
-                           button=ButtonForm(formdata=None), zone=zone_of(current_user.timezone))
+                           window=int(subject_data.ACCESS_WINDOW.total_seconds() // 60), form=form,
+                           restricted=restricted, categories=categories,
+                           zone=zone_of(current_user.timezone)), status
 
 
 @bp.post("/requests/<request_id>/data")
 @requires(Permission.REQUESTS_REVIEW)
-def open_data(request_id: str) -> Response:
+def open_data(request_id: str) -> Response | tuple[str, int]:
+    """Record the access, for handling the case or for legal claims; while a restriction of
+    processing is in force only the legal-claims purpose opens the data (GDPR Art. 18(2)), and a
+    refusal is audited."""
     case = _case_or_404(request_id)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
+    form = DataPurposeForm()
+    if not form.validate_on_submit():
+        flash(_("Nothing was recorded: %(errors)s", errors=_form_errors(form)), "error")
+        return _data_page(case, form, 400)
+    legal_claims = form.purpose.data == restrictions.LEGAL_CLAIMS
+    restricted = restrictions.in_force(case.subject_id)
+    if restricted and not legal_claims:
+        record("monitoring:data:access-refused", actor=Actor("employee", current_user.id), subject_id=case.subject_id,
+               targets={"request": case.id, "restriction": restricted[0].id},
+               details={"reason": "restricted", "purpose": form.purpose.data, "case_ref": case.reference})
+        db.session.commit()
+        flash(_("The processing of this person's data is restricted: it can be opened only for the establishment, "
+                "exercise or defence of legal claims. Nothing was opened; the refusal is recorded."), "error")
+        return _data_page(case, form, 403)
+    if legal_claims and not form.matter.data:
+        flash(_("Nothing was recorded: name the legal claim (a matter or case reference)."), "error")
+        return _data_page(case, form, 400)
+    purpose = (f"Legal claims ({form.matter.data}), request {case.reference}" if legal_claims
+               else f"Handling request {case.reference}")
     access_log.record_access(case.subject_id, accessor_id=current_user.id, accessor_role=_role(), action="viewed",
-                             purpose=f"Handling request {case.reference}", case_ref=case.reference)
+                             purpose=purpose, case_ref=case.reference)
     db.session.commit()
     flash(_("Your access is recorded: the employee sees its date, purpose and case reference."), "info")
     return redirect(url_for("dpo.data", request_id=case.id))

@@ -1,8 +1,8 @@
 """Babel extraction for the jurisdiction registry (babel.cfg): its Python ``gettext`` calls, plus
 the sentences a person reads that the registry keeps as plain strings in its regimes: the law's
 name, who to complain to when no one authority is named, the sentence about complaining, each
-refusal ground's text (``Ground(code, citation, text)``) and the legal basis of each register
-category (the values of a mapping keyed by category). They are translated where they are shown,
+refusal ground's text (``Ground(code, citation, text)``), and the legal basis of each register
+category and the law's own name for it (the values of a mapping keyed by category). They are translated where they are shown,
 through :func:`portal.i18n.wording`."""
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ def registry_wording(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_ta
     constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
                  for target in node.targets if isinstance(target, ast.Name)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+    law_names: set[int] = set()  # the dicts of category_names=...: the law's names of categories
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
+                if keyword.arg == "category_names":
+                    law_names.update(id(inner) for inner in ast.walk(keyword.value) if isinstance(inner, ast.Dict))
                 text = _text(keyword.value, constants) if keyword.arg in WORDING_FIELDS else None
                 if text:
                     yield keyword.value.lineno, None, text, [f"the jurisdiction registry's {keyword.arg}"]
@@ -45,7 +48,9 @@ def registry_wording(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_ta
                 if isinstance(key, ast.Constant) and key.value in CATEGORY_KEYS:
                     text = _text(value, constants)
                     if text:
-                        yield value.lineno, None, text, ["a category's legal basis"]
+                        yield value.lineno, None, text, [
+                            "the law's name of a register category" if id(node) in law_names
+                            else "a category's legal basis"]
 
 
 def _text(value: ast.expr, constants: Mapping[str, str]) -> str | None:

@@ -169,6 +169,8 @@ class Regime:
     breach: BreachClock
     citations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # wording keys
     gdpr: bool = False
+    # register category key -> the law's own name for that category, shown beside the register's
+    category_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     language: str = "en"  # the language people under this regime read by default (a catalogue's name)
 
     def rule(self, kind: RequestType | str) -> DeadlineRule:
@@ -384,8 +386,18 @@ CALIFORNIA_REGIME = Regime(
                        "act": "Cal. Civ. Code §§1798.105, 1798.106, 1798.121",
                        "source": "Cal. Civ. Code §1798.110(a)(2)",
                        "non_retaliation": "Cal. Civ. Code §1798.125",
+                       "limit_sensitive": "Cal. Civ. Code §§1798.121, 1798.140(ae); 11 CCR §7027",
                        "legal_hold": "Cal. Civ. Code §1798.145(a)(1)(E)",
                        "legal_hold_reason": "Cal. Civ. Code §1798.145(a)(1)(E): a business may keep personal information it needs to exercise or defend legal claims"}),
+    category_names=_frozen({
+        "input_events": "Internet or other electronic network activity information, and professional or "
+                        "employment-related information (Cal. Civ. Code §1798.140(v)(1)(F) and (I))",
+        "app_activity": "Internet or other electronic network activity information, and professional or "
+                        "employment-related information (Cal. Civ. Code §1798.140(v)(1)(F) and (I))",
+        "screenshots": "Audio, electronic, visual or similar information (Cal. Civ. Code §1798.140(v)(1)(H)); "
+                       "sensitive personal information where a screenshot shows the contents of mail, e-mail or "
+                       "text messages not addressed to the company (§1798.140(ae)(1)(E))",
+    }),
 )
 
 

@@ -17,8 +17,9 @@ from wtforms import BooleanField, DateField, HiddenField, RadioField, SubmitFiel
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from portal.consent.models import OBJECTION_PURPOSES
 from portal.exports.forms import CheckboxesField
-from portal.requests.services import MAX_TEXT
+from portal.requests.services import MAX_TEXT, OBJECTION_LABELS
 
 SCOPE_ALL = "all"
 SCOPE_CHOSEN = "chosen"
@@ -126,12 +127,14 @@ class RestrictionForm(_ScopeMixin, RequestForm):
 
 
 class ObjectionForm(RequestForm):
+    purpose = RadioField(_l("What you object to"), validate_choice=True,
+                         choices=[SelectChoice(p.value, OBJECTION_LABELS[p]) for p in OBJECTION_PURPOSES],
+                         validators=[DataRequired(_l("Choose what you object to."))])
     grounds = _text(_l("Your grounds"), required=True,
-                    description=_l("Why your particular situation means your data should not be used to train AI "
-                                   "models."))
+                    description=_l("Why your particular situation means your data should not be used for it."))
 
     def filing(self) -> dict[str, Any]:
-        return {"grounds": self.grounds.data or ""}
+        return {"grounds": self.grounds.data or "", "purpose": self.purpose.data or ""}
 
 
 class AnswerForm(FlaskForm):

@@ -223,6 +223,7 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
         zone=zone_of(current_user.timezone), next_step=NEXT_STEPS.get(req.state, ""),
         days_left=deadlines.days_left(due, _today()) if due is not None and req.is_open else None,
         basis=basis, authority=supervisory_authority(req.jurisdiction), regime=regime_for(req.jurisdiction),
+        objection_labels=requests.OBJECTION_LABELS,
         duplicate=duplicate if duplicate is not None and duplicate.subject_id == req.subject_id else None,
         export_id=_export_id(req), certifiable=certificate.is_certifiable(req),
         answer_form=answer_form or AnswerForm(formdata=None), withdraw_form=withdraw_form or WithdrawForm(formdata=None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user
+from sqlalchemy import select
 
 from portal.audit.services import Actor, record
 from portal.extensions import db
@@ -11,8 +12,9 @@ from portal.jurisdictions import controller, regime_for
 from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
-from portal.monitoring.models import ActivityEvent, Screenshot
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.people.pseudonyms import pseudonym as training_pseudonym
+from portal.requests import restrictions
 from portal.requests.services import erasure_results, held_categories, waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
@@ -37,6 +39,8 @@ def home() -> str:
         regime=regime_for(current_user.jurisdiction),
         controller=controller(current_user.jurisdiction),
         training_id=training_pseudonym(current_user.id),
+        restricted=restrictions.in_force(current_user.id),
+        category_names={c.key: c.name for c in db.session.scalars(select(DataCategory))},
     )
 
 

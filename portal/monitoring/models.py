@@ -4,7 +4,21 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
@@ -51,6 +65,19 @@ class DataCategory(db.Model):  # type: ignore[name-defined,misc]
     source_system: Mapped[str] = mapped_column(String(120))
     consent_purpose: Mapped[str | None] = mapped_column(String(40), comment="set when the category rests on consent")
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # GDPR Art. 13(2)(f), 14(2)(g), 15(1)(h): whether this data is used for profiling or for decisions
+    # taken by automated means alone, and if so the logic involved, the significance and the
+    # envisaged consequences for the person. The dashboard says what these say, nothing else.
+    profiling: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    automated_decisions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    automated_logic: Mapped[str | None] = mapped_column(Text, comment="the logic involved")
+    automated_significance: Mapped[str | None] = mapped_column(
+        Text, comment="the significance and the envisaged consequences for the person")
+
+    __table_args__ = (
+        CheckConstraint("(profiling OR automated_decisions) = (automated_logic IS NOT NULL AND "
+                        "automated_significance IS NOT NULL)", name="automated_explained"),
+    )
 
 
 class ActivityEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -318,4 +318,16 @@ class Restriction(db.Model):  # type: ignore[name-defined,misc]
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
     categories: Mapped[list[str]] = mapped_column(JSON, comment="empty means every category")
     since: Mapped[CreatedAt]
+    lift_notified_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="when the employee's notice of the lift was queued (GDPR Art. 18(3)): before the lift")
+    lifted_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("lifted_at IS NULL OR (lift_notified_at IS NOT NULL AND lift_notified_at <= lifted_at)",
+                        name="lifted_after_notice"),
+    )
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None

@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from portal.audit.services import Actor, record
 from portal.consent import services as consent
-from portal.consent.models import Purpose, Suppression
+from portal.consent.models import OBJECTION_PURPOSES, ProcessingPurpose, Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.jurisdictions import KINDS, Ground, regime_for
@@ -84,6 +84,18 @@ STAFF_STATE_LABELS = {**STATE_LABELS, S.AWAITING_REQUESTER: _l("Waiting for the 
                       S.FAILED: _l("Fulfilment failed (retry it)")}
 TYPE_LABELS = {k.type: k.employee_label for k in KINDS}
 STAFF_TYPE_LABELS = {k.type: k.staff_label for k in KINDS}
+# What an objection is to (GDPR Art. 21), as the employee reads it and as staff do.
+OBJECTION_LABELS = {
+    ProcessingPurpose.AI_TRAINING: _l("The use of your monitoring data to train and evaluate AI models"),
+    ProcessingPurpose.ANALYTICS: _l("Productivity analytics and profiling: scores and reports about how you work"),
+    ProcessingPurpose.SECURITY_MONITORING: _l("Security monitoring: checking activity for threats to the company's "
+                                              "systems and data"),
+}
+STAFF_OBJECTION_LABELS = {
+    ProcessingPurpose.AI_TRAINING: _l("AI training"),
+    ProcessingPurpose.ANALYTICS: _l("Productivity analytics and profiling"),
+    ProcessingPurpose.SECURITY_MONITORING: _l("Security monitoring"),
+}
 
 
 class RequestError(ValueError):
@@ -251,10 +263,15 @@ def _categories() -> list[str]:
 
 
 def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, date_from: date | None,
-                 date_to: date | None, zone: str | None = None) -> dict[str, Any] | None:
+                 date_to: date | None, zone: str | None = None, purpose: str = "") -> dict[str, Any] | None:
     scope = kind_of(request_type).scope  # what the kind asks the form for (the registry's kinds)
+    if scope == "purpose":
+        chosen_purpose = purpose or ProcessingPurpose.AI_TRAINING.value
+        if chosen_purpose not in OBJECTION_PURPOSES:
+            raise RequestError("That is not a purpose you can object to.")
+        return {"purpose": chosen_purpose}
     if scope != "categories":
-        return {"purpose": Purpose.AI_TRAINING.value} if scope == "purpose" else None
+        return None
     known = _categories()
     chosen = sorted(set(categories or []))
     unknown = [c for c in chosen if c not in known]
@@ -271,8 +288,9 @@ def _clean_scope(request_type: RequestType, categories: Iterable[str] | None, da
 
 def file_request(subject: Employee, request_type: RequestType | str, *, description: str = "",
                  categories: Iterable[str] | None = None, date_from: date | None = None, date_to: date | None = None,
-                 wrong: str = "", correct: str = "", grounds: str = "", channel: Channel = Channel.PORTAL,
-                 received_at: datetime | None = None, actor: Actor | None = None) -> Filed:
+                 wrong: str = "", correct: str = "", grounds: str = "", purpose: str = "",
+                 channel: Channel = Channel.PORTAL, received_at: datetime | None = None,
+                 actor: Actor | None = None) -> Filed:
     """File a request for ``subject``: validated, routed to a queue, its deadline set, the
     requester and the queue told. A repeat of an open request of the same type is filed all the
     same and linked to it (never dropped)."""
@@ -287,7 +305,7 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
         details["correct"] = _clean_text(correct, "What it should say")
     if request_type == RequestType.OBJECTION:
         details["grounds"] = _clean_text(grounds, "The grounds for your objection")
-    scope = _clean_scope(request_type, categories, date_from, date_to, subject.timezone)
+    scope = _clean_scope(request_type, categories, date_from, date_to, subject.timezone, purpose)
     received = received_at or utcnow()
     due = deadlines.deadline_for(subject.jurisdiction, request_type, received.date())
     duplicate_of = db.session.scalar(select(DataRequest).where(
@@ -674,9 +692,21 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
         complete(request, result={"restricted": categories or ["all"]},
                  outcome="Your data is kept but restricted: it is excluded from processing and from AI training.")
     elif fulfilment == "objection":
-        suppress(subject.id, "objection")
-        complete(request, result={"suppressed": Purpose.AI_TRAINING.value},
-                 outcome="Your objection is upheld: your data is no longer used for AI training.")
+        # The DPO's approval is the balancing decision: the objection is upheld (a refusal cites
+        # the regime's compelling-legitimate-grounds ground, with reasons).
+        purpose = ProcessingPurpose((request.scope or {}).get("purpose") or ProcessingPurpose.AI_TRAINING.value)
+        suppress(subject.id, "objection", purpose)
+        complete(request, result={"suppressed": purpose.value}, outcome=OBJECTION_OUTCOMES[purpose])
+
+
+OBJECTION_OUTCOMES = {
+    ProcessingPurpose.AI_TRAINING: "Your objection is upheld: your data is no longer used for AI training.",
+    ProcessingPurpose.ANALYTICS: "Your objection is upheld: your data is no longer used for productivity analytics "
+                                 "or profiling. The exclusion is on the list that the systems using the data read.",
+    ProcessingPurpose.SECURITY_MONITORING: "Your objection is upheld: your data is no longer used for security "
+                                           "monitoring. The exclusion is on the list that the systems using the data "
+                                           "read.",
+}
 
 
 def place_restriction(request_id: str, subject_id: str, categories: list[str]) -> Restriction:
@@ -689,12 +719,18 @@ def place_restriction(request_id: str, subject_id: str, categories: list[str]) -
     return restriction
 
 
-def lift_restriction(restriction: Restriction, *, actor: Actor) -> None:
-    """End a restriction of processing. The AI-training exclusion it made ends with the last
-    restriction in force, unless something stronger (an objection, an erasure) replaced it."""
+def lift_restriction(restriction: Restriction, *, actor: Actor, now: datetime | None = None,
+                     lifted_by_id: str | None = None) -> None:
+    """End a restriction of processing (the notice GDPR Art. 18(3) asks for comes first: see
+    ``requests.restrictions.lift``). The AI-training exclusion it made ends with the last
+    restriction in force, unless something else keeps the data out: an objection or an erasure
+    is left alone, and a withdrawn consent takes its place again."""
     if restriction.lifted_at is not None:
         raise RequestError("This restriction has already been lifted.")
-    restriction.lifted_at = utcnow()
+    if restriction.lift_notified_at is None:
+        raise RequestError("The employee must be told before a restriction is lifted (GDPR Art. 18(3)).")
+    restriction.lifted_at = now or utcnow()
+    restriction.lifted_by_id = lifted_by_id
     subject_id = restriction.subject_id
     consent.log_exclusion(subject_id, "analytics", "restriction", excluded=False,
                           categories=list(restriction.categories or []))
@@ -704,26 +740,36 @@ def lift_restriction(restriction: Restriction, *, actor: Actor) -> None:
     lifted_training = False
     existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
     if not others and existing is not None and existing.reason == "restriction":
-        db.session.delete(existing)
         consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, "restriction", excluded=False)
-        lifted_training = True
+        latest = consent.latest(subject_id, Purpose.AI_TRAINING)
+        if latest is not None and latest.decision == "withdrawn":
+            existing.reason = "consent-withdrawn"  # what kept the data out before the restriction
+            consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, "consent-withdrawn", excluded=True)
+        else:
+            db.session.delete(existing)
+            lifted_training = True
+        record("consent:suppression:remove", actor=actor, subject_id=subject_id,
+               details={"purpose": Purpose.AI_TRAINING.value, "reason": "restriction"})
     db.session.flush()
     record("requests:restriction:lift", actor=actor, subject_id=subject_id,
-           targets={"request": restriction.request_id}, details={"ai_training_lifted": lifted_training})
+           targets={"request": restriction.request_id, "restriction": restriction.id},
+           details={"categories": list(restriction.categories or []) or ["all"],
+                    "ai_training_lifted": lifted_training})
 
 
-def suppress(subject_id: str, reason: str) -> None:
-    """Put the subject on the AI-training suppression list (a stronger reason replaces consent's)."""
-    existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
+def suppress(subject_id: str, reason: str, purpose: ProcessingPurpose = ProcessingPurpose.AI_TRAINING) -> None:
+    """Put the subject on the suppression list for ``purpose`` (AI training unless named; a
+    stronger reason replaces consent's). The exclusions feed reports it."""
+    existing = db.session.get(Suppression, (subject_id, purpose.value))
     if existing is None:
-        db.session.add(Suppression(subject_id=subject_id, purpose=Purpose.AI_TRAINING.value, reason=reason))
-        consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, reason, excluded=True)
+        db.session.add(Suppression(subject_id=subject_id, purpose=purpose.value, reason=reason))
+        consent.log_exclusion(subject_id, purpose.value, reason, excluded=True)
     elif existing.reason == "consent-withdrawn" and reason != existing.reason:
         existing.reason = reason
-        consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, reason, excluded=True)
+        consent.log_exclusion(subject_id, purpose.value, reason, excluded=True)
     db.session.flush()
     record("consent:suppression:add", actor=Actor.system(), subject_id=subject_id,
-           details={"purpose": Purpose.AI_TRAINING.value, "reason": reason})
+           details={"purpose": purpose.value, "reason": reason})
 
 
 def complete(request: DataRequest, *, result: dict[str, Any] | None = None, outcome: str,

@@ -337,3 +337,9 @@ def test_a_colombian_claim_shows_its_own_grounds_and_ley_1581_art_15_timers(cast
     assert "Decreto 1377 de 2013 Art. 9 (DUR 1074 de 2015 art. 2.2.2.25.2.8)" in page
     refused = cast.post("olga", case_url(request_id, "reject"), {"legal_basis": "gdpr-17-3-e", "reasons": "No."})
     assert refused.status_code == 400 and cast.case(request_id).legal_basis is None
+
+
+def test_the_case_names_the_purpose_objected_to_in_staff_words(cast: Cast) -> None:
+    request_id = cast.file("objection", grounds="I object.", purpose="security_monitoring")
+    page = cast.get("dana", f"/dpo/requests/{request_id}").get_data(as_text=True)
+    assert re.search(r'id="objection-purpose">Security monitoring<', page)

@@ -81,7 +81,8 @@ def untranslated_sources(app: Flask) -> list[str]:
     from portal.requests.models import Queue
 
     with app.app_context():
-        rows: list[object] = [[c.name, c.description, c.purposes, c.legal_basis, c.recipients, c.source_system]
+        rows: list[object] = [[c.name, c.description, c.purposes, c.legal_basis, c.recipients, c.source_system,
+                               c.automated_logic, c.automated_significance]
                               for c in db.session.scalars(sa.select(DataCategory))]
         rows += list(db.session.scalars(sa.select(AuthSession.device)))
         rows += [[q.name, q.description] for q in db.session.scalars(sa.select(Queue))]

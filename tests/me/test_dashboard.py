@@ -23,7 +23,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.jurisdictions import regime_for
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget, TrainingSetUse
+from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget, DataCategory, TrainingSetUse
 from portal.people.services import find_by_email
 from tests.conftest import set_idp_user
 from tests.helpers import event, grant_all_consents, sign_in
@@ -395,3 +395,77 @@ def test_without_a_controllers_file_the_controller_is_not_named(app: Flask, clie
     with app.app_context():
         signed_in(client, "alice@example.com")
     assert "not recorded in the portal's settings" in text_of(section(page(client), "fact-controller"))
+
+
+def automated_card(client: FlaskClient) -> str:
+    found = re.search(r'<li class="card right" id="right-automated">(.*?)</li>', page(client), re.S)
+    assert found is not None
+    return text_of(found.group(1))
+
+
+def test_profiling_and_automated_decisions_are_what_the_register_says(app: Flask, client: FlaskClient,
+                                                                      alice: str) -> None:
+    """GDPR Art. 13(2)(f) and 15(1)(h): the card says what the register records per category (profiling,
+    decisions by automated means alone, the logic, the significance and consequences), not a fixed text."""
+    card = automated_card(client)
+    assert card.startswith("Profiling, and no automated decisions")
+    assert "No decision about you is taken by automated means alone" in card
+    assert "Input events: used for profiling" in card and "Application and web-site activity: used for profiling" in card
+    assert "productivity and ergonomics reports about you" in card and "a person weighs them" in card
+    assert "Screenshots:" not in card
+
+    with app.app_context():
+        db.session.execute(sa.update(DataCategory).where(DataCategory.key == "screenshots").values(
+            automated_decisions=True, automated_logic="A classifier flags screens showing customer data.",
+            automated_significance="A flagged screen locks your account until you confirm it."))
+        db.session.commit()
+    card = automated_card(client)
+    assert card.startswith("Automated decisions")
+    assert "No decision about you is taken by automated means alone" not in card
+    assert "Screenshots: used for decisions taken by automated means alone." in card
+    assert "A classifier flags screens" in card and "locks your account" in card
+    assert "ask for a person to take the decision again" in card
+
+    with app.app_context():
+        db.session.execute(sa.update(DataCategory).values(profiling=False, automated_decisions=False,
+                                                          automated_logic=None, automated_significance=None))
+        db.session.commit()
+    card = automated_card(client)
+    assert card.startswith("No profiling and no automated decisions")
+    assert "None of this data is used to evaluate you" in card
+
+
+def test_the_register_refuses_profiling_without_its_logic_and_significance(app: Flask) -> None:
+    with app.app_context():
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(sa.update(DataCategory).where(DataCategory.key == "screenshots").values(profiling=True))
+        db.session.rollback()
+
+
+@pytest.mark.parametrize("sub", ["bob@example.com", "alice@example.com"])
+def test_a_california_employee_reads_the_right_to_limit_non_retaliation_and_the_ccpa_categories(
+        app: Flask, client: FlaskClient, sub: str) -> None:
+    """CCPA: the right to limit the use of sensitive personal information (§1798.121; screenshots that
+    show message contents are SPI, §1798.140(ae)(1)(E)), the non-retaliation notice (§1798.125), and
+    the CCPA's category names beside the register's (§1798.140(v)); from the registry, for a
+    Californian only."""
+    with app.app_context():
+        signed_in(client, sub)
+    html = page(client)
+    californian = sub == "bob@example.com"
+    assert ('id="right-limit-sensitive"' in html) == californian
+    assert ('id="right-non-retaliation"' in html) == californian
+    assert ('class="law-category"' in html) == californian
+    if californian:
+        limit = re.search(r'id="right-limit-sensitive">(.*?)</li>', html, re.S)
+        assert limit is not None
+        text = text_of(limit.group(1))
+        assert "Cal. Civ. Code §§1798.121, 1798.140(ae); 11 CCR §7027" in text and "contents of mail" in text
+        assert re.findall(r'href="([^"]+)"', limit.group(1)) == ["/me/requests/new/restriction",
+                                                                 "/me/requests/new/objection"]
+        assert "Cal. Civ. Code §1798.125" in text_of(section(html, "right-non-retaliation"))
+        screenshots = text_of(section(html, "category-screenshots"))
+        assert "Screenshots" in screenshots and "Audio, electronic, visual or similar information" in screenshots
+        assert "§1798.140(ae)(1)(E)" in screenshots
+        assert "Internet or other electronic network activity information" in text_of(
+            section(html, "category-input_events"))

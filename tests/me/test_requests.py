@@ -63,7 +63,7 @@ VALID: dict[str, dict[str, Any]] = {
                 "date_to": "2026-06-30", "step": "confirm", "confirm": "y"},
     "rectification": {"wrong": "The 3 May window title is not mine.", "correct": "It was a shared laptop."},
     "restriction": {"scope": "all", "description": "I contest the accuracy."},
-    "objection": {"grounds": "I am a union representative; my activity reveals who I talk to."},
+    "objection": {"purpose": "ai_training", "grounds": "I am a union representative; my activity reveals who I talk to."},
 }
 
 
@@ -283,7 +283,10 @@ def test_erasure_asks_for_confirmation_first(app: Flask, client: FlaskClient, al
 INVALID: dict[str, tuple[str, dict[str, Any], str]] = {
     "rectification-no-wrong": ("rectification", {"correct": "x"}, "This field is required."),
     "rectification-no-correct": ("rectification", {"wrong": "x", "correct": "   "}, "This field is required."),
-    "objection-no-grounds": ("objection", {"grounds": ""}, "This field is required."),
+    "objection-no-grounds": ("objection", {"purpose": "ai_training", "grounds": ""}, "This field is required."),
+    "objection-no-purpose": ("objection", {"grounds": "My reasons."}, "Choose what you object to."),
+    "objection-unknown-purpose": ("objection", {"purpose": "screenshot_capture", "grounds": "My reasons."},
+                                  "Not a valid choice."),
     "erasure-unknown-category": ("erasure", {**VALID["erasure"], "categories": ["screenshots", "dreams"]},
                                  "Some of the chosen categories do not exist."),
     "erasure-dates-reversed": ("erasure", {**VALID["erasure"], "date_from": "2026-07-01", "date_to": "2026-06-01"},
@@ -659,3 +662,18 @@ def test_no_stored_state_kind_channel_or_key_reaches_the_requester(app: Flask, c
     for path, text in pages.items():
         for value in raw:
             assert value not in text, (path, value)
+
+
+def test_an_objection_names_its_purpose_on_the_form_and_on_the_request(app: Flask, client: FlaskClient,
+                                                                       alice: str) -> None:
+    """GDPR Art. 21: the employee chooses the purpose objected to among the legitimate-interest ones
+    and AI training; the request states it back in words."""
+    form = client.get("/me/requests/new/objection").get_data(as_text=True)
+    for value in ("ai_training", "analytics", "security_monitoring"):
+        assert f'value="{value}"' in form
+    assert 'value="screenshot_capture"' not in form
+    assert "compelling legitimate grounds" in form
+    request_id = filed_id(file_on_page(client, "objection", {**VALID["objection"], "purpose": "analytics"}))
+    assert load(app, request_id).scope == {"purpose": "analytics"}
+    page = client.get(f"/me/requests/{request_id}").get_data(as_text=True)
+    assert "Productivity analytics and profiling" in page and "train and evaluate AI models" not in page

@@ -92,7 +92,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("my_requests.new_objection", "GET"): Row("/me/requests/new/objection", "nothing", (LOGIN, OK, OK, OK, OK, OK)),
     ("my_requests.new_objection", "POST"): Row("/me/requests/new/objection", "nothing",
                                                (LOGIN, DONE, DONE, DONE, DONE, DONE),
-                                               {"grounds": "I represent my colleagues."}),
+                                               {"purpose": "ai_training", "grounds": "I represent my colleagues."}),
     ("my_requests.detail", "GET"): Row("/me/requests/{request}", "received",
                                        (LOGIN, OK, NOT_YOURS, NOT_YOURS, NOT_YOURS, NOT_YOURS)),
     ("my_requests.answer", "POST"): Row("/me/requests/{request}/answer", "awaiting requester",
@@ -135,6 +135,8 @@ MATRIX: dict[tuple[str, str], Row] = {
                                 {"reason": "Many requests at once."}),
     ("dpo.retry", "POST"): Row("/dpo/requests/{request}/retry", "failed",
                                (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
+    ("dpo.lift_restriction", "POST"): Row("/dpo/requests/{request}/lift-restriction", "restricted",
+                                          (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
     # Legal holds: any DPO or admin (holds are not per queue).
     ("dpo.holds", "GET"): Row("/dpo/holds", "nothing", (LOGIN, NOT_STAFF, NOT_STAFF, OK, OK, OK)),
     ("dpo.place_hold", "POST"): Row("/dpo/holds", "nothing", (LOGIN, NOT_STAFF, NOT_STAFF, DONE, DONE, DONE),
@@ -205,6 +207,7 @@ STATE_REFUSALS: dict[tuple[str, str, str, str], str] = {
     ("dpo.extend", "POST", "withdrawn", "DPO"): CONFLICT,
     ("dpo.message", "POST", "withdrawn", "DPO"): CONFLICT,
     ("dpo.retry", "POST", "open", "DPO"): CONFLICT,
+    ("dpo.lift_restriction", "POST", "open", "DPO"): CONFLICT,  # an access request: no restriction to lift
     ("dpo.assign", "POST", "withdrawn", "DPO"): CONFLICT,
     ("my_requests.answer", "POST", "received", "owner"): CONFLICT,
     ("my_requests.withdraw", "POST", "completed erasure", "owner"): CONFLICT,
@@ -257,6 +260,18 @@ class World:
             db.session.commit()
             return req.id
 
+    def restricted(self) -> str:
+        """A restriction request of alice's, approved by dana: its restriction is in force."""
+        with self.app.app_context():
+            req = requests.file_request(self.employee("alice"), "restriction", description="Please.").request
+            dana = self.employee("dana")
+            requests.claim(req, dana)
+            requests.start_review(req, dana)
+            requests.approve(req, dana)
+            assert req.state == S.COMPLETED
+            db.session.commit()
+            return req.id
+
     def target(self, name: str) -> dict[str, str]:
         """Make the object a row acts on; return the values its path and data need."""
         unique = str(next(self.counter))
@@ -266,6 +281,8 @@ class World:
         if name in ("received", "open", "in review", "awaiting requester", "failed", "completed erasure",
                     "withdrawn"):
             return {**values, "request": self.request(name)}
+        if name == "restricted":
+            return {**values, "request": self.restricted()}
         if name in ("pack", "share"):
             values["request"] = self.request("received")
         with self.app.app_context():

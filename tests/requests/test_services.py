@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
+from portal.api import exclusions as feed
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
-from portal.consent.models import Purpose
+from portal.consent.models import Purpose, Suppression
 from portal.consent.services import SuppressedError, is_suppressed, record_training_use, suppression
 from portal.crypto import keystore
 from portal.db import utcnow
@@ -29,6 +30,7 @@ from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee
+from portal.people.pseudonyms import pseudonym
 from portal.requests import deadlines
 from portal.requests import services as rs
 from portal.requests.models import (
@@ -532,6 +534,48 @@ def test_an_upheld_objection_stops_ai_training_use(world: World) -> None:
                             used_on=utcnow().date(), model="m", actor=Actor.system())
     db.session.rollback()
     assert not is_suppressed(world.bob)
+
+
+@pytest.mark.parametrize("purpose", ["analytics", "security_monitoring"])
+def test_an_upheld_objection_to_a_legitimate_interest_purpose_stops_that_purpose_alone(
+        world: World, purpose: str) -> None:
+    """GDPR Art. 21(1): an objection names its purpose; the DPO's approval is the balancing decision
+    (upheld), and the upheld objection stops that purpose for that employee (an exclusion the feed
+    reports under that purpose), not AI training and not anyone else's."""
+    request_id = file(world, "alice", RequestType.OBJECTION, purpose=purpose)
+    assert req(request_id).scope == {"purpose": purpose}
+    to_review(world, request_id)
+    step(rs.approve, request_id, world["dpo"])
+    request = req(request_id)
+    assert (request.state, request.result) == (S.COMPLETED, {"suppressed": purpose})
+    assert "upheld" in (request.outcome or "") and "AI training" not in (request.outcome or "")
+    found = db.session.get(Suppression, (world.alice, purpose))
+    assert found is not None and found.reason == "objection"
+    assert suppression(world.alice, Purpose.AI_TRAINING) is None, "AI training is another purpose"
+    assert db.session.get(Suppression, (world.bob, purpose)) is None
+    items, _, _ = feed.page(None)
+    assert [(i.pseudonym, i.purpose, i.reason) for i in items if i.purpose == purpose] == [
+        (pseudonym(world.alice), purpose, "objection_upheld")]
+
+
+def test_an_objection_refused_on_compelling_legitimate_grounds_stops_nothing(world: World) -> None:
+    """The other side of the balance (GDPR Art. 21(1)): refused citing compelling legitimate
+    grounds, with the reasons the employee reads; nothing is suppressed."""
+    request_id = file(world, "alice", RequestType.OBJECTION, purpose="security_monitoring")
+    to_review(world, request_id)
+    step(rs.reject, request_id, world["dpo"], "gdpr-21-1",
+         "Monitoring for malware on every workstation protects the data of customers and staff alike.")
+    request = req(request_id)
+    assert (request.state, request.legal_basis) == (S.REJECTED, "gdpr-21-1")
+    assert db.session.get(Suppression, (world.alice, "security_monitoring")) is None
+
+
+@pytest.mark.parametrize("purpose", ["screenshot_capture", "dreams"])
+def test_an_objection_to_what_is_not_an_objectionable_purpose_is_refused(world: World, purpose: str) -> None:
+    with pytest.raises(rs.RequestError, match="not a purpose you can object to"):
+        rs.file_request(world["alice"], RequestType.OBJECTION, grounds="Because", purpose=purpose)
+    db.session.rollback()
+    assert count(DataRequest) == 0
 
 
 def test_an_approved_access_request_is_completed_by_its_export(world: World) -> None:

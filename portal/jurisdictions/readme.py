@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -72,5 +73,6 @@ def rewrite(path: Path) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     changed = rewrite(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
-    print("rewritten" if changed else "already up to date")
+    logging.getLogger(__name__).info("README %s", "rewritten" if changed else "already up to date")

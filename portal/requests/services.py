@@ -684,8 +684,9 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
             "wrong": details.get("wrong"), "correct": details.get("correct")})
         db.session.add(Rectification(request_id=request.id, subject_id=subject.id, sealed=sealed))
         complete(request, result={"rectified": 1},
-                 outcome="Your correction is recorded alongside the original data, and is passed on to the "
-                         "recipients of the data (including the AI-training pipeline).")
+                 outcome="Your correction is recorded alongside the original data. The portal does not send it "
+                         "to the teams and systems that received the data: the Data Protection Officer can tell "
+                         "you which of them hold it.")
     elif fulfilment == "restriction":
         categories = list((request.scope or {}).get("categories") or [])
         place_restriction(request.id, subject.id, categories)

@@ -9,7 +9,8 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Flask, Request, Response, abort, current_app, g, request
+from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask_login import current_user
 
 from portal.audit.services import Actor, record
@@ -162,6 +163,29 @@ def is_local_url(target: str | None) -> bool:
 
 def safe_next(target: str | None, default: str = "/") -> str:
     return target if target and is_local_url(target) else default
+
+
+class NoSessionUnder(SessionInterface):
+    """Endpoints that machines call (bearer tokens, the IdP's back-channel logout) take no session:
+    under ``prefix`` a cookie sent along is not read, none is set or refreshed, so a browser's
+    credentials cannot act there."""
+
+    def __init__(self, inner: SessionInterface, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:  # type: ignore[override]
+        if request.path.startswith(self.prefix):
+            return self.make_null_session(app)
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
+        if isinstance(session, NullSession):
+            return
+        self.inner.save_session(app, session, response)  # type: ignore[arg-type]
 
 
 def install_proxy(app: Flask, hops: int) -> None:

@@ -9,8 +9,7 @@ import re
 from typing import Any
 
 import msgspec
-from flask import Blueprint, Flask, Request, render_template, request
-from flask.sessions import NullSession, SessionInterface, SessionMixin
+from flask import Blueprint, Flask, render_template, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -26,7 +25,7 @@ from portal.extensions import csrf, db
 from portal.monitoring.ingest import MAX_REFUSALS, IngestError, Reason, ingest_batch
 from portal.people.services import find_by_email, find_by_employee_number
 from portal.requests.models import DataRequest
-from portal.security import Scope, public
+from portal.security import NoSessionUnder, Scope, public
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 docs_bp = Blueprint("api_docs", __name__)
@@ -398,28 +397,6 @@ def _api_error(error: Exception) -> Response | None:
                                   400: "The request could not be read."}[code])
     db.session.rollback()
     return problem("server-error", "The portal failed; nothing was stored.")
-
-
-class NoSessionUnder(SessionInterface):
-    """Bearer-token endpoints take no session: under ``prefix`` a cookie sent along is not read,
-    none is set or refreshed."""
-
-    def __init__(self, inner: SessionInterface, prefix: str) -> None:
-        self.inner = inner
-        self.prefix = prefix
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:  # type: ignore[override]
-        if request.path.startswith(self.prefix):
-            return self.make_null_session(app)
-        return self.inner.open_session(app, request)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
-        if isinstance(session, NullSession):
-            return
-        self.inner.save_session(app, session, response)  # type: ignore[arg-type]
 
 
 def register(app: Flask) -> None:

@@ -17,7 +17,6 @@ from werkzeug.wrappers import Response
 from portal import errors
 from portal.api.auth import bearer
 from portal.api.models import ApiToken
-from portal.api.views import NoSessionUnder
 from portal.audit.services import Actor, AuditBusy, record
 from portal.extensions import csrf, db
 from portal.people import services as people
@@ -34,7 +33,7 @@ from portal.scim.resources import (
     render,
     select_attributes,
 )
-from portal.security import Scope
+from portal.security import NoSessionUnder, Scope
 
 MEDIA_TYPE = "application/scim+json"
 PREFIX = "/scim/v2"

@@ -162,7 +162,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.audit import models as _audit  # noqa: F401
     from portal.audit import witness as audit_witness
     from portal.auth import models as _auth  # noqa: F401
-    from portal.auth.views import bp as auth_bp
+    from portal.auth import views as auth_views
     from portal.auth.views import load_user
     from portal.consent import models as _consent  # noqa: F401
     from portal.crypto import services as _crypto  # noqa: F401  (registers the periodic key-store check)
@@ -216,7 +216,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.me.requests import bp as my_requests_bp
     from portal.policy.views import bp as policy_bp
 
-    for blueprint in (me_bp, auth_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
+    auth_views.register(app)
+    for blueprint in (me_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
                       exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
                       reports_bp, health_bp, former_bp):
         app.register_blueprint(blueprint)

@@ -1,5 +1,5 @@
-"""Rate limits on the doors anyone can knock on: sign-in, the former-employee path and the links
-shared with regulators.
+"""Rate limits on the doors anyone can knock on: sign-in, the IdP's back-channel logout, the
+former-employee path and the links shared with regulators.
 
 Those are the public routes that do work for a stranger: a sign-in starts an OIDC flow (state,
 nonce and a session), and every look at a shared link, good or bad, writes an audit entry, so a
@@ -37,6 +37,9 @@ SHARED_LINK = "30 per minute; 200 per hour"
 FORMER_CLIENT = "10 per minute; 60 per hour"
 FORMER_ADDRESS = "3 per 10 minutes; 10 per day"
 FORMER_VERIFY = "20 per minute; 100 per hour"
+# The IdP's back-channel logout (one client: the IdP's address). Room for an IdP that ends many
+# sessions at once; a flood of forged tokens would otherwise fill the audit log with refusals.
+BACKCHANNEL_LOGOUT = "120 per minute; 3000 per hour"
 
 
 def _breached(limit: RequestLimit) -> None:

@@ -62,10 +62,15 @@ class AuthSession(db.Model):  # type: ignore[name-defined,misc]
     method: Mapped[SignInMethod] = mapped_column(
         String(16), default=SignInMethod.SSO, server_default=SignInMethod.SSO.value,
         comment="sso, or email_code: a former employee's limited session, auth_time is the last code's")
+    idp_session_digest: Mapped[str | None] = mapped_column(
+        String(64), comment="HMAC of the issuer and the IdP's session id (the ID token's sid claim), which a "
+                            "back-channel logout names; empty when the IdP sent none")
 
     employee: Mapped[Employee] = relationship()
 
-    __table_args__ = (Index("ix_auth_sessions_employee_ended", "employee_id", "ended_at"), enum_check("method", SignInMethod))
+    __table_args__ = (Index("ix_auth_sessions_employee_ended", "employee_id", "ended_at"),
+                      Index("ix_auth_sessions_idp_session_digest", "idp_session_digest"),
+                      enum_check("method", SignInMethod))
 
     @property
     def is_limited(self) -> bool:
@@ -101,3 +106,14 @@ class EmailCode(db.Model):  # type: ignore[name-defined,misc]
         enum_check("purpose", CodePurpose),
         CheckConstraint("tries >= 0", name="tries_not_negative"),
     )
+
+
+class LogoutTokenSeen(db.Model):  # type: ignore[name-defined,misc]
+    """A back-channel logout token already taken (its ``jti``), so that the same token is refused
+    if it comes again, whichever process it reaches. Kept until the token would be refused for its
+    age anyway (``expires_at``), then purged."""
+
+    __tablename__ = "logout_tokens_seen"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the issuer and the token's jti")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -62,6 +62,16 @@ def _claim_text(claims: Mapping[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def subject_digest(issuer: str, sub: str) -> str:
+    """How an IdP subject is kept and found (``sso_identities.subject_digest``)."""
+    return blind_index("sso-subject", f"{issuer}\n{sub}", fold_case=False)
+
+
+def idp_session_digest(issuer: str, sid: str) -> str:
+    """How the IdP's session id of a sign-in is kept and found (``auth_sessions.idp_session_digest``)."""
+    return blind_index("idp-session", f"{issuer}\n{sid}", fold_case=False)
+
+
 def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) -> SignIn:
     """Find or create the employee for validated ID-token claims (plus userinfo).
 
@@ -71,7 +81,7 @@ def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) 
     sub = _claim_text(claims, "sub")
     if not sub:
         raise SignInRefused("no-subject")
-    digest = blind_index("sso-subject", f"{issuer}\n{sub}", fold_case=False)
+    digest = subject_digest(issuer, sub)
     identity = db.session.scalar(
         select(SsoIdentity).where(SsoIdentity.issuer == issuer, SsoIdentity.subject_digest == digest)
     )
@@ -137,9 +147,11 @@ def resolve_sign_in(issuer: str, claims: Mapping[str, Any], settings: Settings) 
 
 
 def start_session(sign_in: SignIn, *, auth_time: datetime | None, user_agent: str, lifetime: timedelta,
-                  stepped_up_at: datetime | None = None, replaces: str | None = None) -> AuthSession:
+                  stepped_up_at: datetime | None = None, replaces: str | None = None,
+                  idp_session: str | None = None) -> AuthSession:
     """Start a session; ``stepped_up_at`` only when the sign-in answered the portal's step-up request
-    and its ``auth_time`` passed :func:`step_up_refusal`."""
+    and its ``auth_time`` passed :func:`step_up_refusal`; ``idp_session`` is the ID token's ``sid``,
+    which a back-channel logout may name (``auth.backchannel``)."""
     now = utcnow()
     if replaces:
         end_session(replaces, reason="re-authenticated")
@@ -147,6 +159,7 @@ def start_session(sign_in: SignIn, *, auth_time: datetime | None, user_agent: st
         id=secrets.token_urlsafe(32), employee_id=sign_in.employee.id, identity_id=sign_in.identity.id,
         auth_time=auth_time, stepped_up_at=stepped_up_at, last_seen_at=now, expires_at=now + lifetime,
         device=describe_device(user_agent)[:80],
+        idp_session_digest=idp_session_digest(sign_in.identity.issuer, idp_session) if idp_session else None,
     )
     db.session.add(auth_session)
     db.session.flush()

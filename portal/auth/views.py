@@ -5,32 +5,37 @@ from __future__ import annotations
 import contextlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
-from urllib.parse import urlencode
+from typing import Any, NamedTuple, NoReturn
 
 import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
+from joserfc.jwk import KeySetSerialization
 from werkzeug.wrappers import Response
 
 from portal.audit.services import Actor, record
-from portal.auth import services
+from portal.auth import backchannel, services
 from portal.auth.models import AuthSession
 from portal.config import Settings
 from portal.errors import render_error
-from portal.extensions import db, oauth
+from portal.extensions import csrf, db, oauth
 from portal.forms import ButtonForm
-from portal.ratelimit import SIGN_IN, limiter
-from portal.security import open_to_former, public, safe_next, signed_in
+from portal.ratelimit import BACKCHANNEL_LOGOUT, SIGN_IN, limiter
+from portal.security import NoSessionUnder, open_to_former, public, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
 ID_TOKEN_LEEWAY = 60
 STEP_UP_KEY = "signin_step_up"
+# The last ID token, kept only in the server-side session: the id_token_hint of RP-initiated logout.
+LOGOUT_HINT = "id_token"
 PROFILE_CLAIMS = ("email", "name", "groups")
+# Claims that count only from the ID token, never from the userinfo endpoint.
+ID_TOKEN_ONLY = frozenset({"sid", "auth_time", "nonce"})
+BACKCHANNEL_PATH = "/auth/backchannel-logout"
 
 
 def settings() -> Settings:
@@ -120,9 +125,17 @@ def step_up_started() -> datetime | None:
     return datetime.fromtimestamp(started, UTC) if isinstance(started, int | float) else None
 
 
-def validated_claims(started: datetime | None) -> tuple[dict[str, Any], datetime | None, datetime | None]:
+class Checked(NamedTuple):
+    claims: dict[str, Any]
+    auth_time: datetime | None  # the ID token's, None if it has none
+    stepped_up_at: datetime | None  # for a step-up: when the person authenticated again
+    id_token: str  # as the IdP sent it
+
+
+def validated_claims(started: datetime | None) -> Checked:
     """Finish the code flow; return the checked claims, the ID token's ``auth_time`` (None if it
-    has none) and, for a step-up sent at ``started``, the moment the person authenticated again.
+    has none), for a step-up sent at ``started`` the moment the person authenticated again, and the
+    raw ID token.
 
     Authlib checks state, PKCE, signature, iss, aud, exp and nonce; the portal checks the
     RFC 9207 ``iss`` parameter (Authlib does not), and again iss, aud, azp and exp itself, and for
@@ -186,8 +199,9 @@ def validated_claims(started: datetime | None) -> tuple[dict[str, Any], datetime
             extra = {}
         if extra and extra.get("sub") == claims.get("sub"):
             for name, value in extra.items():
-                claims.setdefault(name, value)
-    return claims, auth_time, stepped_up_at
+                if name not in ID_TOKEN_ONLY:
+                    claims.setdefault(name, value)
+    return Checked(claims, auth_time, stepped_up_at, str(token.get("id_token") or ""))
 
 
 @bp.get("/auth/callback")
@@ -197,8 +211,8 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     started = step_up_started()
     next_url = session.pop("signin_next", None) or url_for("me.home")
     try:
-        claims, auth_time, stepped_up_at = validated_claims(started)
-        result = services.resolve_sign_in(settings().oidc_issuer, claims, settings())
+        checked = validated_claims(started)
+        result = services.resolve_sign_in(settings().oidc_issuer, checked.claims, settings())
     except services.SignInRefused as refused:
         db.session.rollback()
         if refused.reason in ("state-mismatch", "state-missing") and not sessions_can_be_saved():
@@ -216,17 +230,21 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
                                    again=url_for("auth.login", reauth="1", next=next_url)), 403
         return render_template("auth/refused.html"), 400
     previous = current_user.get_id() if current_user.is_authenticated else None
+    sid = checked.claims.get("sid")
     auth_session = services.start_session(
-        result, auth_time=auth_time, stepped_up_at=stepped_up_at, user_agent=request.user_agent.string,
-        lifetime=timedelta(hours=settings().session_hours), replaces=previous,
+        result, auth_time=checked.auth_time, stepped_up_at=checked.stepped_up_at,
+        user_agent=request.user_agent.string, lifetime=timedelta(hours=settings().session_hours), replaces=previous,
+        idp_session=sid if isinstance(sid, str) and sid else None,
     )
     db.session.commit()
     # A new session id at every sign-in, and nothing carried over from before it.
     current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
     session.clear()
+    if checked.id_token:
+        session[LOGOUT_HINT] = checked.id_token
     result.employee.bind_auth_session(auth_session.id)
     login_user(result.employee)
-    if stepped_up_at is not None:
+    if checked.stepped_up_at is not None:
         flash(_("Thank you for signing in again. You can go on."), "success")
     return redirect(safe_next(next_url, url_for("me.home")))
 
@@ -235,25 +253,73 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
 @open_to_former
 @signed_in
 def logout() -> Response:
+    """End the portal session, then, when the IdP offers RP-initiated logout (an
+    ``end_session_endpoint`` in its discovery metadata), send the browser there to end the IdP's
+    session too, with the ID token as ``id_token_hint`` and the signed-out page to come back to."""
     limited = g.auth_session.is_limited
+    id_token = session.get(LOGOUT_HINT)
     services.end_session(current_user.get_id(), reason="signed-out")
     db.session.commit()
     logout_user()
     session.clear()
+    signed_out_page = url_for("auth.signed_out")
     if limited:  # a former employee's code session: there is no session at the IdP to end
-        return redirect(url_for("auth.signed_out"))
-    end_session_endpoint = None
+        return redirect(signed_out_page)
     try:
-        end_session_endpoint = idp().load_server_metadata().get("end_session_endpoint")
+        client = idp()
+        if client.load_server_metadata().get("end_session_endpoint"):
+            logout_url = client.create_logout_url(
+                post_logout_redirect_uri=f"{settings().base_url}{signed_out_page}",
+                id_token_hint=id_token if isinstance(id_token, str) else None,
+                client_id=settings().oidc_client_id)
+            return redirect(logout_url["url"])
     except (requests.RequestException, OAuthError, ValueError):
         current_app.logger.warning("identity provider unreachable at sign-out")
-    if end_session_endpoint:
-        query = urlencode({
-            "client_id": settings().oidc_client_id,
-            "post_logout_redirect_uri": f"{settings().base_url}{url_for('auth.signed_out')}",
-        })
-        return redirect(f"{end_session_endpoint}?{query}")
-    return redirect(url_for("auth.signed_out"))
+    return redirect(signed_out_page)
+
+
+def _idp_key_set(force: bool) -> KeySetSerialization:
+    """The IdP's JWKS, as the sign-in fetched and cached it (``force``: fetch it again)."""
+    try:
+        keys: KeySetSerialization = idp().fetch_jwk_set(force=force)
+    except (requests.RequestException, OAuthError, ValueError, RuntimeError):
+        current_app.logger.warning("identity provider unreachable at back-channel logout")
+        raise backchannel.LogoutRefused("idp-unreachable") from None
+    return keys
+
+
+@bp.post(BACKCHANNEL_PATH)
+@limiter.limit(BACKCHANNEL_LOGOUT)
+@public
+@csrf.exempt
+def backchannel_logout() -> tuple[Response, int]:
+    """OpenID Connect Back-Channel Logout 1.0: the IdP posts a signed logout token, server to
+    server. CSRF protection is off here on purpose: it defends a browser's session, and this
+    endpoint has none (no session is opened under this path, see :func:`register`); the caller is
+    the IdP, and the token's signature, issuer, audience, age and single use are what is checked
+    (``auth.backchannel``). Answers 200 (even when no session matched: it may have ended already)
+    or 400 with an OAuth error, never cached."""
+    conf = settings()
+    try:
+        metadata = idp().load_server_metadata()
+        algorithms = list(metadata.get("id_token_signing_alg_values_supported") or ["RS256"])
+    except (requests.RequestException, OAuthError, ValueError):
+        current_app.logger.warning("identity provider unreachable at back-channel logout")
+        algorithms = []
+    try:
+        if not algorithms:
+            raise backchannel.LogoutRefused("idp-unreachable")
+        ended = backchannel.log_out(request.form.get("logout_token"), key_set=_idp_key_set, algorithms=algorithms,
+                                    issuer=conf.oidc_issuer, client_id=conf.oidc_client_id)
+    except backchannel.LogoutRefused as refused:
+        db.session.rollback()
+        backchannel.record_refusal(refused.reason)
+        db.session.commit()
+        current_app.logger.info("back-channel logout refused: %s", refused.reason)
+        return jsonify(error="invalid_request", error_description=refused.reason), 400
+    db.session.commit()
+    current_app.logger.info("back-channel logout: %d session(s) ended", ended)
+    return Response(status=200), 200
 
 
 @bp.get("/auth/signed-out")
@@ -298,6 +364,13 @@ def end_others() -> Response:
     db.session.commit()
     flash(_("%(count)d other session(s) signed out.", count=count), "success")
     return redirect(url_for("auth.sessions"))
+
+
+def register(app: Flask) -> None:
+    """The sign-in pages, and no session under the back-channel logout: a cookie sent along there
+    is neither read nor set, so nothing there acts for a browser."""
+    app.session_interface = NoSessionUnder(app.session_interface, BACKCHANNEL_PATH)
+    app.register_blueprint(bp)
 
 
 def load_user(handle: str) -> Any:

@@ -14,22 +14,36 @@ portal's step-up depends on it:
   claim out for that person, ``{"auth_time": 1700000000}`` report that time whatever happened;
   ``DELETE`` returns to the truth. The tests use these to play a provider that does not do
   what the portal asks.
+- Each of its sessions has an id, ``sid`` in the ID tokens it issues. Its discovery metadata
+  offers OpenID Connect Back-Channel Logout (``backchannel_logout_supported`` and
+  ``backchannel_logout_session_supported``) and RP-initiated logout (the packaged
+  ``end_session_endpoint``). Made with a ``backchannel_logout_uri`` (the demo passes the portal's),
+  ending a session at its sign-out posts a logout token naming that ``sid`` and ``sub`` there.
+  ``POST /logout-token`` with a JSON object signs those claims as a logout token with the
+  provider's key and answers it as text: the tests craft good and bad tokens with it (this
+  provider lets anyone be anyone anyway; a real one has no such door).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
 import werkzeug.serving
 from authlib.oauth2 import OAuth2Error
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask.typing import ResponseReturnValue
 from jinja2 import ChoiceLoader, FileSystemLoader
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from oidc_provider_mock import User
 from oidc_provider_mock import _app as provider_module
 from oidc_provider_mock import app as provider_app
@@ -38,11 +52,16 @@ from werkzeug.wrappers import Response
 
 from portal.demo.identities import PEOPLE, DemoPerson
 
+log = logging.getLogger(__name__)
+
 AUTHORIZE = "oidc-provider-mock.authorize"
 END_SESSION = "oidc-provider-mock.end_session_confirm"
-SSO = "sso"  # the provider's session: {"sub": ..., "auth_time": ...}
+DISCOVERY = "oidc-provider-mock.openid_config"
+SSO = "sso"  # the provider's session: {"sub": ..., "auth_time": ..., "sid": ...}
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 _auth_times: dict[str, int | None] = {}
+_sids: dict[str, str] = {}  # authorization code -> the id of the provider's session that issued it
 # Per subject: "omit" (no auth_time) or a fixed time to report instead of the true one.
 _auth_time_overrides: dict[str, str | int] = {}
 _original_store = Storage.store_authorization_code
@@ -61,6 +80,9 @@ def _reported_auth_time(sub: str) -> int | None:
 
 def _store_with_time(self: Storage, code: AuthorizationCode) -> None:
     _auth_times[code.code] = _reported_auth_time(code.user_id)
+    sid = g.get("demo_sid")
+    if isinstance(sid, str):
+        _sids[code.code] = sid
     _original_store(self, code)
 
 
@@ -73,6 +95,10 @@ def _claims_without_token_time(self: Any, request: Any) -> dict[str, Any]:
     # the moment of authentication (above) may be reported, or nothing.
     claims: dict[str, Any] = _original_compatible_claims(self, request)
     claims.pop("auth_time", None)
+    code = getattr(request, "authorization_code", None)
+    sid = _sids.get(code.code) if code is not None else None
+    if sid:
+        claims["sid"] = sid
     return claims
 
 
@@ -96,12 +122,15 @@ def must_authenticate(params: Any, authenticated_at: int, now: float) -> bool:
 
 def _single_sign_on() -> ResponseReturnValue | None:
     if request.endpoint == END_SESSION:
-        session.pop(SSO, None)
+        ended = session.pop(SSO, None)
+        if isinstance(ended, dict) and ended.get("sid"):
+            _send_backchannel_logout(sub=ended["sub"], sid=ended["sid"])
         return None
     if request.endpoint != AUTHORIZE:
         return None
     if request.method == "POST":
-        g.demo_auth_time = int(time.time())  # the person authenticates now, on the page
+        g.demo_auth_time = int(time.time())  # the person authenticates now, on the page: a new session
+        g.demo_sid = secrets.token_urlsafe(16)
         return None
     remembered = session.get(SSO)
     if not isinstance(remembered, dict) or must_authenticate(request.args, remembered["auth_time"], time.time()):
@@ -112,6 +141,7 @@ def _single_sign_on() -> ResponseReturnValue | None:
     try:
         grant = provider_module.authorization.get_consent_grant(end_user=user)
         g.demo_auth_time = remembered["auth_time"]
+        g.demo_sid = remembered.get("sid") or secrets.token_urlsafe(16)
         answer = grant.create_authorization_response(grant.redirect_uri, user)
     except OAuth2Error:
         return None  # the provider's own page says what is wrong with the request
@@ -123,8 +153,53 @@ def _single_sign_on() -> ResponseReturnValue | None:
 def _remember(response: Response) -> Response:
     if (request.endpoint == AUTHORIZE and request.method == "POST" and response.status_code == 302
             and "code=" in response.headers.get("Location", "") and request.form.get("sub")):
-        session[SSO] = {"sub": request.form["sub"], "auth_time": g.get("demo_auth_time")}
+        session[SSO] = {"sub": request.form["sub"], "auth_time": g.get("demo_auth_time"), "sid": g.get("demo_sid")}
+    if request.endpoint == DISCOVERY and response.status_code == 200:
+        metadata = json.loads(response.get_data())
+        metadata.update(backchannel_logout_supported=True, backchannel_logout_session_supported=True)
+        response.set_data(json.dumps(metadata))
     return response
+
+
+def sign_logout_token(claims: Mapping[str, Any]) -> str:
+    """``claims`` as a logout token signed with this provider's key (inside one of its requests)."""
+    key = RSAKey.import_key(storage.jwk.as_dict(is_private=True))  # type: ignore[no-untyped-call]
+    return jwt.encode({"alg": "RS256", "typ": "logout+jwt", "kid": key.kid}, dict(claims), key)
+
+
+def logout_claims(*, sub: str, sid: str | None, audience: str) -> dict[str, Any]:
+    """The claims of a logout token for ``sub`` (and the provider's session ``sid``), issued now."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": request.host_url.rstrip("/"), "aud": audience, "iat": now, "exp": now + 120,
+                              "jti": secrets.token_urlsafe(16), "sub": sub, "events": {LOGOUT_EVENT: {}}}
+    if sid:
+        claims["sid"] = sid
+    return claims
+
+
+def _send_backchannel_logout(*, sub: str, sid: str) -> None:
+    """Tell the relying party (when one is configured) that this session ended, from a thread, as
+    a provider does: the browser's sign-out does not wait for it."""
+    uri, client_id = current_app.config.get("DEMO_BACKCHANNEL_LOGOUT_URI"), current_app.config.get("DEMO_CLIENT_ID")
+    if not uri or not client_id:
+        return
+    token = sign_logout_token(logout_claims(sub=sub, sid=sid, audience=client_id))
+
+    def send() -> None:
+        try:
+            answer = requests.post(uri, data={"logout_token": token}, timeout=10)
+            log.info("back-channel logout sent: %s", answer.status_code)
+        except requests.RequestException as exc:
+            log.warning("back-channel logout not delivered: %s", type(exc).__name__)
+
+    threading.Thread(target=send, name="demo-idp-backchannel", daemon=True).start()
+
+
+def _logout_token() -> ResponseReturnValue:
+    claims = request.get_json(silent=True)
+    if not isinstance(claims, dict):
+        return {"error": "the body must be a JSON object of claims"}, 400
+    return sign_logout_token(claims), 200, {"Content-Type": "text/plain"}
 
 
 def _set_auth_time(sub: str) -> ResponseReturnValue:
@@ -138,7 +213,10 @@ def _set_auth_time(sub: str) -> ResponseReturnValue:
     return "", 204
 
 
-def make_app(people: Iterable[DemoPerson] = PEOPLE) -> Flask:
+def make_app(people: Iterable[DemoPerson] = PEOPLE, *, backchannel_logout_uri: str | None = None,
+             client_id: str | None = None) -> Flask:
+    """The provider; with ``backchannel_logout_uri`` and ``client_id`` (the relying party's), ending
+    a session at its sign-out sends that party a logout token."""
     users = [User(sub=person.email, claims=person.claims()) for person in people]
     app = provider_app(require_nonce=True, user_claims=users)
     app.debug = False
@@ -149,16 +227,20 @@ def make_app(people: Iterable[DemoPerson] = PEOPLE) -> Flask:
                                      app.jinja_loader])  # type: ignore[list-item]
     # Its own cookie, only for its pages: the portal may run on the same host (another port).
     app.config.update(SESSION_COOKIE_NAME="demo_idp_sso", SESSION_COOKIE_PATH="/oauth2/",
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      DEMO_BACKCHANNEL_LOGOUT_URI=backchannel_logout_uri, DEMO_CLIENT_ID=client_id)
     app.before_request(_single_sign_on)
     app.after_request(_remember)
     app.add_url_rule("/users/<sub>/auth-time", "demo_auth_time", _set_auth_time, methods=["PUT", "DELETE"])
+    app.add_url_rule("/logout-token", "demo_logout_token", _logout_token, methods=["POST"])
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 9400) -> werkzeug.serving.BaseWSGIServer:
+def serve(host: str = "127.0.0.1", port: int = 9400, *, backchannel_logout_uri: str | None = None,
+          client_id: str | None = None) -> werkzeug.serving.BaseWSGIServer:
     """Start the provider on a background thread; returns the server (``.shutdown()`` stops it)."""
-    server = werkzeug.serving.make_server(host, port, make_app(), threaded=True)
+    app = make_app(backchannel_logout_uri=backchannel_logout_uri, client_id=client_id)
+    server = werkzeug.serving.make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="demo-idp", daemon=True).start()
     return server
 

@@ -27,7 +27,8 @@ def main() -> None:
         report = seed(settings.oidc_issuer, progress=lambda line: click.echo(f"  seeded {line}"))
         db.session.commit()
     try:
-        server = idp.serve("127.0.0.1", 9400)
+        server = idp.serve("127.0.0.1", 9400, client_id=settings.oidc_client_id,
+                           backchannel_logout_uri=f"{settings.base_url}/auth/backchannel-logout")
     except OSError as exc:
         sys.exit(f"Cannot start the demo identity provider on 127.0.0.1:9400: {exc}")
     people = "\n".join([

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.auth.models import AuthSession, SsoIdentity
-from portal.extensions import db
+from portal.extensions import db, oauth
 from portal.people.models import Employee, EmploymentStatus, Role
 from tests.conftest import both_databases, set_idp_user
 from tests.helpers import make_employee, replace_query, sign_in
@@ -176,13 +180,43 @@ def test_redirect_after_sign_in_to_local_path(app: Flask, client: FlaskClient) -
 
 def test_sign_out_ends_session_and_uses_rp_initiated_logout(app: Flask, client: FlaskClient, idp_url: str) -> None:
     sign_in(client)
+    with client.session_transaction() as session:
+        id_token = session["id_token"]
     response = client.post("/auth/logout", data={"csrf_token": _csrf(client)})
     assert response.status_code == 302
     location = response.headers["Location"]
-    assert location.startswith(f"{idp_url}/oauth2/end_session")
-    assert parse_qs(urlsplit(location).query)["post_logout_redirect_uri"] == ["http://localhost/auth/signed-out"]
+    assert location.startswith(f"{idp_url}/oauth2/end_session?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["post_logout_redirect_uri"] == ["http://localhost/auth/signed-out"]
+    assert query["client_id"] == ["portal-test"]
+    assert query["id_token_hint"] == [id_token]
+    hint = jwt.decode(id_token, KeySet.import_key_set(requests.get(f"{idp_url}/jwks", timeout=10).json()))
+    assert (hint.claims["iss"], hint.claims["aud"], hint.claims["sub"]) == (idp_url, ["portal-test"], "alice@example.com")
     assert live_sessions(app) == 0
     assert "auth:session:end" in [t for t, _ in audit_tags(app)]
+    assert client.get("/account/sessions").status_code == 302
+    with client.session_transaction() as session:
+        assert "id_token" not in session, "the ID token goes with the session"
+
+
+@pytest.fixture
+def idp_without_end_session(app: Flask) -> Iterator[None]:
+    """The IdP's discovery metadata (as the portal has loaded it) without an end_session_endpoint."""
+    with app.app_context():
+        metadata = oauth.create_client("idp").load_server_metadata()
+        saved = metadata.pop("end_session_endpoint")
+    try:
+        yield
+    finally:
+        metadata["end_session_endpoint"] = saved
+
+
+def test_sign_out_without_an_end_session_endpoint_stays_here(app: Flask, client: FlaskClient,
+                                                             idp_without_end_session: None) -> None:
+    sign_in(client)
+    response = client.post("/auth/logout", data={"csrf_token": _csrf(client)})
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/signed-out"
+    assert live_sessions(app) == 0
     assert client.get("/account/sessions").status_code == 302
 
 

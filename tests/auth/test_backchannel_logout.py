@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import secrets
 import time
 from pathlib import Path
@@ -14,18 +15,20 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from flask import request as flask_request
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.test import TestResponse
 
 from portal import create_app
-from portal.auth import services
+from portal.auth import backchannel, services
 from portal.auth.models import AuthSession
+from portal.demo import idp as demo_idp
 from portal.extensions import db
 from portal.ratelimit import BACKCHANNEL_LOGOUT
 from tests.auth.test_sessions import browser, handle_of, is_signed_in, sessions
-from tests.conftest import app_config, both_databases
+from tests.conftest import LiveServer, app_config, both_databases
 from tests.helpers import audit_entries, snapshot
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -238,3 +241,38 @@ def test_past_the_limit_the_idp_address_is_answered_429(app: Flask) -> None:
         assert client.post(PATH, data={}).status_code == 400, n
     assert client.post(PATH, data={}).status_code == 429
     assert len(refusals(app)) == per_minute, "the flood past the limit wrote nothing"
+
+
+def test_the_demo_idp_offers_back_channel_logout(idp_url: str) -> None:
+    metadata = requests.get(f"{idp_url}/.well-known/openid-configuration", timeout=10).json()
+    assert metadata["backchannel_logout_supported"] is True
+    assert metadata["backchannel_logout_session_supported"] is True
+    assert metadata["end_session_endpoint"] == f"{idp_url}/oauth2/end_session"
+
+
+def test_the_demo_idp_sends_a_logout_token_when_its_session_ends() -> None:
+    """Made with a relying party's back-channel logout URI (as ``make run`` does), the demo IdP posts
+    a logout token there, signed with its key and naming the session that its sign-out ended."""
+    received: queue.Queue[str] = queue.Queue()
+    receiver = Flask("receiver")
+
+    @receiver.post("/logout")
+    def logout() -> tuple[str, int]:
+        received.put(flask_request.form["logout_token"])
+        return "", 200
+
+    rp = LiveServer(receiver)
+    with rp, LiveServer(demo_idp.make_app(backchannel_logout_uri=f"{rp.url}/logout", client_id="rp")) as provider:
+        browser_at_idp = requests.Session()
+        authorize = (f"{provider.url}/oauth2/authorize?response_type=code&client_id=rp&scope=openid"
+                     f"&redirect_uri={rp.url}/callback&nonce=n-1&state=s-1")
+        answer = browser_at_idp.post(authorize, data={"sub": "alice@example.com"}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 302 and "demo_idp_sso" in browser_at_idp.cookies
+        ended = browser_at_idp.post(f"{provider.url}/oauth2/end_session/confirm", data={}, timeout=10)
+        assert ended.status_code == 200
+        token = received.get(timeout=10)
+        keys = requests.get(f"{provider.url}/jwks", timeout=10).json()
+        checked = backchannel.verify(token, key_set=lambda force: keys, algorithms=["RS256"],
+                                     issuer=provider.url, client_id="rp")
+    assert checked.sub == "alice@example.com" and checked.sid
+    assert received.empty()

@@ -206,7 +206,7 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.group("people")
     def people_group() -> None:
-        """Employees: leavers."""
+        """Employees: leavers, and their return."""
 
     @people_group.command("leave")
     @click.option("--email", "email", required=True, help="The employee's work e-mail address.")
@@ -232,6 +232,23 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(f"{str(exc).capitalize()}; nothing was changed.") from None
         db.session.commit()
         click.echo(f"Marked as former employee (left {employee.left_at:%Y-%m-%d}); {ended} session(s) ended.")
+
+    @people_group.command("return")
+    @click.option("--email", "email", required=True, help="The employee's work e-mail address.")
+    def people_return(email: str) -> None:
+        """A former employee is employed again (re-hired, or a leave recorded by mistake): SSO admits
+        them again, as SCIM's active=true does. Their personal e-mail stays on record."""
+        from portal.audit.services import Actor
+        from portal.people import services as people
+
+        employee = people.find_by_email(email)
+        if employee is None:
+            raise click.ClickException("No employee has this e-mail address; nothing was changed.")
+        if not people.reinstate(employee, actor=Actor("staff", "shell")):
+            click.echo("A current employee already; nothing was changed.")
+            return
+        db.session.commit()
+        click.echo("A current employee again: company sign-in admits them.")
 
     @app.cli.group("requests")
     def requests_group() -> None:

@@ -119,3 +119,29 @@ def test_the_leave_command(app: Flask, working_alice: tuple[list, str]) -> None:
         assert person.is_former and person.left_at is not None and person.left_at.date() == date(2026, 1, 31)
         assert person.personal_email == "alice.home@example.net"
     assert audit_entries(app, "people:employee:leave")[0].actor_id == "shell"
+
+
+def test_the_return_command(app: Flask, working_alice: tuple[list, str]) -> None:
+    """``people return`` re-admits a leaver through people.services.reinstate, as SCIM's active=true does."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["people", "leave", "--email", "alice@example.com"]).exit_code == 0
+    assert sign_in(app.test_client(), "alice@example.com").status_code == 403
+
+    nobody = runner.invoke(args=["people", "return", "--email", "nobody@example.com"])
+    assert nobody.exit_code == 1 and "No employee has this e-mail address" in nobody.output
+    done = runner.invoke(args=["people", "return", "--email", "alice@example.com"])
+    assert done.exit_code == 0 and "A current employee again" in done.output, done.output
+    with app.app_context():
+        person = alice(app)
+        assert person.employment_status == EmploymentStatus.ACTIVE and person.left_at is None
+    back = app.test_client()
+    assert sign_in(back, "alice@example.com").status_code == 302
+    assert is_signed_in(back)
+    (entry,) = audit_entries(app, "people:employee:reinstate")
+    assert entry.actor_type == "staff" and entry.actor_id == "shell"
+    assert entry.details == {"left_on": utcnow().date().isoformat()}
+
+    before = snapshot(app)
+    again = runner.invoke(args=["people", "return", "--email", "alice@example.com"])
+    assert again.exit_code == 0 and "already; nothing was changed" in again.output
+    assert snapshot(app) == before

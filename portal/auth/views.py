@@ -288,29 +288,32 @@ def _idp_key_set(force: bool) -> KeySetSerialization:
     return keys
 
 
+def _idp_algorithms() -> list[str]:
+    """The algorithms the IdP signs ID tokens with, from its discovery metadata."""
+    try:
+        metadata = idp().load_server_metadata()
+    except (requests.RequestException, OAuthError, ValueError):
+        current_app.logger.warning("identity provider unreachable at back-channel logout")
+        raise backchannel.LogoutRefused("idp-unreachable") from None
+    return list(metadata.get("id_token_signing_alg_values_supported") or ["RS256"])
+
+
 @bp.post(BACKCHANNEL_PATH)
 @limiter.limit(BACKCHANNEL_LOGOUT)
 @public
 @csrf.exempt
-def backchannel_logout() -> tuple[Response, int]:
+def backchannel_logout() -> Response | tuple[Response, int]:
     """OpenID Connect Back-Channel Logout 1.0: the IdP posts a signed logout token, server to
     server. CSRF protection is off here on purpose: it defends a browser's session, and this
     endpoint has none (no session is opened under this path, see :func:`register`); the caller is
     the IdP, and the token's signature, issuer, audience, age and single use are what is checked
     (``auth.backchannel``). Answers 200 (even when no session matched: it may have ended already)
-    or 400 with an OAuth error, never cached."""
+    or 400 with an OAuth error; never cached (``Cache-Control: no-store``, as every page)."""
     conf = settings()
     try:
-        metadata = idp().load_server_metadata()
-        algorithms = list(metadata.get("id_token_signing_alg_values_supported") or ["RS256"])
-    except (requests.RequestException, OAuthError, ValueError):
-        current_app.logger.warning("identity provider unreachable at back-channel logout")
-        algorithms = []
-    try:
-        if not algorithms:
-            raise backchannel.LogoutRefused("idp-unreachable")
-        ended = backchannel.log_out(request.form.get("logout_token"), key_set=_idp_key_set, algorithms=algorithms,
-                                    issuer=conf.oidc_issuer, client_id=conf.oidc_client_id)
+        ended = backchannel.log_out(request.form.get("logout_token"), key_set=_idp_key_set,
+                                    algorithms=_idp_algorithms(), issuer=conf.oidc_issuer,
+                                    client_id=conf.oidc_client_id)
     except backchannel.LogoutRefused as refused:
         db.session.rollback()
         backchannel.record_refusal(refused.reason)
@@ -319,7 +322,7 @@ def backchannel_logout() -> tuple[Response, int]:
         return jsonify(error="invalid_request", error_description=refused.reason), 400
     db.session.commit()
     current_app.logger.info("back-channel logout: %d session(s) ended", ended)
-    return Response(status=200), 200
+    return Response(status=200)
 
 
 @bp.get("/auth/signed-out")

@@ -25,7 +25,7 @@ from portal import create_app
 from portal.auth import backchannel, services
 from portal.auth.models import AuthSession
 from portal.demo import idp as demo_idp
-from portal.extensions import db
+from portal.extensions import db, oauth
 from portal.ratelimit import BACKCHANNEL_LOGOUT
 from tests.auth.test_sessions import browser, handle_of, is_signed_in, sessions
 from tests.conftest import LiveServer, app_config, both_databases
@@ -232,6 +232,25 @@ def test_sign_in_keeps_the_idp_session_id_as_a_keyed_hash(app: Flask, idp_url: s
         row = db.session.get(AuthSession, handle_of(alice))
         assert row is not None and row.idp_session_digest == services.idp_session_digest(idp_url, sid)
         assert sid not in row.idp_session_digest
+
+
+def test_keys_that_cannot_be_fetched_refuse_the_token(app: Flask, idp_url: str) -> None:
+    """The IdP's JWKS does not answer (and none is cached): 400, nothing ended; it may send again."""
+    alice = browser(app)
+    token = signed(idp_url, claims(idp_url))
+    with app.app_context():
+        metadata = oauth.create_client("idp").load_server_metadata()
+    saved = {name: metadata.pop(name, None) for name in ("jwks", "jwks_uri")}
+    metadata["jwks_uri"] = "http://127.0.0.1:9/jwks"  # the discard port: nobody answers
+    try:
+        before = snapshot(app)
+        refused = post(app, token)
+    finally:
+        metadata.update({name: value for name, value in saved.items() if value is not None})
+    assert refused.status_code == 400 and refused.get_json()["error_description"] == "idp-unreachable"
+    assert snapshot(app) == before and is_signed_in(alice)
+    assert post(app, token).status_code == 200, "the same token, once the keys answer"
+    assert not is_signed_in(alice)
 
 
 def test_past_the_limit_the_idp_address_is_answered_429(app: Flask) -> None:

@@ -167,7 +167,7 @@ def sign_logout_token(claims: Mapping[str, Any]) -> str:
     return jwt.encode({"alg": "RS256", "typ": "logout+jwt", "kid": key.kid}, dict(claims), key)
 
 
-def logout_claims(*, sub: str, sid: str | None, audience: str) -> dict[str, Any]:
+def _logout_claims(*, sub: str, sid: str | None, audience: str) -> dict[str, Any]:
     """The claims of a logout token for ``sub`` (and the provider's session ``sid``), issued now."""
     now = int(time.time())
     claims: dict[str, Any] = {"iss": request.host_url.rstrip("/"), "aud": audience, "iat": now, "exp": now + 120,
@@ -183,7 +183,7 @@ def _send_backchannel_logout(*, sub: str, sid: str) -> None:
     uri, client_id = current_app.config.get("DEMO_BACKCHANNEL_LOGOUT_URI"), current_app.config.get("DEMO_CLIENT_ID")
     if not uri or not client_id:
         return
-    token = sign_logout_token(logout_claims(sub=sub, sid=sid, audience=client_id))
+    token = sign_logout_token(_logout_claims(sub=sub, sid=sid, audience=client_id))
 
     def send() -> None:
         try:

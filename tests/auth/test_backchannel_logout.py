@@ -9,6 +9,7 @@ import json
 import queue
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ from flask import request as flask_request
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from portal import create_app
 from portal.auth import backchannel, services
-from portal.auth.models import AuthSession
+from portal.auth.models import AuthSession, LogoutTokenSeen
+from portal.db import utcnow
 from portal.demo import idp as demo_idp
 from portal.extensions import db, oauth
 from portal.ratelimit import BACKCHANNEL_LOGOUT
@@ -295,3 +298,18 @@ def test_the_demo_idp_sends_a_logout_token_when_its_session_ends() -> None:
                                      issuer=provider.url, client_id="rp")
     assert checked.sub == "alice@example.com" and checked.sid
     assert received.empty()
+
+
+def test_seen_token_ids_are_forgotten_once_the_tokens_are_too_old(app: Flask, idp_url: str) -> None:
+    assert post(app, signed(idp_url, claims(idp_url, iat=int(time.time()) - 240))).status_code == 200
+    assert post(app, signed(idp_url, claims(idp_url))).status_code == 200
+    with app.app_context():
+        assert backchannel.purge_seen_tokens() == 0, "both could still arrive in time"
+        later = utcnow() + timedelta(seconds=300)
+        kept = db.session.scalars(select(LogoutTokenSeen.expires_at)).all()
+        assert sorted(kept)[0] < later < sorted(kept)[1]
+        db.session.execute(update(LogoutTokenSeen).where(LogoutTokenSeen.expires_at < later)
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert backchannel.purge_seen_tokens() == 1
+        assert db.session.scalar(select(func.count()).select_from(LogoutTokenSeen)) == 1

@@ -49,8 +49,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy portal
 
+# One test process per core (pytest-xdist); TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= auto
+
 test: $(DEV_STAMP) browser-deps hsm-deps lint translations
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/generate.py

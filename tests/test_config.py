@@ -100,7 +100,7 @@ def test_malformed_keys_are_refused_clearly(tmp_path: Path, setting: str, case: 
     assert value not in str(raised.value), "the message never repeats the secret"
 
 
-@pytest.mark.parametrize("value", [KEY, KEY + "=", f"  {KEY}\n"])
+@pytest.mark.parametrize("value", [KEY, KEY + "=", f"  {KEY}\n"], ids=["bare", "padded", "spaced"])
 def test_well_formed_keys_are_accepted(tmp_path: Path, value: str) -> None:
     create_app(config(tmp_path, master_key=value))
 

@@ -172,6 +172,9 @@ class Regime:
     # register category key -> the law's own name for that category, shown beside the register's
     category_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     language: str = "en"  # the language people under this regime read by default (a catalogue's name)
+    # Its requests are counted in the CPRA metrics (11 CCR §7102(a)), each as its kind's CPRA
+    # request (``RequestKind.cpra``): only requests of California consumers are CPRA requests.
+    cpra_metrics: bool = False
 
     def rule(self, kind: RequestType | str) -> DeadlineRule:
         return self.deadlines[RequestType(kind)]
@@ -346,7 +349,7 @@ _CCPA_LIMIT = DeadlineRule(
 _CCPA_VERIFIABLE = frozenset({T.ACCESS, T.PORTABILITY, T.ERASURE, T.RECTIFICATION})
 
 CALIFORNIA_REGIME = Regime(
-    key="US-CA", name="CCPA/CPRA", law="the CCPA as amended by the CPRA", countries=frozenset(),
+    key="US-CA", name="CCPA/CPRA", law="the CCPA as amended by the CPRA", countries=frozenset(), cpra_metrics=True,
     codes=frozenset({"US-CA"}), authority=CPPA, authority_fallback="", authority_list_url="", calendar=CALIFORNIA,
     deadlines=_frozen({T.ACCESS: _ccpa_rule("request to know"), T.PORTABILITY: _ccpa_rule("request to know"),
                        T.ERASURE: _ccpa_rule("request to delete"), T.RECTIFICATION: _ccpa_rule("request to correct"),

@@ -282,7 +282,7 @@ _GDPR_BASES = {
     "ai_training_use": "Consent (GDPR Art. 6(1)(a)); you can withdraw it at any time (Art. 7(3))",
 }
 _GDPR_CITATIONS = {
-    "copy": "GDPR Art. 15(3) and 20", "purposes": "GDPR Art. 15(1)(a) and (b)", "recipients": "GDPR Art. 15(1)(c)",
+    "copy": "GDPR Art. 15(3) and 20", "purposes": "GDPR Art. 15(1)(a) and (b)", "recipients": "GDPR Art. 15(1)(c) and (2)",
     "retention": "GDPR Art. 15(1)(d)", "consent": "GDPR Art. 7(3)", "act": "GDPR Art. 15(1)(e), 16 to 18, 20 and 21",
     "complain": "GDPR Art. 15(1)(f) and 77", "source": "GDPR Art. 15(1)(g)", "automated": "GDPR Art. 15(1)(h) and 22",
 }

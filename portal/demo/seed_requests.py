@@ -148,7 +148,8 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
     requests.place_hold(alice, dana, categories=["app_activity"], matter_reference="LIT-2026-031",
                         reason="Employment tribunal claim: application records must be preserved until it ends.")
     held_erasure = reviewed(file(alice, T.ERASURE, 15, categories=["app_activity", "screenshots"], **days(6, 4)))
-    requests.approve(held_erasure, dana, "Scope checked: three days of app activity and screenshots.")
+    requests.approve(held_erasure, dana, "Scope checked: three days of app activity and screenshots.",
+                     erasure_ground="gdpr-17-1-a")
     requests.approve(held_erasure, admin, "Second approval.")
     if held_erasure.job_id:
         jobs_to_run.append(held_erasure.job_id)
@@ -166,7 +167,7 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
                     "can ask again then.")
 
     failed = reviewed(file(bob, T.ERASURE, 9, categories=["screenshots"], **days(3, 2)))
-    requests.approve(failed, dana)
+    requests.approve(failed, dana, erasure_ground="ccpa-1798-105-a")
     requests.approve(failed, admin)
     requests.fail(failed, "The screenshot store did not answer (a simulated outage in the demo); retry it.")
     if failed.job_id:
@@ -195,7 +196,8 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
     requests.approve(carla_objection, dana)  # upheld at once: completed
 
     certificate = reviewed(file(carla, T.ERASURE, 18, categories=["input_events", "screenshots"], **days(9, 7)))
-    requests.approve(certificate, dana, "Three days of input events and screenshots.")
+    requests.approve(certificate, dana, "Three days of input events and screenshots.",
+                     erasure_ground="co-1377-9-supresion")
     requests.approve(certificate, admin)
     if certificate.job_id:
         jobs_to_run.append(certificate.job_id)

@@ -86,7 +86,7 @@ NOTES: tuple[str, ...] = (
 CSV_COLUMNS: tuple[str, ...] = (
     "controller", "controller_contact", "dpo_contact", "activity_key", "activity", "purposes", "legal_basis",
     "data_subjects", "personal_data", "recipients", "transfers_third_countries", "retention_days", "retention",
-    "security_measures", "source_system", "consent_purpose", "generated_at",
+    "security_measures", "source_system", "consent_purpose", "dpia_reference", "generated_at",
 )
 
 
@@ -106,6 +106,7 @@ class Activity:
     source_system: str
     consent_purpose: str | None
     retention: str = ""  # in words, where no period in days is set
+    dpia: str = ""  # the register's impact assessment (Art. 35), where it names one
 
 
 PORTAL_PREFIX = "portal:"
@@ -181,7 +182,7 @@ def build_record(now: datetime | None = None) -> Record:
         Activity(key=c.key, name=c.name, description=c.description, purposes=tuple(c.purposes or ()),
                  legal_basis=c.legal_basis, data_subjects=_subjects(c.key), recipients=tuple(c.recipients or ()),
                  transfers=_transfers(c.transfers), retention_days=c.retention_days, source_system=c.source_system,
-                 consent_purpose=c.consent_purpose)
+                 consent_purpose=c.consent_purpose, dpia=c.dpia_reference or "")
         for c in register()) + PORTAL_ACTIVITIES
     controllers = gdpr_controllers()
     if not controllers:
@@ -224,7 +225,8 @@ def to_csv(record: Record) -> str:
             "transfers_third_countries": a.transfers,
             "retention_days": "" if a.retention_days is None else a.retention_days, "retention": a.retention,
             "security_measures": _joined(record.security_measures), "source_system": a.source_system,
-            "consent_purpose": a.consent_purpose or "", "generated_at": record.generated_at.isoformat(),
+            "consent_purpose": a.consent_purpose or "", "dpia_reference": a.dpia,
+            "generated_at": record.generated_at.isoformat(),
         })
     return out.getvalue()
 
@@ -266,6 +268,7 @@ def to_pdf(record: Record) -> bytes:
                  else a.retention),
                 (_("Rests on consent"), consent),
                 (_("Source"), a.source_system),
+                (_("Impact assessment (Art. 35)"), a.dpia or "—"),
                 (_("Security measures"), _("See “Technical and organisational security measures”.")),
             ]))
         w.heading(_("Technical and organisational security measures"))

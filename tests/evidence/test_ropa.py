@@ -239,4 +239,7 @@ def test_transfers_are_the_registers_with_their_safeguards(app: Flask) -> None:
     for key, lines in TRANSFERS.items():
         assert by_key[key].transfers == "; ".join(lines)
     assert "United States. Safeguard: The EU-US Data Privacy Framework" in pdf
+    # The register's impact assessment of each category (Art. 35), beside its activity.
+    assert by_key["screenshots"].dpia == "DPIA-2025-08 Screen capture, approved 15 September 2025"
+    assert "Impact assessment (Art. 35) DPIA-2025-08 Screen capture" in pdf
     assert "India. Safeguard: Standard contractual clauses" in pdf

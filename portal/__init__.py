@@ -238,6 +238,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app, redis_url=settings.redis_url, api_rate_limit=settings.api_rate_limit)
 
     from portal.cli import register_commands
+    from portal.jurisdictions import transfers
 
     register_commands(app)
 
@@ -246,7 +247,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         auth_session = g.get("auth_session")
         return {"auth_session": auth_session, "limited_session": bool(auth_session is not None and auth_session.is_limited),
                 "_": gettext, "demo": settings.demo,
-                "dpo_contact": settings.dpo_contact}
+                "dpo_contact": settings.dpo_contact, "transfer_lines": transfers.lines}
 
     _ = crypto
     return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,8 +26,27 @@ NAMING_CONVENTION = {
 }
 
 
+_CLOCK: ContextVar[datetime | None] = ContextVar("portal_clock", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC; inside :func:`clock_at`, the moment it set."""
+    fixed = _CLOCK.get()
+    return fixed if fixed is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Make :func:`utcnow` answer ``moment`` in this context (the demo seed only: it builds its
+    history step by step at the times it shows, so that every record, audit entry included, is
+    stamped with the moment it describes; the steps run in time order, as the audit log wants)."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at needs an aware moment")
+    token = _CLOCK.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 def instant(value: datetime | None) -> str | None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,21 @@ from portal.crypto import blind_index, keystore
 from portal.db import utcnow
 from portal.demo import synthetic
 from portal.demo.identities import PEOPLE, DemoPerson
-from portal.demo.seed_extra import seed_policy_and_access
-from portal.demo.seed_requests import seed_requests
+from portal.demo.seed_extra import ACCESSES, acknowledge_first, publish_version, record_demo_access
+from portal.demo.seed_requests import finish_requests, seed_requests
+from portal.demo.timeline import Timeline
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch, store_events, store_screenshots
 from portal.monitoring.models import ActivityEvent, TrainingSetUse
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus, Role
+from portal.policy import services as policy
 
 DAYS = 30
 SCREENSHOTS = 20
+HIRED_DAYS_AGO = 400
+V2_DAYS_AGO = 3  # the policy's second version, not yet acknowledged: the banner shows
+FORMER_LEFT_DAYS_AGO = 10
 
 
 @dataclass
@@ -51,7 +56,7 @@ def _ensure_person(person: DemoPerson, issuer: str) -> tuple[Employee, bool]:
         employee = people.create_employee(
             email=person.email, display_name=person.name, jurisdiction=person.country,
             employee_number=person.employee_number, timezone=person.timezone, actor=Actor.system(),
-            status=EmploymentStatus.FORMER if person.former else EmploymentStatus.ACTIVE,
+            status=EmploymentStatus.ACTIVE,  # a leaver leaves later, on the timeline (seed: _leave)
         )
         people.sync_roles(employee, {Role(r) for r in
                                      people.roles_from_groups(person.groups, dpo=["dpo"], admin=["privacy-admin"],
@@ -93,21 +98,65 @@ def _has_data(employee: Employee) -> bool:
 
 
 def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None] = lambda _: None) -> SeedReport:
+    """The demo's people, policy, consent, requests and data, as a history told in time order
+    (:mod:`portal.demo.timeline`): each step is stamped, audit entry included, with the moment it
+    shows. The people were hired :data:`HIRED_DAYS_AGO` days ago (before the training sets of the
+    last three quarters that used their data), read the policy's first version and gave consent
+    that day; the requests come in over the last weeks; the monitoring data, collected over the
+    last :data:`DAYS` days, is taken in at the end, as the collectors' batches are now."""
     report = SeedReport([], [], 0, 0)
-    now = utcnow()
+    timeline = Timeline()
+    now = timeline.now
     start = (now - timedelta(days=DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    for index, person in enumerate(PEOPLE):
+    hired = (now - timedelta(days=HIRED_DAYS_AGO)).replace(hour=9, minute=0, second=0, microsecond=0)
+    hour = timedelta(hours=1)
+    employees: dict[str, Employee] = {}
+    fresh: set[str] = set()  # who gets data (and gives consent) in this run
+
+    def hire(person: DemoPerson) -> None:
         employee, created = _ensure_person(person, issuer)
+        employees[person.email] = employee
         (report.created if created else report.existing).append(person.email)
-        if not person.data or _has_data(employee):
-            continue
+        if person.data and not _has_data(employee):
+            fresh.add(person.email)
+
+    def ids() -> dict[str, str]:
+        return {email: e.id for email, e in employees.items()}
+
+    def give_consent(email: str) -> None:
+        employee = employees[email]
+        version = 1 if policy.get_version(1) is not None else None  # the notice in force
         for purpose in Purpose:
             if consent.latest(employee.id, purpose) is None:
                 consent.decide(employee.id, purpose, Decision.GRANTED, actor=Actor("employee", employee.id),
-                               method="demo-seed", device="Chrome on Windows", policy_version=None)
+                               method="demo-seed", device="Chrome on Windows", policy_version=version)
+
+    for person in PEOPLE:
+        timeline.at(hired, lambda person=person: hire(person))  # type: ignore[misc]
+    timeline.at(hired + hour, lambda: publish_version(ids(), 1))
+    timeline.at(hired + 2 * hour, lambda: acknowledge_first(ids()))
+    timeline.run()
+    for email in sorted(fresh):
+        timeline.at(hired + 3 * hour, lambda email=email: give_consent(email))  # type: ignore[misc]
+    for access in ACCESSES:
+        timeline.at(now - timedelta(days=access[5]),
+                    lambda access=access: record_demo_access(ids(), access))  # type: ignore[misc]
+    timeline.at(now - timedelta(days=V2_DAYS_AGO), lambda: publish_version(ids(), 2))
+    for person in PEOPLE:
+        employee = employees[person.email]
+        if person.former and person.email in fresh:
+            # They left after their data was collected: DAYS - FORMER_DAYS of it.
+            left_on = (now - timedelta(days=FORMER_LEFT_DAYS_AGO)).date()
+            timeline.at(now - timedelta(days=FORMER_LEFT_DAYS_AGO), lambda e=employee, d=left_on: _leave(e, d))  # type: ignore[misc]
+    made = seed_requests(ids(), timeline)
+    timeline.run()
+
+    for index, person in enumerate(PEOPLE):
+        if person.email not in fresh:
+            continue
+        employee = employees[person.email]
         rng = random.Random(seed_value + index)  # noqa: S311 - synthetic demo data, not secrets
-        was_former = employee.employment_status == EmploymentStatus.FORMER
-        end_days = DAYS if not was_former else DAYS - 10
+        end_days = DAYS if not person.former else DAYS - FORMER_LEFT_DAYS_AGO
         events = list(synthetic.generate_events(rng, subject_id=employee.id, tz=employee.timezone, start=start,
                                                 days=end_days, id_prefix=f"demo-{index}"))
         shots = synthetic.generate_screenshots(rng, tz=employee.timezone, start=start, days=end_days,
@@ -124,13 +173,15 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
         record("demo:data:seed", actor=Actor.system(), subject_id=employee.id,
                details={"events": len(events), "screenshots": count})
         progress(f"{person.email}: {len(events)} events, {count} screenshots")
-    ids = {person.email: employee_id for person in PEOPLE
-           if (employee_id := getattr(people.find_by_email(person.email), "id", None)) is not None}
-    seed_policy_and_access(ids)
-    made = seed_requests(ids)  # commits: its export and erasure jobs run after that
+    finish_requests(made)  # commits: its export and erasure jobs run after that
     if made.created:
         progress(f"{len(made.created)} requests (alice, bob, carla, frank), queues and routing")
     return report
+
+
+def _leave(employee: Employee, left_on: date) -> None:
+    if employee.employment_status != EmploymentStatus.FORMER:
+        people.mark_leaver(employee, left_on, actor=Actor.system())
 
 
 def generate(employee: Employee, *, events: int, screenshots: int, seed_value: int | None = None,

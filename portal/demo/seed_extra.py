@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -105,42 +105,61 @@ class ExtraSeedReport:
 
 
 def seed_policy_and_access(issuer_people: Mapping[str, str]) -> ExtraSeedReport:
-    """``issuer_people`` maps each demo person's e-mail to their employee id. The caller commits."""
+    """``issuer_people`` maps each demo person's e-mail to their employee id. The caller commits.
+    Everything at once, back-dated where it says so (the demo seed runs the same steps one by one,
+    each at its own moment: :func:`portal.demo.seed.seed`)."""
     report = ExtraSeedReport()
     now = utcnow()
+    for number, days_ago in ((1, 60), (2, 3)):
+        if publish_version(issuer_people, number, published_at=now - timedelta(days=days_ago)):
+            report.published.append(number)
+    report.acknowledgements = acknowledge_first(issuer_people, at=now - timedelta(days=55))
+    for access in ACCESSES:
+        report.access_records += record_demo_access(issuer_people, access, at=now - timedelta(days=access[5]))
+    return report
+
+
+def publish_version(issuer_people: Mapping[str, str], number: int, *, published_at: datetime | None = None) -> bool:
+    """Publish the demo policy's version ``number`` (1 or 2) unless it is, or someone is working on
+    the policy; by the admin. Whether it was published."""
     admin_id = issuer_people.get(ADMIN)
     actor = Actor("employee", admin_id) if admin_id else Actor.system()
+    body, summary = {1: (POLICY_V1, "First published version."), 2: (POLICY_V2, V2_SUMMARY)}[number]
+    if (policy.get_version(number) is not None or (policy.current_version_number() or 0) != number - 1
+            or policy.draft()):
+        return False  # published already, or someone is working on the policy: leave it alone
+    draft = policy.save_draft(POLICY_TITLE, body, summary, actor)
+    policy.publish(draft.id, actor, published_at=published_at or utcnow())
+    return True
 
-    versions = {v.version: v for v in policy.published()}
-    for number, body, summary, days_ago in ((1, POLICY_V1, "First published version.", 60),
-                                             (2, POLICY_V2, V2_SUMMARY, 3)):
-        if number in versions or (policy.current_version_number() or 0) != number - 1 or policy.draft():
-            continue  # published already, or someone is working on the policy: leave it alone
-        draft = policy.save_draft(POLICY_TITLE, body, summary, actor)
-        versions[number] = policy.publish(draft.id, actor, published_at=now - timedelta(days=days_ago))
-        report.published.append(number)
 
+def acknowledge_first(issuer_people: Mapping[str, str], *, at: datetime | None = None) -> int:
+    """Every demo person acknowledges version 1 (once). How many did now."""
     first = policy.get_version(1)
+    done = 0
     if first is not None:
         for subject_id in issuer_people.values():
             if policy.acknowledgement(subject_id, first) is None:
-                policy.acknowledge(subject_id, 1, Actor("employee", subject_id), at=now - timedelta(days=55))
-                report.acknowledgements += 1
+                policy.acknowledge(subject_id, 1, Actor("employee", subject_id), at=at or utcnow())
+                done += 1
+    return done
 
-    dpo_id = issuer_people.get(DPO)
-    for email, action, role, purpose, case_ref, days_ago in ACCESSES:
-        subject = issuer_people.get(email)
-        if subject is None:
-            continue
-        exists = db.session.scalar(select(AccessRecord.id).where(
-            AccessRecord.subject_id == subject, AccessRecord.case_ref == case_ref,
-            AccessRecord.action == action.value).limit(1))
-        if exists is not None:
-            continue
-        accessor = None if role == "system" else dpo_id
-        if role != "system" and accessor is None:
-            continue
-        record_access(subject, accessor_id=accessor, accessor_role=role, action=action, purpose=purpose,
-                      case_ref=case_ref, at=now - timedelta(days=days_ago))
-        report.access_records += 1
-    return report
+
+def record_demo_access(issuer_people: Mapping[str, str], access: tuple[str, AccessAction, str, str, str | None, int],
+                       *, at: datetime | None = None) -> int:
+    """One of :data:`ACCESSES`, unless recorded already (1 if it was recorded now)."""
+    email, action, role, purpose, case_ref, _days_ago = access
+    subject = issuer_people.get(email)
+    if subject is None:
+        return 0
+    exists = db.session.scalar(select(AccessRecord.id).where(
+        AccessRecord.subject_id == subject, AccessRecord.case_ref == case_ref,
+        AccessRecord.action == action.value).limit(1))
+    if exists is not None:
+        return 0
+    accessor = None if role == "system" else issuer_people.get(DPO)
+    if role != "system" and accessor is None:
+        return 0
+    record_access(subject, accessor_id=accessor, accessor_role=role, action=action, purpose=purpose,
+                  case_ref=case_ref, at=at or utcnow())
+    return 1

@@ -1,7 +1,8 @@
 """Demo requests: DPO queues and routing, and requests of every type in every state for alice
 (ES), bob (US-CA), carla (CO) and frank (a former employee, verified path).
 
-Everything is driven through the real service functions (filing with a back-dated receipt,
+Everything is driven through the real service functions, each step at the moment it shows
+(:mod:`portal.demo.timeline`: filing,
 claiming, reviewing, asking, answering, extending, approving with four eyes, refusing,
 withdrawing, legal holds), so the timelines, audit entries and e-mails are the real ones. The
 erasures run their job here, after a commit, so the demo starts with a deletion certificate and
@@ -20,9 +21,9 @@ that lacks one of the demo people (or dana's DPO role, or the admin's), adds not
 from __future__ import annotations
 
 import time as clock
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, record
 from portal.db import utcnow
+from portal.demo.timeline import Timeline
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.jobs.services import run_job
@@ -49,6 +51,7 @@ QUEUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "Colombia": ("Requests from Colombia (Ley 1581)", ("CO",)),
 }
 JOB_WAIT_SECONDS = 60
+QUEUES_DAYS_AGO = 45  # the queues were set up before the first demo request came in
 
 T = RequestType
 
@@ -57,6 +60,7 @@ T = RequestType
 class RequestsReport:
     created: list[str] = field(default_factory=list)  # request ids
     skipped: bool = False
+    jobs: list[str] = field(default_factory=list)  # the approved requests' jobs, run after the commit
 
 
 def ensure_queues(dpo: Employee | None) -> dict[str, Queue]:
@@ -82,27 +86,37 @@ def _seeded() -> bool:
     return db.session.scalar(select(AuditEntry.seq).where(AuditEntry.tag == MARKER).limit(1)) is not None
 
 
-def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> RequestsReport:
-    """Create the demo requests (see the module docstring). Commits: the jobs that carry out the
-    approved ones (an export, two erasures) run after that, here."""
+def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
+    """Plan the demo requests (see the module docstring) on ``timeline``, each step at the moment
+    it shows (the caller runs it); then :func:`finish_requests` marks the seed done, commits and
+    runs the jobs that carry out the approved ones (an export, two erasures)."""
     people = {email: db.session.get(Employee, ids[email]) for email in (ALICE, BOB, CARLA, FRANK, DPO, ADMIN)
               if email in ids}
-    ensure_queues(people.get(DPO))
     report = RequestsReport()
+    now = timeline.now
+    timeline.at(now - timedelta(days=QUEUES_DAYS_AGO), lambda: ensure_queues(people.get(DPO)))
     alice, bob, carla, dana, admin = (people.get(e) for e in (ALICE, BOB, CARLA, DPO, ADMIN))
     if (_seeded() or alice is None or bob is None or carla is None
             or dana is None or Role.DPO not in dana.role_names  # she works the cases
             or admin is None or Role.ADMIN not in admin.role_names):  # the second pair of eyes
         report.skipped = True
         return report
-    now = now or utcnow()
     today = now.date()
-    jobs_to_run: list[str] = []
+    made: dict[str, DataRequest] = {}
+    H, D = timedelta(hours=1), timedelta(days=1)
 
-    def file(subject: Employee, kind: RequestType, days_ago: int, **kwargs: Any) -> DataRequest:
-        filed = requests.file_request(subject, kind, received_at=now - timedelta(days=days_ago), **kwargs)
-        report.created.append(filed.request.id)
-        return filed.request
+    Later = tuple[timedelta, Callable[[DataRequest], object]]
+
+    def file(key: str, subject: Employee, kind: RequestType, days_ago: int, *later: Later, **kwargs: Any) -> None:
+        """File the request ``days_ago`` days ago, then each later step that long after its receipt."""
+        def filing() -> None:
+            made[key] = requests.file_request(subject, kind, received_at=utcnow(), **kwargs).request
+            report.created.append(made[key].id)
+
+        received = now - timedelta(days=days_ago)
+        timeline.at(received, filing)
+        for offset, action in later:
+            timeline.at(received + offset, lambda action=action: action(made[key]))  # type: ignore[misc]
 
     def due_in(subject: Employee, kind: RequestType, low: int, high: int) -> int:
         """How many days ago a request must have come for its lawful deadline (weekends and
@@ -114,103 +128,107 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
                 return days_ago
         raise ValueError(f"no receipt date gives a deadline {low} to {high} days away")
 
-    def reviewed(request: DataRequest) -> DataRequest:
-        requests.claim(request, dana)
-        requests.start_review(request, dana)
-        return request
+    reviewed: tuple[Later, Later] = ((H, lambda r: requests.claim(r, dana)),
+                                     (2 * H, lambda r: requests.start_review(r, dana)))
+
+    def approve(staff: Employee, note: str = "", ground: str | None = None) -> Callable[[DataRequest], object]:
+        return lambda r: requests.approve(r, staff, note, erasure_ground=ground)
+
+    def run_job(request: DataRequest) -> None:
+        if request.job_id:
+            report.jobs.append(request.job_id)
 
     def days(first: int, last: int) -> dict[str, date]:
         """An erasure's period; three days or more hold a working day (weekends have no data)."""
         return {"date_from": today - timedelta(days=first), "date_to": today - timedelta(days=last)}
 
     # -- alice, Spain (GDPR: one calendar month) --------------------------------------------------
-    access = file(alice, T.ACCESS, due_in(alice, T.ACCESS, 2, 7), description="A copy of everything the monitoring program holds about me.")
-    requests.claim(access, dana)  # open, due within a week
-    requests.message_requester(access, dana, "We are preparing your copy; it includes your screenshots, with "
-                                             "colleagues' faces and names redacted.")
-
-    rectification = reviewed(file(alice, T.RECTIFICATION, 33, wrong="My 12 March app activity shows 9 hours of "
-                                  "LinkedIn.", correct="I was on leave on 12 March; nothing should be recorded."))
-    requests.add_note(rectification, dana, "Checking the leave calendar with HR before correcting.")  # overdue
-
-    restriction = reviewed(file(alice, T.RESTRICTION, 20, categories=["screenshots"],
-                                description="Please stop using my screenshots while my complaint is looked at."))
-    requests.extend(restriction, dana, "Your complaint is being investigated by an external firm, whose report "
-                                       "we need before we can decide; it is expected within six weeks.", today=today)
-
-    objection = reviewed(file(alice, T.OBJECTION, 10, grounds="I do not want my work habits to train AI models."))
-    requests.ask_requester(objection, dana, "Do you object to all AI training, or only to the models shared "
-                                            "with the vendor?")
-
-    portability = file(alice, T.PORTABILITY, 5, description="My app activity as CSV, for my own records.")
-    requests.withdraw(portability, alice)
-
-    requests.place_hold(alice, dana, categories=["app_activity"], matter_reference="LIT-2026-031",
-                        reason="Employment tribunal claim: application records must be preserved until it ends.")
-    held_erasure = reviewed(file(alice, T.ERASURE, 15, categories=["app_activity", "screenshots"], **days(6, 4)))
-    requests.approve(held_erasure, dana, "Scope checked: three days of app activity and screenshots.")
-    requests.approve(held_erasure, admin, "Second approval.")
-    if held_erasure.job_id:
-        jobs_to_run.append(held_erasure.job_id)
+    file("access", alice, T.ACCESS, due_in(alice, T.ACCESS, 2, 7),  # open, due within a week
+         (H, lambda r: requests.claim(r, dana)),
+         (D, lambda r: requests.message_requester(r, dana, "We are preparing your copy; it includes your "
+                                                           "screenshots, with colleagues' faces and names "
+                                                           "redacted.")),
+         description="A copy of everything the monitoring program holds about me.")
+    file("rectification", alice, T.RECTIFICATION, 33, *reviewed,  # overdue
+         (D, lambda r: requests.add_note(r, dana, "Checking the leave calendar with HR before correcting.")),
+         wrong="My 12 March app activity shows 9 hours of LinkedIn.",
+         correct="I was on leave on 12 March; nothing should be recorded.")
+    file("restriction", alice, T.RESTRICTION, 20, *reviewed,
+         (3 * D, lambda r: requests.extend(r, dana, "Your complaint is being investigated by an external firm, "
+                                                    "whose report we need before we can decide; it is expected "
+                                                    "within six weeks.", today=utcnow().date())),
+         categories=["screenshots"], description="Please stop using my screenshots while my complaint is looked at.")
+    file("objection", alice, T.OBJECTION, 10, *reviewed,
+         (D, lambda r: requests.ask_requester(r, dana, "Do you object to all AI training, or only to the models "
+                                                       "shared with the vendor?")),
+         grounds="I do not want my work habits to train AI models.")
+    file("portability", alice, T.PORTABILITY, 5, (2 * H, lambda r: requests.withdraw(r, alice)),
+         description="My app activity as CSV, for my own records.")
+    timeline.at(now - timedelta(days=16), lambda: requests.place_hold(
+        alice, dana, categories=["app_activity"], matter_reference="LIT-2026-031",
+        reason="Employment tribunal claim: application records must be preserved until it ends."))
+    file("held_erasure", alice, T.ERASURE, 15, *reviewed,
+         (D, approve(dana, "Scope checked: three days of app activity and screenshots.", "gdpr-17-1-a")),
+         (D + H, approve(admin, "Second approval.")), (D + H, run_job),
+         categories=["app_activity", "screenshots"], **days(20, 18))
 
     # -- bob, California (CCPA/CPRA: 45 days) -----------------------------------------------------
-    bob_access = reviewed(file(bob, T.ACCESS, 12, description="What do you hold about me?"))
-    requests.approve(bob_access, dana)  # completed by its export job, run below: bob can download it
-    if bob_access.job_id:
-        jobs_to_run.append(bob_access.job_id)
-
-    refused = reviewed(file(bob, T.ERASURE, 30, categories=["input_events"], **days(20, 10)))
-    requests.reject(refused, dana, "ccpa-1798-105-d",
-                    "Your input events of these days are needed to complete a security incident investigation "
-                    "that is still open (Cal. Civ. Code §1798.105(d)(2)). We will erase them when it closes; you "
-                    "can ask again then.")
-
-    failed = reviewed(file(bob, T.ERASURE, 9, categories=["screenshots"], **days(3, 2)))
-    requests.approve(failed, dana)
-    requests.approve(failed, admin)
-    requests.fail(failed, "The screenshot store did not answer (a simulated outage in the demo); retry it.")
-    if failed.job_id:
-        jobs_to_run.append(failed.job_id)  # finds the request failed and gives up: nothing is erased
-
-    corrected = reviewed(file(bob, T.RECTIFICATION, 40, wrong="My job title in the monitoring register is "
-                              "'Contractor'.", correct="I am a permanent employee since January."))
-    requests.approve(corrected, dana)  # recorded at once: completed
-
-    file(bob, T.PORTABILITY, due_in(bob, T.PORTABILITY, 0, 1),  # due within a day
+    file("bob_access", bob, T.ACCESS, 12, *reviewed, (D, approve(dana)), (D, run_job),  # answered by an export
+         description="What do you hold about me?")
+    file("refused", bob, T.ERASURE, 25, *reviewed,
+         (2 * D, lambda r: requests.reject(
+             r, dana, "ccpa-1798-105-d", "Your input events of these days are needed to complete a security "
+                                         "incident investigation that is still open (Cal. Civ. Code "
+                                         "§1798.105(d)(2)). We will erase them when it closes; you can ask again "
+                                         "then.")),
+         categories=["input_events"], **days(29, 26))
+    file("failed", bob, T.ERASURE, 9, *reviewed, (D, approve(dana, ground="ccpa-1798-105-a")),
+         (D + H, approve(admin)),
+         (D + 2 * H, lambda r: requests.fail(r, "The screenshot store did not answer (a simulated outage in the "
+                                                "demo); retry it.")),
+         (D + 2 * H, run_job),  # finds the request failed and gives up: nothing is erased
+         categories=["screenshots"], **days(13, 11))
+    file("corrected", bob, T.RECTIFICATION, 40, *reviewed, (2 * D, approve(dana)),  # recorded at once: completed
+         wrong="My job title in the monitoring register is 'Contractor'.",
+         correct="I am a permanent employee since January.")
+    file("bob_portability", bob, T.PORTABILITY, due_in(bob, T.PORTABILITY, 0, 1),  # due within a day
          description="My activity as CSV: I am moving to the new HR system.")
-    file(bob, T.RESTRICTION, 0, description="Please keep but do not use my data until my transfer is settled.")
+    file("bob_restriction", bob, T.RESTRICTION, 0,
+         description="Please keep but do not use my data until my transfer is settled.")
 
     # -- carla, Colombia (Ley 1581: 10 business days for queries, 15 for claims) ------------------
-    carla_access = reviewed(file(carla, T.ACCESS, 3, description="Quiero una copia de mis datos."))
-    requests.ask_requester(carla_access, dana, "Which period do you need: the last month, or everything?")
-    requests.answer(carla_access, carla, "Everything, please.")
-
-    file(carla, T.PORTABILITY, 21, description="My data in a machine-readable form.")  # overdue, unclaimed
-
-    carla_rectification = file(carla, T.RECTIFICATION, 8, wrong="My time zone is shown as Lima.",
-                               correct="Bogotá.")
-    requests.claim(carla_rectification, dana)
-
-    carla_objection = reviewed(file(carla, T.OBJECTION, 11, grounds="I object to AI training on my data."))
-    requests.approve(carla_objection, dana)  # upheld at once: completed
-
-    certificate = reviewed(file(carla, T.ERASURE, 18, categories=["input_events", "screenshots"], **days(9, 7)))
-    requests.approve(certificate, dana, "Three days of input events and screenshots.")
-    requests.approve(certificate, admin)
-    if certificate.job_id:
-        jobs_to_run.append(certificate.job_id)
+    file("carla_access", carla, T.ACCESS, 3, *reviewed,
+         (3 * H, lambda r: requests.ask_requester(r, dana, "Which period do you need: the last month, or "
+                                                           "everything?")),
+         (D, lambda r: requests.answer(r, carla, "Everything, please.")),
+         description="Quiero una copia de mis datos.")
+    file("carla_portability", carla, T.PORTABILITY, 21,  # overdue, unclaimed
+         description="My data in a machine-readable form.")
+    file("carla_rectification", carla, T.RECTIFICATION, 8, (H, lambda r: requests.claim(r, dana)),
+         wrong="My time zone is shown as Lima.", correct="Bogotá.")
+    file("carla_objection", carla, T.OBJECTION, 11, *reviewed, (D, approve(dana)),  # upheld at once: completed
+         grounds="I object to AI training on my data.")
+    file("certificate", carla, T.ERASURE, 18, *reviewed,
+         (D, approve(dana, "Three days of input events and screenshots.", "co-1377-9-supresion")),
+         (D + H, approve(admin)), (D + H, run_job),
+         categories=["input_events", "screenshots"], **days(24, 22))
 
     # -- frank, a former employee, by the verified e-mail path -------------------------------------
     frank = people.get(FRANK)
     if frank is not None:
-        file(frank, T.ACCESS, 2, channel=Channel.VERIFIED, description="A copy of my data, please; I left in "
-                                                                       "January.")
+        file("frank_access", frank, T.ACCESS, 2, channel=Channel.VERIFIED,
+             description="A copy of my data, please; I left the company recently.")
+    return report
 
+
+def finish_requests(report: RequestsReport) -> None:
+    """Mark the seed done (once), commit, then run the approved requests' jobs here."""
+    if report.skipped:
+        return
     record(MARKER, actor=Actor.system(), details={"requests": len(report.created)})
     db.session.commit()
-    for job_id in jobs_to_run:
+    for job_id in report.jobs:
         _finish(job_id)
-    return report
 
 
 def _finish(job_id: str) -> None:

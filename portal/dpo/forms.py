@@ -55,7 +55,16 @@ class NoteForm(FlaskForm):
 
 
 class ApproveForm(FlaskForm):
+    # An erasure's first approval chooses what it rests on; the service refuses one without it.
+    erasure_ground = SelectField(_l("Ground for the erasure"), validate_choice=True, validators=[Optional()],
+                                 description=_l("Only the grounds of this request's law. Shown on the deletion "
+                                                "certificate and in the evidence pack."))
     note = TextAreaField(_l("Note on the approval (optional, internal)"), validators=[Optional(), TEXT])
+
+    def set_erasure_grounds(self, grounds: tuple[Ground, ...]) -> None:
+        self.erasure_ground.choices = [SelectChoice("", _l("Choose…"))] + [
+            SelectChoice(g.code, f"{g.citation}: {wording(g.text)}" if g.citation else wording(g.text))
+            for g in grounds]
 
 
 class RejectForm(FlaskForm):

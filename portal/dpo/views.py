@@ -369,6 +369,8 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     assign_form.assignee.choices = _assignee_choices(case)  # type: ignore[attr-defined]
     reject_form = forms.get("reject") or _blank(RejectForm)
     reject_form.set_grounds(requests.refusal_grounds(case))  # type: ignore[attr-defined]
+    approve_form = forms.get("approve") or _blank(ApproveForm)
+    approve_form.set_erasure_grounds(requests.erasure_grounds(case))  # type: ignore[attr-defined]
     regime = regime_for(case.jurisdiction)
     due = case.effective_due
     names = _names([case.assignee_id, case.decided_by_id, case.extended_by_id, *(e.actor_id for e in events),
@@ -402,7 +404,8 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         days_left=deadlines.days_left(due, today) if due else None, repeats=repeats, reference_of=reference_of,
         zone=zone_of(current_user.timezone), button=ButtonForm(formdata=None), assign_form=assign_form,
         ask_form=forms.get("ask") or _blank(AskForm), message_form=forms.get("message") or _blank(MessageForm),
-        note_form=forms.get("note") or _blank(NoteForm), approve_form=forms.get("approve") or _blank(ApproveForm),
+        note_form=forms.get("note") or _blank(NoteForm), approve_form=approve_form,
+        erasure_ground=regime.erasure_ground(case.erasure_ground),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
         extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
         objection_labels=requests.STAFF_OBJECTION_LABELS,
@@ -520,9 +523,10 @@ def note(request_id: str) -> Response | tuple[str, int]:
 def approve(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
     form = ApproveForm()
+    form.set_erasure_grounds(requests.erasure_grounds(case))
 
     def step() -> str:
-        if requests.approve(case, current_user, form.note.data or ""):
+        if requests.approve(case, current_user, form.note.data or "", form.erasure_ground.data or None):
             return _("The request is approved and is being carried out.")
         return _("Your approval is recorded. A second approval, by another person, is needed before the erasure "
                  "starts.")

@@ -30,8 +30,14 @@ Definitions (also printed in the report's notes, :data:`NOTES`):
   receipt and counts as on time. Withdrawn requests have no timeliness: on time + extended + late
   + open overdue + open within deadline = received - withdrawn.
 
-CPRA names: the portal's request types are the GDPR rights; :data:`CPRA_NAMES` gives the nearest
-CPRA request (§7102(a)(1)) for each; nothing else in the portal maps them.
+CPRA requests (:data:`CPRA_REQUESTS`, 11 CCR §7102(a)(1)): the same figures again, for the requests
+of California consumers only (regimes with ``cpra_metrics`` in the registry), one row per CPRA
+request, each of the portal's kinds counted as its registry kind's ``cpra``: access and portability
+*together* are requests to know (portability is the format of a copy, §1798.130(a)(3)(B)(iii), not
+another right); erasure a request to delete; rectification a request to correct; restriction and
+an objection to AI training a request to limit (§1798.121). The request to opt out of sale/sharing
+row is always there, at 0: the portal neither sells nor shares personal information, so no request
+is one. A Spanish restriction is not a CPRA request to limit and is not counted there.
 
 The CSV (:func:`to_csv`) has one row per request type, then a ``total`` row, with these columns,
 in this order (:data:`CSV_COLUMNS`): ``period_start``, ``period_end`` (ISO dates, inclusive),
@@ -41,6 +47,8 @@ judged against their deadlines), ``type``, ``cpra_name``, ``received``, ``compli
 ``median_days``, ``mean_days`` (empty when nothing was responded to), ``on_time``, ``extended``,
 ``late``, ``open_overdue``, ``open_within_deadline``, then ``denied_<legal basis>`` for every
 refusal ground code of the registry (:func:`portal.jurisdictions.all_ground_codes`), in its order.
+``cpra_name`` is empty on those rows; then follow the CPRA rows, ``type`` ``cpra`` and ``cpra_name``
+the CPRA request.
 """
 
 from __future__ import annotations
@@ -52,14 +60,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.extensions import db
-from portal.jurisdictions import KINDS, REGIMES, RequestType, all_ground_codes
+from portal.jurisdictions import KINDS, REGIMES, Cpra, RequestType, all_ground_codes, kind, regime_for, regime_named
 from portal.people.services import JURISDICTION
 from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
@@ -69,12 +79,9 @@ MAX_YEARS = 5  # the longest period a report may cover
 TOTAL = "total"
 ALL_JURISDICTIONS = "all"
 
-CPRA_NAMES: dict[str, str] = {**{k.value: str(k.cpra) for k in KINDS}, TOTAL: "all requests"}
-"""The CPRA request (11 CCR §7102(a)(1)) each of the portal's kinds counts as, from the registry's
-kinds: access and portability are requests to know (Cal. Civ. Code §1798.110, §1798.130(a)(3)(B)(iii)
-for the portable format); restriction and an objection to AI training are requests to limit
-(§1798.121: they stop a use of data that includes screenshots, sensitive personal information). No
-kind is a request to opt out of sale/sharing: the portal neither sells nor shares data."""
+CPRA = "cpra"
+CPRA_REQUESTS: tuple[Cpra, ...] = (Cpra.KNOW, Cpra.DELETE, Cpra.CORRECT, Cpra.OPT_OUT, Cpra.LIMIT)
+"""The rows of 11 CCR §7102(a)(1), in its order of mention in the report."""
 
 NOTES: tuple[str, ...] = (
     "Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen.",
@@ -88,9 +95,11 @@ NOTES: tuple[str, ...] = (
     "Late: after the effective deadline. Open overdue / within deadline: not answered, judged on the report "
     "date. Self-service exports have no deadline recorded and were answered on the day: on time. Withdrawn "
     "requests have no timeliness.",
-    "CPRA names: access and portability are requests to know; erasure a request to delete; rectification a "
-    "request to correct; restriction and an objection to AI training are requests to limit (they stop a use of "
-    "sensitive personal information). No kind is a request to opt out of sale/sharing: none is made.",
+    "CPRA requests (11 CCR §7102(a)): requests of California consumers only. Access and portability together "
+    "are requests to know; erasure a request to delete; rectification a request to correct; a Californian's "
+    "restriction or objection to AI training is a request to limit (it stops a use of sensitive personal "
+    "information). Requests to opt out of sale/sharing: 0, as the portal neither sells nor shares personal "
+    "information.",
 )
 
 _OPEN = frozenset(s.value for s in OPEN_STATES) - {RequestState.FAILED.value}
@@ -190,10 +199,11 @@ class TypeMetrics:
     late: int = 0
     open_overdue: int = 0
     open_within_deadline: int = 0
+    cpra: str = ""  # on a CPRA row (type "cpra"): the CPRA request it counts
 
     @property
     def cpra_name(self) -> str:
-        return CPRA_NAMES.get(self.type, self.type)
+        return self.cpra
 
     @property
     def responded(self) -> int:
@@ -217,6 +227,7 @@ class MetricsReport:
     generated_at: datetime
     rows: list[TypeMetrics]  # one per request type, in RequestType order
     total: TypeMetrics
+    cpra_rows: list[TypeMetrics] = field(default_factory=list)  # one per CPRA request: Californians only
 
     @property
     def jurisdiction_label(self) -> str:
@@ -292,11 +303,12 @@ def compute(period_start: date, period_end: date, jurisdiction: str | None = Non
         .group_by(ErasureCount.request_id).having(func.sum(ErasureCount.blocked) > 0)))
     rows = {t.value: TypeMetrics(t.value) for t in RequestType}
     total = TypeMetrics(TOTAL)
+    cpra = {c: TypeMetrics(CPRA, cpra=str(c)) for c in CPRA_REQUESTS}
     query = select(DataRequest.id, DataRequest.type, DataRequest.state, DataRequest.legal_basis,
                    DataRequest.received_at, DataRequest.completed_at, DataRequest.decided_at, DataRequest.due_on,
-                   DataRequest.extended_due_on).where(*where)
-    for request_id, kind, state, basis, received_at, completed_at, decided_at, due, extended_due in (
-            db.session.execute(query)):
+                   DataRequest.extended_due_on, DataRequest.regime, DataRequest.jurisdiction).where(*where)
+    for (request_id, kind_, state, basis, received_at, completed_at, decided_at, due, extended_due, regime,
+         where_from) in db.session.execute(query):
         state = str(state)
         if state == RequestState.COMPLETED.value:
             responded_at = completed_at
@@ -306,10 +318,13 @@ def compute(period_start: date, period_end: date, jurisdiction: str | None = Non
             responded_at = None
         args = (state, basis, request_id in partly, _day(received_at),
                 _day(responded_at) if responded_at is not None else None, due, extended_due, as_of)
-        _tally(rows[str(kind)], *args)
+        _tally(rows[str(kind_)], *args)
         _tally(total, *args)
+        # The regime the request was filed under; the jurisdiction's for a request that recorded none.
+        if (regime_named(regime) or regime_for(where_from)).cpra_metrics:
+            _tally(cpra[kind(str(kind_)).cpra], *args)
     return MetricsReport(period_start=period_start, period_end=period_end, jurisdiction=jurisdiction, as_of=as_of,
-                         generated_at=now, rows=list(rows.values()), total=total)
+                         generated_at=now, rows=list(rows.values()), total=total, cpra_rows=list(cpra.values()))
 
 
 # -- CSV --------------------------------------------------------------------------------------------
@@ -344,16 +359,24 @@ def csv_row(report: MetricsReport, row: TypeMetrics) -> dict[str, Any]:
 
 
 def to_csv(report: MetricsReport) -> str:
-    """One row per request type and a ``total`` row, under the header :data:`CSV_COLUMNS`."""
+    """One row per request type, a ``total`` row, then one ``cpra`` row per CPRA request, under the
+    header :data:`CSV_COLUMNS`."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    for row in report.all_rows():
+    for row in [*report.all_rows(), *report.cpra_rows]:
         writer.writerow(csv_row(report, row))
     return out.getvalue()
 
 
 TYPE_NAMES: dict[str, str] = {k.value: k.report_label for k in KINDS} | {TOTAL: "Total"}
+CPRA_LABELS: dict[Cpra, LazyString] = {
+    Cpra.KNOW: _l("Requests to know (access and portability)"),
+    Cpra.DELETE: _l("Requests to delete (erasure)"),
+    Cpra.CORRECT: _l("Requests to correct (rectification)"),
+    Cpra.OPT_OUT: _l("Requests to opt out of sale/sharing (none: nothing is sold or shared)"),
+    Cpra.LIMIT: _l("Requests to limit (a Californian's restriction or objection)"),
+}
 
 
 def _period_text(report: MetricsReport) -> str:
@@ -384,11 +407,19 @@ def to_pdf(report: MetricsReport) -> bytes:
             (_("Open requests judged on"), report.as_of.isoformat()),
         ]))
 
-        w.heading(_("Requests by type (11 CCR §7102(a))"))
-        rows = [(f"{TYPE_NAMES[r.type]} ({r.cpra_name})" if r.type != TOTAL else TYPE_NAMES[TOTAL], r.received,
-                 r.complied_in_whole, r.complied_in_part, r.denied, r.withdrawn, r.open, r.failed)
-                for r in report.all_rows()]
-        w.story.append(w.table([_("Type (CPRA name)"), _("Received"), _("Complied in whole"),
+        w.heading(_("CPRA requests of California consumers (11 CCR §7102(a))"))
+        cpra_table: list[tuple[Any, ...]] = [
+            (CPRA_LABELS[Cpra(r.cpra)], r.received, r.complied_in_whole, r.complied_in_part, r.denied,
+             format_days(r.median_days) or "—", format_days(r.mean_days) or "—") for r in report.cpra_rows]
+        w.story.append(w.table([_("CPRA request"), _("Received"), _("Complied in whole"), _("Complied in part"),
+                                _("Denied"), _("Median days"), _("Mean days")],
+                               [[f"{v:,}" if isinstance(v, int) else v for v in row] for row in cpra_table],
+                               [2.2, 1, 1, 1, 1, 1, 1], right=range(1, 7)))
+
+        w.heading(_("Requests by type, every regime"))
+        rows = [(TYPE_NAMES[r.type], r.received, r.complied_in_whole, r.complied_in_part, r.denied, r.withdrawn,
+                 r.open, r.failed) for r in report.all_rows()]
+        w.story.append(w.table([_("Type"), _("Received"), _("Complied in whole"),
                                 _("Complied in part"), _("Denied"), _("Withdrawn"), _("Open"), _("Failed")],
                                [[f"{v:,}" if isinstance(v, int) else v for v in row] for row in rows],
                                [1.3, 1, 1, 1, 1, 1, 1, 1], right=range(1, 8)))
@@ -438,7 +469,7 @@ def audit_details(report: MetricsReport, fmt: str, *, via: str) -> dict[str, Any
 
 
 __all__ = [
-    "CPRA_NAMES", "CSV_COLUMNS", "DENIAL_LABELS", "NOTES", "TYPE_NAMES", "MetricsError", "MetricsReport", "TypeMetrics",
+    "CPRA", "CPRA_LABELS", "CPRA_REQUESTS", "CSV_COLUMNS", "DENIAL_LABELS", "NOTES", "TYPE_NAMES", "MetricsError", "MetricsReport", "TypeMetrics",
     "audit_details", "check_period", "clean_jurisdiction", "compute", "csv_row", "file_name", "format_days",
     "jurisdictions_in_use", "resolve_period", "to_csv", "to_pdf", "year_period",
 ]

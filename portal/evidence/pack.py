@@ -243,9 +243,14 @@ def _decisions(request: DataRequest, events: Sequence[RequestEvent]) -> list[dic
         if event.kind != EventKind.TRANSITION.value:
             continue
         if event.to_state == RequestState.APPROVED.value:
-            decisions.append({"decision": "approved", "at": instant(event.created_at), "actor_role": event.actor_role,
-                              "actor_id": event.actor_id, "legal_basis": f"right-{request.type}",
-                              "legal_basis_label": right_label(request), "reasons": None})
+            decision = {"decision": "approved", "at": instant(event.created_at), "actor_role": event.actor_role,
+                        "actor_id": event.actor_id, "legal_basis": f"right-{request.type}",
+                        "legal_basis_label": right_label(request), "reasons": None}
+            ground = regime_for(request.jurisdiction).erasure_ground(request.erasure_ground)
+            if ground is not None:  # an erasure: the ground it rests on (Art. 17(1)'s letter, or the regime's)
+                decision["erasure_ground"] = ground.code
+                decision["legal_basis_label"] = f"{right_label(request)}; {ground.label}"
+            decisions.append(decision)
         elif event.to_state == RequestState.REJECTED.value:
             basis = request.legal_basis or ""
             label = ground_label(request.jurisdiction, basis)

@@ -83,7 +83,8 @@ def _page(form: MetricsForm, status: int, report: metrics.MetricsReport | None =
           notices: list[str] | None = None) -> tuple[str, int]:
     return render_template(
         "evidence/reports.html", form=form, report=report, notices=notices or [],
-        type_names=metrics.TYPE_NAMES, format_days=metrics.format_days, notes=metrics.NOTES,
+        type_names=metrics.TYPE_NAMES, cpra_labels=metrics.CPRA_LABELS, format_days=metrics.format_days,
+        notes=metrics.NOTES,
         denials=[(label, basis) for basis, label in metrics.DENIAL_LABELS.items()],
     ), status
 

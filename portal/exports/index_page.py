@@ -27,6 +27,7 @@ from portal.exports.report import (
 from portal.exports.summary import ExportSummary, PackageFile
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
+from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.access import role_label
 
 TEMPLATE = "exports/package_index.html"
@@ -90,6 +91,7 @@ def render_index(summary: ExportSummary) -> bytes:
                 "consent": consent_label(summary, c.consent_purpose) if c.consent_purpose else None,
                 "files": [_link(p) for p in c.files if not p.startswith("screenshots/")],
                 "images": sum(1 for p in c.files if p.startswith("screenshots/")),
+                "transfers": transfer_lines(c.transfers, regime.gdpr),
             } for c in summary.categories],
             files=[_file_row(f) for f in summary.files],
             gallery=[(_link(f.path), f.description) for f in images[:GALLERY_LIMIT]],

@@ -705,6 +705,7 @@ class PackageWriter:
                 consent_purpose=category.consent_purpose, count=self.counts.get(key, 0),
                 first_at=self.firsts.get(key), last_at=last,
                 files=[f.path for f in self.files if f.path.startswith(f"data/{key}.")],
+                transfers=[dict(t) for t in category.transfers or ()],
             ))
         first_day = self.scope.date_from or date(1970, 1, 1)
         last_day = self.scope.date_to or generated_at.date() + timedelta(days=1)

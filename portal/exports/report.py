@@ -50,6 +50,7 @@ from portal import i18n
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
 from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
+from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.access import role_label
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -495,6 +496,8 @@ class _Writer:
              + (" " + _("Records an erasure marked “removal required” are kept as evidence.")
                 if c.key == "ai_training_use" else "")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
+            *([(_("Where they receive it"),
+                "; ".join(transfer_lines(c.transfers, regime_for(s.jurisdiction).gdpr)))] if c.transfers else []),
             (_("Comes from"), c.source_system),
             (_("Rests on consent"), consent),
             (_("In this package"), held),

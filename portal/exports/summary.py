@@ -24,6 +24,8 @@ class CategorySection:
     first_at: datetime | None  # first and last item in the package
     last_at: datetime | None
     files: list[str] = field(default_factory=list)  # package paths holding this category's data
+    # GDPR Art. 15(1)(c) and (2): the register's transfers ({recipient, destination, safeguard})
+    transfers: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
 from .registry import normalise
 
-FIELDS = ("name", "address", "representative", "dpo")
+FIELDS = ("name", "address", "representative", "dpo", "device_criteria_date", "device_criteria_body",
+          "disconnection_policy", "disconnection_date", "collective_agreement")
+DATE_FIELDS = ("device_criteria_date", "disconnection_date")
 
 
 class ControllerFileError(ValueError):
@@ -34,6 +37,12 @@ class Controller:
     address: str = ""
     representative: str = ""  # who represents it (Art. 27 representative, or its legal representative)
     dpo: str = ""  # its Data Protection Officer's contact
+    # Spain's workplace digital rights (LOPDGDD Art. 87, 88, 91), facts of the entity there:
+    device_criteria_date: str = ""  # ISO date the device-use criteria were set (Art. 87(3))
+    device_criteria_body: str = ""  # with which workers' representatives
+    disconnection_policy: str = ""  # the internal disconnection policy's reference (Art. 88(3))
+    disconnection_date: str = ""  # ISO date it took effect
+    collective_agreement: str = ""  # a collective agreement with digital-rights guarantees (Art. 91)
 
     @property
     def recorded(self) -> bool:
@@ -62,6 +71,13 @@ def load(path: str | Path) -> Mapping[str, Controller]:
             raise ControllerFileError(f"{path}: the entry {code!r} has unknown fields: {', '.join(sorted(unknown))}")
         if not all(isinstance(entry.get(f, ""), str) for f in FIELDS):
             raise ControllerFileError(f"{path}: the entry {code!r} must hold text only")
+        for name in DATE_FIELDS:
+            if entry.get(name):
+                try:
+                    date.fromisoformat(entry[name])
+                except ValueError:
+                    raise ControllerFileError(f"{path}: the entry {code!r} has {name} {entry[name]!r}, not a date "
+                                              "(YYYY-MM-DD)") from None
         found[code if code == "*" else normalise(code)] = Controller(**{f: entry.get(f, "").strip() for f in FIELDS})
     return MappingProxyType(found)
 

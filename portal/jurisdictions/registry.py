@@ -172,6 +172,12 @@ class Regime:
     # register category key -> the law's own name for that category, shown beside the register's
     category_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     language: str = "en"  # the language people under this regime read by default (a catalogue's name)
+    # Its requests are counted in the CPRA metrics (11 CCR §7102(a)), each as its kind's CPRA
+    # request (``RequestKind.cpra``): only requests of California consumers are CPRA requests.
+    cpra_metrics: bool = False
+    # What an erasure rests on, one chosen by the DPO at approval and shown on the certificate and
+    # in the evidence pack (GDPR Art. 17(1)'s letters, or the regime's own articles).
+    erasure_grounds: tuple[Ground, ...] = ()
 
     def rule(self, kind: RequestType | str) -> DeadlineRule:
         return self.deadlines[RequestType(kind)]
@@ -183,6 +189,9 @@ class Regime:
 
     def ground(self, code: str | None) -> Ground | None:
         return next((g for g in self.grounds if g.code == code), None)
+
+    def erasure_ground(self, code: str | None) -> Ground | None:
+        return next((g for g in self.erasure_grounds if g.code == code), None)
 
     def complaint_to(self, with_url: bool = True) -> str:
         """For "You may complain to ...": the authority, or who it is when no one is named; with
@@ -269,6 +278,21 @@ def _gdpr_grounds() -> tuple[Ground, ...]:
     )
 
 
+# GDPR Art. 17(1): the grounds on which an erasure is owed. (f), data of a child collected for an
+# information society service offered to them (Art. 8(1)), is not a ground an employer's
+# monitoring can meet, and is left out.
+_GDPR_ERASURE = (
+    Ground("gdpr-17-1-a", "GDPR Art. 17(1)(a)", "the data is no longer necessary for the purposes it was collected "
+                                                "or processed for", frozenset({T.ERASURE})),
+    Ground("gdpr-17-1-b", "GDPR Art. 17(1)(b)", "consent was withdrawn and no other legal ground for the processing "
+                                                "remains", frozenset({T.ERASURE})),
+    Ground("gdpr-17-1-c", "GDPR Art. 17(1)(c)", "an objection under Art. 21(1) with no overriding legitimate "
+                                                "grounds, or under Art. 21(2)", frozenset({T.ERASURE})),
+    Ground("gdpr-17-1-d", "GDPR Art. 17(1)(d)", "the data was processed unlawfully", frozenset({T.ERASURE})),
+    Ground("gdpr-17-1-e", "GDPR Art. 17(1)(e)", "erasure is required by a legal obligation under EU or member-state "
+                                                "law", frozenset({T.ERASURE})),
+)
+
 _GDPR_RIGHTS = {T.ACCESS: "GDPR Art. 15", T.PORTABILITY: "GDPR Art. 20", T.ERASURE: "GDPR Art. 17",
                 T.RECTIFICATION: "GDPR Art. 16", T.RESTRICTION: "GDPR Art. 18", T.OBJECTION: "GDPR Art. 21"}
 _GDPR_BASES = {
@@ -279,7 +303,7 @@ _GDPR_BASES = {
     "ai_training_use": "Consent (GDPR Art. 6(1)(a)); you can withdraw it at any time (Art. 7(3))",
 }
 _GDPR_CITATIONS = {
-    "copy": "GDPR Art. 15(3) and 20", "purposes": "GDPR Art. 15(1)(a) and (b)", "recipients": "GDPR Art. 15(1)(c)",
+    "copy": "GDPR Art. 15(3) and 20", "purposes": "GDPR Art. 15(1)(a) and (b)", "recipients": "GDPR Art. 15(1)(c) and (2)",
     "retention": "GDPR Art. 15(1)(d)", "consent": "GDPR Art. 7(3)", "act": "GDPR Art. 15(1)(e), 16 to 18, 20 and 21",
     "complain": "GDPR Art. 15(1)(f) and 77", "source": "GDPR Art. 15(1)(g)", "automated": "GDPR Art. 15(1)(h) and 22",
 }
@@ -291,7 +315,7 @@ SPAIN_REGIME = Regime(
     key="ES", name="LOPDGDD/GDPR", language="es", law="the GDPR and Spain's LOPDGDD (Ley Orgánica 3/2018)",
     countries=SPAIN_COUNTRIES, codes=frozenset(), authority=AEPD, authority_fallback="", authority_list_url="",
     calendar=SPAIN, deadlines=_frozen((k, _gdpr_rule("Spain's national holidays")) for k in RequestType),
-    grounds=_gdpr_grounds(),
+    grounds=_gdpr_grounds(), erasure_grounds=_GDPR_ERASURE,
     rights=_frozen({k: f"{v}; LOPDGDD Art. {n}" for (k, v), n in
                     zip(_GDPR_RIGHTS.items(), (13, 17, 15, 14, 16, 18), strict=True)}),
     legal_bases=_frozen({
@@ -306,6 +330,12 @@ SPAIN_REGIME = Regime(
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
     breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e); LOPDGDD Art. 32",
+                                             "dpia": "GDPR Art. 35; the AEPD's list of processing that requires an "
+                                                     "impact assessment (Art. 35(4))",
+                                             "device_criteria": "LOPDGDD Art. 87(3); Estatuto de los Trabajadores "
+                                                                "Art. 20 bis",
+                                             "disconnection": "LOPDGDD Art. 88(3)",
+                                             "collective_agreement": "LOPDGDD Art. 91",
                                              "legal_hold_reason": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims; it is kept blocked, as LOPDGDD Art. 32 requires"}),
     gdpr=True,
 )
@@ -318,9 +348,11 @@ EU_REGIME = Regime(
     calendar=WEEKENDS, deadlines=_frozen((k, _gdpr_rule("no country's holidays are pinned: weekends only"))
                                          for k in RequestType),
     grounds=_gdpr_grounds(), rights=_frozen(_GDPR_RIGHTS), legal_bases=_frozen(_GDPR_BASES), complain_first=None,
+    erasure_grounds=_GDPR_ERASURE,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s. You do not "
                   "need to ask us first.",
     breach=_GDPR_BREACH, citations=_frozen({**_GDPR_CITATIONS, "legal_hold": "GDPR Art. 17(3)(e)",
+                                             "dpia": "GDPR Art. 35",
                                              "legal_hold_reason": "GDPR Art. 17(3)(e): the data is needed for the establishment, exercise or defence of legal claims"}), gdpr=True,
 )
 
@@ -346,7 +378,7 @@ _CCPA_LIMIT = DeadlineRule(
 _CCPA_VERIFIABLE = frozenset({T.ACCESS, T.PORTABILITY, T.ERASURE, T.RECTIFICATION})
 
 CALIFORNIA_REGIME = Regime(
-    key="US-CA", name="CCPA/CPRA", law="the CCPA as amended by the CPRA", countries=frozenset(),
+    key="US-CA", name="CCPA/CPRA", law="the CCPA as amended by the CPRA", countries=frozenset(), cpra_metrics=True,
     codes=frozenset({"US-CA"}), authority=CPPA, authority_fallback="", authority_list_url="", calendar=CALIFORNIA,
     deadlines=_frozen({T.ACCESS: _ccpa_rule("request to know"), T.PORTABILITY: _ccpa_rule("request to know"),
                        T.ERASURE: _ccpa_rule("request to delete"), T.RECTIFICATION: _ccpa_rule("request to correct"),
@@ -361,6 +393,11 @@ CALIFORNIA_REGIME = Regime(
                "defending legal claims"),
         Ground("no-data", "Cal. Civ. Code §1798.110", "no personal information of the requester is held"),
         Ground("other", "", "Other (explained below)"),
+    ),
+    erasure_grounds=(
+        Ground("ccpa-1798-105-a", "Cal. Civ. Code §1798.105(a) and (c)",
+               "a verified request to delete personal information collected from the consumer: no reason is needed",
+               frozenset({T.ERASURE})),
     ),
     rights=_frozen({T.ACCESS: "Cal. Civ. Code §1798.110", T.PORTABILITY: "Cal. Civ. Code §1798.130(a)(3)(B)(iii)",
                     T.ERASURE: "Cal. Civ. Code §1798.105", T.RECTIFICATION: "Cal. Civ. Code §1798.106",
@@ -441,6 +478,14 @@ COLOMBIA_REGIME = Regime(
         Ground("no-data", "Ley 1581 Art. 14", "no personal data of the requester is held"),
         Ground("other", "", "Other (explained below)"),
     ),
+    erasure_grounds=(
+        Ground("co-1377-9-supresion", "Decreto 1377 de 2013 Art. 9 (DUR 1074 de 2015 art. 2.2.2.25.2.8); Ley 1581 "
+                                      "Art. 8(e)",
+               "the titular asks for suppression or revokes the authorisation, and has no legal or contractual duty "
+               "to remain in the database", frozenset({T.ERASURE})),
+        Ground("co-1581-8-e", "Ley 1581 Art. 8(e)", "the processing does not respect the constitutional and legal "
+                                                    "principles, rights and guarantees", frozenset({T.ERASURE})),
+    ),
     rights=_frozen({T.ACCESS: "Ley 1581 Art. 8(a) and 14", T.PORTABILITY: "Ley 1581 Art. 8(a) and 14 (a consulta)",
                     T.ERASURE: "Ley 1581 Art. 8(e) and 15", T.RECTIFICATION: "Ley 1581 Art. 8(a) and 15",
                     T.RESTRICTION: "Ley 1581 Art. 15 (a reclamo)", T.OBJECTION: "Ley 1581 Art. 8(e) and 15"}),
@@ -492,6 +537,14 @@ BRAZIL_REGIME = Regime(
         Ground("no-data", "LGPD Art. 18(I) and 19", "no personal data of the requester is processed"),
         Ground("other", "", "Other (explained below)"),
     ),
+    erasure_grounds=(
+        Ground("lgpd-18-iv", "LGPD Art. 18(IV)", "the data is unnecessary or excessive, or processed in breach of the "
+                                                 "LGPD", frozenset({T.ERASURE})),
+        Ground("lgpd-18-vi", "LGPD Art. 18(VI)", "the data was processed with the holder's consent (apart from "
+                                                 "Art. 16's exceptions)", frozenset({T.ERASURE})),
+        Ground("lgpd-15-16", "LGPD Art. 15 and 16", "the processing has ended: its purpose was achieved, its period "
+                                                    "ended, or consent was revoked", frozenset({T.ERASURE})),
+    ),
     rights=_frozen({T.ACCESS: "LGPD Art. 18(II) and 19", T.PORTABILITY: "LGPD Art. 18(V)",
                     T.ERASURE: "LGPD Art. 18(IV) and (VI)", T.RECTIFICATION: "LGPD Art. 18(III)",
                     T.RESTRICTION: "LGPD Art. 18(IV)", T.OBJECTION: "LGPD Art. 18 §2"}),
@@ -534,6 +587,14 @@ DEFAULT_REGIME = Regime(
         Ground("identity", "", "the requester's identity could not be established"),
         Ground("no-data", "", "no personal data of the requester is held"),
         Ground("other", "", "Other (explained below)"),
+    ),
+    # No law is recorded: the grounds in plain words, citing none.
+    erasure_grounds=(
+        Ground("not-needed", "", "the data is no longer needed", frozenset({T.ERASURE})),
+        Ground("consent-withdrawn", "", "consent was withdrawn", frozenset({T.ERASURE})),
+        Ground("objection", "", "the person objected and no overriding ground remains", frozenset({T.ERASURE})),
+        Ground("unlawful", "", "the data was processed unlawfully", frozenset({T.ERASURE})),
+        Ground("legal-duty-erase", "", "a legal obligation requires the erasure", frozenset({T.ERASURE})),
     ),
     rights=_frozen({}), legal_bases=_frozen({}), complain_first=None,
     complain_text="If you think your data is handled unlawfully, you can complain to %(authority)s.",

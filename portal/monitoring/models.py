@@ -73,6 +73,12 @@ class DataCategory(db.Model):  # type: ignore[name-defined,misc]
     automated_logic: Mapped[str | None] = mapped_column(Text, comment="the logic involved")
     automated_significance: Mapped[str | None] = mapped_column(
         Text, comment="the significance and the envisaged consequences for the person")
+    # GDPR Art. 15(1)(c) and (2), 30(1)(e): where the recipients receive it and under which
+    # safeguard (portal.jurisdictions.transfers reads and checks it).
+    transfers: Mapped[list[dict[str, str]] | None] = mapped_column(
+        JSON, comment="[{recipient, destination (ISO 3166), safeguard}]")
+    dpia_reference: Mapped[str | None] = mapped_column(
+        Text, comment="the data protection impact assessment (GDPR Art. 35)")
 
     __table_args__ = (
         CheckConstraint("(profiling OR automated_decisions) = (automated_logic IS NOT NULL AND "

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -334,3 +334,27 @@ def needs_acknowledgement(subject_id: str) -> PolicyVersion | None:
     if version is None or acknowledgement(subject_id, version) is not None:
         return None
     return version
+
+
+def legal_facts(jurisdiction: str | None) -> dict[str, Any]:
+    """What the policy page adds for the reader's regime (the registry says which applies): the
+    impact assessment of each register category (GDPR Art. 35) for those under the GDPR, and for
+    Spain the workplace digital rights the employer there recorded (LOPDGDD Art. 87, 88, 91: the
+    controllers file). Nothing of it for anyone else."""
+    from portal.jurisdictions import controller, regime_for
+    from portal.monitoring.services import register
+
+    regime = regime_for(jurisdiction)
+    dpias = [(c.name, c.dpia_reference) for c in register() if c.dpia_reference] if regime.gdpr else []
+    entity = controller(jurisdiction)
+    workplace = None
+    if "device_criteria" in regime.citations:
+        workplace = {
+            "criteria_date": date.fromisoformat(entity.device_criteria_date) if entity.device_criteria_date else None,
+            "criteria_body": entity.device_criteria_body,
+            "disconnection": entity.disconnection_policy,
+            "disconnection_date": (date.fromisoformat(entity.disconnection_date) if entity.disconnection_date
+                                   else None),
+            "agreement": entity.collective_agreement,
+        }
+    return {"legal_regime": regime, "dpias": dpias, "workplace": workplace}

@@ -49,7 +49,7 @@ def _render_version(version: PolicyVersion | None, *, is_current: bool) -> str:
     return render_template("policy/version.html", version=version, is_current=is_current, ack=ack,
                            body=policy.render(version.body_markdown) if version is not None else None,
                            current_number=policy.current_version_number(), form=ButtonForm(),
-                           zone=zone_of(current_user.timezone))
+                           zone=zone_of(current_user.timezone), **policy.legal_facts(current_user.jurisdiction))
 
 
 @bp.get("/policy")

@@ -82,6 +82,10 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
         "key_destroyed": bool(result.get("key_destroyed")),
         "ai_training_suppressed": _suppressed(request.subject_id),
     }
+    ground = regime_for(request.jurisdiction).erasure_ground(request.erasure_ground)
+    if ground is not None:  # erasures since the DPO gives the ground at approval
+        facts["erasure_ground"] = ground.code
+        facts["erasure_ground_citation"] = ground.citation
     if result.get("hold_basis"):  # erasures since the legal basis is stated per regime
         facts["hold_basis"] = str(result["hold_basis"])
     if result.get("database_files"):  # erasures since the database files are scrubbed say how
@@ -195,6 +199,11 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             asked += " · " + _("%(start)s to %(end)s", start=scope["date_from"] or _("the beginning"),
                                end=scope["date_to"] or _("the day of erasure"))
         who.append([t.para(_("What was asked"), t.cell_bold), t.para(asked, t.cell)])
+        ground = regime_for(request.jurisdiction).erasure_ground(facts.get("erasure_ground"))
+        if ground is not None:
+            who.append([t.para(_("Ground for the erasure"), t.cell_bold),
+                        t.para(f"{ground.citation}: {wording(ground.text)}" if ground.citation else wording(ground.text),
+                               t.cell)])
         story.append(_table(who, [45 * mm, width - 45 * mm], header=False))
 
         story.append(t.para(_("What was erased"), t.heading))

@@ -148,6 +148,8 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     legal_basis: Mapped[str | None] = mapped_column(String(24))  # a refusal ground of the regime (portal.jurisdictions)
+    erasure_ground: Mapped[str | None] = mapped_column(
+        String(24), comment="what an erasure rests on: an erasure ground of the regime")
     decision_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the reasons, shown to the requester")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what fulfilment did: counts per category")
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))

@@ -566,9 +566,13 @@ def may_approve(staff: Employee, request: DataRequest) -> tuple[bool, str]:
     return (True, "") if refusal is None else (False, str(refusal))
 
 
-def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
+def approve(request: DataRequest, staff: Employee, note: str = "", erasure_ground: str | None = None) -> bool:
     """Approve the request. An erasure needs two approvals by two different people; the second
     one approves it. Then fulfilment starts. Returns whether the request is now approved.
+
+    An erasure rests on a ground of its own regime (GDPR Art. 17(1)'s letters, or the regime's
+    articles: ``Regime.erasure_grounds``), which the first approval chooses and the second confirms
+    (it may leave it out, not change it); the certificate and the evidence pack name it.
 
     The request's row is locked first, so that two approvals given at the same moment are counted
     one after the other (on PostgreSQL each transaction would otherwise count only its own)."""
@@ -581,12 +585,14 @@ def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
     _require_data_for(request)
     actor = Actor("employee", staff.id)
     if request.type == RequestType.ERASURE:
+        ground = _erasure_ground(request, erasure_ground)
+        request.erasure_ground = ground
         db.session.add(ErasureApproval(request_id=request.id, approver_id=staff.id, approver_role=_role_of(staff)))
         db.session.flush()
         count = len(approvals_of(request))
         _event(request, EventKind.APPROVAL, actor_id=staff.id, actor_role=_role_of(staff), body=note or None,
                visible=False)
-        _audit(request, "approve-erasure", actor, approval=count)
+        _audit(request, "approve-erasure", actor, approval=count, ground=ground)
         if count < 2:
             return False
     request.decided_by_id = staff.id
@@ -594,6 +600,26 @@ def approve(request: DataRequest, staff: Employee, note: str = "") -> bool:
     _transition(request, S.APPROVED, actor=actor, actor_role=_role_of(staff), body=note or None, visible=False)
     start_fulfilment(request, actor=actor, actor_role=_role_of(staff))
     return True
+
+
+def erasure_grounds(request: DataRequest) -> tuple[Ground, ...]:
+    """What an erasure of ``request`` may rest on: its regime's erasure grounds."""
+    return regime_for(request.jurisdiction).erasure_grounds
+
+
+def _erasure_ground(request: DataRequest, chosen: str | None) -> str:
+    """The ground an approval of an erasure gives: one of its regime's; the first approval's stays."""
+    chosen = (chosen or "").strip() or None
+    if request.erasure_ground is not None:
+        if chosen is not None and chosen != request.erasure_ground:
+            raise RequestError(str(_l("The first approval gave the ground for this erasure; a second approval "
+                                      "confirms it and cannot change it.")))
+        return request.erasure_ground
+    if chosen is None:
+        raise RequestError(str(_l("Choose the ground the erasure rests on.")))
+    if regime_for(request.jurisdiction).erasure_ground(chosen) is None:
+        raise RequestError(str(_l("That ground is not one of this request's law.")))
+    return chosen
 
 
 def _require_data_for(request: DataRequest) -> None:

@@ -47,7 +47,7 @@ def test_an_approval_needs_a_step_up_of_its_own_and_comes_back_to_the_case(cast:
         db.session.commit()
     before = snapshot(cast.app)
 
-    refused = cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine."})  # no Referer
+    refused = cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine.", "erasure_ground": "gdpr-17-1-b"})  # no Referer
     assert refused.status_code == 302
     login = urlsplit(refused.headers["Location"])
     assert login.path == "/auth/login" and parse_qs(login.query) == {"reauth": ["1"], "next": [case_url(request_id)]}
@@ -57,7 +57,7 @@ def test_an_approval_needs_a_step_up_of_its_own_and_comes_back_to_the_case(cast:
     assert back.headers["Location"] == case_url(request_id), "back on the case page, nothing replayed"
     assert count(cast.app, ErasureApproval, ErasureApproval.request_id == request_id) == 0
     cast.tokens.pop("dana")  # a new session, a new CSRF token
-    assert cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine."}).status_code == 302
+    assert cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine.", "erasure_ground": "gdpr-17-1-b"}).status_code == 302
     assert count(cast.app, ErasureApproval, ErasureApproval.request_id == request_id) == 1
 
 
@@ -96,7 +96,7 @@ def test_a_dpo_works_an_erasure_from_claim_to_the_second_approval(cast: Cast) ->
     assert cast.post("dana", case_url(request_id, "note"), {"note": "Checked identity by SSO."}).status_code == 302
     assert cast.post("dana", case_url(request_id, "message"), {"message": "We are on it."}).status_code == 302
 
-    first = cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine."}, referer=case_url(request_id))
+    first = cast.post("dana", case_url(request_id, "approve"), {"note": "Looks fine.", "erasure_ground": "gdpr-17-1-b"}, referer=case_url(request_id))
     assert first.status_code == 302, html(first)[:500]
     assert cast.case(request_id).state == RequestState.IN_REVIEW, "one approval does not approve an erasure"
     body = html(cast.get("dana", case_url(request_id)))

@@ -196,7 +196,12 @@ def test_the_hand_checked_block(app: Flask, subject: str) -> None:
         assert [r.type for r in report.rows] == ["access", "portability", "erasure", "rectification", "restriction",
                                                  "objection"]
         assert_block(report)
-        assert report.total.cpra_name == "all requests" and report.rows[2].cpra_name == "request to delete"
+        # The rows by type count every jurisdiction and are no CPRA figures; the CPRA rows count the two
+        # Californian requests (#2 portability, #8 access) together as requests to know.
+        assert report.total.cpra_name == "" and report.rows[2].cpra_name == ""
+        assert [(r.cpra_name, r.received, r.complied_in_whole, r.denied) for r in report.cpra_rows] == [
+            ("request to know", 2, 1, 1), ("request to delete", 0, 0, 0), ("request to correct", 0, 0, 0),
+            ("request to opt-out of sale/sharing", 0, 0, 0), ("request to limit", 0, 0, 0)]
 
         california = metrics.compute(date(YEAR, 1, 1), date(YEAR, 12, 31), "us-ca", as_of=AS_OF)
         assert california.jurisdiction == "US-CA"
@@ -249,8 +254,11 @@ def test_the_csv_says_what_the_report_says(app: Flask, subject: str) -> None:
         text = metrics.to_csv(report)
     reader = csv.DictReader(io.StringIO(text))
     assert tuple(reader.fieldnames or ()) == metrics.CSV_COLUMNS
-    rows = list(reader)
-    assert [r["type"] for r in rows] == [*(r.type for r in report.rows), "total"]
+    lines = list(reader)
+    assert [r["type"] for r in lines] == [*(r.type for r in report.rows), "total", *["cpra"] * 5]
+    assert [r["cpra_name"] for r in lines[-5:]] == [r.cpra_name for r in report.cpra_rows]
+    assert (lines[-5]["received"], lines[-5]["median_days"], lines[-5]["mean_days"]) == ("2", "6", "6")
+    rows = lines[:-5]
     by_type = {r.type: r for r in report.all_rows()}
     for line in rows:
         row = by_type[line["type"]]
@@ -290,8 +298,10 @@ def test_the_pdf_holds_the_figures(app: Flask, subject: str) -> None:
         report = metrics.compute(date(YEAR, 1, 1), date(YEAR, 12, 31), None, as_of=AS_OF)
         text = pdf_text(metrics.to_pdf(report))
     for phrase in ("Privacy request metrics", "2025-01-01 to 2025-12-31", "all jurisdictions", "the employer",
-                   "Requests by type (11 CCR §7102(a))", "Denials by legal basis", "Days to respond", "Timeliness",
-                   "Definitions", "Access (request to know)", "Erasure (request to delete)",
+                   "CPRA requests of California consumers (11 CCR §7102(a))", "Requests by type",
+                   "Denials by legal basis", "Days to respond", "Timeliness", "Definitions",
+                   "Requests to know (access and portability) 2 1 0 1 6 6",
+                   "Requests to opt out of sale/sharing (none: nothing is sold or shared) 0 0 0 0 — —",
                    "GDPR Art. 11(2) and 12(6)", "GDPR Art. 12(5)", "Open requests judged on",
                    "2026-01-15", "page 1 of"):
         assert phrase in text, phrase
@@ -301,6 +311,35 @@ def test_the_pdf_holds_the_figures(app: Flask, subject: str) -> None:
     assert "Total 9 10 19.44" in text and "Erasure 2 27.5 27.5" in text and "Access 3 3 4.67" in text
     # Timeliness (total): 6 on time, 1 extended, 2 late, 2 open overdue, 1 open within.
     assert "Total 6 1 2 2 1" in text
+
+
+def test_cpra_rows_count_only_what_really_is_each_cpra_request(app: Flask, subject: str) -> None:
+    """11 CCR §7102(a)(1) counts requests to know, delete, correct, opt out of sale/sharing and limit,
+    of California consumers. Access and portability are both requests to know (Cal. Civ. Code
+    §1798.110; §1798.130(a)(3)(B)(iii) only sets the portable format of the copy), so they make one
+    row. A Californian's restriction or objection to AI training stops a use of screenshots, which
+    can reveal message contents (sensitive personal information, §1798.140(ae)(1)(E)): the registry
+    maps both to a request to limit (§1798.121). The same request from Spain is a GDPR Art. 18 or 21
+    request, no CPRA request, and is not counted. Nothing is sold or shared, so no request is one to
+    opt out of sale/sharing: that row stays 0 whatever was received."""
+    with app.app_context():
+        rows, _ = block_rows(subject, datetime(YEAR, 3, 1, tzinfo=UTC))
+        template = rows[5]  # a refused restriction
+        made = []
+        for kind_, where in (("restriction", "US-CA"), ("objection", "US-CA"), ("restriction", "ES"),
+                             ("objection", "BR"), ("access", "US-CA"), ("portability", "US-CA")):
+            made.append(dict(template, id=new_id(), type=kind_, jurisdiction=where, state="received",
+                             decided_at=None, legal_basis=None, decision_sealed=None))
+        # A request that recorded its regime when filed is counted under that regime.
+        made.append(dict(made[2], id=new_id(), jurisdiction="US-CA", regime="LOPDGDD/GDPR"))
+        insert(made, [])
+        report = metrics.compute(date(YEAR, 1, 1), date(YEAR, 12, 31), None, as_of=AS_OF)
+        by_name = {r.cpra_name: r.received for r in report.cpra_rows}
+        assert by_name == {"request to know": 2, "request to delete": 0, "request to correct": 0,
+                           "request to opt-out of sale/sharing": 0, "request to limit": 2}
+        assert report.rows[4].received == 3 and report.rows[5].received == 2  # every regime, by type
+        spain = metrics.compute(date(YEAR, 1, 1), date(YEAR, 12, 31), "ES", as_of=AS_OF)
+        assert sum(r.received for r in spain.cpra_rows) == 0
 
 
 # -- the period ----------------------------------------------------------------------------------------
@@ -399,6 +438,9 @@ def test_the_page_shows_the_figures(people: People) -> None:
     page = people.clients["dana"].get("/dpo/reports?from=2025-01-01&to=2025-12-31&jurisdiction=US-CA&format=view")
     total = re.search(r'<tr id="metrics-total">(.*?)</tr>', page.get_data(as_text=True), re.S)
     assert total is not None and re.findall(r"<td>([^<]*)</td>", total.group(1))[:4] == ["2", "1", "0", "1"]
+    know = re.search(r'<tr id="cpra-1">(.*?)</tr>', page.get_data(as_text=True), re.S)
+    assert know is not None and "Requests to know (access and portability)" in know.group(1)
+    assert re.findall(r"<td>([^<]*)</td>", know.group(1)) == ["2", "1", "0", "1", "6", "6"]
 
 
 BAD = {
@@ -435,7 +477,7 @@ def test_every_download_is_audited(people: People) -> None:
         'attachment; filename="request-metrics-2025-01-01-2025-12-31-US-CA.csv"')
     assert csv_response.headers["Cache-Control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
-    assert rows[-1]["type"] == "total" and rows[-1]["received"] == "2" and rows[-1]["jurisdiction"] == "US-CA"
+    assert rows[-6]["type"] == "total" and rows[-6]["received"] == "2" and rows[-6]["jurisdiction"] == "US-CA"
 
     pdf_response = people.clients["audrey"].get("/dpo/reports?from=2025-01-01&to=2025-06-30&format=pdf")
     assert pdf_response.status_code == 200 and pdf_response.mimetype == "application/pdf"
@@ -466,7 +508,7 @@ def test_the_metrics_command(app: Flask, subject: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "13 requests received 2025-01-01 to 2025-12-31, all" in result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert rows[-1]["received"] == "13" and rows[-1]["median_days"] == "10"
+    assert rows[-6]["received"] == "13" and rows[-6]["median_days"] == "10"
     assert len(downloads(app)) == 1 and downloads(app)[0].actor_type == "system"
     assert downloads(app)[0].details["via"] == "shell"
 

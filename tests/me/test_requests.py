@@ -528,7 +528,7 @@ def test_certificate_after_a_real_erasure(app: Flask, client: FlaskClient, alice
             req = db.session.get(DataRequest, request_id)
             staff = db.session.get(Employee, who)
             assert req is not None and staff is not None
-            services.approve(req, staff)
+            services.approve(req, staff, erasure_ground=services.erasure_grounds(req)[0].code)
             db.session.commit()
     wait_for_jobs(app)
     req = load(app, request_id)

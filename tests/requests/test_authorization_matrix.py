@@ -126,7 +126,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("dpo.note", "POST"): Row("/dpo/requests/{request}/note", "open",
                               (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400), {"note": "Checked."}),
     ("dpo.approve", "POST"): Row("/dpo/requests/{request}/approve", "in review",  # an erasure: the first approval
-                                 (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
+                                 (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400),
+                                 {"erasure_ground": "gdpr-17-1-b"}),
     ("dpo.reject", "POST"): Row("/dpo/requests/{request}/reject", "open",
                                 (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400),
                                 {"legal_basis": "gdpr-17-3-e", "reasons": "A claim is pending."}),
@@ -247,7 +248,7 @@ class World:
             if state == "awaiting requester":
                 requests.ask_requester(req, dana, "Which dates?")
             if state in ("failed", "completed erasure"):
-                requests.approve(req, dana)
+                requests.approve(req, dana, erasure_ground=requests.erasure_grounds(req)[0].code)
                 requests.approve(req, self.employee("admin"))
                 assert req.state == S.FULFILLING
             if state == "failed":
@@ -498,7 +499,7 @@ def test_no_one_approves_an_erasure_twice(world: World) -> None:
     assert call(world, "admin", "POST", path, {}).status_code == 400
     assert snapshot(world.app) == before and approvals(world, request_id) == []
 
-    first = call(world, "DPO", "POST", path, {"note": "Identity checked."})
+    first = call(world, "DPO", "POST", path, {"note": "Identity checked.", "erasure_ground": "gdpr-17-1-a"})
     assert first.status_code == 302
     assert approvals(world, request_id) == [(dana, "dpo")]
     assert state_of(world, request_id) == S.IN_REVIEW

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
+from datetime import timedelta as sa_timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -124,3 +125,55 @@ def test_the_demo_seed_makes_every_type_and_state_once(app: Flask) -> None:
         assert _counts() == before
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                                  .where(AuditEntry.tag == MARKER)) == 1
+
+
+def test_the_demo_seeds_dates_agree_with_its_audit_log(app: Flask) -> None:
+    """What a page shows must agree with the tamper-evident record of what happened. A request
+    "received" on one day whose first audit entry (its filing) is dated another would make the
+    evidence pack and the DPO's queue contradict each other; so every seeded request's receipt is
+    the moment of its first audit entry. Consent must precede the processing that rests on it
+    (GDPR Art. 6(1)(a), 7(1): the controller must be able to show it was given): every seeded
+    screenshot is captured after its subject consented to screenshot capture, and every seeded
+    use in an AI training set comes after the consent to AI training; each consent records the
+    policy version in force, published before it. And the log, written step by step at those
+    moments, still verifies: its times follow its sequence."""
+    from portal.audit.verify import verify_log
+    from portal.consent.models import ConsentEvent, Decision, Purpose
+    from portal.monitoring.models import Screenshot, TrainingSetUse
+    from portal.policy.models import PolicyVersion
+
+    manual_jobs(app)
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        first: dict[str, AuditEntry] = {}
+        for entry in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq)):
+            request_id = (entry.targets or {}).get("request")
+            if request_id and request_id not in first:
+                first[request_id] = entry
+        filed = list(db.session.scalars(sa.select(DataRequest)))
+        assert len(filed) >= 18
+        for request in filed:
+            entry = first[request.id]
+            assert entry.tag == "requests:request:file"
+            assert entry.recorded_at.date() == request.received_at.date(), (request.reference, entry.recorded_at)
+            assert entry.recorded_at == request.received_at
+        # The overdue and the old ones were really received weeks ago, as the audit log says.
+        assert min(r.received_at for r in filed) <= utcnow() - sa_timedelta(days=30)
+
+        consents = list(db.session.scalars(sa.select(ConsentEvent).where(ConsentEvent.decision == Decision.GRANTED)))
+        given = {(c.subject_id, c.purpose): c for c in consents}
+        v1 = db.session.scalar(sa.select(PolicyVersion).where(PolicyVersion.version == 1))
+        assert v1 is not None and v1.published_at is not None
+        for c in consents:
+            assert c.policy_version == 1 and v1.published_at < c.decided_at
+        shots = list(db.session.scalars(sa.select(Screenshot)))
+        assert shots
+        for shot in shots:
+            assert given[(shot.subject_id, Purpose.SCREENSHOT_CAPTURE.value)].decided_at < shot.captured_at
+        uses = list(db.session.scalars(sa.select(TrainingSetUse)))
+        assert uses
+        for use in uses:
+            assert given[(use.subject_id, Purpose.AI_TRAINING.value)].decided_at.date() <= use.used_on
+        verified = verify_log(check_heads=False)
+        assert verified.ok, verified.problems

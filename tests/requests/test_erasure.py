@@ -88,7 +88,8 @@ def approved_erasure(w: World, subject_id: str | None = None, **scope: Any) -> t
     request_id = rs.file_request(subject, RequestType.ERASURE, description="Erase it", **scope).request.id
     rs.claim(get(DataRequest, request_id), w["dpo"])
     rs.start_review(get(DataRequest, request_id), w["dpo"])
-    assert rs.approve(get(DataRequest, request_id), w["dpo"]) is False
+    first = get(DataRequest, request_id)
+    assert rs.approve(first, w["dpo"], erasure_ground=rs.erasure_grounds(first)[0].code) is False
     assert rs.approve(get(DataRequest, request_id), w["dpo2"]) is True
     db.session.commit()
     request = get(DataRequest, request_id)

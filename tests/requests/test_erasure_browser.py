@@ -185,12 +185,14 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             case.get_by_role("button", name="Start the review").click()
             expect(case.get_by_text("The case is in review.")).to_be_visible()
             expect(case.locator("#approval-stage")).to_contain_text("This would be the first approval")
+            case.get_by_label("Ground for the erasure").select_option("gdpr-17-1-b")
             case.get_by_label("Note on the approval (optional, internal)").fill("Identity checked by SSO.")
             case.get_by_role("button", name="Approve", exact=True).click()
             sign_in_again(case, "dana@example.com", f"{live.url}/dpo/requests/{request_id}")
             with app.app_context():
                 assert db.session.scalar(sa.select(sa.func.count()).select_from(ErasureApproval)
                                          .where(ErasureApproval.request_id == request_id)) == 0, "not before it"
+            case.get_by_label("Ground for the erasure").select_option("gdpr-17-1-b")
             case.get_by_label("Note on the approval (optional, internal)").fill("Identity checked by SSO.")
             case.get_by_role("button", name="Approve", exact=True).click()
             expect(case.get_by_text("Your approval is recorded.")).to_be_visible()

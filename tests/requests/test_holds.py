@@ -111,7 +111,7 @@ def _approved_by_admin(w: World, subject_id: str) -> tuple[str, str]:
     db.session.flush()
     rs.claim(request, w["dpo"])
     rs.start_review(request, w["dpo"])
-    rs.approve(request, w["dpo"])
+    rs.approve(request, w["dpo"], erasure_ground=rs.erasure_grounds(request)[0].code)
     assert rs.approve(get(DataRequest, request.id), w["dpo2"]) is True
     db.session.commit()
     request = get(DataRequest, request.id)

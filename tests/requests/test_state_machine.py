@@ -304,7 +304,8 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
                                                            or (erasure and approvers and name == "admin"))
                        else Refused(rs.RequestError) if needs_key and not keystore().exists(request.subject_id)
                        else None)
-            done = self.take(request_id, verdict, rs.approve, request, self.person(name))
+            ground = rs.erasure_grounds(request)[0].code if erasure else None
+            done = self.take(request_id, verdict, rs.approve, request, self.person(name), "", ground)
             if verdict is None:
                 request = self.load(request_id)
                 if erasure and not approvers:

@@ -1,7 +1,7 @@
 """an erasure records the ground it rests on (GDPR Art. 17(1)'s letter, or the regime's article)
 
-Revision ID: 0023_erasure_ground
-Revises: 0022_transfers_dpia
+Revision ID: 0024_erasure_ground
+Revises: 0023_transfers_dpia
 Create Date: 2026-12-04 17:10:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0023_erasure_ground'
-down_revision = '0022_transfers_dpia'
+revision = '0024_erasure_ground'
+down_revision = '0023_transfers_dpia'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """the register states, per category, its transfers (destination and safeguard) and its DPIA
 
-Revision ID: 0022_transfers_dpia
-Revises: 0021_profiling
+Revision ID: 0023_transfers_dpia
+Revises: 0022_backchannel_logout
 Create Date: 2026-12-04 17:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0022_transfers_dpia'
-down_revision = '0021_profiling'
+revision = '0023_transfers_dpia'
+down_revision = '0022_backchannel_logout'
 branch_labels = None
 depends_on = None
 

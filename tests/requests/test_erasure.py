@@ -96,10 +96,13 @@ def approved_erasure(w: World, subject_id: str | None = None, **scope: Any) -> t
     return request_id, request.job_id
 
 
-def database_files() -> str:
+def database_files(*, whole: bool = True) -> str:
     """What an erasure says it did to the database files: SQLite's are overwritten and its log
-    emptied (see tests/crypto/test_backups.py); PostgreSQL vacuums the tables it deleted from."""
-    return "overwritten" if db.engine.dialect.name == "sqlite" else "freed"
+    emptied (see tests/crypto/test_backups.py); on PostgreSQL, an erasure of everything of a kind
+    drops the person's tables ("removed"), one of a part vacuums them ("freed")."""
+    if db.engine.dialect.name == "sqlite":
+        return "overwritten"
+    return "removed" if whole else "freed"
 
 
 def held(subject_id: str) -> dict[str, int]:
@@ -311,7 +314,7 @@ def test_a_date_range_erasure_keeps_the_rest_and_the_key(world: World) -> None:
     request = get(DataRequest, request_id)
     assert request.result == {"categories": {**{c: {"deleted": n, "blocked": 0} for c, n in in_range.items()},
                                              "ai_training_use": {"deleted": 0, "blocked": 0, "removal_required": 1}},
-                              "key_destroyed": False, "database_files": database_files()}
+                              "key_destroyed": False, "database_files": database_files(whole=False)}
     assert request.outcome == (
         "Your data was erased. The records of which AI training sets and models used your data are kept, as evidence, and marked \u201cremoval required\u201d: the portal does not itself remove data from training sets or from models already trained on them.")
     assert get(Export, export_id).state == ExportState.EXPIRED  # it held what was erased

@@ -28,6 +28,14 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB: index maintenance on large tables
         cursor.close()
+    elif type(dbapi_connection).__module__.startswith("psycopg"):
+        # The monitoring tables have a partition per person (monitoring/partitions.py). A generic
+        # plan of a prepared statement locks every partition before it prunes them (PostgreSQL
+        # 15): with thousands of people that exhausts the lock table. Plan for the values given.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET plan_cache_mode = force_custom_plan")
+        cursor.close()
+        dbapi_connection.commit()
 
 
 def _database_int_converter() -> type:

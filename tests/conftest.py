@@ -210,6 +210,12 @@ def _truncate(app: Flask) -> None:
             for table in APPEND_ONLY_TABLES:
                 conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            # The test's own per-person partitions (portal/monitoring/partitions.py) go with it.
+            for (name,) in conn.execute(sa.text(
+                    "SELECT c.relname FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+                    "WHERE c.relkind = 'r' AND c.relname ~ '^(activity_(events|daily|hourly|targets)|screenshots"
+                    "|subject_category_stats)_[0-9a-f]{32}$'")):
+                conn.execute(sa.text(f'DROP TABLE "{name}"'))
             for table in APPEND_ONLY_TABLES:
                 conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         db.engine.dispose()

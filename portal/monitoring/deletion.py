@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
 
 from portal.db import UTCDateTime
 from portal.extensions import db
-from portal.monitoring import aggregates
+from portal.monitoring import aggregates, partitions
 from portal.monitoring.models import (
     ActivityDaily,
     ActivityEvent,
@@ -108,6 +108,8 @@ def rebuild_aggregates(subject: Employee) -> None:
     two processes, or beside an erasure) run one after the other instead of inserting the same
     totals twice."""
     db.session.execute(select(Employee.id).where(Employee.id == subject.id).with_for_update())
+    if remaining_rows(subject.id):  # an erasure of everything leaves no tables to refill (partitions.py)
+        partitions.ensure([subject.id])
     for model in (ActivityDaily, ActivityHourly, ActivityTarget, SubjectCategoryStats):
         db.session.execute(delete(model).where(model.subject_id == subject.id))
     tally = aggregates.ActivityTally(aggregates.zone_of(subject.timezone))

@@ -35,6 +35,7 @@ from portal.consent.services import latest as latest_consent
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.monitoring import partitions
 from portal.monitoring.aggregates import ActivityTally, zone_of
 from portal.monitoring.artifacts import screenshot_path, write_atomically
 from portal.monitoring.models import ActivityEvent, CategoryKey, EventKind, Screenshot, SubjectCategoryStats
@@ -440,6 +441,7 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     """Seal and insert already validated, not yet stored events; update the totals and the
     activity aggregates (per local day, local hour, site or application)."""
     subject_id = cipher.subject_id
+    partitions.ensure([subject_id])
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, None, None])
     tally = _activity_tally(subject_id)
     tally_add = tally.add
@@ -486,6 +488,7 @@ def store_screenshots(cipher: SubjectCipher, shots: Iterable[ValidScreenshot], w
     """Seal each image into the artifact directory and record its facts; ``written`` collects
     the files so that a caller whose transaction fails can remove them."""
     subject_id = cipher.subject_id
+    partitions.ensure([subject_id])
     count, first, last = 0, None, None
     for shot in shots:
         shot_id = new_id()

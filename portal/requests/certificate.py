@@ -243,6 +243,9 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         if facts.get("database_files") == "overwritten":
             story.append(t.para(_("The database files were overwritten where those items were, and the "
                                   "database's write-ahead log was emptied.")))
+        elif facts.get("database_files") == "removed":
+            story.append(t.para(_("They were kept in database tables of their own, which were then dropped: "
+                                  "the database's files that held them were emptied and removed.")))
         elif facts.get("database_files") == "freed":
             story.append(t.para(_("The database then removed them from its tables and indexes (vacuum); the "
                                   "space they took in its files is free and is overwritten as it is reused.")))

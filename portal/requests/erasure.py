@@ -24,6 +24,7 @@ from portal.db import scrub_deleted, utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jurisdictions import regime_for
+from portal.monitoring import partitions
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import remove_orphan_screenshots, screenshot_path
 from portal.monitoring.deletion import (
@@ -145,13 +146,17 @@ def _mark_training_uses(request_id: str, conditions: list[Any]) -> int:
 def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, categories: list[str],
                       start: datetime | None, end: datetime | None, done: int) -> int:
     """Erase ``categories`` of the subject between ``start`` and ``end``, batch by batch, each
-    batch committed with its counts; records of use in AI training are marked. Returns ``done``
-    plus the items deleted."""
+    batch committed with its counts; records of use in AI training are marked. Returns how many
+    rows were deleted in place (rather than with the tables that held them)."""
+    in_place = 0
+    if start is None and end is None:
+        done = _drop_partitions(ctx, request_id, subject_id, categories, done)
     for tally in delete_events(subject_id, [c for c in categories if c in EVENT_KINDS], start, end):
         for category, deleted in tally.items():
             _count(request_id, category).deleted += deleted
         db.session.commit()
         done += sum(tally.values())
+        in_place += sum(tally.values())
         ctx.progress(done, None)
     for category in categories:
         id_column, conditions = _conditions(category, subject_id, start, end)
@@ -170,10 +175,49 @@ def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, ca
             _count(request_id, category).deleted += len(ids)
             db.session.commit()
             done += len(ids)
+            in_place += len(ids)
             ctx.progress(done, None)
         _count(request_id, category)
         db.session.commit()
         remove_orphan_screenshots(subject_id)  # and the files of screenshots whose ingestion never committed
+    return in_place
+
+
+def _drop_partitions(ctx: jobs.JobContext, request_id: str, subject_id: str, categories: list[str],
+                     done: int) -> int:
+    """PostgreSQL: when all of the subject's events, or all of their screenshots, go, their tables
+    (partitions) are detached and dropped instead of their rows deleted; the counts are recorded
+    in the transaction that drops them. Returns ``done`` plus the items so erased."""
+    if not partitions.partitioned():
+        return done
+    # A detach waits for every transaction that has the tables open: this job's own too.
+    db.session.commit()
+    all_events = set(EVENT_KINDS) <= set(categories)
+    all_shots = "screenshots" in categories
+    if all_events:
+        names = partitions.detach(subject_id, partitions.EVENT_TABLES)
+        events = partitions.partition_name("activity_events", subject_id)
+        if events in names:
+            for kind, count in partitions.detached_rows(events, "kind, count(*)", "kind"):
+                _count(request_id, KIND_CATEGORY[kind]).deleted += count
+                done += count
+        partitions.drop(names)
+        db.session.commit()
+        ctx.progress(done, None)
+    if all_shots:
+        names = partitions.detach(subject_id, partitions.SCREENSHOT_TABLES)
+        for name in names:
+            ids = [row[0] for row in partitions.detached_rows(name, "id")]
+            for shot_id in ids:  # files first: a crash leaves the table, whose files go on the next run
+                screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
+            _count(request_id, "screenshots").deleted += len(ids)
+            done += len(ids)
+        partitions.drop(names)
+        db.session.commit()
+        ctx.progress(done, None)
+    if all_events and all_shots:  # nothing is left to count: the totals' table goes too
+        partitions.drop(partitions.detach(subject_id, ("subject_category_stats",)))
+        db.session.commit()
     return done
 
 
@@ -199,10 +243,15 @@ def _shred_if_empty(subject_id: str, request_id: str) -> bool:
                          targets={"request": request_id}) or not keystore().exists(subject_id)
 
 
-def _scrub(request_id: str) -> None:
-    """Scrub the database files after the erasure's commit, and record how on the request."""
+def _scrub(request_id: str, subject_id: str, in_place: int) -> None:
+    """Scrub the database files after the erasure's commit, and record how on the request. On
+    PostgreSQL with the monitoring tables partitioned by subject, only the subject's remaining
+    partitions (and the unpartitioned tables) are vacuumed; when no row was deleted in place, the
+    erased items went with the tables that held them ("removed")."""
     try:
-        scrubbed = scrub_deleted(db.engine, SCRUBBED_TABLES)
+        scrubbed = scrub_deleted(db.engine, partitions.relations_of(subject_id, SCRUBBED_TABLES))
+        if scrubbed == "freed" and not in_place and partitions.partitioned():
+            scrubbed = "removed"
     except Exception:  # the erasure itself is done and recorded: this must not undo or repeat it
         log.exception("erasure %s: scrubbing the database files failed", request_id)
         scrubbed = "deleted"
@@ -250,8 +299,8 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
         _count(request_id, category).blocked = db.session.scalar(
             select(func.count()).select_from(id_column.table).where(*conditions)) or 0
         db.session.commit()
-    _erase_categories(ctx, request_id, subject_id, [c for c in categories if c not in held_categories], start, end,
-                      done)
+    in_place = _erase_categories(ctx, request_id, subject_id, [c for c in categories if c not in held_categories],
+                                 start, end, done)
     subject = db.session.get(Employee, subject_id)
     request = db.session.get(DataRequest, request_id)
     assert subject is not None and request is not None  # noqa: S101 - read above, nothing deletes them
@@ -275,7 +324,7 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     if shredded:
         services.tell_of_erasure(request)
     db.session.commit()  # the erasure is done; what follows only scrubs the database files
-    _scrub(request_id)
+    _scrub(request_id, subject_id, in_place)
     request = db.session.get(DataRequest, request_id)
     assert request is not None  # noqa: S101 - completed just now
     return {"scrubbed": request.result.get("database_files") if request.result else None, "request_id": request_id,
@@ -306,7 +355,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     before: dict[str, Any] = dict((request.result or {}).get("categories") or {})
     done = sum(int(v.get("deleted") or 0) for v in before.values())
     ctx.progress(done, None, force=True)
-    _erase_categories(ctx, request_id, subject_id, categories, start, end, done)
+    in_place = _erase_categories(ctx, request_id, subject_id, categories, start, end, done)
     for category in categories:
         _count(request_id, category).blocked = 0
     subject = db.session.get(Employee, subject_id)
@@ -341,7 +390,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
            details={**{f"deleted_{c}": n for c, n in erased.items() if c != "ai_training_use"},
                     "removal_required": marked, "key_destroyed": shredded, "still_blocked": sorted(still_held)})
     db.session.commit()
-    _scrub(request_id)
+    _scrub(request_id, subject_id, in_place)
     return {"request_id": request_id, "erased": erased, "key_destroyed": shredded}
 
 

@@ -59,40 +59,40 @@ def partitioned(engine: Any | None = None) -> bool:
 
 def ensure(subject_ids: Iterable[str], tables: Sequence[str] = TABLES) -> None:
     """Make sure the subjects' partitions of ``tables`` exist, creating and attaching what is
-    missing in a transaction of its own (committed before the caller stores anything)."""
-    engine = _engine()
+    missing in the caller's transaction (so that it goes with what the caller stores, and a
+    transaction that has just added the employee does not wait on itself: attaching clones the
+    foreign keys, which locks the employees table against writers until the commit)."""
     subject_ids = sorted(set(subject_ids))
-    if not subject_ids or not partitioned(engine):
+    if not subject_ids or not partitioned():
         return
-    with engine.connect() as conn:
-        names = [partition_name(t, s) for s in subject_ids for t in tables]
-        present = set(conn.execute(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
-            "WHERE c.relname = ANY(:names) AND NOT i.inhdetachpending"), {"names": names}).scalars())
-        if len(present) == len(names):
-            conn.rollback()
-            return
-        conn.rollback()
+    conn = db.session.connection()
+    names = [partition_name(t, s) for s in subject_ids for t in tables]
+    present = set(conn.execute(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
+        "WHERE c.relname = ANY(:names) AND NOT i.inhdetachpending"), {"names": names}).scalars())
+    if len(present) == len(names):
+        return
+    previous = conn.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
     for subject_id in subject_ids:
         for table in tables:
             name = partition_name(table, subject_id)
             if name in present:
                 continue
-            with engine.begin() as conn:  # each partition in a transaction of its own
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                # One maker at a time per partition: a second process finds it made.
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
-                state = conn.execute(text(
-                    "SELECT i.inhdetachpending FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
-                    "WHERE c.oid = to_regclass(:name)"), {"name": name}).first()
-                if state is not None and state[0] is False:
-                    continue  # made meanwhile
-                if state is not None:  # left detached (or half-detached) by an erasure: not to be reused
-                    raise RuntimeError(f"a detached partition {name} is waiting to be dropped")
-                conn.exec_driver_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS '
-                                     "INCLUDING CONSTRAINTS INCLUDING STORAGE)")
-                conn.exec_driver_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" '
-                                     f"FOR VALUES IN ('{subject_id}')")
+            # One maker at a time per partition: a second transaction then finds it made.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+            state = conn.execute(text(
+                "SELECT i.inhdetachpending FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+                "WHERE c.oid = to_regclass(:name)"), {"name": name}).first()
+            if state is not None and state[0] is False:
+                continue  # made meanwhile
+            if state is not None:  # left detached (or half-detached) by an erasure: not to be reused
+                raise RuntimeError(f"a detached partition {name} is waiting to be dropped")
+            conn.exec_driver_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS '
+                                 "INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" '
+                                 f"FOR VALUES IN ('{subject_id}')")
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": str(previous)})
 
 
 def detach(subject_id: str, tables: Sequence[str]) -> list[str]:

@@ -249,7 +249,7 @@ def test_a_partial_erasure_on_postgresql_vacuums_the_persons_tables_and_says_fre
     assert db.session.execute(text("SELECT dead_tuple_count FROM pgstattuple(:t)"), {"t": table}).scalar() == 0
     request = db.session.get(DataRequest, request_id)
     assert request is not None and certificate_facts(request)["database_files"] == "freed"
-    kinds = set(db.session.execute(text(f'SELECT DISTINCT kind FROM "{table}"')).scalars())  # noqa: S608
+    kinds = set(db.session.execute(text(f'SELECT DISTINCT kind FROM "{table}"')).scalars())
     assert kinds and kinds <= {"app_focus", "site_visit"}  # what was not erased is still there
 
 

@@ -501,7 +501,7 @@ def test_an_erasure_that_crashes_mid_batch_carries_on_to_the_same_end(world: Wor
         from portal.monitoring.partitions import partition_name
 
         table = partition_name("screenshots", crashed)
-        left = db.session.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar()  # noqa: S608
+        left = db.session.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar()
         assert left == before["screenshots"]  # the rows wait, in the detached table, for the next run
     assert keystore().exists(crashed) and get(DataRequest, crash_request).state == RequestState.FULFILLING
     assert COMPLETE not in tags_for(crash_request)

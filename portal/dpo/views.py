@@ -31,6 +31,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.i18n import ground_wording
+from portal.i18n.statements import statement
 from portal.jurisdictions import regime_for
 from portal.monitoring import access as access_log
 from portal.monitoring.aggregates import zone_of
@@ -631,8 +632,8 @@ def open_data(request_id: str) -> Response | tuple[str, int]:
     if legal_claims and not form.matter.data:
         flash(_("Nothing was recorded: name the legal claim (a matter or case reference)."), "error")
         return _data_page(case, form, 400)
-    purpose = (f"Legal claims ({form.matter.data}), request {case.reference}" if legal_claims
-               else f"Handling request {case.reference}")
+    purpose = (statement(access_log.LEGAL_CLAIMS, matter=form.matter.data, ref=case.reference) if legal_claims
+               else statement(access_log.HANDLING_REQUEST, ref=case.reference))
     access_log.record_access(case.subject_id, accessor_id=current_user.id, accessor_role=_role(), action="viewed",
                              purpose=purpose, case_ref=case.reference)
     db.session.commit()

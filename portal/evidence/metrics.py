@@ -52,14 +52,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.extensions import db
+from portal.i18n import wording
 from portal.jurisdictions import KINDS, REGIMES, RequestType, all_ground_codes
+from portal.jurisdictions.kinds import Cpra
 from portal.people.services import JURISDICTION
 from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
@@ -76,21 +80,28 @@ for the portable format); restriction and an objection to AI training are reques
 (§1798.121: they stop a use of data that includes screenshots, sensitive personal information). No
 kind is a request to opt out of sale/sharing: the portal neither sells nor shares data."""
 
-NOTES: tuple[str, ...] = (
-    "Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen.",
-    "Complied with in whole: completed. Complied with in part: a completed erasure that left data blocked "
-    "under a legal hold (blocked items recorded for it); no other request records a partial outcome.",
-    "Denied: rejected with a legal basis (shown by basis). Failed: fulfilment failed and is not complied with "
-    "yet. Open: not yet answered. Complied + denied + withdrawn + open + failed = received.",
-    "Days to respond: whole calendar days (UTC) from the day of receipt to the day of completion or refusal; "
-    "0 is the same day (self-service exports). Median by statistics.median; mean to 2 decimals.",
-    "On time: answered on or before the first deadline. Extended: after it, on or before the extended one. "
+CPRA_LABELS: dict[str, LazyString] = {
+    Cpra.KNOW.value: _l("request to know"), Cpra.DELETE.value: _l("request to delete"),
+    Cpra.CORRECT.value: _l("request to correct"), Cpra.OPT_OUT.value: _l("request to opt-out of sale/sharing"),
+    Cpra.LIMIT.value: _l("request to limit"), "all requests": _l("all requests")}
+"""The CPRA names as the page and the PDF show them, in the reader's language (the CSV keeps
+:data:`CPRA_NAMES`, its column's values)."""
+
+NOTES: tuple[LazyString, ...] = (
+    _l("Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen."),
+    _l("Complied with in whole: completed. Complied with in part: a completed erasure that left data blocked "
+    "under a legal hold (blocked items recorded for it); no other request records a partial outcome."),
+    _l("Denied: rejected with a legal basis (shown by basis). Failed: fulfilment failed and is not complied with "
+    "yet. Open: not yet answered. Complied + denied + withdrawn + open + failed = received."),
+    _l("Days to respond: whole calendar days (UTC) from the day of receipt to the day of completion or refusal; "
+    "0 is the same day (self-service exports). Median by statistics.median; mean to 2 decimals."),
+    _l("On time: answered on or before the first deadline. Extended: after it, on or before the extended one. "
     "Late: after the effective deadline. Open overdue / within deadline: not answered, judged on the report "
     "date. Self-service exports have no deadline recorded and were answered on the day: on time. Withdrawn "
-    "requests have no timeliness.",
-    "CPRA names: access and portability are requests to know; erasure a request to delete; rectification a "
+    "requests have no timeliness."),
+    _l("CPRA names: access and portability are requests to know; erasure a request to delete; rectification a "
     "request to correct; restriction and an objection to AI training are requests to limit (they stop a use of "
-    "sensitive personal information). No kind is a request to opt out of sale/sharing: none is made.",
+    "sensitive personal information). No kind is a request to opt out of sale/sharing: none is made."),
 )
 
 _OPEN = frozenset(s.value for s in OPEN_STATES) - {RequestState.FAILED.value}
@@ -111,6 +122,20 @@ regime's citation for a code several regimes share ("Other (explained below)" sp
 requester, so it reads "Other grounds" here)."""
 
 
+def denial_labels() -> dict[str, str]:
+    """:data:`DENIAL_LABELS` in the reader's language (the page and the PDF)."""
+    labels = {}
+    for code in _BASES:
+        if code == "other":
+            labels[code] = _("Other grounds")
+            continue
+        grounds = [g for r in REGIMES for g in r.grounds if g.code == code]
+        citations = list(dict.fromkeys(g.citation for g in grounds if g.citation))
+        text = wording(grounds[0].text)
+        labels[code] = f"{'; '.join(citations)}: {text}" if citations else text
+    return labels
+
+
 class MetricsError(ValueError):
     """A period or jurisdiction no report can be made for; the message says why."""
 
@@ -128,28 +153,28 @@ def check_period(start: date, end: date) -> None:
     """Refuse a period that is upside down, outside the years a report can cover, or too long."""
     for day in (start, end):
         if not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise MetricsError(f"Choose dates between {MIN_YEAR} and {MAX_YEAR}.")
+            raise MetricsError(_("Choose dates between %(min)s and %(max)s.", min=MIN_YEAR, max=MAX_YEAR))
     if start > end:
-        raise MetricsError("The first day is after the last day.")
+        raise MetricsError(_("The first day is after the last day."))
     if end >= _plus_years(start, MAX_YEARS):
-        raise MetricsError(f"A report covers at most {MAX_YEARS} years; choose a shorter period.")
+        raise MetricsError(_("A report covers at most %(num)s years; choose a shorter period.", num=MAX_YEARS))
 
 
 def year_period(year: int) -> tuple[date, date]:
     """1 January to 31 December of ``year``."""
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise MetricsError(f"Choose a year between {MIN_YEAR} and {MAX_YEAR}.")
+        raise MetricsError(_("Choose a year between %(min)s and %(max)s.", min=MIN_YEAR, max=MAX_YEAR))
     return date(year, 1, 1), date(year, 12, 31)
 
 
 def resolve_period(year: int | None, date_from: date | None, date_to: date | None) -> tuple[date, date]:
     """A year, or two dates (not both, not one date alone), checked."""
     if year is not None and (date_from is not None or date_to is not None):
-        raise MetricsError("Give either a year or a first and last day, not both.")
+        raise MetricsError(_("Give either a year or a first and last day, not both."))
     if year is not None:
         return year_period(year)
     if date_from is None or date_to is None:
-        raise MetricsError("Give a year, or both a first and a last day.")
+        raise MetricsError(_("Give a year, or both a first and a last day."))
     check_period(date_from, date_to)
     return date_from, date_to
 
@@ -160,7 +185,7 @@ def clean_jurisdiction(value: str | None) -> str | None:
     if not code or code == ALL_JURISDICTIONS.upper():
         return None
     if not JURISDICTION.match(code):
-        raise MetricsError("A jurisdiction is a country code with an optional region, such as ES or US-CA.")
+        raise MetricsError(_("A jurisdiction is a country code with an optional region, such as ES or US-CA."))
     return code
 
 
@@ -194,6 +219,11 @@ class TypeMetrics:
     @property
     def cpra_name(self) -> str:
         return CPRA_NAMES.get(self.type, self.type)
+
+    @property
+    def cpra_label(self) -> str:
+        """:attr:`cpra_name` in the reader's language."""
+        return str(CPRA_LABELS.get(self.cpra_name, self.cpra_name))
 
     @property
     def responded(self) -> int:
@@ -353,7 +383,7 @@ def to_csv(report: MetricsReport) -> str:
     return out.getvalue()
 
 
-TYPE_NAMES: dict[str, str] = {k.value: k.report_label for k in KINDS} | {TOTAL: "Total"}
+TYPE_NAMES: dict[str, LazyString] = {k.value: k.report_label for k in KINDS} | {TOTAL: _l("Total")}
 
 
 def _period_text(report: MetricsReport) -> str:
@@ -385,7 +415,7 @@ def to_pdf(report: MetricsReport) -> bytes:
         ]))
 
         w.heading(_("Requests by type (11 CCR §7102(a))"))
-        rows = [(f"{TYPE_NAMES[r.type]} ({r.cpra_name})" if r.type != TOTAL else TYPE_NAMES[TOTAL], r.received,
+        rows = [(f"{TYPE_NAMES[r.type]} ({r.cpra_label})" if r.type != TOTAL else str(TYPE_NAMES[TOTAL]), r.received,
                  r.complied_in_whole, r.complied_in_part, r.denied, r.withdrawn, r.open, r.failed)
                 for r in report.all_rows()]
         w.story.append(w.table([_("Type (CPRA name)"), _("Received"), _("Complied in whole"),
@@ -395,28 +425,28 @@ def to_pdf(report: MetricsReport) -> bytes:
 
         w.heading(_("Denials by legal basis"))
         denials = [(label, report.total.denied_by_basis[basis],
-                    ", ".join(f"{r.type} {r.denied_by_basis[basis]:,}" for r in report.rows
+                    ", ".join(f"{TYPE_NAMES[r.type]} {r.denied_by_basis[basis]:,}" for r in report.rows
                               if r.denied_by_basis[basis]) or "—")
-                   for basis, label in DENIAL_LABELS.items()]
+                   for basis, label in denial_labels().items()]
         w.story.append(w.table([_("Legal basis"), _("Denied"), _("By type")],
                                [(label, f"{n:,}", by_type) for label, n, by_type in denials], [5, 1, 3],
                                right=(1,)))
 
         w.heading(_("Days to respond"))
         w.story.append(w.table([_("Type"), _("Responded"), _("Median days"), _("Mean days")],
-                               [(TYPE_NAMES[r.type], f"{r.responded:,}", format_days(r.median_days) or "—",
+                               [(str(TYPE_NAMES[r.type]), f"{r.responded:,}", format_days(r.median_days) or "—",
                                  format_days(r.mean_days) or "—") for r in report.all_rows()],
                                [2, 1, 1, 1], right=(1, 2, 3)))
 
         w.heading(_("Timeliness"))
         w.story.append(w.table([_("Type"), _("On time"), _("Extended"), _("Late"), _("Open, overdue"),
                                 _("Open, within deadline")],
-                               [(TYPE_NAMES[r.type], f"{r.on_time:,}", f"{r.extended:,}", f"{r.late:,}",
+                               [(str(TYPE_NAMES[r.type]), f"{r.on_time:,}", f"{r.extended:,}", f"{r.late:,}",
                                  f"{r.open_overdue:,}", f"{r.open_within_deadline:,}") for r in report.all_rows()],
                                [1.6, 1, 1, 1, 1, 1], right=range(1, 6)))
 
         w.heading(_("Definitions"))
-        w.bullets(NOTES)
+        w.bullets([str(note) for note in NOTES])
         title = _("Privacy request metrics")
         return render(w, title=title, subject=_period_text(report),
                       footer=_("Privacy request metrics, %(start)s to %(end)s, %(where)s, made %(when)s",
@@ -438,7 +468,7 @@ def audit_details(report: MetricsReport, fmt: str, *, via: str) -> dict[str, Any
 
 
 __all__ = [
-    "CPRA_NAMES", "CSV_COLUMNS", "DENIAL_LABELS", "NOTES", "TYPE_NAMES", "MetricsError", "MetricsReport", "TypeMetrics",
+    "CPRA_LABELS", "CPRA_NAMES", "CSV_COLUMNS", "DENIAL_LABELS", "NOTES", "TYPE_NAMES", "MetricsError", "MetricsReport", "TypeMetrics",
     "audit_details", "check_period", "clean_jurisdiction", "compute", "csv_row", "file_name", "format_days",
     "jurisdictions_in_use", "resolve_period", "to_csv", "to_pdf", "year_period",
 ]

@@ -37,6 +37,13 @@ class AssignForm(FlaskForm):
                            validators=[_required("Choose a DPO of this queue.")])
 
 
+class BulkAssignForm(FlaskForm):
+    """The queue's bulk assignment: the cases are the rows' checkboxes (``cases``), read by the view."""
+
+    assignee = SelectField(_l("Give the chosen cases to"), validate_choice=True,
+                           validators=[DataRequired(message=_l("Choose a DPO to give the cases to."))])
+
+
 class AskForm(FlaskForm):
     message = TextAreaField(_l("Your question to the requester"),
                             validators=[_required("Write the question to the requester."), TEXT],

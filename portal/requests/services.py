@@ -402,6 +402,51 @@ def assign(request: DataRequest, staff: Employee, assignee: Employee) -> None:
         _notify("dpo_new_case", assignee.id, request)
 
 
+MAX_BULK = 100  # cases one bulk assignment may name (a queue page holds fewer)
+
+
+@dataclass(frozen=True)
+class BulkAssignment:
+    """What a bulk assignment did: the references assigned, and each refused case with why (a
+    code: ``not-yours``, ``about-you``, ``about-assignee``, ``closed``, ``not-in-queue``,
+    ``already``)."""
+
+    assigned: list[str]
+    refused: list[tuple[str, str]]
+
+
+def assign_many(staff: Employee, cases: Iterable[DataRequest], assignee: Employee) -> BulkAssignment:
+    """Give several cases (each one ``staff`` may see: the caller refuses the others as not
+    theirs) to one DPO at once, each as :func:`assign` would, and audited as it is. A case about
+    ``staff`` or about ``assignee`` (nobody works a request about themselves), a closed one, one
+    whose queue ``assignee`` is not a DPO of, one already theirs, or one ``staff`` may not work is
+    refused, and the refusal audited; the others are assigned."""
+    assigned: list[str] = []
+    refused: list[tuple[str, str]] = []
+    actor = Actor("employee", staff.id)
+    for request in cases:
+        reason = None
+        if request.subject_id == staff.id:
+            reason = "about-you"
+        elif request.subject_id == assignee.id:
+            reason = "about-assignee"
+        elif not (may_work(staff, request) or Role.ADMIN in staff.role_names):
+            reason = "not-yours"
+        elif request.state in CLOSED_STATES:
+            reason = "closed"
+        elif Role.DPO not in assignee.role_names or request.queue_id not in queue_ids_of(assignee):
+            reason = "not-in-queue"
+        elif request.assignee_id == assignee.id:
+            reason = "already"
+        if reason is not None:
+            _audit(request, "assign-refused", actor, reason=reason, assignee=assignee.id, bulk=True)
+            refused.append((request.reference, reason))
+            continue
+        assign(request, staff, assignee)
+        assigned.append(request.reference)
+    return BulkAssignment(assigned, refused)
+
+
 def start_review(request: DataRequest, staff: Employee) -> None:
     _require_worker(staff, request)
     _ensure(request, S.IN_REVIEW)

@@ -218,3 +218,19 @@ def test_every_statement_key_has_a_renderer_and_renders_in_each_language(app: Fl
                 "Reclamaciones legales (LIT-9), solicitud R-1234ABCD"
         assert render({"key": "no-such-key", "params": {}}, "as stored") == "as stored"
         assert render(None, None) is None
+
+
+def test_the_dpo_forms_refusals_are_in_the_readers_language(app: Flask) -> None:  # noqa: F811
+    """The DPO's forms' "required" messages are marked where they are written, so they are
+    extracted and translated (they were passed to a helper as plain strings, and stayed English)."""
+    from flask_babel import force_locale
+    from werkzeug.datastructures import MultiDict
+
+    from portal.dpo.forms import HoldForm, NoteForm
+
+    with app.test_request_context(), force_locale("es"):
+        note = NoteForm(formdata=MultiDict(), meta={"csrf": False})
+        assert not note.validate() and note.errors["note"] == ["Escriba la nota."]
+        hold = HoldForm(formdata=MultiDict(), meta={"csrf": False})
+        hold.categories.choices = []
+        assert not hold.validate() and "Indique el motivo de la retención." in hold.errors["reason"]

@@ -234,3 +234,28 @@ def test_the_dpo_forms_refusals_are_in_the_readers_language(app: Flask) -> None:
         hold = HoldForm(formdata=MultiDict(), meta={"csrf": False})
         hold.categories.choices = []
         assert not hold.validate() and "Indique el motivo de la retención." in hold.errors["reason"]
+
+
+def test_the_evidence_packs_request_pdf_gives_the_outcome_in_the_regimes_language(app: Flask,  # noqa: F811
+                                                                                  client: FlaskClient) -> None:  # noqa: F811
+    """request.json keeps the statement; request.pdf, for the authority, words it in the language
+    of the request's regime (Spanish for Alice's), as the rest of the PDF."""
+    import json
+
+    from portal.audit.services import Actor
+    from portal.evidence.pack import write_pack
+
+    sign_in(client, "alice@example.com")
+    made = statements_for(app, "alice@example.com")
+    with app.app_context():
+        request = db.session.get(DataRequest, made["erasure"])
+        assert request is not None
+        out = io.BytesIO()
+        write_pack(request, out, actor=Actor.system())
+        db.session.commit()
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as archive:
+        facts = json.loads(archive.read("request.json"))
+        text = " ".join(" ".join(p.extract_text() or "" for p in
+                                 PdfReader(io.BytesIO(archive.read("request.pdf"))).pages).split())
+    assert facts["outcome"]["key"] == "request.erased" and facts["outcome"]["params"]["held"] == {"screenshots": 3}
+    assert "Sus datos se suprimieron." in text and "Your data was erased" not in text

@@ -128,3 +128,78 @@ def test_the_exclusions_log_starts_with_the_exclusions_in_force(migrating_app: F
         (pseudonym(people[1]), "screenshot_capture", "excluded", "consent_withdrawn",
          datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
         (pseudonym(people[0]), "ai_training", "excluded", "objection_upheld", datetime(2026, 11, 21, 9, tzinfo=UTC))]
+
+
+def test_known_english_statements_get_their_keys_and_the_rest_stays_as_stored(migrating_app: Flask) -> None:
+    """0026 moves the outcomes and access purposes whose wording it knows to statement keys (so a
+    Spanish reader reads them in Spanish); an unknown text stays as it was, and shows so."""
+    from portal.i18n.statements import render
+    from portal.requests.models import DataRequest
+
+    flask_migrate.upgrade(revision="0025_subject_partitions")
+    subject = secrets.token_hex(16)
+    db.session.execute(Employee.__table__.insert(), [
+        {"id": subject, "email_index": secrets.token_hex(32), "email_sealed": b"x", "name_sealed": b"x",
+         "jurisdiction": "ES", "timezone": "UTC", "employment_status": "active"}])
+    screenshots = db.session.execute(sa.text("SELECT name FROM data_categories WHERE key = 'screenshots'")).scalar()
+    held = (f"Your data was erased. Some of your data is under a legal hold and was not erased: {screenshots} (1,204). "
+            "It is kept blocked (stored, not used for anything else) until the hold is lifted; the portal then erases "
+            "it as this request asked and tells you. Legal basis: GDPR Art. 17(3)(e). If you disagree, you may "
+            "complain to the AEPD.")
+    outcomes = {
+        "a" * 32: "Your data was erased and its key destroyed. The records of which AI training sets and models used "
+                  "your data are kept, as evidence, and marked \u201cremoval required\u201d: the portal does not "
+                  "itself remove data from training sets or from models already trained on them.",
+        "b" * 32: held,
+        "c" * 32: "Your objection is upheld: your data is no longer used for productivity analytics or profiling. "
+                  "The exclusion is on the list that the systems using the data read.",
+        "d" * 32: "A complete copy of your data is ready: download it from the request's page or from your exports "
+                  "within 7 days.",
+        "e" * 32: "Done by hand, in words nobody wrote in code.",
+    }
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    requests = sa.table("data_requests", *(sa.column(c) for c in (
+        "id", "subject_id", "type", "state", "channel", "jurisdiction", "outcome")),
+        sa.column("received_at", sa.DateTime(timezone=True)), sa.column("completed_at", sa.DateTime(timezone=True)))
+    db.session.execute(requests.insert(), [
+        {"id": rid, "subject_id": subject, "type": "erasure", "state": "completed", "channel": "portal",
+         "jurisdiction": "ES", "outcome": text, "received_at": now, "completed_at": now}
+        for rid, text in outcomes.items()])
+    accesses = sa.table("access_records", *(sa.column(c) for c in (
+        "subject_id", "action", "accessor_role", "accessor_id", "purpose", "case_ref")),
+        sa.column("accessed_at", sa.DateTime(timezone=True)))
+    db.session.execute(accesses.insert(), [
+        {"subject_id": subject, "action": "viewed", "accessor_role": "dpo", "accessor_id": "f" * 32,
+         "purpose": purpose, "case_ref": "R-AAAAAAAA", "accessed_at": now}
+        for purpose in ("Handling request R-AAAAAAAA", "Legal claims (LIT-9), request R-AAAAAAAA",
+                        "Looked because I was curious")])
+    db.session.commit()
+
+    flask_migrate.upgrade()
+    rows = {r.id: r for r in db.session.scalars(sa.select(DataRequest))}
+    assert rows["a" * 32].outcome_statement == {"key": "request.erased", "params": {
+        "key_destroyed": True, "removal_required": True, "held": {}, "jurisdiction": "ES"}}
+    assert rows["b" * 32].outcome_statement == {"key": "request.erased", "params": {
+        "key_destroyed": False, "removal_required": False, "held": {"screenshots": 1204}, "jurisdiction": "ES"}}
+    assert rows["c" * 32].outcome_statement == {"key": "request.objection-upheld", "params": {"purpose": "analytics"}}
+    assert rows["d" * 32].outcome_statement == {"key": "request.copy-ready", "params": {"days": 7}}
+    assert rows["e" * 32].outcome_statement is None
+    assert all(rows[k].outcome_legacy is None for k in outcomes if k != "e" * 32)
+    with migrating_app.test_request_context():
+        assert rows["e" * 32].outcome == "Done by hand, in words nobody wrote in code."
+        assert rows["a" * 32].outcome == outcomes["a" * 32]  # worded again, the same in English
+    stored = db.session.execute(sa.text("SELECT purpose, purpose_statement FROM access_records ORDER BY id")).all()
+    import json
+
+    assert [json.loads(s) if isinstance(s, str) else s for _, s in stored] == [
+        {"key": "access.handling-request", "params": {"ref": "R-AAAAAAAA"}},
+        {"key": "access.legal-claims", "params": {"matter": "LIT-9", "ref": "R-AAAAAAAA"}}, None]
+    with migrating_app.test_request_context():
+        assert render({"key": "access.legal-claims", "params": {"matter": "LIT-9", "ref": "R-AAAAAAAA"}}) == \
+            stored[1][0]
+
+    db.session.rollback()  # end the reading transaction: PostgreSQL's ALTER TABLE waits for it
+    flask_migrate.downgrade(revision="0025_subject_partitions")  # the keyed outcomes get their English back
+    back = dict(db.session.execute(sa.text("SELECT id, outcome FROM data_requests")).all())
+    assert back["a" * 32] == outcomes["a" * 32] and back["c" * 32] == outcomes["c" * 32]
+    assert back["d" * 32] == outcomes["d" * 32] and back["e" * 32] == outcomes["e" * 32]

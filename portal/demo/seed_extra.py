@@ -8,13 +8,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from portal.audit.services import Actor
 from portal.db import utcnow
 from portal.extensions import db
-from portal.monitoring.access import record_access
+from portal.i18n.statements import statement
+from portal.monitoring.access import (
+    ANSWERING_ACCESS,
+    PORTABILITY_EXPORT,
+    REVIEWING_OBJECTION,
+    SECURITY_INVESTIGATION,
+    record_access,
+)
 from portal.monitoring.models import AccessAction, AccessRecord
 from portal.policy import services as policy
 
@@ -86,14 +94,11 @@ V2_SUMMARY = ("Screenshots are now kept for 90 days instead of 180, chat, e-mail
               "blurred before a screenshot is stored, and monitoring outside working hours is ruled out.")
 
 # (who, action, role, purpose, case reference, days ago)
-ACCESSES: tuple[tuple[str, AccessAction, str, str, str | None, int], ...] = (
-    ("alice@example.com", AccessAction.VIEWED, "dpo", "Answering your access request", "DSAR-2026-014", 12),
-    ("alice@example.com", AccessAction.EXPORTED, "system", "Data portability export you asked for",
-     "DSAR-2026-014", 11),
-    ("alice@example.com", AccessAction.VIEWED, "dpo", "Information security investigation of a suspected "
-     "data leak", "SEC-2026-031", 4),
-    ("bob@example.com", AccessAction.VIEWED, "dpo", "Reviewing your objection to the use of your data for AI "
-     "training", "OBJ-2026-007", 20),
+ACCESSES: tuple[tuple[str, AccessAction, str, dict[str, Any], str | None, int], ...] = (
+    ("alice@example.com", AccessAction.VIEWED, "dpo", statement(ANSWERING_ACCESS), "DSAR-2026-014", 12),
+    ("alice@example.com", AccessAction.EXPORTED, "system", statement(PORTABILITY_EXPORT), "DSAR-2026-014", 11),
+    ("alice@example.com", AccessAction.VIEWED, "dpo", statement(SECURITY_INVESTIGATION), "SEC-2026-031", 4),
+    ("bob@example.com", AccessAction.VIEWED, "dpo", statement(REVIEWING_OBJECTION), "OBJ-2026-007", 20),
 )
 
 
@@ -145,7 +150,7 @@ def acknowledge_first(issuer_people: Mapping[str, str], *, at: datetime | None =
     return done
 
 
-def record_demo_access(issuer_people: Mapping[str, str], access: tuple[str, AccessAction, str, str, str | None, int],
+def record_demo_access(issuer_people: Mapping[str, str], access: tuple[str, AccessAction, str, dict[str, Any], str | None, int],
                        *, at: datetime | None = None) -> int:
     """One of :data:`ACCESSES`, unless recorded already (1 if it was recorded now)."""
     email, action, role, purpose, case_ref, _days_ago = access

@@ -6,6 +6,7 @@ with nothing to fill in use :class:`portal.forms.ButtonForm`.
 
 from __future__ import annotations
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
@@ -26,31 +27,39 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-def _required(message: str) -> DataRequired:
-    return DataRequired(message=_l(message))
+def _required(message: LazyString) -> DataRequired:
+    """Required, with ``message`` (marked with ``_l`` where it is written, so it is extracted)."""
+    return DataRequired(message=message)
 
 
 # -- the case ---------------------------------------------------------------------------------------
 
 class AssignForm(FlaskForm):
     assignee = SelectField(_l("Give the case to"), validate_choice=True,
-                           validators=[_required("Choose a DPO of this queue.")])
+                           validators=[_required(_l("Choose a DPO of this queue."))])
+
+
+class BulkAssignForm(FlaskForm):
+    """The queue's bulk assignment: the cases are the rows' checkboxes (``cases``), read by the view."""
+
+    assignee = SelectField(_l("Give the chosen cases to"), validate_choice=True,
+                           validators=[DataRequired(message=_l("Choose a DPO to give the cases to."))])
 
 
 class AskForm(FlaskForm):
     message = TextAreaField(_l("Your question to the requester"),
-                            validators=[_required("Write the question to the requester."), TEXT],
+                            validators=[_required(_l("Write the question to the requester.")), TEXT],
                             description=_l("Sent to the requester; the case waits for their answer."))
 
 
 class MessageForm(FlaskForm):
     message = TextAreaField(_l("Message to the requester"),
-                            validators=[_required("Write the message to the requester."), TEXT],
+                            validators=[_required(_l("Write the message to the requester.")), TEXT],
                             description=_l("Sent to the requester and shown on their request's page."))
 
 
 class NoteForm(FlaskForm):
-    note = TextAreaField(_l("Internal note"), validators=[_required("Write the note."), TEXT],
+    note = TextAreaField(_l("Internal note"), validators=[_required(_l("Write the note.")), TEXT],
                          description=_l("Staff only: never shown to the requester."))
 
 
@@ -69,7 +78,7 @@ class ApproveForm(FlaskForm):
 
 class RejectForm(FlaskForm):
     legal_basis = SelectField(_l("Legal basis for refusing"), validate_choice=True,
-                              validators=[_required("Choose the legal basis for refusing.")],
+                              validators=[_required(_l("Choose the legal basis for refusing."))],
                               description=_l("Only the grounds of this request's law, for its kind of request."))
     def set_grounds(self, grounds: tuple[Ground, ...]) -> None:
         """The case's own grounds: its regime's, for its kind (the service refuses any other)."""
@@ -77,14 +86,14 @@ class RejectForm(FlaskForm):
                                                                          for g in grounds]
 
     reasons = TextAreaField(_l("Reasons, as the requester will read them"),
-                            validators=[_required("Write the reasons for the requester."), TEXT],
+                            validators=[_required(_l("Write the reasons for the requester.")), TEXT],
                             description=_l("Shown to the requester with the legal basis, together with their "
                                            "right to complain to the supervisory authority."))
 
 
 class ExtendForm(FlaskForm):
     reason = TextAreaField(_l("Reasons for the extension"),
-                           validators=[_required("Give the reasons for the extension."), TEXT],
+                           validators=[_required(_l("Give the reasons for the extension.")), TEXT],
                            description=_l("Sent to the requester with the new date."))
 
 
@@ -92,20 +101,20 @@ class ExtendForm(FlaskForm):
 
 class HoldForm(FlaskForm):
     email = StringField(_l("Employee's e-mail address"), filters=[_strip],
-                        validators=[_required("Give the employee's e-mail address."), Length(max=320),
+                        validators=[_required(_l("Give the employee's e-mail address.")), Length(max=320),
                                     Regexp(EMAIL, message=_l("That is not an e-mail address."))])
     categories = CheckboxesField(_l("Categories to keep"), validate_choice=True,
                                  description=_l("Choose none to keep every category."))
     matter_reference = StringField(_l("Matter reference"), filters=[_strip],
-                                   validators=[_required("Give the matter's reference."),
+                                   validators=[_required(_l("Give the matter's reference.")),
                                                Length(max=80, message=_l("At most %(max)d characters."))],
                                    description=_l("The legal matter or claim the data is kept for."))
-    reason = TextAreaField(_l("Reason"), validators=[_required("Give the reason for the hold."), TEXT])
+    reason = TextAreaField(_l("Reason"), validators=[_required(_l("Give the reason for the hold.")), TEXT])
 
 
 class LiftHoldForm(FlaskForm):
     confirm = BooleanField(_l("I confirm that this data no longer needs to be kept for the matter"),
-                           validators=[_required("Tick the box to confirm lifting the hold.")])
+                           validators=[_required(_l("Tick the box to confirm lifting the hold."))])
 
 
 class DataPurposeForm(FlaskForm):
@@ -116,7 +125,7 @@ class DataPurposeForm(FlaskForm):
                           choices=[SelectChoice("case", _l("Handling this request")),
                                    SelectChoice("legal-claims",
                                                 _l("The establishment, exercise or defence of legal claims"))],
-                          validators=[_required("Choose the purpose of this access.")])
+                          validators=[_required(_l("Choose the purpose of this access."))])
     matter = StringField(_l("Legal claim (matter or case reference)"), filters=[_strip],
                          validators=[Optional(), Length(max=80, message=_l("At most %(max)d characters."))],
                          description=_l("Required for legal claims; the employee sees it with the access."))
@@ -125,7 +134,7 @@ class DataPurposeForm(FlaskForm):
 # -- queues and routing -----------------------------------------------------------------------------
 
 class QueueForm(FlaskForm):
-    name = StringField(_l("Name"), filters=[_strip], validators=[_required("Give the queue a name."),
+    name = StringField(_l("Name"), filters=[_strip], validators=[_required(_l("Give the queue a name.")),
                                                Length(max=80, message=_l("At most %(max)d characters."))])
     description = TextAreaField(_l("Description (optional)"),
                                 validators=[Optional(), Length(max=1000, message=_l("At most %(max)d characters."))])
@@ -133,19 +142,19 @@ class QueueForm(FlaskForm):
 
 class MemberForm(FlaskForm):
     email = StringField(_l("DPO's e-mail address"), filters=[_strip],
-                        validators=[_required("Give the DPO's e-mail address."), Length(max=320),
+                        validators=[_required(_l("Give the DPO's e-mail address.")), Length(max=320),
                                     Regexp(EMAIL, message=_l("That is not an e-mail address."))])
 
 
 class RuleForm(FlaskForm):
-    jurisdiction = StringField(_l("Jurisdiction"), filters=[_strip], validators=[_required("Give a jurisdiction, or * for any."),
+    jurisdiction = StringField(_l("Jurisdiction"), filters=[_strip], validators=[_required(_l("Give a jurisdiction, or * for any.")),
                                                                Length(max=8)],
                                description=_l("A country code with an optional subdivision (ES, US-CA), or * for "
                                               "any."))
     request_type = SelectField(_l("Request type"), validate_choice=True,
                                choices=[SelectChoice("*", _l("* (any type)"))] + [SelectChoice(t.value) for t in RequestType])
-    queue = SelectField(_l("Queue"), validate_choice=True, validators=[_required("Choose a queue.")])
+    queue = SelectField(_l("Queue"), validate_choice=True, validators=[_required(_l("Choose a queue."))])
 
 
 class ConfirmForm(FlaskForm):
-    confirm = BooleanField(_l("I confirm"), validators=[_required("Tick the box to confirm.")])
+    confirm = BooleanField(_l("I confirm"), validators=[_required(_l("Tick the box to confirm."))])

@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -31,6 +33,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.i18n import ground_wording
+from portal.i18n.statements import statement
 from portal.jurisdictions import regime_for
 from portal.monitoring import access as access_log
 from portal.monitoring.aggregates import zone_of
@@ -56,6 +59,7 @@ from .forms import (
     ApproveForm,
     AskForm,
     AssignForm,
+    BulkAssignForm,
     DataPurposeForm,
     ExtendForm,
     HoldForm,
@@ -216,6 +220,8 @@ def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> Queu
         if _flag(args, name, label, notices):
             setattr(flt, name, True)
             values[name] = "1"
+    if _flag(args, "who", _("show who asked"), notices):
+        values["who"] = "1"
     text = (args.get("q") or "").strip()
     if text and _search(text, flt, notices):
         values["q"] = text
@@ -296,6 +302,7 @@ def queue() -> str:
     page = min(parsed.page, pages)
     cases = list(db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     subjects = {c.subject_id for c in cases}
+    requesters = _requesters_shown(cases, page) if parsed.values.get("who") else {}
     held = set(db.session.scalars(select(LegalHold.subject_id).where(
         LegalHold.subject_id.in_(subjects or {""}), LegalHold.lifted_at.is_(None))))
     return render_template(
@@ -305,7 +312,90 @@ def queue() -> str:
         names=_names(c.assignee_id for c in cases), held=held, today=today, reference_of=reference_of,
         days_left=deadlines.days_left, zone=zone_of(current_user.timezone), page_size=PAGE_SIZE,
         jurisdictions=_visible_jurisdictions(today), sort=parsed.sort, descending=parsed.descending,
+        requesters=requesters, bulk_form=_bulk_form(bound=False), back=urlencode(parsed.values),
     )
+
+
+QUEUE_PURPOSE = "working the queue"
+
+
+def _requesters_shown(cases: list[DataRequest], page: int) -> dict[str, str]:
+    """Who asked, for the cases of the page: it tells who exercised their rights, so each page
+    view that shows it is audited (one entry: the cases shown, the purpose), like a search by
+    e-mail. Reading it is the only thing this GET writes."""
+    if not cases:
+        return {}
+    record("dpo:queue:requesters-shown", actor=Actor(requests.role_of(current_user), current_user.id),
+           targets={"requests": [c.id for c in cases]},
+           details={"purpose": QUEUE_PURPOSE, "page": page, "shown": len({c.subject_id for c in cases})})
+    db.session.commit()
+    return _names(c.subject_id for c in cases)
+
+
+def _bulk_assignees() -> list[SelectChoice]:
+    """The DPOs of the queues this person sees: those the chosen cases may be given to (each case
+    is checked against its own queue when assigned)."""
+    members = {m.id: m for queue_id in _visible_queues() for m in routing.dpo_members_of(queue_id)}
+    you = _("you")
+    return [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(m.id, f"{m.display_name} ({you})" if m.id == current_user.id else m.display_name)
+        for m in sorted(members.values(), key=lambda m: m.display_name.lower())]
+
+
+def _bulk_form(*, bound: bool = True) -> BulkAssignForm:
+    form = BulkAssignForm() if bound else BulkAssignForm(formdata=None)
+    form.assignee.choices = _bulk_assignees()
+    return form
+
+
+BULK_REFUSALS = {
+    "not-yours": _l("not a case you may assign"),
+    "about-you": _l("about you: nobody works a request about themselves"),
+    "about-assignee": _l("about the person chosen: nobody works a request about themselves"),
+    "closed": _l("closed"),
+    "not-in-queue": _l("the person chosen is not a DPO of its queue"),
+    "already": _l("already assigned to that person"),
+}
+
+
+def _back_to_queue(back: str) -> Response:
+    """The queue as it was (its filters, sort and page), from the form's ``back``; anything else
+    in it is dropped."""
+    kept: dict[str, Any] = {k: v for k, v in parse_qsl(back or "")[:20]
+            if k in {"state", "type", "jurisdiction", "queue", "mine", "overdue", "due_soon", "q", "sort", "dir",
+                     "page", "who"}}
+    return redirect(url_for("dpo.queue", **kept))
+
+
+@bp.post("/queue/assign")
+@requires(Permission.REQUESTS_REVIEW)
+def bulk_assign() -> Response:
+    """Give the chosen cases to one DPO: each assignment audited, each refusal too (and said)."""
+    back = request.form.get("back", "")
+    chosen = list(dict.fromkeys(request.form.getlist("cases")))[:requests.MAX_BULK]
+    cases = [_case_or_404(request_id) for request_id in chosen]  # any case not theirs: 404, audited
+    form = _bulk_form()
+    if not form.validate_on_submit():
+        flash(_("Nothing was assigned: %(errors)s", errors=_form_errors(form)), "error")
+        return _back_to_queue(back)
+    if not chosen:
+        flash(_("Nothing was assigned: choose at least one case with its checkbox."), "error")
+        return _back_to_queue(back)
+    assignee = db.session.get(Employee, form.assignee.data)
+    if assignee is None:
+        flash(_("Nothing was assigned: choose a DPO to give the cases to."), "error")
+        return _back_to_queue(back)
+    done = requests.assign_many(current_user, cases, assignee)
+    db.session.commit()
+    if done.assigned:
+        flash(ngettext("%(num)s case is now assigned to %(name)s: %(refs)s.",
+                       "%(num)s cases are now assigned to %(name)s: %(refs)s.", len(done.assigned),
+                       name=assignee.display_name, refs=", ".join(done.assigned)), "success")
+    if done.refused:
+        flash(ngettext("%(num)s case was not assigned: %(cases)s.", "%(num)s cases were not assigned: %(cases)s.",
+                       len(done.refused), cases="; ".join(f"{ref} ({BULK_REFUSALS[why]})" for ref, why in done.refused)),
+              "error")
+    return _back_to_queue(back)
 
 
 # -- the case page ----------------------------------------------------------------------------------
@@ -635,8 +725,8 @@ def open_data(request_id: str) -> Response | tuple[str, int]:
     if legal_claims and not form.matter.data:
         flash(_("Nothing was recorded: name the legal claim (a matter or case reference)."), "error")
         return _data_page(case, form, 400)
-    purpose = (f"Legal claims ({form.matter.data}), request {case.reference}" if legal_claims
-               else f"Handling request {case.reference}")
+    purpose = (statement(access_log.LEGAL_CLAIMS, matter=form.matter.data, ref=case.reference) if legal_claims
+               else statement(access_log.HANDLING_REQUEST, ref=case.reference))
     access_log.record_access(case.subject_id, accessor_id=current_user.id, accessor_role=_role(), action="viewed",
                              purpose=purpose, case_ref=case.reference)
     db.session.commit()

@@ -69,6 +69,7 @@ from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.extensions import db
+from portal.i18n import wording
 from portal.jurisdictions import KINDS, REGIMES, Cpra, RequestType, all_ground_codes, kind, regime_for, regime_named
 from portal.people.services import JURISDICTION
 from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
@@ -83,23 +84,23 @@ CPRA = "cpra"
 CPRA_REQUESTS: tuple[Cpra, ...] = (Cpra.KNOW, Cpra.DELETE, Cpra.CORRECT, Cpra.OPT_OUT, Cpra.LIMIT)
 """The rows of 11 CCR §7102(a)(1), in its order of mention in the report."""
 
-NOTES: tuple[str, ...] = (
-    "Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen.",
-    "Complied with in whole: completed. Complied with in part: a completed erasure that left data blocked "
-    "under a legal hold (blocked items recorded for it); no other request records a partial outcome.",
-    "Denied: rejected with a legal basis (shown by basis). Failed: fulfilment failed and is not complied with "
-    "yet. Open: not yet answered. Complied + denied + withdrawn + open + failed = received.",
-    "Days to respond: whole calendar days (UTC) from the day of receipt to the day of completion or refusal; "
-    "0 is the same day (self-service exports). Median by statistics.median; mean to 2 decimals.",
-    "On time: answered on or before the first deadline. Extended: after it, on or before the extended one. "
+NOTES: tuple[LazyString, ...] = (
+    _l("Counted: requests received in the period (by the UTC day of receipt), of the jurisdiction chosen."),
+    _l("Complied with in whole: completed. Complied with in part: a completed erasure that left data blocked "
+    "under a legal hold (blocked items recorded for it); no other request records a partial outcome."),
+    _l("Denied: rejected with a legal basis (shown by basis). Failed: fulfilment failed and is not complied with "
+    "yet. Open: not yet answered. Complied + denied + withdrawn + open + failed = received."),
+    _l("Days to respond: whole calendar days (UTC) from the day of receipt to the day of completion or refusal; "
+    "0 is the same day (self-service exports). Median by statistics.median; mean to 2 decimals."),
+    _l("On time: answered on or before the first deadline. Extended: after it, on or before the extended one. "
     "Late: after the effective deadline. Open overdue / within deadline: not answered, judged on the report "
     "date. Self-service exports have no deadline recorded and were answered on the day: on time. Withdrawn "
-    "requests have no timeliness.",
-    "CPRA requests (11 CCR §7102(a)): requests of California consumers only. Access and portability together "
+    "requests have no timeliness."),
+    _l("CPRA requests (11 CCR §7102(a)): requests of California consumers only. Access and portability together "
     "are requests to know; erasure a request to delete; rectification a request to correct; a Californian's "
     "restriction or objection to AI training is a request to limit (it stops a use of sensitive personal "
     "information). Requests to opt out of sale/sharing: 0, as the portal neither sells nor shares personal "
-    "information.",
+    "information."),
 )
 
 _OPEN = frozenset(s.value for s in OPEN_STATES) - {RequestState.FAILED.value}
@@ -120,6 +121,20 @@ regime's citation for a code several regimes share ("Other (explained below)" sp
 requester, so it reads "Other grounds" here)."""
 
 
+def denial_labels() -> dict[str, str]:
+    """:data:`DENIAL_LABELS` in the reader's language (the page and the PDF)."""
+    labels = {}
+    for code in _BASES:
+        if code == "other":
+            labels[code] = _("Other grounds")
+            continue
+        grounds = [g for r in REGIMES for g in r.grounds if g.code == code]
+        citations = list(dict.fromkeys(g.citation for g in grounds if g.citation))
+        text = wording(grounds[0].text)
+        labels[code] = f"{'; '.join(citations)}: {text}" if citations else text
+    return labels
+
+
 class MetricsError(ValueError):
     """A period or jurisdiction no report can be made for; the message says why."""
 
@@ -137,28 +152,28 @@ def check_period(start: date, end: date) -> None:
     """Refuse a period that is upside down, outside the years a report can cover, or too long."""
     for day in (start, end):
         if not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise MetricsError(f"Choose dates between {MIN_YEAR} and {MAX_YEAR}.")
+            raise MetricsError(_("Choose dates between %(min)s and %(max)s.", min=MIN_YEAR, max=MAX_YEAR))
     if start > end:
-        raise MetricsError("The first day is after the last day.")
+        raise MetricsError(_("The first day is after the last day."))
     if end >= _plus_years(start, MAX_YEARS):
-        raise MetricsError(f"A report covers at most {MAX_YEARS} years; choose a shorter period.")
+        raise MetricsError(_("A report covers at most %(num)s years; choose a shorter period.", num=MAX_YEARS))
 
 
 def year_period(year: int) -> tuple[date, date]:
     """1 January to 31 December of ``year``."""
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise MetricsError(f"Choose a year between {MIN_YEAR} and {MAX_YEAR}.")
+        raise MetricsError(_("Choose a year between %(min)s and %(max)s.", min=MIN_YEAR, max=MAX_YEAR))
     return date(year, 1, 1), date(year, 12, 31)
 
 
 def resolve_period(year: int | None, date_from: date | None, date_to: date | None) -> tuple[date, date]:
     """A year, or two dates (not both, not one date alone), checked."""
     if year is not None and (date_from is not None or date_to is not None):
-        raise MetricsError("Give either a year or a first and last day, not both.")
+        raise MetricsError(_("Give either a year or a first and last day, not both."))
     if year is not None:
         return year_period(year)
     if date_from is None or date_to is None:
-        raise MetricsError("Give a year, or both a first and a last day.")
+        raise MetricsError(_("Give a year, or both a first and a last day."))
     check_period(date_from, date_to)
     return date_from, date_to
 
@@ -169,7 +184,7 @@ def clean_jurisdiction(value: str | None) -> str | None:
     if not code or code == ALL_JURISDICTIONS.upper():
         return None
     if not JURISDICTION.match(code):
-        raise MetricsError("A jurisdiction is a country code with an optional region, such as ES or US-CA.")
+        raise MetricsError(_("A jurisdiction is a country code with an optional region, such as ES or US-CA."))
     return code
 
 
@@ -369,7 +384,7 @@ def to_csv(report: MetricsReport) -> str:
     return out.getvalue()
 
 
-TYPE_NAMES: dict[str, str] = {k.value: k.report_label for k in KINDS} | {TOTAL: "Total"}
+TYPE_NAMES: dict[str, LazyString] = {k.value: k.report_label for k in KINDS} | {TOTAL: _l("Total")}
 CPRA_LABELS: dict[Cpra, LazyString] = {
     Cpra.KNOW: _l("Requests to know (access and portability)"),
     Cpra.DELETE: _l("Requests to delete (erasure)"),
@@ -417,7 +432,7 @@ def to_pdf(report: MetricsReport) -> bytes:
                                [2.2, 1, 1, 1, 1, 1, 1], right=range(1, 7)))
 
         w.heading(_("Requests by type, every regime"))
-        rows = [(TYPE_NAMES[r.type], r.received, r.complied_in_whole, r.complied_in_part, r.denied, r.withdrawn,
+        rows = [(str(TYPE_NAMES[r.type]), r.received, r.complied_in_whole, r.complied_in_part, r.denied, r.withdrawn,
                  r.open, r.failed) for r in report.all_rows()]
         w.story.append(w.table([_("Type"), _("Received"), _("Complied in whole"),
                                 _("Complied in part"), _("Denied"), _("Withdrawn"), _("Open"), _("Failed")],
@@ -426,28 +441,28 @@ def to_pdf(report: MetricsReport) -> bytes:
 
         w.heading(_("Denials by legal basis"))
         denials = [(label, report.total.denied_by_basis[basis],
-                    ", ".join(f"{r.type} {r.denied_by_basis[basis]:,}" for r in report.rows
+                    ", ".join(f"{TYPE_NAMES[r.type]} {r.denied_by_basis[basis]:,}" for r in report.rows
                               if r.denied_by_basis[basis]) or "—")
-                   for basis, label in DENIAL_LABELS.items()]
+                   for basis, label in denial_labels().items()]
         w.story.append(w.table([_("Legal basis"), _("Denied"), _("By type")],
                                [(label, f"{n:,}", by_type) for label, n, by_type in denials], [5, 1, 3],
                                right=(1,)))
 
         w.heading(_("Days to respond"))
         w.story.append(w.table([_("Type"), _("Responded"), _("Median days"), _("Mean days")],
-                               [(TYPE_NAMES[r.type], f"{r.responded:,}", format_days(r.median_days) or "—",
+                               [(str(TYPE_NAMES[r.type]), f"{r.responded:,}", format_days(r.median_days) or "—",
                                  format_days(r.mean_days) or "—") for r in report.all_rows()],
                                [2, 1, 1, 1], right=(1, 2, 3)))
 
         w.heading(_("Timeliness"))
         w.story.append(w.table([_("Type"), _("On time"), _("Extended"), _("Late"), _("Open, overdue"),
                                 _("Open, within deadline")],
-                               [(TYPE_NAMES[r.type], f"{r.on_time:,}", f"{r.extended:,}", f"{r.late:,}",
+                               [(str(TYPE_NAMES[r.type]), f"{r.on_time:,}", f"{r.extended:,}", f"{r.late:,}",
                                  f"{r.open_overdue:,}", f"{r.open_within_deadline:,}") for r in report.all_rows()],
                                [1.6, 1, 1, 1, 1, 1], right=range(1, 6)))
 
         w.heading(_("Definitions"))
-        w.bullets(NOTES)
+        w.bullets([str(note) for note in NOTES])
         title = _("Privacy request metrics")
         return render(w, title=title, subject=_period_text(report),
                       footer=_("Privacy request metrics, %(start)s to %(end)s, %(where)s, made %(when)s",

@@ -304,6 +304,10 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
                     for e in exports],
         "erasure": {"categories": erased, "key_destroyed": bool(result.get("key_destroyed"))} if erased else None,
         "result": {k: v for k, v in result.items() if k not in ("categories", "key_destroyed")} or None,
+        # What the requester was told it came to: a statement (key and parameters, worded by
+        # request.pdf in the language of its reader), or the text of a row from before keys.
+        "outcome": (request.outcome_statement or ({"text": request.outcome_legacy} if request.outcome_legacy
+                                                  else None)),
         "jobs": list(jobs),
         "deadline": deadline_facts(request, events, today or utcnow().date()),
         "audit": {"tree_size": head.tree_size, "root_hash": bytes(head.root_hash).hex(), "signed_at":

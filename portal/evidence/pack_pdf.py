@@ -19,6 +19,7 @@ from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spac
 
 from portal.exports.report import _canvas_maker, _shorten, export_locale, format_size
 from portal.i18n import html_lang, regime_language
+from portal.i18n.statements import render
 from portal.jurisdictions import KINDS
 from portal.requests.certificate import MARGIN, _table, _Text
 from portal.requests.services import STAFF_STATE_LABELS
@@ -118,6 +119,7 @@ class _Pdf:
             (_("Due"), deadline["due_on"] or "—"),
             (_("Extended to"), deadline["extended_due_on"] or "—"),
             (_("Deadline"), deadline["summary"]),  # it starts with the status: met, late, open and overdue, ...
+            (_("Outcome told to the requester"), _outcome(f.get("outcome"))),
             (_("Audit entries"), _("%(n)s, proven against the signed tree head of %(size)s entries",
                                    n=f["audit"]["entries"], size=f["audit"]["tree_size"])),
         ])
@@ -228,6 +230,15 @@ class _Pdf:
             (_("Key id"), self.code(audit["key_id"])),
             (_("Entries in this pack"), str(audit["entries"])),
         ])
+
+
+def _outcome(stored: Mapping[str, Any] | None) -> str:
+    """The outcome in the PDF's language (a statement), or as it was stored (older rows)."""
+    if not stored:
+        return "—"
+    if "key" in stored:
+        return render(stored) or "—"
+    return str(stored.get("text") or "—")
 
 
 def write_request_pdf(facts: Mapping[str, Any], out: BinaryIO, *, category_names: Mapping[str, str]) -> None:

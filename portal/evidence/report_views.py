@@ -5,10 +5,11 @@ Who may read them: ``Permission.REPORTS_READ``: DPOs, privacy admins and auditor
 aggregates (no person is named or identifiable in them), and they are what a regulator or an
 auditor asks for; the admin keeps the register the record of processing is made from.
 
-Everything here is GET: choosing a period, viewing and downloading change nothing. Each download
-(CSV or PDF) writes one audit entry (``evidence:metrics:download``, ``evidence:ropa:download``)
-with the period, the jurisdiction and the format; viewing on the page is not a download and is not
-audited. Bad input (a period upside down or over five years, a date that is not one, an unknown
+Everything here is GET: choosing a period, viewing and downloading change nothing. The first visit
+shows this year's figures, as View does. Each download (CSV or PDF) writes one audit entry
+(``evidence:metrics:download``, ``evidence:ropa:download``) with the period, the jurisdiction and
+the format; viewing on the page (the first visit included) is not a download, writes nothing and is
+not audited. Bad input (a period upside down or over five years, a date that is not one, an unknown
 jurisdiction or format) shows the form again with the reasons, 400, and no file.
 """
 
@@ -85,7 +86,7 @@ def _page(form: MetricsForm, status: int, report: metrics.MetricsReport | None =
         "evidence/reports.html", form=form, report=report, notices=notices or [],
         type_names=metrics.TYPE_NAMES, cpra_labels=metrics.CPRA_LABELS, format_days=metrics.format_days,
         notes=metrics.NOTES,
-        denials=[(label, basis) for basis, label in metrics.DENIAL_LABELS.items()],
+        denials=[(label, basis) for basis, label in metrics.denial_labels().items()],
     ), status
 
 
@@ -94,9 +95,11 @@ def _page(form: MetricsForm, status: int, report: metrics.MetricsReport | None =
 def index() -> Response | tuple[str, int]:
     form = MetricsForm(request.args, jurisdictions=metrics.jurisdictions_in_use())
     fmt = request.args.get("format")
-    if fmt is None:  # the first visit: the form, with this year filled in
-        form.year.data = form.year.data or utcnow().year
-        return _page(form, 200)
+    if fmt is None:  # the first visit: this year's figures, with the form to choose another period
+        form = MetricsForm(formdata=None, jurisdictions=metrics.jurisdictions_in_use(), year=utcnow().year)
+        if not form.validate() or form.period is None:  # this year is always a period a report can cover
+            return _page(form, 400)
+        return _page(form, 200, metrics.compute(*form.period, None))
     if fmt not in FORMATS:
         return _page(form, 400, notices=[_("Choose View, CSV or PDF.")])
     if not form.validate() or form.period is None:

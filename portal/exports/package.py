@@ -42,6 +42,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask_babel import force_locale
 from sqlalchemy import Connection, Engine, select, text, tuple_
 
 from portal.consent.models import ConsentEvent
@@ -324,6 +325,7 @@ class PackageWriter:
         self._pause = pause or (lambda: None)
         self.dpo_contact = dpo_contact
         self.files: list[PackageFile] = []
+        self.purposes: list[str] = []  # each access record's purpose, worded in the person's language
         self.unavailable: list[dict[str, Any]] = []  # screenshots whose stored file is missing or damaged
         self.counts: dict[str, int] = {}
         self.firsts: dict[str, datetime | None] = {}
@@ -600,10 +602,12 @@ class PackageWriter:
                                      "policy_version": c.policy_version, "method": c.method, "device": c.device}
                                     for c in consents)))
             accesses = self._access_log()
+            with force_locale(person_language(self.subject)):  # the purposes in the person's language
+                self.purposes = [a.purpose for a in accesses]
             self._write_table(archive, "access_log", EXTRA_FILES["access_log"], self._rows(
                 "access_log", ({"accessed_at": iso(a.accessed_at), "action": a.action,
-                                "accessor_role": a.accessor_role, "purpose": a.purpose, "case_ref": a.case_ref}
-                               for a in accesses)))
+                                "accessor_role": a.accessor_role, "purpose": purpose, "case_ref": a.case_ref}
+                               for a, purpose in zip(accesses, self.purposes, strict=True))))
 
             summary = self._summary(register, generated_at, uses, consents, accesses)
             from portal.exports.index_page import render_index
@@ -721,7 +725,8 @@ class PackageWriter:
                                        u.removal_required_at) for u in uses],
             consent_history=[ConsentLine(c.decided_at, c.purpose, labels.get(c.purpose, c.purpose),
                                          c.decision, c.policy_version, c.method, c.device) for c in consents],
-            access_log=[AccessLine(a.accessed_at, a.action, a.accessor_role, a.purpose, a.case_ref) for a in accesses],
+            access_log=[AccessLine(a.accessed_at, a.action, a.accessor_role, purpose, a.case_ref)
+                        for a, purpose in zip(accesses, self.purposes, strict=True)],
             daily_counts=daily, hourly_counts=aggregates.hourly_counts(self.subject.id),
             top_targets=[(t.target_type, t.target, t.duration_ms, t.events) for t in targets.top],
             files=list(self.files), dpo_contact=self.dpo_contact, controller=self.controller or "the employer",

@@ -20,10 +20,12 @@ from portal.crypto.keys import KeyDestroyed, archive_cipher_after_erasure
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.files import unlink_quietly
+from portal.i18n.statements import statement
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
 from portal.jurisdictions import controller_for
+from portal.monitoring.access import SHELL_COPY
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
@@ -231,6 +233,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.error = None
     from portal.requests import services as requests
     from portal.requests.models import DataRequest, RequestState
+    from portal.requests.statements import COPY_READY
 
     linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
     request: DataRequest | None = None
@@ -238,9 +241,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
         request = linked
         if linked.state == RequestState.FULFILLING:
             requests.complete(linked, result={"export": export_id, **written.counts},
-                              outcome="A complete copy of your data is ready: download it from the request's "
-                                      "page or from your exports within "
-                                      f"{settings().export_days} days.")
+                              outcome=statement(COPY_READY, days=settings().export_days))
     elif export.origin != "shell":  # a shell copy is recorded once it is delivered (record_shell_delivery)
         request = requests.record_self_service_access(subject_id, subject.jurisdiction,
                                                       actor=Actor("employee", subject_id),
@@ -266,7 +267,7 @@ def record_shell_delivery(export: Export) -> None:
                                                   details={"export": export.id})
     export.request_id = request.id
     record_access(subject.id, accessor_id=None, accessor_role="system", action="exported",
-                  purpose="Copy of the data made by an operator from the shell", case_ref=request.id[:12])
+                  purpose=statement(SHELL_COPY), case_ref=request.id[:12])
 
 
 # -- download -------------------------------------------------------------------------------------

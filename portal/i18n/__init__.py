@@ -152,6 +152,9 @@ def complaint_to(regime: Regime, with_url: bool = True) -> str:
             return gettext("the %(name)s (%(short)s)", name=regime.authority.name, short=regime.authority.short)
         return gettext("the %(name)s (%(short)s), %(url)s", name=regime.authority.name,
                        short=regime.authority.short, url=regime.authority.complaint_url)
+    if with_url and regime.authority_list_url:
+        return gettext("%(who)s (the list: %(url)s)", who=wording(regime.authority_fallback),
+                       url=regime.authority_list_url)
     return wording(regime.authority_fallback)
 
 

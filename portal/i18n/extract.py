@@ -2,7 +2,8 @@
 the sentences a person reads that the registry keeps as plain strings in its regimes: the law's
 name, who to complain to when no one authority is named, the sentence about complaining, each
 refusal ground's text (``Ground(code, citation, text)``), and the legal basis of each register
-category and the law's own name for it (the values of a mapping keyed by category). They are translated where they are shown,
+category and the law's own name for it (the values of a mapping keyed by category), and the legal
+basis for keeping data under a legal hold (``citations["legal_hold_reason"]``). They are translated where they are shown,
 through :func:`portal.i18n.wording`."""
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def registry_wording(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_ta
                     yield node.args[1].lineno, None, text, ["a category's legal basis"]
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "legal_hold_reason":
+                    text = _text(value, constants)
+                    if text:
+                        yield value.lineno, None, text, ["the legal basis for keeping data under a legal hold"]
                 if isinstance(key, ast.Constant) and key.value in CATEGORY_KEYS:
                     text = _text(value, constants)
                     if text:

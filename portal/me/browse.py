@@ -45,6 +45,15 @@ KIND_LABELS = {
     EventKind.SITE_VISIT: _l("Web site visit"),
 }
 KINDS = frozenset(k.value for k in EventKind)
+
+
+@bp.app_template_filter("event_kind")
+def event_kind(kind: str) -> str:
+    """An event's kind as a person reads it (never its stored value)."""
+    try:
+        return str(KIND_LABELS[EventKind(kind)])
+    except (ValueError, KeyError):
+        return str(kind)
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 
 

@@ -6,14 +6,17 @@ access, although the DPO can be asked). ``accessor_id`` is kept for the audit tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from portal.audit.services import Actor, record
 from portal.extensions import db
+from portal.i18n.statements import render, renders
 from portal.monitoring.models import AccessAction, AccessRecord
 
 ACCESSOR_ROLES = ("dpo", "admin", "auditor", "system")
@@ -60,14 +63,68 @@ def role_label(accessor_role: str) -> str:
     return labels.get(accessor_role, gettext("Automated process"))
 
 
+# The portal's own purposes, stored as statements (portal.i18n.statements) and worded in the
+# reader's language: the employee on their access log, in their export's report.pdf and index.html.
+HANDLING_REQUEST = "access.handling-request"
+LEGAL_CLAIMS = "access.legal-claims"
+SHELL_COPY = "access.shell-copy"
+ANSWERING_ACCESS = "access.answering-access-request"
+PORTABILITY_EXPORT = "access.portability-export"
+SECURITY_INVESTIGATION = "access.security-investigation"
+REVIEWING_OBJECTION = "access.reviewing-objection"
+
+
+@renders(HANDLING_REQUEST)
+def _handling(p: Mapping[str, Any]) -> str:
+    return gettext("Handling request %(ref)s", ref=p.get("ref", ""))
+
+
+@renders(LEGAL_CLAIMS)
+def _legal_claims(p: Mapping[str, Any]) -> str:
+    return gettext("Legal claims (%(matter)s), request %(ref)s", matter=p.get("matter", ""), ref=p.get("ref", ""))
+
+
+@renders(SHELL_COPY)
+def _shell_copy(p: Mapping[str, Any]) -> str:
+    return gettext("Copy of the data made by an operator from the shell")
+
+
+@renders(ANSWERING_ACCESS)
+def _answering_access(p: Mapping[str, Any]) -> str:
+    return gettext("Answering your access request")
+
+
+@renders(PORTABILITY_EXPORT)
+def _portability_export(p: Mapping[str, Any]) -> str:
+    return gettext("Data portability export you asked for")
+
+
+@renders(SECURITY_INVESTIGATION)
+def _security_investigation(p: Mapping[str, Any]) -> str:
+    return gettext("Information security investigation of a suspected data leak")
+
+
+@renders(REVIEWING_OBJECTION)
+def _reviewing_objection(p: Mapping[str, Any]) -> str:
+    return gettext("Reviewing your objection to the use of your data for AI training")
+
+
 def record_access(subject_id: str, *, accessor_id: str | None, accessor_role: str, action: AccessAction | str,
-                  purpose: str, case_ref: str | None = None, at: datetime | None = None) -> AccessRecord:
+                  purpose: str | dict[str, Any], case_ref: str | None = None,
+                  at: datetime | None = None) -> AccessRecord:
     """Write that staff (``accessor_id`` in ``accessor_role``, or the system) accessed the
-    subject's data, and audit it. ``at`` back-dates the record (imports, the demo)."""
+    subject's data, and audit it. ``purpose`` is a statement (:func:`portal.i18n.statements.statement`,
+    worded in each reader's language) or a text given as it is. ``at`` back-dates the record
+    (imports, the demo)."""
     try:
         action = AccessAction(action)
     except ValueError:
         raise AccessRecordError("unknown action") from None
+    stored: dict[str, Any] | None = None
+    if isinstance(purpose, dict):
+        stored = purpose
+        with force_locale("en"):  # the column keeps the English too, for whoever reads the table
+            purpose = render(stored) or ""
     purpose = (purpose or "").strip()
     case_ref = (case_ref or "").strip() or None
     if accessor_role not in ACCESSOR_ROLES:
@@ -79,7 +136,7 @@ def record_access(subject_id: str, *, accessor_id: str | None, accessor_role: st
     if case_ref is not None and len(case_ref) > 64:
         raise AccessRecordError("a case reference has at most 64 characters")
     row = AccessRecord(subject_id=subject_id, action=action.value, accessor_role=accessor_role,
-                       accessor_id=accessor_id, purpose=purpose, case_ref=case_ref)
+                       accessor_id=accessor_id, purpose_text=purpose, purpose_statement=stored, case_ref=case_ref)
     if at is not None:
         row.accessed_at = at
     db.session.add(row)
@@ -99,11 +156,12 @@ def accesses_of(subject_id: str, *, page: int = 1, per_page: int = PAGE_SIZE) ->
     page = min(max(1, page), pages)
     rows = db.session.execute(
         select(AccessRecord.id, AccessRecord.accessed_at, AccessRecord.action, AccessRecord.accessor_role,
-               AccessRecord.purpose, AccessRecord.case_ref)
+               AccessRecord.purpose_text, AccessRecord.purpose_statement, AccessRecord.case_ref)
         .where(AccessRecord.subject_id == subject_id)
         .order_by(AccessRecord.accessed_at.desc(), AccessRecord.id.desc())
         .offset((page - 1) * per_page).limit(per_page)
     )
     entries = [AccessEntry(id=r.id, accessed_at=r.accessed_at, action=r.action, accessor_role=r.accessor_role,
-                           purpose=r.purpose, case_ref=r.case_ref) for r in rows]
+                           purpose=render(r.purpose_statement, r.purpose_text) or "", case_ref=r.case_ref)
+               for r in rows]
     return AccessPage(entries=entries, page=page, pages=pages, total=total)

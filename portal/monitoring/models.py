@@ -225,10 +225,21 @@ class AccessRecord(db.Model):  # type: ignore[name-defined,misc]
     action: Mapped[AccessAction] = mapped_column(String(16))
     accessor_role: Mapped[str] = mapped_column(String(16), comment="dpo, admin, auditor or system")
     accessor_id: Mapped[str | None] = mapped_column(String(32), comment="never shown to the employee")
-    purpose: Mapped[str] = mapped_column(String(200))
+    # Why: a statement (key and parameters, worded when read: portal.i18n.statements) for the
+    # portal's own purposes, else the text given (and the English of rows from before keys).
+    purpose_text: Mapped[str] = mapped_column("purpose", String(200))
+    purpose_statement: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the purpose as a statement key and parameters, worded in the reader's language")
     case_ref: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_access_records_subject_time", "subject_id", "accessed_at"),
         enum_check("action", AccessAction),
     )
+
+    @property
+    def purpose(self) -> str:
+        """The purpose in the reader's language."""
+        from portal.i18n.statements import render
+
+        return render(self.purpose_statement, self.purpose_text) or ""

@@ -38,6 +38,7 @@ from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
 
 from .models import DataRequest, RequestState, RequestType
+from .statements import hold_basis_wording
 
 FACTS_VERSION = 1
 INK = colors.HexColor("#1F2933")
@@ -220,7 +221,8 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         story.append(_table(rows, [width - 80 * mm, 35 * mm, 45 * mm]))
         if total_blocked:
             story.append(Spacer(1, 2 * mm))
-            hold = facts.get("hold_basis") or regime_for(request.jurisdiction).citations.get("legal_hold")
+            hold = (hold_basis_wording(facts.get("hold_basis"))
+                    or regime_for(request.jurisdiction).citations.get("legal_hold"))
             story.append(t.para(_("Blocked items are under a legal hold (%(citation)s): they are kept, not used, and "
                                   "erased once the hold is lifted.", citation=hold) if hold else
                                 _("Blocked items are under a legal hold: they are kept, not used, and erased once "

@@ -22,8 +22,8 @@ from sqlalchemy import delete, func, select, update
 from portal.audit.services import Actor, record
 from portal.db import scrub_deleted, utcnow
 from portal.extensions import db
+from portal.i18n.statements import statement
 from portal.jobs import services as jobs
-from portal.jurisdictions import regime_for
 from portal.monitoring import partitions
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import remove_orphan_screenshots, screenshot_path
@@ -40,19 +40,19 @@ from portal.monitoring.models import (
     ActivityEvent,
     ActivityHourly,
     ActivityTarget,
-    DataCategory,
     Screenshot,
     SubjectCategoryStats,
     TrainingSetUse,
 )
 from portal.people.models import Employee
 
-from . import services
+from . import services, statements
 from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
+from .statements import hold_basis, how_to_complain
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVENT_KINDS", "KIND_CATEGORY", "SCRUBBED_TABLES", "erase", "erase_after_hold", "hold_basis",
+__all__ = ["EVENT_KINDS", "KIND_CATEGORY", "SCRUBBED_TABLES", "erase", "erase_after_hold", "hold_basis", "how_to_complain",
            "rebuild_aggregates", "remaining_rows"]
 
 # Tables an erasure deletes from or updates (the person's rows, the aggregates made of them, and
@@ -61,33 +61,6 @@ __all__ = ["EVENT_KINDS", "KIND_CATEGORY", "SCRUBBED_TABLES", "erase", "erase_af
 SCRUBBED_TABLES = [model.__tablename__ for model in (ActivityEvent, Screenshot, TrainingSetUse, ActivityDaily,
                                                      ActivityHourly, ActivityTarget, SubjectCategoryStats,
                                                      Rectification)]
-
-def hold_basis(jurisdiction: str) -> str:
-    """The legal basis for keeping data under a legal hold, in the person's regime's own terms
-    (the registry's), else the general one."""
-    return (regime_for(jurisdiction).citations.get("legal_hold_reason")
-            or "the data is needed for the establishment, exercise or defence of legal claims")
-
-
-def how_to_complain(jurisdiction: str) -> str:
-    """Where the person may complain about data being kept. Where the law wants a request to the
-    controller first (Colombia, Brazil), this erasure request was it."""
-    regime = regime_for(jurisdiction)
-    if regime.complain_first:
-        return (f"If you disagree, you may complain to {regime.complaint_to()}: this request was the request to "
-                f"the controller that {regime.complain_first} requires first.")
-    return f"If you disagree, you may complain to {regime.complaint_to()}."
-
-
-def held_outcome(jurisdiction: str, held: dict[str, int]) -> str:
-    """What the requester reads about the data a legal hold kept: which, why (the legal basis),
-    what happens when the hold is lifted, and how to complain."""
-    names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
-    listed = ", ".join(f"{names.get(key, key)} ({count:,})" for key, count in sorted(held.items()))
-    return (f" Some of your data is under a legal hold and was not erased: {listed}. It is kept blocked (stored, "
-            f"not used for anything else) until the hold is lifted; the portal then erases it as this request "
-            f"asked and tells you. Legal basis: {hold_basis(jurisdiction)}. {how_to_complain(jurisdiction)}")
-
 
 def _bounds(scope: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     """The instants a date range covers: from the start of its first day to the end of its last,
@@ -310,13 +283,9 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     shredded = _shred_if_empty(subject_id, request_id)
     services.suppress(subject_id, "erasure")
     held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
-    outcome = "Your data was erased" + (" and its key destroyed." if shredded else ".")
-    if counts.get("ai_training_use", {}).get("removal_required"):
-        outcome += (" The records of which AI training sets and models used your data are kept, as evidence, and "
-                    "marked \u201cremoval required\u201d: the portal does not itself remove data from training sets "
-                    "or from models already trained on them.")
-    if held:
-        outcome += held_outcome(request.jurisdiction, held)
+    outcome = statement(statements.ERASED, key_destroyed=shredded, jurisdiction=request.jurisdiction,
+                        removal_required=bool(counts.get("ai_training_use", {}).get("removal_required")),
+                        held=held)
     result: dict[str, Any] = {"categories": counts, "key_destroyed": shredded}
     if held:
         result["hold_basis"] = hold_basis(request.jurisdiction)
@@ -373,16 +342,9 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     still_held = {k: v["blocked"] for k, v in counts.items() if v["blocked"]}
     if not still_held:
         request.result.pop("hold_basis", None)
-    names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
-    listed = ", ".join(f"{names.get(c, c)} ({erased[c]:,} deleted)" if c != "ai_training_use" else
-                       f"{names.get(c, c)} ({marked:,} kept as evidence, marked \u201cremoval required\u201d)"
-                       for c in categories)
-    body = (f"The legal hold on part of your data has been lifted, and your erasure {request.reference} has now "
-            f"been carried out for what it kept: {listed}."
-            + (" Nothing of your monitoring data is left, and its key has been destroyed." if shredded else "")
-            + (held_outcome(jurisdiction, still_held) if still_held else "")
-            + " Your deletion certificate shows the new counts.")
-    services.tell_requester(request, body, template="request_erasure_resumed")
+    said = statement(statements.ERASURE_RESUMED, ref=request.reference, categories=categories, erased=erased,
+                     marked=marked, key_destroyed=shredded, still_held=still_held, jurisdiction=jurisdiction)
+    services.tell_requester(request, said, template="request_erasure_resumed")
     if shredded:  # the person's other open requests learn what that means for them, as after an erasure
         services.tell_of_erasure(request)
     record("requests:erasure:resume", actor=Actor.system(), subject_id=subject_id,

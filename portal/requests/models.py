@@ -121,7 +121,11 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     jurisdiction: Mapped[str] = mapped_column(String(8), comment="the subject's, when received: sets the deadline")
     received_at: Mapped[CreatedAt]
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str | None] = mapped_column(Text, comment="shown to the requester")
+    # What the requester is told once it is done: a statement (key and parameters, worded when read:
+    # portal.i18n.statements); ``outcome_legacy`` holds the English text of rows from before keys.
+    outcome_legacy: Mapped[str | None] = mapped_column("outcome", Text, comment="shown to the requester")
+    outcome_statement: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the outcome as a statement key and parameters, worded in the reader's language")
 
     # What was asked (sealed with the directory key; see the module docstring) and its scope.
     details_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="JSON: description, correction, grounds")
@@ -173,6 +177,13 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     def reference(self) -> str:
         """A short reference people can quote."""
         return f"R-{self.id[:8].upper()}"
+
+    @property
+    def outcome(self) -> str | None:
+        """The outcome in the reader's language (the legacy English text where no key was stored)."""
+        from portal.i18n.statements import render
+
+        return render(self.outcome_statement, self.outcome_legacy)
 
     @property
     def effective_due(self) -> date | None:
@@ -228,6 +239,8 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     to_state: Mapped[str | None] = mapped_column(String(24))
     visible_to_requester: Mapped[bool] = mapped_column(Boolean)
     body_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body_statement: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the portal's own message as a statement key and parameters, worded when read")
     created_at: Mapped[CreatedAt]
 
     __table_args__ = (
@@ -238,6 +251,11 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def body(self) -> str | None:
+        """What was written; the portal's own messages in the reader's language."""
+        if self.body_statement:
+            from portal.i18n.statements import render
+
+            return render(self.body_statement)
         if self.body_sealed is None:
             return None
         return directory_cipher().open_text(self.request_id, "request-event", self.body_sealed)

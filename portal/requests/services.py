@@ -21,12 +21,13 @@ from portal.consent import services as consent
 from portal.consent.models import OBJECTION_PURPOSES, ProcessingPurpose, Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
+from portal.i18n.statements import statement
 from portal.jurisdictions import KINDS, Ground, regime_for
 from portal.jurisdictions import kind as kind_of
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 
-from . import deadlines
+from . import deadlines, statements
 from .models import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -164,11 +165,13 @@ def _clean_text(value: str | None, what: str, *, required: bool = True, limit: i
 
 def _event(request: DataRequest, kind: EventKind, *, actor_id: str | None, actor_role: str,
            body: str | None = None, visible: bool = True, from_state: str | None = None,
-           to_state: str | None = None) -> RequestEvent:
+           to_state: str | None = None, said: dict[str, Any] | None = None) -> RequestEvent:
+    """A timeline entry: ``body`` is what a person wrote (sealed), ``said`` the portal's own
+    message as a statement (worded when read: portal.i18n.statements)."""
     from portal.crypto import directory_cipher
 
     event = RequestEvent(request_id=request.id, kind=kind.value, actor_id=actor_id, actor_role=actor_role,
-                         from_state=from_state, to_state=to_state, visible_to_requester=visible,
+                         from_state=from_state, to_state=to_state, visible_to_requester=visible, body_statement=said,
                          body_sealed=directory_cipher().seal_text(request.id, "request-event", body)
                          if body else None)
     db.session.add(event)
@@ -329,7 +332,7 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
     _event(request, EventKind.FILED, actor_id=subject.id, actor_role="requester", to_state=S.RECEIVED.value)
     if duplicate_of is not None:
         _event(request, EventKind.DUPLICATE, actor_id=None, actor_role="system",
-               body=f"This repeats the open request {duplicate_of.reference}; both are kept and handled together.")
+               said=statement(statements.DUPLICATE, ref=duplicate_of.reference))
     _audit(request, "file", actor, channel=channel.value, jurisdiction=request.jurisdiction, queue=queue.id,
            due=due_on.isoformat(), duplicate_of=duplicate_of.id if duplicate_of else None)
     _notify("request_received", subject.id, request)
@@ -344,7 +347,7 @@ def record_self_service_access(subject_id: str, jurisdiction: str, *, actor: Act
     now = utcnow()
     request = DataRequest(subject_id=subject_id, type=RequestType.ACCESS, state=RequestState.COMPLETED,
                           channel=Channel.SELF_SERVICE, jurisdiction=jurisdiction, received_at=now,
-                          completed_at=now, outcome="A complete copy was made available for download.")
+                          completed_at=now, outcome_statement=statement(statements.COPY_MADE))
     db.session.add(request)
     db.session.flush()
     record("requests:request:complete", actor=actor, subject_id=subject_id,
@@ -399,6 +402,51 @@ def assign(request: DataRequest, staff: Employee, assignee: Employee) -> None:
         _notify("dpo_new_case", assignee.id, request)
 
 
+MAX_BULK = 100  # cases one bulk assignment may name (a queue page holds fewer)
+
+
+@dataclass(frozen=True)
+class BulkAssignment:
+    """What a bulk assignment did: the references assigned, and each refused case with why (a
+    code: ``not-yours``, ``about-you``, ``about-assignee``, ``closed``, ``not-in-queue``,
+    ``already``)."""
+
+    assigned: list[str]
+    refused: list[tuple[str, str]]
+
+
+def assign_many(staff: Employee, cases: Iterable[DataRequest], assignee: Employee) -> BulkAssignment:
+    """Give several cases (each one ``staff`` may see: the caller refuses the others as not
+    theirs) to one DPO at once, each as :func:`assign` would, and audited as it is. A case about
+    ``staff`` or about ``assignee`` (nobody works a request about themselves), a closed one, one
+    whose queue ``assignee`` is not a DPO of, one already theirs, or one ``staff`` may not work is
+    refused, and the refusal audited; the others are assigned."""
+    assigned: list[str] = []
+    refused: list[tuple[str, str]] = []
+    actor = Actor("employee", staff.id)
+    for request in cases:
+        reason = None
+        if request.subject_id == staff.id:
+            reason = "about-you"
+        elif request.subject_id == assignee.id:
+            reason = "about-assignee"
+        elif not (may_work(staff, request) or Role.ADMIN in staff.role_names):
+            reason = "not-yours"
+        elif request.state in CLOSED_STATES:
+            reason = "closed"
+        elif Role.DPO not in assignee.role_names or request.queue_id not in queue_ids_of(assignee):
+            reason = "not-in-queue"
+        elif request.assignee_id == assignee.id:
+            reason = "already"
+        if reason is not None:
+            _audit(request, "assign-refused", actor, reason=reason, assignee=assignee.id, bulk=True)
+            refused.append((request.reference, reason))
+            continue
+        assign(request, staff, assignee)
+        assigned.append(request.reference)
+    return BulkAssignment(assigned, refused)
+
+
 def start_review(request: DataRequest, staff: Employee) -> None:
     _require_worker(staff, request)
     _ensure(request, S.IN_REVIEW)
@@ -437,26 +485,6 @@ def message_requester(request: DataRequest, staff: Employee, message: str) -> No
     _notify("request_message", request.subject_id, request)
 
 
-_ON_THE_CASE = " The Data Protection Officer handling this request sees this message on the case."
-ERASED_NOTICE = {
-    RequestType.ACCESS: "Your erasure {ref} has been carried out: your monitoring data is deleted. The copy this "
-                        "request gives you will hold what remains about you (your requests, your consent history "
-                        "and who accessed your data).",
-    RequestType.PORTABILITY: "Your erasure {ref} has been carried out: your monitoring data is deleted. The copy "
-                             "this request gives you will hold what remains about you (your requests, your "
-                             "consent history and who accessed your data).",
-    RequestType.RECTIFICATION: "Your erasure {ref} has been carried out: the monitoring data this request asks "
-                               "to correct is deleted, so there is nothing left to correct." + _ON_THE_CASE,
-    RequestType.RESTRICTION: "Your erasure {ref} has been carried out: the monitoring data this request asks to "
-                             "restrict is deleted, so nothing of it can be used any more." + _ON_THE_CASE,
-    RequestType.OBJECTION: "Your erasure {ref} has been carried out: the monitoring data this request objects to "
-                           "is deleted, so nothing of it can be used any more, for AI training or anything "
-                           "else." + _ON_THE_CASE,
-    RequestType.ERASURE: "Your erasure {ref} has been carried out and deleted all of your monitoring data."
-                         + _ON_THE_CASE,
-}
-
-
 def tell_of_erasure(erasure: DataRequest) -> list[str]:
     """After an erasure that left nothing of the person's monitoring data (its key destroyed):
     every other open request of theirs gets a message saying what that means for it (shown to
@@ -465,18 +493,19 @@ def tell_of_erasure(erasure: DataRequest) -> list[str]:
     for other in db.session.scalars(select(DataRequest).where(
             DataRequest.subject_id == erasure.subject_id, DataRequest.id != erasure.id,
             DataRequest.state.not_in([state.value for state in CLOSED_STATES]))):
-        body = ERASED_NOTICE[RequestType(other.type)].format(ref=erasure.reference)
-        _event(other, EventKind.MESSAGE, actor_id=None, actor_role="system", body=body)
+        _event(other, EventKind.MESSAGE, actor_id=None, actor_role="system",
+               said=statement(statements.ERASED_NOTICE, type=RequestType(other.type).value, ref=erasure.reference))
         _audit(other, "message", Actor.system(), reason="data-erased", erasure=erasure.id)
         _notify("request_message", other.subject_id, other)
         told.append(other.id)
     return told
 
 
-def tell_requester(request: DataRequest, body: str, *, template: str = "request_message") -> None:
+def tell_requester(request: DataRequest, said: dict[str, Any], *, template: str = "request_message") -> None:
     """A message from the portal itself on the request's timeline (shown to the requester and the
-    DPO), audited, and an e-mail saying there is one (``templates/mail/<template>.txt``)."""
-    _event(request, EventKind.MESSAGE, actor_id=None, actor_role="system", body=body)
+    DPO), audited, and an e-mail saying there is one (``templates/mail/<template>.txt``). ``said``
+    is a statement (portal.i18n.statements): each reader reads it in their language."""
+    _event(request, EventKind.MESSAGE, actor_id=None, actor_role="system", said=said)
     _audit(request, "message", Actor.system(), reason=template)
     _notify(template, request.subject_id, request)
 
@@ -709,31 +738,18 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
         sealed = keystore().cipher(subject.id).seal_json("rectification", request.id, {
             "wrong": details.get("wrong"), "correct": details.get("correct")})
         db.session.add(Rectification(request_id=request.id, subject_id=subject.id, sealed=sealed))
-        complete(request, result={"rectified": 1},
-                 outcome="Your correction is recorded alongside the original data. The portal does not send it "
-                         "to the teams and systems that received the data: the Data Protection Officer can tell "
-                         "you which of them hold it.")
+        complete(request, result={"rectified": 1}, outcome=statement(statements.RECTIFIED))
     elif fulfilment == "restriction":
         categories = list((request.scope or {}).get("categories") or [])
         place_restriction(request.id, subject.id, categories)
-        complete(request, result={"restricted": categories or ["all"]},
-                 outcome="Your data is kept but restricted: it is excluded from processing and from AI training.")
+        complete(request, result={"restricted": categories or ["all"]}, outcome=statement(statements.RESTRICTED))
     elif fulfilment == "objection":
         # The DPO's approval is the balancing decision: the objection is upheld (a refusal cites
         # the regime's compelling-legitimate-grounds ground, with reasons).
         purpose = ProcessingPurpose((request.scope or {}).get("purpose") or ProcessingPurpose.AI_TRAINING.value)
         suppress(subject.id, "objection", purpose)
-        complete(request, result={"suppressed": purpose.value}, outcome=OBJECTION_OUTCOMES[purpose])
-
-
-OBJECTION_OUTCOMES = {
-    ProcessingPurpose.AI_TRAINING: "Your objection is upheld: your data is no longer used for AI training.",
-    ProcessingPurpose.ANALYTICS: "Your objection is upheld: your data is no longer used for productivity analytics "
-                                 "or profiling. The exclusion is on the list that the systems using the data read.",
-    ProcessingPurpose.SECURITY_MONITORING: "Your objection is upheld: your data is no longer used for security "
-                                           "monitoring. The exclusion is on the list that the systems using the data "
-                                           "read.",
-}
+        complete(request, result={"suppressed": purpose.value},
+                 outcome=statement(statements.OBJECTION_UPHELD, purpose=purpose.value))
 
 
 def place_restriction(request_id: str, subject_id: str, categories: list[str]) -> Restriction:
@@ -799,10 +815,15 @@ def suppress(subject_id: str, reason: str, purpose: ProcessingPurpose = Processi
            details={"purpose": purpose.value, "reason": reason})
 
 
-def complete(request: DataRequest, *, result: dict[str, Any] | None = None, outcome: str,
+def complete(request: DataRequest, *, result: dict[str, Any] | None = None, outcome: str | dict[str, Any],
              actor: Actor | None = None) -> None:
+    """Done: ``outcome`` is a statement (portal.i18n.statements), worded in each reader's
+    language, or a text shown as it is."""
     request.result = result
-    request.outcome = outcome
+    if isinstance(outcome, dict):
+        request.outcome_statement, request.outcome_legacy = outcome, None
+    else:
+        request.outcome_statement, request.outcome_legacy = None, outcome
     counts: dict[str, Any] = {f"count_{k}": v for k, v in (result or {}).items() if isinstance(v, int)}
     _transition(request, S.COMPLETED, actor=actor or Actor.system(), actor_role="system", **counts)
     _notify("request_completed", request.subject_id, request)

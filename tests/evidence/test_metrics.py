@@ -414,12 +414,16 @@ def test_employees_find_nothing_and_every_staff_role_reads_the_reports(people: P
 
 
 def test_the_page_shows_the_figures(people: People) -> None:
+    before = snapshot(people.app, skip=frozenset())
     first = people.clients["dana"].get("/dpo/reports")
     assert first.status_code == 200
     html = first.get_data(as_text=True)
-    assert 'name="year"' in html and f'value="{datetime.now(UTC).year}"' in html
+    this_year = datetime.now(UTC).year
+    assert 'name="year"' in html and f'value="{this_year}"' in html
     assert '<option value="US-CA">US-CA</option>' in html and '<option value="BR">BR</option>' in html
-    assert 'id="metrics-table"' not in html
+    # This year's figures at once, without a click; like View, reading them writes nothing.
+    assert 'id="metrics-table"' in html and f"Requests received from 1 January {this_year} to 31 December" in html
+    assert snapshot(people.app, skip=frozenset()) == before, "the first visit writes nothing, not even an audit entry"
 
     page = people.clients["audrey"].get("/dpo/reports?year=2025&format=view")
     assert page.status_code == 200
@@ -494,6 +498,20 @@ def test_every_download_is_audited(people: People) -> None:
                                                    "jurisdiction": "all", "format": "pdf", "via": "web",
                                                    "received": 13}),
     ]
+
+
+def test_the_notes_labels_and_refusals_are_in_the_readers_language(app: Flask) -> None:
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("es"):
+        assert str(metrics.NOTES[0]).startswith("Se cuentan")
+        assert metrics.denial_labels()["other"] == "Otros motivos"
+        assert str(metrics.TYPE_NAMES["total"]) == "Total"
+        assert str(metrics.CPRA_LABELS["request to delete"]) == "solicitud de eliminación"
+        with pytest.raises(metrics.MetricsError, match="no ambos"):
+            metrics.resolve_period(2025, date(2025, 1, 1), None)
+        text = pdf_text(metrics.to_pdf(metrics.compute(date(2025, 1, 1), date(2025, 12, 31), None)))
+        assert "Se cuentan" in text and "Counted:" not in text
 
 
 # -- the command ---------------------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""The queue with its requester column and bulk-assignment form, in a real browser on a 360 px
+screen: no sideways scrolling and no serious axe violation (the wider table scrolls in its own
+region), and ticking two cases and assigning them works by keyboard and mouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer, live_portal
+from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
+from tests.test_pages_browser import WIDTH, _axe_source, _problems
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_queue_with_who_asked_and_bulk_assignment_fits_a_phone(chromium: str, tmp_path: Path,  # noqa: F811
+                                                                    idp_url: str, sqlite_template: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from portal.demo.seed import seed
+
+    app, port = live_portal(tmp_path, idp_url, sqlite_template, demo=True)
+    with app.app_context():
+        seed(idp_url)
+    with LiveServer(app, port) as live, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 740})
+            page.goto(live.url + "/")
+            page.get_by_role("link", name="Sign in with your company account").click()
+            page.wait_for_url(f"{idp_url}/**")
+            page.get_by_role("button", name="dana@example.com").click()
+            page.wait_for_url(f"{live.url}/**")
+            page.goto(live.url + "/dpo/queue")
+            page.click("#show-requesters")
+            page.wait_for_url("**/dpo/queue?who=1")
+            assert page.locator("#queue-table th", has_text="Requester").count() == 1
+            assert _problems(page, _axe_source()) == []
+
+            boxes = page.locator("#queue-table input[name=cases]:not([disabled])")
+            assert boxes.count() >= 2
+            boxes.nth(0).check()
+            boxes.nth(1).check()
+            page.select_option("#bulk-assignee", label="Dana Okafor (you)")
+            page.get_by_role("button", name="Assign the chosen cases").click()
+            page.wait_for_url("**/dpo/queue?who=1")
+            told = page.locator(".flash, [role=status], [role=alert]").all_inner_texts()
+            assert any("now assigned to Dana Okafor" in t or "not assigned" in t for t in told), told
+            assert _problems(page, _axe_source()) == []
+        finally:
+            browser.close()

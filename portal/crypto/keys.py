@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,10 @@ class SubjectKeyStore:
         """Finish destructions that were cut short. Returns how many."""
         return 0
 
+    def created_at(self, subject_id: str) -> datetime | None:
+        """When the subject's key was made, if the backend can tell (None: unknown, or no key)."""
+        return None
+
     def problem(self) -> str | None:
         """What keeps the store from working now (for /readyz), or None."""
         raise NotImplementedError
@@ -275,6 +280,13 @@ class KeyStore(SubjectKeyStore):
 
     def scrub_tombstones(self) -> int:
         return sum(self._scrub(path) for path in self.directory.glob(f"{TOMBSTONE_PREFIX}*"))
+
+    def created_at(self, subject_id: str) -> datetime | None:
+        """The key file's modification time: it is written once and never changed."""
+        try:
+            return datetime.fromtimestamp(self._path(subject_id).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
     def problem(self) -> str | None:
         return folder_problem(self.directory)

@@ -146,6 +146,21 @@ class DirectoryCipher:
         return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode()).decode()
 
 
+class PurposeCipher:
+    """Seals short-lived values of one purpose (a one-time code waiting in a mail job) under a key
+    derived from the master key for that purpose, each bound to its record."""
+
+    def __init__(self, key: bytes, purpose: str) -> None:
+        self._aead = AESGCM(key)
+        self._purpose = purpose
+
+    def seal_text(self, record_id: str, value: str) -> bytes:
+        return seal(self._aead, value.encode(), f"{self._purpose}:{record_id}".encode())
+
+    def open_text(self, record_id: str, blob: bytes) -> str:
+        return unseal(self._aead, blob, f"{self._purpose}:{record_id}".encode()).decode()
+
+
 class SubjectKeyStore:
     """Where wrapped subject keys are kept: what every backend shares. A key is stored only wrapped
     by a key derived from the master key, bound to its subject; its id is a digest of the wrapped
@@ -338,6 +353,10 @@ def archive_cipher_after_erasure(subject_id: str) -> SubjectCipher:
     remains of them (requests, consent history, access log) is still theirs to have. A key derived
     from the master key; associated data binds each archive to the person and the export."""
     return SubjectCipher(subject_id, derive_key(_keys()._master, "export-archive-after-erasure"))
+
+
+def purpose_cipher(purpose: str) -> PurposeCipher:
+    return PurposeCipher(derive_key(_keys()._master, f"purpose:{purpose}"), purpose)
 
 
 def directory_cipher() -> DirectoryCipher:

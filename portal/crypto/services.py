@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, record
-from portal.crypto.keys import keystore
+from portal.crypto.keys import KeyDestroyed, SealError, keystore
 from portal.db import utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
@@ -142,6 +142,7 @@ class OrphanSweep:
     destroyed: list[str] = field(default_factory=list)  # key ids of orphans destroyed
     too_recent: int = 0  # orphans younger than the age limit, left for a later sweep
     with_history: int = 0  # no employee row, yet in the audit log: never an orphan's to destroy
+    not_ours: int = 0  # wrapped under another master key (a store shared by mistake): never touched
 
 
 def sweep_orphan_keys(actor: Actor, *, older_than: timedelta = ORPHAN_AGE, now: datetime | None = None) -> OrphanSweep:
@@ -149,9 +150,12 @@ def sweep_orphan_keys(actor: Actor, *, older_than: timedelta = ORPHAN_AGE, now: 
     row whose transaction never committed (a process that died between the two). A key is an
     orphan when no employees row has its subject id, nothing in the audit log names that subject
     (every employee ever committed has its creation entry there, erased or not: such a key is the
-    business of the erasure and of :func:`reapply_erasures`, never of this sweep), and it is older
-    than ``older_than`` (a younger one may belong to a transaction still about to commit). One
-    audit entry with the counts and the destroyed key ids, no subject named. The caller commits."""
+    business of the erasure and of :func:`reapply_erasures`, never of this sweep), it opens with this
+    portal's master key (a key store, or token, holding another deployment's keys by mistake loses
+    none of them), and it is older than ``older_than`` (a younger one may belong to a transaction
+    still about to commit; a backend that does not date its keys counts from the first sweep of
+    this process that saw it orphaned). One audit entry with the counts and the destroyed key ids,
+    no subject named. The caller commits."""
     from portal.people.models import Employee
 
     now = now or utcnow()
@@ -172,6 +176,11 @@ def sweep_orphan_keys(actor: Actor, *, older_than: timedelta = ORPHAN_AGE, now: 
             if subject_id in recorded:
                 result.with_history += 1
                 continue
+            try:
+                store.data_key(subject_id)
+            except (SealError, KeyDestroyed):
+                result.not_ours += 1
+                continue
             orphans_now.add(subject_id)
             made = store.created_at(subject_id) or _ORPHANS_SEEN.setdefault(subject_id, now)
             if now - made < older_than:
@@ -187,7 +196,7 @@ def sweep_orphan_keys(actor: Actor, *, older_than: timedelta = ORPHAN_AGE, now: 
         record(ORPHANS_TAG, actor=actor, details={
             "reason": "key of a person never committed to the database", "destroyed": len(result.destroyed),
             "key_ids": sorted(result.destroyed), "too_recent": result.too_recent,
-            "kept_with_history": result.with_history, "looked_at": result.looked_at})
+            "kept_with_history": result.with_history, "not_ours": result.not_ours, "looked_at": result.looked_at})
     return result
 
 

@@ -5,6 +5,7 @@ hourly sweep destroys keys a dead process left for rows that never existed (and 
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from flask import Flask
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, record
 from portal.auth import services as auth
-from portal.crypto import keystore
+from portal.crypto import KeyStore, keystore
 from portal.crypto.services import ORPHAN_AGE, ORPHANS_TAG, sweep_orphan_keys
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -174,16 +175,18 @@ def test_the_sweep_destroys_only_old_keys_of_people_never_committed(app: Flask) 
     alice = make_employee(app, "alice@example.com")
     with app.app_context():
         store = keystore()
-        orphan, young, erased_elsewhere = new_id(), new_id(), new_id()
+        orphan, young, erased_elsewhere, foreign = new_id(), new_id(), new_id(), new_id()
         store.create(orphan)
         store.create(young)
+        # Another deployment's key (another master key) in this store by mistake: never touched.
+        KeyStore(store.directory, secrets.token_bytes(32)).create(foreign)  # type: ignore[attr-defined]
         # A subject the log knows although no employees row has it: never this sweep's business.
         store.create(erased_elsewhere)
         record("people:employee:create", actor=Actor.system(), subject_id=erased_elsewhere, details={})
         db.session.commit()
         later = utcnow() + ORPHAN_AGE + timedelta(minutes=1)
         old_key_id = store.key_id(orphan)
-        for subject_id in (orphan, erased_elsewhere, alice):  # made long before the sweep
+        for subject_id in (orphan, erased_elsewhere, alice, foreign):  # made long before the sweep
             path = store.directory / f"{subject_id}.key"  # type: ignore[attr-defined]
             then = (later - ORPHAN_AGE - timedelta(minutes=5)).timestamp()
             os.utime(path, (then, then))
@@ -193,13 +196,14 @@ def test_the_sweep_destroys_only_old_keys_of_people_never_committed(app: Flask) 
         result = sweep_orphan_keys(Actor.system(), now=later)
         db.session.commit()
         assert result.destroyed == [old_key_id]
-        assert (result.too_recent, result.with_history, result.looked_at) == (1, 1, 4)
+        assert (result.too_recent, result.with_history, result.not_ours, result.looked_at) == (1, 1, 1, 5)
         assert not store.exists(orphan)
-        assert store.exists(young) and store.exists(erased_elsewhere) and store.exists(alice)
+        assert all(store.exists(s) for s in (young, erased_elsewhere, alice, foreign))
     (entry,) = audit_entries(app, ORPHANS_TAG)
     assert entry.subject_id is None
     assert entry.details == {"reason": "key of a person never committed to the database", "destroyed": 1,
-                             "key_ids": [old_key_id], "too_recent": 1, "kept_with_history": 1, "looked_at": 4}
+                             "key_ids": [old_key_id], "too_recent": 1, "kept_with_history": 1, "not_ours": 1,
+                             "looked_at": 5}
     with app.app_context():
         assert sweep_orphan_keys(Actor.system(), now=later).destroyed == []  # nothing left to do, nothing audited
         db.session.commit()

@@ -33,7 +33,7 @@ from portal.crypto import blind_index
 from portal.crypto.keys import SealError, purpose_cipher
 from portal.db import new_id, utcnow
 from portal.extensions import db
-from portal.i18n import DEFAULT, html_lang, match
+from portal.i18n import DEFAULT, match
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
 from portal.jobs.runners import periodic
@@ -173,7 +173,7 @@ def send_code_job(ctx: jobs.JobContext) -> dict[str, Any]:
         })
     try:
         mail.send_now(address, rendered.subject, rendered.body, html=rendered.html,
-                      message_id=mail.message_id_for(ctx.job_id, settings), language=html_lang(language))
+                      message_id=mail.message_id_for(ctx.job_id, settings))
     except mail.MailError as exc:
         log.warning("a former employee's code could not be sent (attempt %d): %s", ctx.attempt, exc.reason)
         raise jobs.JobError(exc.reason, retry=not exc.permanent) from None

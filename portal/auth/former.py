@@ -36,7 +36,7 @@ from portal.extensions import db
 from portal.i18n import DEFAULT, match
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
-from portal.jobs.runners import periodic
+from portal.jobs.runners import periodic, runner
 from portal.mail import services as mail
 from portal.people import services as people
 from portal.people.models import Employee
@@ -107,8 +107,6 @@ def send_later(job_id: str) -> None:
     """Dispatch the code's mail job once the answer has gone out (when the server closes the
     response), so that sending takes none of the answer's time; outside a request, at once. The job
     is committed already: if this dispatch is lost (a crash), the job system's sweep runs it."""
-    from portal.jobs.runners import runner
-
     target = runner()
 
     def dispatch() -> None:

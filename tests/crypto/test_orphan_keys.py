@@ -209,3 +209,17 @@ def test_the_sweep_destroys_only_old_keys_of_people_never_committed(app: Flask) 
         db.session.commit()
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                                  .where(AuditEntry.tag == ORPHANS_TAG)) == 1
+
+
+def test_the_command_sweeps_orphans_and_says_what_it_kept(app: Flask) -> None:
+    alice = make_employee(app, "alice@example.com")
+    with app.app_context():
+        orphan = new_id()
+        keystore().create(orphan)
+        then = (utcnow() - ORPHAN_AGE - timedelta(minutes=1)).timestamp()
+        os.utime(keystore().directory / f"{orphan}.key", (then, then))  # type: ignore[attr-defined]
+    done = app.test_cli_runner().invoke(args=["keys", "sweep-orphans"])
+    assert done.exit_code == 0, done.output
+    assert "2 key(s) looked at; 1 orphan(s) destroyed, 0 too recent" in done.output
+    assert keys_in_store(app) == {alice}
+    assert [e.details["destroyed"] for e in audit_entries(app, ORPHANS_TAG)] == [1]

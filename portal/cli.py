@@ -460,6 +460,20 @@ def register_commands(app: Flask) -> None:
         for subject_id in result.destroyed:
             click.echo(f"  destroyed again: subject {subject_id}")
 
+    @keys_group.command("sweep-orphans")
+    def keys_sweep_orphans() -> None:
+        """Destroy keys made for people never committed to the database (a process died between
+        making the key and the commit), once 30 minutes old; the hourly sweep does the same."""
+        from portal.audit.services import Actor
+        from portal.crypto.services import sweep_orphan_keys
+
+        result = sweep_orphan_keys(Actor.system())
+        db.session.commit()
+        click.echo(f"{result.looked_at} key(s) looked at; {len(result.destroyed)} orphan(s) destroyed, "
+                   f"{result.too_recent} too recent to tell, {result.with_history} without an employee row but in "
+                   f"the audit log (kept), {result.not_ours} not opening with this master key (kept).")
+
+
     @app.cli.group("api")
     def api_group() -> None:
         """The integrations API."""

@@ -2,34 +2,41 @@
 limited session it opens (see docs/architecture.md, "Leavers and former employees").
 
 Asking for a code does the same work whether or not the address is a former employee's: a code
-is drawn and hashed, a row is written, the message is rendered and handed to a sender thread;
-only the thread's last step (sending) is skipped for an unknown address. So the answer is the
-same, in the same time, and the page says nothing about who is on record.
+is drawn, hashed and sealed, a code row and a mail job are written in the same transaction, and
+the job is dispatched once the answer is out. Only the job, later, finds nothing to send for an
+unknown address. So the answer is the same, in the same time, and the page says nothing about who
+is on record.
 
-The code is kept only as a keyed hash bound to its row. That is why its message is the one e-mail
-not sent as a job (jobs are durable and would have to keep the code): a thread sends it right
-after the commit, and if sending fails the person asks for another code.
+The code row keeps only the code's keyed hash. The job keeps the code sealed under a key derived
+from the master key for this purpose, bound to the code row, so that it survives a crash and is
+retried like every other mail; the sealed code is wiped from the job once it has been sent or given
+up, and a code that expired or was used before it could be sent is never sent.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import secrets
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import Flask, Response, after_this_request, current_app, has_request_context
+from flask import Response, after_this_request, current_app, has_request_context
+from flask_babel import force_locale, get_locale
 from sqlalchemy import delete, update
 
 from portal.audit.services import Actor, record
 from portal.auth.models import AuthSession, CodePurpose, EmailCode, SignInMethod
 from portal.auth.services import describe_device
 from portal.crypto import blind_index
+from portal.crypto.keys import SealError, purpose_cipher
 from portal.db import new_id, utcnow
 from portal.extensions import db
-from portal.jobs.runners import periodic
+from portal.i18n import DEFAULT, match
+from portal.jobs import services as jobs
+from portal.jobs.models import Job
+from portal.jobs.runners import periodic, runner
 from portal.mail import services as mail
 from portal.people import services as people
 from portal.people.models import Employee
@@ -41,7 +48,9 @@ CODE_LIFETIME = timedelta(minutes=10)
 MAX_TRIES = 5
 SESSION_LIFETIME = timedelta(hours=1)
 MAIL_TEMPLATE = "former_code"
-_THREADS = "portal.former_mail_threads"
+MAIL_KIND = "auth.former-code-mail"
+MAIL_ATTEMPTS = 5  # backoff 5, 10, 20, 40 s: within the code's ten minutes
+_SEALED = "former-code-mail"  # the purpose the code is sealed for in its job
 
 
 class CodeRequestRefused(ValueError):
@@ -58,16 +67,6 @@ class CodeRefused(Exception):
         self.tries_left = tries_left
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """A rendered code message, and where it goes (None: an address not on record, nothing is sent)."""
-
-    code_id: str
-    to_address: str | None
-    subject: str
-    body: str
-
-
 def address_key(address: str) -> str:
     """The keyed index of an address as typed: rate limits and code rows count by it."""
     return blind_index("personal-email", address)
@@ -78,11 +77,13 @@ def _code_hash(code_id: str, code: str) -> str:
 
 
 def request_code(address: str, *, purpose: CodePurpose = CodePurpose.SIGN_IN,
-                 auth_session: AuthSession | None = None) -> tuple[EmailCode, Delivery]:
-    """Draw a code for ``address``; the caller commits, then passes the delivery to :func:`send_later`.
+                 auth_session: AuthSession | None = None) -> tuple[EmailCode, str]:
+    """Draw a code for ``address`` and queue its message; returns the code row and the mail job's
+    id. The caller commits, then hands the job id to :func:`send_later`.
 
     For a sign-in the address is the one typed; for a step-up it is the signed-in former employee's
-    personal e-mail on record (``auth_session`` is theirs)."""
+    personal e-mail on record (``auth_session`` is theirs). The job is written for an unknown
+    address too, alike: only when it runs does it find nobody to write to."""
     address = (address or "").strip()
     if not people.EMAIL.match(address) or len(address) > 254:
         raise CodeRequestRefused("Please enter an e-mail address, such as name@example.net.")
@@ -96,64 +97,88 @@ def request_code(address: str, *, purpose: CodePurpose = CodePurpose.SIGN_IN,
     db.session.flush()
     record("auth:former-code:issue", actor=Actor.anonymous() if auth_session is None else Actor("employee", row.employee_id),
            subject_id=row.employee_id, targets={"code": row.id[:8]}, details={"purpose": purpose.value})
-    rendered = mail.render(MAIL_TEMPLATE, {
-        "code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60), "tries": MAX_TRIES,
-        "step_up": purpose == CodePurpose.STEP_UP, "base_url": current_app.config["PORTAL_SETTINGS"].base_url,
-    })
-    return row, Delivery(row.id, address if employee is not None else None, rendered.subject, rendered.body)
+    sealed = base64.b64encode(purpose_cipher(_SEALED).seal_text(row.id, code)).decode()
+    job = jobs.enqueue(MAIL_KIND, params={"code_id": row.id, "sealed": sealed, "language": str(get_locale() or DEFAULT)},
+                       max_attempts=MAIL_ATTEMPTS, dispatch=False)
+    return row, job.id
 
 
-def send_later(delivery: Delivery) -> None:
-    """Send the code message from a thread of its own, started once the answer has gone out (when
-    the server closes the response), so that sending takes none of the answer's time. A thread is
-    started for unknown addresses too; it sends nothing."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+def send_later(job_id: str) -> None:
+    """Dispatch the code's mail job once the answer has gone out (when the server closes the
+    response), so that sending takes none of the answer's time; outside a request, at once. The job
+    is committed already: if this dispatch is lost (a crash), the job system's sweep runs it."""
+    target = runner()
 
-    def start() -> None:
-        thread = threading.Thread(target=_deliver, args=(app, delivery), name="former-code-mail", daemon=True)
-        threads: set[threading.Thread] = app.extensions.setdefault(_THREADS, set())
-        threads.add(thread)
-        thread.start()
+    def dispatch() -> None:
+        try:
+            target.dispatch(job_id)
+        except Exception:
+            log.exception("a former employee's code mail could not be dispatched; the sweep will run it")
 
     if not has_request_context():
-        start()
+        dispatch()
         return
 
     @after_this_request
     def when_answered(response: Response) -> Response:
-        response.call_on_close(start)
+        response.call_on_close(dispatch)
         return response
 
 
-def wait_for_mail(app: Flask, timeout: float = 10.0) -> None:
-    """Wait until every code message handed over so far has been sent (or failed)."""
-    for thread in list(app.extensions.get(_THREADS, ())):
-        thread.join(timeout)
+def _wipe_sealed_code(job_id: str) -> None:
+    """The code has been sent, or never will be: the job keeps no form of it."""
+    job = db.session.get(Job, job_id)
+    if job is not None and "sealed" in (job.params or {}):
+        job.params = {k: v for k, v in job.params.items() if k != "sealed"}
 
 
-def _deliver(app: Flask, delivery: Delivery) -> None:
+def _code_mail_given_up(job: Job, reason: str) -> None:
+    _wipe_sealed_code(job.id)
+    row = db.session.get(EmailCode, str((job.params or {}).get("code_id", "")))
+    if row is not None and row.employee_id is not None:
+        record("auth:former-code:mail", actor=Actor.system(), targets={"code": row.id[:8], "job": job.id},
+               details={"sent": False, "reason": reason})
+
+
+@jobs.handler(MAIL_KIND, on_give_up=_code_mail_given_up)
+def send_code_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Send a code's message to the personal e-mail on record, while the code can still be used.
+    For an address not on record there is nobody to write to: the job ends, sending nothing."""
+    row = db.session.get(EmailCode, str(ctx.params.get("code_id", "")))
+    if row is None:
+        raise jobs.JobError("the code no longer exists; nothing was sent", retry=False)
+    result = {"code": row.id[:8]}
+    if row.employee_id is None:
+        _wipe_sealed_code(ctx.job_id)
+        return result
+    if row.used_at is not None or row.expires_at <= utcnow():
+        raise jobs.JobError("the code expired or was used before its message could be sent; nothing was sent",
+                            retry=False)
+    employee = db.session.get(Employee, row.employee_id)
     try:
-        if delivery.to_address is None:
-            return
-        with app.app_context():
-            try:
-                mail.send_now(delivery.to_address, delivery.subject, delivery.body)
-            except mail.MailError as exc:
-                log.warning("a former employee's code could not be sent: %s", exc.reason)
-                outcome = {"sent": False, "reason": exc.reason}
-            else:
-                outcome = {"sent": True}
-            try:
-                record("auth:former-code:mail", actor=Actor.system(), targets={"code": delivery.code_id[:8]},
-                       details=outcome)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                log.exception("the sending of a former employee's code could not be audited")
-            finally:
-                db.session.remove()
-    finally:
-        app.extensions.get(_THREADS, set()).discard(threading.current_thread())
+        address = employee.personal_email if employee is not None and employee.is_former else None
+        code = purpose_cipher(_SEALED).open_text(row.id, base64.b64decode(str(ctx.params.get("sealed", ""))))
+    except (SealError, ValueError):
+        raise jobs.JobError("the code could not be read back; nothing was sent", retry=False) from None
+    if not address:
+        raise jobs.JobError("the person has no personal e-mail on record any more; nothing was sent", retry=False)
+    language = match(str(ctx.params.get("language") or "")) or DEFAULT
+    settings = current_app.config["PORTAL_SETTINGS"]
+    with force_locale(language):
+        rendered = mail.render(MAIL_TEMPLATE, {
+            "code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60), "tries": MAX_TRIES,
+            "step_up": row.purpose == CodePurpose.STEP_UP, "base_url": settings.base_url,
+        })
+    try:
+        mail.send_now(address, rendered.subject, rendered.body, html=rendered.html,
+                      message_id=mail.message_id_for(ctx.job_id, settings))
+    except mail.MailError as exc:
+        log.warning("a former employee's code could not be sent (attempt %d): %s", ctx.attempt, exc.reason)
+        raise jobs.JobError(exc.reason, retry=not exc.permanent) from None
+    _wipe_sealed_code(ctx.job_id)
+    record("auth:former-code:mail", actor=Actor.system(), targets={"code": row.id[:8], "job": ctx.job_id},
+           details={"sent": True, "attempt": ctx.attempt})
+    return result
 
 
 def verify_code(code_id: str, code: str, *, purpose: CodePurpose,

@@ -78,13 +78,13 @@ def ask() -> Response | tuple[str, int]:
         db.session.rollback()
         return render_template("former/start.html", form=form), 400
     try:
-        row, delivery = former.request_code(form.email.data or "")
+        row, mail_job = former.request_code(form.email.data or "")
     except former.CodeRequestRefused as refused:
         db.session.rollback()
         form.email.errors = [str(refused)]
         return render_template("former/start.html", form=form), 400
     db.session.commit()
-    former.send_later(delivery)
+    former.send_later(mail_job)
     session[PENDING] = row.id
     session.pop(NEXT, None)
     return redirect(url_for("former.code"))
@@ -181,9 +181,9 @@ def send_step_up() -> Response | tuple[str, int]:
     address = current_user.personal_email
     if not address:
         abort(404)  # a code session exists only for someone with an address on record
-    row, delivery = former.request_code(address, purpose=CodePurpose.STEP_UP, auth_session=g.auth_session)
+    row, mail_job = former.request_code(address, purpose=CodePurpose.STEP_UP, auth_session=g.auth_session)
     db.session.commit()
-    former.send_later(delivery)
+    former.send_later(mail_job)
     session[PENDING] = row.id
     session[NEXT] = safe_next(form.next.data, url_for("me.home"))
     return redirect(url_for("former.code"))

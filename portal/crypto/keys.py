@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,21 @@ class DirectoryCipher:
         return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode()).decode()
 
 
+class PurposeCipher:
+    """Seals short-lived values of one purpose (a one-time code waiting in a mail job) under a key
+    derived from the master key for that purpose, each bound to its record."""
+
+    def __init__(self, key: bytes, purpose: str) -> None:
+        self._aead = AESGCM(key)
+        self._purpose = purpose
+
+    def seal_text(self, record_id: str, value: str) -> bytes:
+        return seal(self._aead, value.encode(), f"{self._purpose}:{record_id}".encode())
+
+    def open_text(self, record_id: str, blob: bytes) -> str:
+        return unseal(self._aead, blob, f"{self._purpose}:{record_id}".encode()).decode()
+
+
 class SubjectKeyStore:
     """Where wrapped subject keys are kept: what every backend shares. A key is stored only wrapped
     by a key derived from the master key, bound to its subject; its id is a digest of the wrapped
@@ -185,6 +201,10 @@ class SubjectKeyStore:
     def scrub_tombstones(self) -> int:
         """Finish destructions that were cut short. Returns how many."""
         return 0
+
+    def created_at(self, subject_id: str) -> datetime | None:
+        """When the subject's key was made, if the backend can tell (None: unknown, or no key)."""
+        return None
 
     def problem(self) -> str | None:
         """What keeps the store from working now (for /readyz), or None."""
@@ -276,6 +296,13 @@ class KeyStore(SubjectKeyStore):
     def scrub_tombstones(self) -> int:
         return sum(self._scrub(path) for path in self.directory.glob(f"{TOMBSTONE_PREFIX}*"))
 
+    def created_at(self, subject_id: str) -> datetime | None:
+        """The key file's modification time: it is written once and never changed."""
+        try:
+            return datetime.fromtimestamp(self._path(subject_id).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
+
     def problem(self) -> str | None:
         return folder_problem(self.directory)
 
@@ -326,6 +353,10 @@ def archive_cipher_after_erasure(subject_id: str) -> SubjectCipher:
     remains of them (requests, consent history, access log) is still theirs to have. A key derived
     from the master key; associated data binds each archive to the person and the export."""
     return SubjectCipher(subject_id, derive_key(_keys()._master, "export-archive-after-erasure"))
+
+
+def purpose_cipher(purpose: str) -> PurposeCipher:
+    return PurposeCipher(derive_key(_keys()._master, f"purpose:{purpose}"), purpose)
 
 
 def directory_cipher() -> DirectoryCipher:

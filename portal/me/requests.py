@@ -86,6 +86,7 @@ ROLES: dict[str, LazyString] = {
 EVENT_TEXT: dict[str, LazyString] = {
     "filed": _l("Request made"), "message": _l("Message"), "extension": _l("Deadline extended"),
     "duplicate": _l("Linked to an earlier request"),
+    "restriction_lifted": _l("Restriction of processing lifted"),
 }
 TRANSITION_TEXT: dict[str, LazyString] = {
     S.OPEN: _l("Taken up"), S.IN_REVIEW: _l("In review"), S.AWAITING_REQUESTER: _l("Asked you for information"),

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from portal.audit.services import Actor, record
-from portal.crypto import blind_index, directory_cipher, keystore
+from portal.crypto import blind_index, directory_cipher
+from portal.crypto.services import create_subject_key
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.i18n import LANGUAGES
@@ -71,7 +72,10 @@ def create_employee(*, email: str, display_name: str, jurisdiction: str, employe
         employee.employee_number_index = blind_index("employee-number", employee_number, fold_case=False)
         employee.employee_number_sealed = cipher.seal_text(employee_id, "employee_number", employee_number)
     db.session.add(employee)
-    keystore().create(employee_id)
+    # The row first, then its key: a row the database refuses (a concurrent insert of the same
+    # person won the unique key) leaves no key behind, and one rolled back later takes its key along.
+    db.session.flush()
+    create_subject_key(employee_id)
     record("people:employee:create", actor=actor, subject_id=employee_id,
            details={"jurisdiction": jurisdiction, "status": status.value})
     return employee

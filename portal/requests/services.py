@@ -940,11 +940,39 @@ def requests_of(subject_id: str) -> list[DataRequest]:
                                    .order_by(DataRequest.received_at.desc(), DataRequest.id)))
 
 
-def timeline(request: DataRequest, *, for_requester: bool) -> list[RequestEvent]:
+@dataclass(frozen=True)
+class TimelineEntry:
+    """An entry of a request's history read from another record than ``request_events`` (the
+    lift of the restriction the request placed, from its ``restrictions`` row), with the
+    attributes the timeline tables read of a :class:`RequestEvent`."""
+
+    kind: str
+    created_at: datetime
+    actor_id: str | None
+    actor_role: str
+    visible_to_requester: bool = True
+    from_state: str | None = None
+    to_state: str | None = None
+    body: str | None = None
+
+
+RESTRICTION_LIFTED = "restriction_lifted"  # a TimelineEntry's kind: the request's restriction was lifted
+
+
+def timeline(request: DataRequest, *, for_requester: bool) -> list[RequestEvent | TimelineEntry]:
+    """The request's history, oldest first: its events (for the requester, those shown to them)
+    and the lift of the restriction it placed, at the moment it was lifted."""
     query = select(RequestEvent).where(RequestEvent.request_id == request.id)
     if for_requester:
         query = query.where(RequestEvent.visible_to_requester.is_(True))
-    return list(db.session.scalars(query.order_by(RequestEvent.id)))
+    entries: list[RequestEvent | TimelineEntry] = list(db.session.scalars(query.order_by(RequestEvent.id)))
+    restriction = db.session.scalar(select(Restriction).where(Restriction.request_id == request.id))
+    if restriction is not None and restriction.lifted_at is not None:
+        lifted = TimelineEntry(RESTRICTION_LIFTED, restriction.lifted_at, restriction.lifted_by_id,
+                               "dpo" if restriction.lifted_by_id else "system")
+        at = next((n for n, e in enumerate(entries) if e.created_at > lifted.created_at), len(entries))
+        entries.insert(at, lifted)
+    return entries
 
 
 @dataclass

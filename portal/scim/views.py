@@ -178,27 +178,31 @@ def create_user(token: ApiToken) -> Response:
     return _answer(employee, 201)
 
 
+def _change_user(token: ApiToken, user_id: str, *, operations: bool) -> Response:
+    """PUT (``operations`` false: the body is the whole User) and PATCH (the body's operations,
+    applied to the User as rendered now): either way a whole User, read and set by one path."""
+    employee = _user(user_id)
+    _check_version(employee)
+    body = _body()
+    user = apply_patch(render(employee, _base_url()), body) if operations else body
+    changed = scim.replace_user(employee, read_user(user), actor=_actor(token))
+    record("scim:user:patch" if operations else "scim:user:replace", actor=_actor(token), subject_id=employee.id,
+           details={"changed": changed})
+    return _answer(employee)
+
+
 @bp.put("/Users/<user_id>")
 @scim_token
 @_refused
 def replace_user(token: ApiToken, user_id: str) -> Response:
-    employee = _user(user_id)
-    _check_version(employee)
-    changed = scim.replace_user(employee, read_user(_body()), actor=_actor(token))
-    record("scim:user:replace", actor=_actor(token), subject_id=employee.id, details={"changed": changed})
-    return _answer(employee)
+    return _change_user(token, user_id, operations=False)
 
 
 @bp.patch("/Users/<user_id>")
 @scim_token
 @_refused
 def patch_user(token: ApiToken, user_id: str) -> Response:
-    employee = _user(user_id)
-    _check_version(employee)
-    patched = apply_patch(render(employee, _base_url()), _body())
-    changed = scim.replace_user(employee, read_user(patched), actor=_actor(token))
-    record("scim:user:patch", actor=_actor(token), subject_id=employee.id, details={"changed": changed})
-    return _answer(employee)
+    return _change_user(token, user_id, operations=True)
 
 
 @bp.delete("/Users/<user_id>")

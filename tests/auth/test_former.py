@@ -26,6 +26,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
+from portal.jobs.runners import EXTENSION
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
 from portal.requests import routing
@@ -66,8 +67,17 @@ def ask(client: FlaskClient, address: str, *, remote: str = "10.1.0.1") -> TestR
     return response
 
 
+def send_codes(app: Flask) -> list[JobState | None]:
+    """Run the code-mail jobs waiting (the tests' job runner only records dispatches)."""
+    with app.app_context():
+        waiting = list(db.session.scalars(sa.select(Job.id).where(
+            Job.kind == former.MAIL_KIND, Job.state == JobState.QUEUED).order_by(Job.created_at, Job.id)))
+        db.session.rollback()
+        return [jobs.run_job(job_id) for job_id in waiting]
+
+
 def codes_sent(app: Flask, smtp: SmtpServer, to: str = HOME) -> list[str]:
-    former.wait_for_mail(app)
+    send_codes(app)
     found = []
     for received in smtp.handler.received:
         if to in received.rcpt_tos:
@@ -186,12 +196,15 @@ def test_frank_signs_in_with_a_code_files_a_request_and_the_dpo_sees_how_he_was_
     tags = [e.tag for e in audit_entries(portal, "auth:former-code:issue")]
     assert tags == ["auth:former-code:issue"]
     assert [e.details for e in audit_entries(portal, "auth:former-code:verify")][0]["purpose"] == "sign_in"
-    assert audit_entries(portal, "auth:former-code:mail")[0].details == {"sent": True}
+    assert audit_entries(portal, "auth:former-code:mail")[0].details == {"sent": True, "attempt": 1}
     with portal.app_context():
         everything = json.dumps([[e.tag, e.targets, e.details, e.actor_id] for e in
                                  db.session.scalars(sa.select(AuditEntry))])
         codes = list(db.session.execute(sa.select(EmailCode.__table__)))
+        queued = json.dumps([job.params for job in db.session.scalars(sa.select(Job))])
     assert HOME not in everything and code not in everything, "neither the address nor the code is audited"
+    assert HOME not in queued and code not in queued and '"sealed"' not in queued, \
+        "no job keeps the address, nor the code once it was sent"
     assert all(code not in json.dumps([str(v) for v in row]) for row in codes), "the code is kept only as a hash"
 
 
@@ -299,7 +312,7 @@ def test_known_and_unknown_addresses_get_the_same_answer_in_the_same_time(
     known = portal.test_client()
     unknown = portal.test_client()
     assert _page_without_token(known, ask(known, HOME)) == _page_without_token(unknown, ask(unknown, "nobody@example.net"))
-    former.wait_for_mail(portal)
+    send_codes(portal)
     assert [r.rcpt_tos for r in smtp_server.handler.received] == [[HOME]], "nothing is sent to an unknown address"
     with portal.app_context():
         rows = {row.address_index: row.employee_id for row in db.session.scalars(sa.select(EmailCode))}
@@ -328,7 +341,7 @@ def test_known_and_unknown_addresses_get_the_same_answer_in_the_same_time(
             timings[label].append(time.perf_counter() - started)
             response.close()
             assert response.status_code == 302 and response.headers["Location"] == "/former/code"
-            former.wait_for_mail(portal)
+            send_codes(portal)
     known_median, unknown_median = statistics.median(timings["known"]), statistics.median(timings["unknown"])
     assert abs(known_median - unknown_median) < max(0.25 * max(known_median, unknown_median), 0.005), timings
 
@@ -359,8 +372,8 @@ def test_bad_input_is_refused_and_changes_nothing(portal: Flask, frank: str, smt
         response = enter(client, value)
         assert response.status_code == 400 and "The code is 6 digits" in response.get_data(as_text=True)
     assert latest_code_row(portal).tries == 0, "a malformed code is not a try"
-    after = snapshot(portal, skip=frozenset({"audit_entries", "email_codes"}))
-    assert after == {k: v for k, v in before.items() if k != "email_codes"}
+    after = snapshot(portal, skip=frozenset({"audit_entries", "email_codes", "jobs"}))
+    assert after == {k: v for k, v in before.items() if k not in ("email_codes", "jobs")}
 
 
 # -- step-up by code --------------------------------------------------------------------------------
@@ -425,7 +438,7 @@ def test_without_smtp_the_code_lands_in_the_outbox(make_portal: Any) -> None:  #
         outbox = app.config["PORTAL_SETTINGS"].outbox_dir
     client = app.test_client()
     ask(client, HOME)
-    former.wait_for_mail(app)
+    send_codes(app)
     (written,) = list(outbox.glob("*.eml"))
     text = written.read_text()
     assert f"To: {HOME}" in text
@@ -465,3 +478,83 @@ def test_a_stale_code_session_gets_a_fresh_code_before_any_download(portal: Flas
     certificate = client.get(f"/me/requests/{request_id}/certificate")
     assert certificate.status_code == 302
     assert certificate.headers["Location"].startswith("/former/step-up?next=")
+
+
+# -- the code's e-mail is a job: durable, retried, alike for every address ---------------------------
+
+def code_jobs(app: Flask) -> list[Job]:
+    with app.app_context():
+        found = list(db.session.scalars(sa.select(Job).where(Job.kind == former.MAIL_KIND)
+                                        .order_by(Job.created_at, Job.id)))
+        db.session.expunge_all()
+        return found
+
+
+def recorded_dispatches(app: Flask) -> list[str]:
+    return [job_id for job_id, _delay in app.extensions[EXTENSION].dispatched]
+
+
+def test_a_job_is_written_for_every_address_and_dispatched_once_the_answer_is_out(
+        portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811
+    for address, remote in ((HOME, "10.4.0.1"), ("nobody@example.net", "10.4.0.2")):
+        client = portal.test_client()
+        token = csrf_token(client.get("/former").get_data(as_text=True))
+        response = client.post("/former", data={"email": address, "csrf_token": token},
+                               environ_base={"REMOTE_ADDR": remote})
+        (job,) = code_jobs(portal)[-1:]
+        assert job.id not in recorded_dispatches(portal), "not before the answer is out"
+        response.close()
+        assert recorded_dispatches(portal)[-1] == job.id
+    known, unknown = code_jobs(portal)
+    assert set(known.params) == set(unknown.params) == {"code_id", "sealed", "language"}
+    assert len(known.params["sealed"]) == len(unknown.params["sealed"]), "the same work for either"
+    assert send_codes(portal) == [JobState.SUCCEEDED, JobState.SUCCEEDED]
+    assert [r.rcpt_tos for r in smtp_server.handler.received] == [[HOME]], "nothing goes to an unknown address"
+    assert [job.params for job in code_jobs(portal)] == [
+        {"code_id": known.params["code_id"], "language": "en"}, {"code_id": unknown.params["code_id"], "language": "en"}]
+    assert [e.details for e in audit_entries(portal, "auth:former-code:mail")] == [{"sent": True, "attempt": 1}]
+
+
+def test_a_code_mail_whose_dispatch_was_lost_is_sent_by_the_sweep(portal: Flask, frank: str,
+                                                                   smtp_server: SmtpServer) -> None:  # noqa: F811
+    """The process died after the commit, before the answer went out: the job is in its table, and
+    the job system's sweep (of this process or any other) sends it."""
+    client = portal.test_client()
+    token = csrf_token(client.get("/former").get_data(as_text=True))
+    client.post("/former", data={"email": HOME, "csrf_token": token})  # never closed: no dispatch
+    (job,) = code_jobs(portal)
+    assert recorded_dispatches(portal) == []
+    with portal.app_context():
+        assert jobs.sweep() == 1
+    assert recorded_dispatches(portal) == [job.id]
+    assert send_codes(portal) == [JobState.SUCCEEDED]
+    (code,) = codes_sent(portal, smtp_server)
+    assert enter(client, code).headers["Location"] == "/"
+
+
+def test_a_refused_code_mail_is_retried_and_an_expired_code_is_never_sent(
+        portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811
+    smtp_server.handler.data_replies = ["451 4.3.0 try again later"]
+    ask(portal.test_client(), HOME)
+    (job,) = code_jobs(portal)
+    assert send_codes(portal) == [JobState.QUEUED], "a refusal for now is retried"
+    assert recorded_dispatches(portal)[-1] == job.id and smtp_server.handler.received == []
+    with portal.app_context():
+        db.session.execute(sa.update(Job).where(Job.id == job.id).values(not_before=utcnow()))
+        db.session.commit()
+    assert send_codes(portal) == [JobState.SUCCEEDED]
+    assert len(codes_sent(portal, smtp_server)) == 1
+    assert [e.details for e in audit_entries(portal, "auth:former-code:mail")] == [{"sent": True, "attempt": 2}]
+
+    ask(portal.test_client(), HOME, remote="10.1.0.9")
+    late = code_jobs(portal)[-1]
+    with portal.app_context():
+        db.session.execute(sa.update(EmailCode).where(EmailCode.id == late.params["code_id"])
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    assert send_codes(portal) == [JobState.FAILED]
+    assert len(codes_sent(portal, smtp_server)) == 1, "a code that can no longer be used is not sent"
+    given_up = code_jobs(portal)[-1]
+    assert "sealed" not in given_up.params and "expired" in (given_up.error or "")
+    assert audit_entries(portal, "auth:former-code:mail")[-1].details == {
+        "sent": False, "reason": "the code expired or was used before its message could be sent; nothing was sent"}

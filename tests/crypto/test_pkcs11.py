@@ -156,3 +156,27 @@ def test_an_erasure_destroys_the_key_on_the_token_and_a_restored_one_is_destroye
         assert result.destroyed == [world.alice]
         assert not keystore().exists(world.alice) and keystore().exists(world.bob)
         keystore().destroy(world.bob)  # leave the shared token as it was
+
+
+def test_the_orphan_sweep_on_the_token_counts_age_from_when_it_first_saw_a_key(hsm_app: Flask) -> None:
+    """A token does not date its objects: an orphan is destroyed only by a sweep at least the age
+    limit after the first sweep that saw it; the employees' keys stay."""
+    from datetime import timedelta
+
+    from portal.crypto.services import ORPHAN_AGE, sweep_orphan_keys
+    from portal.db import new_id, utcnow
+    from tests.helpers import make_employee
+
+    alice = make_employee(hsm_app, "alice@example.com")
+    with hsm_app.app_context():
+        store = keystore()
+        orphan = new_id()
+        store.create(orphan)
+        first = utcnow()
+        assert sweep_orphan_keys(Actor.system(), now=first).too_recent == 1
+        assert sweep_orphan_keys(Actor.system(), now=first + ORPHAN_AGE - timedelta(seconds=1)).destroyed == []
+        assert store.exists(orphan)
+        result = sweep_orphan_keys(Actor.system(), now=first + ORPHAN_AGE)
+        db.session.commit()
+        assert len(result.destroyed) == 1 and not store.exists(orphan) and store.exists(alice)
+        store.destroy(alice)  # leave the shared token as it was

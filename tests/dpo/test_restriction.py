@@ -186,3 +186,42 @@ def test_the_database_refuses_a_lift_without_a_notice_before_it(cast: Cast) -> N
         with pytest.raises(sa.exc.IntegrityError):
             db.session.flush()
         db.session.rollback()
+
+
+def history_rows(page: str, table_id: str) -> list[str]:
+    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', page, re.S)
+    assert table is not None, table_id
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(0).split("</thead>")[-1], re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in rows]
+
+
+@both_databases
+def test_the_lift_is_in_the_requests_history_for_the_employee_and_the_dpo(cast: Cast) -> None:
+    """GDPR Art. 18(3): the lift is something that happened to the request: both histories show it,
+    with its date, where it happened among the request's other entries."""
+    request_id = restricted(cast, ["screenshots"])
+    mine, case = f"/me/requests/{request_id}", f"/dpo/requests/{request_id}"
+    assert not any("lifted" in row for row in history_rows(html(cast.get("alice", mine)), "timeline"))
+    assert not any("lifted" in row for row in history_rows(html(cast.get("dana", case)), "case-timeline"))
+
+    assert cast.post("dana", f"{case}/lift-restriction").status_code == 302
+    with cast.app.app_context():
+        lifted_at = db.session.scalars(sa.select(Restriction)).one().lifted_at
+        assert lifted_at is not None
+        # Something said on the case afterwards comes after the lift.
+        dana = db.session.get(Employee, cast.ids["dana"])
+        requests.add_note(db.session.get(DataRequest, request_id), dana, "Lift checked with legal.")
+        db.session.commit()
+    day = f"{lifted_at.day} {lifted_at:%B %Y}"
+
+    rows = history_rows(html(cast.get("alice", mine)), "timeline")
+    assert rows[-1].startswith(day) and "Data Protection Officer Restriction of processing lifted" in rows[-1], rows
+    rows = history_rows(html(cast.get("dana", case)), "case-timeline")
+    (lift,) = [row for row in rows if "Restriction lifted" in row]
+    assert lift.startswith(day) and "Restriction lifted (after notice to the employee)" in lift and "yes" in lift
+    assert rows.index(lift) == len(rows) - 2 and "Lift checked with legal." in rows[-1], rows
+
+    with cast.app.app_context():
+        events = requests.timeline(db.session.get(DataRequest, request_id), for_requester=True)
+        assert [e.kind for e in events][-1] == requests.RESTRICTION_LIFTED
+        assert events[-1].created_at == lifted_at and events[-1].actor_id == cast.ids["dana"]

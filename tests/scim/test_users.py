@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from portal.audit.models import AuditEntry
 from portal.auth.models import AuthSession
-from portal.crypto import blind_index
+from portal.crypto import blind_index, keystore
 from portal.db import utcnow
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
@@ -404,6 +404,9 @@ def test_a_concurrent_creation_of_the_same_user_is_a_uniqueness_error(app: Flask
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Employee)
                                  .where(Employee.email_index == index)) == 1
         assert audit_entries(app, "scim:user:create") == []
+        # The seed employee's key only: the other row was inserted here, without one.
+        assert set(keystore().subject_ids()) == set(db.session.scalars(sa.select(Employee.id))) - {"f" * 32}, \
+            "no data key for the row that lost"
 
 
 def test_attributes_and_excluded_attributes_give_a_partial_user(app: Flask, scim: Scim) -> None:

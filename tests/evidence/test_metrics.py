@@ -45,6 +45,7 @@ from portal.audit.models import AuditEntry
 from portal.db import new_id
 from portal.evidence import metrics
 from portal.extensions import db
+from portal.jurisdictions import Cpra
 from portal.people.services import find_by_email
 from portal.requests.models import DataRequest, ErasureCount
 from tests.conftest import both_databases, set_idp_user
@@ -507,7 +508,7 @@ def test_the_notes_labels_and_refusals_are_in_the_readers_language(app: Flask) -
         assert str(metrics.NOTES[0]).startswith("Se cuentan")
         assert metrics.denial_labels()["other"] == "Otros motivos"
         assert str(metrics.TYPE_NAMES["total"]) == "Total"
-        assert str(metrics.CPRA_LABELS["request to delete"]) == "solicitud de eliminación"
+        assert str(metrics.CPRA_LABELS[Cpra.DELETE]) == "Solicitudes de eliminar (supresión)"
         with pytest.raises(metrics.MetricsError, match="no ambos"):
             metrics.resolve_period(2025, date(2025, 1, 1), None)
         text = pdf_text(metrics.to_pdf(metrics.compute(date(2025, 1, 1), date(2025, 12, 31), None)))

@@ -67,7 +67,7 @@ def demo_data(app: Flask) -> list[str]:
     from portal.api.tokens import Scope
     from portal.consent.models import ConsentEvent
     from portal.jobs.models import Job
-    from portal.monitoring.models import ActivityTarget, TrainingSetUse
+    from portal.monitoring.models import ActivityTarget, DataCategory, TrainingSetUse
     from portal.people.models import Employee
     from portal.policy.models import PolicyVersion
     from portal.requests.models import DataRequest, LegalHold, RequestEvent
@@ -87,6 +87,8 @@ def demo_data(app: Flask) -> list[str]:
         for event in db.session.scalars(sa.select(RequestEvent)):
             texts.append(event.body or "")
         texts += [e.display_name for e in db.session.scalars(sa.select(Employee))]
+        # The register's references to its impact assessments: the documents' own titles and dates.
+        texts += [c.dpia_reference or "" for c in db.session.scalars(sa.select(DataCategory))]
         texts += [d or "" for d in db.session.scalars(sa.select(ConsentEvent.device))]
         # A job's failure as its runner recorded it: the operators' log, in the words it was raised with.
         texts += [e or "" for e in db.session.scalars(sa.select(Job.error))]

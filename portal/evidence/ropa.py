@@ -48,8 +48,8 @@ SECURITY_MEASURES: tuple[str, ...] = (
     "screenshot (its image, application and site) are encrypted with it; applications and sites are looked up "
     "through keyed blind indexes under a key derived from it",
     "Erasure by crypto-shredding: the employee's data key is destroyed, so the encrypted parts of copies in "
-    "backups become unreadable (the time, kind and duration of each event and the time and image size of each "
-    "screenshot stay in clear); the key store is kept outside the data's folders, and keys destroyed are "
+    "backups become unreadable (the time, kind and duration of each event, the time, image format and size of "
+    "each screenshot, and the counts per day and hour stay in clear); the key store is kept outside the data's folders, and keys destroyed are "
     "destroyed again in any restored key store",
     "Directory data (names, e-mail addresses, employee numbers) and what people write in requests are sealed "
     "with a directory key; look-ups use keyed blind indexes",

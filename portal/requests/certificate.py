@@ -248,10 +248,10 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
                                   "until they expire. What was encrypted with your key (applications, web-site "
                                   "domains, web addresses, window titles, positions, key timing and screenshots) "
                                   "can no longer be read there, because the key is destroyed and the portal keeps "
-                                  "its keys in a store of their own, never in the data's folders. The time and "
-                                  "kind of each event, its duration, and the time and image size of each "
-                                  "screenshot are kept unencrypted, for the dashboards, and stay readable in those "
-                                  "backups until they expire.")))
+                                  "its keys in a store of their own, never in the data's folders. The time, kind "
+                                  "and duration of each event, the time, image format and size of each "
+                                  "screenshot, and the counts per day and hour made of them are kept unencrypted, "
+                                  "for the dashboards, and stay readable in those backups until they expire.")))
             story.append(t.para(_("If a backup of the key store made before the erasure is ever restored, the "
                                   "portal destroys your key in it again: it keeps a record of every key it has "
                                   "destroyed and checks the key store against it every ten minutes.")))

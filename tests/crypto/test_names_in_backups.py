@@ -136,3 +136,35 @@ def test_a_copy_taken_before_an_erasure_holds_no_application_site_title_or_url_o
     assert {(e.application, e.site_domain) for e in bob} == {(BOB_APP, SITE), (BOB_APP, None)}
     shot = db.session.scalars(db.select(Screenshot).where(Screenshot.subject_id == world.bob)).first()
     assert shot is not None and (shot.application, shot.site_domain) == (SHOT_APP, SHOT_SITE)
+
+
+def test_an_erasure_that_leaves_data_leaves_no_name_of_what_it_erased(world: World, app: Flask) -> None:
+    """An erasure of some categories keeps the key (data is left), so what it erased must not stay
+    behind as a sealed name: the totals per site and application are recounted from what is left,
+    and a name none of the remaining events has goes with its row."""
+    from sqlalchemy import select
+
+    from portal.monitoring import aggregates
+    from portal.monitoring.models import ActivityTarget
+
+    seed(world.alice)  # app_activity: APP on SITE, APP_ALONE on its own
+    now = datetime.now(UTC) - timedelta(hours=2)
+    ingest_batch(world.alice, events=[event(50 + n, kind="click", occurred_at=(now - timedelta(minutes=n)).isoformat(),
+                                            application="Kept-Editor", site_domain=None, url=None, title=None,
+                                            duration_ms=1000) for n in range(3)])
+    db.session.commit()
+    cipher = keystore().cipher(world.alice)
+    erased_indexes = {cipher.name_index("app", APP_ALONE), cipher.name_index("site", SITE)}
+    assert erased_indexes <= set(db.session.scalars(select(ActivityTarget.bidx)))
+
+    request_id, job_id = approved_erasure(world, categories=["app_activity"])
+    assert run_now(job_id) == JobState.SUCCEEDED
+    db.session.commit()
+
+    assert keystore().exists(world.alice)  # her input events are left
+    targets = aggregates.top_targets(world.alice, limit=100).top
+    assert [(t.target_type, t.target, t.events) for t in targets] == [("app", "Kept-Editor", 3)]
+    left = set(db.session.scalars(select(ActivityTarget.bidx).where(ActivityTarget.subject_id == world.alice)))
+    assert left == {cipher.name_index("app", "Kept-Editor")} and not left & erased_indexes
+    assert {(e.application, e.site_domain) for e in db.session.scalars(
+        select(ActivityEvent).where(ActivityEvent.subject_id == world.alice))} == {("Kept-Editor", None)}

@@ -203,3 +203,75 @@ def test_known_english_statements_get_their_keys_and_the_rest_stays_as_stored(mi
     back = dict(db.session.execute(sa.text("SELECT id, outcome FROM data_requests")).all())
     assert back["a" * 32] == outcomes["a" * 32] and back["c" * 32] == outcomes["c" * 32]
     assert back["d" * 32] == outcomes["d" * 32] and back["e" * 32] == outcomes["e" * 32]
+
+
+def test_0027_seals_applications_and_sites_and_keeps_none_of_an_erased_person(migrating_app: Flask) -> None:
+    """0027 turns each clear application and site into blind indexes under the person's key and
+    the names sealed with it, in events, screenshots and the totals per site and application,
+    without decrypting anything; the rows of a person whose key is already destroyed keep no
+    name. Going down opens them again."""
+    from portal.crypto import keystore
+    from portal.monitoring import aggregates
+    from portal.monitoring.models import ActivityEvent, Screenshot
+
+    flask_migrate.upgrade(revision="0024_erasure_ground")  # before 0025 partitions the tables
+    kept, erased = sorted(secrets.token_hex(16) for _ in range(2))
+    db.session.execute(Employee.__table__.insert(), [
+        {"id": subject, "email_index": secrets.token_hex(32), "email_sealed": b"x", "name_sealed": b"x",
+         "jurisdiction": "ES", "timezone": "UTC", "employment_status": "active"} for subject in (kept, erased)])
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    events = sa.table("activity_events", *(sa.column(c) for c in (
+        "subject_id", "source_event_id", "category", "kind", "application", "site_domain", "duration_ms", "sealed")),
+        sa.column("occurred_at", sa.DateTime(timezone=True)))
+    db.session.execute(events.insert(), [
+        {"subject_id": subject, "source_event_id": f"ev-{n}", "category": "app_activity",
+         "kind": "site_visit" if n % 2 else "app_focus", "occurred_at": at, "application": f"Ledger{n % 2}",
+         "site_domain": "payroll.example.com" if n % 2 else None, "duration_ms": 1000, "sealed": b"\x01sealed"}
+        for subject in (kept, erased) for n in range(4)])
+    shots = sa.table("screenshots", *(sa.column(c) for c in (
+        "id", "subject_id", "source_id", "application", "site_domain", "media_type", "width", "height",
+        "byte_size")), sa.column("captured_at", sa.DateTime(timezone=True)))
+    db.session.execute(shots.insert(), [
+        {"id": secrets.token_hex(16), "subject_id": subject, "source_id": "shot-1", "captured_at": at,
+         "application": "Shotter", "site_domain": "shots.example.net", "media_type": "image/png", "width": 1,
+         "height": 1, "byte_size": 1} for subject in (kept, erased)])
+    targets = sa.table("activity_targets", *(sa.column(c) for c in (
+        "subject_id", "target_type", "target", "duration_ms", "events")))
+    db.session.execute(targets.insert(), [
+        {"subject_id": subject, "target_type": kind, "target": name, "duration_ms": 2000, "events": 2}
+        for subject in (kept, erased) for kind, name in (("app", "Ledger0"), ("site", "payroll.example.com"))])
+    db.session.commit()
+    keystore().create(kept)
+    keystore().create(erased)
+    keystore().destroy(erased)
+
+    flask_migrate.upgrade()
+    assert differences(migrating_app) == []
+    cipher = keystore().cipher(kept)
+    rows = db.session.scalars(sa.select(ActivityEvent).order_by(ActivityEvent.source_event_id)).all()
+    mine = [r for r in rows if r.subject_id == kept]
+    assert [(r.application, r.site_domain) for r in mine] == [
+        ("Ledger0", None), ("Ledger1", "payroll.example.com"), ("Ledger0", None), ("Ledger1", "payroll.example.com")]
+    assert all(r.app_bidx == cipher.name_index("app", r.application) for r in mine)
+    assert [r.site_bidx for r in mine][1] == cipher.name_index("site", "payroll.example.com")
+    assert {(r.app_bidx, r.site_bidx, r.sealed_names) for r in rows if r.subject_id == erased} == {(None, None, None)}
+    (shot,) = db.session.scalars(sa.select(Screenshot).where(Screenshot.subject_id == kept))
+    assert (shot.application, shot.site_domain) == ("Shotter", "shots.example.net")
+    assert {(t.target_type, t.target, t.events) for t in aggregates.top_targets(kept).top} == {
+        ("app", "Ledger0", 2), ("site", "payroll.example.com", 2)}
+    assert aggregates.top_targets(erased).top == []
+    inspector = sa.inspect(db.engine)
+    for table in ("activity_events", "screenshots", "activity_targets"):
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        assert not columns & {"application", "site_domain", "target"}, table
+    db.session.commit()
+
+    flask_migrate.downgrade(revision="0026_statement_keys")
+    with db.engine.connect() as conn:
+        back = conn.execute(sa.text("SELECT subject_id, application, site_domain FROM activity_events"
+                                    " ORDER BY subject_id, source_event_id")).all()
+        totals = conn.execute(sa.text("SELECT subject_id, target_type, target FROM activity_targets")).all()
+    assert [(a, s) for subject, a, s in back if subject == kept] == [
+        ("Ledger0", None), ("Ledger1", "payroll.example.com"), ("Ledger0", None), ("Ledger1", "payroll.example.com")]
+    assert {(a, s) for subject, a, s in back if subject == erased} == {("", None)}
+    assert sorted(totals) == [(kept, "app", "Ledger0"), (kept, "site", "payroll.example.com")]

@@ -24,8 +24,10 @@ Text120 = Annotated[str, Meta(min_length=1, max_length=120, description="No cont
 
 
 class Event(Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One input or activity event. `url`, `title`, `x`, `y` and `payload` are sealed with the
-    employee's key; the rest is kept in clear for the dashboards."""
+    """One input or activity event. `application`, `site_domain`, `url`, `title`, `x`, `y` and
+    `payload` are sealed with the employee's key (the application and site also kept as keyed
+    blind indexes under that key, for filtering); `event_id`, `kind`, `occurred_at` and
+    `duration_ms` are kept in clear for the dashboards."""
 
     event_id: SourceId
     kind: EventKind
@@ -43,7 +45,8 @@ class Event(Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 class Screenshot(Struct, forbid_unknown_fields=True, omit_defaults=True):
     """One screenshot. `image` is the PNG, JPEG or WebP file itself, base64-encoded (RFC 4648
-    section 4, with padding) inside the JSON string."""
+    section 4, with padding) inside the JSON string; it, `application` and `site_domain` are
+    sealed with the employee's key. `captured_at` and the image's size and type are kept in clear."""
 
     screenshot_id: SourceId
     captured_at: Moment

@@ -70,12 +70,79 @@ def unseal(key: AESGCM, blob: bytes, aad: bytes) -> bytes:
         raise SealError("sealed value does not open with this key and binding") from None
 
 
+NAME_INDEX_BYTES = 16  # a name's blind index: HMAC-SHA256 truncated to 128 bits
+
+
+_encode_names = msgspec.json.Encoder().encode
+_decode_names = msgspec.json.Decoder(tuple[str, str | None]).decode
+
+
+def join_names(application: str, site_domain: str | None) -> bytes:
+    """An application name and a site domain as one sealed plaintext: the JSON ``[application, site]``."""
+    return _encode_names((application, site_domain))
+
+
+def split_names(plain: bytes) -> tuple[str, str | None]:
+    return _decode_names(plain)
+
+
 class SubjectCipher:
     """Seals and opens one subject's records with that subject's data key."""
 
     def __init__(self, subject_id: str, data_key: bytes) -> None:
         self.subject_id = subject_id
         self._aead = AESGCM(data_key)
+        self._data_key = data_key
+
+    @cached_property
+    def _name_index_key(self) -> bytes:
+        """The key of the subject's name blind indexes, derived from their data key: once that key is
+        destroyed, no index can be recomputed, so none can be tied to an application or a site."""
+        return derive_key(self._data_key, "name-index")
+
+    def name_index(self, kind: str, value: str) -> bytes:
+        """The blind index of an application (``kind`` "app") or a site (``"site"``, lower case) name:
+        a keyed HMAC under the subject's own key, truncated to :data:`NAME_INDEX_BYTES`."""
+        return hmac.new(self._name_index_key, f"{kind}:{value}".encode(), hashlib.sha256).digest()[:NAME_INDEX_BYTES]
+
+    def name_indexer(self, kind: str) -> Callable[[str], bytes]:
+        """:meth:`name_index` for one kind, remembering each name's index (a batch repeats a few names)."""
+        cache: dict[str, bytes] = {}
+        index = self.name_index
+
+        def lookup(value: str) -> bytes:
+            found = cache.get(value)
+            if found is None:
+                found = cache[value] = index(kind, value)
+            return found
+
+        return lookup
+
+    def seal_names(self, kind: str, record_id: str, application: str, site_domain: str | None) -> bytes:
+        """The application and site of a record (``kind``: "event-names" or "screenshot-names")."""
+        return self.seal_bytes(kind, record_id, join_names(application, site_domain))
+
+    def open_names(self, kind: str, record_id: str, blob: bytes) -> tuple[str, str | None]:
+        return split_names(self.open_bytes(kind, record_id, blob))
+
+    def names_sealer(self) -> Callable[[str, str, str | None], bytes]:
+        """``seal_names("event-names", ...)`` for bulk use: the same bytes, less per-call overhead."""
+        encrypt, urandom = self._aead.encrypt, os.urandom
+        prefix = f"event-names:{self.subject_id}:"
+
+        def seal_event_names(record_id: str, application: str, site_domain: str | None) -> bytes:
+            nonce = urandom(NONCE_BYTES)
+            return FORMAT_V1 + nonce + encrypt(nonce, join_names(application, site_domain),
+                                               (prefix + record_id).encode())
+
+        return seal_event_names
+
+    def seal_label(self, target_type: str, index: bytes, name: str) -> bytes:
+        """An aggregate's display name, bound to its kind and blind index."""
+        return self.seal_bytes("target-label", f"{target_type}:{index.hex()}", name.encode())
+
+    def open_label(self, target_type: str, index: bytes, blob: bytes) -> str:
+        return self.open_bytes("target-label", f"{target_type}:{index.hex()}", blob).decode()
 
     def _aad(self, kind: str, record_id: str) -> bytes:
         return f"{kind}:{self.subject_id}:{record_id}".encode()

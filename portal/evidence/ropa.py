@@ -51,11 +51,13 @@ CONTROLLER_CONTACT = "Not recorded in the portal's settings"
 
 SECURITY_MEASURES: tuple[str, ...] = (
     "Encryption at rest with a data key per employee (AES-256-GCM), itself kept only wrapped by a master key; "
-    "the sensitive parts of every event (URL, window title, coordinates, payload) and every screenshot are "
-    "encrypted with it",
+    "the sensitive parts of every event (application, site, URL, window title, coordinates, payload) and every "
+    "screenshot (its image, application and site) are encrypted with it; applications and sites are looked up "
+    "through keyed blind indexes under a key derived from it",
     "Erasure by crypto-shredding: the employee's data key is destroyed, so the encrypted parts of copies in "
-    "backups become unreadable (the time, kind, application and site of each event stay in clear); the key "
-    "store is kept outside the data's folders, and keys destroyed are destroyed again in any restored key store",
+    "backups become unreadable (the time, kind and duration of each event, the time, image format and size of "
+    "each screenshot, and the counts per day and hour stay in clear); the key store is kept outside the data's folders, and keys destroyed are "
+    "destroyed again in any restored key store",
     "Directory data (names, e-mail addresses, employee numbers) and what people write in requests are sealed "
     "with a directory key; look-ups use keyed blind indexes",
     "Append-only audit log of every decision and access: a Merkle tree (RFC 9162) with Ed25519-signed tree "

@@ -415,8 +415,8 @@ class PackageWriter:
             shown = ("to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
                      "to_char(ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
         # Fixed SQL text chosen above; every value is a bound parameter.
-        select_part = ("SELECT occurred_at, id, kind, application, site_domain, duration_ms, sealed, "  # noqa: S608
-                       "source_event_id, " + shown + " FROM activity_events WHERE " + " AND ".join(where))
+        select_part = ("SELECT occurred_at, id, kind, app_bidx, site_bidx, duration_ms, sealed, "  # noqa: S608
+                       "source_event_id, " + shown + ", sealed_names" + " FROM activity_events WHERE " + " AND ".join(where))
         first = text(select_part + " ORDER BY occurred_at, id LIMIT :limit")
         following = text(select_part + " AND (occurred_at, id) > (:after_time, :after_id)"
                          " ORDER BY occurred_at, id LIMIT :limit")
@@ -665,6 +665,7 @@ class PackageWriter:
             member, entry = self._member(archive, path, compress=False)
             with member:
                 entry.write(image)
+            shot.reveal_names(self.cipher)
             where = shot.site_domain or shot.application
             self._record(path, entry, f"Screenshot of {where} at {iso(shot.captured_at)}", None)
             row = {"id": shot.id, "captured_at": iso(shot.captured_at), "application": shot.application,
@@ -714,7 +715,7 @@ class PackageWriter:
         first_day = self.scope.date_from or date(1970, 1, 1)
         last_day = self.scope.date_to or generated_at.date() + timedelta(days=1)
         daily = sorted(aggregates.daily_counts(self.subject.id, first_day, last_day).items())
-        targets = aggregates.top_targets(self.subject.id, limit=10)
+        targets = aggregates.top_targets(self.subject.id, limit=10, cipher=self.cipher)
         db.session.rollback()
         return ExportSummary(
             export_id=self.export_id, subject_name=self.subject.display_name, subject_email=self.subject.email,

@@ -2,13 +2,17 @@
 web site or application. Ingestion keeps them up to date (:class:`ActivityTally`), so the
 dashboard reads a few hundred small rows instead of counting millions of events per request.
 
+Sites and applications are counted by their blind index under the subject's key; each row's
+name is sealed with that key (``label``), written by the insert that creates the row and kept as
+it is by the updates after it.
+
 Days and hours are in the employee's own time zone as it was when the events were stored.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from math import floor
@@ -19,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.extensions import db
 from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget
 
@@ -78,12 +83,13 @@ class ActivityTally:
         self.offsets = self.clock.offsets
         self.daily: defaultdict[int, int] = defaultdict(int)  # local day number since 1970-01-01 -> events
         self.hourly = [0] * 24
-        self.site_events: defaultdict[str, int] = defaultdict(int)
-        self.site_ms: defaultdict[str, int] = defaultdict(int)
-        self.app_events: defaultdict[str, int] = defaultdict(int)
-        self.app_ms: defaultdict[str, int] = defaultdict(int)
+        self.site_events: defaultdict[bytes, int] = defaultdict(int)  # by blind index
+        self.site_ms: defaultdict[bytes, int] = defaultdict(int)
+        self.app_events: defaultdict[bytes, int] = defaultdict(int)
+        self.app_ms: defaultdict[bytes, int] = defaultdict(int)
 
-    def add(self, occurred_at: datetime, application: str, site_domain: str | None, duration_ms: int | None) -> None:
+    def add(self, occurred_at: datetime, app_bidx: bytes | None, site_bidx: bytes | None,
+            duration_ms: int | None) -> None:
         seconds = floor(occurred_at.timestamp())
         offset = self.offsets.get(seconds // 3600)
         if offset is None:
@@ -91,32 +97,40 @@ class ActivityTally:
         local = seconds + offset
         self.daily[local // 86400] += 1
         self.hourly[local // 3600 % 24] += 1
-        if site_domain:
-            self.site_events[site_domain] += 1
+        if site_bidx is not None:
+            self.site_events[site_bidx] += 1
             if duration_ms:
-                self.site_ms[site_domain] += duration_ms
-        else:
-            self.app_events[application] += 1
+                self.site_ms[site_bidx] += duration_ms
+        elif app_bidx is not None:  # None only in rows whose subject's key was gone at migration 0027
+            self.app_events[app_bidx] += 1
             if duration_ms:
-                self.app_ms[application] += duration_ms
+                self.app_ms[app_bidx] += duration_ms
 
-    def rows(self, subject_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        """The increments per table, each sorted by key (concurrent batches then lock rows in one order)."""
+    def targets(self) -> list[tuple[str, bytes]]:
+        """The (kind, blind index) of every site and application counted."""
+        return [(APP, bidx) for bidx in self.app_events] + [(SITE, bidx) for bidx in self.site_events]
+
+    def rows(self, subject_id: str, labels: Mapping[tuple[str, bytes], bytes | None] | None = None,
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The increments per table, each sorted by key (concurrent batches then lock rows in one order);
+        ``labels``: each target's sealed name, by (kind, blind index)."""
+        labels = labels or {}
         daily = [{"subject_id": subject_id, "day": date.fromordinal(n + _EPOCH_ORDINAL), "events": count}
                  for n, count in sorted(self.daily.items())]
         hourly = [{"subject_id": subject_id, "hour": hour, "events": count}
                   for hour, count in enumerate(self.hourly) if count]
-        targets = [{"subject_id": subject_id, "target_type": kind, "target": target, "events": count,
-                    "duration_ms": durations.get(target, 0)}
+        targets = [{"subject_id": subject_id, "target_type": kind, "bidx": bidx, "events": count,
+                    "duration_ms": durations.get(bidx, 0), "label": labels.get((kind, bidx))}
                    for kind, counts, durations in ((APP, self.app_events, self.app_ms),
                                                    (SITE, self.site_events, self.site_ms))
-                   for target, count in sorted(counts.items())]
+                   for bidx, count in sorted(counts.items())]
         return daily, hourly, targets
 
-    def store(self, subject_id: str) -> None:
+    def store(self, subject_id: str, labels: Mapping[tuple[str, bytes], bytes | None] | None = None) -> None:
         """Add the counts to the subject's aggregate rows: one upsert per table (``INSERT ... ON
-        CONFLICT DO UPDATE SET n = n + excluded.n``, the same SQL on SQLite and PostgreSQL)."""
-        daily, hourly, targets = self.rows(subject_id)
+        CONFLICT DO UPDATE SET n = n + excluded.n``, the same SQL on SQLite and PostgreSQL). A site
+        or application seen for the first time takes its sealed name from ``labels``."""
+        daily, hourly, targets = self.rows(subject_id, labels)
         _add_to(ActivityDaily, daily, ("events",))
         _add_to(ActivityHourly, hourly, ("events",))
         _add_to(ActivityTarget, targets, ("events", "duration_ms"))
@@ -140,7 +154,7 @@ def _add_to(model: Any, rows: list[dict[str, Any]], counters: Iterable[str]) -> 
 @dataclass(frozen=True)
 class TargetTotal:
     target_type: str  # "site" or "app"
-    target: str
+    target: str  # the name, opened for display
     duration_ms: int
     events: int
 
@@ -183,15 +197,39 @@ def hourly_counts(subject_id: str) -> list[int]:
     return counts
 
 
-def top_targets(subject_id: str, limit: int = 8) -> TargetSummary:
-    """The sites and applications with the most time in focus, and the rest summed up."""
-    top = [TargetTotal(kind, target, int(ms), int(events)) for kind, target, ms, events in db.session.execute(
-        select(ActivityTarget.target_type, ActivityTarget.target, ActivityTarget.duration_ms, ActivityTarget.events)
-        .where(ActivityTarget.subject_id == subject_id)
-        .order_by(ActivityTarget.duration_ms.desc(), ActivityTarget.events.desc(), ActivityTarget.target_type,
-                  ActivityTarget.target)
-        .limit(limit)
-    )]
+def subject_cipher(subject_id: str) -> SubjectCipher | None:
+    """The subject's cipher, or None once their key is destroyed."""
+    try:
+        return keystore().cipher(subject_id)
+    except KeyDestroyed:
+        return None
+
+
+def open_label(cipher: SubjectCipher | None, target_type: str, bidx: bytes, label: bytes | None) -> str:
+    """A target's name for display ("" when it cannot be opened: the subject's key is gone)."""
+    if cipher is None or label is None:
+        return ""
+    return cipher.open_label(target_type, bidx, label)
+
+
+def top_targets(subject_id: str, limit: int = 8, cipher: SubjectCipher | None = None) -> TargetSummary:
+    """The sites and applications with the most time in focus, and the rest summed up; their names
+    opened with the subject's key (``cipher``, or looked up). Ties are ranked by kind and name, as
+    they read: the rows tied with the last one taken are read too, and ranked once opened."""
+    t = ActivityTarget
+    columns = (t.target_type, t.bidx, t.label, t.duration_ms, t.events)
+    rows = db.session.execute(select(*columns).where(t.subject_id == subject_id)
+                              .order_by(t.duration_ms.desc(), t.events.desc()).limit(limit)).all()
+    if len(rows) == limit and rows:
+        last = rows[-1]
+        rows = [r for r in rows if (r.duration_ms, r.events) != (last.duration_ms, last.events)]
+        rows += db.session.execute(select(*columns).where(
+            t.subject_id == subject_id, t.duration_ms == last.duration_ms, t.events == last.events)).all()
+    if rows and cipher is None:
+        cipher = subject_cipher(subject_id)
+    opened = [TargetTotal(kind, open_label(cipher, kind, bidx, label), int(ms), int(events))
+              for kind, bidx, label, ms, events in rows]
+    top = sorted(opened, key=lambda x: (-x.duration_ms, -x.events, x.target_type, x.target))[:limit]
     count, total_ms, total_events = db.session.execute(
         select(func.count(), func.coalesce(func.sum(ActivityTarget.duration_ms), 0),
                func.coalesce(func.sum(ActivityTarget.events), 0))

@@ -10,14 +10,16 @@ surrogate).  It names the last item shown; the next page starts strictly after i
 
 Events are read through one of the indexes on ``activity_events``:
 
-* ``(subject_id, site_domain, occurred_at, id)`` when a site is asked for,
+* ``(subject_id, site_bidx, occurred_at, id)`` when a site is asked for,
 * ``(subject_id, kind, occurred_at, id)`` when a kind is asked for (and no site),
 * ``(subject_id, occurred_at, id)`` otherwise.
 
 A site or application is one text field: a site the employee has events on is a site; otherwise
 a name the aggregates know as an application is one; any other name that looks like a host
 name is a site with nothing recorded (a mistyped site answers at once); the rest are
-application names (see :func:`resolve_target`).
+application names (see :func:`resolve_target`). Sites and applications are stored sealed, so a
+name is looked up by its blind index under the employee's own key, computed here from what they
+typed.
 
 The date range narrows the same index range.  Whatever else was asked for and is not in the
 chosen index (an application, a category, a kind together with a site) is a *residual* filter:
@@ -27,7 +29,7 @@ fewer than ``limit`` events while older ones may still match; its ``scanned_to``
 looked, and the next cursor carries on from there.  Walking all pages still yields every
 matching event exactly once, in order.
 
-Only the events on the page are decrypted, one by one, for display.
+Only the events on the page are decrypted, one by one, for display, with one cipher per page.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ from PIL import Image
 from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import load_only
 
+from portal.crypto import SubjectCipher
 from portal.extensions import db
-from portal.monitoring.aggregates import APP
+from portal.monitoring.aggregates import APP, SITE, open_label, subject_cipher
 from portal.monitoring.ingest import DOMAIN
 from portal.monitoring.models import ActivityEvent, ActivityTarget, EventKind, Screenshot, SubjectCategoryStats
-from portal.monitoring.services import open_event, open_screenshot
+from portal.monitoring.services import open_screenshot
 
 EVENTS_PER_PAGE = 50
 SCREENSHOTS_PER_PAGE = 24
@@ -162,20 +165,30 @@ def _shorten(text: str | None, limit: int = DETAIL_CHARS) -> str | None:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def resolve_target(subject_id: str, target: str) -> str:
+NO_MATCH = b"\0" * 16  # no name's blind index once the subject's key is gone: matches nothing
+
+
+def name_index(cipher: SubjectCipher | None, kind: str, value: str) -> bytes:
+    """The blind index of a site (lower case) or application name under the subject's key."""
+    return cipher.name_index(kind, value) if cipher is not None else NO_MATCH
+
+
+def resolve_target(subject_id: str, target: str, cipher: SubjectCipher | None = None) -> str:
     """Whether ``target`` means a web site or an application: ``"site"`` or ``"application"``.
 
     A site the subject has events on (one probe of the site index) is a site; a name that the
     aggregates know as an application is one; any other name that looks like a host name is a
     site with nothing recorded (so a mistyped site answers at once, without a search); the rest
     are application names."""
+    cipher = cipher or subject_cipher(subject_id)
     site = target.lower()
     if db.session.scalar(select(ActivityEvent.id).where(
-            ActivityEvent.subject_id == subject_id, ActivityEvent.site_domain == site).limit(1)) is not None:
+            ActivityEvent.subject_id == subject_id,
+            ActivityEvent.site_bidx == name_index(cipher, SITE, site)).limit(1)) is not None:
         return "site"
-    if db.session.scalar(select(ActivityTarget.target).where(
+    if db.session.scalar(select(ActivityTarget.events).where(
             ActivityTarget.subject_id == subject_id, ActivityTarget.target_type == APP,
-            ActivityTarget.target == target)) is not None:
+            ActivityTarget.bidx == name_index(cipher, APP, target))) is not None:
         return "application"
     return "site" if DOMAIN.match(site) else "application"
 
@@ -193,17 +206,18 @@ def event_page(subject_id: str, filters: EventFilter, zone: tzinfo, before: Curs
     """One page of the subject's events, newest first, with the page's items decrypted for display."""
     e = ActivityEvent
     driving: list[ColumnElement[bool]] = [e.subject_id == subject_id]
-    application: str | None = None
+    application: bytes | None = None  # the asked application's blind index
     residual_kinds: frozenset[str] | None = None
     target_type = None
     kinds = _event_kinds(filters)
+    cipher = subject_cipher(subject_id)
 
     if filters.target is not None:
-        target_type = resolve_target(subject_id, filters.target)
+        target_type = resolve_target(subject_id, filters.target, cipher)
         if target_type == "site":
-            driving.append(e.site_domain == filters.target.lower())
+            driving.append(e.site_bidx == name_index(cipher, SITE, filters.target.lower()))
         else:
-            application = filters.target
+            application = name_index(cipher, APP, filters.target)
     if kinds is not None:
         if target_type != "site" and len(kinds) == 1:
             driving.append(e.kind == kinds[0])
@@ -227,7 +241,7 @@ def event_page(subject_id: str, filters: EventFilter, zone: tzinfo, before: Curs
         by_id = {ev.id: ev for ev in db.session.scalars(select(e).where(e.id.in_(ids)))} if ids else {}
         events = [by_id[i] for i in ids]
 
-    rows = [_row(event, zone) for event in events]
+    rows = [_row(event, zone, cipher) for event in events]
     if has_more:
         next_cursor: str | None = str(Cursor(events[-1].occurred_at, events[-1].id))
     elif scanned_to is not None:
@@ -237,13 +251,13 @@ def event_page(subject_id: str, filters: EventFilter, zone: tzinfo, before: Curs
     return EventPage(rows=rows, next_cursor=next_cursor, target_type=target_type,
                      scanned_to=scanned_to.at if scanned_to is not None else None,
                      total=None if filters.narrowed else _total(subject_id, filters.category),
-                     suggestions=known_targets(subject_id))
+                     suggestions=known_targets(subject_id, cipher=cipher))
 
 
-def _scan(driving: list[ColumnElement[bool]], application: str | None, kinds: frozenset[str] | None,
+def _scan(driving: list[ColumnElement[bool]], application: bytes | None, kinds: frozenset[str] | None,
           before: Cursor | None, limit: int, window: int) -> tuple[list[int], bool, Cursor | None]:
     """Walk the driving index range newest first in growing chunks, each filtered inside the
-    database by the residual ``application`` and ``kinds``, until a page and one more are found
+    database by the residual ``application`` (a blind index) and ``kinds``, until a page and one more are found
     or ``window`` entries were read.
 
     Returns the ids of the page's events, whether more follow, and, if the window ran out
@@ -258,11 +272,11 @@ def _scan(driving: list[ColumnElement[bool]], application: str | None, kinds: fr
         conditions = list(driving)
         if position is not None:
             conditions.append(_older_than(e.occurred_at, e.id, position))
-        scan = (select(e.id, e.occurred_at, e.application, e.kind).where(*conditions)
+        scan = (select(e.id, e.occurred_at, e.app_bidx, e.kind).where(*conditions)
                 .order_by(*NEWEST_FIRST).limit(size).subquery("scan"))
         residual = []
         if application is not None:
-            residual.append(scan.c.application == application)
+            residual.append(scan.c.app_bidx == application)
         if kinds is not None:
             residual.append(scan.c.kind.in_(sorted(kinds)))
         found += db.session.scalars(
@@ -282,11 +296,12 @@ def _scan(driving: list[ColumnElement[bool]], application: str | None, kinds: fr
     return found, False, position
 
 
-def _row(event: ActivityEvent, zone: tzinfo) -> EventRow:
-    sealed = open_event(event)
+def _row(event: ActivityEvent, zone: tzinfo, cipher: SubjectCipher | None) -> EventRow:
+    sealed = cipher.open_json("event", event.source_event_id, event.sealed) if cipher is not None else {}
+    application, site = event.reveal_names(cipher)
     return EventRow(
         id=event.id, occurred_at=event.occurred_at, local_time=event.occurred_at.astimezone(zone),
-        kind=str(event.kind), application=event.application, site_domain=event.site_domain,
+        kind=str(event.kind), application=application, site_domain=site,
         detail=_shorten(sealed.get("title") or sealed.get("url")),
     )
 
@@ -299,13 +314,19 @@ def _total(subject_id: str, category: str | None) -> int:
     return int(sum(counts))
 
 
-def known_targets(subject_id: str, limit: int = 200) -> list[str]:
-    """Sites and applications to suggest in the filter, busiest first, from the aggregates."""
+def known_targets(subject_id: str, limit: int = 200, cipher: SubjectCipher | None = None) -> list[str]:
+    """Sites and applications to suggest in the filter, busiest first, from the aggregates (their
+    sealed names opened with the subject's key)."""
     rows = db.session.execute(
-        select(ActivityTarget.target_type, ActivityTarget.target).where(ActivityTarget.subject_id == subject_id)
-        .order_by(ActivityTarget.events.desc(), ActivityTarget.target).limit(limit)
+        select(ActivityTarget.target_type, ActivityTarget.bidx, ActivityTarget.label)
+        .where(ActivityTarget.subject_id == subject_id)
+        .order_by(ActivityTarget.events.desc(), ActivityTarget.bidx).limit(limit)
     ).all()
-    return sorted({target for _, target in rows}, key=lambda t: (t.lower(), t)) if rows else []
+    if not rows:
+        return []
+    cipher = cipher or subject_cipher(subject_id)
+    names = {open_label(cipher, kind, bidx, label) for kind, bidx, label in rows}
+    return sorted(names - {""}, key=lambda t: (t.lower(), t))
 
 
 # --- screenshots ---------------------------------------------------------------------------------
@@ -323,24 +344,27 @@ def screenshot_page(subject_id: str, target: str | None, before: Cursor | None =
     s = Screenshot
     conditions: list[ColumnElement[bool]] = [s.subject_id == subject_id]
     target_type = None
+    cipher = subject_cipher(subject_id)
     if target is not None:
-        site_hit = db.session.scalar(select(s.id).where(s.subject_id == subject_id,
-                                                        s.site_domain == target.lower()).limit(1))
+        site = name_index(cipher, SITE, target.lower())
+        site_hit = db.session.scalar(select(s.id).where(s.subject_id == subject_id, s.site_bidx == site).limit(1))
         if site_hit is not None:
             target_type = "site"
-            conditions.append(s.site_domain == target.lower())
+            conditions.append(s.site_bidx == site)
         else:
             target_type = "application"
-            conditions.append(s.application == target)
+            conditions.append(s.app_bidx == name_index(cipher, APP, target))
     if before is not None:
         conditions.append(_older_than(s.captured_at, s.id, before))
     query: Select[tuple[Screenshot]] = (
-        select(s).options(load_only(s.id, s.captured_at, s.application, s.site_domain, s.width, s.height))
+        select(s).options(load_only(s.id, s.subject_id, s.captured_at, s.sealed_names, s.width, s.height))
         .where(*conditions).order_by(s.captured_at.desc(), s.id.desc()).limit(limit + 1)
     )
     shots = list(db.session.scalars(query))
     has_more = len(shots) > limit
     shots = shots[:limit]
+    for shot in shots:
+        shot.reveal_names(cipher)
     next_cursor = str(Cursor(shots[-1].captured_at, shots[-1].id)) if has_more else None
     return ScreenshotPage(shots=shots, next_cursor=next_cursor, target_type=target_type)
 

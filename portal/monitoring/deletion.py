@@ -92,6 +92,19 @@ def walk(time_column: Any, id_column: Any, conditions: list[Any]) -> Iterator[li
         after = (rows[-1][0], rows[-1][1])
 
 
+def _label_from_an_event(subject_id: str, kind: str, bidx: bytes) -> bytes | None:
+    """A target's sealed name made again from one of its events (a target row that had none)."""
+    cipher = aggregates.subject_cipher(subject_id)
+    column = ActivityEvent.site_bidx if kind == aggregates.SITE else ActivityEvent.app_bidx
+    event = db.session.scalars(select(ActivityEvent).where(ActivityEvent.subject_id == subject_id, column == bidx)
+                               .limit(1)).first()
+    if cipher is None or event is None or event.sealed_names is None:
+        return None
+    application, site = event.reveal_names(cipher)
+    name = site if kind == aggregates.SITE else application
+    return cipher.seal_label(kind, bidx, name or "")
+
+
 def remaining_rows(subject_id: str) -> int:
     """Monitoring rows of the subject still held (anything sealed with the subject's key)."""
     events = db.session.scalar(select(func.count()).select_from(ActivityEvent)
@@ -102,7 +115,9 @@ def remaining_rows(subject_id: str) -> int:
 
 
 def rebuild_aggregates(subject: Employee) -> None:
-    """Recount the dashboard's aggregates from the rows that are left (clear columns only).
+    """Recount the dashboard's aggregates from the rows that are left (clear columns and blind
+    indexes only; each site's and application's sealed name is kept from the row it had, so a
+    name whose rows are all gone goes with its row).
 
     The subject's row is locked first, so that two rebuilds of one person (the retention job in
     two processes, or beside an erasure) run one after the other instead of inserting the same
@@ -110,21 +125,26 @@ def rebuild_aggregates(subject: Employee) -> None:
     db.session.execute(select(Employee.id).where(Employee.id == subject.id).with_for_update())
     if remaining_rows(subject.id):  # an erasure of everything leaves no tables to refill (partitions.py)
         partitions.ensure([subject.id])
+    labels: dict[tuple[str, bytes], bytes | None] = {
+        (kind, bidx): label for kind, bidx, label in db.session.execute(
+            select(ActivityTarget.target_type, ActivityTarget.bidx, ActivityTarget.label)
+            .where(ActivityTarget.subject_id == subject.id))}
     for model in (ActivityDaily, ActivityHourly, ActivityTarget, SubjectCategoryStats):
         db.session.execute(delete(model).where(model.subject_id == subject.id))
     tally = aggregates.ActivityTally(aggregates.zone_of(subject.timezone))
     after = 0
     while True:
-        rows = db.session.execute(select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.application,
-                                         ActivityEvent.site_domain, ActivityEvent.duration_ms)
+        rows = db.session.execute(select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.app_bidx,
+                                         ActivityEvent.site_bidx, ActivityEvent.duration_ms)
                                   .where(ActivityEvent.subject_id == subject.id, ActivityEvent.id > after)
                                   .order_by(ActivityEvent.id).limit(10_000)).all()
         if not rows:
             break
-        for _id, occurred_at, application, site, duration in rows:
-            tally.add(occurred_at, application, site, duration)
+        for _id, occurred_at, app_bidx, site_bidx, duration in rows:
+            tally.add(occurred_at, app_bidx, site_bidx, duration)
         after = rows[-1][0]
-    tally.store(subject.id)
+    tally.store(subject.id, {target: labels.get(target) or _label_from_an_event(subject.id, *target)
+                             for target in tally.targets()})
     for category, kinds in EVENT_KINDS.items():
         count, first, last = db.session.execute(select(func.count(), func.min(ActivityEvent.occurred_at),
                                                        func.max(ActivityEvent.occurred_at))

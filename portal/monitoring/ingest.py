@@ -36,7 +36,7 @@ from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.monitoring import partitions
-from portal.monitoring.aggregates import ActivityTally, zone_of
+from portal.monitoring.aggregates import APP, SITE, ActivityTally, zone_of
 from portal.monitoring.artifacts import screenshot_path, write_atomically
 from portal.monitoring.models import ActivityEvent, CategoryKey, EventKind, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee, EmploymentStatus
@@ -401,8 +401,8 @@ def bump_stats(subject_id: str, category: str, count: int, first: datetime, last
         }))
 
 
-EVENT_COLUMNS = ("subject_id", "source_event_id", "category", "kind", "occurred_at", "application", "site_domain",
-                 "duration_ms", "sealed", "ingested_at")
+EVENT_COLUMNS = ("subject_id", "source_event_id", "category", "kind", "occurred_at", "app_bidx", "site_bidx",
+                 "duration_ms", "sealed", "sealed_names", "ingested_at")
 
 
 def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
@@ -426,8 +426,8 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
 # one statement and one round trip, where executemany sends a statement per row.
 _UNNEST_EVENTS = (
     f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - constant names
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
-    "%s::varchar[], %s::integer[], %s::bytea[], %s::timestamptz[])"
+    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::bytea[], "
+    "%s::bytea[], %s::integer[], %s::bytea[], %s::bytea[], %s::timestamptz[])"
 )
 
 
@@ -437,9 +437,19 @@ def _activity_tally(subject_id: str) -> ActivityTally:
     return ActivityTally(zone_of(employee.timezone if employee is not None else None))
 
 
+def target_labels(cipher: SubjectCipher, tally: ActivityTally, names: Mapping[tuple[str, bytes], str],
+                  ) -> dict[tuple[str, bytes], bytes | None]:
+    """The sealed name of each site and application the tally counted (from ``names``, by kind and
+    blind index): one seal per distinct name in a batch, not per event."""
+    return {(kind, bidx): cipher.seal_label(kind, bidx, names[kind, bidx]) for kind, bidx in tally.targets()}
+
+
 def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[str, int]:
     """Seal and insert already validated, not yet stored events; update the totals and the
-    activity aggregates (per local day, local hour, site or application)."""
+    activity aggregates (per local day, local hour, site or application).
+
+    The application and site of each event are sealed (``sealed_names``) and stored as blind
+    indexes under the subject's key, computed once per distinct name in the batch."""
     subject_id = cipher.subject_id
     partitions.ensure([subject_id])
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, None, None])
@@ -460,13 +470,26 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     now = as_time(utcnow())
     kinds = {kind: (kind.category.value, kind.value) for kind in EventKind}
     seal = cipher.event_sealer()
+    seal_names = cipher.names_sealer()
+    app_index, site_index = cipher.name_indexer(APP), cipher.name_indexer(SITE)
+    names: dict[tuple[str, bytes], str] = {}
     for item in events:
         category, kind = kinds[item.kind]
+        application, site = item.application, item.site_domain
+        app_bidx = app_index(application)
+        site_bidx: bytes | None
+        if site is None:
+            site_bidx = None
+            names[APP, app_bidx] = application
+        else:
+            site_bidx = site_index(site)
+            names[SITE, site_bidx] = site
         rows.append((
-            subject_id, item.source_event_id, category, kind, as_time(item.occurred_at),
-            item.application, item.site_domain, item.duration_ms, seal(item.source_event_id, item.secret), now,
+            subject_id, item.source_event_id, category, kind, as_time(item.occurred_at), app_bidx, site_bidx,
+            item.duration_ms, seal(item.source_event_id, item.secret), seal_names(item.source_event_id, application, site),
+            now,
         ))
-        tally_add(item.occurred_at, item.application, item.site_domain, item.duration_ms)
+        tally_add(item.occurred_at, app_bidx, site_bidx, item.duration_ms)
         total = totals[category]
         total[0] += 1
         if total[1] is None or item.occurred_at < total[1]:
@@ -480,7 +503,7 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
         write(rows)
     for category, (count, first, last) in totals.items():
         bump_stats(subject_id, category, count, first, last)
-    tally.store(subject_id)
+    tally.store(subject_id, target_labels(cipher, tally, names))
     return {category: values[0] for category, values in totals.items()}
 
 
@@ -497,8 +520,10 @@ def store_screenshots(cipher: SubjectCipher, shots: Iterable[ValidScreenshot], w
         written.append(path)
         db.session.add(Screenshot(
             id=shot_id, subject_id=subject_id, source_id=shot.source_id, captured_at=shot.captured_at,
-            application=shot.application, site_domain=shot.site_domain, media_type=shot.media_type,
-            width=shot.width, height=shot.height, byte_size=len(shot.image),
+            app_bidx=cipher.name_index(APP, shot.application),
+            site_bidx=None if shot.site_domain is None else cipher.name_index(SITE, shot.site_domain),
+            sealed_names=cipher.seal_names(Screenshot.NAMES_KIND, shot_id, shot.application, shot.site_domain),
+            media_type=shot.media_type, width=shot.width, height=shot.height, byte_size=len(shot.image),
         ))
         count += 1
         first = shot.captured_at if first is None or shot.captured_at < first else first

@@ -86,11 +86,59 @@ class DataCategory(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class ActivityEvent(db.Model):  # type: ignore[name-defined,misc]
-    """An input or activity event. Time, kind, application and site are clear (dashboards
-    aggregate them); URL, window title, coordinates and payload are sealed with the subject key."""
+NAME_INDEX = LargeBinary(16)  # portal.crypto.keys.NAME_INDEX_BYTES
+
+
+class SealedNames:
+    """An application name and a site domain kept sealed with the subject's key (``sealed_names``)
+    and found through blind indexes under a key derived from it (``app_bidx``, ``site_bidx``):
+    once the key is destroyed, no copy of the database says where the person worked.
+
+    ``application`` and ``site_domain`` open them for display, once per object; a reader of many
+    rows opens them all with one cipher first (:meth:`reveal_names`)."""
+
+    NAMES_KIND = ""
+
+    def _names_record_id(self) -> str:
+        raise NotImplementedError
+
+    def reveal_names(self, cipher: Any) -> tuple[str, str | None]:
+        """Open the names with ``cipher`` (the subject's, or None once the key is gone) and keep them."""
+        names: tuple[str, str | None] = ("", None)
+        sealed = getattr(self, "sealed_names", None)
+        if cipher is not None and sealed is not None:
+            names = cipher.open_names(self.NAMES_KIND, self._names_record_id(), sealed)
+        self.__dict__["_opened_names"] = names
+        return names
+
+    def _names(self) -> tuple[str, str | None]:
+        opened: tuple[str, str | None] | None = self.__dict__.get("_opened_names")
+        if opened is not None:
+            return opened
+        from portal.crypto import KeyDestroyed, keystore
+
+        try:
+            cipher = keystore().cipher(self.subject_id)  # type: ignore[attr-defined]
+        except KeyDestroyed:
+            cipher = None
+        return self.reveal_names(cipher)
+
+    @property
+    def application(self) -> str:
+        return self._names()[0]
+
+    @property
+    def site_domain(self) -> str | None:
+        return self._names()[1]
+
+
+class ActivityEvent(SealedNames, db.Model):  # type: ignore[name-defined,misc]
+    """An input or activity event. Time, kind and duration are clear (ranges, retention, the heat
+    map); the application and site are sealed with the subject key and found by blind indexes under
+    it; URL, window title, coordinates and payload are sealed with the subject key too."""
 
     __tablename__ = "activity_events"
+    NAMES_KIND = "event-names"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
@@ -98,32 +146,39 @@ class ActivityEvent(db.Model):  # type: ignore[name-defined,misc]
     category: Mapped[str] = mapped_column(ForeignKey("data_categories.key"))
     kind: Mapped[EventKind] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    application: Mapped[str] = mapped_column(String(120))
-    site_domain: Mapped[str | None] = mapped_column(String(253))
+    app_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the application's blind index (subject key)")
+    site_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the site's blind index (subject key)")
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="AES-GCM: url, title, x, y, payload")
+    sealed_names: Mapped[bytes | None] = mapped_column(LargeBinary, comment="AES-GCM: application, site domain")
     ingested_at: Mapped[CreatedAt]
 
     __table_args__ = (
         UniqueConstraint("subject_id", "source_event_id", name="uq_activity_events_subject_source"),
         Index("ix_activity_events_subject_time", "subject_id", "occurred_at", "id"),
-        Index("ix_activity_events_subject_site_time", "subject_id", "site_domain", "occurred_at", "id"),
+        Index("ix_activity_events_subject_site_time", "subject_id", "site_bidx", "occurred_at", "id"),
         Index("ix_activity_events_subject_kind_time", "subject_id", "kind", "occurred_at", "id"),
         enum_check("kind", EventKind),
     )
 
+    def _names_record_id(self) -> str:
+        return self.source_event_id
 
-class Screenshot(db.Model):  # type: ignore[name-defined,misc]
-    """A screenshot's facts; the image itself is sealed in the artifact directory, never here."""
+
+class Screenshot(SealedNames, db.Model):  # type: ignore[name-defined,misc]
+    """A screenshot's facts; the image itself is sealed in the artifact directory, never here.
+    Its application and site are sealed as an event's are."""
 
     __tablename__ = "screenshots"
+    NAMES_KIND = "screenshot-names"
 
     id: Mapped[SurrogateId]
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     source_id: Mapped[str] = mapped_column(String(64))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    application: Mapped[str] = mapped_column(String(120))
-    site_domain: Mapped[str | None] = mapped_column(String(253))
+    app_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the application's blind index (subject key)")
+    site_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the site's blind index (subject key)")
+    sealed_names: Mapped[bytes | None] = mapped_column(LargeBinary, comment="AES-GCM: application, site domain")
     media_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -134,6 +189,9 @@ class Screenshot(db.Model):  # type: ignore[name-defined,misc]
         UniqueConstraint("subject_id", "source_id", name="uq_screenshots_subject_source"),
         Index("ix_screenshots_subject_time", "subject_id", "captured_at"),
     )
+
+    def _names_record_id(self) -> str:
+        return self.id
 
 
 class TrainingSetUse(db.Model):  # type: ignore[name-defined,misc]
@@ -197,13 +255,15 @@ class ActivityHourly(db.Model):  # type: ignore[name-defined,misc]
 
 
 class ActivityTarget(db.Model):  # type: ignore[name-defined,misc]
-    """Time in focus and events per web site or application."""
+    """Time in focus and events per web site or application: keyed by the name's blind index, the
+    name itself sealed once per row (``label``) with the subject key."""
 
     __tablename__ = "activity_targets"
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
     target_type: Mapped[str] = mapped_column(String(8), primary_key=True, comment="site or app")
-    target: Mapped[str] = mapped_column(String(253), primary_key=True)
+    bidx: Mapped[bytes] = mapped_column(NAME_INDEX, primary_key=True, comment="the name's blind index (subject key)")
+    label: Mapped[bytes | None] = mapped_column(LargeBinary, comment="AES-GCM: the site or application name")
     duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 

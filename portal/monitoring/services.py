@@ -158,6 +158,10 @@ def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None
     zone = aggregates.zone_of(timezone)
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     uses = training_set_uses(subject_id)
+    cipher = aggregates.subject_cipher(subject_id)  # opens the sealed site and application names shown
+    events, screenshots = recent_events(subject_id), recent_screenshots(subject_id)
+    for item in [*events, *screenshots]:
+        item.reveal_names(cipher)
     return Dashboard(
         zone=zone,
         today=today,
@@ -165,7 +169,7 @@ def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None
         uses=uses,
         daily=aggregates.daily_counts(subject_id, today - timedelta(days=CALENDAR_DAYS), today),
         hourly=aggregates.hourly_counts(subject_id),
-        targets=aggregates.top_targets(subject_id),
-        events=recent_events(subject_id),
-        screenshots=recent_screenshots(subject_id),
+        targets=aggregates.top_targets(subject_id, cipher=cipher),
+        events=events,
+        screenshots=screenshots,
     )

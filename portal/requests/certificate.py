@@ -259,12 +259,13 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "
                                   "destroyed (crypto-shredding).")))
             story.append(t.para(_("Backups of the portal's data made before the erasure still hold your data "
-                                  "until they expire. What was encrypted with your key (web addresses, window "
-                                  "titles, positions, key timing and screenshots) can no longer be read there, "
-                                  "because the key is destroyed and the portal keeps its keys in a store of "
-                                  "their own, never in the data's folders. The time, kind, application and "
-                                  "web-site domain of each event and screenshot are kept unencrypted, for the "
-                                  "dashboards, and stay readable in those backups until they expire.")))
+                                  "until they expire. What was encrypted with your key (applications, web-site "
+                                  "domains, web addresses, window titles, positions, key timing and screenshots) "
+                                  "can no longer be read there, because the key is destroyed and the portal keeps "
+                                  "its keys in a store of their own, never in the data's folders. The time, kind "
+                                  "and duration of each event, the time, image format and size of each "
+                                  "screenshot, and the counts per day and hour made of them are kept unencrypted, "
+                                  "for the dashboards, and stay readable in those backups until they expire.")))
             story.append(t.para(_("If a backup of the key store made before the erasure is ever restored, the "
                                   "portal destroys your key in it again: it keeps a record of every key it has "
                                   "destroyed and checks the key store against it every ten minutes.")))

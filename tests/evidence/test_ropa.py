@@ -230,7 +230,7 @@ def test_transfers_are_the_registers_with_their_safeguards(app: Flask) -> None:
     2023/1795, for certified recipients) or appropriate safeguards such as the Commission's
     standard contractual clauses (Art. 46(2)(c), Decision (EU) 2021/914). A recipient inside the
     EU/EEA (the Irish cloud host) is no transfer. The record reads these from the register, where
-    migration 0022 put the demo's: the host in Ireland, AI Research in the US under the DPF, the
+    migration 0023 put the demo's: the host in Ireland, AI Research in the US under the DPF, the
     security desk in India under SCCs, the governance board in the UK under adequacy."""
     with app.app_context():
         record = ropa.build_record()

@@ -57,9 +57,15 @@ def row(n: int, *, text_times: bool = False, application: str = "Slack", site: s
     stored = f"2026-01-02 03:04:{n % 60:02d}.{n:06d}"
     shown = stored.replace(" ", "T") + "Z"
     blob = sealed(source_id, secret if secret is not None else {"x": n, "y": -n, "payload": {"n": n}})
+    cipher = SubjectCipher(SUBJECT, KEY)  # the application and site: blind indexes, and sealed
+    app_bidx = cipher.name_index("app", application)
+    site_bidx = None if site is None else cipher.name_index("site", site)
+    names = cipher.seal_names("event-names", source_id, application, site)
     if text_times:
-        return (stored, n, "click", application, site, duration, blob, source_id, None, "2026-01-03 00:00:00.000001")
-    return (stored, n, "click", application, site, duration, blob, source_id, shown, "2026-01-03T00:00:00.000001Z")
+        return (stored, n, "click", app_bidx, site_bidx, duration, blob, source_id, None, "2026-01-03 00:00:00.000001",
+                names)
+    return (stored, n, "click", app_bidx, site_bidx, duration, blob, source_id, shown, "2026-01-03T00:00:00.000001Z",
+            names)
 
 
 def reference(raw: list[tuple[Any, ...]], category: str, *, text_times: bool = False) -> Formatted:
@@ -67,7 +73,8 @@ def reference(raw: list[tuple[Any, ...]], category: str, *, text_times: bool = F
     ``csv.writer`` for CSV."""
     aead = AESGCM(KEY)
     rows: list[Any] = []
-    for raw_time, row_id, kind, application, site, duration, blob, source_id, occurred, ingested in raw:
+    for raw_time, row_id, kind, _app, _site, duration, blob, source_id, occurred, ingested, names in raw:
+        application, site = SubjectCipher(SUBJECT, KEY).open_names("event-names", source_id, names)
         if text_times:
             occurred = raw_time.replace(" ", "T") + "Z"
             ingested = ingested.replace(" ", "T") + "Z"

@@ -36,7 +36,7 @@ def test_the_dashboard_says_where_each_recipient_receives_the_data(client: Flask
                                                                    safeguards: bool) -> None:
     """Art. 15(1)(c) (the recipients, "in particular recipients in third countries") and 15(2) (the
     appropriate safeguards of Art. 46 for a transfer) for alice, under the GDPR: the country and the
-    safeguard of each transfer, from the register (migration 0022). Bob is under the CCPA, which
+    safeguard of each transfer, from the register (migration 0023). Bob is under the CCPA, which
     asks for no transfer safeguard: he is told the countries, and no EU instrument is presented as
     his protection."""
     with app.app_context():

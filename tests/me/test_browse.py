@@ -100,11 +100,9 @@ class Fact:
 def alice_facts(app: Flask, subject_id: str) -> list[Fact]:
     """Every event of the subject's, newest first: the ground truth the pages are checked against."""
     with app.app_context():
-        rows = db.session.execute(sa.select(ActivityEvent.id, ActivityEvent.occurred_at, ActivityEvent.kind,
-                                            ActivityEvent.application, ActivityEvent.site_domain)
-                                  .where(ActivityEvent.subject_id == subject_id)).all()
+        rows = db.session.scalars(sa.select(ActivityEvent).where(ActivityEvent.subject_id == subject_id)).all()
+        facts = [Fact(r.id, r.occurred_at, r.kind, r.application, r.site_domain) for r in rows]  # names opened
         db.session.remove()
-    facts = [Fact(r.id, r.occurred_at, r.kind, r.application, r.site_domain) for r in rows]
     return sorted(facts, key=lambda f: (f.at, f.id), reverse=True)
 
 
@@ -484,11 +482,10 @@ def gallery(app: Flask, world: World) -> dict[str, str]:
 
 def alice_shots(app: Flask, subject_id: str) -> list[tuple[str, datetime, str, str | None]]:
     with app.app_context():
-        rows = db.session.execute(sa.select(Screenshot.id, Screenshot.captured_at, Screenshot.application,
-                                            Screenshot.site_domain).where(Screenshot.subject_id == subject_id)).all()
+        rows = db.session.scalars(sa.select(Screenshot).where(Screenshot.subject_id == subject_id)).all()
+        shots = [(r.id, r.captured_at, r.application, r.site_domain) for r in rows]  # names opened
         db.session.remove()
-    return sorted(((r.id, r.captured_at, r.application, r.site_domain) for r in rows),
-                  key=lambda r: (r[1], r[0]), reverse=True)
+    return sorted(shots, key=lambda r: (r[1], r[0]), reverse=True)
 
 
 def walk_gallery(client: FlaskClient, url: str) -> tuple[list[str], list[str]]:

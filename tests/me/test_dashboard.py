@@ -22,8 +22,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.jurisdictions import regime_for
+from portal.monitoring import aggregates
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget, DataCategory, TrainingSetUse
+from portal.monitoring.models import ActivityDaily, ActivityHourly, DataCategory, TrainingSetUse
 from portal.people.services import find_by_email
 from tests.conftest import set_idp_user
 from tests.helpers import event, grant_all_consents, sign_in
@@ -272,8 +273,8 @@ def test_charts_have_text_alternatives_matching_the_aggregates(app: Flask, clien
             select(ActivityDaily).where(ActivityDaily.subject_id == alice))}
         hourly = {str(r.hour): r.events for r in db.session.scalars(
             select(ActivityHourly).where(ActivityHourly.subject_id == alice))}
-        targets = {(r.target_type, r.target): r.duration_ms for r in db.session.scalars(
-            select(ActivityTarget).where(ActivityTarget.subject_id == alice))}
+        targets = {(t.target_type, t.target): t.duration_ms
+                   for t in aggregates.top_targets(alice, limit=10_000).top}
 
     heat = numbers(html, "data-day")
     assert {day: n for day, n in heat.items() if n} == daily

@@ -30,7 +30,12 @@ CANARY_SHOT = "CANARY-SHOT-41d0"
 CANARY_NAME = "Canary Name-c0d9"
 CANARY_EMAIL = "canary.mail-3c88@example.com"
 CANARY_NUMBER = "CANARY-EMPNO-66b1"
-CANARIES = (CANARY_URL, CANARY_TITLE, CANARY_PAYLOAD, CANARY_SHOT, CANARY_NAME, CANARY_EMAIL, CANARY_NUMBER)
+CANARY_APP = "CanaryApp-5e21"  # applications and sites are sealed too (issue 16, finding 6)
+CANARY_SITE = "canary-site-0a4f.example.org"
+CANARY_SHOT_APP = "CanaryShotApp-77d3"
+CANARY_SHOT_SITE = "canary-shot-site-2b9e.example.net"
+CANARIES = (CANARY_URL, CANARY_TITLE, CANARY_PAYLOAD, CANARY_SHOT, CANARY_NAME, CANARY_EMAIL, CANARY_NUMBER,
+            CANARY_APP, CANARY_SITE, CANARY_SHOT_APP, CANARY_SHOT_SITE)
 
 
 def leaks(haystack: bytes | str, canaries: Iterable[str] = CANARIES) -> list[str]:
@@ -91,10 +96,11 @@ def seed(app: Flask) -> tuple[str, bytes]:
         db.session.commit()
         subject = employee.id
         ingest_batch(subject, [
-            event(1, url=f"https://intranet.example.com/{CANARY_URL}?q={CANARY_URL}", title=f"{CANARY_TITLE} — Wiki"),
+            event(1, url=f"https://intranet.example.com/{CANARY_URL}?q={CANARY_URL}", title=f"{CANARY_TITLE} — Wiki",
+                  application=CANARY_APP, site_domain=CANARY_SITE),
             event(2, kind="key_timing", payload={"note": CANARY_PAYLOAD, "intervals_ms": [90, 110]}),
-            event(3, kind="click", x=12, y=34, title=CANARY_TITLE),
-        ], [shot(1, image)])
+            event(3, kind="click", x=12, y=34, title=CANARY_TITLE, application=CANARY_APP, site_domain=None),
+        ], [shot(1, image, application=CANARY_SHOT_APP, site_domain=CANARY_SHOT_SITE)])
         db.session.commit()
 
     with app.app_context():
@@ -104,10 +110,15 @@ def seed(app: Flask) -> tuple[str, bytes]:
         assert (subject_row.display_name, subject_row.email, subject_row.employee_number) == (
             CANARY_NAME, CANARY_EMAIL, CANARY_NUMBER)
         assert {t.category.key: t.count for t in monitoring.category_totals(subject)}["input_events"] == 2
-        opened = [monitoring.open_event(e) for e in monitoring.recent_events(subject)]
-        assert sorted(leaks(repr(opened))) == sorted([CANARY_URL, CANARY_TITLE, CANARY_PAYLOAD]), "seeded for real"
+        events = monitoring.recent_events(subject)
+        opened = [(monitoring.open_event(e), e.application, e.site_domain) for e in events]
+        assert sorted(leaks(repr(opened))) == sorted([CANARY_URL, CANARY_TITLE, CANARY_PAYLOAD, CANARY_APP,
+                                                      CANARY_SITE]), "seeded for real"
         (screenshot,) = monitoring.recent_screenshots(subject)
         assert monitoring.open_screenshot(screenshot) == image
+        assert (screenshot.application, screenshot.site_domain) == (CANARY_SHOT_APP, CANARY_SHOT_SITE)
+        assert sorted(t.target for t in monitoring.dashboard(subject, "UTC").targets.top) == sorted(
+            [CANARY_APP, CANARY_SITE, "github.com"])
         db.session.commit()
     return subject, image
 
@@ -137,7 +148,7 @@ def test_canaries_appear_nowhere_in_clear(app: Flask, logs: pytest.LogCaptureFix
     settings = app.config["PORTAL_SETTINGS"]
 
     dump = database_dump(app)
-    assert b"google chrome" in dump.lower(), "the dump is readable: facts stored in clear by design are found"
+    assert b"key_timing" in dump.lower(), "the dump is readable: facts stored in clear by design are found"
     assert leaks(dump) == []
 
     assert_no_leak_in_files(settings.artifact_dir)

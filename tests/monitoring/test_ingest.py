@@ -441,7 +441,7 @@ def test_failing_flush_removes_the_files_it_wrote(app: Flask, seeded: str) -> No
     def concurrent_writer(*_: Any) -> None:
         with db.engine.begin() as conn:
             conn.execute(insert(Screenshot.__table__).values(
-                id=new_id(), subject_id=seeded, source_id="shot-2", captured_at=NOW, application="x",
+                id=new_id(), subject_id=seeded, source_id="shot-2", captured_at=NOW,
                 media_type="image/png", width=1, height=1, byte_size=1))
 
     # Screenshots only: on SQLite, events stored first would hold the write lock the other writer needs.

@@ -484,7 +484,7 @@ def test_too_late_to_withdraw(world: World, state: RequestState) -> None:
 
 def test_a_rectification_is_recorded_alongside_the_original_sealed_with_the_subject_key(world: World) -> None:
     fill(world.alice)
-    original = db.session.execute(sa.select(ActivityEvent.id, ActivityEvent.sealed, ActivityEvent.application)
+    original = db.session.execute(sa.select(ActivityEvent.id, ActivityEvent.sealed, ActivityEvent.sealed_names)
                                   .order_by(ActivityEvent.id)).all()
     request_id = at(world, S.IN_REVIEW, RequestType.RECTIFICATION)
     assert step(rs.approve, request_id, world["dpo"]) is True
@@ -497,7 +497,7 @@ def test_a_rectification_is_recorded_alongside_the_original_sealed_with_the_subj
         "wrong": "The app says I used LinkedIn", "correct": "That was a colleague"}
     assert b"LinkedIn" not in row.sealed
     # The original is kept exactly as collected.
-    assert db.session.execute(sa.select(ActivityEvent.id, ActivityEvent.sealed, ActivityEvent.application)
+    assert db.session.execute(sa.select(ActivityEvent.id, ActivityEvent.sealed, ActivityEvent.sealed_names)
                               .order_by(ActivityEvent.id)).all() == original
     assert tags_for(request_id)[-3:] == ["requests:request:approve", "requests:request:fulfil",
                                          "requests:request:complete"]

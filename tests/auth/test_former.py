@@ -48,6 +48,10 @@ def portal(make_portal: Any, smtp_server: SmtpServer) -> Flask:  # noqa: F811
 
 @pytest.fixture
 def frank(portal: Flask) -> str:
+    return make_frank(portal)
+
+
+def make_frank(portal: Flask) -> str:
     frank_id = make_employee(portal, "frank@example.com", name="Frank Former", status=EmploymentStatus.FORMER,
                              employee_number="E0999")
     with portal.app_context():
@@ -558,3 +562,24 @@ def test_a_refused_code_mail_is_retried_and_an_expired_code_is_never_sent(
     assert "sealed" not in given_up.params and "expired" in (given_up.error or "")
     assert audit_entries(portal, "auth:former-code:mail")[-1].details == {
         "sent": False, "reason": "the code expired or was used before its message could be sent; nothing was sent"}
+
+
+def test_the_code_mail_is_in_the_language_the_person_asked_in(make_portal: Any,
+                                                               smtp_server: SmtpServer) -> None:  # noqa: F811
+    portal = make_portal(smtp_url=smtp_server.url, languages=("en", "es", "pt_BR"))
+    make_frank(portal)
+    client = portal.test_client()
+    page = client.get("/former", headers={"Accept-Language": "pt-BR,pt;q=0.9"})
+    assert 'lang="pt-BR"' in page.get_data(as_text=True)
+    response = client.post("/former", data={"email": HOME, "csrf_token": csrf_token(page.get_data(as_text=True))},
+                           headers={"Accept-Language": "pt-BR,pt;q=0.9"})
+    response.close()
+    assert response.status_code == 302
+    (code,) = codes_sent(portal, smtp_server)
+    message = smtp_server.handler.received[-1].message
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert message["Subject"] == f"Seu código do portal de privacidade: {code}"
+    assert "Este é o código que você pediu para entrar no portal de privacidade como ex-funcionário:" in text
+    assert "Vale por 10 minutos e 5 tentativas." in text and "Here is the code" not in text

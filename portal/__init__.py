@@ -148,8 +148,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db.init_app(app)
+    from portal.monitoring.partitions import not_a_partition
+
+    # A person's partitions (PostgreSQL) are made at run time, never by a migration: autogenerate
+    # must not see them (it would write their drop).
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
-                     compare_server_default=False)
+                     compare_server_default=False, include_name=not_a_partition)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     if settings.sessions_in == "database":

@@ -74,7 +74,8 @@ def differences(app: Flask) -> list[object]:
     """What ``flask db migrate`` would write, compared with the options the project migrates with."""
     args = app.extensions["migrate"].configure_args
     opts = {"compare_type": args.get("compare_type", True),
-            "compare_server_default": args.get("compare_server_default", False)}
+            "compare_server_default": args.get("compare_server_default", False),
+            "include_name": args["include_name"]}
     with db.engine.connect() as conn:
         diff: list[object] = compare_metadata(MigrationContext.configure(conn, opts=opts), db.metadata)
         return diff

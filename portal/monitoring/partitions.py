@@ -32,6 +32,19 @@ _SUBJECT = re.compile(r"[0-9a-f]{32}")
 LOCK_TIMEOUT = "15s"  # DDL waits at most this long for a lock, then fails clearly (and is retried)
 
 
+_PARTITION = re.compile(r"(?:%s)_[0-9a-f]{32}" % "|".join(TABLES))  # noqa: UP031 - a pattern, built once
+
+
+def not_a_partition(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name``: everything but a person's partition and its indexes (those
+    are made as data is stored, not by migrations)."""
+    if type_ == "table":
+        return not (name and _PARTITION.fullmatch(name))
+    if type_ == "index":
+        return not (name and re.match(r"(?:%s)_[0-9a-f]{32}_" % "|".join(TABLES), name))  # noqa: UP031
+    return True
+
+
 def partition_name(table: str, subject_id: str) -> str:
     if not _SUBJECT.fullmatch(subject_id):  # it is placed in DDL: only our own surrogates
         raise ValueError("not a subject id")

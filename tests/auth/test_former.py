@@ -564,7 +564,7 @@ def test_a_refused_code_mail_is_retried_and_an_expired_code_is_never_sent(
         "sent": False, "reason": "the code expired or was used before its message could be sent; nothing was sent"}
 
 
-def test_the_code_mail_is_in_the_language_the_person_asked_in(make_portal: Any,
+def test_the_code_mail_is_in_the_language_the_person_asked_in(make_portal: Any,  # noqa: F811
                                                                smtp_server: SmtpServer) -> None:  # noqa: F811
     portal = make_portal(smtp_url=smtp_server.url, languages=("en", "es", "pt_BR"))
     make_frank(portal)

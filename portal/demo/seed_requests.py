@@ -147,8 +147,9 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
 
     requests.place_hold(alice, dana, categories=["app_activity"], matter_reference="LIT-2026-031",
                         reason="Employment tribunal claim: application records must be preserved until it ends.")
-    held_erasure = reviewed(file(alice, T.ERASURE, 15, categories=["app_activity", "screenshots"], **days(6, 4)))
-    requests.approve(held_erasure, dana, "Scope checked: three days of app activity and screenshots.")
+    held_erasure = reviewed(file(alice, T.ERASURE, 15, categories=["app_activity", "screenshots", "ai_training_use"],
+                                 **days(6, 4)))
+    requests.approve(held_erasure, dana, "Scope checked: three days of app activity, screenshots and AI training-set use.")
     requests.approve(held_erasure, admin, "Second approval.")
     if held_erasure.job_id:
         jobs_to_run.append(held_erasure.job_id)

@@ -492,7 +492,7 @@ class _Writer:
             (_("Kept for"), _("%(days)s days from when each item was collected; a retention run deletes each item "
                               "on or after the end of its period, once a day, except while a legal hold applies to "
                               "it.", days=f"{c.retention_days:,}")
-             + (" " + _("Records an erasure marked “removal required” are kept as evidence.")
+             + (" " + _("Records marked “removal required” are kept as evidence.")
                 if c.key == "ai_training_use" else "")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
             (_("Comes from"), c.source_system),

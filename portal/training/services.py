@@ -366,6 +366,7 @@ class TrainingUse:
     models: list[ModelUse] = field(default_factory=list)
     removal: SnapshotRemoval | None = None
     replacement: str | None = None
+    request_reference: str | None = None  # of the request that caused the removal
     entry_ids: list[str] = field(default_factory=list)  # the audit entries of its removal, answer and outcomes
 
     @property
@@ -387,7 +388,7 @@ class TrainingUse:
             "dataset": self.dataset, "snapshot": self.snapshot, "created_on": self.used_on.isoformat(),
             "records": self.record_count,
             "removal": None if removal is None else {
-                "cause": removal.cause, "request_id": removal.request_id,
+                "cause": removal.cause, "request_id": removal.request_id, "consent_event_id": removal.consent_event_id,
                 "marked_at": _iso(removal.marked_at), "answer": removal.answer,
                 "answered_at": _iso(removal.answered_at), "replacement": self.replacement, "basis": removal.basis},
             "models": [{"name": m.name, "version": m.version, "trained_on": m.trained_on.isoformat(),
@@ -404,30 +405,47 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def uses_of(subject_id: str, *, with_entries: bool = False) -> list[TrainingUse]:
-    """Every snapshot that held the person, the latest first, with its models and any removal."""
+    """Every snapshot that held the person, the latest first, with its models and any removal.
+    One query (the snapshots, their data sets, the person's removals and the models, joined);
+    more only when something was marked: the answers' names, references and outcomes."""
     rows = db.session.execute(
-        select(SnapshotMember, TrainingSnapshot, TrainingDataset)
+        select(SnapshotMember, TrainingSnapshot, TrainingDataset, SnapshotRemoval, TrainingModel)
         .join(TrainingSnapshot, TrainingSnapshot.id == SnapshotMember.snapshot_id)
         .join(TrainingDataset, TrainingDataset.id == TrainingSnapshot.dataset_id)
+        .outerjoin(SnapshotRemoval, (SnapshotRemoval.snapshot_id == SnapshotMember.snapshot_id)
+                   & (SnapshotRemoval.subject_id == SnapshotMember.subject_id))
+        .outerjoin(ModelSnapshot, ModelSnapshot.snapshot_id == SnapshotMember.snapshot_id)
+        .outerjoin(TrainingModel, TrainingModel.id == ModelSnapshot.model_id)
         .where(SnapshotMember.subject_id == subject_id)
-        .order_by(TrainingSnapshot.created_on.desc(), TrainingDataset.name, TrainingSnapshot.name)).all()
+        .order_by(TrainingSnapshot.created_on.desc(), TrainingDataset.name, TrainingSnapshot.name,
+                  TrainingModel.trained_on, TrainingModel.name, TrainingModel.version)).all()
     if not rows:
         return []
-    snapshot_ids = [snap.id for _, snap, _ in rows]
-    removals = {r.snapshot_id: r for r in db.session.scalars(select(SnapshotRemoval).where(
-        SnapshotRemoval.subject_id == subject_id))}
-    names = {s.id: s.name for s in db.session.scalars(select(TrainingSnapshot).where(TrainingSnapshot.id.in_(
-        [r.replacement_id for r in removals.values() if r.replacement_id])))}
+    removals = {snap.id: removal for _, snap, _, removal, _ in rows if removal is not None}
+    names: dict[int, str] = {}
+    references: dict[str, str] = {}
+    outcomes: dict[tuple[int, int], ModelOutcome] = {}
+    versions: dict[int, str] = {}
+    if removals:
+        from portal.requests.models import DataRequest
+
+        if replaced := [r.replacement_id for r in removals.values() if r.replacement_id]:
+            names = {s.id: s.name for s in db.session.scalars(select(TrainingSnapshot).where(
+                TrainingSnapshot.id.in_(replaced)))}
+        if asked := [r.request_id for r in removals.values() if r.request_id]:
+            references = {r.id: r.reference for r in db.session.scalars(select(DataRequest).where(
+                DataRequest.id.in_(asked)))}
+        outcomes = {(o.model_id, o.snapshot_id): o for o in db.session.scalars(select(ModelOutcome).where(
+            ModelOutcome.snapshot_id.in_(list(removals))))}
+        if retrained := [o.new_model_id for o in outcomes.values() if o.new_model_id]:
+            versions = {m.id: m.version for m in db.session.scalars(select(TrainingModel).where(
+                TrainingModel.id.in_(retrained)))}
     models: dict[int, list[ModelUse]] = {}
-    outcomes = {(o.model_id, o.snapshot_id): o for o in db.session.scalars(select(ModelOutcome).where(
-        ModelOutcome.snapshot_id.in_(snapshot_ids)))}
-    versions = {m.id: m.version for m in db.session.scalars(select(TrainingModel).where(TrainingModel.id.in_(
-        [o.new_model_id for o in outcomes.values() if o.new_model_id])))}
-    for link, trained in db.session.execute(select(ModelSnapshot, TrainingModel).join(
-            TrainingModel, TrainingModel.id == ModelSnapshot.model_id).where(ModelSnapshot.snapshot_id.in_(snapshot_ids))
-            .order_by(TrainingModel.trained_on, TrainingModel.name, TrainingModel.version)).all():
-        outcome = outcomes.get((trained.id, link.snapshot_id))
-        models.setdefault(link.snapshot_id, []).append(ModelUse(
+    for _, snap, _, _, trained in rows:
+        if trained is None:
+            continue
+        outcome = outcomes.get((trained.id, snap.id))
+        models.setdefault(snap.id, []).append(ModelUse(
             trained.name, trained.version, trained.trained_on,
             action=outcome.action if outcome else None,
             new_version=versions.get(outcome.new_model_id) if outcome and outcome.new_model_id else None,
@@ -440,7 +458,11 @@ def uses_of(subject_id: str, *, with_entries: bool = False) -> list[TrainingUse]
             if isinstance(target, int):
                 entries.setdefault(target, []).append(entry.entry_id)
     uses = []
-    for member, snap, owner in rows:
+    seen: set[int] = set()
+    for member, snap, owner, _, _ in rows:
+        if snap.id in seen:
+            continue
+        seen.add(snap.id)
         removal = removals.get(snap.id)
         uses.append(TrainingUse(
             dataset=owner.name, purpose=owner.purpose, snapshot=snap.name, snapshot_id=snap.id,
@@ -448,6 +470,7 @@ def uses_of(subject_id: str, *, with_entries: bool = False) -> list[TrainingUse]
             source_categories=list(snap.source_categories or []), deleted_at=snap.deleted_at,
             models=models.get(snap.id, []), removal=removal,
             replacement=names.get(removal.replacement_id) if removal and removal.replacement_id else None,
+            request_reference=references.get(removal.request_id) if removal and removal.request_id else None,
             entry_ids=entries.get(snap.id, [])))
     return uses
 

@@ -130,10 +130,16 @@ def _mark_training_uses(request_id: str, subject_id: str, start: datetime | None
     """Mark the snapshots in scope (made within the bounds) that hold the person "removal
     required" in the training-set ledger (one marked before keeps its first mark) and return how
     many in scope are so marked. Nothing of the ledger is deleted."""
-    # a snapshot made on the day the bounds end in is within them unless they end at midnight
-    before = None if end is None else (end.date() if end.time() == time.min else end.date() + timedelta(days=1))
+    created_from, created_before = _days(start, end)
     return ledger.mark_removals(subject_id, RemovalCause.ERASURE, request_id=request_id,
-                                created_from=start.date() if start else None, created_before=before)
+                                created_from=created_from, created_before=created_before)
+
+
+def _days(start: datetime | None, end: datetime | None) -> tuple[date | None, date | None]:
+    """The snapshot days within the bounds: from the start's day, before the end's (a snapshot made
+    on the day the bounds end in is within them unless they end at midnight)."""
+    before = None if end is None else (end.date() if end.time() == time.min else end.date() + timedelta(days=1))
+    return (start.date() if start else None), before
 
 
 def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, categories: list[str],
@@ -240,9 +246,12 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     ctx.progress(done, done + total, force=True)
     held_categories = [c for c in categories if any(hold.covers(c) for hold in holds)]
     for category in held_categories:
-        id_column, conditions = _conditions(category, subject_id, start, end)
-        _count(request_id, category).blocked = db.session.scalar(
-            select(func.count()).select_from(id_column.table).where(*conditions)) or 0
+        if category == "ai_training_use":
+            _count(request_id, category).blocked = ledger.memberships(subject_id, *_days(start, end))
+        else:
+            id_column, conditions = _conditions(category, subject_id, start, end)
+            _count(request_id, category).blocked = db.session.scalar(
+                select(func.count()).select_from(id_column.table).where(*conditions)) or 0
         db.session.commit()
     _erase_categories(ctx, request_id, subject_id, [c for c in categories if c not in held_categories], start, end,
                       done)

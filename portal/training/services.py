@@ -202,6 +202,17 @@ def pending_on(snapshot_id: int) -> int:
 
 # -- removals --------------------------------------------------------------------------------------
 
+def memberships(subject_id: str, created_from: date | None = None, created_before: date | None = None) -> int:
+    """How many snapshots (made within the days given) hold the person."""
+    conditions = [SnapshotMember.subject_id == subject_id]
+    if created_from is not None:
+        conditions.append(TrainingSnapshot.created_on >= created_from)
+    if created_before is not None:
+        conditions.append(TrainingSnapshot.created_on < created_before)
+    return db.session.scalar(select(func.count()).select_from(SnapshotMember).join(
+        TrainingSnapshot, TrainingSnapshot.id == SnapshotMember.snapshot_id).where(*conditions)) or 0
+
+
 def mark_removals(subject_id: str, cause: RemovalCause, *, request_id: str | None = None,
                   consent_event_id: int | None = None, created_from: date | None = None,
                   created_before: date | None = None) -> int:
@@ -347,7 +358,7 @@ class ModelUse:
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.version}"
+        return f"{self.name} {self.version}".strip()  # a model from before the ledger has no version
 
 
 @dataclass
@@ -487,7 +498,7 @@ def ledger_facts(subject_id: str, request_id: str | None = None) -> list[dict[st
 # -- recording a use from the portal side (demo, tests, imports) -----------------------------------------
 
 def record_use(subject_id: str, *, dataset_name: str, snapshot_name: str, record_count: int, used_on: date,
-               model_name: str, model_version: str = "1", source_categories: Iterable[str] = ("app_activity",),
+               model_name: str, model_version: str = "", source_categories: Iterable[str] = ("app_activity",),
                purpose: str = "") -> TrainingUse:
     """Put the person in a snapshot (made, with its data set and model, when not registered yet).
     Unaudited: the caller audits (consent.services.record_training_use)."""

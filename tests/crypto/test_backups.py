@@ -192,7 +192,7 @@ def test_after_an_erasure_postgresql_holds_no_dead_tuple_of_it(world: World, app
     fill(world.bob, events=6, shots=1)
     request_id, job_id = approved_erasure(world)
     assert run_now(job_id) == JobState.SUCCEEDED
-    for table in ("activity_events", "screenshots", "training_set_uses", "activity_targets"):
+    for table in ("activity_events", "screenshots", "activity_targets"):
         dead = db.session.execute(text("SELECT dead_tuple_count FROM pgstattuple(:t)"), {"t": table}).scalar()
         assert dead == 0, table
     request = db.session.get(DataRequest, request_id)

@@ -22,7 +22,6 @@ from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
 from portal.consent.models import Purpose, Suppression
 from portal.consent.services import SuppressedError, is_suppressed, record_training_use, suppression
-from portal.training.services import uses_of
 from portal.crypto import keystore
 from portal.db import utcnow
 from portal.exports import services as exports
@@ -47,6 +46,7 @@ from portal.requests.models import (
     RequestType,
     Restriction,
 )
+from portal.training.services import uses_of
 from tests.helpers import make_employee
 from tests.requests.support import (
     World,

@@ -212,6 +212,10 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     marks = db.session.execute(sa.select(SnapshotRemoval.marked_at, SnapshotRemoval.request_id)
                                .where(SnapshotRemoval.subject_id == world.alice)).all()
     assert len(marks) == 2 and all(at is not None and by == request_id for at, by in marks)
+    # Nothing of the ledger is deleted: the snapshots keep her as a member, each mark is audited.
+    assert count(SnapshotMember, SnapshotMember.subject_id == world.alice) == 2
+    assert len([e for e in db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == "training:removal:mark"))
+                if e.subject_id == world.alice and e.targets.get("request") == request_id]) == 2
     assert db.session.scalar(sa.select(ErasureCount.removal_required).where(
         ErasureCount.request_id == request_id, ErasureCount.category == "ai_training_use")) == 2
     assert shot_files(world.alice) == set()

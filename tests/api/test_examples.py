@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
 
 from portal.api.views import EXAMPLE_BATCH
@@ -111,6 +112,21 @@ def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> No
         assert frank is not None and frank.employment_status == EmploymentStatus.FORMER and frank.left_at is not None
     assert {e.subject_id for e in batches} == set(seeded)
     assert all(e.details["events"] > 1000 and e.details["screenshots"] == 20 for e in batches)
+    # The training-set ledger: two data sets, their snapshots and models; alice's erasure marked the
+    # newest snapshot holding her, which waits for the pipeline's answer.
+    from portal.training.models import TrainingDataset, TrainingModel
+    from portal.training.services import uses_of
+
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(TrainingDataset.name))) == {"activity-patterns", "screen-context"}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TrainingModel)) == 3
+        alice = people.find_by_email("alice@example.com")
+        assert alice is not None
+        uses = uses_of(alice.id)
+        pending = [u for u in uses if u.pending]
+        assert len(uses) == 3 and len(pending) == 1
+        assert pending[0].dataset == "screen-context" and pending[0].removal is not None
+        assert pending[0].removal.cause == "erasure" and pending[0].request_reference is not None
 
 
 def test_the_training_pipeline_registers_a_snapshot_and_answers_a_removal(app: Flask, tmp_path: Path,

@@ -20,7 +20,7 @@ from portal.api import schemas as s
 from portal.api.models import ApiToken
 from portal.api.openapi import JSON, Answer, Param, operation
 from portal.api.problems import MEDIA_TYPE, body, problem, respond
-from portal.api.views import _clean, bp
+from portal.api.views import EXAMPLE_PSEUDONYM, _clean, bp
 from portal.audit.services import Actor, record
 from portal.extensions import db
 from portal.people.pseudonyms import SHAPE, pseudonym, subject_of
@@ -58,7 +58,6 @@ class DatasetOut(Struct):
     name: str
     purpose: str
     source_categories: list[str]
-    registered_at: datetime
     snapshots: list[SnapshotSummary]
 
 
@@ -117,7 +116,6 @@ class OutcomeOut(Struct):
     action: Literal["retrained", "unlearned", "kept"]
     new_version: str | None
     basis: str | None
-    recorded_at: datetime
 
 
 class ModelOut(Struct):
@@ -231,7 +229,6 @@ def _dataset_out(found: TrainingDataset) -> DatasetOut:
     snaps = db.session.scalars(db.select(TrainingSnapshot).where(TrainingSnapshot.dataset_id == found.id)
                                .order_by(TrainingSnapshot.created_on, TrainingSnapshot.name))
     return DatasetOut(name=found.name, purpose=found.purpose, source_categories=list(found.source_categories or []),
-                      registered_at=found.registered_at,
                       snapshots=[SnapshotSummary(x.name, x.created_on, x.member_count, x.deleted_at) for x in snaps])
 
 
@@ -261,52 +258,64 @@ def _model_out(name: str, version: str) -> ModelOut | None:
         new = db.session.get(TrainingModel, o.new_model_id) if o.new_model_id else None
         ref = refs[o.snapshot_id]
         outcomes.append(OutcomeOut(found.name, found.version, ref.dataset, ref.snapshot, o.action,  # type: ignore[arg-type]
-                                   new.version if new else None, o.basis, o.recorded_at))
+                                   new.version if new else None, o.basis))
     return ModelOut(name=found.name, version=found.version, trained_on=found.trained_on,
                     snapshots=list(refs.values()), outcomes=outcomes)
 
 
 # -- examples ------------------------------------------------------------------------------------------
+# They are the answers a portal gives in this order (tests/api/test_openapi.py runs each against a live
+# portal holding the data set activity-patterns, its snapshot ap-2026-09-30 of two people, the model
+# FocusPredict 2.2 trained on it, and the first person's removal from it pending).
 
-EXAMPLE_SUBJECT = "tp_5x4kq2m7ncz3vwe6rfh2tjyabu"
-EXAMPLE_SUBJECT_2 = "tp_q3hd7ekw2mzr6ny4vbc5ajtu2x"
+EXAMPLE_MEMBER = "tp_htr4lawnvjuh7ayevranwmcscw"  # pending removal from ap-2026-09-30
+EXAMPLE_MEMBER_2 = "tp_dwooqfco3ehxbdoxpprlyyvl2t"
+CATEGORIES = ["app_activity", "input_events"]
 DATASET_EXAMPLE = {"name": "activity-patterns", "purpose": "Train models that predict focus time and suggest breaks.",
-                   "source_categories": ["input_events", "app_activity"]}
-SNAPSHOT_EXAMPLE = {"snapshot": "ap-2026-09-30", "created_on": "2026-10-09",
-                    "source_categories": ["input_events", "app_activity"],
-                    "members": [{"subject": EXAMPLE_SUBJECT, "records": 3137}, {"subject": EXAMPLE_SUBJECT_2}]}
-REPLACEMENT_EXAMPLE = {"snapshot": "ap-2026-09-30-r1", "created_on": "2026-12-05",
-                       "source_categories": ["input_events", "app_activity"],
-                       "members": [{"subject": EXAMPLE_SUBJECT_2}]}
-MODEL_EXAMPLE = {"name": "FocusPredict", "version": "2.2", "trained_on": "2026-10-20",
-                 "snapshots": [{"dataset": "activity-patterns", "snapshot": "ap-2026-09-30"}]}
+                   "source_categories": CATEGORIES}
+NEW_DATASET = {"name": "screen-context", "purpose": "Train a model that recognises the kind of work on screen.",
+               "source_categories": ["app_activity", "screenshots"]}
+SNAPSHOT_EXAMPLE = {"snapshot": "ap-2026-12-31", "created_on": "2027-01-09", "source_categories": CATEGORIES,
+                    "members": [{"subject": EXAMPLE_MEMBER_2, "records": 2980}]}
+REPLACEMENT_EXAMPLE = {"snapshot": "ap-2026-09-30-r1", "created_on": "2026-12-05", "source_categories": CATEGORIES,
+                       "members": [{"subject": EXAMPLE_MEMBER_2, "records": 2512}]}
+REFUSED_SNAPSHOT = {"snapshot": "ap-2026-12-31-b", "created_on": "2027-01-09", "source_categories": CATEGORIES,
+                    "members": [{"subject": EXAMPLE_MEMBER_2}, {"subject": EXAMPLE_PSEUDONYM}]}  # objected
+MODEL_EXAMPLE = {"name": "FocusPredict", "version": "2.3", "trained_on": "2026-12-06",
+                 "snapshots": [{"dataset": "activity-patterns", "snapshot": "ap-2026-09-30-r1"}]}
 SNAPSHOT_OUT = {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "created_on": "2026-10-09",
-                "source_categories": ["input_events", "app_activity"], "members": 2, "deleted_at": None,
-                "removals_pending": 1, "models": [{"name": "FocusPredict", "version": "2.2"}]}
+                "source_categories": CATEGORIES, "members": 2, "deleted_at": None, "removals_pending": 1,
+                "models": [{"name": "FocusPredict", "version": "2.2"}]}
+OUTCOME_EXAMPLE = {"name": "FocusPredict", "version": "2.2", "dataset": "activity-patterns",
+                   "snapshot": "ap-2026-09-30", "action": "retrained", "new_version": "2.3", "basis": None}
 
 
 def _problem(slug: str, detail: str, **extra: Any) -> Any:
     return msgspec.to_builtins(body(slug, detail, **extra))
 
 
-NOT_FOUND = Answer(404, "Not registered.", s.Problem, {"unknown": _problem(
-    "not-found", "No data set of this name is registered.")}, MEDIA_TYPE)
+def _not_found(detail: str) -> Answer:
+    return Answer(404, "Not registered.", s.Problem, {"unknown": _problem("not-found", detail)}, MEDIA_TYPE)
+
+
+NO_DATASET = "No data set of this name is registered."
+NO_SNAPSHOT = "No snapshot of this id is registered in this data set."
 INVALID = Answer(422, "The body does not match the schema.", s.Problem, {"invalid": _problem(
     "invalid-body", "The body does not match the schema: Expected `str`, got `int`.",
     errors=[s.FieldProblem("/name", "Expected `str`, got `int`")])}, MEDIA_TYPE)
-CONFLICT = Answer(409, "Registered already.", s.Problem, {"again": _problem(
-    "conflict", "A data set of this name is registered already.")}, MEDIA_TYPE)
 DATASET_PARAM = Param("dataset", "path", "The data set's name.", "activity-patterns", pattern=NAME_PATTERN)
 SNAPSHOT_PARAM = Param("snapshot", "path", "The snapshot's id in its data set.", "ap-2026-09-30", pattern=NAME_PATTERN)
+MODEL_PARAMS = [Param("name", "path", "The model's name.", "FocusPredict", pattern=NAME_PATTERN),
+                Param("version", "path", "The version.", "2.2", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")]
 
 
-@operation(bp, "POST", "/training/datasets",
-           scope=Scope.TRAINING, summary="Register a data set",
+@operation(bp, "POST", "/training/datasets", scope=Scope.TRAINING, summary="Register a data set",
            description="A data set used for AI training: its name, what it is for, and which categories of the "
                        "register feed it.",
-           body=DatasetIn, body_examples={"dataset": DATASET_EXAMPLE},
-           answers=[Answer(201, "Registered.", DatasetOut, {"dataset": {
-               **DATASET_EXAMPLE, "registered_at": "2026-10-01T08:00:00Z", "snapshots": []}}), CONFLICT, INVALID])
+           body=DatasetIn, body_examples={"dataset": NEW_DATASET},
+           answers=[Answer(201, "Registered.", DatasetOut, {"dataset": {**NEW_DATASET, "snapshots": []}}),
+                    Answer(409, "Registered already.", s.Problem, {"again": _problem(
+                        "conflict", "A data set of this name is registered already.")}, MEDIA_TYPE), INVALID])
 def training_dataset_create(token: ApiToken) -> Response:
     def work() -> Response:
         given: DatasetIn = _decode(DatasetIn)
@@ -321,14 +330,13 @@ def training_dataset_create(token: ApiToken) -> Response:
            description="The data set as registered, with each snapshot's id, date, member count and whether it was "
                        "declared deleted.",
            params=[DATASET_PARAM],
-           answers=[Answer(200, "The data set.", DatasetOut, {"dataset": {
-               **DATASET_EXAMPLE, "registered_at": "2026-10-01T08:00:00Z", "snapshots": [
-                   {"snapshot": "ap-2026-09-30", "created_on": "2026-10-09", "members": 2, "deleted_at": None}]}}),
-               NOT_FOUND])
+           answers=[Answer(200, "The data set.", DatasetOut, {"dataset": {**DATASET_EXAMPLE, "snapshots": [
+               {"snapshot": "ap-2026-09-30", "created_on": "2026-10-09", "members": 2, "deleted_at": None}]}}),
+               _not_found(NO_DATASET)])
 def training_dataset(token: ApiToken, dataset: str) -> Response:
     found = ledger.dataset(dataset)
     if found is None:
-        return problem("not-found", "No data set of this name is registered.")
+        return problem("not-found", NO_DATASET)
     answer = _dataset_out(found)
     _read(token, "dataset", len(answer.snapshots))
     return _json(answer)
@@ -342,16 +350,19 @@ def training_dataset(token: ApiToken, dataset: str) -> Response:
                        "names each refused one by index. A snapshot made to replace one from which people must be "
                        "removed is registered the same way, then named in the answer.",
            params=[DATASET_PARAM], body=SnapshotIn,
-           body_examples={"snapshot": SNAPSHOT_EXAMPLE, "replacement": REPLACEMENT_EXAMPLE},
+           body_examples={"snapshot": SNAPSHOT_EXAMPLE, "replacement": REPLACEMENT_EXAMPLE,
+                          "refused": REFUSED_SNAPSHOT},
            answers=[Answer(201, "Registered.", SnapshotOut, {
-               "snapshot": {**SNAPSHOT_OUT, "removals_pending": 0, "models": []},
+               "snapshot": {**SNAPSHOT_OUT, "snapshot": "ap-2026-12-31", "created_on": "2027-01-09", "members": 1,
+                            "removals_pending": 0, "models": []},
                "replacement": {**SNAPSHOT_OUT, "snapshot": "ap-2026-09-30-r1", "created_on": "2026-12-05",
                                "members": 1, "removals_pending": 0, "models": []}}),
                Answer(422, "Members refused; nothing was registered.", s.Problem, {"refused": _problem(
                    "members-refused", "1 member(s) were refused; nothing was registered.",
                    members=[s.RefusedMember(1, "excluded")], refused_count=1)}, MEDIA_TYPE),
-               NOT_FOUND, Answer(409, "A snapshot of this id is registered already.", s.Problem, {"again": _problem(
-                   "conflict", "A snapshot of this id is registered in this data set already.")}, MEDIA_TYPE)])
+               _not_found(NO_DATASET), Answer(409, "A snapshot of this id is registered already.", s.Problem, {
+                   "again": _problem("conflict", "A snapshot of this id is registered in this data set already.")},
+                   MEDIA_TYPE)])
 def training_snapshot_create(token: ApiToken, dataset: str) -> Response:
     def work() -> Response:
         given: SnapshotIn = _decode(SnapshotIn)
@@ -367,49 +378,13 @@ def training_snapshot_create(token: ApiToken, dataset: str) -> Response:
            summary="A snapshot", description="The snapshot as registered: its date, categories, member count, "
                                              "the models trained on it and how many removals wait for an answer.",
            params=[DATASET_PARAM, SNAPSHOT_PARAM],
-           answers=[Answer(200, "The snapshot.", SnapshotOut, {"snapshot": SNAPSHOT_OUT}), NOT_FOUND])
+           answers=[Answer(200, "The snapshot.", SnapshotOut, {"snapshot": SNAPSHOT_OUT}), _not_found(NO_SNAPSHOT)])
 def training_snapshot(token: ApiToken, dataset: str, snapshot: str) -> Response:
     found = ledger.snapshot(dataset, snapshot)
     if found is None:
-        return problem("not-found", "No snapshot of this id is registered in this data set.")
+        return problem("not-found", NO_SNAPSHOT)
     _read(token, "snapshot", 1)
     return _json(_snapshot_out(dataset, found))
-
-
-@operation(bp, "POST", "/training/datasets/<dataset>/snapshots/<snapshot>/answer", scope=Scope.TRAINING,
-           summary="Answer the removals pending on a snapshot",
-           description="What was done with a snapshot from which people must be removed, for every removal "
-                       "pending on it: `replaced` by a new snapshot of the same data set (register it first; the "
-                       "portal refuses it while it still holds any of them), `deleted`, or `kept` with the legal "
-                       "basis. Each person's dashboard, certificate and evidence pack then show it.",
-           params=[DATASET_PARAM, SNAPSHOT_PARAM], body=AnswerIn,
-           body_examples={"replaced": {"answer": "replaced", "replacement": "ap-2026-09-30-r1"},
-                          "deleted": {"answer": "deleted"},
-                          "kept": {"answer": "kept", "basis": "GDPR Art. 17(3)(e): the snapshot is evidence in "
-                                                              "pending litigation (matter LIT-2026-031)."}},
-           answers=[Answer(200, "Recorded.", AnswerOut, {
-               "replaced": {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "answer": "replaced",
-                            "answered": 1},
-               "deleted": {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "answer": "deleted",
-                           "answered": 1},
-               "kept": {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "answer": "kept", "answered": 1}}),
-               Answer(409, "No removal is pending on this snapshot.", s.Problem, {"nothing-pending": _problem(
-                   "conflict", "No removal is pending on this snapshot.")}, MEDIA_TYPE),
-               Answer(422, "The new snapshot still holds someone who must be removed.", s.Problem, {
-                   "still-there": _problem("membership-conflict", "The new snapshot still holds 1 of the 1 people "
-                                           "who must be removed; nothing was recorded.")}, MEDIA_TYPE),
-               NOT_FOUND])
-def training_snapshot_answer(token: ApiToken, dataset: str, snapshot: str) -> Response:
-    def work() -> Response:
-        given: AnswerIn = _decode(AnswerIn)
-        answered = ledger.answer_removals(dataset, snapshot, RemovalAnswer(given.answer),
-                                          replacement=given.replacement, basis=given.basis,
-                                          actor=Actor("api-token", token.id))
-        record("api:training:answer", actor=Actor("api-token", token.id),
-               details={"answer": given.answer, "answered": answered})
-        return _json(AnswerOut(dataset, snapshot, given.answer, answered))
-
-    return _call(token, "answer", work)
 
 
 @operation(bp, "GET", "/training/removals", scope=Scope.TRAINING, summary="Removals waiting for an answer",
@@ -418,8 +393,8 @@ def training_snapshot_answer(token: ApiToken, dataset: str, snapshot: str) -> Re
                        "`consent_withdrawn`), since when, and the models trained on that snapshot. At most 1,000; "
                        "answer some and ask again for more.",
            answers=[Answer(200, "The removals pending.", RemovalPage, {"pending": {"items": [{
-               "dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "subject": EXAMPLE_SUBJECT,
-               "cause": "erasure", "since": "2026-11-20T10:15:00Z",
+               "dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "subject": EXAMPLE_MEMBER,
+               "cause": "consent_withdrawn", "since": "2026-11-20T10:15:00Z",
                "models": [{"name": "FocusPredict", "version": "2.2"}]}], "more": False}})])
 def training_removals(token: ApiToken) -> Response:
     from portal.training.models import ModelSnapshot, TrainingModel
@@ -439,6 +414,36 @@ def training_removals(token: ApiToken) -> Response:
     return _json(RemovalPage(items=items, more=len(rows) > limit))
 
 
+@operation(bp, "POST", "/training/datasets/<dataset>/snapshots/<snapshot>/answer", scope=Scope.TRAINING,
+           summary="Answer the removals pending on a snapshot",
+           description="What was done with a snapshot from which people must be removed, for every removal "
+                       "pending on it: `replaced` by a new snapshot of the same data set (register it first, then "
+                       "name it in `replacement`; the portal refuses it while it still holds any of them), "
+                       "`deleted`, or `kept` with the legal basis in `basis`. Each person's dashboard, "
+                       "certificate and evidence pack then show it.",
+           params=[DATASET_PARAM, SNAPSHOT_PARAM], body=AnswerIn,
+           body_examples={"replaced": {"answer": "replaced", "replacement": "ap-2026-09-30-r1"}},
+           answers=[Answer(200, "Recorded.", AnswerOut, {"replaced": {
+               "dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "answer": "replaced", "answered": 1}}),
+               Answer(409, "No removal is pending on this snapshot.", s.Problem, {"nothing-pending": _problem(
+                   "conflict", "No removal is pending on this snapshot.")}, MEDIA_TYPE),
+               Answer(422, "The new snapshot still holds someone who must be removed.", s.Problem, {
+                   "still-there": _problem("membership-conflict", "The new snapshot still holds 1 of the 1 people "
+                                           "who must be removed; nothing was recorded.")}, MEDIA_TYPE),
+               _not_found(NO_SNAPSHOT)])
+def training_snapshot_answer(token: ApiToken, dataset: str, snapshot: str) -> Response:
+    def work() -> Response:
+        given: AnswerIn = _decode(AnswerIn)
+        answered = ledger.answer_removals(dataset, snapshot, RemovalAnswer(given.answer),
+                                          replacement=given.replacement, basis=given.basis,
+                                          actor=Actor("api-token", token.id))
+        record("api:training:answer", actor=Actor("api-token", token.id),
+               details={"answer": given.answer, "answered": answered})
+        return _json(AnswerOut(dataset, snapshot, given.answer, answered))
+
+    return _call(token, "answer", work)
+
+
 @operation(bp, "POST", "/training/models", scope=Scope.TRAINING, summary="Register a model version",
            description="A model version, the day it was trained and the snapshots it was trained on. A snapshot "
                        "declared deleted, or with a removal still pending, is refused (409): answer the removal "
@@ -448,7 +453,7 @@ def training_removals(token: ApiToken) -> Response:
                     Answer(409, "Registered already, or a snapshot may not train a model now.", s.Problem, {
                         "pending": _problem("conflict", "A snapshot named holds someone whose data must be removed "
                                                         "from it; answer the removal first.")}, MEDIA_TYPE),
-                    NOT_FOUND, INVALID])
+                    _not_found("A snapshot named is not registered."), INVALID])
 def training_model_create(token: ApiToken) -> Response:
     def work() -> Response:
         given: ModelIn = _decode(ModelIn)
@@ -460,46 +465,20 @@ def training_model_create(token: ApiToken) -> Response:
     return _call(token, "model", work)
 
 
-MODEL_PARAMS = [Param("name", "path", "The model's name.", "FocusPredict", pattern=NAME_PATTERN),
-                Param("version", "path", "The version.", "2.2", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")]
-OUTCOME_EXAMPLE = {"name": "FocusPredict", "version": "2.2", "dataset": "activity-patterns",
-                   "snapshot": "ap-2026-09-30", "action": "retrained", "new_version": "2.3", "basis": None,
-                   "recorded_at": "2026-12-06T09:00:00Z"}
-
-
-@operation(bp, "GET", "/training/models/<name>/versions/<version>", scope=Scope.TRAINING,
-           summary="A model version", description="The version, its snapshots and what was done to it for each "
-                                                  "snapshot from which people had to be removed.",
-           params=MODEL_PARAMS,
-           answers=[Answer(200, "The model version.", ModelOut, {"model": {**MODEL_EXAMPLE,
-                                                                           "outcomes": [OUTCOME_EXAMPLE]}}),
-                    NOT_FOUND])
-def training_model(token: ApiToken, name: str, version: str) -> Response:
-    found = _model_out(name, version)
-    if found is None:
-        return problem("not-found", "No model of this name and version is registered.")
-    _read(token, "model", 1)
-    return _json(found)
-
-
 @operation(bp, "POST", "/training/models/<name>/versions/<version>/outcomes", scope=Scope.TRAINING,
            summary="Record what was done to a model",
            description="For a snapshot this version was trained on and from which people had to be removed: "
                        "`retrained` as a registered version of the same model that was not trained on it "
-                       "(`new_version`), `unlearned` (machine unlearning applied), or `kept` with the legal basis. "
-                       "Once per model version and snapshot.",
+                       "(`new_version`), `unlearned` (machine unlearning applied), or `kept` with the legal basis "
+                       "in `basis`. Once per model version and snapshot.",
            params=MODEL_PARAMS, body=OutcomeIn,
            body_examples={"retrained": {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30",
-                                        "action": "retrained", "new_version": "2.3"},
-                          "unlearned": {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30",
-                                        "action": "unlearned"}},
-           answers=[Answer(201, "Recorded.", OutcomeOut, {
-               "retrained": OUTCOME_EXAMPLE,
-               "unlearned": {**OUTCOME_EXAMPLE, "action": "unlearned", "new_version": None}}),
-               Answer(409, "Recorded already, or the model or snapshot does not call for it.", s.Problem, {
-                   "again": _problem("conflict", "What was done to this model for this snapshot is recorded "
-                                                 "already.")}, MEDIA_TYPE),
-               NOT_FOUND])
+                                        "action": "retrained", "new_version": "2.3"}},
+           answers=[Answer(201, "Recorded.", OutcomeOut, {"retrained": OUTCOME_EXAMPLE}),
+                    Answer(409, "Recorded already, or the model or snapshot does not call for it.", s.Problem, {
+                        "again": _problem("conflict", "What was done to this model for this snapshot is recorded "
+                                                      "already.")}, MEDIA_TYPE),
+                    _not_found("The model version or the snapshot is not registered.")])
 def training_model_outcome(token: ApiToken, name: str, version: str) -> Response:
     def work() -> Response:
         given: OutcomeIn = _decode(OutcomeIn)
@@ -513,3 +492,20 @@ def training_model_outcome(token: ApiToken, name: str, version: str) -> Response
                      201)
 
     return _call(token, "outcome", work)
+
+
+@operation(bp, "GET", "/training/models/<name>/versions/<version>", scope=Scope.TRAINING,
+           summary="A model version", description="The version, its snapshots and what was done to it for each "
+                                                  "snapshot from which people had to be removed.",
+           params=MODEL_PARAMS,
+           answers=[Answer(200, "The model version.", ModelOut, {"model": {
+               "name": "FocusPredict", "version": "2.2", "trained_on": "2026-10-20",
+               "snapshots": [{"dataset": "activity-patterns", "snapshot": "ap-2026-09-30"}],
+               "outcomes": [OUTCOME_EXAMPLE]}}),
+               _not_found("No model of this name and version is registered.")])
+def training_model(token: ApiToken, name: str, version: str) -> Response:
+    found = _model_out(name, version)
+    if found is None:
+        return problem("not-found", "No model of this name and version is registered.")
+    _read(token, "model", 1)
+    return _json(found)

@@ -194,6 +194,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.requests import restrictions as _restrictions  # noqa: F401  (registers the collection block)
     from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
     from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
+    from portal.training import models as _training  # noqa: F401
 
     audit_witness.register()  # each signed tree head goes to the witness file after its commit
     login_manager.init_app(app)

@@ -300,7 +300,7 @@ def register_commands(app: Flask) -> None:
                        f"earlier; {run.held[category]:,} kept under a legal hold")
         if run.evidence:
             click.echo(f"ai_training_use: {run.evidence:,} record(s) past their period kept as evidence "
-                       "(marked \"removal required\" by an erasure)")
+                       "(marked \"removal required\")")
         click.echo("Dry run: nothing was changed or recorded." if dry_run else
                     f"Done: {run.people} person(s) affected"
                    + ("; the run is recorded in the audit log." if any(run.deleted.values()) or any(run.held.values())

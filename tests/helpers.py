@@ -173,3 +173,16 @@ def drop_audit_triggers() -> None:
         for name in names:
             db.session.execute(sa.text(f'DROP TRIGGER "{name}"'))
     db.session.commit()
+
+
+def mark_removal(subject_id: str, snapshot_name: str, *, at: datetime | None = None,
+                 request_id: str | None = None) -> None:
+    """Inside an app context: mark the person's membership of the snapshot ``snapshot_name``
+    "removal required" (as an erasure does), at ``at``."""
+    from portal.training.models import SnapshotRemoval, TrainingSnapshot
+
+    snap = db.session.scalar(sa.select(TrainingSnapshot).where(TrainingSnapshot.name == snapshot_name))
+    assert snap is not None
+    db.session.add(SnapshotRemoval(snapshot_id=snap.id, subject_id=subject_id, cause="erasure", request_id=request_id,
+                                   marked_at=at or datetime.now(UTC)))
+    db.session.flush()

@@ -276,3 +276,51 @@ def test_0027_seals_applications_and_sites_and_keeps_none_of_an_erased_person(mi
         ("Ledger0", None), ("Ledger1", "payroll.example.com"), ("Ledger0", None), ("Ledger1", "payroll.example.com")]
     assert {(a, s) for subject, a, s in back if subject == erased} == {("", None)}
     assert sorted(totals) == [(kept, "app", "Ledger0"), (kept, "site", "payroll.example.com")]
+
+
+def test_the_records_of_use_move_into_the_training_set_ledger_and_back(migrating_app: Flask) -> None:
+    """0028 turns each record of use into a member of its snapshot (its data set, snapshot and model
+    made once), and a record an erasure marked into a removal caused by that erasure; down again,
+    the records come back as they were."""
+    from portal.training.services import uses_of
+
+    flask_migrate.upgrade(revision="0027_sealed_names")
+    people = [secrets.token_hex(16) for _ in range(2)]
+    db.session.execute(Employee.__table__.insert(), [
+        {"id": subject, "email_index": secrets.token_hex(32), "email_sealed": b"x", "name_sealed": b"x",
+         "jurisdiction": "ES", "timezone": "UTC", "employment_status": "active"} for subject in people])
+    uses = sa.table("training_set_uses", sa.column("subject_id"), sa.column("dataset"), sa.column("snapshot"),
+                    sa.column("record_count"), sa.column("used_on", sa.Date), sa.column("model"),
+                    sa.column("removal_required_at", sa.DateTime(timezone=True)), sa.column("removal_request_id"))
+    marked = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    rows = [
+        {"subject_id": people[0], "dataset": "assist", "snapshot": "s1", "record_count": 5,
+         "used_on": datetime(2026, 10, 1).date(), "model": "assist-7b", "removal_required_at": marked,
+         "removal_request_id": None},
+        {"subject_id": people[1], "dataset": "assist", "snapshot": "s1", "record_count": 7,
+         "used_on": datetime(2026, 10, 1).date(), "model": "assist-7b", "removal_required_at": None,
+         "removal_request_id": None},
+        {"subject_id": people[0], "dataset": "screens", "snapshot": "s1", "record_count": 2,
+         "used_on": datetime(2026, 11, 2).date(), "model": "parser", "removal_required_at": None,
+         "removal_request_id": None}]
+    db.session.execute(uses.insert(), rows)
+    db.session.commit()
+
+    flask_migrate.upgrade()
+    found = {(u.dataset, u.snapshot): u for u in uses_of(people[0])}
+    assert set(found) == {("assist", "s1"), ("screens", "s1")}
+    assist = found[("assist", "s1")]
+    assert (assist.record_count, assist.model, assist.used_on.isoformat()) == (5, "assist-7b", "2026-10-01")
+    assert assist.removal is not None and (assist.removal.cause, assist.removal_required_at) == ("erasure", marked)
+    assert found[("screens", "s1")].removal is None
+    assert [(u.snapshot, u.record_count, u.removal) for u in uses_of(people[1])] == [("s1", 7, None)]
+    db.session.commit()
+
+    flask_migrate.downgrade(revision="0027_sealed_names")
+    def plain(row: dict[str, object]) -> tuple[object, ...]:
+        at = row["removal_required_at"]
+        naive = at.astimezone(UTC).replace(tzinfo=None) if isinstance(at, datetime) and at.tzinfo else at
+        return (*(row[k] for k in ("dataset", "subject_id", "snapshot", "record_count", "used_on", "model")), naive)
+
+    back = db.session.execute(sa.select(uses)).mappings().all()
+    assert sorted(plain(dict(r)) for r in back) == sorted(plain(r) for r in rows)

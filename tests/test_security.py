@@ -150,7 +150,9 @@ def world(app: Flask, client: FlaskClient) -> World:
              "pack_id": "4" * 32, "share_id": "5" * 32,
              "token": "6" * 43, "token_id": "7" * 32, "pseudonym": "tp_" + "a" * 26,
              # SCIM (/scim/v2): a real employee, a resource type, a schema; a session cookie opens none
-             "user_id": other, "name": "User", "urn": "urn:ietf:params:scim:schemas:core:2.0:User"}  # an evidence link's token (public pages): a wrong one finds nothing
+             "user_id": other, "name": "User", "urn": "urn:ietf:params:scim:schemas:core:2.0:User",
+             # the training-set ledger (/api/v1/training): names a session cookie opens nothing under
+             "dataset": "activity", "snapshot": "s1", "version": "1"}  # an evidence link's token (public pages): a wrong one finds nothing
     return World(alice=alice, other=other,
                  own={**staff, "event_id": own_event, "shot_id": own_shot, "handle": handle, "entry_id": entries[alice],
                       "ack_id": acks[alice], "export_id": exported[alice], "request_id": request_ids[alice],

@@ -42,6 +42,13 @@ KINDS = {kind.slug: kind for kind in (
          "Records were refused; nothing of the batch was stored. `refused` names each with its `reason`."),
     Kind("subject-refused", 422, "Employee refused",
          "Nothing may be stored for this employee (`reason`: unknown_employee, former_employee, erased_subject)."),
+    Kind("conflict", 409, "Conflict",
+         "It is registered already, or the ledger's state does not allow it now (`detail` says which)."),
+    Kind("members-refused", 422, "Members refused",
+         "Members of a snapshot were refused; nothing was registered. `members` names each by its index and "
+         "`reason` (unknown_subject, duplicate, excluded: not to be used for AI training now)."),
+    Kind("membership-conflict", 422, "Membership conflict",
+         "The new snapshot (or retrained model) still holds someone who must be removed; nothing was recorded."),
     Kind("rate-limited", 429, "Too many requests", "This token's rate limit is reached; wait `Retry-After` seconds."),
     Kind("busy", 503, "Busy", "The portal could not finish in time; nothing was stored. Try again after `Retry-After`."),
     Kind("server-error", 500, "Server error", "The portal failed; nothing was stored."),

@@ -106,6 +106,11 @@ class FieldProblem(Struct):
     detail: str
 
 
+class RefusedMember(Struct):
+    index: int
+    reason: Literal["unknown_subject", "duplicate", "excluded"]
+
+
 class Problem(Struct, omit_defaults=True):
     """RFC 9457 problem details. `type` is stable for each kind of error; `refused` lists every
     refused record of a refused batch (the first 100; `refused_count` says how many in all)."""
@@ -118,6 +123,7 @@ class Problem(Struct, omit_defaults=True):
     refused: list[RefusedRecord] | None = None
     refused_count: int | None = None
     errors: list[FieldProblem] | None = None
+    members: list[RefusedMember] | None = None
 
 
 class BulkLine(Struct, omit_defaults=True):

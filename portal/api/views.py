@@ -400,6 +400,8 @@ def _api_error(error: Exception) -> Response | None:
 
 
 def register(app: Flask) -> None:
+    from portal.api import training as _training  # noqa: F401  (its operations, on bp)
+
     app.session_interface = NoSessionUnder(app.session_interface, bp.url_prefix + "/")  # type: ignore[operator]
     app.register_blueprint(bp)
     app.register_blueprint(docs_bp)

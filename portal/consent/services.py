@@ -12,7 +12,8 @@ from sqlalchemy import select
 from portal.audit.services import Actor, hold_append_lock, record
 from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpose, Suppression
 from portal.extensions import db
-from portal.monitoring.models import TrainingSetUse
+from portal.training import services as training_ledger
+from portal.training.models import RemovalCause
 
 
 class ConsentError(ValueError):
@@ -62,6 +63,9 @@ def decide(subject_id: str, purpose: Purpose, decision: Decision, *, actor: Acto
         if db.session.get(Suppression, (subject_id, purpose.value)) is None:
             db.session.add(Suppression(subject_id=subject_id, purpose=purpose.value, reason="consent-withdrawn"))
             log_exclusion(subject_id, purpose.value, "consent-withdrawn", excluded=True)
+        if purpose == Purpose.AI_TRAINING:  # every snapshot holding them: "removal required"
+            db.session.flush()
+            training_ledger.mark_removals(subject_id, RemovalCause.CONSENT_WITHDRAWN, consent_event_id=event.id)
     else:
         # Only the suppression that the withdrawal created is lifted; one from an upheld objection
         # or an erasure stays.
@@ -104,17 +108,16 @@ def suppression(subject_id: str, purpose: Purpose) -> Suppression | None:
 
 
 def record_training_use(subject_id: str, *, dataset: str, snapshot: str, record_count: int, used_on: date,
-                        model: str, actor: Actor) -> TrainingSetUse:
-    """Record that a training-set snapshot included the subject's data. This is the gate the AI
-    side goes through: it is refused for a subject on the suppression list or without consent."""
+                        model: str, actor: Actor) -> training_ledger.TrainingUse:
+    """Record in the training-set ledger that a snapshot included the subject's data (its data set,
+    snapshot and model made when not registered yet). It is refused, as the API's snapshot
+    registration is, for a subject on the suppression list or without consent."""
     if is_suppressed(subject_id, Purpose.AI_TRAINING) or not has_consent(subject_id, Purpose.AI_TRAINING):
         raise SuppressedError("the subject's data may not be used for AI training")
     if record_count < 1 or not dataset.strip() or not snapshot.strip() or not model.strip():
         raise ConsentError("a training-set use needs a data set, a snapshot, a model and at least one record")
-    use = TrainingSetUse(subject_id=subject_id, dataset=dataset.strip()[:120], snapshot=snapshot.strip()[:120],
-                         record_count=record_count, used_on=used_on, model=model.strip()[:120])
-    db.session.add(use)
-    db.session.flush()
-    record("monitoring:training-use:record", actor=actor, subject_id=subject_id, targets={"training_set_use": use.id},
-           details={"records": record_count})
+    use = training_ledger.record_use(subject_id, dataset_name=dataset.strip()[:120], snapshot_name=snapshot.strip()[:120],
+                            record_count=record_count, used_on=used_on, model_name=model.strip()[:120])
+    record("monitoring:training-use:record", actor=actor, subject_id=subject_id,
+           targets={"training_snapshot": use.snapshot_id}, details={"records": record_count})
     return use

@@ -25,11 +25,12 @@ from portal.db import utcnow
 from portal.demo import synthetic
 from portal.demo.identities import PEOPLE, DemoPerson
 from portal.demo.seed_extra import ACCESSES, acknowledge_first, publish_version, record_demo_access
+from portal.demo.seed_ledger import seed_ledger
 from portal.demo.seed_requests import finish_requests, seed_requests
 from portal.demo.timeline import Timeline
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch, store_events, store_screenshots
-from portal.monitoring.models import ActivityEvent, TrainingSetUse
+from portal.monitoring.models import ActivityEvent
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus, Role
 from portal.policy import services as policy
@@ -166,13 +167,13 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
         with _while_employed(employee):
             result = ingest_batch(employee.id, [_as_record(e) for e in events], [_as_record(s) for s in shots])
         count = result.screenshots_stored
-        for use in synthetic.training_set_uses(rng, subject_id=employee.id, today=now.date()):
-            db.session.add(use)
         report.events += len(events)
         report.screenshots += count
         record("demo:data:seed", actor=Actor.system(), subject_id=employee.id,
                details={"events": len(events), "screenshots": count})
         progress(f"{person.email}: {len(events)} events, {count} screenshots")
+    if seed_ledger(ids(), now.date()):  # registered now, before the requests' jobs run (an erasure marks it)
+        progress("training-set ledger: two data sets, three snapshots, three models")
     finish_requests(made)  # commits: its export and erasure jobs run after that
     if made.created:
         progress(f"{len(made.created)} requests (alice, bob, carla, frank), queues and routing")
@@ -223,4 +224,4 @@ def generate(employee: Employee, *, events: int, screenshots: int, seed_value: i
     return done, shots_done
 
 
-__all__ = ["generate", "seed", "SeedReport", "TrainingSetUse", "datetime", "UTC"]
+__all__ = ["generate", "seed", "SeedReport", "datetime", "UTC"]

@@ -170,7 +170,7 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
     file("held_erasure", alice, T.ERASURE, 15, *reviewed,
          (D, approve(dana, "Scope checked: three days of app activity and screenshots.", "gdpr-17-1-a")),
          (D + H, approve(admin, "Second approval.")), (D + H, run_job),
-         categories=["app_activity", "screenshots"], **days(20, 18))
+         categories=["app_activity", "screenshots", "ai_training_use"], **days(20, 18))
 
     # -- bob, California (CCPA/CPRA: 45 days) -----------------------------------------------------
     file("bob_access", bob, T.ACCESS, 12, *reviewed, (D, approve(dana)), (D, run_job),  # answered by an export

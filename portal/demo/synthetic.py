@@ -1,11 +1,11 @@
-"""Synthetic monitoring data for demos: activity events, screenshots and AI training-set uses.
+"""Synthetic monitoring data for demos: activity events and screenshots (the training-set ledger is
+seed_ledger.py's).
 
 Everything random comes from the ``random.Random`` the caller passes, so a seed reproduces the
 data (except that nothing is generated later than "now", which moves).  Times follow the
 employee's working day in their own time zone (Mon-Fri, about 09:00-18:00 with a lunch dip)
 and are returned as UTC-aware datetimes.  Nothing here touches the database: the callers hand
-the results to :func:`portal.monitoring.ingest.store_events` / ``store_screenshots`` (events
-and screenshots) or add the :class:`TrainingSetUse` rows to the session.
+the results to :func:`portal.monitoring.ingest.store_events` / ``store_screenshots``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 
 from portal.demo.screens import draw_screenshot
 from portal.monitoring.ingest import ValidEvent, ValidScreenshot
-from portal.monitoring.models import EventKind, TrainingSetUse
+from portal.monitoring.models import EventKind
 
 __all__ = [
     "APPS", "BROWSERS", "SITES", "Activity", "App", "Site", "ValidEvent", "ValidScreenshot", "generate_bulk_events",
-    "generate_events", "generate_screenshots", "training_set_uses",
+    "generate_events", "generate_screenshots",
 ]
 
 SOURCE_ID = re.compile(r"^[A-Za-z0-9._:-]+$")
@@ -417,38 +417,3 @@ def generate_screenshots(rng: random.Random, *, tz: str, start: datetime, days: 
         yield ValidScreenshot(source_id=next(ids), captured_at=captured, application=activity.application,
                               site_domain=activity.site_domain, image=image, media_type="image/png", width=width,
                               height=height)
-
-
-_DATASETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ui-interaction", ("ActivityNet-S 1.4", "ActivityNet-S 1.5")),
-    ("app-usage", ("FocusPredict 2.1", "FocusPredict 2.2")),
-    ("screen-context", ("ScreenSense-M 0.9", "ScreenSense-M 1.0")),
-    ("typing-cadence", ("CadenceNet 3.2",)),
-)
-
-
-def _quarter_end(year: int, quarter: int) -> date:
-    return date(year, 12, 31) if quarter == 4 else date(year, 3 * quarter + 1, 1) - timedelta(days=1)
-
-
-def training_set_uses(rng: random.Random, *, subject_id: str, today: date) -> list[TrainingSetUse]:
-    """2-4 unsaved rows: quarterly training-set snapshots (from the last three completed
-    quarters that ended at least three weeks ago) that included this subject's data."""
-    year, quarter = today.year, (today.month - 1) // 3 + 1
-    quarters: list[tuple[int, int]] = []
-    while len(quarters) < 3:
-        quarter -= 1
-        if quarter == 0:
-            year, quarter = year - 1, 4
-        if _quarter_end(year, quarter) <= today - timedelta(days=21):
-            quarters.append((year, quarter))
-    choices = [(family, models, yq) for family, models in _DATASETS for yq in quarters]
-    rows: list[TrainingSetUse] = []
-    for family, models, (year, quarter) in sorted(rng.sample(choices, rng.randint(2, 4)), key=lambda c: c[2]):
-        snapshot = _quarter_end(year, quarter)
-        used_on = min(snapshot + timedelta(days=rng.randint(9, 40)), today - timedelta(days=1))
-        rows.append(TrainingSetUse(
-            subject_id=subject_id, dataset=f"{family}-{year}q{quarter}", snapshot=snapshot.isoformat(),
-            record_count=rng.randint(3, 240) * 1000 + rng.randint(0, 999), used_on=used_on, model=rng.choice(models),
-        ))
-    return rows

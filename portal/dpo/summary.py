@@ -20,8 +20,9 @@ from portal.consent import services as consent
 from portal.consent.models import ConsentEvent, Purpose, Suppression
 from portal.db import utcnow
 from portal.extensions import db
-from portal.monitoring.models import AccessRecord, DataCategory, TrainingSetUse
+from portal.monitoring.models import AccessRecord, DataCategory
 from portal.monitoring.services import CategoryTotal, category_totals, training_set_uses
+from portal.training.services import TrainingUse
 
 ACCESS_WINDOW = timedelta(minutes=30)  # how long one recorded opening shows the summary
 RECENT_ACCESS_DAYS = 30
@@ -42,7 +43,7 @@ class ConsentState:
 @dataclass(frozen=True)
 class SubjectSummary:
     totals: list[CategoryTotal]
-    uses: list[TrainingSetUse]
+    uses: list[TrainingUse]
     consents: list[ConsentState]
     recent_accesses: int  # staff accesses within RECENT_ACCESS_DAYS, this one included
     recent_days: int

@@ -310,10 +310,25 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
                                                   else None)),
         "jobs": list(jobs),
         "deadline": deadline_facts(request, events, today or utcnow().date()),
+        **_training_ledger(request, entries),
         "audit": {"tree_size": head.tree_size, "root_hash": bytes(head.root_hash).hex(), "signed_at":
                   stamp(head.signed_at), "key_id": head.key_id, "entries": len(entries),
                   "entry_ids": [e.entry_id for e in entries]},
     }
+
+
+def _training_ledger(request: DataRequest, entries: Sequence[AuditEntry]) -> dict[str, Any]:
+    """The snapshots this request marked "removal required" in the training-set ledger, what the
+    pipeline answered for each and for its models, each with the ids of its audit entries that are
+    in this pack (absent when the request marked none, so that other packs keep their form)."""
+    from portal.training.services import ledger_facts
+
+    items = ledger_facts(request.subject_id, request_id=request.id)
+    if not items:
+        return {}
+    present = {e.entry_id for e in entries}
+    return {"training_ledger": [{**item, "audit_entry_ids": [e for e in item["audit_entry_ids"] if e in present]}
+                                for item in items]}
 
 
 # -- the ZIP -----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from portal.i18n.statements import render
 from portal.jurisdictions import KINDS
 from portal.requests.certificate import MARGIN, _table, _Text
 from portal.requests.services import STAFF_STATE_LABELS
+from portal.training.wording import model_words, removal_words
 
 WIDTH = A4[0] - 2 * MARGIN
 # Every value of request.json in words (no internal key reaches a reader): kinds and states as
@@ -97,6 +98,7 @@ class _Pdf:
         self.decisions()
         self.exported()
         self.erased()
+        self.training_ledger()
         self.audit()
         return self.story
 
@@ -219,6 +221,27 @@ class _Pdf:
                 "Records of use in AI training kept as evidence and marked “removal required”: %(n)s. The portal "
                 "does not itself remove data from training sets or trained models; nothing here records that "
                 "the removal was done.", n=f"{marked:,}")))
+
+    def training_ledger(self) -> None:
+        """The snapshots this request marked "removal required" and what became of them (and of the
+        models trained on them), each with the audit entries in this pack that recorded it."""
+        items = self.facts.get("training_ledger") or []
+        if not items:
+            return
+        self.heading(_("Training-set ledger"))
+        self.story.append(self.t.para(_(
+            "Each AI training-set snapshot this request marked “removal required”, what the AI-training pipeline "
+            "answered for it and for each model trained on it, and the audit entries (in this pack) that recorded "
+            "it. The ledger names the person only by their pseudonymous id.")))
+        rows = []
+        for item in items:
+            marked = item.get("removal") is not None
+            rows.append([self.cell(f"{item['dataset']} / {item['snapshot']} ({item['created_on']})"),
+                         self.cell(removal_words(item, third_person=True)),
+                         self.cell("; ".join(model_words(m, marked) for m in item["models"]) or "—"),
+                         self.code(" ".join(e[:12] for e in item["audit_entry_ids"]) or "—")])
+        self.table([_("Snapshot"), _("Removal"), _("Models trained on it"), _("Audit entries")], rows,
+                   [35 * mm, WIDTH - 125 * mm, 50 * mm, 40 * mm])
 
     def audit(self) -> None:
         audit = self.facts["audit"]

@@ -99,7 +99,7 @@ def render_index(summary: ExportSummary) -> bytes:
             screenshot_list=_link(screenshot_list.path) if screenshot_list else None,
             targets=[(kind, name, format_hours(ms), f"{events:,}") for kind, name, ms, events in
                      summary.top_targets[:TOP_TARGETS]],
-            training=[(u, format_date(u.used_on), f"{u.record_count:,}") for u in summary.training_uses],
+            training=[(u, format_date(u.used_on), f"{u.record_count:,}" if u.record_count is not None else "—") for u in summary.training_uses],
             consents=[(c, format_time(c.decided_at)) for c in summary.consent_history],
             accesses=[(a, format_time(a.accessed_at)) for a in summary.access_log],
             contact=summary.dpo_contact,

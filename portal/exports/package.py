@@ -59,10 +59,11 @@ from portal.monitoring.models import (
     DataCategory,
     EventKind,
     Screenshot,
-    TrainingSetUse,
 )
 from portal.monitoring.services import ScreenshotUnavailable, open_screenshot
 from portal.people.models import Employee
+from portal.training.services import TrainingUse as LedgerUse
+from portal.training.services import uses_of
 
 from .formatting import EventFormatter, Formatted, FormatterPool, Unsealable, format_batch
 from .summary import (
@@ -680,13 +681,12 @@ class PackageWriter:
         self._write_table(archive, "screenshots", f"{description}: when, where and which file", batches)
         return count
 
-    def _training_uses(self) -> list[TrainingSetUse]:
-        query = select(TrainingSetUse).where(TrainingSetUse.subject_id == self.subject.id)
-        if self.scope.date_from:
-            query = query.where(TrainingSetUse.used_on >= self.scope.date_from)
-        if self.scope.date_to:
-            query = query.where(TrainingSetUse.used_on <= self.scope.date_to)
-        return list(db.session.scalars(query.order_by(TrainingSetUse.used_on, TrainingSetUse.dataset)))
+    def _training_uses(self) -> list[LedgerUse]:
+        """The snapshots that held the person (the training-set ledger), within the dates asked."""
+        uses = [u for u in uses_of(self.subject.id)
+                if (not self.scope.date_from or u.used_on >= self.scope.date_from)
+                and (not self.scope.date_to or u.used_on <= self.scope.date_to)]
+        return sorted(uses, key=lambda u: (u.used_on, u.dataset, u.snapshot))
 
     def _consent_history(self) -> list[ConsentEvent]:
         return list(db.session.scalars(select(ConsentEvent).where(ConsentEvent.subject_id == self.subject.id)
@@ -696,7 +696,7 @@ class PackageWriter:
         return list(db.session.scalars(select(AccessRecord).where(AccessRecord.subject_id == self.subject.id)
                                        .order_by(AccessRecord.accessed_at.desc(), AccessRecord.id.desc())))
 
-    def _summary(self, register: dict[str, DataCategory], generated_at: datetime, uses: list[TrainingSetUse],
+    def _summary(self, register: dict[str, DataCategory], generated_at: datetime, uses: list[LedgerUse],
                  consents: list[ConsentEvent], accesses: list[AccessRecord]) -> ExportSummary:
         labels = {c.consent_purpose: c.name for c in register.values() if c.consent_purpose}
         regime = regime_for(self.subject.jurisdiction)

@@ -493,7 +493,7 @@ class _Writer:
             (_("Kept for"), _("%(days)s days from when each item was collected; a retention run deletes each item "
                               "on or after the end of its period, once a day, except while a legal hold applies to "
                               "it.", days=f"{c.retention_days:,}")
-             + (" " + _("Records an erasure marked “removal required” are kept as evidence.")
+             + (" " + _("Records marked “removal required” are kept as evidence.")
                 if c.key == "ai_training_use" else "")),
             (_("Recipients"), "; ".join(c.recipients) or "—"),
             *([(_("Where they receive it"),
@@ -526,15 +526,16 @@ class _Writer:
             return
         self.story.append(self.para(_("Each time records about you went into a snapshot of a data set used to train "
                                       "a model.")))
-        rows = [(u.dataset, u.snapshot, f"{u.record_count:,}", format_date(u.used_on), u.model) for u in uses]
+        rows = [(u.dataset, u.snapshot, f"{u.record_count:,}" if u.record_count is not None else "—", format_date(u.used_on), u.model) for u in uses]
         self.story.append(self.table([_("Data set"), _("Snapshot"), _("Records"), _("Date"), _("Model")], rows,
                                      [3, 2.2, 1.4, 1.6, 3], right=(2,)))
         marked = [u for u in uses if u.removal_required_at is not None]
         if marked:
             self.story.append(self.para(_(
-                "Your erasure covered %(marked)s of these uses (%(snapshots)s): their records are kept, as evidence "
-                "of where your data went, and marked “removal required”. The portal does not itself remove data "
-                "from training sets or from models already trained on them.", marked=f"{len(marked):,}",
+                "%(marked)s of these snapshots (%(snapshots)s) are marked “removal required” (after an erasure, an "
+                "upheld objection or a withdrawal of consent): their records are kept, as evidence of where your "
+                "data went. The portal does not itself remove data from training sets or from models already "
+                "trained on them; your dashboard shows what the AI-training pipeline answered.", marked=f"{len(marked):,}",
                 snapshots=", ".join(f"{u.dataset} {u.snapshot}" for u in marked))))
 
     def consent(self) -> None:

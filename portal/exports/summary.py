@@ -41,10 +41,10 @@ class PackageFile:
 class TrainingUse:
     dataset: str
     snapshot: str
-    record_count: int
+    record_count: int | None  # None: the pipeline did not say
     used_on: date
     model: str
-    removal_required_at: datetime | None = None  # an erasure covered it: kept as evidence, removal required
+    removal_required_at: datetime | None = None  # marked "removal required": kept as evidence
 
 
 @dataclass

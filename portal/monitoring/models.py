@@ -194,30 +194,6 @@ class Screenshot(SealedNames, db.Model):  # type: ignore[name-defined,misc]
         return self.id
 
 
-class TrainingSetUse(db.Model):  # type: ignore[name-defined,misc]
-    """A record that an AI training data set (a snapshot of it) included this subject's data.
-
-    An erasure keeps it (it is the evidence of where the data went) and marks it "removal
-    required": the portal itself does not take data out of training sets or trained models."""
-
-    __tablename__ = "training_set_uses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
-    dataset: Mapped[str] = mapped_column(String(120))
-    snapshot: Mapped[str] = mapped_column(String(120))
-    record_count: Mapped[int] = mapped_column(Integer)
-    used_on: Mapped[date] = mapped_column(Date)
-    model: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[CreatedAt]
-    removal_required_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime(), comment="an erasure covered this use: its data must be removed from the set and its models")
-    removal_request_id: Mapped[str | None] = mapped_column(
-        ForeignKey("data_requests.id", ondelete="SET NULL"), comment="the erasure that asked for the removal")
-
-    __table_args__ = (UniqueConstraint("subject_id", "dataset", "snapshot", name="uq_training_set_uses_subject_snapshot"),)
-
-
 class SubjectCategoryStats(db.Model):  # type: ignore[name-defined,misc]
     """Per subject and category: how many items and when the first and last were collected.
     Kept up to date by ingestion so that pages never count millions of rows per request."""

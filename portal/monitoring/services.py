@@ -16,7 +16,8 @@ from portal.crypto.keys import SealError, SubjectCipher
 from portal.extensions import db
 from portal.monitoring import aggregates
 from portal.monitoring.artifacts import screenshot_path
-from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats, TrainingSetUse
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats
+from portal.training.services import TrainingUse, uses_of
 
 
 @dataclass
@@ -45,15 +46,13 @@ def register() -> list[DataCategory]:
     return list(db.session.scalars(select(DataCategory).order_by(DataCategory.sort_order, DataCategory.key)))
 
 
-def training_set_uses(subject_id: str) -> list[TrainingSetUse]:
-    """The AI training sets (snapshots) that included this subject's data, the latest first."""
-    return list(db.session.scalars(
-        select(TrainingSetUse).where(TrainingSetUse.subject_id == subject_id)
-        .order_by(TrainingSetUse.used_on.desc(), TrainingSetUse.dataset, TrainingSetUse.snapshot)
-    ))
+def training_set_uses(subject_id: str) -> list[TrainingUse]:
+    """The AI training sets (snapshots) that included this subject's data, the latest first, from
+    the training-set ledger (snapshot membership, models, removals and the pipeline's answers)."""
+    return uses_of(subject_id)
 
 
-def category_totals(subject_id: str, uses: Sequence[TrainingSetUse] | None = None,
+def category_totals(subject_id: str, uses: Sequence[TrainingUse] | None = None,
                     held: Collection[str] = ()) -> list[CategoryTotal]:
     """One row per register category (zero where nothing was collected), from the totals table.
     Training-set use is counted from its own small table (``uses``, when the caller has it).
@@ -135,7 +134,7 @@ class Dashboard:
     zone: ZoneInfo
     today: date
     totals: list[CategoryTotal]
-    uses: list[TrainingSetUse]
+    uses: list[TrainingUse]
     daily: dict[date, int]
     hourly: list[int]
     targets: aggregates.TargetSummary

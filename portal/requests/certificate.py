@@ -36,6 +36,8 @@ from portal.i18n import html_lang, person_language, wording
 from portal.jurisdictions import regime_for
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee
+from portal.training.services import ledger_facts
+from portal.training.wording import model_words, removal_words
 
 from .models import DataRequest, RequestState, RequestType
 from .statements import hold_basis_wording
@@ -91,6 +93,9 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
         facts["hold_basis"] = str(result["hold_basis"])
     if result.get("database_files"):  # erasures since the database files are scrubbed say how
         facts["database_files"] = str(result["database_files"])
+    ledger = ledger_facts(request.subject_id)
+    if ledger:  # absent for a person no snapshot held, so that earlier digests stay as they were
+        facts["training_ledger"] = ledger
     return facts
 
 
@@ -239,6 +244,8 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
                                   "already trained on them: the removal is recorded as required, and this "
                                   "certificate does not say that it has been done.")))
 
+        story.extend(_ledger_story(t, facts.get("training_ledger") or [], width))
+
         story.append(t.para(_("What remains, copy by copy"), t.heading))
         story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "
                               "included; blocked items are kept, as said above.")))
@@ -305,6 +312,31 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         doc.build(story)
     out.write(buffer.getvalue())
     return digest
+
+
+# -- the training-set ledger (kept apart: recipients' confirmations have a section of their own) -----------
+
+def _ledger_story(t: _Text, items: list[dict[str, Any]], width: float) -> list[Any]:
+    """The training-set ledger's state for the person: each snapshot that held them, what became of
+    it and of each model trained on it, and the audit entries that recorded it."""
+    if not items:
+        return []
+    story: list[Any] = [t.para(_("Training-set ledger"), t.heading), t.para(_(
+        "Each AI training-set snapshot that held your data, as the portal's ledger records it (by your pseudonymous "
+        "id in training data, never your name), what became of it and of the models trained on it. The ledger is "
+        "kept as evidence: an erasure deletes nothing of it. The audit entries are in the portal's tamper-evident "
+        "log."))]
+    rows: list[list[Any]] = [[t.para(_("Snapshot"), t.cell_bold), t.para(_("Removal"), t.cell_bold),
+                              t.para(_("Models trained on it"), t.cell_bold)]]
+    for item in items:
+        marked = item.get("removal") is not None
+        rows.append([t.para(f"{item['dataset']} / {item['snapshot']} ({item['created_on']})", t.cell),
+                     t.para(removal_words(item), t.cell),
+                     t.para("; ".join(model_words(m, marked) for m in item["models"]) or "—", t.cell)])
+        if item["audit_entry_ids"]:
+            rows.append([t.para(_("Audit entries"), t.muted), t.ascii(" ".join(item["audit_entry_ids"]), t.code), ""])
+    story.append(_table(rows, [45 * mm, width - 100 * mm, 55 * mm]))
+    return story
 
 
 def issue_certificate(request: DataRequest, subject: Employee, *, actor: Actor) -> bytes:

@@ -17,10 +17,10 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from portal.audit.services import Actor, record
-from portal.db import scrub_deleted, utcnow
+from portal.db import scrub_deleted
 from portal.extensions import db
 from portal.i18n.statements import statement
 from portal.jobs import services as jobs
@@ -42,9 +42,10 @@ from portal.monitoring.models import (
     ActivityTarget,
     Screenshot,
     SubjectCategoryStats,
-    TrainingSetUse,
 )
 from portal.people.models import Employee
+from portal.training import services as ledger
+from portal.training.models import RemovalCause
 
 from . import services, statements
 from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
@@ -55,10 +56,9 @@ log = logging.getLogger(__name__)
 __all__ = ["EVENT_KINDS", "KIND_CATEGORY", "SCRUBBED_TABLES", "erase", "erase_after_hold", "hold_basis", "how_to_complain",
            "rebuild_aggregates", "remaining_rows"]
 
-# Tables an erasure deletes from or updates (the person's rows, the aggregates made of them, and
-# the records of use in AI training it marks "removal required": an update leaves the old row
-# version behind until a vacuum).
-SCRUBBED_TABLES = [model.__tablename__ for model in (ActivityEvent, Screenshot, TrainingSetUse, ActivityDaily,
+# Tables an erasure deletes from or updates (the person's rows and the aggregates made of them;
+# the training-set ledger only gains rows: its removals).
+SCRUBBED_TABLES = [model.__tablename__ for model in (ActivityEvent, Screenshot, ActivityDaily,
                                                      ActivityHourly, ActivityTarget, SubjectCategoryStats,
                                                      Rectification)]
 
@@ -89,13 +89,7 @@ def _conditions(category: str, subject_id: str, start: datetime | None, end: dat
         if end:
             conditions.append(Screenshot.captured_at < end)
         return Screenshot.id, conditions
-    conditions = [TrainingSetUse.subject_id == subject_id]
-    if start:
-        conditions.append(TrainingSetUse.used_on >= start.date())
-    if end:  # a use on the day the bounds end in is within them unless they end at midnight
-        conditions.append(TrainingSetUse.used_on < (end.date() if end.time() == time.min
-                                                     else end.date() + timedelta(days=1)))
-    return TrainingSetUse.id, conditions
+    raise ValueError(category)  # records of use in AI training: see _mark_training_uses
 
 
 def _count(request_id: str, category: str) -> ErasureCount:
@@ -106,14 +100,20 @@ def _count(request_id: str, category: str) -> ErasureCount:
     return row
 
 
-def _mark_training_uses(request_id: str, conditions: list[Any]) -> int:
-    """Mark the records of use in scope "removal required" (those an earlier erasure marked keep
-    their first mark) and return how many in scope are so marked."""
-    db.session.execute(update(TrainingSetUse).where(*conditions, TrainingSetUse.removal_required_at.is_(None))
-                       .values(removal_required_at=utcnow(), removal_request_id=request_id)
-                       .execution_options(synchronize_session=False))
-    return db.session.scalar(select(func.count()).select_from(TrainingSetUse).where(
-        *conditions, TrainingSetUse.removal_required_at.is_not(None))) or 0
+def _mark_training_uses(request_id: str, subject_id: str, start: datetime | None, end: datetime | None) -> int:
+    """Mark the snapshots in scope (made within the bounds) that hold the person "removal
+    required" in the training-set ledger (one marked before keeps its first mark) and return how
+    many in scope are so marked. Nothing of the ledger is deleted."""
+    created_from, created_before = _days(start, end)
+    return ledger.mark_removals(subject_id, RemovalCause.ERASURE, request_id=request_id,
+                                created_from=created_from, created_before=created_before)
+
+
+def _days(start: datetime | None, end: datetime | None) -> tuple[date | None, date | None]:
+    """The snapshot days within the bounds: from the start's day, before the end's (a snapshot made
+    on the day the bounds end in is within them unless they end at midnight)."""
+    before = None if end is None else (end.date() if end.time() == time.min else end.date() + timedelta(days=1))
+    return (start.date() if start else None), before
 
 
 def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, categories: list[str],
@@ -132,11 +132,11 @@ def _erase_categories(ctx: jobs.JobContext, request_id: str, subject_id: str, ca
         in_place += sum(tally.values())
         ctx.progress(done, None)
     for category in categories:
-        id_column, conditions = _conditions(category, subject_id, start, end)
         if category == "ai_training_use":
-            _count(request_id, category).removal_required = _mark_training_uses(request_id, conditions)
+            _count(request_id, category).removal_required = _mark_training_uses(request_id, subject_id, start, end)
             db.session.commit()
             continue
+        id_column, conditions = _conditions(category, subject_id, start, end)
         if category in EVENT_KINDS:  # deleted above
             _count(request_id, category)
             db.session.commit()
@@ -268,9 +268,12 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     ctx.progress(done, done + total, force=True)
     held_categories = [c for c in categories if any(hold.covers(c) for hold in holds)]
     for category in held_categories:
-        id_column, conditions = _conditions(category, subject_id, start, end)
-        _count(request_id, category).blocked = db.session.scalar(
-            select(func.count()).select_from(id_column.table).where(*conditions)) or 0
+        if category == "ai_training_use":
+            _count(request_id, category).blocked = ledger.memberships(subject_id, *_days(start, end))
+        else:
+            id_column, conditions = _conditions(category, subject_id, start, end)
+            _count(request_id, category).blocked = db.session.scalar(
+                select(func.count()).select_from(id_column.table).where(*conditions)) or 0
         db.session.commit()
     in_place = _erase_categories(ctx, request_id, subject_id, [c for c in categories if c not in held_categories],
                                  start, end, done)

@@ -32,8 +32,9 @@ from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.deletion import EVENT_KINDS, delete_events, rebuild_aggregates, walk
-from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats, TrainingSetUse
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee
+from portal.training import services as ledger
 
 from .services import active_holds
 
@@ -73,15 +74,14 @@ def _due(category: str, cutoff: datetime) -> tuple[Any, list[Any]]:
                                            ActivityEvent.occurred_at <= cutoff]
     if category == "screenshots":
         return Screenshot.captured_at, [Screenshot.captured_at <= cutoff]
-    return TrainingSetUse.used_on, [TrainingSetUse.used_on <= cutoff.date(),
-                                    TrainingSetUse.removal_required_at.is_(None)]
+    raise ValueError(category)  # records of use in AI training: the ledger's own (training.services)
 
 
 def _subjects_with_due(category: str, cutoff: datetime) -> list[str]:
     """The persons who have items of ``category`` due: from the per-person totals for events and
-    screenshots (whose ``first_at`` is their oldest item), from the small table itself for uses."""
+    screenshots (whose ``first_at`` is their oldest item), from the training-set ledger for uses."""
     if category == "ai_training_use":
-        query = select(TrainingSetUse.subject_id).where(*_due(category, cutoff)[1]).distinct()
+        return ledger.subjects_with_expired(cutoff.date())
     else:
         query = select(SubjectCategoryStats.subject_id).where(SubjectCategoryStats.category == category,
                                                               SubjectCategoryStats.first_at <= cutoff)
@@ -89,6 +89,8 @@ def _subjects_with_due(category: str, cutoff: datetime) -> list[str]:
 
 
 def _count_due(category: str, subject_id: str, cutoff: datetime) -> int:
+    if category == "ai_training_use":
+        return ledger.count_expired(subject_id, cutoff.date())
     column, conditions = _due(category, cutoff)
     subject_column = column.table.c.subject_id
     return db.session.scalar(select(func.count()).select_from(column.table)
@@ -117,12 +119,9 @@ def _delete_due(category: str, subject_id: str, cutoff: datetime, tick: Callable
             deleted += len(ids)
             tick(len(ids))
         return deleted
-    for ids in walk(TrainingSetUse.used_on, TrainingSetUse.id,
-                    [TrainingSetUse.subject_id == subject_id, *_due(category, cutoff)[1]]):
-        db.session.execute(delete(TrainingSetUse).where(TrainingSetUse.id.in_(ids)))
-        db.session.commit()
-        deleted += len(ids)
-        tick(len(ids))
+    deleted = ledger.delete_expired(subject_id, cutoff.date())  # a person's snapshots: a handful
+    db.session.commit()
+    tick(deleted)
     return deleted
 
 
@@ -165,9 +164,7 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
             if deleted and category != "ai_training_use":
                 touched.add(subject_id)
     if "ai_training_use" in run.cutoffs:
-        run.evidence = db.session.scalar(select(func.count()).select_from(TrainingSetUse).where(
-            TrainingSetUse.used_on <= run.cutoffs["ai_training_use"].date(),
-            TrainingSetUse.removal_required_at.is_not(None))) or 0
+        run.evidence = ledger.evidence_count(run.cutoffs["ai_training_use"].date())
     for subject_id in sorted(touched):
         subject = db.session.get(Employee, subject_id)
         if subject is not None:

@@ -748,6 +748,11 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
         # the regime's compelling-legitimate-grounds ground, with reasons).
         purpose = ProcessingPurpose((request.scope or {}).get("purpose") or ProcessingPurpose.AI_TRAINING.value)
         suppress(subject.id, "objection", purpose)
+        if purpose == ProcessingPurpose.AI_TRAINING:  # every snapshot holding them: "removal required"
+            from portal.training.models import RemovalCause
+            from portal.training.services import mark_removals
+
+            mark_removals(subject.id, RemovalCause.OBJECTION, request_id=request.id)
         complete(request, result={"suppressed": purpose.value},
                  outcome=statement(statements.OBJECTION_UPHELD, purpose=purpose.value))
 

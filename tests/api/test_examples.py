@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
 
 from portal.api.views import EXAMPLE_BATCH
@@ -111,3 +112,57 @@ def test_the_demo_seeds_its_data_through_the_ingestion_service(app: Flask) -> No
         assert frank is not None and frank.employment_status == EmploymentStatus.FORMER and frank.left_at is not None
     assert {e.subject_id for e in batches} == set(seeded)
     assert all(e.details["events"] > 1000 and e.details["screenshots"] == 20 for e in batches)
+    # The training-set ledger: two data sets, their snapshots and models; alice's erasure marked the
+    # newest snapshot holding her, which waits for the pipeline's answer.
+    from portal.training.models import TrainingDataset, TrainingModel
+    from portal.training.services import uses_of
+
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(TrainingDataset.name))) == {"activity-patterns", "screen-context"}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TrainingModel)) == 3
+        alice = people.find_by_email("alice@example.com")
+        assert alice is not None
+        uses = uses_of(alice.id)
+        pending = [u for u in uses if u.pending]
+        assert len(uses) == 3 and len(pending) == 1
+        assert pending[0].dataset == "screen-context" and pending[0].removal is not None
+        assert pending[0].removal.cause == "erasure" and pending[0].request_reference is not None
+
+
+def test_the_training_pipeline_registers_a_snapshot_and_answers_a_removal(app: Flask, tmp_path: Path,
+                                                                          make_token: Callable[..., str]) -> None:
+    from portal.training.services import uses_of
+
+    ids = {name: make_employee(app, f"{name}@example.com") for name in ("ana", "ben", "cleo")}
+    with app.app_context():
+        names = {pseudonym(subject): name for name, subject in ids.items()}
+    source, out = tmp_path / "training.jsonl", tmp_path / "filtered.jsonl"
+    source.write_text("".join(json.dumps({"pseudonym": p, "features": [n]}) + "\n" for n in range(2) for p in names))
+    token = make_token("exclusions:read", "training", name="training pipeline")
+    headers = {"Authorization": f"Bearer {token}"}
+    with LiveServer(app) as live:
+        client = app.test_client()
+        assert client.post("/api/v1/training/datasets", headers=headers, json={
+            "name": "activity", "purpose": "Predict focus time.",
+            "source_categories": ["app_activity"]}).status_code == 201
+        first = run("training_pipeline.py", token, "--url", live.url, "--in", str(source), "--out", str(out),
+                    "--dataset", "activity", "--snapshot", "s1")
+        assert first.returncode == 0, first.stderr
+        assert "registered activity/s1 with 3 people" in first.stdout
+        assert client.post("/api/v1/training/models", headers=headers, json={
+            "name": "FocusPredict", "version": "1", "trained_on": "2026-12-01",
+            "snapshots": [{"dataset": "activity", "snapshot": "s1"}]}).status_code == 201
+        with app.app_context():  # ben withdraws: s1 must have him removed
+            consent.decide(ids["ben"], Purpose.AI_TRAINING, Decision.WITHDRAWN, actor=Actor("employee", ids["ben"]),
+                           method="test", device="test", policy_version=None)
+            db.session.commit()
+        second = run("training_pipeline.py", token, "--url", live.url, "--in", str(source), "--out", str(out),
+                     "--dataset", "activity", "--snapshot", "s1-r1", "--replaces", "s1", "--retrained-version", "2")
+        assert second.returncode == 0, second.stderr
+        assert "registered activity/s1-r1 with 2 people" in second.stdout
+        assert "answered 1 removal(s) on activity/s1: replaced by s1-r1; FocusPredict 1 retrained as 2" in second.stdout
+    assert {names[json.loads(line)["pseudonym"]] for line in out.read_text().splitlines()} == {"ana", "cleo"}
+    with app.app_context():
+        (use,) = [u for u in uses_of(ids["ben"]) if u.snapshot == "s1"]
+        assert use.removal is not None and (use.removal.answer, use.replacement) == ("replaced", "s1-r1")
+        assert [(m.label, m.action, m.new_version) for m in use.models] == [("FocusPredict 1", "retrained", "2")]

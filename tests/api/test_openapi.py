@@ -4,6 +4,7 @@ reference page is served from the package under the strict CSP."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -12,12 +13,13 @@ from typing import Any
 import msgspec
 import pytest
 import requests
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.api import exclusions as feed
-from portal.api import views
+from portal.api import training, views
 from portal.api.openapi import OPERATIONS, Operation
 from portal.api.views import NDJSON
 from portal.audit.services import Actor
@@ -28,9 +30,18 @@ from portal.people.models import Employee, EmploymentStatus
 from portal.people.pseudonyms import pseudonym
 from portal.requests import services as request_services
 from portal.requests.models import RequestState, RequestType
+from portal.training import services as ledger
+from portal.training.models import RemovalCause, SnapshotRemoval
 from tests.conftest import LiveServer
 from tests.helpers import make_employee
 
+TRAINING_OPERATIONS = {
+    ("post", "/api/v1/training/datasets"), ("get", "/api/v1/training/datasets/{dataset}"),
+    ("post", "/api/v1/training/datasets/{dataset}/snapshots"),
+    ("get", "/api/v1/training/datasets/{dataset}/snapshots/{snapshot}"),
+    ("post", "/api/v1/training/datasets/{dataset}/snapshots/{snapshot}/answer"), ("get", "/api/v1/training/removals"),
+    ("post", "/api/v1/training/models"), ("get", "/api/v1/training/models/{name}/versions/{version}"),
+    ("post", "/api/v1/training/models/{name}/versions/{version}/outcomes")}
 ALL_SCOPES = ("ingest", "exclusions:read", "recipient", "training", "requests:read", "scim")
 
 
@@ -47,7 +58,8 @@ def test_the_document_is_openapi_3_1_with_an_example_on_every_body_and_response(
     assert {(m, p) for p, m, _ in operations} == {("post", "/api/v1/ingest"), ("post", "/api/v1/ingest/bulk"),
                                                   ("get", "/api/v1/exclusions"),
                                                   ("get", "/api/v1/exclusions/{pseudonym}"),
-                                                  ("get", "/api/v1/requests/{request_id}")}
+                                                  ("get", "/api/v1/requests/{request_id}"),
+                                                  *TRAINING_OPERATIONS}
     for path, method, op in operations:
         assert op["security"] and op["x-scope"], path
         for media in op.get("requestBody", {}).get("content", {}).values():
@@ -110,6 +122,8 @@ class World:
         objector = make_employee(app, "olga@example.com")
         changed_mind = make_employee(app, "cleo@example.com")
         requester = make_employee(app, "rita@example.com")
+        member = make_employee(app, "mia@example.com")
+        member_2 = make_employee(app, "noah@example.com")
         with app.app_context():
             request_services.suppress(objector, "objection")
             for decision in (Decision.WITHDRAWN, Decision.GRANTED):
@@ -126,11 +140,26 @@ class World:
             db.session.commit()
             self.pseudonym, self.request_id = pseudonym(objector), filed.id
             self.pseudonym_2 = pseudonym(changed_mind)
+            # The training-set ledger the examples start from (tests the API's own paths elsewhere).
+            pipeline = Actor("api-token", "docs")
+            self.members = {training.EXAMPLE_MEMBER: pseudonym(member), training.EXAMPLE_MEMBER_2: pseudonym(member_2)}
+            ledger.register_dataset("activity-patterns", training.DATASET_EXAMPLE["purpose"],
+                                    training.CATEGORIES, actor=pipeline)
+            ledger.register_snapshot("activity-patterns", "ap-2026-09-30", date(2026, 10, 9), training.CATEGORIES,
+                                     [(member, 3137), (member_2, 2980)], actor=pipeline)
+            ledger.register_model("FocusPredict", "2.2", date(2026, 10, 20), [("activity-patterns", "ap-2026-09-30")],
+                                  actor=pipeline)
+            ledger.mark_removals(member, RemovalCause.CONSENT_WITHDRAWN)
+            db.session.execute(sa.update(SnapshotRemoval).values(marked_at=moments[0]))
+            db.session.commit()
+            self.member_2 = member_2
         self.token = make_token(*ALL_SCOPES, name="all scopes")
         self.wrong = make_token("scim", name="no scope of these")
 
     def real(self, text: str) -> str:
         """The example's deployment-specific values (pseudonym, request id) as they are here."""
+        for example, real in self.members.items():
+            text = text.replace(example, real)
         return (text.replace(views.EXAMPLE_PSEUDONYM, self.pseudonym)
                 .replace(views.EXAMPLE_PSEUDONYM_2, self.pseudonym_2)
                 .replace(views.EXAMPLE_REQUEST_ID, self.request_id))
@@ -142,6 +171,8 @@ class World:
         if isinstance(value, list):
             return [self.documented(v) for v in value]
         if isinstance(value, str):
+            for example, real in self.members.items():
+                value = value.replace(real, example)
             return (value.replace(self.pseudonym, views.EXAMPLE_PSEUDONYM)
                     .replace(self.pseudonym_2, views.EXAMPLE_PSEUDONYM_2)
                     .replace(self.request_id, views.EXAMPLE_REQUEST_ID))
@@ -166,6 +197,8 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
             url = live.url + world.real(path or op.path.format(**{p.name: p.example for p in op.params
                                                                   if p.where == "path"}))
             headers = {"Authorization": f"Bearer {token}"} if token else {}
+            if body is not None:
+                body = json.loads(world.real(json.dumps(body)))
             if raw is not None:
                 headers["Content-Type"] = content_type
             return requests.request(op.method.upper(), url, headers=headers, json=body, data=raw, timeout=30)
@@ -211,6 +244,7 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
         expect(feed, "bad-cursor", call(feed, token=world.token, path=op_path(feed) + "?after=not-a-cursor"))
         expect(check, "unknown", call(check, token=world.token, path=f"/api/v1/exclusions/tp_{'a' * 26}"))
         expect(status, "unknown", call(status, token=world.token, path=f"/api/v1/requests/{'0' * 32}"))
+        training_errors(world, call, expect)
         app.config["API_RATE_LIMIT"] = "1 per minute"
         limited = make_token("exclusions:read", name="limited")
         call(feed, token=limited)
@@ -221,6 +255,45 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
     not_live = {(ingest.path, "busy")}  # needs the audit lock held for 15 s: tests/audit covers AuditBusy
     missing = {(path, name) for path, name in documented if name not in shared} - checked - not_live
     assert missing == set()
+
+
+def training_errors(world: World, call: Callable[..., requests.Response], expect: Callable[..., None]) -> None:
+    """The training-set ledger's documented errors, after its examples ran in order."""
+    ops = {op.operation_id: op for op in OPERATIONS if op.path.startswith("/api/v1/training")}
+    dataset, get_dataset, snapshot, get_snapshot, answer, model, outcome, get_model = (ops[n] for n in (
+        "training_dataset_create", "training_dataset", "training_snapshot_create", "training_snapshot",
+        "training_snapshot_answer", "training_model_create", "training_model_outcome", "training_model"))
+    token = world.token
+    expect(dataset, "again", call(dataset, token=token, body=training.NEW_DATASET))
+    expect(dataset, "invalid", call(dataset, token=token, body={"name": 1}))
+    expect(get_dataset, "unknown", call(get_dataset, token=token, path="/api/v1/training/datasets/nothing"))
+    expect(snapshot, "again", call(snapshot, token=token, body=training.SNAPSHOT_EXAMPLE))
+    expect(snapshot, "unknown", call(snapshot, token=token, body=training.SNAPSHOT_EXAMPLE,
+                                     path="/api/v1/training/datasets/nothing/snapshots"))
+    expect(get_snapshot, "unknown", call(get_snapshot, token=token,
+                                         path="/api/v1/training/datasets/activity-patterns/snapshots/nothing"))
+    answered = "/api/v1/training/datasets/activity-patterns/snapshots/ap-2026-09-30/answer"
+    expect(answer, "nothing-pending", call(answer, token=token, body={"answer": "deleted"}, path=answered))
+    expect(answer, "unknown", call(answer, token=token, body={"answer": "deleted"},
+                                   path="/api/v1/training/datasets/activity-patterns/snapshots/nothing/answer"))
+    with world.app.app_context():  # the second person's removal: every snapshot holding them is marked
+        ledger.mark_removals(world.member_2, RemovalCause.CONSENT_WITHDRAWN)
+        db.session.commit()
+    expect(answer, "still-there", call(answer, token=token, body={"answer": "replaced",
+                                                                  "replacement": "ap-2026-09-30-r1"},
+                                       path="/api/v1/training/datasets/activity-patterns/snapshots/ap-2026-12-31/answer"))
+    expect(model, "pending", call(model, token=token, body={
+        **training.MODEL_EXAMPLE, "version": "9.9", "snapshots": [{"dataset": "activity-patterns",
+                                                                   "snapshot": "ap-2026-12-31"}]}))
+    expect(model, "unknown", call(model, token=token, body={
+        **training.MODEL_EXAMPLE, "version": "9.8", "snapshots": [{"dataset": "activity-patterns",
+                                                                   "snapshot": "nothing"}]}))
+    expect(model, "invalid", call(model, token=token, body={"name": 1}))
+    expect(outcome, "again", call(outcome, token=token, body=outcome.body_examples["retrained"]))
+    expect(outcome, "unknown", call(outcome, token=token, body=outcome.body_examples["retrained"],
+                                    path="/api/v1/training/models/FocusPredict/versions/0.1/outcomes"))
+    expect(get_model, "unknown", call(get_model, token=token,
+                                      path="/api/v1/training/models/FocusPredict/versions/0.1"))
 
 
 def op_path(op: Operation) -> str:

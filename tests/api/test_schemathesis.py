@@ -42,10 +42,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def test_no_server_error_and_every_answer_as_documented(app: Flask, make_token: Callable[..., str]) -> None:
     make_employee(app, "alice@example.com", employee_number="E1001")
     app.config["API_RATE_LIMIT"] = "100000 per minute"
-    headers = {"Authorization": f"Bearer {make_token('ingest', 'exclusions:read', 'requests:read')}"}
+    headers = {"Authorization": f"Bearer {make_token('ingest', 'exclusions:read', 'requests:read', 'training')}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 14
     for operation in operations:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))

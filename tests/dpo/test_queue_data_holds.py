@@ -16,13 +16,14 @@ from portal.db import utcnow
 from portal.dpo.views import PAGE_SIZE, page_numbers
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import AccessRecord, TrainingSetUse
+from portal.monitoring.models import AccessRecord
 from portal.people.models import Employee
 from portal.requests import services as requests
 from portal.requests.models import DataRequest, LegalHold, Queue, QueueMember, RoutingRule
+from portal.training.services import record_use
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
-from tests.helpers import audit_entries, event, make_employee, snapshot
+from tests.helpers import audit_entries, event, make_employee, mark_removal, snapshot
 
 ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 
@@ -412,12 +413,11 @@ def test_routing_functions_refuse_directly(cast: Cast) -> None:
 
 def test_the_data_summary_shows_uses_an_erasure_marked_removal_required(cast: Cast) -> None:
     with cast.app.app_context():
-        db.session.add_all([
-            TrainingSetUse(subject_id=cast.ids["alice"], dataset="assist", snapshot="s-1", record_count=4,
-                           used_on=date(2026, 10, 1), model="assist-7b",
-                           removal_required_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC)),
-            TrainingSetUse(subject_id=cast.ids["alice"], dataset="assist", snapshot="s-2", record_count=2,
-                           used_on=date(2026, 10, 2), model="assist-7b")])
+        record_use(cast.ids["alice"], dataset_name="assist", snapshot_name="s-1", record_count=4,
+                   used_on=date(2026, 10, 1), model_name="assist-7b")
+        record_use(cast.ids["alice"], dataset_name="assist", snapshot_name="s-2", record_count=2,
+                   used_on=date(2026, 10, 2), model_name="assist-7b")
+        mark_removal(cast.ids["alice"], "s-1", at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
         db.session.commit()
     request_id = cast.file("access")
     data_url = f"/dpo/requests/{request_id}/data"
@@ -425,7 +425,10 @@ def test_the_data_summary_shows_uses_an_erasure_marked_removal_required(cast: Ca
     page = html(cast.get("dana", data_url))
     table = re.search(r'id="data-training">(.*?)</table>', page, re.S)
     assert table is not None
-    rows = re.findall(r"<tr><th scope=\"row\">assist</th><td>(s-\d)</td>.*?<td>([^<]*)</td></tr>", table.group(1), re.S)
-    assert dict(rows) == {"s-1": "Removal required since 20 November 2026 (erasure)", "s-2": "Used"}
+    rows = re.findall(r"<tr><th scope=\"row\">assist</th><td>(s-\d)</td>(.*?)</tr>", table.group(1), re.S)
+    status = {snapshot: " ".join(re.sub(r"<[^>]+>", " ", cells).split()) for snapshot, cells in rows}
+    assert status["s-1"].endswith("Removal required since 20 November 2026, after an erasure. "
+                                  "Waiting for the AI-training team's answer.")
+    assert status["s-2"].endswith("Used") and "assist-7b" in status["s-2"]
     assert 'id="data-training-removal"' in page
     assert "The portal does not remove data from training sets or trained models itself" in page

@@ -141,6 +141,12 @@ def test_a_completed_erasure_is_packed_with_its_entries_facts_and_a_fresh_signed
     statements = {e["kind"]: e["statement"] for e in facts["timeline"] if e["statement"]}
     assert statements == {"extension": EXTENSION_REASON}  # not the question, the answer or the notes
     assert facts["audit"]["entry_ids"] == [json.loads(e["entry"])["id"] for e in entries]
+    # The training-set ledger's state for what this request marked, tied to its entries in the pack.
+    (item,) = facts["training_ledger"]
+    assert item["removal"]["cause"] == "erasure" and item["removal"]["request_id"] == request_id
+    assert item["removal"]["answer"] is None and item["audit_entry_ids"]
+    assert set(item["audit_entry_ids"]) <= set(facts["audit"]["entry_ids"])
+    assert "training:removal:mark" in tags
 
     # Nothing anyone wrote to or about the requester, and no names or e-mail addresses, anywhere.
     text = all_text(made)
@@ -158,6 +164,7 @@ def test_a_completed_erasure_is_packed_with_its_entries_facts_and_a_fresh_signed
     for raw in ("in_review", "(erasure)", "— → received", "day(s)", "fulfilling", " dpo "):
         assert raw not in flat, raw
     assert "New → Received" in flat and "Being carried out" in flat and "Completed" in flat
+    assert "Training-set ledger" in flat and "Waiting for the AI-training team's answer." in flat
 
 
 @both_databases

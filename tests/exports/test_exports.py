@@ -32,12 +32,13 @@ from portal.jobs.models import Job, JobState
 from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.artifacts import screenshot_path
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, TrainingSetUse
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.monitoring.services import open_event
 from portal.people.models import Employee
 from portal.people.services import find_by_email
 from portal.requests import services
 from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
 from tests.helpers import (
     audit_entries,
@@ -45,6 +46,7 @@ from tests.helpers import (
     event,
     grant_all_consents,
     make_employee,
+    mark_removal,
     sign_in,
     snapshot,
     step_up,
@@ -272,8 +274,9 @@ def test_a_use_an_erasure_marked_is_in_the_copy_as_removal_required(app: Flask, 
                                                                       alice: str) -> None:
     marked_at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     with app.app_context():
-        db.session.execute(sa.update(TrainingSetUse).where(TrainingSetUse.subject_id == alice)
-                           .values(removal_required_at=marked_at))
+        for name in db.session.scalars(sa.select(TrainingSnapshot.name).join(
+                SnapshotMember, SnapshotMember.snapshot_id == TrainingSnapshot.id).where(SnapshotMember.subject_id == alice)):
+            mark_removal(alice, name, at=marked_at)
         db.session.commit()
     _, body = ready_export(app, client, categories=["ai_training_use"])
     archive = zipfile.ZipFile(io.BytesIO(body))
@@ -283,7 +286,7 @@ def test_a_use_an_erasure_marked_is_in_the_copy_as_removal_required(app: Flask, 
     assert line["removal_required_at"] == "2026-11-20T09:30:00.000000Z"
     report = " ".join("\n".join(page.extract_text() for page in PdfReader(io.BytesIO(archive.read("report.pdf")))
                                  .pages).split())
-    assert "Your erasure covered 1 of these uses (assist-v2 2026-10)" in report
+    assert "1 of these snapshots (assist-v2 2026-10) are marked “removal required”" in report
     assert "does not itself remove data from training sets or from models already trained on them" in report
     index = archive.read("index.html").decode()
     assert "(removal required)" in index and "The portal does not itself remove data" in index

@@ -67,16 +67,19 @@ def demo_data(app: Flask) -> list[str]:
     from portal.api.tokens import Scope
     from portal.consent.models import ConsentEvent
     from portal.jobs.models import Job
-    from portal.monitoring.models import ActivityTarget, DataCategory, TrainingSetUse
+    from portal.monitoring.models import DataCategory
     from portal.people.models import Employee
     from portal.policy.models import PolicyVersion
     from portal.requests.models import DataRequest, LegalHold, RequestEvent
+    from portal.training.models import TrainingDataset, TrainingModel, TrainingSnapshot
 
     texts: list[str] = []
     with app.app_context():
-        texts += list(db.session.scalars(sa.select(ActivityTarget.target).distinct()))
-        for use in db.session.scalars(sa.select(TrainingSetUse)):
-            texts += [use.dataset, use.snapshot or "", use.model or ""]
+        texts += list(db.session.scalars(sa.select(TrainingDataset.name)))
+        texts += list(db.session.scalars(sa.select(TrainingDataset.purpose)))
+        texts += list(db.session.scalars(sa.select(TrainingSnapshot.name)))
+        texts += [f"{m.name} {m.version}".strip() for m in db.session.scalars(sa.select(TrainingModel))]
+        texts += list(db.session.scalars(sa.select(TrainingModel.name)))
         for version in db.session.scalars(sa.select(PolicyVersion)):
             texts += [str(getattr(version, name, "") or "") for name in ("title", "body_markdown", "change_summary")]
         for hold in db.session.scalars(sa.select(LegalHold)):

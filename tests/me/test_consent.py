@@ -16,7 +16,7 @@ from portal.consent import services as consent
 from portal.consent.models import ConsentEvent, Purpose, Suppression
 from portal.extensions import db
 from portal.monitoring.ingest import IngestError, ingest_batch
-from portal.monitoring.models import TrainingSetUse
+from portal.training.models import SnapshotMember
 from tests.conftest import both_databases
 from tests.helpers import event, grant_all_consents, make_employee
 from tests.monitoring.support import shot
@@ -74,7 +74,7 @@ def test_withdrawing_ai_training_suppresses_at_once_and_the_gate_refuses(app: Fl
             consent.record_training_use(alice, dataset="activity-v7", snapshot="2026-11", record_count=10,
                                         used_on=date(2026, 11, 1), model="cursor-lm", actor=Actor.system())
         db.session.rollback()
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(TrainingSetUse)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SnapshotMember)) == 0
         assert not consent.is_suppressed(alice, Purpose.SCREENSHOT_CAPTURE), "the other purpose is untouched"
 
     page = client.get("/me/consent").get_data(as_text=True)
@@ -109,7 +109,7 @@ def test_granting_again_lifts_the_suppression(app: Flask, client: FlaskClient, a
         use = consent.record_training_use(alice, dataset="activity-v7", snapshot="2026-11", record_count=10,
                                           used_on=date(2026, 11, 1), model="cursor-lm", actor=Actor.system())
         db.session.commit()
-        assert use.id is not None
+        assert use.snapshot_id is not None and use.snapshot == "2026-11" and use.removal is None
     assert [e.subject_id for e in audit(app, "monitoring:training-use:record")] == [alice]
 
 

@@ -20,12 +20,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
+from portal.audit.services import Actor
+from portal.consent import services as consent
+from portal.consent.models import Decision, Purpose
 from portal.extensions import db
 from portal.jurisdictions import regime_for
 from portal.monitoring import aggregates
 from portal.monitoring.ingest import ingest_batch
-from portal.monitoring.models import ActivityDaily, ActivityHourly, DataCategory, TrainingSetUse
+from portal.monitoring.models import ActivityDaily, ActivityHourly, DataCategory
+from portal.people.models import Employee
 from portal.people.services import find_by_email
+from portal.requests import services as rs
+from portal.requests.models import RequestType
+from portal.training import services as ledger
+from portal.training.models import ModelAction, RemovalAnswer, RemovalCause, SnapshotRemoval, TrainingSnapshot
+from portal.training.services import record_use
 from tests.conftest import set_idp_user
 from tests.helpers import event, grant_all_consents, sign_in
 from tests.monitoring.support import shot
@@ -67,12 +76,10 @@ def alice(app: Flask, client: FlaskClient) -> str:
         subject = signed_in(client, "alice@example.com")
         grant_all_consents(subject)
         ingest_batch(subject, alice_events(60), [shot(1, captured_at=(NOW - timedelta(days=2)).isoformat())])
-        db.session.add_all([
-            TrainingSetUse(subject_id=subject, dataset="activity-2025q3", snapshot="snap-0007", record_count=41_234,
-                           used_on=date(2025, 9, 30), model="focus-predictor-v3"),
-            TrainingSetUse(subject_id=subject, dataset="ui-screens", snapshot="snap-0002", record_count=12,
-                           used_on=date(2025, 11, 4), model="screen-parser-v1"),
-        ])
+        record_use(subject, dataset_name="activity-2025q3", snapshot_name="snap-0007", record_count=41_234,
+                   used_on=date(2025, 9, 30), model_name="focus-predictor", model_version="v3")
+        record_use(subject, dataset_name="ui-screens", snapshot_name="snap-0002", record_count=12,
+                   used_on=date(2025, 11, 4), model_name="screen-parser", model_version="v1")
         db.session.commit()
     return subject
 
@@ -132,27 +139,64 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
 
 def test_training_set_uses_are_listed(client: FlaskClient, alice: str) -> None:
     table = text_of(section(page(client), "training"))
-    assert "activity-2025q3 snap-0007 41,234 30 September 2025 focus-predictor-v3" in table
-    assert "ui-screens snap-0002 12 4 November 2025 screen-parser-v1" in table
+    assert "activity-2025q3 activity-2025q3 snap-0007 41,234 30 September 2025 focus-predictor v3" in table
+    assert "ui-screens ui-screens snap-0002 12 4 November 2025 screen-parser v1" in table
     assert table.index("ui-screens") < table.index("activity-2025q3"), "the latest first"
 
 
 def test_uses_an_erasure_marked_are_shown_as_removal_required_and_kept(app: Flask, client: FlaskClient,
                                                                        alice: str) -> None:
     with app.app_context():
-        db.session.execute(sa.update(TrainingSetUse).where(TrainingSetUse.snapshot == "snap-0007")
-                           .values(removal_required_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC)))
+        subject = db.session.get(Employee, alice)
+        assert subject is not None
+        filed = rs.file_request(subject, RequestType.ERASURE, actor=Actor("employee", alice)).request
+        reference = filed.reference
+        ledger.mark_removals(alice, RemovalCause.ERASURE, request_id=filed.id, created_before=date(2025, 10, 1))
+        db.session.execute(sa.update(SnapshotRemoval).values(marked_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC)))
         db.session.commit()
     html = page(client)
     table = text_of(section(html, "training"))
-    assert "activity-2025q3 snap-0007 41,234 30 September 2025 focus-predictor-v3 Removal required (since 20 November 2026)" in table
-    assert "ui-screens snap-0002 12 4 November 2025 screen-parser-v1 —" in table
+    assert ("snap-0007 41,234 30 September 2025 focus-predictor v3: no answer yet "
+            f"Removal required since 20 November 2026, after your erasure request {reference}. "
+            "Waiting for the AI-training team's answer.") in table
+    assert "screen-parser v1 —" in table
+    assert "1 training-set snapshot still holds your data and must have it removed" in table
     assert ("The portal does not itself remove data from training sets or from models already trained on them"
             in table)
     # The retention run keeps the marked record: the promise is for the other one, and says so.
     ai = text_of(section(html, "category-ai_training_use"))
     assert "The oldest item will be deleted on or after 3 November 2028" in ai  # 4 Nov 2025 + 1095 days
-    assert "1 record marked “removal required” by an erasure is kept as evidence and not deleted." in ai
+    assert "1 record marked “removal required” is kept as evidence and not deleted." in ai
+
+
+def test_the_pipelines_answers_are_shown_in_plain_words(app: Flask, client: FlaskClient, alice: str) -> None:
+    with app.app_context():
+        consent.decide(alice, Purpose.AI_TRAINING, Decision.WITHDRAWN, actor=Actor("employee", alice),
+                       method="test", device="test", policy_version=None)  # marks both snapshots
+        pipeline = Actor("api-token", "t")
+        replacement = TrainingSnapshot(dataset_id=db.session.scalar(sa.select(TrainingSnapshot.dataset_id).where(
+            TrainingSnapshot.name == "snap-0007")), name="snap-0008", created_on=date(2026, 12, 1),
+            source_categories=["app_activity"], member_count=0)
+        db.session.add(replacement)
+        db.session.flush()
+        ledger.answer_removals("activity-2025q3", "snap-0007", RemovalAnswer.REPLACED, replacement="snap-0008",
+                               actor=pipeline)
+        ledger.answer_removals("ui-screens", "snap-0002", RemovalAnswer.KEPT, basis="GDPR Art. 17(3)(e)",
+                               actor=pipeline)
+        ledger.register_model("focus-predictor", "v4", date(2026, 12, 2), [("activity-2025q3", "snap-0008")],
+                              actor=pipeline)
+        ledger.record_model_outcome("focus-predictor", "v3", "activity-2025q3", "snap-0007", ModelAction.RETRAINED,
+                                    new_version="v4", actor=pipeline)
+        ledger.record_model_outcome("screen-parser", "v1", "ui-screens", "snap-0002", ModelAction.UNLEARNED,
+                                    actor=pipeline)
+        db.session.commit()
+    table = text_of(section(page(client), "training"))
+    assert "focus-predictor v3: retrained as version v4 without this snapshot" in table
+    assert "replaced by snapshot snap-0008, which the portal checked does not contain your data." in table
+    assert "after your withdrawal of consent to AI training" in table
+    assert "screen-parser v1: the AI-training team reports that unlearning was applied" in table
+    assert "the snapshot is kept, on this legal basis as the AI-training team stated it: GDPR Art. 17(3)(e)" in table
+    assert "still holds your data" not in table
 
 
 RIGHT_LINKS = {"right-access": ["/me/activity", "/me/screenshots"], "right-purposes": ["#collected", "/policy"],

@@ -19,7 +19,7 @@ from portal.people import services as people
 from portal.people.models import Employee
 from portal.requests import certificate, services
 from portal.requests.models import DataRequest, RequestState, RequestType
-from tests.helpers import audit_entries
+from tests.helpers import audit_entries, grant_all_consents
 
 RESULT = {"categories": {"screenshots": {"deleted": 17, "blocked": 5}, "input_events": {"deleted": 1234, "blocked": 0},
                          "app_activity": {"deleted": 0, "blocked": 0}},
@@ -184,3 +184,43 @@ def get_employee(req: DataRequest) -> Employee:
     found = db.session.get(Employee, req.subject_id)
     assert found is not None
     return found
+
+
+def test_the_training_set_ledger_for_the_person_is_certified_with_its_audit_entries(app: Flask, ctx: None) -> None:
+    """The certificate states the ledger's state for the person: each snapshot that held them, its
+    removal and the pipeline's answer, each model's outcome, and the ids of the audit entries
+    that recorded them (the facts digest covers it all)."""
+    from datetime import date
+
+    from portal.training import services as ledger
+    from portal.training.models import ModelAction, RemovalAnswer, RemovalCause
+
+    who = subject("Ana", None)
+    grant_all_consents(who.id)
+    ledger.record_use(who.id, dataset_name="activity", snapshot_name="s1", record_count=5, used_on=date(2026, 10, 1),
+                      model_name="FocusPredict", model_version="2.2")
+    ledger.record_use(who.id, dataset_name="activity", snapshot_name="s2", record_count=7, used_on=date(2026, 11, 1),
+                      model_name="FocusPredict", model_version="2.3")
+    req = completed_erasure(who, {"categories": {"ai_training_use": {"deleted": 0, "blocked": 0,
+                                                                     "removal_required": 2}}, "key_destroyed": False})
+    ledger.mark_removals(who.id, RemovalCause.ERASURE, request_id=req.id)
+    pipeline = Actor("api-token", "t")
+    ledger.answer_removals("activity", "s1", RemovalAnswer.DELETED, actor=pipeline)
+    ledger.record_model_outcome("FocusPredict", "2.2", "activity", "s1", ModelAction.UNLEARNED, actor=pipeline)
+    db.session.flush()
+    facts = certificate.certificate_facts(req)
+    items = {i["snapshot"]: i for i in facts["training_ledger"]}
+    assert items["s1"]["removal"]["answer"] == "deleted" and items["s2"]["removal"]["answer"] is None
+    assert items["s1"]["models"][0]["action"] == "unlearned"
+    from portal.audit.models import AuditEntry
+
+    tags = {e.entry_id: e.tag for e in db.session.scalars(db.select(AuditEntry))}
+    assert {tags[i] for i in items["s1"]["audit_entry_ids"]} == {"training:removal:mark", "training:removal:answer",
+                                                                  "training:model:outcome"}
+    assert {tags[i] for i in items["s2"]["audit_entry_ids"]} == {"training:removal:mark"}
+    _digest, text = write(req, who)
+    flat = " ".join(text.split())
+    assert "Training-set ledger" in flat
+    assert "the AI-training team reports that the snapshot was deleted" in flat
+    assert "FocusPredict 2.2: the AI-training team reports that unlearning was applied" in flat
+    assert "Waiting for the AI-training team's answer." in flat and "FocusPredict 2.3: no answer yet" in flat

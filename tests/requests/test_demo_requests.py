@@ -139,8 +139,9 @@ def test_the_demo_seeds_dates_agree_with_its_audit_log(app: Flask) -> None:
     moments, still verifies: its times follow its sequence."""
     from portal.audit.verify import verify_log
     from portal.consent.models import ConsentEvent, Decision, Purpose
-    from portal.monitoring.models import Screenshot, TrainingSetUse
+    from portal.monitoring.models import Screenshot
     from portal.policy.models import PolicyVersion
+    from portal.training.models import SnapshotMember, TrainingSnapshot
 
     manual_jobs(app)
     result = app.test_cli_runner().invoke(args=["demo", "seed"])
@@ -171,9 +172,10 @@ def test_the_demo_seeds_dates_agree_with_its_audit_log(app: Flask) -> None:
         assert shots
         for shot in shots:
             assert given[(shot.subject_id, Purpose.SCREENSHOT_CAPTURE.value)].decided_at < shot.captured_at
-        uses = list(db.session.scalars(sa.select(TrainingSetUse)))
+        uses = db.session.execute(sa.select(SnapshotMember.subject_id, TrainingSnapshot.created_on)
+                                  .join(TrainingSnapshot, TrainingSnapshot.id == SnapshotMember.snapshot_id)).all()
         assert uses
-        for use in uses:
-            assert given[(use.subject_id, Purpose.AI_TRAINING.value)].decided_at.date() <= use.used_on
+        for subject_id, created_on in uses:  # no snapshot holds anyone before their consent to AI training
+            assert given[(subject_id, Purpose.AI_TRAINING.value)].decided_at.date() <= created_on
         verified = verify_log(check_heads=False)
         assert verified.ok, verified.problems

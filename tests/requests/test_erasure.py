@@ -49,13 +49,13 @@ from portal.monitoring.models import (
     ActivityTarget,
     Screenshot,
     SubjectCategoryStats,
-    TrainingSetUse,
 )
 from portal.monitoring.services import open_event, open_screenshot
 from portal.people.models import Employee
 from portal.requests import erasure
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, ErasureCount, RequestState, RequestType
+from portal.training.models import SnapshotMember, SnapshotRemoval
 from tests.conftest import both_databases
 from tests.helpers import make_employee
 from tests.requests.support import (
@@ -113,7 +113,7 @@ def held(subject_id: str) -> dict[str, int]:
                                      .group_by(ActivityEvent.category)).tuples().all())
     return {"input_events": events.get("input_events", 0), "app_activity": events.get("app_activity", 0),
             "screenshots": count(Screenshot, Screenshot.subject_id == subject_id),
-            "ai_training_use": count(TrainingSetUse, TrainingSetUse.subject_id == subject_id)}
+            "ai_training_use": count(SnapshotMember, SnapshotMember.subject_id == subject_id)}
 
 
 def shot_files(subject_id: str) -> set[str]:
@@ -216,9 +216,13 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     assert erasure_counts(request_id) == {**{c: (n, 0) for c, n in erased.items()}, "ai_training_use": (0, 0)}
     # The records of use in AI training are the evidence of where the data went: kept, marked.
     assert held(world.alice) == {**dict.fromkeys(CATEGORIES, 0), "ai_training_use": 2}
-    marks = db.session.execute(sa.select(TrainingSetUse.removal_required_at, TrainingSetUse.removal_request_id)
-                               .where(TrainingSetUse.subject_id == world.alice)).all()
+    marks = db.session.execute(sa.select(SnapshotRemoval.marked_at, SnapshotRemoval.request_id)
+                               .where(SnapshotRemoval.subject_id == world.alice)).all()
     assert len(marks) == 2 and all(at is not None and by == request_id for at, by in marks)
+    # Nothing of the ledger is deleted: the snapshots keep her as a member, each mark is audited.
+    assert count(SnapshotMember, SnapshotMember.subject_id == world.alice) == 2
+    assert len([e for e in db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == "training:removal:mark"))
+                if e.subject_id == world.alice and e.targets.get("request") == request_id]) == 2
     assert db.session.scalar(sa.select(ErasureCount.removal_required).where(
         ErasureCount.request_id == request_id, ErasureCount.category == "ai_training_use")) == 2
     assert shot_files(world.alice) == set()
@@ -295,7 +299,7 @@ def test_a_date_range_erasure_keeps_the_rest_and_the_key(world: World) -> None:
     assert erasure_counts(request_id) == {**{c: (n, 0) for c, n in in_range.items()}, "ai_training_use": (0, 0)}
     assert held(world.alice) == {**{c: before[c] - in_range[c] for c in CATEGORIES}, "ai_training_use": 3}
     # Only the use in the range is marked "removal required".
-    assert count(TrainingSetUse, TrainingSetUse.removal_required_at.is_not(None)) == 1
+    assert count(SnapshotRemoval, SnapshotRemoval.subject_id == world.alice) == 1
     assert set(db.session.scalars(sa.select(ActivityEvent.id))) == kept_ids
     assert set(db.session.scalars(sa.select(Screenshot.id))) == kept_shots == shot_files(world.alice)
     # What is left can still be opened: the key is kept.

@@ -19,12 +19,13 @@ from portal.crypto import keystore
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.mail import services as mailer
-from portal.monitoring.models import Screenshot, TrainingSetUse
+from portal.monitoring.models import Screenshot
 from portal.people.models import Employee
 from portal.requests import erasure
 from portal.requests import services as rs
 from portal.requests.certificate import certificate_facts
 from portal.requests.models import DataRequest, ErasureCount, EventKind, RequestEvent, RequestState
+from portal.training.models import SnapshotRemoval
 from tests.conftest import both_databases
 from tests.helpers import make_employee
 from tests.requests.support import World, count, fill, get, pending_jobs, run_now, start_world, tags_for
@@ -144,8 +145,8 @@ def test_lifting_the_hold_erases_what_it_kept_and_tells_the_person(world: World,
     assert counts(request_id) == {"input_events": (8, 0, 0), "app_activity": (4, 0, 0), "screenshots": (3, 0, 0),
                                   "ai_training_use": (0, 0, 1)}
     assert count(Screenshot, Screenshot.subject_id == world.alice) == 0 and shot_files(world.alice, app) == set()
-    assert db.session.scalar(sa.select(TrainingSetUse.removal_request_id)
-                             .where(TrainingSetUse.subject_id == world.alice)) == request_id
+    assert db.session.scalar(sa.select(SnapshotRemoval.request_id)
+                             .where(SnapshotRemoval.subject_id == world.alice)) == request_id
     assert not keystore().exists(world.alice)  # nothing sealed is left: the key is destroyed
     request = get(DataRequest, request_id)
     assert request.state == RequestState.COMPLETED

@@ -26,13 +26,14 @@ from portal.consent.services import record_training_use
 from portal.extensions import db
 from portal.monitoring import deletion
 from portal.monitoring.artifacts import artifact_dir
-from portal.monitoring.models import ActivityDaily, ActivityEvent, Screenshot, SubjectCategoryStats, TrainingSetUse
+from portal.monitoring.models import ActivityDaily, ActivityEvent, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee, Role
 from portal.people.services import find_by_email
 from portal.requests import retention
 from portal.requests import services as rs
+from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
-from tests.helpers import make_employee, sign_in
+from tests.helpers import make_employee, mark_removal, sign_in
 from tests.requests.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
 
 TAG = "monitoring:retention:run"
@@ -52,7 +53,7 @@ def rows(subject_id: str) -> dict[str, int]:
                                      .group_by(ActivityEvent.category)).tuples().all())
     return {"input_events": events.get("input_events", 0), "app_activity": events.get("app_activity", 0),
             "screenshots": count(Screenshot, Screenshot.subject_id == subject_id),
-            "ai_training_use": count(TrainingSetUse, TrainingSetUse.subject_id == subject_id)}
+            "ai_training_use": count(SnapshotMember, SnapshotMember.subject_id == subject_id)}
 
 
 def files(subject_id: str) -> set[str]:
@@ -102,8 +103,7 @@ def scene(app: Flask, client: FlaskClient) -> Iterator[Scene]:
         use(alice_id, 1100, "snap-old")
         use(alice_id, 1200, "snap-evidence")
         use(alice_id, 30, "snap-new")
-        db.session.execute(sa.update(TrainingSetUse).where(TrainingSetUse.snapshot == "snap-evidence")
-                           .values(removal_required_at=datetime.now(UTC)))
+        mark_removal(alice_id, "snap-evidence")
         fill(bob_id, events=6, shots=1, training=False, at_days_ago=200, prefix="bob-")
         use(bob_id, 1100, "snap-bob")
         rs.place_hold(get(Employee, bob_id), get(Employee, dpo), categories=[], matter_reference="LIT-1",
@@ -137,8 +137,9 @@ def test_the_run_deletes_what_passed_its_period_keeps_the_rest_and_is_audited(
     assert run.held == {"input_events": 4, "app_activity": 2, "screenshots": 1, "ai_training_use": 1}
     assert (run.evidence, run.people) == (1, 1)
     assert rows(scene.alice) == {"input_events": 8, "app_activity": 4, "screenshots": 2, "ai_training_use": 2}
-    assert set(db.session.scalars(sa.select(TrainingSetUse.snapshot).where(
-        TrainingSetUse.subject_id == scene.alice))) == {"snap-evidence", "snap-new"}
+    assert set(db.session.scalars(sa.select(TrainingSnapshot.name).join(
+        SnapshotMember, SnapshotMember.snapshot_id == TrainingSnapshot.id).where(
+        SnapshotMember.subject_id == scene.alice))) == {"snap-evidence", "snap-new"}
     cutoff = datetime.now(UTC) - timedelta(days=180)
     assert not db.session.scalar(sa.select(sa.func.count()).select_from(ActivityEvent).where(
         ActivityEvent.subject_id == scene.alice, ActivityEvent.occurred_at < cutoff))
@@ -169,7 +170,7 @@ def test_the_run_deletes_what_passed_its_period_keeps_the_rest_and_is_audited(
     assert after_input == (f"The oldest item will be deleted on or after {expected} (the retention run deletes what "
                            "has passed its period once a day).")
     assert after_input != before_input
-    assert "1 record marked “removal required” by an erasure is kept as evidence" in purge_text(
+    assert "1 record marked “removal required” is kept as evidence" in purge_text(
         scene.client, "ai_training_use")
 
     # Run again: nothing more is due; the run is audited all the same.
@@ -263,8 +264,7 @@ def test_the_promise_is_the_oldest_due_date_of_each_category(app: Flask) -> None
     with app.app_context():
         use(subject, 10, "snap-a")
         use(subject, 20, "snap-b")
-        db.session.execute(sa.update(TrainingSetUse).where(TrainingSetUse.snapshot == "snap-b")
-                           .values(removal_required_at=datetime.now(UTC)))
+        mark_removal(subject, "snap-b")
         db.session.commit()
         (ai,) = [t for t in category_totals(subject) if t.category.key == "ai_training_use"]
         used_on = (datetime.now(UTC) - timedelta(days=10)).date()

@@ -46,6 +46,7 @@ from portal.requests.models import (
     RequestType,
     Restriction,
 )
+from portal.training.services import uses_of
 from tests.helpers import make_employee
 from tests.requests.support import (
     World,
@@ -529,6 +530,10 @@ def test_an_upheld_objection_stops_ai_training_use(world: World) -> None:
     assert is_suppressed(world.alice)
     found = suppression(world.alice, Purpose.AI_TRAINING)
     assert found is not None and found.reason == "objection"
+    # The snapshot that held her is marked "removal required" by the objection, in the ledger.
+    [use] = uses_of(world.alice)
+    assert use.snapshot == "before" and use.removal is not None and use.pending
+    assert (use.removal.cause, use.removal.request_id) == ("objection", request_id)
     with pytest.raises(SuppressedError):
         record_training_use(world.alice, dataset="assist-v2", snapshot="after", record_count=5,
                             used_on=utcnow().date(), model="m", actor=Actor.system())

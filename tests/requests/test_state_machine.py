@@ -39,7 +39,7 @@ from portal.exports import services as exports
 from portal.extensions import db
 from portal.jurisdictions import all_ground_codes
 from portal.monitoring.artifacts import artifact_dir
-from portal.monitoring.models import ActivityEvent, Screenshot, TrainingSetUse
+from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee, Role
 from portal.requests import deadlines
 from portal.requests import services as rs
@@ -55,6 +55,7 @@ from portal.requests.models import (
     RequestState,
     RequestType,
 )
+from portal.training.models import SnapshotMember
 from tests.helpers import make_employee
 from tests.requests.support import (
     count,
@@ -466,7 +467,7 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
                                              .group_by(ActivityEvent.category)).tuples().all())
             return {"input_events": events.get("input_events", 0), "app_activity": events.get("app_activity", 0),
                     "screenshots": count(Screenshot, Screenshot.subject_id == subject_id),
-                    "ai_training_use": count(TrainingSetUse, TrainingSetUse.subject_id == subject_id)}
+                    "ai_training_use": count(SnapshotMember, SnapshotMember.subject_id == subject_id)}
 
         # -- invariants -------------------------------------------------------------------------------------
 

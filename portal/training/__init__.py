@@ -1,0 +1,1 @@
+"""The training-set ledger: where monitoring data went for AI training, and what became of it."""

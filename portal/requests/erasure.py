@@ -248,7 +248,8 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     if request.state == RequestState.COMPLETED:
         return {"request_id": request.id, "already": True}
     if request.state != RequestState.FULFILLING:
-        raise jobs.JobError(f"The request is {request.state}, not being carried out.", retry=False)
+        raise jobs.JobError("The request is not approved for fulfilment (not yet, or no longer); nothing was erased.",
+                            retry=False)
     subject = db.session.get(Employee, request.subject_id)
     if subject is None:
         raise jobs.JobError("The employee no longer exists.", retry=False)

@@ -639,7 +639,7 @@ def test_the_job_refuses_what_is_not_an_erasure_being_carried_out(world: World) 
     db.session.commit()
     job_id = job.id
     assert run_now(job_id) == JobState.FAILED  # not retried: it cannot help
-    assert get(Job, job_id).error == "The request is received, not being carried out."
+    assert get(Job, job_id).error == "The request is not approved for fulfilment (not yet, or no longer); nothing was erased."
     assert count(ErasureCount) == 0
 
 

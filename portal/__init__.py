@@ -175,6 +175,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.monitoring import models as _monitoring  # noqa: F401
     from portal.people import models as _people  # noqa: F401
     from portal.policy import models as _policy  # noqa: F401
+    from portal.recipients import delivery as _recipient_jobs  # noqa: F401  (job handlers, escalation, hooks)
+    from portal.recipients import models as _recipients  # noqa: F401
     from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)

@@ -47,7 +47,7 @@ from portal.monitoring.models import (
 from portal.people.models import Employee
 
 from . import services
-from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
+from .models import CARRIED_OUT_STATES, DataRequest, ErasureCount, Rectification, RequestState, RequestType
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     request = db.session.get(DataRequest, ctx.params["request_id"])
     if request is None or request.type != RequestType.ERASURE:
         raise jobs.JobError("The erasure request no longer exists.", retry=False)
-    if request.state == RequestState.COMPLETED:
+    if request.state in CARRIED_OUT_STATES:
         return {"request_id": request.id, "already": True}
     if request.state != RequestState.FULFILLING:
         raise jobs.JobError(f"The request is {request.state}, not being carried out.", retry=False)
@@ -289,7 +289,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     collected before the erasure ran), update the request's counts, tell the person (a message on
     the request and an e-mail) and audit it. Run again after a crash, it carries on."""
     request = db.session.get(DataRequest, ctx.params["request_id"])
-    if request is None or request.type != RequestType.ERASURE or request.state != RequestState.COMPLETED:
+    if request is None or request.type != RequestType.ERASURE or request.state not in CARRIED_OUT_STATES:
         raise jobs.JobError("There is no completed erasure to carry on.", retry=False)
     request_id, subject_id, jurisdiction = request.id, request.subject_id, request.jurisdiction
     holds = services.active_holds(subject_id)
@@ -299,7 +299,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     if not categories:
         return {"request_id": request_id, "erased": {}}
     start, end = _bounds(request.scope or {})
-    completed = request.completed_at
+    completed = request.done_at
     if completed is not None and (end is None or end > completed):
         end = completed  # what was collected after the erasure was never part of it
     # The counts as the request last recorded them (a run cut short has not changed them yet).

@@ -19,9 +19,6 @@ from sqlalchemy import select, update
 from portal.api import exclusions as feed
 from portal.api import views
 from portal.api.models import ApiToken
-from portal.recipients import api as recipient_api
-from portal.recipients import services as recipient_services
-from portal.recipients.models import RecipientTask
 from portal.api.openapi import OPERATIONS, Operation
 from portal.api.views import NDJSON
 from portal.audit.services import Actor
@@ -30,6 +27,9 @@ from portal.consent.models import Decision, ExclusionChange, Purpose, Suppressio
 from portal.extensions import db
 from portal.people.models import Employee, EmploymentStatus
 from portal.people.pseudonyms import pseudonym
+from portal.recipients import api as recipient_api
+from portal.recipients import services as recipient_services
+from portal.recipients.models import RecipientTask
 from portal.requests import services as request_services
 from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.conftest import LiveServer

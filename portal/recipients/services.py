@@ -255,8 +255,8 @@ def open_tasks(subject_id: str, affected: Affected, *, request: DataRequest | No
         record("recipients:task:open", actor=actor or Actor.system(), subject_id=subject_id,
                targets={"recipient_task": task.id, "recipient": recipient.id,
                         **({"request": request.id} if request else {})},
-               details={"action": affected.action.value, "categories": categories, "due": task.due_on.isoformat(),
-                        "delivery": recipient.delivery.value})
+               details={"action": str(affected.action), "categories": categories, "due": task.due_on.isoformat(),
+                        "delivery": str(recipient.delivery)})
         opened.append(task)
     return opened
 

@@ -193,7 +193,7 @@ def test_the_binding_matrix_another_recipients_token_finds_nothing(world: World,
 def test_pages_of_tasks_follow_the_cursor(world: World, app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     ai, _ = make_recipient("AI Research", "pull", ["ai_training_use"], uses=("ai_training",))
     token = bound_token(ai.id)
-    for n in range(5):
+    for _n in range(5):
         services.open_tasks(world.alice, services.Affected(services.TaskAction.ERASE), request=None)
     db.session.commit()
     from portal.recipients import api

@@ -37,6 +37,7 @@ from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 from portal.people.services import JURISDICTION, find_by_email
+from portal.recipients import services as recipients
 from portal.requests import deadlines, restrictions, routing
 from portal.requests import services as requests
 from portal.requests.models import (
@@ -305,7 +306,19 @@ def queue() -> str:
         names=_names(c.assignee_id for c in cases), held=held, today=today, reference_of=reference_of,
         days_left=deadlines.days_left, zone=zone_of(current_user.timezone), page_size=PAGE_SIZE,
         jurisdictions=_visible_jurisdictions(today), sort=parsed.sort, descending=parsed.descending,
+        overdue_tasks=_overdue_tasks(),
     )
+
+
+def _overdue_tasks() -> list[recipients.Row]:
+    """Recipient tasks past their deadline unanswered, or undeliverable, on the cases this person
+    may see (the DPO queue lists them above the cases)."""
+    tasks = [t for t in recipients.overdue_tasks() if t.request_id]
+    cases = {c.id: c for c in db.session.scalars(select(DataRequest).where(
+        DataRequest.id.in_({t.request_id for t in tasks} or {""})))}
+    visible = [t for t in tasks if t.request_id in cases and requests.may_view(current_user, cases[t.request_id])]
+    found = recipients.recipient_names(visible)
+    return [recipients.Row(t, found[t.recipient_id]) for t in visible]
 
 
 # -- the case page ----------------------------------------------------------------------------------
@@ -405,7 +418,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         note_form=forms.get("note") or _blank(NoteForm), approve_form=forms.get("approve") or _blank(ApproveForm),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
         extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
-        objection_labels=requests.STAFF_OBJECTION_LABELS,
+        objection_labels=requests.STAFF_OBJECTION_LABELS, recipient_rows=recipients.rows_of_request(case.id),
     ), status
 
 

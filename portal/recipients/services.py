@@ -402,3 +402,17 @@ def _consent_withdrawn(subject_id: str, purpose: Any) -> None:
     if str(purpose) != "ai_training":
         return
     open_tasks(subject_id, Affected(TaskAction.STOP_TRAINING, (), None, "ai_training"), request=None)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A task with its recipient, for the pages, certificate and evidence pack."""
+
+    task: RecipientTask
+    recipient: Recipient
+
+
+def rows_of_request(request_id: str) -> list[Row]:
+    tasks = tasks_of_request(request_id)
+    recipients = recipient_names(tasks)
+    return [Row(t, recipients[t.recipient_id]) for t in tasks]

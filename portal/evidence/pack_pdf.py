@@ -96,6 +96,7 @@ class _Pdf:
         self.decisions()
         self.exported()
         self.erased()
+        self.recipients()
         self.audit()
         return self.story
 
@@ -217,6 +218,27 @@ class _Pdf:
                 "Records of use in AI training kept as evidence and marked “removal required”: %(n)s. The portal "
                 "does not itself remove data from training sets or trained models; nothing here records that "
                 "the removal was done.", n=f"{marked:,}")))
+
+    def recipients(self) -> None:
+        found = self.facts.get("recipients")
+        if not found:
+            return
+        self.heading(_("Recipients' tasks and answers"))
+        self.story.append(self.t.para(_("Each team or system that received the data was given a task; its answer "
+                                        "is the audit entry named, included in this pack.")))
+        answers = {"done": _("done"), "not_applicable": _("not applicable"), "refused": _("refused")}
+        rows = []
+        for item in found:
+            if item["outcome"]:
+                answer = f"{answers.get(item['outcome'], item['outcome'])}, {_when(item['confirmed_at'])}"
+                if item.get("details"):
+                    answer += " (" + ", ".join(f"{k} {v}" for k, v in sorted(item["details"].items())) + ")"
+            elif item["state"] == "escalated":
+                answer = _("not confirmed by %(due)s; escalated", due=item["due"])
+            else:
+                answer = _("open; due %(due)s", due=item["due"])
+            rows.append([item["recipient"], answer, self.code(item["audit_entry"] or "—")])
+        self.table([_("Recipient"), _("Answer"), _("Audit entry")], rows, [45 * mm, WIDTH - 107 * mm, 62 * mm])
 
     def audit(self) -> None:
         audit = self.facts["audit"]

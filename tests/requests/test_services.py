@@ -213,6 +213,8 @@ def test_every_transition_is_listed_in_the_design() -> None:
         (S.FULFILLING, S.COMPLETED), (S.FULFILLING, S.FAILED), (S.FAILED, S.FULFILLING),
         *((s, S.REJECTED) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)),
         (S.FAILED, S.REJECTED),  # beyond DESIGN §4: a request that can no longer be fulfilled is closed
+        # Beyond DESIGN §4 too: an outcome that gave recipient systems tasks waits for their answers.
+        (S.FULFILLING, S.AWAITING_RECIPIENTS), (S.AWAITING_RECIPIENTS, S.COMPLETED),
         *((s, S.WITHDRAWN) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.APPROVED)),
     }
     assert set(rs.TRANSITIONS) == design

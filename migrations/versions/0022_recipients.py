@@ -33,6 +33,7 @@ def upgrade():
     sa.Column('uses', sa.JSON(), nullable=False, comment='processing purposes it uses the data for (an objection or a withdrawal reaches it)'),
     sa.Column('purpose', sa.Text(), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('needs_name', sa.Boolean(), server_default=sa.false(), nullable=False, comment="an internal team that needs the person's name to find the data; others get the pseudonym only"),
     sa.Column('delivery', sa.String(length=16), nullable=False),
     sa.Column('webhook_url', sa.String(length=2048), nullable=True),
     sa.Column('secret_sealed', sa.LargeBinary(), nullable=True, comment='whsec_..., webhook key'),
@@ -42,6 +43,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.CheckConstraint("delivery <> 'webhook' OR (webhook_url IS NOT NULL AND secret_sealed IS NOT NULL)", name=op.f('ck_recipients_webhook_has_url_and_secret')),
     sa.CheckConstraint("delivery IN ('webhook', 'pull', 'manual')", name=op.f('ck_recipients_delivery_valid')),
+    sa.CheckConstraint("NOT needs_name OR role = 'internal'", name=op.f('ck_recipients_only_internal_teams_are_named_to')),
     sa.CheckConstraint("role IN ('processor', 'third_party', 'internal')", name=op.f('ck_recipients_role_valid')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recipients')),
     sa.UniqueConstraint('name', name=op.f('uq_recipients_name'))

@@ -57,9 +57,10 @@ class RecipientForm(FlaskForm):
     purpose = TextAreaField(_l("Purpose, in a sentence or two"),
                             validators=[DataRequired(message=_l("Say what the recipient does with the data.")),
                                         Length(max=services.PURPOSE_MAX)])
-    role = RadioField(_l("Role"), choices=list(ROLE_LABELS.items()), default=RecipientRole.PROCESSOR.value,
-                      description=_l("Only an internal team is told the person's name; others get the "
-                                     "pseudonymous training id."))
+    role = RadioField(_l("Role"), choices=list(ROLE_LABELS.items()), default=RecipientRole.PROCESSOR.value)
+    needs_name = BooleanField(_l("It needs the person's name to find the data (internal teams only)"),
+                              description=_l("Otherwise tasks name the person by their pseudonymous training id "
+                                             "only."))
     delivery = RadioField(_l("How tasks reach it"), choices=list(DELIVERY_LABELS.items()),
                           default=Delivery.PULL.value)
     webhook_url = StringField(_l("Webhook address (for a webhook)"), validators=[Optional(), Length(max=2048)])
@@ -131,7 +132,8 @@ def create_recipient() -> str | tuple[str, int]:
         recipient, secret = services.create_recipient(
             name=form.name.data or "", contact=form.contact.data or "", categories=form.categories.data or [],
             uses=form.uses.data or [], purpose=form.purpose.data or "", role=form.role.data or "",
-            delivery=form.delivery.data or "", webhook_url=form.webhook_url.data, actor=_actor())
+            delivery=form.delivery.data or "", webhook_url=form.webhook_url.data, actor=_actor(),
+            needs_name=bool(form.needs_name.data))
         token = _bound_token(recipient) if recipient.delivery != Delivery.MANUAL else None
     except services.RecipientError as exc:
         db.session.rollback()

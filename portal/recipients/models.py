@@ -13,7 +13,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text, true
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.crypto import directory_cipher
@@ -72,6 +72,9 @@ class Recipient(db.Model):  # type: ignore[name-defined,misc]
         JSON, comment="processing purposes it uses the data for (an objection or a withdrawal reaches it)")
     purpose: Mapped[str] = mapped_column(Text)
     role: Mapped[RecipientRole] = mapped_column(String(16))
+    needs_name: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        comment="an internal team that needs the person's name to find the data; others get the pseudonym only")
     delivery: Mapped[Delivery] = mapped_column(String(16))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="whsec_..., webhook key")
@@ -86,6 +89,7 @@ class Recipient(db.Model):  # type: ignore[name-defined,misc]
         enum_check("delivery", Delivery),
         CheckConstraint("delivery <> 'webhook' OR (webhook_url IS NOT NULL AND secret_sealed IS NOT NULL)",
                         name="webhook_has_url_and_secret"),
+        CheckConstraint("NOT needs_name OR role = 'internal'", name="only_internal_teams_are_named_to"),
     )
 
     @property

@@ -21,7 +21,7 @@ def _day(value: object) -> date | None:
 
 def item(task: RecipientTask, recipient: Recipient) -> s.RecipientTaskItem:
     name = None
-    if recipient.role == RecipientRole.INTERNAL:
+    if recipient.role == RecipientRole.INTERNAL and recipient.needs_name:
         person = db.session.get(Employee, task.subject_id)
         try:
             name = person.display_name if person is not None else None

@@ -84,7 +84,8 @@ def _clean_url(value: str | None) -> str:
 
 
 def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses: Iterable[str], purpose: str,
-                     role: str, delivery: str, webhook_url: str | None, actor: Actor) -> tuple[Recipient, str | None]:
+                     role: str, delivery: str, webhook_url: str | None, actor: Actor,
+                     needs_name: bool = False) -> tuple[Recipient, str | None]:
     """Record a recipient. Returns it and, for a webhook, its signing secret (shown once)."""
     clean = _clean_name(name)
     if db.session.scalar(select(Recipient.id).where(Recipient.name == clean)) is not None:
@@ -106,8 +107,10 @@ def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses
         chosen_role, mode = RecipientRole(role), Delivery(delivery)
     except ValueError:
         raise RecipientError("Choose a role and a way to deliver tasks.") from None
+    if needs_name and chosen_role != RecipientRole.INTERNAL:
+        raise RecipientError("Only an internal team can be told the person's name.")
     recipient = Recipient(id=new_id(), name=clean, categories=chosen, uses=chosen_uses, purpose=what_for,
-                          role=chosen_role, delivery=mode, active=True)
+                          role=chosen_role, needs_name=bool(needs_name), delivery=mode, active=True)
     recipient.set_contact(address)
     secret = None
     if mode == Delivery.WEBHOOK:
@@ -117,7 +120,8 @@ def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses
     db.session.add(recipient)
     db.session.flush()
     record("recipients:recipient:create", actor=actor, targets={"recipient": recipient.id},
-           details={"categories": chosen, "uses": chosen_uses, "role": chosen_role.value, "delivery": mode.value})
+           details={"categories": chosen, "uses": chosen_uses, "role": chosen_role.value, "delivery": mode.value,
+                    "needs_name": bool(needs_name)})
     return recipient, secret
 
 

@@ -77,11 +77,13 @@ def receiver(*script: Any, then: int = 200) -> Iterator[Receiver]:
 
 
 def make_recipient(name: str, delivery: str, categories: list[str], *, uses: tuple[str, ...] = (),
-                   role: str = "processor", url: str | None = None) -> tuple[Recipient, str | None]:
+                   role: str = "processor", url: str | None = None, needs_name: bool | None = None
+                   ) -> tuple[Recipient, str | None]:
     """Inside an app context: a recipient (committed) and its signing secret for a webhook."""
     recipient, secret = services.create_recipient(
         name=name, contact=f"{name.lower().replace(' ', '-')}@example.com", categories=categories, uses=list(uses),
-        purpose=f"{name} uses the data", role=role, delivery=delivery, webhook_url=url, actor=Actor.system())
+        purpose=f"{name} uses the data", role=role, delivery=delivery, webhook_url=url, actor=Actor.system(),
+        needs_name=role == "internal" if needs_name is None else needs_name)
     db.session.commit()
     return recipient, secret
 

@@ -322,3 +322,14 @@ def test_subject_never_named_to_a_processor_even_after_erasure(world: World, thr
     shown = item(task, get(services.Recipient, three["ai"]))
     assert shown.subject.name is None and shown.subject.pseudonym == pseudonym(world.alice)
     assert get(Employee, world.alice).display_name == "Alice Example"
+
+
+def test_only_an_internal_team_that_needs_it_is_told_the_name(world: World) -> None:
+    with pytest.raises(services.RecipientError, match="Only an internal team"):
+        make_recipient("Vendor", "pull", ["input_events"], role="third_party", needs_name=True)
+    db.session.rollback()
+    quiet, _ = make_recipient("Model governance", "pull", ["input_events"], role="internal", needs_name=False)
+    (task,) = services.open_tasks(world.alice, services.Affected(services.TaskAction.ERASE), request=None)
+    from portal.recipients.payload import item
+
+    assert item(task, quiet).subject.name is None

@@ -25,6 +25,7 @@ from portal.db import utcnow
 from portal.demo import synthetic
 from portal.demo.identities import PEOPLE, DemoPerson
 from portal.demo.seed_extra import seed_policy_and_access
+from portal.demo.seed_recipients import ensure_recipients
 from portal.demo.seed_requests import seed_requests
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch, store_events, store_screenshots
@@ -127,6 +128,9 @@ def seed(issuer: str, *, seed_value: int = 2026, progress: Callable[[str], None]
     ids = {person.email: employee_id for person in PEOPLE
            if (employee_id := getattr(people.find_by_email(person.email), "id", None)) is not None}
     seed_policy_and_access(ids)
+    named = ensure_recipients()
+    if named:
+        progress(f"recipient systems: {', '.join(named)}")
     made = seed_requests(ids)  # commits: its export and erasure jobs run after that
     if made.created:
         progress(f"{len(made.created)} requests (alice, bob, carla, frank), queues and routing")

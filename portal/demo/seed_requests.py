@@ -6,6 +6,8 @@ claiming, reviewing, asking, answering, extending, approving with four eyes, ref
 withdrawing, legal holds), so the timelines, audit entries and e-mails are the real ones. The
 erasures run their job here, after a commit, so the demo starts with a deletion certificate and
 one erasure blocked in part by a legal hold, and bob with an access request answered by an export.
+The recipient systems (``seed_recipients``) answer the tasks those outcomes gave them: carla's
+erasure is complete with every confirmation, alice's still waits on AI Research.
 
 What it makes, relative to today: two requests overdue, two due within a week (one within a
 day), one extended, one refused with a legal basis, one withdrawn, one failed, and completed ones
@@ -30,6 +32,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, record
 from portal.db import utcnow
+from portal.demo.seed_recipients import answer_demo_tasks
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.jobs.services import run_job
@@ -210,6 +213,11 @@ def seed_requests(ids: Mapping[str, str], *, now: datetime | None = None) -> Req
     db.session.commit()
     for job_id in jobs_to_run:
         _finish(job_id)
+    # The recipients answer: carla's erasure and the other completed outcomes with every
+    # confirmation; alice's erasure still waits on AI Research.
+    answer_demo_tasks([certificate.id, corrected.id, carla_objection.id, held_erasure.id],
+                      waiting_on={held_erasure.id: "AI Research"})
+    db.session.commit()
     return report
 
 

@@ -8,6 +8,8 @@ Research. Idempotent: recipients are ensured by name; answered tasks are left as
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from portal.audit.services import Actor
@@ -16,7 +18,7 @@ from portal.recipients import services as recipients
 from portal.recipients.models import Recipient, RecipientTask
 from portal.requests.models import DataRequest
 
-RECIPIENTS = (
+RECIPIENTS: tuple[dict[str, Any], ...] = (
     {"name": "AI Research", "contact": "ai-research@example.com",
      "categories": ["input_events", "app_activity", "screenshots", "ai_training_use"], "uses": ["ai_training"],
      "purpose": "Trains and evaluates models that learn how people use computers, with consent.",
@@ -59,8 +61,9 @@ def answer_demo_tasks(request_ids: list[str], *, waiting_on: dict[str, str]) -> 
             name = names.get(task.recipient_id, "")
             if waiting_on.get(request_id) == name:
                 continue
-            via = "api" if name == "AI Research" else "link"
-            details = {"rows_deleted": 1200, "snapshot_id": "assist-v3-2026-12"} if name == "AI Research" else {}
-            recipients.confirm(task, "done", via=via, actor=Actor("recipient", task.recipient_id), **details)
+            pulled = name == "AI Research"  # counts what it removed and names the data set it made anew
+            recipients.confirm(task, "done", via="api" if pulled else "link",
+                               actor=Actor("recipient", task.recipient_id), rows_deleted=1200 if pulled else None,
+                               snapshot_id="assist-v3-2026-12" if pulled else None)
             answered += 1
     return answered

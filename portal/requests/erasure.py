@@ -334,6 +334,14 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
             + (held_outcome(jurisdiction, still_held) if still_held else "")
             + " Your deletion certificate shows the new counts.")
     services.tell_requester(request, body, template="request_erasure_resumed")
+    # What the hold kept back is erased now: the recipients that received it are told too (their
+    # tasks do not hold up the request, which was complete already).
+    from portal.recipients import services as recipients
+    from portal.recipients.models import TaskAction
+
+    now_erased = tuple(c for c in categories if erased.get(c) or (c == "ai_training_use" and marked))
+    if now_erased:
+        recipients.open_tasks(subject_id, recipients.Affected(TaskAction.ERASE, now_erased), request=request)
     if shredded:  # the person's other open requests learn what that means for them, as after an erasure
         services.tell_of_erasure(request)
     record("requests:erasure:resume", actor=Actor.system(), subject_id=subject_id,

@@ -333,3 +333,31 @@ def test_only_an_internal_team_that_needs_it_is_told_the_name(world: World) -> N
     from portal.recipients.payload import item
 
     assert item(task, quiet).subject.name is None
+
+
+def test_what_a_hold_kept_back_gets_its_own_tasks_once_the_hold_is_lifted(world: World, three: dict[str, Any]) -> None:
+    fill(world.alice, events=6, shots=2)
+    rs.place_hold(world["alice"], world["dpo"], categories=["screenshots"], matter_reference="LIT-1",
+                  reason="A claim is pending.")
+    db.session.commit()
+    request_id = rs.file_request(world["alice"], RequestType.ERASURE, description="Erase it").request.id
+    request = approve(world, request_id)
+    run_now(request.job_id)
+    first = tasks_of(request_id)
+    # Screenshots were held back whole: Security Operations (screenshots only) is not asked yet.
+    assert three["sec"] not in by_recipient(first)
+    assert all("screenshots" not in t.categories for t in first)
+    first_ids = {t.id for t in first}
+    for task in first:
+        services.confirm(task, "done", via="api", actor=Actor.system())
+    db.session.commit()
+    assert get(DataRequest, request_id).state == RequestState.COMPLETED
+    (hold,) = rs.active_holds(world.alice)
+    rs.lift_hold(hold, world["dpo2"])
+    db.session.commit()
+    resume = db.session.scalar(sa.select(Job.id).where(Job.kind == rs.ERASURE_AFTER_HOLD_JOB))
+    run_now(resume)
+    later = [t for t in tasks_of(request_id) if t.id not in first_ids]
+    assert sorted((t.recipient_id, t.categories) for t in later) == sorted(
+        [(three["ai"], ["screenshots"]), (three["sec"], ["screenshots"])])
+    assert get(DataRequest, request_id).state == RequestState.COMPLETED  # complete already; told all the same

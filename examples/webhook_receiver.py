@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -47,12 +48,12 @@ def signature_ok(secret: str, message_id: str, timestamp: str, body: bytes, head
     return False
 
 
-def make_handler(secret: str, confirm: "Confirmer") -> type[BaseHTTPRequestHandler]:
+def make_handler(secret: str, confirm: Confirmer) -> type[BaseHTTPRequestHandler]:
     seen: set[str] = set()
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             message_id = self.headers.get("webhook-id", "")
             timestamp = self.headers.get("webhook-timestamp", "")
@@ -121,10 +122,8 @@ def main() -> int:
         return 2
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(secret, Confirmer(args.url, token)))
     print(f"listening on http://127.0.0.1:{args.port}/", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

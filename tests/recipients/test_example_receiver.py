@@ -30,7 +30,7 @@ def test_the_example_receiver_verifies_and_confirms(app: Flask) -> None:
                                            url=f"http://127.0.0.1:{port}/hooks")
         token = bound_token(recipient.id)
     with LiveServer(app) as live:
-        receiver = subprocess.Popen(  # noqa: S603 - our own example, with our own arguments
+        receiver = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "examples" / "webhook_receiver.py"), "--port", str(port),
              "--url", live.url], env={**os.environ, "WEBHOOK_SECRET": secret or "", "PORTAL_API_TOKEN": token},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -361,3 +361,18 @@ def test_what_a_hold_kept_back_gets_its_own_tasks_once_the_hold_is_lifted(world:
     assert sorted((t.recipient_id, t.categories) for t in later) == sorted(
         [(three["ai"], ["screenshots"]), (three["sec"], ["screenshots"])])
     assert get(DataRequest, request_id).state == RequestState.COMPLETED  # complete already; told all the same
+
+
+def test_the_dpo_emails_render(world: World, three: dict[str, Any]) -> None:
+    from portal.mail.services import build_context, render
+
+    request = erased(world)
+    with app_request_context(world.app):
+        for template in ("dpo_recipient_overdue", "dpo_recipient_undeliverable"):
+            rendered = render(template, build_context("Dana", {"request": request.id}))
+            assert request.reference in rendered.subject and f"/dpo/requests/{request.id}" in rendered.body
+            assert "Alice" not in rendered.body  # staff mail names no requester
+
+
+def app_request_context(app: Flask) -> Any:
+    return app.test_request_context("/")

@@ -1,6 +1,8 @@
 """The demo's recipient systems, as the register names them: AI Research pulls its tasks from the
-API, People Analytics and Security Operations (internal teams that need the person's name to find
-the data) are manual: an e-mail with a link, which in the demo lands in ``instance/outbox/``.
+API; People Analytics takes signed webhooks at ``examples/webhook_receiver.py``, which ``make run``
+starts on 127.0.0.1:5001 with a fresh secret and token (:func:`webhook_credentials`); Security
+Operations is manual: an e-mail with a link, which in the demo lands in ``instance/outbox/``.
+People Analytics and Security Operations are internal teams that need the person's name.
 
 :func:`answer_demo_tasks` then answers the tasks the demo requests opened as the recipients
 would, so the demo shows a completed erasure with every confirmation and one still waiting on AI
@@ -25,8 +27,8 @@ RECIPIENTS: tuple[dict[str, Any], ...] = (
      "role": "internal", "delivery": "pull", "needs_name": False},
     {"name": "People Analytics", "contact": "people-analytics@example.com",
      "categories": ["input_events", "app_activity"], "uses": ["analytics"],
-     "purpose": "Productivity and ergonomics reports.", "role": "internal", "delivery": "manual",
-     "needs_name": True},
+     "purpose": "Productivity and ergonomics reports.", "role": "internal", "delivery": "webhook",
+     "webhook_url": "http://127.0.0.1:5001/hooks", "needs_name": True},
     {"name": "Security Operations", "contact": "soc@example.com", "categories": ["app_activity", "screenshots"],
      "uses": ["security_monitoring"], "purpose": "Information security monitoring and investigations.",
      "role": "internal", "delivery": "manual", "needs_name": True},
@@ -41,7 +43,8 @@ def ensure_recipients() -> list[str]:
             recipients.create_recipient(name=str(spec["name"]), contact=str(spec["contact"]),
                                         categories=list(spec["categories"]), uses=list(spec["uses"]),
                                         purpose=str(spec["purpose"]), role=str(spec["role"]),
-                                        delivery=str(spec["delivery"]), webhook_url=None, actor=Actor.system(),
+                                        delivery=str(spec["delivery"]), webhook_url=spec.get("webhook_url"),
+                                        actor=Actor.system(),
                                         needs_name=bool(spec["needs_name"]))
             made.append(str(spec["name"]))
     return made
@@ -62,8 +65,23 @@ def answer_demo_tasks(request_ids: list[str], *, waiting_on: dict[str, str]) -> 
             if waiting_on.get(request_id) == name:
                 continue
             pulled = name == "AI Research"  # counts what it removed and names the data set it made anew
-            recipients.confirm(task, "done", via="api" if pulled else "link",
+            recipients.confirm(task, "done", via="link" if name == "Security Operations" else "api",
                                actor=Actor("recipient", task.recipient_id), rows_deleted=1200 if pulled else None,
                                snapshot_id="assist-v3-2026-12" if pulled else None)
             answered += 1
     return answered
+
+
+def webhook_credentials() -> tuple[str, str, str] | None:
+    """For ``make run``: People Analytics' webhook address, a new signing secret (the old one keeps
+    signing for a day, as after any rotation) and a new one-day token bound to it, both audited."""
+    from portal.api.tokens import create_token
+
+    recipient = db.session.scalar(select(Recipient).where(Recipient.name == "People Analytics",
+                                                          Recipient.delivery == "webhook", Recipient.active))
+    if recipient is None or not recipient.webhook_url:
+        return None
+    secret = recipients.rotate_secret(recipient, actor=Actor.system())
+    _, token = create_token("demo webhook receiver", ["recipient"], 1, actor=Actor.system(),
+                            recipient_id=recipient.id)
+    return recipient.webhook_url, secret, token

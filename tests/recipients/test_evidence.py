@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from pypdf import PdfReader
 
+from portal.api.models import ApiToken
 from portal.audit.services import Actor
 from portal.evidence.verify import verify_pack
 from portal.extensions import db
@@ -90,3 +92,20 @@ def test_the_evidence_pack_carries_each_answer_and_its_entry(world: World, tmp_p
     tags = [b["tag"] for b in bodies]
     assert tags.count("recipients:task:open") == 2 and tags.count("recipients:task:confirm") == 2
     assert verify_pack(made.write(tmp_path / made.result.filename), public_key()).ok
+
+
+def test_the_demo_recipients_and_the_receivers_credentials(world: World) -> None:
+    from portal.demo.seed_recipients import ensure_recipients, webhook_credentials
+
+    assert ensure_recipients() == ["AI Research", "People Analytics", "Security Operations"]
+    assert ensure_recipients() == []  # by name: once
+    db.session.commit()
+    hook = webhook_credentials()
+    db.session.commit()
+    assert hook is not None
+    url, secret, token = hook
+    assert url == "http://127.0.0.1:5001/hooks" and secret.startswith("whsec_") and token.startswith("ppt_")
+    pa = db.session.scalar(sa.select(services.Recipient).where(services.Recipient.name == "People Analytics"))
+    assert services.secrets_in_force(pa)[0] == secret
+    bound = db.session.scalar(sa.select(ApiToken).where(ApiToken.recipient_id == pa.id))
+    assert bound is not None and bound.scopes == ["recipient"]

@@ -61,9 +61,12 @@ def _recipient(token: ApiToken) -> Recipient | None:
                          "open", required=False, pattern="^(open|all)$")],
            answers=[Answer(200, "A page of tasks.", s.RecipientTaskPage, {"page": {
                "items": [EXAMPLE_TASK], "next": EXAMPLE_TASK_ID, "more": False}}),
-               Answer(400, "The cursor is not one of this feed's.", s.Problem, {"bad-cursor": msgspec.to_builtins(
+               Answer(400, "The cursor is not one of this feed's, or the state filter is neither open nor all.", s.Problem, {"bad-cursor": msgspec.to_builtins(
                    s.Problem(type="/api/docs#problem-bad-cursor", title="Bad cursor", status=400,
-                             detail="The after cursor does not name a task of this recipient."))}, MEDIA_TYPE)])
+                             detail="The after cursor does not name a task of this recipient.")),
+                   "bad-state": msgspec.to_builtins(
+                   s.Problem(type="/api/docs#problem-bad-query", title="Bad query parameter", status=400,
+                             detail="The state filter is open or all."))}, MEDIA_TYPE)])
 def recipient_tasks(token: ApiToken) -> Response:
     recipient = _recipient(token)
     if recipient is None:
@@ -72,7 +75,7 @@ def recipient_tasks(token: ApiToken) -> Response:
     if request.args.get("state", "all") == "open":
         query = query.where(RecipientTask.outcome.is_(None))
     elif request.args.get("state", "all") != "all":
-        return problem("bad-cursor", "The state filter is open or all.")
+        return problem("bad-query", "The state filter is open or all.")
     after = request.args.get("after")
     if after:
         last = db.session.get(RecipientTask, after) if _ID.match(after) else None

@@ -239,6 +239,7 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
         tasks, confirm = (next(op for op in OPERATIONS if op.operation_id == n) for n in
                           ("recipient_tasks", "confirm_recipient_task"))
         expect(tasks, "bad-cursor", call(tasks, token=world.token, path=op_path(tasks) + "?after=" + "f" * 32))
+        expect(tasks, "bad-state", call(tasks, token=world.token, path=op_path(tasks) + "?state=closed"))
         expect(confirm, "repeated", call(confirm, token=world.token, body=recipient_api.CONFIRM_DONE))
         expect(confirm, "unknown", call(confirm, token=world.token,
                                         path=f"/api/v1/recipient-tasks/{'0' * 32}/confirm", body={"outcome": "done"}))

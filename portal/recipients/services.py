@@ -353,7 +353,7 @@ def escalate_overdue(today: date | None = None) -> int:
     count = 0
     for task in db.session.scalars(select(RecipientTask).where(
             RecipientTask.state == TaskState.OPEN.value, RecipientTask.due_on < day)
-            .order_by(RecipientTask.due_on, RecipientTask.id).with_for_update(skip_locked=True)):
+            .order_by(RecipientTask.due_on, RecipientTask.id).with_for_update(skip_locked=True)).all():
         task.state = TaskState.ESCALATED
         task.escalated_at = utcnow()
         record("recipients:task:escalate", actor=Actor.system(), subject_id=task.subject_id,

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from portal.api import schemas as s
 from portal.api.models import ApiToken
-from portal.api.openapi import JSON, Answer, Param, operation
+from portal.api.openapi import Answer, Param, operation
 from portal.api.problems import MEDIA_TYPE, problem
 from portal.api.views import EXAMPLE_PSEUDONYM, EXAMPLE_REQUEST_ID, _json, bp, decode_body
 from portal.audit.services import Actor
@@ -123,6 +123,3 @@ def confirm_recipient_task(token: ApiToken, task_id: str) -> Response:
         db.session.rollback()
         return problem("invalid-body", str(exc))
     return _json(s.ConfirmAnswer(first=done.first, task=item(done.task, recipient)))
-
-
-_ = JSON

@@ -597,6 +597,24 @@ def lift_restriction(request_id: str) -> Response | tuple[str, int]:
     return _act(case, ButtonForm(), "button", step)
 
 
+@bp.post("/requests/<request_id>/recipient-tasks/<task_id>/redeliver")
+@requires(Permission.REQUESTS_REVIEW)
+def redeliver_task(request_id: str, task_id: str) -> Response | tuple[str, int]:
+    case = _case_or_404(request_id)
+    task = db.session.get(recipients.RecipientTask, task_id)
+    if task is None or task.request_id != case.id:
+        refuse_access("recipient_tasks", task_id)
+
+    def step() -> str:
+        try:
+            recipients.redeliver(task, current_user, actor=Actor("employee", current_user.id))
+        except recipients.RecipientError as error:
+            raise requests.RequestError(str(error)) from None
+        return _("The task is being sent again.")
+
+    return _act(case, ButtonForm(), "button", step)
+
+
 # -- the subject's data, aggregated -----------------------------------------------------------------
 
 @bp.get("/requests/<request_id>/data")

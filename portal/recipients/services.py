@@ -420,3 +420,25 @@ def rows_of_request(request_id: str) -> list[Row]:
     tasks = tasks_of_request(request_id)
     recipients = recipient_names(tasks)
     return [Row(t, recipients[t.recipient_id]) for t in tasks]
+
+
+def redeliver(task: RecipientTask, staff: Any, *, actor: Actor) -> None:
+    """A delivery that died or met 410 is sent again (say, after the recipient fixed its
+    endpoint), by a DPO who may work the task's request. Nothing changes for an answered task."""
+    from portal.jobs import services as jobs
+    from portal.requests import services as requests
+
+    request = db.session.get(DataRequest, task.request_id) if task.request_id else None
+    if request is None or not requests.may_work(staff, request):
+        raise RecipientError("Only a DPO of this request's queue may send a task again.")
+    if task.outcome is not None or task.delivery_state not in (DeliveryState.DEAD, DeliveryState.GONE):
+        raise RecipientError("Only an unanswered task whose delivery failed can be sent again.")
+    recipient = db.session.get(Recipient, task.recipient_id)
+    assert recipient is not None  # noqa: S101 - the foreign key cascades
+    kind = WEBHOOK_JOB if recipient.delivery == Delivery.WEBHOOK else MANUAL_JOB
+    job = jobs.enqueue(kind, params={"task_id": task.id},
+                       max_attempts=_settings().webhook_attempts if kind == WEBHOOK_JOB else 10)
+    task.delivery_state, task.delivery_error, task.delivery_job_id = DeliveryState.WAITING, None, job.id
+    db.session.flush()
+    record("recipients:task:redeliver", actor=actor, subject_id=task.subject_id,
+           targets={"recipient_task": task.id, "recipient": task.recipient_id, "request": request.id})

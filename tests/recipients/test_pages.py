@@ -126,3 +126,39 @@ def test_the_case_the_queue_and_the_employee_page_show_each_task(cast: Cast, app
     assert "Did not confirm by" in mine and "The Data Protection Officer has taken this up with it." in mine
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(RecipientTask)) == 2
+
+
+def test_a_dpo_sends_a_dead_delivery_again(cast: Cast, app: Flask) -> None:
+    from portal.jobs.models import Job
+    from portal.recipients.models import DeliveryState
+
+    with app.app_context():
+        hook, _ = services.create_recipient(name="People Analytics", contact="pa@example.com",
+                                            categories=["input_events"], uses=[], purpose="Reports",
+                                            role="internal", delivery="webhook",
+                                            webhook_url="http://127.0.0.1:9/hooks", actor=Actor.system())
+        db.session.commit()
+    request_id = cast.file("restriction", categories=["input_events"])
+    with app.app_context():
+        case = db.session.get(DataRequest, request_id)
+        rs.claim(case, db.session.get(Employee, cast.ids["dana"]))
+        rs.start_review(case, db.session.get(Employee, cast.ids["dana"]))
+        rs.approve(case, db.session.get(Employee, cast.ids["dana"]))
+        (task,) = services.tasks_of_request(request_id)
+        task.delivery_state = DeliveryState.DEAD
+        task.delivery_error = "the webhook answered HTTP 500; it is tried again"
+        db.session.commit()
+        task_id, first_job = task.id, task.delivery_job_id
+    page = cast.get("dana", f"/dpo/requests/{request_id}").get_data(as_text=True)
+    assert "Deliver again" in page and "HTTP 500" in page
+    assert cast.post("olga", f"/dpo/requests/{request_id}/recipient-tasks/{task_id}/redeliver").status_code == 404
+    sent = cast.post("dana", f"/dpo/requests/{request_id}/recipient-tasks/{task_id}/redeliver")
+    assert sent.status_code == 302
+    with app.app_context():
+        task = db.session.get(RecipientTask, task_id)
+        assert task.delivery_state == DeliveryState.WAITING and task.delivery_job_id != first_job
+        assert db.session.get(Job, task.delivery_job_id).kind == services.WEBHOOK_JOB
+    assert [e.targets["recipient_task"] for e in audit_entries(app, "recipients:task:redeliver")] == [task_id]
+    again = cast.post("dana", f"/dpo/requests/{request_id}/recipient-tasks/{task_id}/redeliver")
+    assert again.status_code == 400  # it is waiting again: nothing to send again
+    _ = hook

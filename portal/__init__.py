@@ -187,6 +187,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.monitoring import models as _monitoring  # noqa: F401
     from portal.people import models as _people  # noqa: F401
     from portal.policy import models as _policy  # noqa: F401
+    from portal.recipients import delivery as _recipient_jobs  # noqa: F401  (job handlers, escalation, hooks)
+    from portal.recipients import models as _recipients  # noqa: F401
     from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
     from portal.requests import models as _requests  # noqa: F401
     from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
@@ -213,6 +215,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     from portal.admin import api_tokens as _admin_api_tokens  # noqa: F401  (adds its pages to the admin blueprint)
+    from portal.admin import recipients as _admin_recipients  # noqa: F401  (adds its pages to the admin blueprint)
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.former_views import bp as former_bp
@@ -228,11 +231,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.me.consent_views import bp as consent_bp
     from portal.me.requests import bp as my_requests_bp
     from portal.policy.views import bp as policy_bp
+    from portal.recipients.views import bp as recipient_links_bp
 
     auth_views.register(app)
     for blueprint in (me_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
                       exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
-                      reports_bp, health_bp, former_bp):
+                      reports_bp, health_bp, former_bp, recipient_links_bp):
         app.register_blueprint(blueprint)
     errors.install(app)
     from portal.api import views as api_views

@@ -105,6 +105,9 @@ class Settings:
     job_lease_seconds: int = 60
     job_sweep_seconds: int = 30
     db_retry_seconds: int = 120  # how long jobs and commands wait for a database that went away
+    webhook_attempts: int = 8  # deliveries of a recipient task before it is dead (shown to the DPO)
+    webhook_backoff_seconds: int = 30  # the first pause between webhook attempts; it doubles, to an hour
+    webhook_timeout_seconds: int = 5  # to connect, and then to wait for the answer
     celery_queue: str = "portal-jobs"
     redis_prefix: str = "portal:"
     export_days: int = 7
@@ -134,12 +137,14 @@ class Settings:
                        for name, default in (("job_workers", 2), ("job_lease_seconds", 60),
                                              ("job_sweep_seconds", 30), ("export_days", 7), ("outbox_days", 14),
                                              ("export_pause_ms", 0), ("proxy_hops", 0),
-                                             ("db_retry_seconds", 120))}
+                                             ("db_retry_seconds", 120), ("webhook_attempts", 8),
+                                             ("webhook_backoff_seconds", 30), ("webhook_timeout_seconds", 5))}
         except ValueError as exc:
             raise ConfigError(f"PORTAL_SESSION_HOURS, PORTAL_STEP_UP_SECONDS, PORTAL_JOB_WORKERS, "
                               f"PORTAL_JOB_LEASE_SECONDS, PORTAL_JOB_SWEEP_SECONDS, PORTAL_EXPORT_DAYS, "
                               f"PORTAL_EXPORT_PAUSE_MS, PORTAL_OUTBOX_DAYS, PORTAL_PROXY_HOPS and "
-                              f"PORTAL_DB_RETRY_SECONDS "
+                              f"PORTAL_DB_RETRY_SECONDS, PORTAL_WEBHOOK_ATTEMPTS, PORTAL_WEBHOOK_BACKOFF_SECONDS, "
+                              f"PORTAL_WEBHOOK_TIMEOUT_SECONDS "
                               f"take whole numbers: {exc}") from None
 
         settings = cls(
@@ -186,6 +191,9 @@ class Settings:
             export_pause_ms=numbers["export_pause_ms"],
             proxy_hops=numbers["proxy_hops"],
             db_retry_seconds=numbers["db_retry_seconds"],
+            webhook_attempts=numbers["webhook_attempts"],
+            webhook_backoff_seconds=numbers["webhook_backoff_seconds"],
+            webhook_timeout_seconds=numbers["webhook_timeout_seconds"],
             mail_from=env.get("PORTAL_MAIL_FROM", "").strip(),
             api_rate_limit=env.get("PORTAL_API_RATE_LIMIT", "").strip(),
             audit_signing_key=env.get("PORTAL_AUDIT_SIGNING_KEY", "").strip(),
@@ -273,7 +281,8 @@ class Settings:
         if self.job_runner not in JOB_RUNNERS:
             raise ConfigError(f"PORTAL_JOB_RUNNER must be one of {', '.join(JOB_RUNNERS)}, not {self.job_runner!r}")
         for name, low in (("job_workers", 1), ("job_lease_seconds", 2), ("job_sweep_seconds", 1), ("export_days", 1), ("outbox_days", 1),
-                          ("export_pause_ms", 0), ("proxy_hops", 0), ("db_retry_seconds", 0)):
+                          ("export_pause_ms", 0), ("proxy_hops", 0), ("db_retry_seconds", 0), ("webhook_attempts", 1),
+                          ("webhook_backoff_seconds", 0), ("webhook_timeout_seconds", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"PORTAL_{name.upper()} must be at least {low}")
         if self.proxy_hops > 5:

@@ -33,6 +33,7 @@ class Permission(enum.StrEnum):
     QUEUES_MANAGE = "queues:manage"
     REPORTS_READ = "reports:read"
     API_TOKENS_MANAGE = "api-tokens:manage"
+    RECIPIENTS_MANAGE = "recipients:manage"
 
 
 class Scope(enum.StrEnum):
@@ -54,7 +55,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # approval, assigning) and keep the queues and routing rules; DPOs work the cases.
     Role.ADMIN: frozenset({Permission.POLICY_PUBLISH, Permission.REGISTER_EDIT, Permission.HOLDS_MANAGE,
                            Permission.JOBS_READ, Permission.REQUESTS_REVIEW, Permission.REQUESTS_APPROVE,
-                           Permission.QUEUES_MANAGE, Permission.REPORTS_READ, Permission.API_TOKENS_MANAGE}),
+                           Permission.QUEUES_MANAGE, Permission.REPORTS_READ, Permission.API_TOKENS_MANAGE,
+                           Permission.RECIPIENTS_MANAGE}),
     # Aggregate reports (request metrics, the record of processing) name no one: every staff role reads them.
     Role.AUDITOR: frozenset({Permission.EVIDENCE_READ, Permission.REPORTS_READ}),
 }

@@ -147,7 +147,8 @@ def world(app: Flask, client: FlaskClient) -> World:
     # Ids for the staff routes (/dpo, /admin/queues): alice, an employee, finds nothing there whatever
     # the id. First in the dicts, so that a real sample of the same key given after them wins.
     staff = {"request_id": "1" * 32, "hold_id": "2" * 32, "queue_id": "3" * 32, "employee_id": other, "rule_id": 1,
-             "pack_id": "4" * 32, "share_id": "5" * 32,
+             "pack_id": "4" * 32, "share_id": "5" * 32, "recipient_id": "8" * 32,
+             "task_id": "9" * 32,
              "token": "6" * 43, "token_id": "7" * 32, "pseudonym": "tp_" + "a" * 26,
              # SCIM (/scim/v2): a real employee, a resource type, a schema; a session cookie opens none
              "user_id": other, "name": "User", "urn": "urn:ietf:params:scim:schemas:core:2.0:User",

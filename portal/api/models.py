@@ -27,6 +27,9 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), comment="to the minute")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    recipient_id: Mapped[str | None] = mapped_column(
+        ForeignKey("recipients.id", ondelete="SET NULL"),
+        comment="scope recipient: the one recipient whose tasks the token reads and confirms")
 
     def state(self, now: datetime) -> str:
         if self.revoked_at is not None:

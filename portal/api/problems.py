@@ -35,6 +35,7 @@ KINDS = {kind.slug: kind for kind in (
     Kind("method-not-allowed", 405, "Method not allowed", "The path exists, not with this method."),
     Kind("malformed-json", 400, "Malformed JSON", "The body is not JSON (or not UTF-8)."),
     Kind("bad-cursor", 400, "Bad cursor", "The `after` cursor was not given by this feed."),
+    Kind("bad-query", 400, "Bad query parameter", "A query parameter has a value the operation does not take."),
     Kind("too-large", 413, "Body too large", "The body is larger than the endpoint accepts; send smaller batches."),
     Kind("unsupported-media-type", 415, "Unsupported media type", "The body must be `application/json`."),
     Kind("invalid-body", 422, "Invalid body", "The body's shape or types are wrong; `errors` points at the first."),

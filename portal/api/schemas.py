@@ -179,3 +179,98 @@ class RequestStatus(Struct):
     due: date | None
     extended_due: date | None
     open: bool
+
+
+# -- recipient systems' tasks (scope recipient) -------------------------------------------------
+
+TaskAction = Literal["erase", "rectify", "restrict", "lift_restriction", "stop_processing", "stop_training"]
+TaskOutcome = Literal["done", "not_applicable", "refused"]
+
+
+class TaskSubject(Struct, omit_defaults=True):
+    """Whom the task is about: the pseudonymous training id (`tp_...`, the one the exclusions feed
+    uses). `name` only for an internal team that needs it to find the data."""
+
+    pseudonym: str
+    name: str | None = None
+
+
+class TaskPeriod(Struct):
+    """The days the task covers (either end open: `null`), in the person's time zone."""
+
+    date_from: date | None
+    date_to: date | None
+
+
+class Correction(Struct):
+    """A rectification: what was wrong and what it should say, as the person wrote it."""
+
+    wrong: str
+    correct: str
+
+
+class ConfirmationDetails(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What was done, as far as it can be counted: rows deleted, the new training-set snapshot."""
+
+    rows_deleted: Annotated[int, Meta(ge=0, le=2**53)] | None = None
+    snapshot_id: Annotated[str, Meta(min_length=1, max_length=120)] | None = None
+
+
+class TaskConfirmation(Struct, omit_defaults=True):
+    outcome: TaskOutcome
+    confirmed_at: datetime
+    via: Literal["api", "link"]
+    reason: str | None = None
+    details: ConfirmationDetails | None = None
+
+
+class RecipientTaskItem(Struct):
+    """One task: what to do (`action`), for whom, which categories and period, by when (`due`, a
+    day inside the request's own deadline). `state` is `open`, `confirmed`, or `escalated` (its
+    deadline passed unconfirmed and the DPO took it up; it can still be confirmed)."""
+
+    id: str
+    action: TaskAction
+    subject: TaskSubject
+    categories: list[str]
+    period: TaskPeriod | None
+    correction: Correction | None
+    due: date
+    request: str | None
+    created_at: datetime
+    state: Literal["open", "confirmed", "escalated"]
+    confirmation: TaskConfirmation | None
+
+
+class RecipientTaskPage(Struct):
+    """One page of this recipient's tasks, oldest first. Ask again with `?after=<next>` while
+    `more` is true."""
+
+    items: list[RecipientTaskItem]
+    next: str | None
+    more: bool
+
+
+class ConfirmBody(Struct, forbid_unknown_fields=True):
+    """The recipient's answer: `done`, `not_applicable` (it holds none of this data) or `refused`
+    (with `reason`, required)."""
+
+    outcome: TaskOutcome
+    reason: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+    details: ConfirmationDetails | None = None
+
+
+class ConfirmAnswer(Struct):
+    """The task as confirmed. `first` is false when it had been confirmed before: nothing changed,
+    and `task.confirmation` is the first answer."""
+
+    first: bool
+    task: RecipientTaskItem
+
+
+class WebhookEvent(Struct):
+    """The body of a webhook delivery, signed by the Standard Webhooks headers."""
+
+    type: Literal["recipient_task.created"]
+    timestamp: datetime
+    data: RecipientTaskItem

@@ -70,19 +70,26 @@ def _name(value: str) -> str:
 
 
 def create_token(name: str, scopes: Iterable[str], days: int = DEFAULT_DAYS, *, actor: Actor,
-                 created_by_id: str | None = None, now: datetime | None = None) -> tuple[ApiToken, str]:
-    """Make a token; returns the row and the token itself, which exists nowhere else afterwards."""
+                 created_by_id: str | None = None, now: datetime | None = None,
+                 recipient_id: str | None = None) -> tuple[ApiToken, str]:
+    """Make a token; returns the row and the token itself, which exists nowhere else afterwards.
+    ``recipient_id`` binds a token of scope ``recipient`` to that recipient system: it reads and
+    confirms that recipient's tasks only (a recipient token without one is refused there)."""
     chosen = parse_scopes(scopes)
+    if recipient_id is not None and Scope.RECIPIENT not in chosen:
+        raise TokenError("only a token with the scope recipient can be bound to a recipient")
     clean = _name(name)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise TokenError(f"a token lasts from 1 to {MAX_DAYS} days")
     secret = PREFIX + secrets.token_urlsafe(32)
     made = now or utcnow()
     token = ApiToken(id=new_id(), name=clean, scopes=[s.value for s in chosen], token_digest=digest(secret),
-                     created_by_id=created_by_id, created_at=made, expires_at=made + timedelta(days=days))
+                     created_by_id=created_by_id, created_at=made, expires_at=made + timedelta(days=days),
+                     recipient_id=recipient_id)
     db.session.add(token)
     db.session.flush()
-    record("api:token:create", actor=actor, targets={"api_token": token.id},
+    record("api:token:create", actor=actor, targets={"api_token": token.id,
+                                                     **({"recipient": recipient_id} if recipient_id else {})},
            details={"scopes": token.scopes, "days": days})
     return token, secret
 

@@ -43,6 +43,20 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, mimetype=JSON)
 
 
+def decode_body(decoder: msgspec.json.Decoder[Any]) -> Any:
+    """A JSON body decoded by ``decoder``, or raise the problem that says what is wrong with it."""
+    if request.mimetype != JSON:
+        raise ApiProblem("unsupported-media-type", "The body must be application/json.")
+    try:
+        return decoder.decode(request.get_data(cache=False))
+    except msgspec.ValidationError as exc:
+        detail, pointer = _clean(str(exc))
+        raise ApiProblem("invalid-body", f"The body does not match the schema: {detail}.",
+                         errors=[s.FieldProblem(pointer or "/", detail)]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise ApiProblem("malformed-json", "The body is not valid JSON.") from None
+
+
 def _clean(message: str) -> tuple[str, str]:
     """msgspec's message without anything the client sent (field names only when they look like
     ours), and where it was as a JSON pointer."""
@@ -401,6 +415,7 @@ def _api_error(error: Exception) -> Response | None:
 
 def register(app: Flask) -> None:
     from portal.api import training as _training  # noqa: F401  (its operations, on bp)
+    from portal.recipients import api as _recipient_api  # noqa: F401  (declares its operations on bp)
 
     app.session_interface = NoSessionUnder(app.session_interface, bp.url_prefix + "/")  # type: ignore[operator]
     app.register_blueprint(bp)

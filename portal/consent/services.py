@@ -5,6 +5,7 @@ given, and the subject is put on the suppression list that the AI-training side 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import select
@@ -14,6 +15,15 @@ from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpo
 from portal.extensions import db
 from portal.training import services as training_ledger
 from portal.training.models import RemovalCause
+
+# Called as fn(subject_id, purpose) in the transaction of a withdrawal: domains above consent (the
+# recipients' tasks) register here, so that consent never imports them.
+WITHDRAWAL_HOOKS: list[Callable[[str, Purpose], None]] = []
+
+
+def on_withdrawal(fn: Callable[[str, Purpose], None]) -> Callable[[str, Purpose], None]:
+    WITHDRAWAL_HOOKS.append(fn)
+    return fn
 
 
 class ConsentError(ValueError):
@@ -77,6 +87,9 @@ def decide(subject_id: str, purpose: Purpose, decision: Decision, *, actor: Acto
     record(f"consent:{purpose.value.replace('_', '-')}:{'grant' if decision == Decision.GRANTED else 'withdraw'}",
            actor=actor, subject_id=subject_id, targets={"consent_event": event.id},
            details={"method": method, "policy_version": policy_version})
+    if decision == Decision.WITHDRAWN:
+        for hook in WITHDRAWAL_HOOKS:
+            hook(subject_id, purpose)
     return event
 
 

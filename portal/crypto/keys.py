@@ -430,6 +430,11 @@ def directory_cipher() -> DirectoryCipher:
     return _keys().directory
 
 
+def webhook_cipher() -> DirectoryCipher:
+    """Seals recipients' webhook signing secrets: a key of their own, derived from the master key."""
+    return DirectoryCipher(derive_key(_keys()._master, "webhook-secrets"))
+
+
 def blind_index(kind: str, value: str, *, fold_case: bool = True) -> str:
     """A keyed hash for looking up a personal value without storing it (e-mail, IdP subject)."""
     normalised = value.strip().casefold() if fold_case else value

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import warnings
+from urllib.parse import urlsplit
 
 import click
 
@@ -16,8 +18,10 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from portal import create_app
+    from portal.config import PROJECT_ROOT
     from portal.demo import idp
     from portal.demo.seed import seed
+    from portal.demo.seed_recipients import webhook_credentials
     from portal.extensions import db
 
     app = create_app()
@@ -26,6 +30,15 @@ def main() -> None:
         upgrade()
         report = seed(settings.oidc_issuer, progress=lambda line: click.echo(f"  seeded {line}"))
         db.session.commit()
+        hook = webhook_credentials()
+        db.session.commit()
+    receiver = None
+    if hook is not None:  # People Analytics' endpoint: examples/webhook_receiver.py on 127.0.0.1:5001
+        url, secret, token = hook
+        receiver = subprocess.Popen(  # noqa: S603 - the project's own example, its own arguments
+            [sys.executable, str(PROJECT_ROOT / "examples" / "webhook_receiver.py"), "--port",
+             str(urlsplit(url).port or 5001), "--url", settings.base_url],
+            env={**os.environ, "WEBHOOK_SECRET": secret, "PORTAL_API_TOKEN": token})
     try:
         server = idp.serve("127.0.0.1", 9400, client_id=settings.oidc_client_id,
                            backchannel_logout_uri=f"{settings.base_url}/auth/backchannel-logout")
@@ -50,7 +63,10 @@ def main() -> None:
         f"  and post the documented example batch (for alice, E1001):\n"
         f"    TOKEN=$(PORTAL_DEMO=1 .venv/bin/flask --app wsgi api token create --name demo --scope ingest | tail -1)\n"
         f"    curl -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
-        f"         --data @examples/ingest-batch.json {settings.base_url}/api/v1/ingest\n\n  Stop with Ctrl-C.\n"
+        f"         --data @examples/ingest-batch.json {settings.base_url}/api/v1/ingest\n\n"
+        f"  Recipient systems (/admin/recipients): People Analytics' webhooks go to examples/webhook_receiver.py,\n"
+        f"  started here on 127.0.0.1:5001; it checks each signature and confirms the task through the API.\n\n"
+        f"  Stop with Ctrl-C.\n"
     )
     from portal.jobs.runners import start_background
 
@@ -59,6 +75,8 @@ def main() -> None:
         app.run(host="127.0.0.1", port=5000, threaded=True, use_reloader=False, debug=False)
     finally:
         server.shutdown()
+        if receiver is not None:
+            receiver.terminate()
 
 
 if __name__ == "__main__":

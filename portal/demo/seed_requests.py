@@ -7,6 +7,8 @@ claiming, reviewing, asking, answering, extending, approving with four eyes, ref
 withdrawing, legal holds), so the timelines, audit entries and e-mails are the real ones. The
 erasures run their job here, after a commit, so the demo starts with a deletion certificate and
 one erasure blocked in part by a legal hold, and bob with an access request answered by an export.
+The recipient systems (``seed_recipients``) answer the tasks those outcomes gave them: carla's
+erasure is complete with every confirmation, alice's still waits on AI Research.
 
 What it makes, relative to today: two requests overdue, two due within a week (one within a
 day), one extended, one refused with a legal basis, one withdrawn, one failed, and completed ones
@@ -31,6 +33,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor, record
 from portal.db import utcnow
+from portal.demo.seed_recipients import answer_demo_tasks, ensure_recipients
 from portal.demo.timeline import Timeline
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
@@ -61,6 +64,7 @@ class RequestsReport:
     created: list[str] = field(default_factory=list)  # request ids
     skipped: bool = False
     jobs: list[str] = field(default_factory=list)  # the approved requests' jobs, run after the commit
+    named: dict[str, str] = field(default_factory=dict)  # the seed's name of each request -> its id
 
 
 def ensure_queues(dpo: Employee | None) -> dict[str, Queue]:
@@ -95,6 +99,9 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
     report = RequestsReport()
     now = timeline.now
     timeline.at(now - timedelta(days=QUEUES_DAYS_AGO), lambda: ensure_queues(people.get(DPO)))
+    # The systems that receive the data were recorded before any request came in: each outcome
+    # that affects them gives them tasks.
+    timeline.at(now - timedelta(days=QUEUES_DAYS_AGO) + timedelta(hours=1), ensure_recipients)
     alice, bob, carla, dana, admin = (people.get(e) for e in (ALICE, BOB, CARLA, DPO, ADMIN))
     if (_seeded() or alice is None or bob is None or carla is None
             or dana is None or Role.DPO not in dana.role_names  # she works the cases
@@ -112,6 +119,7 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
         def filing() -> None:
             made[key] = requests.file_request(subject, kind, received_at=utcnow(), **kwargs).request
             report.created.append(made[key].id)
+            report.named[key] = made[key].id
 
         received = now - timedelta(days=days_ago)
         timeline.at(received, filing)
@@ -229,6 +237,12 @@ def finish_requests(report: RequestsReport) -> None:
     db.session.commit()
     for job_id in report.jobs:
         _finish(job_id)
+    # The recipients answer: carla's erasure and the other completed outcomes with every
+    # confirmation; alice's erasure still waits on AI Research.
+    named = report.named
+    answer_demo_tasks([named[k] for k in ("certificate", "corrected", "carla_objection", "held_erasure") if k in named],
+                      waiting_on={named["held_erasure"]: "AI Research"} if "held_erasure" in named else {})
+    db.session.commit()
 
 
 def _finish(job_id: str) -> None:

@@ -40,6 +40,7 @@ from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 from portal.people.services import JURISDICTION, find_by_email
+from portal.recipients import services as recipients
 from portal.requests import deadlines, restrictions, routing
 from portal.requests import services as requests
 from portal.requests.models import (
@@ -313,6 +314,7 @@ def queue() -> str:
         days_left=deadlines.days_left, zone=zone_of(current_user.timezone), page_size=PAGE_SIZE,
         jurisdictions=_visible_jurisdictions(today), sort=parsed.sort, descending=parsed.descending,
         requesters=requesters, bulk_form=_bulk_form(bound=False), back=urlencode(parsed.values),
+        overdue_tasks=_overdue_tasks(),
     )
 
 
@@ -396,6 +398,17 @@ def bulk_assign() -> Response:
                        len(done.refused), cases="; ".join(f"{ref} ({BULK_REFUSALS[why]})" for ref, why in done.refused)),
               "error")
     return _back_to_queue(back)
+
+
+def _overdue_tasks() -> list[recipients.Row]:
+    """Recipient tasks past their deadline unanswered, or undeliverable, on the cases this person
+    may see (the DPO queue lists them above the cases)."""
+    tasks = [t for t in recipients.overdue_tasks() if t.request_id]
+    cases = {c.id: c for c in db.session.scalars(select(DataRequest).where(
+        DataRequest.id.in_({t.request_id for t in tasks} or {""})))}
+    visible = [t for t in tasks if t.request_id in cases and requests.may_view(current_user, cases[t.request_id])]
+    found = recipients.recipient_names(visible)
+    return [recipients.Row(t, found[t.recipient_id]) for t in visible]
 
 
 # -- the case page ----------------------------------------------------------------------------------
@@ -498,7 +511,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         erasure_ground=regime.erasure_ground(case.erasure_ground),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
         extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
-        objection_labels=requests.STAFF_OBJECTION_LABELS,
+        objection_labels=requests.STAFF_OBJECTION_LABELS, recipient_rows=recipients.rows_of_request(case.id),
     ), status
 
 
@@ -674,6 +687,24 @@ def lift_restriction(request_id: str) -> Response | tuple[str, int]:
             raise requests.IllegalTransition(_("This request put no restriction in place."))
         restrictions.lift(restriction, current_user)
         return _("The employee is told, and the restriction is lifted.")
+
+    return _act(case, ButtonForm(), "button", step)
+
+
+@bp.post("/requests/<request_id>/recipient-tasks/<task_id>/redeliver")
+@requires(Permission.REQUESTS_REVIEW)
+def redeliver_task(request_id: str, task_id: str) -> Response | tuple[str, int]:
+    case = _case_or_404(request_id)
+    task = db.session.get(recipients.RecipientTask, task_id)
+    if task is None or task.request_id != case.id:
+        refuse_access("recipient_tasks", task_id)
+
+    def step() -> str:
+        try:
+            recipients.redeliver(task, current_user, actor=Actor("employee", current_user.id))
+        except recipients.RecipientError as error:
+            raise requests.RequestError(str(error)) from None
+        return _("The task is being sent again.")
 
     return _act(case, ButtonForm(), "button", step)
 

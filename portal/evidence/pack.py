@@ -278,6 +278,9 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
     counts = db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request.id)
                                 .order_by(ErasureCount.category))
     result = request.result or {}
+    from portal.requests.certificate import recipient_facts
+
+    recipients = recipient_facts(request)
     erased = {c.category: {"deleted": c.deleted, "blocked": c.blocked,
                            **({"removal_required": c.removal_required} if c.removal_required else {})}
               for c in counts}
@@ -314,6 +317,8 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
         "audit": {"tree_size": head.tree_size, "root_hash": bytes(head.root_hash).hex(), "signed_at":
                   stamp(head.signed_at), "key_id": head.key_id, "entries": len(entries),
                   "entry_ids": [e.entry_id for e in entries]},
+        # Each recipient's task and answer, tied to the audit entry of the answer (in this pack).
+        **({"recipients": recipients} if recipients else {}),
     }
 
 

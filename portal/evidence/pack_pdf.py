@@ -99,6 +99,7 @@ class _Pdf:
         self.exported()
         self.erased()
         self.training_ledger()
+        self.recipients()
         self.audit()
         return self.story
 
@@ -242,6 +243,27 @@ class _Pdf:
                          self.code(" ".join(e[:12] for e in item["audit_entry_ids"]) or "—")])
         self.table([_("Snapshot"), _("Removal"), _("Models trained on it"), _("Audit entries")], rows,
                    [35 * mm, WIDTH - 125 * mm, 50 * mm, 40 * mm])
+
+    def recipients(self) -> None:
+        found = self.facts.get("recipients")
+        if not found:
+            return
+        self.heading(_("Recipients' tasks and answers"))
+        self.story.append(self.t.para(_("Each team or system that received the data was given a task; its answer "
+                                        "is the audit entry named, included in this pack.")))
+        answers = {"done": _("done"), "not_applicable": _("not applicable"), "refused": _("refused")}
+        rows = []
+        for item in found:
+            if item["outcome"]:
+                answer = f"{answers.get(item['outcome'], item['outcome'])}, {_when(item['confirmed_at'])}"
+                if item.get("details"):
+                    answer += " (" + ", ".join(f"{k} {v}" for k, v in sorted(item["details"].items())) + ")"
+            elif item["state"] == "escalated":
+                answer = _("not confirmed by %(due)s; escalated", due=item["due"])
+            else:
+                answer = _("open; due %(due)s", due=item["due"])
+            rows.append([item["recipient"], answer, self.code(item["audit_entry"] or "—")])
+        self.table([_("Recipient"), _("Answer"), _("Audit entry")], rows, [45 * mm, WIDTH - 107 * mm, 62 * mm])
 
     def audit(self) -> None:
         audit = self.facts["audit"]

@@ -45,7 +45,12 @@ def render(stored: Mapping[str, Any] | None, legacy: str | None = None) -> str |
     if stored:
         renderer = _RENDERERS.get(str(stored.get("key")))
         if renderer is not None:
-            return renderer(stored.get("params") or {})
+            text = renderer(stored.get("params") or {})
+            for more in stored.get("also") or ():  # sentences added later (the recipients' tasks)
+                worded = render(more)
+                if worded:
+                    text += " " + worded
+            return text
     return legacy
 
 

@@ -51,22 +51,25 @@ class JobError(Exception):
 class Handler:
     run: Callable[[JobContext], dict[str, Any]]
     on_give_up: Callable[[Job, str], None] | None = None
+    backoff: Callable[[int], float] | None = None  # seconds before the next attempt, after ``attempts``
 
 
 HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str, *, on_give_up: Callable[[Job, str], None] | None = None) -> Callable[
+def handler(kind: str, *, on_give_up: Callable[[Job, str], None] | None = None,
+            backoff: Callable[[int], float] | None = None) -> Callable[
         [Callable[[JobContext], dict[str, Any]]], Callable[[JobContext], dict[str, Any]]]:
     """Register the function that does the work of jobs of ``kind``.
 
     It receives a :class:`JobContext`, must be idempotent (it may run again after a crash), reports
     progress through the context, leaves its final database changes in ``db.session`` uncommitted
     and returns the job's result (ids and counts only). ``on_give_up(job, reason)`` runs in the
-    transaction that marks the job failed for good."""
+    transaction that marks the job failed for good. ``backoff(attempts)``: the pause before the next
+    attempt, if not the default's (5 s doubling to ten minutes)."""
 
     def register(fn: Callable[[JobContext], dict[str, Any]]) -> Callable[[JobContext], dict[str, Any]]:
-        HANDLERS[kind] = Handler(fn, on_give_up)
+        HANDLERS[kind] = Handler(fn, on_give_up, backoff)
         return fn
 
     return register
@@ -269,7 +272,8 @@ def _fail(ctx: JobContext, reason: str, *, retry: bool) -> JobState | None:
     now = utcnow()
     mine = (Job.id == ctx.job_id, Job.worker_id == ctx.token, Job.state == JobState.RUNNING)
     if retry and job.attempts < job.max_attempts:
-        delay = _backoff(job.attempts)
+        own = HANDLERS.get(job.kind)
+        delay = own.backoff(job.attempts) if own is not None and own.backoff is not None else _backoff(job.attempts)
         kept = db.session.execute(  # type: ignore[attr-defined]
             update(Job).where(*mine).values(state=JobState.QUEUED, not_before=now + timedelta(seconds=delay),
                                             error=reason, worker_id=None, lease_expires_at=None)

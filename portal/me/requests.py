@@ -29,6 +29,7 @@ from portal.extensions import db
 from portal.i18n import ground_wording
 from portal.jurisdictions import KINDS, regime_for
 from portal.monitoring.aggregates import zone_of
+from portal.recipients import services as recipients
 from portal.requests import certificate, deadlines
 from portal.requests import services as requests
 from portal.requests.models import Channel, DataRequest, RequestState, RequestType
@@ -70,6 +71,9 @@ NEXT_STEPS: dict[str, LazyString] = {
                              "Your request goes on as soon as you do."),
     S.APPROVED: _l("Your request is approved and will be carried out shortly."),
     S.FULFILLING: _l("Your request is being carried out. You will be told by e-mail when it is done."),
+    S.AWAITING_RECIPIENTS: _l("The portal has done its part. The teams and systems that received your data have "
+                              "each been asked to do the same, and your request is complete once each has "
+                              "confirmed or its deadline has passed. What each has confirmed is below."),
     S.COMPLETED: _l("Your request is done. The outcome is below."),
     S.REJECTED: _l("Your request was refused. The legal basis and the reasons are below; you can complain to the "
                    "supervisory authority if you disagree."),
@@ -90,7 +94,8 @@ EVENT_TEXT: dict[str, LazyString] = {
 }
 TRANSITION_TEXT: dict[str, LazyString] = {
     S.OPEN: _l("Taken up"), S.IN_REVIEW: _l("In review"), S.AWAITING_REQUESTER: _l("Asked you for information"),
-    S.APPROVED: _l("Approved"), S.FULFILLING: _l("Being carried out"), S.COMPLETED: _l("Completed"),
+    S.APPROVED: _l("Approved"), S.FULFILLING: _l("Being carried out"),
+    S.AWAITING_RECIPIENTS: _l("Done here; the recipients were asked to act"), S.COMPLETED: _l("Completed"),
     S.REJECTED: _l("Refused"), S.WITHDRAWN: _l("Withdrawn"), S.FAILED: _l("Failed; to be retried"),
 }
 
@@ -228,7 +233,7 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
         duplicate=duplicate if duplicate is not None and duplicate.subject_id == req.subject_id else None,
         export_id=_export_id(req), certifiable=certificate.is_certifiable(req),
         answer_form=answer_form or AnswerForm(formdata=None), withdraw_form=withdraw_form or WithdrawForm(formdata=None),
-        self_service=req.channel == Channel.SELF_SERVICE,
+        self_service=req.channel == Channel.SELF_SERVICE, recipient_rows=recipients.rows_of_request(req.id),
     ), status
 
 

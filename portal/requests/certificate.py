@@ -39,7 +39,7 @@ from portal.people.models import Employee
 from portal.training.services import ledger_facts
 from portal.training.wording import model_words, removal_words
 
-from .models import DataRequest, RequestState, RequestType
+from .models import CARRIED_OUT_STATES, DataRequest, RequestType
 from .statements import hold_basis_wording
 
 FACTS_VERSION = 1
@@ -52,8 +52,9 @@ MARGIN = 18 * mm
 
 
 def is_certifiable(request: DataRequest) -> bool:
-    """Only a completed erasure has a certificate."""
-    return request.type == RequestType.ERASURE and request.state == RequestState.COMPLETED
+    """Only an erasure the portal has carried out has a certificate (while its recipients are still
+    to confirm too: the certificate then says which have not yet)."""
+    return request.type == RequestType.ERASURE and request.state in CARRIED_OUT_STATES
 
 
 def file_name(request: DataRequest) -> str:
@@ -96,7 +97,27 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
     ledger = ledger_facts(request.subject_id)
     if ledger:  # absent for a person no snapshot held, so that earlier digests stay as they were
         facts["training_ledger"] = ledger
+    recipients = recipient_facts(request)
+    if recipients:  # erasures whose recipients were given tasks list each answer with its audit entry
+        facts["carried_out_at"] = instant(request.done_at)
+        facts["recipients"] = recipients
     return facts
+
+
+def recipient_facts(request: DataRequest) -> list[dict[str, Any]]:
+    """Each recipient's task and answer, tied to the audit entry of the answer."""
+    from portal.recipients.services import rows_of_request
+
+    found = []
+    for row in rows_of_request(request.id):
+        task = row.task
+        found.append({"recipient": row.recipient.name, "role": str(row.recipient.role), "task": task.id,
+                      "action": str(task.action), "categories": list(task.categories),
+                      "due": task.due_on.isoformat(), "state": str(task.state),
+                      "outcome": str(task.outcome) if task.outcome else None,
+                      "confirmed_at": instant(task.confirmed_at) if task.confirmed_at else None,
+                      "details": dict(task.details or {}), "audit_entry": task.confirm_entry_id})
+    return found
 
 
 def _preamble(request: DataRequest) -> str:
@@ -194,7 +215,10 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             [t.para(_("Employee number"), t.cell_bold), t.para(subject.employee_number or "—", t.cell)],
             [t.para(_("Request reference"), t.cell_bold), t.para(request.reference, t.cell)],
             [t.para(_("Received"), t.cell_bold), t.para(_when(facts["received_at"]), t.cell)],
-            [t.para(_("Completed"), t.cell_bold), t.para(_when(facts["completed_at"]), t.cell)],
+            [t.para(_("Completed"), t.cell_bold), t.para(
+                _when(facts["completed_at"]) if facts["completed_at"] else
+                _("Not yet: erased here on %(date)s; waiting for the recipients below",
+                  date=_when(facts.get("carried_out_at"))), t.cell)],
         ]
         scope = facts["scope"]
         if scope["categories"]:
@@ -244,6 +268,16 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
                                   "already trained on them: the removal is recorded as required, and this "
                                   "certificate does not say that it has been done.")))
 
+        if facts.get("recipients"):
+            story.append(t.para(_("The teams and systems that received your data"), t.heading))
+            story.append(t.para(_("Each was given a task to do the same with its copy and to confirm it. Each "
+                                  "answer is in the portal's tamper-evident audit log under the entry named.")))
+            answers: list[list[Any]] = [[t.para(_("Recipient"), t.cell_bold), t.para(_("Answer"), t.cell_bold),
+                                         t.para(_("Audit entry"), t.cell_bold)]]
+            for item in facts["recipients"]:
+                answers.append([t.para(item["recipient"], t.cell), t.para(_recipient_answer(item), t.cell),
+                                t.para(item["audit_entry"] or "—", t.cell)])
+            story.append(_table(answers, [45 * mm, width - 45 * mm - 62 * mm, 62 * mm]))
         story.extend(_ledger_story(t, facts.get("training_ledger") or [], width))
 
         story.append(t.para(_("What remains, copy by copy"), t.heading))
@@ -337,6 +371,25 @@ def _ledger_story(t: _Text, items: list[dict[str, Any]], width: float) -> list[A
             rows.append([t.para(_("Audit entries"), t.muted), t.ascii(" ".join(item["audit_entry_ids"]), t.code), ""])
     story.append(_table(rows, [45 * mm, width - 100 * mm, 55 * mm]))
     return story
+
+
+def _recipient_answer(item: dict[str, Any]) -> str:
+    when = _when(item["confirmed_at"])
+    details = item.get("details") or {}
+    if item["outcome"] == "done":
+        text = _("Erased, confirmed %(when)s.", when=when)
+        if details.get("rows_deleted") is not None:
+            text += " " + ngettext("%(num)s record.", "%(num)s records.", int(details["rows_deleted"]))
+        if details.get("snapshot_id"):
+            text += " " + _("New data set snapshot: %(id)s.", id=details["snapshot_id"])
+        return text
+    if item["outcome"] == "not_applicable":
+        return _("Held none of this data, confirmed %(when)s.", when=when)
+    if item["outcome"] == "refused":
+        return _("Refused, %(when)s (the reason is on your request's page).", when=when)
+    if item["state"] == "escalated":
+        return _("Did not confirm by %(due)s; taken up by the Data Protection Officer.", due=item["due"])
+    return _("Not confirmed yet; due %(due)s.", due=item["due"])
 
 
 def issue_certificate(request: DataRequest, subject: Employee, *, actor: Actor) -> bytes:

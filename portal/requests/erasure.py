@@ -48,7 +48,7 @@ from portal.training import services as ledger
 from portal.training.models import RemovalCause
 
 from . import services, statements
-from .models import DataRequest, ErasureCount, Rectification, RequestState, RequestType
+from .models import CARRIED_OUT_STATES, DataRequest, ErasureCount, Rectification, RequestState, RequestType
 from .statements import hold_basis, how_to_complain
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def erase(ctx: jobs.JobContext) -> dict[str, Any]:
     request = db.session.get(DataRequest, ctx.params["request_id"])
     if request is None or request.type != RequestType.ERASURE:
         raise jobs.JobError("The erasure request no longer exists.", retry=False)
-    if request.state == RequestState.COMPLETED:
+    if request.state in CARRIED_OUT_STATES:
         return {"request_id": request.id, "already": True}
     if request.state != RequestState.FULFILLING:
         raise jobs.JobError("The request is not approved for fulfilment (not yet, or no longer); nothing was erased.",
@@ -311,7 +311,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     collected before the erasure ran), update the request's counts, tell the person (a message on
     the request and an e-mail) and audit it. Run again after a crash, it carries on."""
     request = db.session.get(DataRequest, ctx.params["request_id"])
-    if request is None or request.type != RequestType.ERASURE or request.state != RequestState.COMPLETED:
+    if request is None or request.type != RequestType.ERASURE or request.state not in CARRIED_OUT_STATES:
         raise jobs.JobError("There is no completed erasure to carry on.", retry=False)
     request_id, subject_id, jurisdiction = request.id, request.subject_id, request.jurisdiction
     holds = services.active_holds(subject_id)
@@ -321,7 +321,7 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     if not categories:
         return {"request_id": request_id, "erased": {}}
     start, end = _bounds(request.scope or {})
-    completed = request.completed_at
+    completed = request.done_at
     if completed is not None and (end is None or end > completed):
         end = completed  # what was collected after the erasure was never part of it
     # The counts as the request last recorded them (a run cut short has not changed them yet).
@@ -349,6 +349,14 @@ def erase_after_hold(ctx: jobs.JobContext) -> dict[str, Any]:
     said = statement(statements.ERASURE_RESUMED, ref=request.reference, categories=categories, erased=erased,
                      marked=marked, key_destroyed=shredded, still_held=still_held, jurisdiction=jurisdiction)
     services.tell_requester(request, said, template="request_erasure_resumed")
+    # What the hold kept back is erased now: the recipients that received it are told too (their
+    # tasks do not hold up the request, which was complete already).
+    from portal.recipients import services as recipients
+    from portal.recipients.models import TaskAction
+
+    now_erased = tuple(c for c in categories if erased.get(c) or (c == "ai_training_use" and marked))
+    if now_erased:
+        recipients.open_tasks(subject_id, recipients.Affected(TaskAction.ERASE, now_erased), request=request)
     if shredded:  # the person's other open requests learn what that means for them, as after an erasure
         services.tell_of_erasure(request)
     record("requests:erasure:resume", actor=Actor.system(), subject_id=subject_id,

@@ -43,6 +43,7 @@ class RequestState(enum.StrEnum):
     AWAITING_REQUESTER = "awaiting_requester"
     APPROVED = "approved"
     FULFILLING = "fulfilling"
+    AWAITING_RECIPIENTS = "awaiting_recipients"  # the portal's own work is done; recipients are to confirm
     COMPLETED = "completed"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
@@ -51,7 +52,9 @@ class RequestState(enum.StrEnum):
 
 OPEN_STATES = frozenset({RequestState.RECEIVED, RequestState.OPEN, RequestState.IN_REVIEW,
                          RequestState.AWAITING_REQUESTER, RequestState.APPROVED, RequestState.FULFILLING,
-                         RequestState.FAILED})
+                         RequestState.AWAITING_RECIPIENTS, RequestState.FAILED})
+# The portal's own work is done (the request may still wait for its recipients' confirmations).
+CARRIED_OUT_STATES = frozenset({RequestState.AWAITING_RECIPIENTS, RequestState.COMPLETED})
 CLOSED_STATES = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.WITHDRAWN})
 WITHDRAWABLE_STATES = frozenset({RequestState.RECEIVED, RequestState.OPEN, RequestState.IN_REVIEW,
                                  RequestState.AWAITING_REQUESTER, RequestState.APPROVED})
@@ -121,6 +124,8 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     jurisdiction: Mapped[str] = mapped_column(String(8), comment="the subject's, when received: sets the deadline")
     received_at: Mapped[CreatedAt]
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    carried_out_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="when the portal's own work was done (recipients may confirm later)")
     # What the requester is told once it is done: a statement (key and parameters, worded when read:
     # portal.i18n.statements); ``outcome_legacy`` holds the English text of rows from before keys.
     outcome_legacy: Mapped[str | None] = mapped_column("outcome", Text, comment="shown to the requester")
@@ -184,6 +189,11 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
         from portal.i18n.statements import render
 
         return render(self.outcome_statement, self.outcome_legacy)
+
+    @property
+    def done_at(self) -> datetime | None:
+        """When the portal's own work was done (before the recipients confirmed, if any had to)."""
+        return self.carried_out_at or self.completed_at
 
     @property
     def effective_due(self) -> date | None:

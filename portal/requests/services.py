@@ -21,7 +21,7 @@ from portal.consent import services as consent
 from portal.consent.models import OBJECTION_PURPOSES, ProcessingPurpose, Purpose, Suppression
 from portal.db import new_id, utcnow
 from portal.extensions import db
-from portal.i18n.statements import statement
+from portal.i18n.statements import render, statement
 from portal.jurisdictions import KINDS, Ground, regime_for
 from portal.jurisdictions import kind as kind_of
 from portal.monitoring.models import DataCategory
@@ -29,6 +29,7 @@ from portal.people.models import Employee, Role
 
 from . import deadlines, statements
 from .models import (
+    CARRIED_OUT_STATES,
     CLOSED_STATES,
     OPEN_STATES,
     Channel,
@@ -63,6 +64,8 @@ TRANSITIONS: dict[tuple[RequestState, RequestState], str] = {
     (S.IN_REVIEW, S.APPROVED): "approve",
     (S.APPROVED, S.FULFILLING): "fulfil",
     (S.FULFILLING, S.COMPLETED): "complete",
+    (S.FULFILLING, S.AWAITING_RECIPIENTS): "await-recipients",
+    (S.AWAITING_RECIPIENTS, S.COMPLETED): "complete",
     (S.FULFILLING, S.FAILED): "fail",
     (S.FAILED, S.FULFILLING): "retry",
     # A failed request can also be refused: when what it asks can no longer be done (an export
@@ -76,6 +79,7 @@ TRANSITIONS: dict[tuple[RequestState, RequestState], str] = {
 STATE_LABELS = {
     S.RECEIVED: _l("Received"), S.OPEN: _l("Open"), S.IN_REVIEW: _l("In review"),
     S.AWAITING_REQUESTER: _l("Waiting for you"), S.APPROVED: _l("Approved"), S.FULFILLING: _l("Being carried out"),
+    S.AWAITING_RECIPIENTS: _l("Done here; waiting for the recipients to confirm"),
     S.COMPLETED: _l("Completed"), S.REJECTED: _l("Refused"), S.WITHDRAWN: _l("Withdrawn"),
     S.FAILED: _l("Failed (being retried)"),
 }
@@ -194,8 +198,11 @@ def _transition(request: DataRequest, to: RequestState, *, actor: Actor, actor_r
         raise IllegalTransition(f"A request that is {STATE_LABELS[current].lower()} cannot be moved to "
                                 f"{STATE_LABELS[to].lower()}.")
     request.state = to
-    if to == S.COMPLETED:
-        request.completed_at = utcnow()
+    if to in (S.COMPLETED, S.AWAITING_RECIPIENTS):
+        now = utcnow()
+        request.carried_out_at = request.carried_out_at or now
+        if to == S.COMPLETED:
+            request.completed_at = now
     _event(request, EventKind.TRANSITION, actor_id=actor.id if actor.type == "employee" else None,
            actor_role=actor_role, body=body, visible=visible, from_state=current.value, to_state=to.value)
     _audit(request, action, actor, **{"from": current.value, **details})
@@ -738,7 +745,7 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
         sealed = keystore().cipher(subject.id).seal_json("rectification", request.id, {
             "wrong": details.get("wrong"), "correct": details.get("correct")})
         db.session.add(Rectification(request_id=request.id, subject_id=subject.id, sealed=sealed))
-        complete(request, result={"rectified": 1}, outcome=statement(statements.RECTIFIED))
+        complete(request, result={"rectified": 1}, outcome=statement(statements.RECTIFICATION_RECORDED))
     elif fulfilment == "restriction":
         categories = list((request.scope or {}).get("categories") or [])
         place_restriction(request.id, subject.id, categories)
@@ -803,6 +810,13 @@ def lift_restriction(restriction: Restriction, *, actor: Actor, now: datetime | 
            targets={"request": restriction.request_id, "restriction": restriction.id},
            details={"categories": list(restriction.categories or []) or ["all"],
                     "ai_training_lifted": lifted_training})
+    from portal.recipients import services as recipients
+    from portal.recipients.models import TaskAction
+
+    request = db.session.get(DataRequest, restriction.request_id)
+    recipients.open_tasks(subject_id, recipients.Affected(TaskAction.LIFT_RESTRICTION,
+                                                          tuple(restriction.categories or ())),
+                          request=request, actor=actor)
 
 
 def suppress(subject_id: str, reason: str, purpose: ProcessingPurpose = ProcessingPurpose.AI_TRAINING) -> None:
@@ -822,16 +836,41 @@ def suppress(subject_id: str, reason: str, purpose: ProcessingPurpose = Processi
 
 def complete(request: DataRequest, *, result: dict[str, Any] | None = None, outcome: str | dict[str, Any],
              actor: Actor | None = None) -> None:
-    """Done: ``outcome`` is a statement (portal.i18n.statements), worded in each reader's
-    language, or a text shown as it is."""
+    """The portal's own work on ``request`` is done: ``outcome`` is a statement
+    (portal.i18n.statements), worded in each reader's language, or a text shown as it is. Each
+    recipient system that received the data it concerns is given a task in this same transaction;
+    the request then waits for their confirmations (see :func:`finish_after_recipients`), or
+    completes at once when there is none."""
+    from portal.recipients import services as recipients
+
     request.result = result
-    if isinstance(outcome, dict):
-        request.outcome_statement, request.outcome_legacy = outcome, None
-    else:
-        request.outcome_statement, request.outcome_legacy = None, outcome
     counts: dict[str, Any] = {f"count_{k}": v for k, v in (result or {}).items() if isinstance(v, int)}
+    affected = recipients.affected_by(request)
+    tasks = recipients.open_tasks(request.subject_id, affected, request=request) if affected else []
+    also = recipients.outcome_sentence(request, tasks)
+    if isinstance(outcome, dict):
+        request.outcome_statement = {**outcome, "also": [also]} if also else outcome
+        request.outcome_legacy = None
+    else:
+        request.outcome_statement = None
+        request.outcome_legacy = outcome + (" " + (render(also) or "") if also else "")
+    if tasks:
+        _transition(request, S.AWAITING_RECIPIENTS, actor=actor or Actor.system(), actor_role="system",
+                    tasks=len(tasks), **counts)
+        return
     _transition(request, S.COMPLETED, actor=actor or Actor.system(), actor_role="system", **counts)
     _notify("request_completed", request.subject_id, request)
+
+
+def finish_after_recipients(request: DataRequest) -> None:
+    """Every task of ``request`` is confirmed, or overdue and escalated: it is complete."""
+    _transition(request, S.COMPLETED, actor=Actor.system(), actor_role="system", reason="recipients-settled")
+    _notify("request_completed", request.subject_id, request)
+
+
+def notify_queue(template: str, request: DataRequest) -> None:
+    """Tell the assignee, or else every DPO of the request's queue (``templates/mail/<template>.txt``)."""
+    _notify_queue(template, request)
 
 
 def fail(request: DataRequest, reason: str) -> None:
@@ -871,13 +910,13 @@ def erasure_results(subject_id: str) -> dict[str, CategoryErasure]:
         select(DataRequest, ErasureCount)
         .join(ErasureCount, ErasureCount.request_id == DataRequest.id)
         .where(DataRequest.subject_id == subject_id, DataRequest.type == RequestType.ERASURE,
-               DataRequest.state == RequestState.COMPLETED, DataRequest.completed_at.is_not(None),
+               DataRequest.state.in_([s.value for s in CARRIED_OUT_STATES]),
                or_(ErasureCount.deleted > 0, ErasureCount.blocked > 0))
-        .order_by(DataRequest.completed_at))
+        .order_by(func.coalesce(DataRequest.carried_out_at, DataRequest.completed_at), DataRequest.received_at))
     results: dict[str, CategoryErasure] = {}
     for request, count in rows:
-        assert request.completed_at is not None  # noqa: S101 - filtered above
-        results[count.category] = CategoryErasure(request.reference, request.completed_at,
+        assert request.done_at is not None  # noqa: S101 - filtered above
+        results[count.category] = CategoryErasure(request.reference, request.done_at,
                                                   count.deleted, count.blocked)
     return results
 
@@ -927,7 +966,8 @@ def resume_held_erasures(hold: LegalHold) -> list[str]:
     resumed = []
     for request in db.session.scalars(select(DataRequest).where(
             DataRequest.subject_id == hold.subject_id, DataRequest.type == RequestType.ERASURE.value,
-            DataRequest.state == S.COMPLETED.value).order_by(DataRequest.completed_at, DataRequest.id)):
+            DataRequest.state.in_([s.value for s in CARRIED_OUT_STATES]))
+            .order_by(DataRequest.completed_at, DataRequest.received_at, DataRequest.id)):
         blocked = db.session.scalars(select(ErasureCount.category).where(ErasureCount.request_id == request.id,
                                                                          ErasureCount.blocked > 0))
         if any(hold.covers(c) and not any(h.covers(c) for h in still) for c in blocked):

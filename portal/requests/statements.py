@@ -21,7 +21,8 @@ from portal.monitoring.models import DataCategory
 
 COPY_READY = "request.copy-ready"
 COPY_MADE = "request.copy-made"
-RECTIFIED = "request.rectified"
+RECTIFIED = "request.rectified"  # before recipients were given tasks: kept for the rows that say so
+RECTIFICATION_RECORDED = "request.rectification-recorded"
 RESTRICTED = "request.restricted"
 OBJECTION_UPHELD = "request.objection-upheld"
 ERASED = "request.erased"
@@ -89,6 +90,11 @@ def _rectified(p: Mapping[str, Any]) -> str:
     return gettext("Your correction is recorded alongside the original data. The portal does not send it to the "
                    "teams and systems that received the data: the Data Protection Officer can tell you which of "
                    "them hold it.")
+
+
+@renders(RECTIFICATION_RECORDED)
+def _rectification_recorded(p: Mapping[str, Any]) -> str:
+    return gettext("Your correction is recorded alongside the original data.")
 
 
 @renders(RESTRICTED)

@@ -16,10 +16,11 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.api import exclusions as feed
 from portal.api import training, views
+from portal.api.models import ApiToken
 from portal.api.openapi import OPERATIONS, Operation
 from portal.api.views import NDJSON
 from portal.audit.services import Actor
@@ -28,8 +29,11 @@ from portal.consent.models import Decision, ExclusionChange, Purpose, Suppressio
 from portal.extensions import db
 from portal.people.models import Employee, EmploymentStatus
 from portal.people.pseudonyms import pseudonym
+from portal.recipients import api as recipient_api
+from portal.recipients import services as recipient_services
+from portal.recipients.models import RecipientTask
 from portal.requests import services as request_services
-from portal.requests.models import RequestState, RequestType
+from portal.requests.models import DataRequest, RequestState, RequestType
 from portal.training import services as ledger
 from portal.training.models import RemovalCause, SnapshotRemoval
 from tests.conftest import LiveServer
@@ -42,6 +46,8 @@ TRAINING_OPERATIONS = {
     ("post", "/api/v1/training/datasets/{dataset}/snapshots/{snapshot}/answer"), ("get", "/api/v1/training/removals"),
     ("post", "/api/v1/training/models"), ("get", "/api/v1/training/models/{name}/versions/{version}"),
     ("post", "/api/v1/training/models/{name}/versions/{version}/outcomes")}
+
+EXAMPLE_CONFIRMED_AT = recipient_api.EXAMPLE_CONFIRMED["confirmation"]["confirmed_at"]  # type: ignore[index]
 ALL_SCOPES = ("ingest", "exclusions:read", "recipient", "training", "requests:read", "scim")
 
 
@@ -59,7 +65,9 @@ def test_the_document_is_openapi_3_1_with_an_example_on_every_body_and_response(
                                                   ("get", "/api/v1/exclusions"),
                                                   ("get", "/api/v1/exclusions/{pseudonym}"),
                                                   ("get", "/api/v1/requests/{request_id}"),
-                                                  *TRAINING_OPERATIONS}
+                                                  *TRAINING_OPERATIONS,
+                                                  ("get", "/api/v1/recipient-tasks"),
+                                                  ("post", "/api/v1/recipient-tasks/{task_id}/confirm")}
     for path, method, op in operations:
         assert op["security"] and op["x-scope"], path
         for media in op.get("requestBody", {}).get("content", {}).values():
@@ -155,6 +163,19 @@ class World:
             self.member_2 = member_2
         self.token = make_token(*ALL_SCOPES, name="all scopes")
         self.wrong = make_token("scim", name="no scope of these")
+        with app.app_context():  # the task the recipient-task examples show, for a recipient bound to the token
+            recipient, _ = recipient_services.create_recipient(
+                name="AI Research", contact="ai-research@example.com", categories=["input_events", "app_activity"],
+                uses=["ai_training"], purpose="Trains models", role="processor", delivery="pull", webhook_url=None,
+                actor=Actor.system())
+            db.session.execute(update(ApiToken).values(recipient_id=recipient.id))
+            db.session.add(RecipientTask(id=recipient_api.EXAMPLE_TASK_ID, recipient_id=recipient.id,
+                                         request_id=self.request_id, subject_id=objector, action="erase",
+                                         categories=["input_events", "app_activity"], due_on=date(2026, 12, 30),
+                                         state="open", delivery_state="waiting",
+                                         created_at=datetime(2026, 12, 4, 16, 20, tzinfo=UTC)))
+            db.session.commit()
+            self.reference = db.session.get(DataRequest, self.request_id).reference
 
     def real(self, text: str) -> str:
         """The example's deployment-specific values (pseudonym, request id) as they are here."""
@@ -167,7 +188,8 @@ class World:
     def documented(self, value: Any) -> Any:
         """An answer as the example shows it: the real values back to the example's, cursors too."""
         if isinstance(value, dict):
-            return {k: (self.cursor(v) if k == "next" else self.documented(v)) for k, v in value.items()}
+            return {k: (self.cursor(v) if k == "next" else EXAMPLE_CONFIRMED_AT if k == "confirmed_at"
+                        else self.documented(v)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.documented(v) for v in value]
         if isinstance(value, str):
@@ -175,11 +197,15 @@ class World:
                 value = value.replace(real, example)
             return (value.replace(self.pseudonym, views.EXAMPLE_PSEUDONYM)
                     .replace(self.pseudonym_2, views.EXAMPLE_PSEUDONYM_2)
-                    .replace(self.request_id, views.EXAMPLE_REQUEST_ID))
+                    .replace(self.request_id, views.EXAMPLE_REQUEST_ID)
+                    .replace(self.reference, "R-" + views.EXAMPLE_REQUEST_ID[:8].upper()))
         return value
 
     def cursor(self, value: str) -> str:
-        """A cursor is encrypted under this deployment's key: the example's stands for any real one."""
+        """A cursor is encrypted under this deployment's key: the example's stands for any real one.
+        (The recipient tasks' cursor is the last task's id, the same here as in the example.)"""
+        if value == recipient_api.EXAMPLE_TASK_ID:
+            return value
         with self.app.app_context():
             feed.decode_cursor(value)  # raises unless the feed made it
         return views.EXAMPLE_CURSOR
@@ -245,6 +271,15 @@ def test_every_documented_example_gets_the_documented_answer(app: Flask, make_to
         expect(check, "unknown", call(check, token=world.token, path=f"/api/v1/exclusions/tp_{'a' * 26}"))
         expect(status, "unknown", call(status, token=world.token, path=f"/api/v1/requests/{'0' * 32}"))
         training_errors(world, call, expect)
+        tasks, confirm = (next(op for op in OPERATIONS if op.operation_id == n) for n in
+                          ("recipient_tasks", "confirm_recipient_task"))
+        expect(tasks, "bad-cursor", call(tasks, token=world.token, path=op_path(tasks) + "?after=" + "f" * 32))
+        expect(tasks, "bad-state", call(tasks, token=world.token, path=op_path(tasks) + "?state=closed"))
+        expect(confirm, "repeated", call(confirm, token=world.token, body=recipient_api.CONFIRM_DONE))
+        expect(confirm, "unknown", call(confirm, token=world.token,
+                                        path=f"/api/v1/recipient-tasks/{'0' * 32}/confirm", body={"outcome": "done"}))
+        expect(confirm, "refused-without-reason", call(confirm, token=world.token, body={"outcome": "refused"}),
+               exact=False)
         app.config["API_RATE_LIMIT"] = "1 per minute"
         limited = make_token("exclusions:read", name="limited")
         call(feed, token=limited)

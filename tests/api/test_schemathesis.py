@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import schemathesis
+import sqlalchemy as sa
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
@@ -19,7 +20,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from portal.api.models import ApiToken
 from portal.api.schemas import BulkLine
+from portal.audit.services import Actor
+from portal.extensions import db
+from portal.recipients import services as recipients
 from tests.helpers import make_employee
 
 
@@ -40,12 +45,20 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def test_no_server_error_and_every_answer_as_documented(app: Flask, make_token: Callable[..., str]) -> None:
-    make_employee(app, "alice@example.com", employee_number="E1001")
+    alice = make_employee(app, "alice@example.com", employee_number="E1001")
     app.config["API_RATE_LIMIT"] = "100000 per minute"
-    headers = {"Authorization": f"Bearer {make_token('ingest', 'exclusions:read', 'requests:read', 'training')}"}
+    token = make_token('ingest', 'exclusions:read', 'requests:read', 'training', 'recipient')
+    with app.app_context():  # the token is a recipient's too, with a task of its own to list and confirm
+        recipient, _ = recipients.create_recipient(
+            name="AI Research", contact="ai@example.com", categories=["input_events"], uses=[], purpose="Models",
+            role="processor", delivery="pull", webhook_url=None, actor=Actor.system())
+        db.session.execute(sa.update(ApiToken).values(recipient_id=recipient.id))
+        recipients.open_tasks(alice, recipients.Affected(recipients.TaskAction.ERASE), request=None)
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14
+    assert len(operations) == 16
     for operation in operations:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -177,7 +177,9 @@ SCOPE_OF = {("GET", "/api/v1/exclusions"): "exclusions:read",
             ("GET", "/api/v1/training/removals"): "training",
             ("POST", "/api/v1/training/models"): "training",
             ("GET", "/api/v1/training/models/m/versions/1"): "training",
-            ("POST", "/api/v1/training/models/m/versions/1/outcomes"): "training"}
+            ("POST", "/api/v1/training/models/m/versions/1/outcomes"): "training",
+            ("GET", "/api/v1/recipient-tasks"): "recipient",
+            ("POST", "/api/v1/recipient-tasks/" + "0" * 32 + "/confirm"): "recipient"}
 SCOPES = ["ingest", "exclusions:read", "recipient", "training", "requests:read", "scim"]
 
 

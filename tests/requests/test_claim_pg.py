@@ -101,7 +101,8 @@ def test_two_dpos_claiming_at_once_one_wins_the_other_is_told(app: Flask) -> Non
 
 def approve_in_thread(app: Flask, request_id: str, staff_id: str, barrier: threading.Barrier,
                       outcomes: dict[str, Any]) -> None:
-    act_in_thread(app, request_id, staff_id, barrier, outcomes, rs.may_approve, rs.approve)
+    act_in_thread(app, request_id, staff_id, barrier, outcomes, rs.may_approve,
+                  lambda r, s: rs.approve(r, s, erasure_ground=rs.erasure_grounds(r)[0].code))
 
 
 @on_postgres

@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from flask import Flask
 from jinja2 import StrictUndefined
 
+from portal.audit.services import Actor
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
 from portal.jurisdictions import regime_for
 from portal.mail import services as mailer
 from portal.people.models import Employee, Role
+from portal.recipients import services as recipients
 from portal.requests import notifications
 from portal.requests import services as requests
 from portal.requests.models import DataRequest, RequestState, RequestType
@@ -120,6 +122,12 @@ def world(app: Flask) -> World:
         requests.approve(failed, staff, erasure_ground=requests.erasure_grounds(failed)[0].code)
         requests.approve(failed, _employee(admin))
         requests.fail(failed, "The store did not answer.")
+        # A restriction whose recipient has yet to confirm (the recipient then gets no other task).
+        recipient, _ = recipients.create_recipient(
+            name="AI Research", contact="ai@example.com", categories=["screenshots"], uses=[], purpose="Models",
+            role="processor", delivery="pull", webhook_url=None, actor=Actor.system())
+        requests.approve(worked("awaiting-recipients", "ES", RequestType.RESTRICTION), staff)
+        recipients.deactivate(recipient, actor=Actor.system())
         db.session.commit()
         run_pending([requests.ERASURE_JOB])
         states = {RequestState(r.state) for r in db.session.scalars(sa.select(DataRequest))}

@@ -83,9 +83,18 @@ def req(request_id: str) -> DataRequest:
     return found
 
 
+def with_ground(fn: Callable[..., Any], request_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    request = req(request_id)
+    if fn is rs.approve and request.type == RequestType.ERASURE and "erasure_ground" not in kwargs:
+        return {**kwargs, "erasure_ground": rs.erasure_grounds(request)[0].code}
+    return kwargs
+
+
 def step(fn: Callable[..., Any], request_id: str, who: Any, *args: Any, **kwargs: Any) -> Any:
-    """Take a step as a view would: call the service, commit."""
-    result = fn(req(request_id), who, *args, **kwargs)
+    """Take a step as a view would: call the service, commit. An erasure's approval names its
+    regime's first ground, as the case page's form does (tests/dpo/test_erasure_ground.py tests
+    the choice itself)."""
+    result = fn(req(request_id), who, *args, **with_ground(fn, request_id, kwargs))
     db.session.commit()
     return result
 
@@ -100,7 +109,7 @@ def refused(exc: type[Exception], request_id: str, fn: Callable[..., Any], *args
     rollback). Returns the message, which must be a sentence for a person."""
     before = request_state_of_world(request_id)
     with pytest.raises(exc) as raised:
-        fn(req(request_id), *args, **kwargs)
+        fn(req(request_id), *args, **with_ground(fn, request_id, kwargs))
     assert request_state_of_world(request_id) == before  # nothing pending either (queries autoflush)
     db.session.rollback()
     assert request_state_of_world(request_id) == before
@@ -214,6 +223,8 @@ def test_every_transition_is_listed_in_the_design() -> None:
         (S.FULFILLING, S.COMPLETED), (S.FULFILLING, S.FAILED), (S.FAILED, S.FULFILLING),
         *((s, S.REJECTED) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)),
         (S.FAILED, S.REJECTED),  # beyond DESIGN §4: a request that can no longer be fulfilled is closed
+        # Beyond DESIGN §4 too: an outcome that gave recipient systems tasks waits for their answers.
+        (S.FULFILLING, S.AWAITING_RECIPIENTS), (S.AWAITING_RECIPIENTS, S.COMPLETED),
         *((s, S.WITHDRAWN) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.APPROVED)),
     }
     assert set(rs.TRANSITIONS) == design

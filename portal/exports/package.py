@@ -15,6 +15,7 @@ Layout (see :data:`COLUMNS` for the columns of each data file)::
     data/<category>.jsonl|.csv      input_events, app_activity, screenshots, ai_training_use
     data/consent_history.jsonl|.csv
     data/access_log.jsonl|.csv
+    derived/<name>.jsonl|.csv       counts the portal derives from the events (see DERIVED_FILES)
     screenshots/<time>-<id>.<ext>   the images
 """
 
@@ -72,6 +73,7 @@ from .summary import (
     ConsentLine,
     ExportSummary,
     PackageFile,
+    ProfilingLine,
     TrainingUse,
 )
 
@@ -98,12 +100,28 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "ai_training_use": ("dataset", "snapshot", "record_count", "used_on", "model", "removal_required_at"),
     "consent_history": ("decided_at", "purpose", "decision", "policy_version", "method", "device"),
     "access_log": ("accessed_at", "action", "accessor_role", "purpose", "case_ref"),
+    "activity_per_day": ("day", "events"),
+    "activity_per_hour": ("hour", "events"),
+    "time_per_application_and_site": ("kind", "name", "duration_ms", "events"),
+    "items_per_category": ("category", "items", "first_at", "last_at"),
 }
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXTRA_FILES = {
     "consent_history": "Every consent you gave or withdrew, oldest first",
     "access_log": "Each time staff opened or exported your monitoring data (no staff names)",
+}
+# What the portal derives from the events and keeps (portal.monitoring.aggregates; the dashboard
+# shows it): written under derived/, whatever categories were chosen.
+DERIVED_FILES = {
+    "activity_per_day": "Derived: events recorded per day in your time zone, for the dates of this copy "
+                        "(days without events left out)",
+    "activity_per_hour": "Derived: events recorded per hour of the day (0-23) in your time zone, totals over all "
+                         "time, not only the dates of this copy",
+    "time_per_application_and_site": "Derived: time in focus (milliseconds) and events per application (kind app) "
+                                     "and web site (kind site), totals over all time, not only the dates of this copy",
+    "items_per_category": "Derived: items collected per category of data, with the first and last, totals over all "
+                          "time, not only the dates of this copy",
 }
 
 
@@ -333,6 +351,8 @@ class PackageWriter:
         self.lasts: dict[str, datetime | None] = {}
         self.last_text: dict[str, str] = {}
         self._expected: dict[str, int] = {}  # events per category, as counted for the progress bar
+        self._daily: list[tuple[date, int]] = []  # events per local day in the dates asked (the aggregate)
+        self._hourly: list[int] = [0] * 24  # events per local hour of the day, over all time
         self._encode = msgspec.json.Encoder()
 
     # -- counting ---------------------------------------------------------------------------
@@ -526,12 +546,12 @@ class PackageWriter:
 
     def _write_table(self, archive: zipfile.ZipFile, name: str, description: str,
                      batches: Iterable[Formatted], *, large: bool = False,
-                     on_batch: Callable[[Formatted], None] | None = None) -> int:
-        """``data/<name>.jsonl`` written batch by batch as they come, ``data/<name>.csv`` spooled
-        and then copied in after it."""
+                     on_batch: Callable[[Formatted], None] | None = None, folder: str = "data") -> int:
+        """``<folder>/<name>.jsonl`` written batch by batch as they come, ``<folder>/<name>.csv``
+        spooled and then copied in after it."""
         columns = COLUMNS[name]
         spool = _Spool(self.spool_dir)
-        jsonl_path, csv_path = f"data/{name}.jsonl", f"data/{name}.csv"
+        jsonl_path, csv_path = f"{folder}/{name}.jsonl", f"{folder}/{name}.csv"
         member, entry = self._member(archive, jsonl_path, large=large)
         count = 0
         header = io.StringIO()
@@ -609,6 +629,8 @@ class PackageWriter:
                 "access_log", ({"accessed_at": iso(a.accessed_at), "action": a.action,
                                 "accessor_role": a.accessor_role, "purpose": purpose, "case_ref": a.case_ref}
                                for a, purpose in zip(accesses, self.purposes, strict=True))))
+            for name, rows in self._derived(generated_at).items():
+                self._write_table(archive, name, DERIVED_FILES[name], self._rows(name, rows), folder="derived")
 
             summary = self._summary(register, generated_at, uses, consents, accesses)
             from portal.exports.index_page import render_index
@@ -696,6 +718,29 @@ class PackageWriter:
         return list(db.session.scalars(select(AccessRecord).where(AccessRecord.subject_id == self.subject.id)
                                        .order_by(AccessRecord.accessed_at.desc(), AccessRecord.id.desc())))
 
+    def _derived(self, generated_at: datetime) -> dict[str, list[dict[str, Any]]]:
+        """The aggregates the portal keeps about the person, as rows: per day within the dates of
+        this copy, the others over all time (they are kept as totals)."""
+        from portal.monitoring.models import SubjectCategoryStats
+
+        first_day = self.scope.date_from or date(1970, 1, 1)
+        last_day = self.scope.date_to or generated_at.date() + timedelta(days=1)
+        self._daily = sorted(aggregates.daily_counts(self.subject.id, first_day, last_day).items())
+        self._hourly = aggregates.hourly_counts(self.subject.id)
+        targets = aggregates.all_targets(self.subject.id, cipher=self.cipher)
+        stats = list(db.session.scalars(select(SubjectCategoryStats).where(
+            SubjectCategoryStats.subject_id == self.subject.id).order_by(SubjectCategoryStats.category)))
+        derived = {
+            "activity_per_day": [{"day": iso(day), "events": n} for day, n in self._daily],
+            "activity_per_hour": [{"hour": hour, "events": n} for hour, n in enumerate(self._hourly)],
+            "time_per_application_and_site": [{"kind": t.target_type, "name": t.target, "duration_ms": t.duration_ms,
+                                               "events": t.events} for t in targets],
+            "items_per_category": [{"category": s.category, "items": s.item_count, "first_at": iso(s.first_at),
+                                    "last_at": iso(s.last_at)} for s in stats],
+        }
+        db.session.rollback()
+        return derived
+
     def _summary(self, register: dict[str, DataCategory], generated_at: datetime, uses: list[LedgerUse],
                  consents: list[ConsentEvent], accesses: list[AccessRecord]) -> ExportSummary:
         labels = {c.consent_purpose: c.name for c in register.values() if c.consent_purpose}
@@ -712,9 +757,6 @@ class PackageWriter:
                 files=[f.path for f in self.files if f.path.startswith(f"data/{key}.")],
                 transfers=[dict(t) for t in category.transfers or ()],
             ))
-        first_day = self.scope.date_from or date(1970, 1, 1)
-        last_day = self.scope.date_to or generated_at.date() + timedelta(days=1)
-        daily = sorted(aggregates.daily_counts(self.subject.id, first_day, last_day).items())
         targets = aggregates.top_targets(self.subject.id, limit=10, cipher=self.cipher)
         db.session.rollback()
         return ExportSummary(
@@ -728,10 +770,14 @@ class PackageWriter:
                                          c.decision, c.policy_version, c.method, c.device) for c in consents],
             access_log=[AccessLine(a.accessed_at, a.action, a.accessor_role, purpose, a.case_ref)
                         for a, purpose in zip(accesses, self.purposes, strict=True)],
-            daily_counts=daily, hourly_counts=aggregates.hourly_counts(self.subject.id),
+            daily_counts=self._daily, hourly_counts=self._hourly,
             top_targets=[(t.target_type, t.target, t.duration_ms, t.events) for t in targets.top],
             files=list(self.files), dpo_contact=self.dpo_contact, controller=self.controller or "the employer",
             unavailable=[(u["captured_at"], u["reason"]) for u in self.unavailable],
+            derived_files=[f.path for f in self.files if f.path.startswith("derived/")],
+            profiling=[ProfilingLine(c.name, c.profiling, c.automated_decisions, c.automated_logic or "",
+                                     c.automated_significance or "", list(c.recipients))
+                       for c in register.values() if c.profiling or c.automated_decisions],
             language=person_language(self.subject),
         )
 

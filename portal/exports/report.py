@@ -297,6 +297,7 @@ class _Writer:
         self.about()
         self.overview()
         self.charts()
+        self.derived()
         self.categories()
         self.training()
         self.consent()
@@ -352,6 +353,23 @@ class _Writer:
         self.story.append(self.heading_kept(_("Time per web site and application"), self.target_chart(targets),
                                             _("No time in focus on a web site or application is recorded in this "
                                               "package.")))
+
+    def derived(self) -> None:
+        s = self.summary
+        self.heading(_("Data derived from your activity"))
+        for text in derived_text(s):
+            self.story.append(self.para(text))
+        if s.derived_files:
+            self.story.append(self.para(_("They are in these files of this package: %(files)s.",
+                                          files=", ".join(s.derived_files))))
+        self.story.append(Paragraph(self.text(_("Profiling and automated decisions")), self.styles["H2"]))
+        intro, lines = profiling_text(s)
+        for text in intro:
+            self.story.append(self.para(text))
+        for title, details in lines:
+            self.story.append(Paragraph(self.text(title), self.styles["Bullet"], bulletText="•"))
+            for detail in details:
+                self.story.append(self.para(detail))
 
     def heading_kept(self, title: str, chart: Drawing | None, empty: str) -> KeepTogether:
         parts: list[Flowable] = [Paragraph(self.text(title), self.styles["H2"])]
@@ -631,6 +649,43 @@ class _Writer:
             contact = _("For any of these rights, or if something in this copy looks wrong or incomplete, contact "
                         "the Data Protection Officer. Please quote the reference %(ref)s.", ref=s.export_id)
         self.story.append(self.para(contact))
+
+
+def derived_text(summary: ExportSummary) -> list[str]:
+    """What report.pdf and index.html say about the derived data (portal.monitoring.aggregates)."""
+    return [
+        _("Besides the events themselves, the portal keeps counts derived from them: events per day and per hour "
+          "of the day (in your time zone), time in focus and events per web site and application, and items "
+          "collected per category. They are what the dashboard shows about how you work."),
+        _("Events per day cover the dates of this copy; the other counts are totals over all time, not only the "
+          "dates of this copy."),
+        _("The portal itself computes no score, rating or ranking of you: these files hold counts and sums only."),
+    ]
+
+
+def profiling_text(summary: ExportSummary) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """What the register states about profiling and decisions by automated means alone: general
+    sentences, then (title, details) per category it says is used so (as the dashboard says it)."""
+    intro = [_("What the register of processing states about the use of your data for profiling and for decisions "
+               "taken by automated means alone:")]
+    if not any(p.automated_decisions for p in summary.profiling):
+        intro.append(_("No decision about you is taken by automated means alone on the basis of this data."))
+    if not summary.profiling:
+        intro.append(_("None of this data is used to evaluate you (profiling)."))
+    lines = []
+    for p in summary.profiling:
+        if p.automated_decisions:
+            use = _("used for decisions taken by automated means alone")
+            if p.profiling:
+                use += ", " + _("profiling included")
+        else:
+            use = _("used for profiling: evaluating how you work")
+        lines.append((f"{p.category}: {use}.", [
+            f'{_("How it works:")} {p.logic}',
+            f'{_("What it means for you:")} {p.significance}',
+            _("Who receives it: %(recipients)s", recipients="; ".join(p.recipients) or "—"),
+        ]))
+    return intro, lines
 
 
 def is_screenshot_image(file: PackageFile) -> bool:

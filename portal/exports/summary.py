@@ -68,6 +68,18 @@ class AccessLine:
 
 
 @dataclass
+class ProfilingLine:
+    """What the register states about one category used for profiling or automated decisions."""
+
+    category: str  # the register's name
+    profiling: bool
+    automated_decisions: bool
+    logic: str
+    significance: str
+    recipients: list[str]
+
+
+@dataclass
 class ExportSummary:
     export_id: str
     subject_name: str
@@ -89,4 +101,6 @@ class ExportSummary:
     dpo_contact: str
     controller: str = "the employer"
     unavailable: list[tuple[str, str]] = field(default_factory=list)
+    derived_files: list[str] = field(default_factory=list)  # derived/...: counts the portal keeps about the person
+    profiling: list[ProfilingLine] = field(default_factory=list)  # the register's categories used so, in order
     language: str = "en"  # the person's (portal.i18n.person_language): report.pdf and index.html are in it  # (screenshot's time, why it is left out)

@@ -242,3 +242,16 @@ def top_targets(subject_id: str, limit: int = 8, cipher: SubjectCipher | None = 
         other_events=int(total_events) - sum(t.events for t in top),
     )
 
+
+
+def all_targets(subject_id: str, cipher: SubjectCipher | None = None) -> list[TargetTotal]:
+    """Every site and application with its time in focus and events over all time, names opened
+    (``cipher``, or looked up), ranked as :func:`top_targets` ranks them."""
+    t = ActivityTarget
+    rows = db.session.execute(select(t.target_type, t.bidx, t.label, t.duration_ms, t.events)
+                              .where(t.subject_id == subject_id)).all()
+    if rows and cipher is None:
+        cipher = subject_cipher(subject_id)
+    opened = [TargetTotal(kind, open_label(cipher, kind, bidx, label), int(ms), int(events))
+              for kind, bidx, label, ms, events in rows]
+    return sorted(opened, key=lambda x: (-x.duration_ms, -x.events, x.target_type, x.target))

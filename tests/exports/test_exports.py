@@ -657,3 +657,63 @@ def test_dates_are_days_in_the_persons_time_zone(app: Flask, alice: str) -> None
         filed = services.file_request(employee, "erasure", date_from=date(2026, 11, 30), date_to=date(2026, 11, 30))
         assert filed.request.scope["zone"] == "America/Bogota"
         db.session.rollback()
+
+
+def test_the_derived_data_is_in_the_package_and_matches_the_aggregates(app: Flask, client: FlaskClient,
+                                                                       alice: str) -> None:
+    """The counts the portal derives from the events (per day, per hour, per site and application,
+    per category) are part of the access copy: in derived/, in the manifest, explained in the report."""
+    from portal.exports.package import Scope
+    from portal.monitoring import aggregates
+    from portal.monitoring.models import ActivityTarget, SubjectCategoryStats
+
+    today = utcnow().date()
+    export_id, body = ready_export(app, client, **ALL, date_from=(today - timedelta(days=1)).isoformat(),
+                                   date_to=today.isoformat())
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    manifest = json.loads(archive.read("manifest.json"))
+    listed = {f["path"]: f for f in manifest["files"]}
+    names = ("activity_per_day", "activity_per_hour", "time_per_application_and_site", "items_per_category")
+    for name in names:
+        for path in (f"derived/{name}.csv", f"derived/{name}.jsonl"):
+            data = archive.read(path)
+            assert listed[path]["sha256"] == hashlib.sha256(data).hexdigest() and listed[path]["bytes"] == len(data)
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in archive.read(f"derived/{name}.jsonl").splitlines()]
+        table = list(csv.DictReader(io.StringIO(archive.read(f"derived/{name}.csv").decode())))
+        assert [{k: str(v) if v is not None else "" for k, v in line.items()} for line in lines] == table
+        assert listed[f"derived/{name}.csv"]["rows"] == len(lines)
+        return lines
+
+    with app.app_context():
+        export = db.session.get(Export, export_id)
+        assert export is not None
+        scope = Scope(["input_events"], today - timedelta(days=1), today, export.date_zone or "UTC")
+        in_range = db.session.scalar(sa.select(sa.func.count()).select_from(ActivityEvent).where(
+            ActivityEvent.subject_id == alice, ActivityEvent.occurred_at >= scope.start,
+            ActivityEvent.occurred_at < scope.end))
+        hourly = aggregates.hourly_counts(alice)
+        top = aggregates.top_targets(alice, limit=3)
+        target_events = db.session.scalar(sa.select(sa.func.sum(ActivityTarget.events))
+                                          .where(ActivityTarget.subject_id == alice))
+        stats = {s.category: s.item_count for s in db.session.scalars(
+            sa.select(SubjectCategoryStats).where(SubjectCategoryStats.subject_id == alice))}
+    per_day = rows("activity_per_day")
+    assert in_range and sum(r["events"] for r in per_day) == in_range
+    assert all(today - timedelta(days=1) <= datetime.fromisoformat(r["day"]).date() <= today for r in per_day)
+    assert [r["events"] for r in rows("activity_per_hour")] == hourly and sum(hourly) >= in_range
+    targets = rows("time_per_application_and_site")
+    assert sum(r["events"] for r in targets) == target_events
+    assert [(r["kind"], r["name"], r["duration_ms"], r["events"]) for r in targets[:3]] == [
+        (t.target_type, t.target, t.duration_ms, t.events) for t in top.top]
+    assert {"github.com", "Google Chrome"} & {r["name"] for r in targets}
+    assert {r["category"]: r["items"] for r in rows("items_per_category")} == stats
+
+    # The report and the index say what is derived, where it is, and what the register states.
+    text = " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(archive.read("report.pdf"))).pages).split())
+    index = archive.read("index.html").decode()
+    for name in names:
+        assert f"derived/{name}.csv" in text and f'href="derived/{name}.csv"' in index
+    assert "Input events: used for profiling" in text
+    assert "productivity and ergonomics reports about you" in text and "productivity and ergonomics" in index

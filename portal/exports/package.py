@@ -730,7 +730,7 @@ class PackageWriter:
         targets = aggregates.all_targets(self.subject.id, cipher=self.cipher)
         stats = list(db.session.scalars(select(SubjectCategoryStats).where(
             SubjectCategoryStats.subject_id == self.subject.id).order_by(SubjectCategoryStats.category)))
-        derived = {
+        derived: dict[str, list[dict[str, Any]]] = {
             "activity_per_day": [{"day": iso(day), "events": n} for day, n in self._daily],
             "activity_per_hour": [{"hour": hour, "events": n} for hour, n in enumerate(self._hourly)],
             "time_per_application_and_site": [{"kind": t.target_type, "name": t.target, "duration_ms": t.duration_ms,

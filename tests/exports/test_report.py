@@ -219,3 +219,40 @@ def test_no_register_key_or_stored_value_is_shown_in_the_report_or_the_index(app
     for where, words in (("report.pdf", text), ("index.html", shown)):
         for key in keys:
             assert not re.search(rf"(?<![\w/.-]){re.escape(key)}(?![\w/.@-])", words), (where, key)
+
+
+def test_the_derived_data_and_the_registers_profiling_are_said_in_the_readers_language(app: Flask) -> None:
+    """The report and the index name the derived files, say that the portal computes no score, and
+    say what the register states about profiling and automated decisions, in English or Spanish."""
+    from portal.exports.index_page import render_index
+    from portal.exports.summary import ProfilingLine
+
+    derived = ["derived/activity_per_day.csv", "derived/time_per_application_and_site.csv"]
+    summary = sample_summary()
+    summary.derived_files = derived
+    summary.profiling = [ProfilingLine("Input events", True, False, "Weekly productivity reports.",
+                                       "A manager reads them.", ["HR analytics team"])]
+    with app.app_context():
+        text, _reader = pdf_text(summary)
+        index = " ".join(render_index(summary).decode().split())
+    for said in (text, index):
+        assert "Data derived from your activity" in said and all(path in said for path in derived)
+        assert "The portal itself computes no score, rating or ranking of you" in said
+        assert "totals over all time" in said
+        assert "Input events: used for profiling: evaluating how you work." in said
+        assert "Weekly productivity reports." in said and "A manager reads them." in said
+        assert "Who receives it: HR analytics team" in said
+        assert "No decision about you is taken by automated means alone" in said
+        assert "None of this data is used to evaluate you" not in said
+
+    summary.profiling = []
+    summary.language = "es"
+    with app.app_context():
+        text, _reader = pdf_text(summary)
+        index = " ".join(render_index(summary).decode().split())
+    for said in (text, index):
+        assert "Datos derivados de su actividad" in said and all(path in said for path in derived)
+        assert "El propio portal no calcula ninguna puntuación" in said
+        assert "Data derived from your activity" not in said
+        assert "Ninguno de estos datos se utiliza para evaluarle (elaboración de perfiles)." in said
+        assert "No se toma ninguna decisión sobre usted basada únicamente en medios automatizados" in said

@@ -95,6 +95,7 @@ def demo_data(app: Flask) -> list[str]:
         texts += [d or "" for d in db.session.scalars(sa.select(ConsentEvent.device))]
         # A job's failure as its runner recorded it: the operators' log, in the words it was raised with.
         texts += [e or "" for e in db.session.scalars(sa.select(Job.error))]
+        texts += list(db.session.scalars(sa.select(Job.kind).distinct()))  # identifiers, as the scopes below
     texts += [scope.value for scope in Scope]  # the API's scope names: identifiers an integrator types
     return [t for t in texts if t] + demo_strings()
 

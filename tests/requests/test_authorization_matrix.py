@@ -139,6 +139,8 @@ MATRIX: dict[tuple[str, str], Row] = {
                                 {"reason": "Many requests at once."}),
     ("dpo.retry", "POST"): Row("/dpo/requests/{request}/retry", "failed",
                                (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
+    ("dpo.redeliver_task", "POST"): Row("/dpo/requests/{request}/recipient-tasks/{task}/redeliver", "dead task",
+                                        (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
     ("dpo.lift_restriction", "POST"): Row("/dpo/requests/{request}/lift-restriction", "restricted",
                                           (LOGIN, NOT_STAFF, NOT_STAFF, NOT_YOURS, DONE, REFUSED_400)),
     # Legal holds: any DPO or admin (holds are not per queue).
@@ -276,6 +278,28 @@ class World:
             db.session.commit()
             return req.id
 
+    def dead_task(self) -> tuple[str, str]:
+        """A restriction of alice's whose recipient's task could not be delivered: (request, task)."""
+        from portal.recipients import services as recipients
+        from portal.recipients.models import DeliveryState
+
+        with self.app.app_context():
+            recipient, _secret = recipients.create_recipient(
+                name=f"Analytics {next(self.counter)}", contact="analytics@example.com",
+                categories=["input_events", "app_activity", "screenshots"], uses=[], purpose="Reports",
+                role="processor", delivery="webhook", webhook_url="https://hooks.example.com/portal",
+                actor=Actor.system())
+            req = requests.file_request(self.employee("alice"), "restriction", description="Please.").request
+            dana = self.employee("dana")
+            requests.claim(req, dana)
+            requests.start_review(req, dana)
+            requests.approve(req, dana)
+            assert req.state == S.AWAITING_RECIPIENTS
+            (task,) = [t for t in recipients.tasks_of_request(req.id) if t.recipient_id == recipient.id]
+            task.delivery_state = DeliveryState.DEAD
+            db.session.commit()
+            return req.id, task.id
+
     def target(self, name: str) -> dict[str, str]:
         """Make the object a row acts on; return the values its path and data need."""
         unique = str(next(self.counter))
@@ -287,6 +311,9 @@ class World:
             return {**values, "request": self.request(name)}
         if name == "restricted":
             return {**values, "request": self.restricted()}
+        if name == "dead task":
+            request_id, task_id = self.dead_task()
+            return {**values, "request": request_id, "task": task_id}
         if name in ("pack", "share"):
             values["request"] = self.request("received")
         with self.app.app_context():

@@ -297,6 +297,7 @@ class World:
             assert req.state == S.AWAITING_RECIPIENTS
             (task,) = [t for t in recipients.tasks_of_request(req.id) if t.recipient_id == recipient.id]
             task.delivery_state = DeliveryState.DEAD
+            recipients.deactivate(recipient, actor=Actor.system())  # the world's later requests get no tasks
             db.session.commit()
             return req.id, task.id
 

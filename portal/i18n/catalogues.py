@@ -16,6 +16,7 @@ never fuzzy-guessed); then ``make messages-check`` lists what is left to transla
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sys
 from collections.abc import Iterable
@@ -24,6 +25,8 @@ from pathlib import Path
 from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1] / "translations"
 TEMPLATE = ROOT / "messages.pot"
@@ -104,14 +107,14 @@ def check(languages: Iterable[str] = LANGUAGES) -> int:
         catalog = load(po_path(language), language)
         missing = [m for m in template if m.id and m.id not in catalog]
         for message in missing:
-            print(f"{language}\t{key(message)}\tnot in the catalogue (run make messages)\t{_flat(message.id)}")
-        for k, what, source in problems(catalog):
-            print(f"{language}\t{k}\t{what}\t{_flat(source)}")
+            log.error("%s\t%s\tnot in the catalogue (run make messages)\t%s", language, key(message), _flat(message.id))
         wrong = problems(catalog)
+        for k, what, source in wrong:
+            log.error("%s\t%s\t%s\t%s", language, k, what, _flat(source))
         total = sum(1 for m in catalog if m.id)
         bad += len(missing) + len(wrong)
-        print(f"{language}: {total - len(wrong)} of {total} messages translated"
-              f"{f', {len(missing)} missing (run make messages)' if missing else ''}", file=sys.stderr)
+        log.info("%s: %d of %d messages translated%s", language, total - len(wrong), total,
+                 f", {len(missing)} missing (run make messages)" if missing else "")
     return 1 if bad else 0
 
 
@@ -132,7 +135,7 @@ def todo(language: str) -> int:
     todo_keys = {k for k, _what, _source in problems(catalog)}
     for message in catalog:
         if message.id and key(message) in todo_keys:
-            print(f"{key(message)}\t{_flat(message.id)}")
+            sys.stdout.write(f"{key(message)}\t{_flat(message.id)}\n")  # the command's output: a work list
     return 0
 
 
@@ -143,7 +146,7 @@ def fill(path: Path) -> int:
             continue
         parts = line.split("\t")
         if len(parts) != 1 + len(LANGUAGES):
-            print(f"{path}:{number}: want KEY and {len(LANGUAGES)} translations separated by tabs", file=sys.stderr)
+            log.error("%s:%d: want KEY and %d translations separated by tabs", path, number, len(LANGUAGES))
             return 1
         rows[parts[0].strip()] = parts[1:]
     errors = 0
@@ -154,7 +157,7 @@ def fill(path: Path) -> int:
             text = texts[index].strip()
             message = by_key.get(k)
             if message is None:
-                print(f"{language}: no message {k}", file=sys.stderr)
+                log.error("%s: no message %s", language, k)
                 errors += 1
                 continue
             if text == "-":
@@ -168,7 +171,7 @@ def fill(path: Path) -> int:
             else:
                 message.string = forms[0]
             if placeholder_mismatch(sources, forms):
-                print(f"{language}: {k}: placeholders differ from {sources[0]!r}: {text!r}", file=sys.stderr)
+                log.error("%s: %s: placeholders differ from %r: %r", language, k, sources[0], text)
                 errors += 1
                 message.string = "" if len(sources) == 1 else ("",) * catalog.num_plurals
                 continue
@@ -185,7 +188,7 @@ def compile_all(languages: Iterable[str] = LANGUAGES) -> int:
         catalog = load(source, language)
         for message, errors in catalog.check():
             for error in errors:
-                print(f"{source}: {message.id!r}: {error}", file=sys.stderr)
+                log.error("%s: %r: %s", source, message.id, error)
                 status = 1
         target = source.with_suffix(".mo")
         temporary = target.with_suffix(".mo.tmp")
@@ -204,9 +207,10 @@ def main(argv: list[str]) -> int:
         return fill(Path(argv[1]))
     if argv[:1] == ["compile"]:
         return compile_all(argv[1:] or LANGUAGES)
-    print(__doc__, file=sys.stderr)
+    log.error("%s", __doc__)
     return 2
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the reports go to stderr, as before
     sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,8 @@
-# make run   - the demo, from a fresh clone: venv, pinned requirements, migrate, seed, IdP + portal
+# make run   - the demo, from a fresh clone: venv, locked requirements and the demo's, migrate, seed,
+#              IdP + portal
 # make test  - everything CI runs: ruff (with bandit rules), mypy, pytest (SQLite always;
 #              PostgreSQL, Redis and the browser wherever they are available, required under CI=true)
+# make lock  - the lock files (requirements*.txt, with hashes) again from their .in files
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -18,12 +20,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUN_STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# The lock files pin every package with its hashes (make lock); pip refuses anything else. The demo's
+# packages (its identity provider) go on top of the runtime's; the tests' include the demo's.
+$(RUN_STAMP): requirements.txt requirements-demo.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt -r requirements-demo.txt
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(DEV_STAMP): requirements.txt requirements-demo.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP) translations
@@ -58,11 +62,17 @@ test: $(DEV_STAMP) browser-deps hsm-deps lint translations
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/generate.py
 
-lock:
-	rm -rf /tmp/portal-lock && $(PYTHON) -m venv /tmp/portal-lock
-	/tmp/portal-lock/bin/pip install --quiet -r requirements.in
-	(echo "# Pinned runtime requirements (direct ones in requirements.in). Regenerate with: make lock"; \
-	 /tmp/portal-lock/bin/pip freeze | grep -v '^pip==') > requirements.txt
+# Each requirements*.txt is compiled from its .in by pip-tools (pinned in requirements-dev.in), with
+# every distribution's hash. A version already locked stays as it is (the demo's and the tests' are
+# held to the runtime's by -c): only what an .in file asks anew is resolved. To move one package on:
+# make lock LOCK_ARGS="--upgrade-package NAME".
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock: $(DEV_STAMP)
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-demo.txt requirements-demo.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 # Extract the user-facing strings (pages, e-mails, PDFs: all through Flask-Babel's gettext) and
 # bring both catalogues up to date; new strings arrive untranslated (never guessed as fuzzy).

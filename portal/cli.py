@@ -16,8 +16,19 @@ from portal.extensions import db
 from portal.files import atomic_file
 from portal.jurisdictions import RequestType
 
+# The demo's code, which the production image leaves out (Containerfile, .dockerignore).
+DEMO_PACKAGE = Path(__file__).resolve().parent / "demo"
+
 
 def register_commands(app: Flask) -> None:
+    if DEMO_PACKAGE.is_dir():
+        _register_demo_commands(app)
+    _register_commands(app)
+
+
+def _register_demo_commands(app: Flask) -> None:
+    """``demo seed`` and ``demo generate``: they import ``portal.demo`` only when they run."""
+
     @app.cli.group()
     def demo() -> None:
         """Demo identities and synthetic monitoring data."""
@@ -62,6 +73,8 @@ def register_commands(app: Flask) -> None:
         click.echo(f"Added {stored:,} events and {shots} screenshots in {elapsed:.1f}s "
                    f"({stored / elapsed if elapsed else 0:,.0f} events/s).")
 
+
+def _register_commands(app: Flask) -> None:
     @app.cli.group("export")
     def export_group() -> None:
         """Copies of an employee's data (the same code as the portal's export page)."""

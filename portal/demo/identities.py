@@ -1,4 +1,5 @@
-"""The demo identities (DESIGN §8): who they are at the demo IdP and in the portal."""
+"""The demo identities (docs/architecture.md, "The demo"): who they are at the demo IdP and in
+the portal."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The evidence pack of one request: what a regulator gets to see that the request was handled
-as the law requires, and can check offline (DESIGN §6).
+as the law requires, and can check offline (docs/architecture.md, "Audit and evidence").
 
 The pack is a ZIP (see :mod:`portal.evidence.verify` for its canonical form)::
 

@@ -11,7 +11,8 @@ stated as missing, never invented:
 * (c) categories of data subjects: the register has no field. Every category is collected by the
   activity-capture agent on employees' computers, so its subjects are employees and former
   employees; screenshots also show whoever is on screen (colleagues in chat, people on web pages:
-  DESIGN §4, and the register's own description of them), so those people are named for them;
+  docs/architecture.md, "Requests", and the register's own description of them), so those people
+  are named for them;
 * (e) transfers to third countries: the register's ``transfers`` per category, each recipient's
   country and its safeguard (:mod:`portal.jurisdictions.transfers`); "none recorded" where it has none;
 * (g) security measures: the portal's own, the same for every activity (:data:`SECURITY_MEASURES`).

@@ -1,1 +1,2 @@
-"""Data-subject requests (DESIGN §4): access, portability, erasure, rectification, restriction, objection."""
+"""Data-subject requests (docs/architecture.md, "Requests"): access, portability, erasure,
+rectification, restriction, objection."""

@@ -1,4 +1,5 @@
-"""Legal deadlines of data-subject requests (DESIGN §4), as the registry's regimes set them.
+"""Legal deadlines of data-subject requests (docs/architecture.md, "Requests"), as the
+registry's regimes set them.
 
 Pure date arithmetic: no Flask, no database, no clock (callers pass ``today``). Every deadline is
 computed from the *day of receipt* as a ``date``; which calendar day a timestamp falls on is the

@@ -1,4 +1,5 @@
-"""Data-subject requests, their timeline, queues and routing, legal holds (DESIGN §4).
+"""Data-subject requests, their timeline, queues and routing, legal holds
+(docs/architecture.md, "Requests").
 
 A self-service export is recorded here too, as an access request completed by the portal
 itself (LOPDGDD Art. 13: a remote, secure self-service system satisfies the right of access), so

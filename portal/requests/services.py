@@ -1,4 +1,5 @@
-"""Requests: filing, routing, the state machine, deadlines and fulfilment (DESIGN §4).
+"""Requests: filing, routing, the state machine, deadlines and fulfilment
+(docs/architecture.md, "Requests").
 
 Every change of state goes through :func:`_transition`, which refuses anything not in
 :data:`TRANSITIONS`, writes a timeline entry and an audit entry. Each public function checks who

@@ -1,7 +1,7 @@
-"""Acceptance (DESIGN §5): killing the worker in the middle of an export leaves no visible
-artifact, and the job completes on the next run with exactly one artifact and one completion
-audit entry. With real worker processes killed by SIGKILL: ``flask jobs work`` (the thread
-runner's side) and a Celery worker on Redis."""
+"""Acceptance (docs/architecture.md, "Jobs" and "Bytes, files and crashes"): killing the worker in
+the middle of an export leaves no visible artifact, and the job completes on the next run with
+exactly one artifact and one completion audit entry. With real worker processes killed by SIGKILL:
+``flask jobs work`` (the thread runner's side) and a Celery worker on Redis."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The job system (DESIGN §5) with handlers registered in the real registry under ``test.*`` kinds:
-dispatch only after the commit, exactly-once completion fenced by the claim token, give-up and
-retry with backoff, leases that expire and are taken over, concurrent claims, the sweep."""
+"""The job system (docs/architecture.md, "Jobs") with handlers registered in the real registry
+under ``test.*`` kinds: dispatch only after the commit, exactly-once completion fenced by the claim
+token, give-up and retry with backoff, leases that expire and are taken over, concurrent claims,
+the sweep."""
 
 from __future__ import annotations
 

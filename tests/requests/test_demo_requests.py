@@ -1,6 +1,7 @@
 """``flask --app wsgi demo seed`` on a fresh database: DPO queues and routing, and requests of every
 type in every state, made through the real services (timeline and audit included), with the
-erasure and export jobs run; and a second run adds nothing (DESIGN §8: the seed is idempotent)."""
+erasure and export jobs run; and a second run adds nothing (docs/architecture.md, "The demo":
+the seed is idempotent)."""
 
 from __future__ import annotations
 

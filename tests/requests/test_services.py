@@ -217,13 +217,14 @@ def test_a_repeated_request_is_filed_and_linked_to_the_open_one_never_dropped(wo
 # -- the state machine refuses what it does not allow ------------------------------------------------------
 
 def test_every_transition_is_listed_in_the_design() -> None:
+    """The transitions of docs/architecture.md, "Requests", and no others."""
     design = {
         (S.RECEIVED, S.OPEN), (S.OPEN, S.IN_REVIEW), (S.IN_REVIEW, S.AWAITING_REQUESTER),
         (S.AWAITING_REQUESTER, S.IN_REVIEW), (S.IN_REVIEW, S.APPROVED), (S.APPROVED, S.FULFILLING),
         (S.FULFILLING, S.COMPLETED), (S.FULFILLING, S.FAILED), (S.FAILED, S.FULFILLING),
         *((s, S.REJECTED) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER)),
-        (S.FAILED, S.REJECTED),  # beyond DESIGN §4: a request that can no longer be fulfilled is closed
-        # Beyond DESIGN §4 too: an outcome that gave recipient systems tasks waits for their answers.
+        (S.FAILED, S.REJECTED),  # a request that can no longer be fulfilled is closed
+        # An outcome that gave recipient systems tasks waits for their answers.
         (S.FULFILLING, S.AWAITING_RECIPIENTS), (S.AWAITING_RECIPIENTS, S.COMPLETED),
         *((s, S.WITHDRAWN) for s in (S.RECEIVED, S.OPEN, S.IN_REVIEW, S.AWAITING_REQUESTER, S.APPROVED)),
     }

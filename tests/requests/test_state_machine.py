@@ -5,9 +5,10 @@ Each step is taken as a view would take it (call the service, commit; on a refus
 Before the step an independent oracle says, from the rows as they are, whether the step must
 succeed or be refused, and how; a refusal must change nothing (the request's row, its timeline
 and the audit log, compared before and after the rollback). After every step the invariants of
-DESIGN §3-§4 are checked over all the requests: states and transitions as designed, one audit
-entry and one timeline entry per transition, deadlines moved only by one recorded extension,
-four eyes on every erasure, erased subjects unreadable, held data kept.
+docs/architecture.md ("Requests", "Erasure", "Keys and backups") are checked over all the
+requests: states and transitions as designed, one audit entry and one timeline entry per
+transition, deadlines moved only by one recorded extension, four eyes on every erasure, erased
+subjects unreadable, held data kept.
 """
 
 from __future__ import annotations

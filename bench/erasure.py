@@ -4,7 +4,10 @@ admin, carried out by the erasure job. On a fresh demo instance, SQLite by defau
 PostgreSQL database with --postgres. Prints the job's wall time, rows per second, and the raw
 database files' size; other employees' rows are left as they were (checked).
 
-    .venv/bin/python bench/erasure.py [--events N] [--screenshots M] [--postgres]
+    .venv/bin/python bench/erasure.py [--events N] [--screenshots M] [--postgres] [--prepared DIR]
+
+With --prepared DIR (SQLite), the generated instance (database, artifacts, keys) is kept in DIR the
+first time and copied from there on later runs, so that repeated measurements skip the generation.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +160,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--screenshots", type=int, default=200)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--prepared", type=Path, help="keep the generated instance here and reuse it (SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="portal-bench-erasure-") as tmp:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
@@ -171,11 +176,18 @@ def main() -> None:
             env["PORTAL_DATABASE_URL"] = sa.engine.make_url(PG_URL).set(database=name).render_as_string(
                 hide_password=False)
         try:
-            print(f"Preparing {args.events:,} events and {args.screenshots} screenshots for alice ...", flush=True)
-            flask(env, "db", "upgrade")
-            flask(env, "demo", "seed")
-            flask(env, "demo", "generate", "--employee", "alice@example.com", "--events", str(args.events),
-                  "--screenshots", str(args.screenshots), "--seed", "1")
+            prepared = args.prepared if args.prepared and not args.postgres else None
+            if prepared is not None and prepared.is_dir():
+                print(f"Copying the instance prepared in {prepared} ...", flush=True)
+                shutil.copytree(prepared, tmp, dirs_exist_ok=True)
+            else:
+                print(f"Preparing {args.events:,} events and {args.screenshots} screenshots for alice ...", flush=True)
+                flask(env, "db", "upgrade")
+                flask(env, "demo", "seed")
+                flask(env, "demo", "generate", "--employee", "alice@example.com", "--events", str(args.events),
+                      "--screenshots", str(args.screenshots), "--seed", "1")
+                if prepared is not None:
+                    shutil.copytree(tmp, prepared)
             erase(env)
             database = Path(tmp) / "instance" / "portal.db"
             if database.exists():

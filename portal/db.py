@@ -185,6 +185,12 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+class Busy(RuntimeError):
+    """The work could not be done now (a lock was not free in time, or the rows' tables are being
+    dropped): the transaction is rolled back and nothing of it kept; the same work can be tried
+    again shortly. Pages answer 503 with ``Retry-After``."""
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database stayed unreachable (or kept failing transiently) for the whole time allowed."""
 

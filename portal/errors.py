@@ -15,8 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-from portal.audit.services import AuditBusy
-from portal.db import DatabaseUnavailable, describe_failure, is_transient
+from portal.db import Busy, DatabaseUnavailable, describe_failure, is_transient
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -133,8 +132,8 @@ def install(app: Flask) -> None:
     def http_error(error: HTTPException) -> Any:
         return _rendered(error) or render_error(error.code or 500)
 
-    @app.errorhandler(AuditBusy)
-    def audit_busy(error: AuditBusy) -> Any:
+    @app.errorhandler(Busy)
+    def busy(error: Busy) -> Any:
         db.session.rollback()  # nothing of the request was kept: it changes nothing unrecorded
         if (answer := _rendered(error)) is not None:
             return answer

@@ -21,6 +21,7 @@ from portal.api.models import ApiToken
 from portal.api.openapi import JSON, Answer, Param, document, operation
 from portal.api.problems import MEDIA_TYPE, ApiProblem, body, problem, respond
 from portal.audit.services import Actor, AuditBusy, record
+from portal.db import Busy
 from portal.extensions import csrf, db
 from portal.monitoring.ingest import MAX_REFUSALS, IngestError, Reason, ingest_batch
 from portal.people.services import find_by_email, find_by_employee_number
@@ -398,7 +399,7 @@ def _api_error(error: Exception) -> Response | None:
         return None
     if isinstance(error, ApiProblem):
         return error.response
-    if isinstance(error, AuditBusy):
+    if isinstance(error, Busy):  # a lock not free in time, or an erasure dropping the person's tables
         db.session.rollback()
         return problem("busy", "The portal is busy; nothing was stored. Try again.", {"Retry-After": "30"})
     if isinstance(error, HTTPException):

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from portal.audit.models import AuditEntry
-from portal.db import new_id, utcnow
+from portal.db import Busy, new_id, utcnow
 from portal.extensions import db
 
 TAG = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]+$")
@@ -33,7 +33,7 @@ _SCALARS = (str, int, float, bool, type(None))
 LOCK_WAIT = "15s"  # how long an audited write waits for another's append lock (PostgreSQL)
 
 
-class AuditBusy(RuntimeError):
+class AuditBusy(Busy):
     """The audit log's append lock was not free in time; the transaction must be rolled back."""
 
 

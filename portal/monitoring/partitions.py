@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from portal.db import Busy
 from portal.extensions import db
 
 # The tables partitioned by subject (LIST on subject_id), in the order they are made and dropped.
@@ -70,6 +71,11 @@ def partitioned(engine: Any | None = None) -> bool:
     return bool(cached)
 
 
+class ErasureUnderway(Busy):
+    """The subject's tables are being dropped by an erasure (detached, not yet dropped): nothing
+    can be stored for them until it finishes; the caller rolls back and may try again later."""
+
+
 def ensure(subject_ids: Iterable[str], tables: Sequence[str] = TABLES) -> None:
     """Make sure the subjects' partitions of ``tables`` exist, creating and attaching what is
     missing in the caller's transaction (so that it goes with what the caller stores, and a
@@ -100,7 +106,7 @@ def ensure(subject_ids: Iterable[str], tables: Sequence[str] = TABLES) -> None:
             if state is not None and state[0] is False:
                 continue  # made meanwhile
             if state is not None:  # left detached (or half-detached) by an erasure: not to be reused
-                raise RuntimeError(f"a detached partition {name} is waiting to be dropped")
+                raise ErasureUnderway(f"a detached partition {name} is waiting to be dropped")
             conn.exec_driver_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS '
                                  "INCLUDING CONSTRAINTS INCLUDING STORAGE)")
             conn.exec_driver_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" '

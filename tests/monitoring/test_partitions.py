@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from portal.api.tokens import create_token
 from portal.audit.services import Actor
 from portal.extensions import db
 from portal.monitoring import partitions
@@ -81,3 +82,28 @@ def test_two_first_batches_at_once_make_the_tables_once_and_both_are_stored(app:
 def test_a_name_that_is_not_a_subject_id_never_reaches_the_ddl(app: Flask) -> None:
     with pytest.raises(ValueError, match="not a subject id"):
         partitions.partition_name("activity_events", "x'); DROP TABLE employees; --")
+
+
+def test_a_batch_sent_while_an_erasure_drops_the_persons_tables_is_answered_busy_and_stores_nothing(
+        app: Flask) -> None:
+    """Between an erasure's detach and its drop (or after a crash between them, until the job's
+    next run) the person's tables cannot take rows: the collector is told to try again (503 with
+    Retry-After, problem+json), not given a server error, and nothing is stored."""
+    subject_id = make_employee(app, "leaving@example.com", employee_number="E7001")
+    with app.app_context():
+        ingest_batch(subject_id, [event(1)])
+        _, secret = create_token("collector", ["ingest"], 30, actor=Actor.system())
+        db.session.commit()
+        assert partitions.detach(subject_id, ("activity_events",)) == [
+            partitions.partition_name("activity_events", subject_id)]
+    answer = app.test_client().post("/api/v1/ingest", headers={"Authorization": f"Bearer {secret}"}, json={
+        "employee_number": "E7001", "events": [{"event_id": "after-detach", "kind": "click", "x": 1, "y": 2,
+                                                "occurred_at": "2026-11-30T10:00:00Z", "application": "Slack"}]})
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json" and answer.headers["Retry-After"] == "30"
+    assert answer.json["type"].endswith("#problem-busy")
+    with app.app_context():
+        assert db.session.execute(text("SELECT count(*) FROM activity_events WHERE subject_id = :s"),
+                                  {"s": subject_id}).scalar() == 0  # the detached table is no longer read
+        name = partitions.partition_name("activity_events", subject_id)
+        assert db.session.execute(text(f'SELECT count(*) FROM "{name}"')).scalar() == 1  # only the first batch

@@ -99,14 +99,6 @@ def enum_check(column: str, enum_cls: type[enum.StrEnum], name: str | None = Non
     return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
 
 
-def enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
-    return [m.value for m in enum_cls]
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
-
-
 def scrub_deleted(engine: Any, tables: list[str], *, attempts: int = 20, pause: float = 0.25) -> str:
     """After an erasure: what can be done at once so that the deleted rows do not linger in the live
     database files. Returns what was done, as the deletion certificate states it:

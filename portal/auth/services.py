@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from portal.audit.services import Actor, record
 from portal.auth.models import AuthSession, SsoIdentity
@@ -217,15 +217,6 @@ def sessions_of(employee: Employee) -> list[AuthSession]:
         .where(AuthSession.employee_id == employee.id, AuthSession.ended_at.is_(None), AuthSession.expires_at > utcnow())
         .order_by(AuthSession.last_seen_at.desc())
     ))
-
-
-def expire_stale_sessions() -> int:
-    result = db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.ended_at.is_(None), AuthSession.expires_at <= utcnow())
-        .values(ended_at=utcnow(), end_reason="expired")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def auth_time_from_claims(claims: Mapping[str, Any]) -> datetime | None:

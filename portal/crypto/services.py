@@ -1,6 +1,12 @@
-"""Crypto-shredding: the one way a subject's data key is destroyed, and the way a restored key
-store is brought back in line with every destruction since (docs/architecture.md, "Keys and
-backups")."""
+"""Crypto-shredding and the other ways a subject's data key is destroyed (docs/architecture.md,
+"Keys and backups"):
+
+- :func:`shred_subject`, the erasure's way (``portal.requests.erasure`` calls it once nothing
+  sealed with the key is left): destroyed and audited with the key's id;
+- :func:`reapply_erasures`, which destroys again every such key that a key store restored from a
+  backup brought back;
+- the key of a new subject whose row never commits: destroyed with its transaction, or later by
+  :func:`sweep_orphan_keys`."""
 
 from __future__ import annotations
 

@@ -44,7 +44,3 @@ PEOPLE: tuple[DemoPerson, ...] = (
     # Last, so that the people before keep their seeded data's ids.
     DemoPerson("bruno@example.com", "Bruno Souza", "BR", "America/Sao_Paulo", "E1006"),
 )
-
-
-def by_email(email: str) -> DemoPerson | None:
-    return next((p for p in PEOPLE if p.email == email.strip().lower()), None)

@@ -155,12 +155,7 @@ class Key(Kind):
     def problem(self, value: Any) -> str | None:
         if not isinstance(value, str):
             return f"must be text, not {type(value).__name__}"
-        if value:
-            try:
-                key_bytes(value)
-            except Invalid as exc:
-                return str(exc)
-        return None
+        return _refusal_of(key_bytes)(value) if value else None
 
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -378,20 +373,16 @@ def _shipped_languages(value: tuple[str, ...]) -> str | None:
     return None
 
 
-def _smtp_problem(value: str) -> str | None:
-    try:
-        _smtp_target(value)
-    except Invalid as exc:
-        return str(exc)
-    return None
+def _refusal_of(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    """A check from a parser that raises :class:`Invalid`: what it says is wrong, or None."""
+    def problem(value: str) -> str | None:
+        try:
+            parse(value)
+        except Invalid as exc:
+            return str(exc)
+        return None
 
-
-def _mail_from_problem(value: str) -> str | None:
-    try:
-        _address_of(value)
-    except Invalid as exc:
-        return str(exc)
-    return None
+    return problem
 
 
 def _default_mail_from(values: Mapping[str, Any]) -> str:
@@ -581,12 +572,13 @@ class Settings:
         "PORTAL_SMTP_URL", Text(), "",
         "where mail goes: `smtp://[user:pass@]host[:port][?starttls=1]` or `smtps://...` (certificates are "
         "verified). Empty: messages are written as `.eml` files to `<PORTAL_INSTANCE_DIR>/outbox/` (the demo), "
-        "readable by the portal's user only (secret: it may hold a password)", secret=True, check=_smtp_problem)
+        "readable by the portal's user only (secret: it may hold a password)",
+        secret=True, check=_refusal_of(lambda value: _smtp_target(value)))  # defined below, with the e-mail settings
     mail_from: str = setting(
         "PORTAL_MAIL_FROM", Text(),
         Derived(_default_mail_from, "`privacy-portal@` and the host of `PORTAL_BASE_URL`"),
         "the sender of the portal's mail: `privacy@example.com` or `Privacy Office <privacy@example.com>`",
-        check=_mail_from_problem)
+        check=_refusal_of(lambda value: _address_of(value)))
     outbox_days: int = setting(
         "PORTAL_OUTBOX_DAYS", Whole(1), 14, "how long the outbox's `.eml` files are kept (without `PORTAL_SMTP_URL`)")
 

@@ -102,22 +102,22 @@ def _session_settings(settings: Settings, overrides: dict[str, Any]) -> dict[str
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the portal. ``config`` overrides settings (lower-case Settings field names) or Flask
-    config keys (upper case); everything else comes from ``PORTAL_*`` environment variables."""
+    """Build the portal. ``config`` overrides settings (Settings field names; any other lower-case
+    name is refused) or Flask config keys (upper case); everything else comes from ``PORTAL_*``
+    environment variables."""
     from flask import Flask, g
     from flask_babel import gettext
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     from portal import crypto, errors, i18n, ratelimit
-    from portal.config import PROJECT_ROOT, Settings, decode_key
+    from portal.config import ENV, PROJECT_ROOT, SETTINGS_KEY, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
     from portal.security import install_headers, install_limited_gate, install_proxy
 
     overrides = dict(config or {})
-    settings = Settings.from_env()
-    settings.apply_overrides({k: v for k, v in overrides.items() if k.islower()})
+    settings = Settings.from_env(overrides=overrides)  # refuses a name that is neither a setting nor upper case
     settings.validate()
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
@@ -130,7 +130,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["int"] = _database_int_converter()  # before any blueprint declares a route
     app.config.update(
-        SECRET_KEY=decode_key("PORTAL_SECRET_KEY", settings.secret_key),
+        SECRET_KEY=decode_key(ENV["secret_key"], settings.secret_key),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
@@ -138,8 +138,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=settings.secure_cookies,
         BABEL_DEFAULT_LOCALE="en",
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "portal" / "translations"),
-        PORTAL_SETTINGS=settings,
     )
+    app.config[SETTINGS_KEY] = settings  # read through portal.config.current_settings()
     app.config.update(_session_settings(settings, overrides))
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
     settings.instance_dir.mkdir(parents=True, exist_ok=True)

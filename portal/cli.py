@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
+from portal.config import current_settings
 from portal.db import DatabaseUnavailable, retry_transient
 from portal.extensions import db
 from portal.files import atomic_file
@@ -38,7 +39,7 @@ def _register_demo_commands(app: Flask) -> None:
         """Create the demo identities and their data (safe to run again)."""
         from portal.demo.seed import seed
 
-        issuer = current_app.config["PORTAL_SETTINGS"].oidc_issuer
+        issuer = current_settings().oidc_issuer
         started = time.monotonic()
         report = seed(issuer, progress=lambda line: click.echo(f"  {line}"))
         db.session.commit()
@@ -101,7 +102,7 @@ def _register_commands(app: Flask) -> None:
             raise click.ClickException(f"{out} exists already; choose a new file name.")
         if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):  # before anything is made or recorded
             raise click.ClickException(f"{out.parent} is not a folder this command can write to.")
-        wait = current_app.config["PORTAL_SETTINGS"].db_retry_seconds
+        wait = current_settings().db_retry_seconds
 
         def again(work: Any) -> Any:
             """Each step starts its own transaction and may run again: through a database restart
@@ -430,7 +431,7 @@ def _register_commands(app: Flask) -> None:
             if found is None:
                 raise click.ClickException("the portal has no audit signing key yet: nothing to co-sign")
             public = found
-        target = out or witness_path(current_app.config["PORTAL_SETTINGS"]).with_name(COSIGNED)
+        target = out or witness_path(current_settings()).with_name(COSIGNED)
         try:
             done = cosign_latest(name, private, target, public, int(time.time()))
         except WitnessError as exc:
@@ -467,7 +468,7 @@ def _register_commands(app: Flask) -> None:
 
         result = reapply_erasures(Actor.system())
         db.session.commit()
-        click.echo(f"{result.checked} destroyed key(s) looked up in {current_app.config['PORTAL_SETTINGS'].key_dir}; "
+        click.echo(f"{result.checked} destroyed key(s) looked up in {current_settings().key_dir}; "
                    f"{len(result.destroyed)} had come back and were destroyed again"
                    + (f"; {result.scrubbed} unfinished destruction(s) finished" if result.scrubbed else "") + ".")
         for subject_id in result.destroyed:

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
+from portal.config import current_settings
 from portal.extensions import db
 from portal.files import folder_problem
 from portal.security import public
@@ -41,7 +42,7 @@ def _database() -> str | None:
 
 
 def _redis() -> str | None:
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = current_settings()
     if not settings.redis_url:
         return None
     import redis
@@ -61,7 +62,7 @@ def _key_store() -> str | None:
 
 
 def _artifacts() -> str | None:
-    return folder_problem(Path(current_app.config["PORTAL_SETTINGS"].artifact_dir))
+    return folder_problem(Path(current_settings().artifact_dir))
 
 
 def _sessions() -> str | None:
@@ -117,7 +118,7 @@ def readyz() -> tuple[Response, int]:
     failing = [name for name, value in results.items() if value != "ok"]
     # With sessions kept elsewhere, Redis carries only the job broker and the rate limits: while it
     # is down people are still served (jobs wait in their table), so this process stays in the pool.
-    if current_app.config["PORTAL_SETTINGS"].sessions_in != "redis":
+    if current_settings().sessions_in != "redis":
         needed = [name for name in failing if name not in ("redis", "rate_limits")]
     else:
         needed = failing

@@ -26,6 +26,8 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
+from portal.config import current_settings
+
 log = logging.getLogger(__name__)
 
 # Per client address. Sign-in: the start and the IdP's return count separately.
@@ -49,7 +51,7 @@ def _breached(limit: RequestLimit) -> None:
 def client_key() -> str:
     """The client's address, under this portal's Redis prefix (the limiter is shared by every app
     in the process, so the prefix is read per request, not fixed at start-up)."""
-    return f"{current_app.config['PORTAL_SETTINGS'].redis_prefix}{get_remote_address()}"
+    return f"{current_settings().redis_prefix}{get_remote_address()}"
 
 
 limiter = Limiter(client_key, headers_enabled=True, strategy="moving-window", on_breach=_breached)
@@ -116,9 +118,9 @@ def hit_token(token_id: str) -> int | None:
 
     from limits import parse_many
 
-    limits = parse_many(current_app.config.get("API_RATE_LIMIT") or current_app.config["PORTAL_SETTINGS"].api_rate_limit
+    limits = parse_many(current_app.config.get("API_RATE_LIMIT") or current_settings().api_rate_limit
                         or SERVICE)
-    key = f"{current_app.config['PORTAL_SETTINGS'].redis_prefix}api-token:{token_id}"
+    key = f"{current_settings().redis_prefix}api-token:{token_id}"
     try:
         for item in limits:
             if not limiter.limiter.hit(item, key):

@@ -3,15 +3,34 @@ keys generated once per instance directory."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from portal import config as config_module
 from portal import create_app
-from portal.config import ConfigError, Settings, new_key
+from portal.config import (
+    PROJECT_ROOT,
+    SETTINGS,
+    TABLE_END,
+    TABLE_START,
+    ConfigError,
+    NoSettings,
+    Setting,
+    Settings,
+    Whole,
+    current_settings,
+    new_key,
+    readme_table,
+    settings_table,
+    with_readme_table,
+)
 from tests.conftest import app_config
 
 REQUIRED = ["PORTAL_SECRET_KEY", "PORTAL_MASTER_KEY", "PORTAL_OIDC_ISSUER", "PORTAL_OIDC_CLIENT_ID",
@@ -311,3 +330,164 @@ def test_the_sqlite_file_is_the_portals_alone_and_sessions_follow_the_redis_pref
     create_app(app_config(tmp_path, "http://127.0.0.1:9400", f"sqlite:///{database}"))
     assert stat.S_IMODE(database.stat().st_mode) == 0o600  # and tightened when it was looser
     assert app.config["SESSION_KEY_PREFIX"] == "acme:session:"
+
+
+# --- the one table of settings: README, overrides, validate, secrets -------------------------------
+
+def test_the_readmes_settings_table_is_the_one_the_settings_make() -> None:
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_table(text) == settings_table(), (
+        "README.md's settings table differs from portal/config.py's: run `python -m portal.config readme --write`")
+    assert with_readme_table(text) == text
+    for spec in SETTINGS:
+        assert f"| `{spec.env}` |" in text
+
+
+def test_the_readme_command_writes_and_checks_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Portal\n\n{TABLE_START}\n| stale | table |\n{TABLE_END}\n\nmore\n", encoding="utf-8")
+    monkeypatch.setattr(config_module, "README", readme)
+    assert config_module.main(["readme", "--check"]) == 1
+    assert "python -m portal.config readme --write" in capsys.readouterr().err
+    assert config_module.main(["readme", "--write"]) == 0
+    assert config_module.main(["readme", "--check"]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert readme_table(text) == settings_table() and text.startswith("# Portal\n") and text.endswith("\n\nmore\n")
+    assert config_module.main(["readme"]) == 0
+    assert capsys.readouterr().out == settings_table()
+
+
+def test_each_setting_has_a_variable_of_its_own_and_a_description() -> None:
+    variables = [spec.env for spec in SETTINGS]
+    assert len(set(variables)) == len(variables)
+    assert all(name.startswith("PORTAL_") and not name.startswith("PORTAL_TEST_") for name in variables)
+    assert all(spec.doc and spec.name for spec in SETTINGS)
+    assert {spec.name for spec in SETTINGS if spec.secret} >= {
+        "secret_key", "master_key", "oidc_client_secret", "pkcs11_pin", "audit_signing_key", "smtp_url"}
+
+
+@pytest.mark.parametrize("name", ["job_worker", "secret", "Job_workers", "controllers", "extra"])
+def test_an_override_that_names_no_setting_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"^Unknown setting '{name}'"):
+        create_app(config(tmp_path, **{name: 3}))
+    with pytest.raises(ConfigError, match=f"^Unknown setting '{name}'"):
+        Settings.from_env({}, overrides={name: 3})
+
+
+def test_an_unknown_override_is_named_with_the_setting_it_may_mean(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown setting 'job_worker' \(did you mean 'job_workers'\?\)"):
+        create_app(config(tmp_path, job_worker=3))
+
+
+def test_upper_case_overrides_are_flasks_config(tmp_path: Path) -> None:
+    app = create_app(config(tmp_path, TESTING=True, MAX_CONTENT_LENGTH=1024))
+    assert app.config["TESTING"] is True and app.config["MAX_CONTENT_LENGTH"] == 1024
+
+
+def test_overrides_are_parsed_and_normalised_as_the_environment_is(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, overrides={"job_workers": "3", "languages": "en, es, en", "demo": "off",
+                                                "oidc_issuer": "https://idp.example/", "instance_dir": str(tmp_path)})
+    assert settings.job_workers == 3 and settings.languages == ("en", "es") and settings.demo is False
+    assert settings.oidc_issuer == "https://idp.example" and settings.instance_dir == tmp_path
+    assert settings.artifact_dir == tmp_path / "artifacts"  # derived from the instance folder given
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PORTAL_JOB_WORKERS", "two", "PORTAL_JOB_WORKERS takes a whole number, not 'two'"),
+    ("PORTAL_DEMO", "maybe", "PORTAL_DEMO takes 1, true, yes, on or 0, false, no, off, not 'maybe'"),
+])
+def test_a_variable_that_cannot_be_parsed_is_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: value})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("spec", [spec for spec in SETTINGS if isinstance(spec.kind, Whole)], ids=lambda spec: spec.env)
+def test_each_number_below_its_minimum_is_refused_by_name(tmp_path: Path, spec: Setting) -> None:
+    assert isinstance(spec.kind, Whole)
+    with pytest.raises(ConfigError) as raised:
+        create_app(config(tmp_path, **{spec.name: spec.kind.minimum - 1}))
+    assert str(raised.value) == f"{spec.env} must be " + (
+        f"at least {spec.kind.minimum}" if spec.kind.maximum is None else f"from {spec.kind.minimum} to {spec.kind.maximum}"
+    ) + f", not {spec.kind.minimum - 1}"
+
+
+def test_settings_are_normalised_when_parsed_not_when_checked(tmp_path: Path) -> None:
+    env = {"PORTAL_LANGUAGES": "en,es,en, pt_BR", "PORTAL_OIDC_ISSUER": "https://idp.example/",
+           "PORTAL_BASE_URL": "https://portal.example.com/", "PORTAL_KEY_STORE": " FILE ",
+           "PORTAL_DEFAULT_JURISDICTION": "es", "PORTAL_INSTANCE_DIR": str(tmp_path / "instance")}
+    settings = Settings.from_env(env)
+    assert settings.languages == ("en", "es", "pt_BR")
+    assert (settings.oidc_issuer, settings.base_url) == ("https://idp.example", "https://portal.example.com")
+    assert (settings.key_store, settings.default_jurisdiction) == ("file", "ES")
+    assert settings.database_url == f"sqlite:///{tmp_path / 'instance' / 'portal.db'}"
+    assert settings.mail_from == "privacy-portal@portal.example.com"
+
+
+def snapshot(settings: Settings, *folders: Path) -> tuple[Settings, dict[str, Any], list[Path]]:
+    return (replace(settings), {item.name: getattr(settings, item.name) for item in fields(settings)},
+            sorted(path for folder in folders for path in folder.rglob("*")))
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["production", "demo"])
+def test_validate_changes_nothing(tmp_path: Path, demo: bool) -> None:
+    overrides = config(tmp_path, controllers_file=str(PROJECT_ROOT / "portal" / "demo" / "controllers.json"))
+    if demo:
+        overrides = {"demo": True, "instance_dir": tmp_path / "instance", "key_dir": tmp_path / "keys"}
+    settings = Settings.from_env({}, overrides=overrides)
+    before = snapshot(settings, tmp_path)
+    settings.validate()
+    settings.validate()
+    assert snapshot(settings, tmp_path) == before
+    assert settings.controllers and settings.mail_from and settings.database_url.startswith("sqlite:///")
+    if demo:
+        assert settings.secure_cookies is False and settings.dpo_contact == "privacy@example.com"
+
+
+def test_validate_refusing_changes_nothing_either(tmp_path: Path) -> None:
+    legacy = tmp_path / "instance" / "keys"
+    legacy.mkdir(parents=True)
+    (legacy / f"{'a' * 32}.key").write_bytes(b"wrapped")
+    settings = Settings.from_env({}, overrides={"demo": True, "instance_dir": tmp_path / "instance",
+                                                "key_dir": tmp_path / "keys", "languages": ("en", "fr")})
+    assert not legacy.exists()  # the demo moved its keys when its settings were read, not in validate()
+    (legacy).mkdir()
+    (legacy / f"{'b' * 32}.key").write_bytes(b"wrapped")
+    before = snapshot(settings, tmp_path)
+    with pytest.raises(ConfigError, match="^PORTAL_LANGUAGES lists the languages offered"):
+        settings.validate()
+    settings.languages = ("en",)
+    with pytest.raises(ConfigError, match="Move that folder's files to PORTAL_KEY_DIR"):
+        settings.validate()
+    settings.languages = before[0].languages
+    assert snapshot(settings, tmp_path) == before
+
+
+def test_no_secret_is_shown_by_the_settings_repr_or_in_a_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    values = {"secret_key": new_key(), "master_key": new_key(), "audit_signing_key": new_key(),
+              "oidc_client_secret": "client-s3cret-value", "pkcs11_pin": "pin-4711-value",
+              "smtp_url": "smtps://portal:smtp-s3cret-value@mail.example.com",
+              "redis_url": "redis://:redis-s3cret-value@cache.example.com:6379/0",
+              "database_url": "postgresql+psycopg://portal:db-s3cret-value@db.example.com/portal"}
+    assert set(values) == {spec.name for spec in SETTINGS if spec.secret}
+    settings = Settings.from_env({}, overrides=config(tmp_path) | values)
+    caplog.set_level(logging.INFO)
+    logging.getLogger("portal.test").info("settings: %s %r", settings, settings)
+    for shown in (repr(settings), str(settings), f"{settings}", caplog.text):
+        assert "secret_key=<secret>" in shown and "job_workers=2" in shown
+        for name, value in values.items():
+            assert value not in shown, name
+        assert "s3cret-value" not in shown and "pin-4711" not in shown
+    assert "pkcs11_pin=''" in repr(Settings.from_env({}))  # an unset secret says so
+
+
+def test_current_settings_is_the_apps_and_refuses_elsewhere(tmp_path: Path) -> None:
+    app = create_app(config(tmp_path))
+    with app.app_context():
+        assert current_settings() is app.config["PORTAL_SETTINGS"] is current_settings(app)
+    with pytest.raises(NoSettings):
+        current_settings()
+    bare = Flask("bare")
+    with bare.app_context(), pytest.raises(NoSettings, match="not made by portal.create_app"):
+        current_settings()

@@ -33,7 +33,7 @@ from sqlalchemy import select, text
 
 from portal.audit.models import TreeHead
 from portal.audit.tree import log_size
-from portal.config import Settings, decode_key
+from portal.config import Settings, current_settings, decode_key
 from portal.crypto.keys import SealError, derive_key, seal, unseal, write_once
 from portal.db import utcnow
 from portal.extensions import db
@@ -104,7 +104,7 @@ def signing_key() -> Ed25519PrivateKey:
     """This app's signing key (created on first use), kept for the app's lifetime."""
     cached: Ed25519PrivateKey | None = current_app.extensions.get(EXTENSION)
     if cached is None:
-        cached = load_signing_key(current_app.config["PORTAL_SETTINGS"])
+        cached = load_signing_key(current_settings())
         if cached is None:  # pragma: no cover - create=True always gives a key
             raise HeadError("no audit signing key")
         current_app.extensions[EXTENSION] = cached
@@ -119,7 +119,7 @@ def existing_signing_key() -> Ed25519PrivateKey | None:
     """The signing key if it exists already (never creates one)."""
     cached: Ed25519PrivateKey | None = current_app.extensions.get(EXTENSION)
     if cached is None:
-        cached = load_signing_key(current_app.config["PORTAL_SETTINGS"], create=False)
+        cached = load_signing_key(current_settings(), create=False)
         if cached is None:
             return None
         current_app.extensions[EXTENSION] = cached

@@ -24,13 +24,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from flask import current_app
 from sqlalchemy import RowMapping, select
 
 from portal.audit import merkle
 from portal.audit import witness as witness_file
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import entry_canonical
+from portal.config import current_settings
 from portal.extensions import db
 
 BATCH = 2000
@@ -103,7 +103,7 @@ def verify_log(*, batch: int = BATCH, tolerance: timedelta = CLOCK_TOLERANCE,
     head_problems: list[str] = []
     checkpoints: list[witness_file.Checkpoint] = []
     file_problem: str | None = None
-    path = witness_file.witness_path(current_app.config["PORTAL_SETTINGS"])
+    path = witness_file.witness_path(current_settings())
     if check_heads and witness:
         checkpoints, file_problem = witness_file.read_records(path)
     cosigned_records: list[witness_file.Checkpoint] = []

@@ -47,14 +47,13 @@ from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import current_app
 from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import merkle, tree
 from portal.audit.heads import existing_signing_key, latest_head, raw_public_key, verify_head
 from portal.audit.models import TreeHead
-from portal.config import Settings
+from portal.config import Settings, current_settings
 from portal.db import utcnow
 from portal.extensions import db
 from portal.files import folder_problem, write_all
@@ -321,7 +320,7 @@ def witness_path(settings: Settings) -> Path:
 
 
 def _origin() -> str:
-    return origin_of(current_app.config["PORTAL_SETTINGS"].base_url)
+    return origin_of(current_settings().base_url)
 
 
 def detached(head: TreeHead) -> TreeHead:
@@ -348,7 +347,7 @@ def publish(heads: Iterable[TreeHead]) -> int:
     if not wanted:
         return 0
     origin = _origin()
-    path = witness_path(current_app.config["PORTAL_SETTINGS"])
+    path = witness_path(current_settings())
     with locked(path) as fd:
         records, _ = read_records(path, tail=True)
         seen = {(r.size, r.root) for r in records}
@@ -366,7 +365,7 @@ def publish_pending() -> int:
     """Publish the signed heads that the witness file does not have yet (a crash, or a full disk,
     between a head's commit and its publication): those larger than its last records, and those
     signed in the last :data:`RECENT` within the sizes they span that are not among them."""
-    path = witness_path(current_app.config["PORTAL_SETTINGS"])
+    path = witness_path(current_settings())
     records, _ = read_records(path, tail=True)
     seen = {(r.size, r.root) for r in records}
     floor = max((r.size for r in records), default=-1)
@@ -385,7 +384,7 @@ def publish_pending() -> int:
 def problem() -> str | None:
     """For ``/readyz``: None when the newest signed head is in the witness file, else what is wrong
     (no personal data: the file holds only sizes and hashes)."""
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = current_settings()
     folder = Path(settings.audit_witness_dir)
     if folder.exists():
         trouble = folder_problem(folder)
@@ -549,7 +548,7 @@ def cosign_latest(name: str, private: Ed25519PrivateKey, out: Path, log_public: 
     and the cosignature, to ``out``: only if the portal's key signed it, the log gives its root,
     and it extends the checkpoint co-signed last (an RFC 9162 consistency proof from the log,
     checked here). Raises WitnessError naming what does not hold; nothing is written then."""
-    records, trouble = read_records(witness_path(current_app.config["PORTAL_SETTINGS"]), tail=True)
+    records, trouble = read_records(witness_path(current_settings()), tail=True)
     if not records:
         raise WitnessError(f"the witness file holds no checkpoint to co-sign{f' ({trouble})' if trouble else ''}")
     latest = records[-1]

@@ -22,13 +22,14 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, after_this_request, current_app, has_request_context
+from flask import Response, after_this_request, has_request_context
 from flask_babel import force_locale, get_locale
 from sqlalchemy import delete, update
 
 from portal.audit.services import Actor, record
 from portal.auth.models import AuthSession, CodePurpose, EmailCode, SignInMethod
 from portal.auth.services import describe_device
+from portal.config import current_settings
 from portal.crypto import blind_index
 from portal.crypto.keys import SealError, purpose_cipher
 from portal.db import new_id, utcnow
@@ -163,7 +164,7 @@ def send_code_job(ctx: jobs.JobContext) -> dict[str, Any]:
     if not address:
         raise jobs.JobError("the person has no personal e-mail on record any more; nothing was sent", retry=False)
     language = match(str(ctx.params.get("language") or "")) or DEFAULT
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = current_settings()
     with force_locale(language):
         rendered = mail.render(MAIL_TEMPLATE, {
             "code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60), "tries": MAX_TRIES,

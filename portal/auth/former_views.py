@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.auth import former
 from portal.auth.models import CodePurpose
+from portal.config import current_settings
 from portal.extensions import db
 from portal.ratelimit import FORMER_ADDRESS, FORMER_CLIENT, FORMER_VERIFY, limiter
 from portal.security import open_to_former, public, safe_next, signed_in
@@ -50,7 +51,7 @@ def _limited() -> bool:
 def address_rate_key() -> str:
     """Rate limits per address: the keyed index of the address typed (or, for a step-up, of the one
     on record), so the limiter's store never holds an address."""
-    prefix = current_app.config["PORTAL_SETTINGS"].redis_prefix
+    prefix = current_settings().redis_prefix
     if _limited():
         index = current_user.personal_email_index or current_user.id
     else:

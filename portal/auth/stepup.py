@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.auth.services import has_recent_step_up
+from portal.config import current_settings
 from portal.security import SIGNED_IN, safe_next
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +44,7 @@ def _guarded(view: F, back: str | None) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-        window = current_app.config["PORTAL_SETTINGS"].step_up_seconds
+        window = current_settings().step_up_seconds
         if not has_recent_step_up(g.auth_session, window):
             return _step_up(g.auth_session.is_limited, _come_back_to())
         return view(*args, **kwargs)
@@ -72,7 +73,7 @@ def fresh_code_if_former(view: F) -> F:
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
         auth_session = g.auth_session
-        window = current_app.config["PORTAL_SETTINGS"].step_up_seconds
+        window = current_settings().step_up_seconds
         if auth_session.is_limited and not has_recent_step_up(auth_session, window):
             back = request.full_path.rstrip("?") if request.method == "GET" else url_for("me.home")
             return _step_up(True, safe_next(back, url_for("me.home")))

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from portal.audit.services import Actor, record
 from portal.auth import backchannel, services
 from portal.auth.models import AuthSession
-from portal.config import Settings
+from portal.config import current_settings
 from portal.errors import render_error
 from portal.extensions import csrf, db, oauth
 from portal.forms import ButtonForm
@@ -38,17 +38,12 @@ ID_TOKEN_ONLY = frozenset({"sid", "auth_time", "nonce"})
 BACKCHANNEL_PATH = "/auth/backchannel-logout"
 
 
-def settings() -> Settings:
-    value: Settings = current_app.config["PORTAL_SETTINGS"]
-    return value
-
-
 def idp() -> Any:
     return oauth.create_client("idp")
 
 
 def redirect_uri() -> str:
-    return f"{settings().base_url}/auth/callback"
+    return f"{current_settings().base_url}/auth/callback"
 
 
 @bp.get("/auth/login")
@@ -140,7 +135,7 @@ def validated_claims(started: datetime | None) -> Checked:
     Authlib checks state, PKCE, signature, iss, aud, exp and nonce; the portal checks the
     RFC 9207 ``iss`` parameter (Authlib does not), and again iss, aud, azp and exp itself, and for
     a step-up that ``auth_time`` is there and falls between ``started`` and now (by its own clock)."""
-    conf = settings()
+    conf = current_settings()
     if request.args.get("error"):
         _refuse("idp-error")
     iss_param = request.args.get("iss")
@@ -210,9 +205,10 @@ def validated_claims(started: datetime | None) -> Checked:
 def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     started = step_up_started()
     next_url = session.pop("signin_next", None) or url_for("me.home")
+    conf = current_settings()
     try:
         checked = validated_claims(started)
-        result = services.resolve_sign_in(settings().oidc_issuer, checked.claims, settings())
+        result = services.resolve_sign_in(conf.oidc_issuer, checked.claims, conf)
     except services.SignInRefused as refused:
         db.session.rollback()
         if refused.reason in ("state-mismatch", "state-missing") and not sessions_can_be_saved():
@@ -233,7 +229,7 @@ def callback() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     sid = checked.claims.get("sid")
     auth_session = services.start_session(
         result, auth_time=checked.auth_time, stepped_up_at=checked.stepped_up_at,
-        user_agent=request.user_agent.string, lifetime=timedelta(hours=settings().session_hours), replaces=previous,
+        user_agent=request.user_agent.string, lifetime=timedelta(hours=conf.session_hours), replaces=previous,
         idp_session=sid if isinstance(sid, str) and sid else None,
     )
     db.session.commit()
@@ -269,9 +265,9 @@ def logout() -> Response:
         client = idp()
         if client.load_server_metadata().get("end_session_endpoint"):
             logout_url = client.create_logout_url(
-                post_logout_redirect_uri=f"{settings().base_url}{signed_out_page}",
+                post_logout_redirect_uri=f"{current_settings().base_url}{signed_out_page}",
                 id_token_hint=id_token if isinstance(id_token, str) else None,
-                client_id=settings().oidc_client_id)
+                client_id=current_settings().oidc_client_id)
             return redirect(logout_url["url"])
     except (requests.RequestException, OAuthError, ValueError):
         current_app.logger.warning("identity provider unreachable at sign-out")
@@ -309,7 +305,7 @@ def backchannel_logout() -> Response | tuple[Response, int]:
     the IdP, and the token's signature, issuer, audience, age and single use are what is checked
     (``auth.backchannel``). Answers 200 (even when no session matched: it may have ended already)
     or 400 with an OAuth error; never cached (``Cache-Control: no-store``, as every page)."""
-    conf = settings()
+    conf = current_settings()
     try:
         ended = backchannel.log_out(request.form.get("logout_token"), key_set=_idp_key_set,
                                     algorithms=_idp_algorithms(), issuer=conf.oidc_issuer,

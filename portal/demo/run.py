@@ -18,14 +18,14 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from portal import create_app
-    from portal.config import PROJECT_ROOT
+    from portal.config import PROJECT_ROOT, current_settings
     from portal.demo import idp
     from portal.demo.seed import seed
     from portal.demo.seed_recipients import webhook_credentials
     from portal.extensions import db
 
     app = create_app()
-    settings = app.config["PORTAL_SETTINGS"]
+    settings = current_settings(app)
     with app.app_context():
         upgrade()
         report = seed(settings.oidc_issuer, progress=lambda line: click.echo(f"  seeded {line}"))

@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
-from flask import current_app
 from sqlalchemy import select
 
 from portal.audit import merkle, tree
 from portal.audit.heads import HeadError, make_head, public_key_document, signing_key, stamp
 from portal.audit.models import AuditEntry, TreeHead
 from portal.audit.services import Actor, entry_canonical, record
+from portal.config import current_settings
 from portal.db import instant, utcnow
 from portal.exports.models import Export
 from portal.extensions import db
@@ -442,7 +442,7 @@ def write_pack(request: DataRequest, out: BinaryIO, *, actor: Actor,
     write_request_pdf(facts, pdf, category_names=names)
     key_document = public_key_document()
     filename = pack_filename(request, created)
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = current_settings()
     key_url = f"{str(settings.base_url).rstrip('/')}/.well-known/audit-log-key"
     head_doc = head_document(head)
     files: list[tuple[str, bytes]] = [

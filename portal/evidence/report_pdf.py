@@ -16,12 +16,12 @@ import io
 from collections.abc import Sequence
 from dataclasses import fields
 
-from flask import current_app
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import StyleSheet1
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate
 
+from portal.config import current_settings
 from portal.exports.report import FONT_DIR, MARGIN, _canvas_maker, _fonts, _shorten, _Writer
 from portal.exports.summary import ExportSummary
 from portal.i18n import html_lang
@@ -34,7 +34,7 @@ def controller_name() -> str:
 
 
 def dpo_contact() -> str:
-    return str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
+    return str(current_settings().dpo_contact or "")
 
 
 class ReportWriter(_Writer):

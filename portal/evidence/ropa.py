@@ -32,9 +32,9 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 
+from portal.config import current_settings
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
@@ -206,7 +206,7 @@ def _contact(c: Controller) -> str:
 def gdpr_controllers() -> list[tuple[str, Controller]]:
     """Art. 30(1)(a): per country, the controller entity of each of the settings' GDPR jurisdictions
     (the registry says which those are), in the settings' order."""
-    return [(code, entry) for code, entry in (current_app.config["PORTAL_SETTINGS"].controllers or {}).items()
+    return [(code, entry) for code, entry in (current_settings().controllers or {}).items()
             if code != "*" and regime_for(code).gdpr]
 
 

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app
 from sqlalchemy import select, update
 
 from portal.audit.models import TreeHead
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.crypto.keys import SealError, derive_key, seal, unseal
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -116,7 +116,7 @@ def _private_dir(path: Path) -> None:
 
 
 def _pack_cipher() -> AESGCM:
-    return AESGCM(derive_key(current_app.config["PORTAL_SETTINGS"].master_key_bytes, "evidence-packs"))
+    return AESGCM(derive_key(current_settings().master_key_bytes, "evidence-packs"))
 
 
 def _pack_aad(pack_id: str) -> bytes:

@@ -22,7 +22,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     make_response,
@@ -42,6 +41,7 @@ from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange
 
 from portal.audit.heads import HeadError
 from portal.audit.services import Actor
+from portal.config import current_settings
 from portal.crypto.keys import SealError
 from portal.db import utcnow
 from portal.dpo import views as dpo_views
@@ -242,7 +242,7 @@ def create_share(pack_id: str) -> tuple[str, int]:
         g.evidence_share_form = (pack.id, form)
         return _case_again(case, 400)
     db.session.commit()
-    base_url = current_app.config["PORTAL_SETTINGS"].base_url
+    base_url = current_settings().base_url
     page = render_template(
         "evidence/share_created.html", case=case, pack=pack, share=link,
         url=base_url + url_for("evidence.shared", token=token), authority=AUTHORITY_LABELS.get(link.authority, link.authority),
@@ -317,7 +317,7 @@ def shared(token: str) -> Response:
     link, pack, case = _open_or_404(token)
     sharing.record_access(link, "view")
     db.session.commit()
-    base_url = current_app.config["PORTAL_SETTINGS"].base_url
+    base_url = current_settings().base_url
     page = render_template(
         "evidence/shared.html", share=link, pack=pack, case=case, zone=zone_of("UTC"),
         key_url=base_url + url_for("audit.audit_log_key"), verifier_url=base_url + url_for("evidence.verifier"),

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import or_, select
 
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.crypto.keys import KeyDestroyed, archive_cipher_after_erasure
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -42,10 +42,6 @@ SUFFIX = ".zip.sealed"
 
 class ExportError(ValueError):
     """The export cannot be asked for as given; the message says why, for the person."""
-
-
-def settings() -> Any:
-    return current_app.config["PORTAL_SETTINGS"]
 
 
 def exports_dir(subject_id: str) -> Path:
@@ -197,7 +193,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     ctx.on_rollback.append(lambda: unlink_quietly(final))
     export.state = ExportState.RUNNING
     db.session.commit()
-    pause_ms = settings().export_pause_ms
+    pause_ms = current_settings().export_pause_ms
     subject = db.session.get(Employee, subject_id)
     export = db.session.get(Export, export_id)
     assert subject is not None and export is not None  # noqa: S101 - read just now
@@ -205,8 +201,8 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     writer = PackageWriter(subject, export_id, scope, spool_dir=directory,
                            progress=lambda done, total: ctx.progress(done, total),
                            pause=(lambda: clock.sleep(pause_ms / 1000)) if pause_ms else None,
-                           dpo_contact=settings().dpo_contact,
-                           controller=controller_for(settings().controllers, subject.jurisdiction).name)
+                           dpo_contact=current_settings().dpo_contact,
+                           controller=controller_for(current_settings().controllers, subject.jurisdiction).name)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -229,7 +225,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.artifact_bytes = written.size
     export.counts = written.counts
     export.completed_at = now
-    export.expires_at = now + timedelta(days=settings().export_days)
+    export.expires_at = now + timedelta(days=current_settings().export_days)
     export.error = None
     from portal.requests import services as requests
     from portal.requests.models import DataRequest, RequestState
@@ -241,7 +237,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
         request = linked
         if linked.state == RequestState.FULFILLING:
             requests.complete(linked, result={"export": export_id, **written.counts},
-                              outcome=statement(COPY_READY, days=settings().export_days))
+                              outcome=statement(COPY_READY, days=current_settings().export_days))
     elif export.origin != "shell":  # a shell copy is recorded once it is delivered (record_shell_delivery)
         request = requests.record_self_service_access(subject_id, subject.jurisdiction,
                                                       actor=Actor("employee", subject_id),

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from portal.audit.services import Actor
 from portal.auth.stepup import fresh_sign_in_required
+from portal.config import current_settings
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
@@ -35,7 +36,7 @@ def _index(form: ExportForm, status: int = 200) -> tuple[str, int]:
     return render_template(
         "exports/index.html", form=form, exports=items, statuses={e.id: exports.status(e) for e in items},
         downloads=exports.downloads_of([e.id for e in items]), button=ButtonForm(),
-        zone=zone_of(current_user.timezone), export_days=exports.settings().export_days,
+        zone=zone_of(current_user.timezone), export_days=current_settings().export_days,
     ), status
 
 

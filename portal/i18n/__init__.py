@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import current_app, has_app_context, has_request_context, request, session
+from flask import has_request_context, request, session
 from flask_babel import force_locale, get_locale, gettext
 from flask_login import current_user
 
+from portal.config import NoSettings, current_settings
 from portal.jurisdictions import regime_for
 
 if TYPE_CHECKING:
@@ -44,10 +45,10 @@ SESSION_KEY = "language"  # the choice of someone not signed in (the landing pag
 
 def offered() -> tuple[str, ...]:
     """The languages this deployment offers (``PORTAL_LANGUAGES``), English always among them."""
-    if not has_app_context():
+    try:
+        return tuple(current_settings().languages)
+    except NoSettings:  # outside the portal's app: every shipped language
         return tuple(LANGUAGES)
-    settings = current_app.config.get("PORTAL_SETTINGS")
-    return tuple(settings.languages) if settings is not None else tuple(LANGUAGES)
 
 
 def shipped(tag: str | None) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 
+from portal.config import current_settings
 from portal.db import describe_failure, is_transient
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class CeleryRunner:
 def init_app(app: Flask) -> None:
     from portal.jobs.services import install_session_hooks
 
-    settings = app.config["PORTAL_SETTINGS"]
+    settings = current_settings(app)
     if settings.job_runner == "celery":
         from portal.jobs.worker import configure
 

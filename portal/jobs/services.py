@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
+from portal.config import current_settings
 from portal.db import DatabaseUnavailable, describe_failure, is_transient, retry_transient, utcnow
 from portal.extensions import db
 from portal.jobs.models import Job, JobState
@@ -119,7 +119,7 @@ def install_session_hooks() -> None:
 
 
 def lease_seconds() -> int:
-    seconds: int = current_app.config["PORTAL_SETTINGS"].job_lease_seconds
+    seconds: int = current_settings().job_lease_seconds
     return seconds
 
 
@@ -234,7 +234,7 @@ def _retry_when_the_database_is_back(ctx: JobContext, exc: BaseException) -> Job
     again once that runs out, as when a worker dies."""
     log.warning("job %s (%s) attempt %d: the database did not answer (%s)", ctx.job_id, ctx.kind, ctx.attempt,
                 describe_failure(exc))
-    seconds = current_app.config["PORTAL_SETTINGS"].db_retry_seconds
+    seconds = current_settings().db_retry_seconds
     try:
         state: JobState | None = retry_transient(lambda: _fail(ctx, DATABASE_LOST, retry=True), seconds=seconds,
                                                  what=f"job {ctx.job_id}", session=db.session)

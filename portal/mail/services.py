@@ -36,7 +36,7 @@ from flask import current_app, render_template
 from jinja2 import TemplateError, TemplateNotFound
 
 from portal.audit.services import FORBIDDEN_DETAIL_KEYS, Actor, record
-from portal.config import Settings, mail_from_address
+from portal.config import Settings, current_settings, mail_from_address
 from portal.crypto.keys import SealError
 from portal.extensions import db
 from portal.files import write_file
@@ -127,7 +127,7 @@ def send_now(to_address: str, subject: str, body: str, *, html: str | None = Non
     """Send one message at once: over SMTP, or into the outbox folder without ``PORTAL_SMTP_URL``.
 
     Returns the Message-ID; raises :class:`MailError`. Low level: no template, no audit."""
-    settings = _settings()
+    settings = current_settings()
     message = flask_mail.Message(
         subject=subject, recipients=[to_address], body=body, html=html, sender=settings.mail_from,
         date=time.time(), extra_headers={"Auto-Submitted": "auto-generated",  # RFC 3834: no auto-replies
@@ -145,7 +145,7 @@ def send_now(to_address: str, subject: str, body: str, *, html: str | None = Non
 
 def message_id_for(job_id: str, settings: Settings | None = None) -> str:
     """The Message-ID of the message sent by job ``job_id``: the same on every attempt."""
-    return f"<mail.{job_id}@{mail_domain(settings or _settings())}>"
+    return f"<mail.{job_id}@{mail_domain(settings or current_settings())}>"
 
 
 def render(template: str, context: Mapping[str, Any]) -> Rendered:
@@ -172,7 +172,7 @@ def render(template: str, context: Mapping[str, Any]) -> Rendered:
 
 def build_context(recipient_name: str, refs: Mapping[str, str]) -> dict[str, Any]:
     """Template variables: the recipient's name, the portal's address, and each ref's loader."""
-    context: dict[str, Any] = {"recipient_name": recipient_name, "base_url": _settings().base_url,
+    context: dict[str, Any] = {"recipient_name": recipient_name, "base_url": current_settings().base_url,
                                "refs": dict(refs)}
     for name, ref_id in refs.items():
         loader = LOADERS.get(name)
@@ -219,7 +219,7 @@ def send_job(ctx: jobs.JobContext) -> dict[str, Any]:
         raise jobs.JobError(f"the mail template {template} could not be rendered ({type(exc).__name__}); "
                             f"nothing was sent", retry=False) from None
 
-    settings = _settings()
+    settings = current_settings()
     try:
         send_now(address, rendered.subject, rendered.body, html=rendered.html,
                  message_id=message_id_for(ctx.job_id, settings), language=html_lang(language))
@@ -250,11 +250,6 @@ def _recipient(recipient_id: str) -> tuple[Employee, str, str]:
 
 
 # -- transports ----------------------------------------------------------------------------------------
-
-def _settings() -> Settings:
-    settings: Settings = current_app.config["PORTAL_SETTINGS"]
-    return settings
-
 
 def tls_context() -> ssl.SSLContext:
     """Certificate and host name checked (smtplib's own default checks neither)."""
@@ -339,7 +334,7 @@ def _write_outbox(directory: Path, message: flask_mail.Message) -> Path:
 def purge_outbox() -> None:
     """Messages written to the outbox folder (no ``PORTAL_SMTP_URL``) are plain text with names and
     request details: each is removed ``PORTAL_OUTBOX_DAYS`` after it was written."""
-    settings: Settings = current_app.config["PORTAL_SETTINGS"]
+    settings: Settings = current_settings()
     cutoff = time.time() - settings.outbox_days * 86400
     try:
         files = list(settings.outbox_dir.glob("*.eml"))

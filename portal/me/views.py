@@ -7,8 +7,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.extensions import db
-from portal.jurisdictions import controller, regime_for
+from portal.jurisdictions import regime_for
 from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
@@ -37,7 +38,7 @@ def home() -> str:
         hours=charts.hour_chart(data.hourly),
         hours_minutes=charts.hours_minutes,
         regime=regime_for(current_user.jurisdiction),
-        controller=controller(current_user.jurisdiction),
+        controller=current_settings().controller(current_user.jurisdiction),
         training_id=training_pseudonym(current_user.id),
         restricted=restrictions.in_force(current_user.id),
         category_names={c.key: c.name for c in db.session.scalars(select(DataCategory))},

@@ -6,9 +6,9 @@ import contextlib
 import logging
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
+from portal.config import current_settings
 from portal.files import stale_files, unlink_quietly, write_file
 from portal.jobs.runners import periodic
 
@@ -18,7 +18,7 @@ ORPHAN_AGE_SECONDS = 15 * 60  # a file younger than this may belong to a write a
 
 
 def artifact_dir() -> Path:
-    path: Path = current_app.config["PORTAL_SETTINGS"].artifact_dir
+    path: Path = current_settings().artifact_dir
     return path
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper
 
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.db import utcnow
 from portal.extensions import db
 from portal.policy.models import PolicyAcknowledgement, PolicyStatus, PolicyVersion
@@ -341,12 +342,12 @@ def legal_facts(jurisdiction: str | None) -> dict[str, Any]:
     impact assessment of each register category (GDPR Art. 35) for those under the GDPR, and for
     Spain the workplace digital rights the employer there recorded (LOPDGDD Art. 87, 88, 91: the
     controllers file). Nothing of it for anyone else."""
-    from portal.jurisdictions import controller, regime_for
+    from portal.jurisdictions import regime_for
     from portal.monitoring.services import register
 
     regime = regime_for(jurisdiction)
     dpias = [(c.name, c.dpia_reference) for c in register() if c.dpia_reference] if regime.gdpr else []
-    entity = controller(jurisdiction)
+    entity = current_settings().controller(jurisdiction)
     workplace = None
     if "device_criteria" in regime.citations:
         workplace = {

@@ -27,6 +27,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal.api import schemas as s
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.crypto.keys import SealError
 from portal.db import utcnow
 from portal.extensions import db
@@ -46,12 +47,8 @@ LINK_SALT = "recipient-task-link"
 BACKOFF_CAP_SECONDS = 3600
 
 
-def _settings() -> Any:
-    return current_app.config["PORTAL_SETTINGS"]
-
-
 def webhook_backoff(attempts: int) -> float:
-    base = _settings().webhook_backoff_seconds
+    base = current_settings().webhook_backoff_seconds
     return float(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempts - 1)))
 
 
@@ -109,7 +106,7 @@ def deliver_webhook(ctx: jobs.JobContext) -> dict[str, Any]:
     body = event_body(task, recipient)
     headers = {"Content-Type": "application/json", "User-Agent": "privacy-portal-webhooks/1",
                **signing.headers(in_force, message_id(task), int(time.time()), body)}
-    timeout = _settings().webhook_timeout_seconds
+    timeout = current_settings().webhook_timeout_seconds
     try:
         answer = requests.post(recipient.webhook_url, data=body, headers=headers, timeout=(timeout, timeout),
                                allow_redirects=False)
@@ -161,7 +158,7 @@ def task_of_link(token: str) -> RecipientTask | None:
 
 
 def link_url(task: RecipientTask) -> str:
-    base = str(_settings().base_url).rstrip("/")
+    base = str(current_settings().base_url).rstrip("/")
     return f"{base}/recipient-tasks/{link_token(task)}"
 
 
@@ -176,7 +173,7 @@ def mail_manual(ctx: jobs.JobContext) -> dict[str, Any]:
         address = recipient.contact
     except SealError:
         raise jobs.JobError("the contact address cannot be opened; nothing was sent", retry=False) from None
-    rendered = render("recipient_task", {"recipient_name": recipient.name, "base_url": _settings().base_url,
+    rendered = render("recipient_task", {"recipient_name": recipient.name, "base_url": current_settings().base_url,
                                          "refs": {}, "task": item(task, recipient), "link": link_url(task),
                                          "link_days": LINK_DAYS})
     try:

@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.consent.services import on_withdrawal
 from portal.crypto import directory_cipher
 from portal.crypto.keys import webhook_cipher
@@ -253,7 +254,7 @@ def open_tasks(subject_id: str, affected: Affected, *, request: DataRequest | No
         db.session.add(task)
         db.session.flush()
         if recipient.delivery == Delivery.WEBHOOK:
-            job = jobs.enqueue(WEBHOOK_JOB, params={"task_id": task.id}, max_attempts=_settings().webhook_attempts)
+            job = jobs.enqueue(WEBHOOK_JOB, params={"task_id": task.id}, max_attempts=current_settings().webhook_attempts)
             task.delivery_job_id = job.id
         elif recipient.delivery == Delivery.MANUAL:
             job = jobs.enqueue(MANUAL_JOB, params={"task_id": task.id}, max_attempts=10)
@@ -385,12 +386,6 @@ def overdue_tasks() -> list[RecipientTask]:
         .order_by(RecipientTask.due_on, RecipientTask.id)))
 
 
-def _settings() -> Any:
-    from flask import current_app
-
-    return current_app.config["PORTAL_SETTINGS"]
-
-
 def outcome_sentence(request: DataRequest, tasks: list[RecipientTask]) -> dict[str, Any] | None:
     """What the request's outcome adds about its recipients: a statement stored with the outcome
     (portal.i18n.statements), worded in each reader's language."""
@@ -450,7 +445,7 @@ def redeliver(task: RecipientTask, staff: Any, *, actor: Actor) -> None:
     assert recipient is not None  # noqa: S101 - the foreign key cascades
     kind = WEBHOOK_JOB if recipient.delivery == Delivery.WEBHOOK else MANUAL_JOB
     job = jobs.enqueue(kind, params={"task_id": task.id},
-                       max_attempts=_settings().webhook_attempts if kind == WEBHOOK_JOB else 10)
+                       max_attempts=current_settings().webhook_attempts if kind == WEBHOOK_JOB else 10)
     task.delivery_state, task.delivery_error, task.delivery_job_id = DeliveryState.WAITING, None, job.id
     db.session.flush()
     record("recipients:task:redeliver", actor=actor, subject_id=task.subject_id,

@@ -17,7 +17,6 @@ import json
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from reportlab.lib import colors
@@ -28,6 +27,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from sqlalchemy import select
 
 from portal.audit.services import Actor, record
+from portal.config import current_settings
 from portal.consent.models import Purpose, Suppression
 from portal.db import instant
 from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
@@ -201,7 +201,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
     facts = certificate_facts(request)
     digest = facts_digest(facts)
     names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
-    contact = str(current_app.config["PORTAL_SETTINGS"].dpo_contact or "")
+    contact = str(current_settings().dpo_contact or "")
     with export_locale(person_language(subject)):
         t = _Text()
         width = A4[0] - 2 * MARGIN

@@ -14,8 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import current_app
-
+from portal.config import current_settings
 from portal.db import utcnow
 from portal.extensions import db
 from portal.i18n import complaint_to, format_date, ground_wording
@@ -40,7 +39,7 @@ def long_date(value: date | None) -> str:
 
 def request_urls(request_id: str) -> tuple[str, str]:
     """The requester's page and the DPO's case page, as absolute links for e-mail."""
-    base = str(current_app.config["PORTAL_SETTINGS"].base_url).rstrip("/")
+    base = str(current_settings().base_url).rstrip("/")
     return f"{base}/me/requests/{request_id}", f"{base}/dpo/requests/{request_id}"
 
 
@@ -54,7 +53,7 @@ def load_request(request_id: str) -> dict[str, Any]:
     kind = RequestType(request.type)
     state = RequestState(request.state)
     request_url, case_url = request_urls(request.id)
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = current_settings()
     due = request.effective_due
     left = deadlines.days_left(due, utcnow().date()) if due is not None else None
     return {

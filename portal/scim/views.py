@@ -8,7 +8,7 @@ import json
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -18,6 +18,7 @@ from portal import errors
 from portal.api.auth import bearer
 from portal.api.models import ApiToken
 from portal.audit.services import Actor, AuditBusy, record
+from portal.config import current_settings
 from portal.extensions import csrf, db
 from portal.people import services as people
 from portal.people.models import Employee
@@ -60,7 +61,7 @@ scim_token = bearer(Scope.SCIM, _refusal)
 
 
 def _base_url() -> str:
-    value: str = current_app.config["PORTAL_SETTINGS"].base_url
+    value: str = current_settings().base_url
     return value.rstrip("/")
 
 

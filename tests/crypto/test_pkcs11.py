@@ -108,7 +108,7 @@ def test_pkcs11_settings_are_checked_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a file"):
         create_app({**base, "key_store": "pkcs11", "pkcs11_module": str(tmp_path / "none.so"),
                     "pkcs11_token": "t", "pkcs11_pin": "1"})
-    with pytest.raises(ConfigError, match="file or pkcs11"):
+    with pytest.raises(ConfigError, match="PORTAL_KEY_STORE must be one of file, pkcs11, not .vault."):
         create_app({**base, "key_store": "vault"})
 
 

@@ -143,10 +143,6 @@ def enum_check(column: str, enum_cls: type[enum.StrEnum], name: str | None = Non
     return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
 
 
-def enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
-    return [m.value for m in enum_cls]
-
-
 def as_dict(obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
 

@@ -51,6 +51,7 @@ from portal.requests.models import (
     LegalHold,
     Queue,
     RequestState,
+    RequestType,
 )
 from portal.security import Permission, refuse_access, requires
 
@@ -195,13 +196,13 @@ def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> Queu
         flt.include_closed = True
         values["state"] = state
     elif state in STAFF_STATE_LABELS:
-        flt.state = state
+        flt.state = RequestState(state)
         values["state"] = state
     elif state:
         notices.append(_("There is no state “%(value)s”; that filter was ignored.", value=state[:40]))
     kind = (args.get("type") or "").strip()
     if kind in TYPE_NAMES:
-        flt.type = values["type"] = kind
+        flt.type, values["type"] = RequestType(kind), kind
     elif kind:
         notices.append(_("There is no request type “%(value)s”; that filter was ignored.", value=kind[:40]))
     jurisdiction = (args.get("jurisdiction") or "").strip().upper()

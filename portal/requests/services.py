@@ -1013,8 +1013,8 @@ def timeline(request: DataRequest, *, for_requester: bool) -> list[RequestEvent 
 
 @dataclass
 class QueueFilter:
-    state: str | None = None
-    type: str | None = None
+    state: RequestState | None = None
+    type: RequestType | None = None
     jurisdiction: str | None = None
     mine: bool = False
     overdue: bool = False

@@ -51,7 +51,7 @@ hsm-deps:
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check portal tests bench
-	$(BIN)/mypy portal
+	$(BIN)/mypy portal tests
 
 # One test process per core (pytest-xdist); TEST_WORKERS=0 runs them all in this process.
 TEST_WORKERS ?= auto

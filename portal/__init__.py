@@ -202,7 +202,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
     login_manager.login_view = "auth.login"
-    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.login_message = None
     login_manager.user_loader(load_user)
 
     oauth.init_app(app)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
-from sqlalchemy import CheckConstraint, DateTime, MetaData, String, TypeDecorator, func
+from sqlalchemy import CheckConstraint, DateTime, MetaData, String, Table, TypeDecorator, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
@@ -85,8 +85,52 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumString(TypeDecorator[E]):
+    """A :class:`~enum.StrEnum` stored as its value in a ``VARCHAR(length)``, read back as the member.
+
+    Only the Python side changes: the column is the plain ``String(length)`` the migrations create,
+    and :func:`enum_check` (in the table's arguments) is what keeps the database to the values. A
+    value that is not one of the enum's, written or compared, raises :class:`ValueError`."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum_cls = enum_cls
+        # A member hashes and compares as its value, so one look-up takes a member or a string.
+        self._values: dict[str, str] = {m.value: m.value for m in enum_cls}
+        self._members: dict[str, E] = {m.value: m for m in enum_cls}
+
+    @property
+    def python_type(self) -> type[E]:
+        return self.enum_cls
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self._values[value]
+        except (KeyError, TypeError):
+            raise ValueError(f"{value!r} is not a {self.enum_cls.__name__} value") from None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        if value is None:
+            return None
+        member = self._members.get(value)
+        if member is None:
+            raise ValueError(f"{value!r} is not a {self.enum_cls.__name__} value")
+        return member
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]  # every model maps a table of its own (SQLAlchemy types it FromClause)
 
 
 SurrogateId = Annotated[str, mapped_column(String(32), primary_key=True, default=new_id)]

@@ -13,6 +13,8 @@ from flask_wtf import CSRFProtect
 
 from portal.db import Base
 
+# The models subclass portal.db.Base itself (typed, with its constraint naming convention); given
+# here, it makes that base's metadata and registry the ones db.metadata and db.create_all use.
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()

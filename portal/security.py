@@ -72,6 +72,12 @@ def permissions_of(roles: set[Role]) -> frozenset[Permission]:
     return frozenset(result)
 
 
+def access_rule(view: object) -> str | None:
+    """The rule a view was declared with: PUBLIC, SIGNED_IN or a :class:`Permission`; None if none."""
+    rule: str | None = getattr(view, "access_rule", None)
+    return rule
+
+
 def public(view: F) -> F:
     """Anyone may open this view."""
     view.access_rule = PUBLIC  # type: ignore[attr-defined]
@@ -108,7 +114,7 @@ def install_limited_gate(app: Flask) -> None:
         view = app.view_functions.get(request.endpoint or "")
         if view is None or request.endpoint == "static":
             return
-        if getattr(view, "access_rule", None) == PUBLIC or getattr(view, "former_access", False):
+        if access_rule(view) == PUBLIC or getattr(view, "former_access", False):
             return
         if current_user.is_authenticated and getattr(g.get("auth_session"), "is_limited", False):
             refuse_access("route", request.endpoint or "?")
@@ -179,15 +185,15 @@ class NoSessionUnder(SessionInterface):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:  # type: ignore[override]
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         if request.path.startswith(self.prefix):
             return self.make_null_session(app)
         return self.inner.open_session(app, request)
 
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if isinstance(session, NullSession):
             return
-        self.inner.save_session(app, session, response)  # type: ignore[arg-type]
+        self.inner.save_session(app, session, response)
 
 
 def install_proxy(app: Flask, hops: int) -> None:
@@ -225,7 +231,7 @@ def install_headers(app: Flask, idp_origin: str) -> None:
         headers["Cross-Origin-Resource-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
         view = app.view_functions.get(request.endpoint or "")
-        keeps_own = response.cache_control.public and getattr(view, "access_rule", None) == PUBLIC
+        keeps_own = response.cache_control.public and access_rule(view) == PUBLIC
         if request.endpoint != "static" and not keeps_own:
             # Personal data may be on any page; nothing of it is kept by browsers or proxies
             # (only a public view that sets Cache-Control: public itself, such as the audit key, keeps it).

@@ -24,14 +24,14 @@ from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from sqlalchemy import LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import UTCDateTime, utcnow
+from portal.db import Base, UTCDateTime, utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
 
 NONCE_BYTES = 12
 
 
-class WebSession(db.Model):  # type: ignore[name-defined,misc]
+class WebSession(Base):
     __tablename__ = "web_sessions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 (hex) of the session id")
@@ -66,7 +66,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             plain = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], row_id.encode())
         except InvalidTag:  # sealed under another secret key (rotated): a new session
             return None
-        decoded: dict[str, Any] = self.serializer.decode(plain)  # type: ignore[union-attr]
+        decoded: dict[str, Any] = self.serializer.decode(plain)
         return decoded
 
     def _delete_session(self, store_id: str) -> None:
@@ -76,7 +76,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
     def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
         row_id = _row_id(store_id)
         nonce = os.urandom(NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, self.serializer.encode(session), row_id.encode())  # type: ignore[union-attr]
+        sealed = nonce + self._aead.encrypt(nonce, self.serializer.encode(session), row_id.encode())
         values = {"id": row_id, "data": sealed, "expires_at": utcnow() + session_lifetime}
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":

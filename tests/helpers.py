@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -19,6 +19,7 @@ from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
 from portal.consent import services as consent
 from portal.consent.models import Decision, Purpose
+from portal.crypto import KeyStore, keystore
 from portal.extensions import db
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
@@ -46,8 +47,17 @@ def grant_all_consents(subject_id: str) -> None:
 
 
 def employee(app: Flask, employee_id: str) -> Employee:
-    found = db.session.get(Employee, employee_id)
-    assert found is not None
+    return existing(Employee, employee_id)
+
+
+T = TypeVar("T")
+
+
+def existing(model: type[T], key: Any, *, fresh: bool = False) -> T:
+    """The row ``key`` of ``model``, which must exist (inside an app context); ``fresh``: read again
+    from the database, over what the session holds."""
+    found = db.session.get(model, key, populate_existing=fresh)
+    assert found is not None, (model.__name__, key)
     return found
 
 
@@ -69,9 +79,28 @@ def event(n: int, **overrides: Any) -> dict[str, Any]:
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
+def file_keystore() -> KeyStore:
+    """The key store, which the tests keep in files (``PORTAL_KEY_DIR``)."""
+    store = keystore()
+    assert isinstance(store, KeyStore), store.kind
+    return store
+
+
+def json_of(response: TestResponse) -> Any:
+    """The JSON document of a response that must have one."""
+    document = response.json
+    assert document is not None, (response.status, response.get_data(as_text=True)[:200])
+    return document
+
+
 def csrf_token(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "no CSRF token on the page"
+    return first_group(CSRF, html)
+
+
+def first_group(pattern: str | re.Pattern[str], text: str) -> str:
+    """The first group of ``pattern``'s match in ``text``, which must be there."""
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} is not in the text"
     return match.group(1)
 
 

@@ -250,7 +250,8 @@ def test_the_smtp_url_comes_from_the_environment(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("PORTAL_SMTP_URL", "smtps://relay.example.com:4465")
     monkeypatch.setenv("PORTAL_MAIL_FROM", "Privacy Office <privacy@example.com>")
     settings = Settings.from_env()
-    assert settings.smtp_target() is not None and settings.smtp_target().port == 4465  # type: ignore[union-attr]
+    target = settings.smtp_target()
+    assert target is not None and target.port == 4465
     assert settings.mail_from == "Privacy Office <privacy@example.com>"
 
 

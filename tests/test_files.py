@@ -86,7 +86,11 @@ def test_write_all_raises_when_the_reader_is_gone() -> None:
 
 def test_read_exactly_reads_across_short_reads(pipe: SlowPipe) -> None:
     os.set_blocking(pipe.write_fd, True)
-    writer = threading.Thread(target=lambda: (write_all(pipe.write_fd, DATA), os.close(pipe.write_fd)))
+    def write_and_close() -> None:
+        write_all(pipe.write_fd, DATA)
+        os.close(pipe.write_fd)
+
+    writer = threading.Thread(target=write_and_close)
     writer.start()
     with open(pipe.read_fd, "rb", buffering=0, closefd=False) as source:  # raw reads return what is there
         assert read_exactly(source, 100_000) == DATA[:100_000]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pytest
@@ -113,7 +113,7 @@ def _problems(page: Any, axe: str) -> list[str]:
 
 @pytest.mark.parametrize(("who", "scheme"), [("alice@example.com", "light"), ("dana@example.com", "light"),
                                              ("admin@example.com", "light"), ("alice@example.com", "dark")])
-def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: str, chromium: str, tmp_path: Path,  # noqa: F811
+def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: Literal["light", "dark"], chromium: str, tmp_path: Path,  # noqa: F811
                                                  idp_url: str, sqlite_template: Path) -> None:
     from playwright.sync_api import sync_playwright
 

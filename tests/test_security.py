@@ -31,11 +31,12 @@ from portal.people.services import find_by_email
 from portal.policy import services as policy
 from portal.requests import services as request_services
 from portal.requests.models import RequestState, RequestType
-from portal.security import PUBLIC, SIGNED_IN, Permission, Scope, public
+from portal.security import PUBLIC, SIGNED_IN, Permission, Scope, access_rule, public
 from tests.helpers import (
     audit_entries,
     csrf_token,
     event,
+    existing,
     grant_all_consents,
     make_employee,
     sign_in,
@@ -96,7 +97,7 @@ class World:
     other_png: bytes
 
 
-MISSING = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
+MISSING: dict[str, Any] = {"event_id": 2_000_000_000, "shot_id": "0" * 32, "handle": "no-such-session-handle",
            "entry_id": 2_000_000_000, "ack_id": 2_000_000_000, "export_id": "0" * 32,
            "request_id": "0" * 32, "hold_id": "0" * 32, "queue_id": "0" * 32, "employee_id": "0" * 32,
            "rule_id": 2_000_000_000, "user_id": "0" * 32}
@@ -130,10 +131,10 @@ def world(app: Flask, client: FlaskClient) -> World:
         assert version is not None
         acks = {who: policy.acknowledge(who, version, Actor("employee", who)).id for who in (alice, other)}
         entries = {who: consent.ledger(who)[0].id for who in (alice, other)}
-        exported = {who: request_export(db.session.get(Employee, who), actor=Actor("employee", who),
+        exported = {who: request_export(existing(Employee, who), actor=Actor("employee", who),
                                         dispatch=False).id for who in (alice, other)}
         # An erasure request each; Alice's is completed, so that her certificate page exists too.
-        requested = {who: request_services.file_request(db.session.get(Employee, who), RequestType.ERASURE).request
+        requested = {who: request_services.file_request(existing(Employee, who), RequestType.ERASURE).request
                      for who in (alice, other)}
         requested[alice].state = RequestState.FULFILLING
         request_services.complete(requested[alice], outcome="Erased.", result={
@@ -231,7 +232,7 @@ def undeclared_routes(app: Flask) -> list[str]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        rule_value = getattr(app.view_functions[rule.endpoint], "access_rule", None)
+        rule_value = access_rule(app.view_functions[rule.endpoint])
         if not (rule_value in (PUBLIC, SIGNED_IN) or isinstance(rule_value, Permission | Scope)):
             problems.append(f"{rule.rule} ({rule.endpoint}) declares no access rule")
         unsafe = (rule.methods or set()) - SAFE_METHODS
@@ -260,7 +261,7 @@ def test_the_route_walk_catches_a_route_without_a_rule(app: Flask) -> None:
 
 def bearer_only(app: Flask, rule: Rule) -> bool:
     """An integrations-API route: a service token authenticates it, never the session cookie."""
-    return isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Scope)
+    return isinstance(access_rule(app.view_functions[rule.endpoint]), Scope)
 
 
 def assert_bearer_refusal(response: TestResponse, url: str) -> None:
@@ -313,7 +314,7 @@ def test_every_put_patch_and_delete_takes_a_bearer_token_only(app: Flask, client
 def test_anonymous_visitors_are_sent_to_sign_in(app: Flask, world: World) -> None:
     anonymous = app.test_client()
     for rule in routes(app, "GET"):
-        if app.view_functions[rule.endpoint].access_rule == PUBLIC:
+        if access_rule(app.view_functions[rule.endpoint]) == PUBLIC:
             continue
         for values in (world.own, world.others | {"handle": world.own["handle"]}):
             url = build(app, rule, values)
@@ -335,7 +336,7 @@ def test_no_get_route_changes_state(app: Flask, client: FlaskClient, world: Worl
             before = snapshot(app)
             response = client.get(url + query)
             assert response.status_code < 500, url
-            rule_of_view = app.view_functions[rule.endpoint].access_rule
+            rule_of_view = access_rule(app.view_functions[rule.endpoint])
             if isinstance(rule_of_view, Scope):  # signed in, but a session is no key to the API
                 assert_bearer_refusal(response, url)
             elif rule_of_view == SIGNED_IN:
@@ -368,7 +369,7 @@ SECTION_PAGES = {"/me/activity", "/me/screenshots", "/me/consent", "/me/access-l
 def test_every_owned_id_route_is_walked(app: Flask) -> None:
     walked = {template.split("{")[0] for template in OWNED_PAGES.values()}
     for rule in app.url_map.iter_rules():
-        if isinstance(getattr(app.view_functions[rule.endpoint], "access_rule", None), Permission | Scope):
+        if isinstance(access_rule(app.view_functions[rule.endpoint]), Permission | Scope):
             continue  # a staff or service-token route: an employee finds nothing there whatever the id
         if set(rule.arguments) & OWNED_KEYS and "GET" in (rule.methods or set()):
             assert rule.rule.split("<")[0] in walked, f"{rule.rule} takes an owned id but is not walked"

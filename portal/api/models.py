@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime
-from portal.extensions import db
+from portal.db import Base, CreatedAt, SurrogateId, UTCDateTime
 
 
-class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+class ApiToken(Base):
     """A service token. The token itself is shown once, when made; only its SHA-256 is kept."""
 
     __tablename__ = "api_tokens"

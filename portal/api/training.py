@@ -206,7 +206,7 @@ def _refuse(token: ApiToken, call: str, answer: s.Problem) -> Response:
 def _ledger_problem(exc: ledger.LedgerError) -> s.Problem:
     extra = dict(exc.extra)
     if "refused" in extra:
-        extra = {"members": [s.RefusedMember(r.index, r.reason) for r in extra["refused"]],  # type: ignore[arg-type]
+        extra = {"members": [s.RefusedMember(r.index, r.reason) for r in extra["refused"]],
                  "refused_count": extra["refused_count"]}
     return body(exc.slug, exc.detail, **extra)
 
@@ -214,7 +214,7 @@ def _ledger_problem(exc: ledger.LedgerError) -> s.Problem:
 def _call(token: ApiToken, call: str, work: Any) -> Response:
     """Run ``work()`` (which returns the response); a refusal is rolled back, audited, answered."""
     try:
-        return work()  # type: ignore[no-any-return]
+        return work()
     except _Refused as exc:
         return _refuse(token, call, exc.answer)
     except ledger.LedgerError as exc:
@@ -257,7 +257,7 @@ def _model_out(name: str, version: str) -> ModelOut | None:
                                 .order_by(ModelOutcome.id)):
         new = db.session.get(TrainingModel, o.new_model_id) if o.new_model_id else None
         ref = refs[o.snapshot_id]
-        outcomes.append(OutcomeOut(found.name, found.version, ref.dataset, ref.snapshot, o.action,  # type: ignore[arg-type]
+        outcomes.append(OutcomeOut(found.name, found.version, ref.dataset, ref.snapshot, o.action,
                                    new.version if new else None, o.basis))
     return ModelOut(name=found.name, version=found.version, trained_on=found.trained_on,
                     snapshots=list(refs.values()), outcomes=outcomes)
@@ -271,22 +271,22 @@ def _model_out(name: str, version: str) -> ModelOut | None:
 EXAMPLE_MEMBER = "tp_htr4lawnvjuh7ayevranwmcscw"  # pending removal from ap-2026-09-30
 EXAMPLE_MEMBER_2 = "tp_dwooqfco3ehxbdoxpprlyyvl2t"
 CATEGORIES = ["app_activity", "input_events"]
-DATASET_EXAMPLE = {"name": "activity-patterns", "purpose": "Train models that predict focus time and suggest breaks.",
+DATASET_EXAMPLE: dict[str, Any] = {"name": "activity-patterns", "purpose": "Train models that predict focus time and suggest breaks.",
                    "source_categories": CATEGORIES}
-NEW_DATASET = {"name": "screen-context", "purpose": "Train a model that recognises the kind of work on screen.",
+NEW_DATASET: dict[str, Any] = {"name": "screen-context", "purpose": "Train a model that recognises the kind of work on screen.",
                "source_categories": ["app_activity", "screenshots"]}
-SNAPSHOT_EXAMPLE = {"snapshot": "ap-2026-12-31", "created_on": "2027-01-09", "source_categories": CATEGORIES,
+SNAPSHOT_EXAMPLE: dict[str, Any] = {"snapshot": "ap-2026-12-31", "created_on": "2027-01-09", "source_categories": CATEGORIES,
                     "members": [{"subject": EXAMPLE_MEMBER_2, "records": 2980}]}
-REPLACEMENT_EXAMPLE = {"snapshot": "ap-2026-09-30-r1", "created_on": "2026-12-05", "source_categories": CATEGORIES,
+REPLACEMENT_EXAMPLE: dict[str, Any] = {"snapshot": "ap-2026-09-30-r1", "created_on": "2026-12-05", "source_categories": CATEGORIES,
                        "members": [{"subject": EXAMPLE_MEMBER_2, "records": 2512}]}
-REFUSED_SNAPSHOT = {"snapshot": "ap-2026-12-31-b", "created_on": "2027-01-09", "source_categories": CATEGORIES,
+REFUSED_SNAPSHOT: dict[str, Any] = {"snapshot": "ap-2026-12-31-b", "created_on": "2027-01-09", "source_categories": CATEGORIES,
                     "members": [{"subject": EXAMPLE_MEMBER_2}, {"subject": EXAMPLE_PSEUDONYM}]}  # objected
-MODEL_EXAMPLE = {"name": "FocusPredict", "version": "2.3", "trained_on": "2026-12-06",
+MODEL_EXAMPLE: dict[str, Any] = {"name": "FocusPredict", "version": "2.3", "trained_on": "2026-12-06",
                  "snapshots": [{"dataset": "activity-patterns", "snapshot": "ap-2026-09-30-r1"}]}
-SNAPSHOT_OUT = {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "created_on": "2026-10-09",
+SNAPSHOT_OUT: dict[str, Any] = {"dataset": "activity-patterns", "snapshot": "ap-2026-09-30", "created_on": "2026-10-09",
                 "source_categories": CATEGORIES, "members": 2, "deleted_at": None, "removals_pending": 1,
                 "models": [{"name": "FocusPredict", "version": "2.2"}]}
-OUTCOME_EXAMPLE = {"name": "FocusPredict", "version": "2.2", "dataset": "activity-patterns",
+OUTCOME_EXAMPLE: dict[str, Any] = {"name": "FocusPredict", "version": "2.2", "dataset": "activity-patterns",
                    "snapshot": "ap-2026-09-30", "action": "retrained", "new_version": "2.3", "basis": None}
 
 

@@ -6,11 +6,10 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import UTCDateTime
-from portal.extensions import db
+from portal.db import Base, UTCDateTime
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(Base):
     """One audited fact. Rows are only ever inserted; ``leaf_hash`` seals the canonical entry."""
 
     __tablename__ = "audit_entries"
@@ -32,7 +31,7 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class TreeHead(db.Model):  # type: ignore[name-defined,misc]
+class TreeHead(Base):
     """A signed tree head: the Merkle root over the first ``tree_size`` entries, signed with Ed25519.
 
     Heads are not audit entries (signing one audits nothing); like the entries they are only ever
@@ -50,7 +49,7 @@ class TreeHead(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (Index("ix_tree_heads_tree_size", "tree_size"),)
 
 
-class TreeNode(db.Model):  # type: ignore[name-defined,misc]
+class TreeNode(Base):
     """The hash of one perfect subtree of the audit log's Merkle tree, kept so that proofs take
     O(log n) reads instead of rehashing every entry. Level ``k``, index ``i`` covers the entries with
     seq ``i * 2**k + 1`` to ``(i + 1) * 2**k``; level 0 is the entries' own ``leaf_hash``, so it is not

@@ -218,13 +218,13 @@ def verify_code(code_id: str, code: str, *, purpose: CodePurpose,
         _audit_refusal(row, "used", targets)
         raise CodeRefused("used")
     record("auth:former-code:verify", actor=Actor("employee", employee.id), subject_id=employee.id,
-           targets=targets, details={"purpose": CodePurpose(row.purpose).value, "tries": row.tries})
+           targets=targets, details={"purpose": row.purpose.value, "tries": row.tries})
     return employee
 
 
 def _audit_refusal(row: EmailCode, reason: str, targets: dict[str, str]) -> None:
     record("auth:former-code:refused", actor=Actor.anonymous(), subject_id=row.employee_id, targets=targets,
-           details={"purpose": CodePurpose(row.purpose).value, "reason": reason, "tries": row.tries})
+           details={"purpose": row.purpose.value, "reason": reason, "tries": row.tries})
 
 
 def start_session(employee: Employee, *, user_agent: str, replaces: str | None = None) -> AuthSession:

@@ -6,8 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check, utcnow
-from portal.extensions import db
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check, utcnow
 from portal.people.models import Employee
 
 
@@ -21,7 +20,7 @@ class CodePurpose(enum.StrEnum):
     STEP_UP = "step_up"  # a fresh code before a download or a sensitive request
 
 
-class SsoIdentity(db.Model):  # type: ignore[name-defined,misc]
+class SsoIdentity(Base):
     """An account at an identity provider, bound to one employee. Found by (issuer, subject)
     only, never by e-mail. The subject is kept as a keyed hash."""
 
@@ -39,7 +38,7 @@ class SsoIdentity(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("issuer", "subject_digest", name="uq_sso_identities_issuer_subject"),)
 
 
-class AuthSession(db.Model):  # type: ignore[name-defined,misc]
+class AuthSession(Base):
     """A signed-in session. The browser's server-side session holds only this row's handle;
     ending the row ends the session everywhere at the next request."""
 
@@ -60,7 +59,7 @@ class AuthSession(db.Model):  # type: ignore[name-defined,misc]
     end_reason: Mapped[str | None] = mapped_column(String(40))
     device: Mapped[str] = mapped_column(String(80), comment="coarse browser and system, e.g. 'Chrome on Linux'")
     method: Mapped[SignInMethod] = mapped_column(
-        String(16), default=SignInMethod.SSO, server_default=SignInMethod.SSO.value,
+        EnumString(SignInMethod, 16), default=SignInMethod.SSO, server_default=SignInMethod.SSO.value,
         comment="sso, or email_code: a former employee's limited session, auth_time is the last code's")
     idp_session_digest: Mapped[str | None] = mapped_column(
         String(64), comment="HMAC of the issuer and the IdP's session id (the ID token's sid claim), which a "
@@ -82,7 +81,7 @@ class AuthSession(db.Model):  # type: ignore[name-defined,misc]
         return self.ended_at is None and self.expires_at > utcnow()
 
 
-class EmailCode(db.Model):  # type: ignore[name-defined,misc]
+class EmailCode(Base):
     """One code asked for on the former-employee path. Made for every address asked about, known
     or not (so both answers do the same work); ``employee_id`` is set only when the address is a
     former employee's. The code itself is never stored: only its keyed hash, bound to this row."""
@@ -94,7 +93,7 @@ class EmailCode(db.Model):  # type: ignore[name-defined,misc]
     employee_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("auth_sessions.id", ondelete="CASCADE"), comment="step-up: the session the code refreshes")
-    purpose: Mapped[CodePurpose] = mapped_column(String(16))
+    purpose: Mapped[CodePurpose] = mapped_column(EnumString(CodePurpose, 16))
     code_hash: Mapped[str] = mapped_column(String(64), comment="HMAC of the row id and the code")
     created_at: Mapped[CreatedAt]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -108,7 +107,7 @@ class EmailCode(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class LogoutTokenSeen(db.Model):  # type: ignore[name-defined,misc]
+class LogoutTokenSeen(Base):
     """A back-channel logout token already taken (its ``jti``), so that the same token is refused
     if it comes again, whichever process it reaches. Kept until the token would be refused for its
     age anyway (``expires_at``), then purged."""

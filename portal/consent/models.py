@@ -6,8 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import UTCDateTime, enum_check, utcnow
-from portal.extensions import db
+from portal.db import Base, EnumString, UTCDateTime, enum_check, utcnow
 
 
 class Purpose(enum.StrEnum):
@@ -36,15 +35,15 @@ class Decision(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
+class ConsentEvent(Base):
     """One consent decision. Rows are only ever added; the latest per purpose is the state."""
 
     __tablename__ = "consent_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
-    purpose: Mapped[Purpose] = mapped_column(String(40))
-    decision: Mapped[Decision] = mapped_column(String(16))
+    purpose: Mapped[Purpose] = mapped_column(EnumString(Purpose, 40))
+    decision: Mapped[Decision] = mapped_column(EnumString(Decision, 16))
     policy_version: Mapped[int | None] = mapped_column(Integer, comment="the policy version in force when decided")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     method: Mapped[str] = mapped_column(String(24), comment="portal, demo-seed, import")
@@ -57,20 +56,21 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class Suppression(db.Model):  # type: ignore[name-defined,misc]
+class Suppression(Base):
     """A subject whose data must not be used for a purpose. The AI-training pipeline reads it."""
 
     __tablename__ = "suppressions"
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(40), primary_key=True, comment="a ProcessingPurpose value")
+    purpose: Mapped[ProcessingPurpose] = mapped_column(EnumString(ProcessingPurpose, 40), primary_key=True,
+                                                       comment="a ProcessingPurpose value")
     reason: Mapped[str] = mapped_column(String(32), comment="consent-withdrawn, objection, restriction, erasure")
     since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (enum_check("purpose", ProcessingPurpose),)
 
 
-class ExclusionChange(db.Model):  # type: ignore[name-defined,misc]
+class ExclusionChange(Base):
     """One start or end of an exclusion, in the order it happened: the log the exclusions feed
     serves, so that a pipeline polling after a cursor learns of a lifted exclusion too. Appended
     by the services that change a suppression or a restriction, never updated."""

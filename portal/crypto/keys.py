@@ -206,11 +206,17 @@ class DirectoryCipher:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
 
+    def seal_bytes(self, field: str, record_id: str, data: bytes) -> bytes:
+        return seal(self._aead, data, f"directory:{record_id}:{field}".encode())
+
+    def open_bytes(self, field: str, record_id: str, blob: bytes) -> bytes:
+        return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode())
+
     def seal_text(self, record_id: str, field: str, value: str) -> bytes:
-        return seal(self._aead, value.encode(), f"directory:{record_id}:{field}".encode())
+        return self.seal_bytes(field, record_id, value.encode())
 
     def open_text(self, record_id: str, field: str, blob: bytes) -> str:
-        return unseal(self._aead, blob, f"directory:{record_id}:{field}".encode()).decode()
+        return self.open_bytes(field, record_id, blob).decode()
 
 
 class PurposeCipher:

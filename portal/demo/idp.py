@@ -102,9 +102,9 @@ def _claims_without_token_time(self: Any, request: Any) -> dict[str, Any]:
     return claims
 
 
-Storage.store_authorization_code = _store_with_time  # type: ignore[method-assign]
-AuthorizationCode.get_auth_time = _auth_time  # type: ignore[method-assign]
-provider_module.OpenIDCode.get_compatible_claims = _claims_without_token_time  # type: ignore[method-assign]
+Storage.store_authorization_code = _store_with_time
+AuthorizationCode.get_auth_time = _auth_time
+provider_module.OpenIDCode.get_compatible_claims = _claims_without_token_time
 
 
 def must_authenticate(params: Any, authenticated_at: int, now: float) -> bool:
@@ -163,7 +163,7 @@ def _remember(response: Response) -> Response:
 
 def sign_logout_token(claims: Mapping[str, Any]) -> str:
     """``claims`` as a logout token signed with this provider's key (inside one of its requests)."""
-    key = RSAKey.import_key(storage.jwk.as_dict(is_private=True))  # type: ignore[no-untyped-call]
+    key = RSAKey.import_key(storage.jwk.as_dict(is_private=True))
     return jwt.encode({"alg": "RS256", "typ": "logout+jwt", "kid": key.kid}, dict(claims), key)
 
 
@@ -220,11 +220,11 @@ def make_app(people: Iterable[DemoPerson] = PEOPLE, *, backchannel_logout_uri: s
     users = [User(sub=person.email, claims=person.claims()) for person in people]
     app = provider_app(require_nonce=True, user_claims=users)
     app.debug = False
-    app.wsgi_app = app.wsgi_app.app  # type: ignore[attr-defined]  # drop the interactive debugger
+    app.wsgi_app = app.wsgi_app.app  # drop the interactive debugger
     # Our own base template: the packaged one loads a stylesheet from a CDN, and nothing here
     # may fetch from outside this machine.
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(__file__).with_name("idp_templates"))),
-                                     app.jinja_loader])  # type: ignore[list-item]
+                                     app.jinja_loader])
     # Its own cookie, only for its pages: the portal may run on the same host (another port).
     app.config.update(SESSION_COOKIE_NAME="demo_idp_sso", SESSION_COOKIE_PATH="/oauth2/",
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

@@ -196,13 +196,13 @@ def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> Queu
         flt.include_closed = True
         values["state"] = state
     elif state in STAFF_STATE_LABELS:
-        flt.state = state
+        flt.state = RequestState(state)
         values["state"] = state
     elif state:
         notices.append(_("There is no state “%(value)s”; that filter was ignored.", value=state[:40]))
     kind = (args.get("type") or "").strip()
     if kind in TYPE_NAMES:
-        flt.type = values["type"] = kind
+        flt.type, values["type"] = RequestType(kind), kind
     elif kind:
         notices.append(_("There is no request type “%(value)s”; that filter was ignored.", value=kind[:40]))
     jurisdiction = (args.get("jurisdiction") or "").strip().upper()
@@ -426,11 +426,11 @@ def _extension(case: DataRequest, today: date) -> Extension:
     if not case.is_open:
         return Extension(False, _("the request is closed"), None)
     origin = requests.deadline_origin(case)
-    allowed, why = deadlines.can_extend(origin.jurisdiction, RequestType(case.type), origin.received_at.date(), today,
+    allowed, why = deadlines.can_extend(origin.jurisdiction, case.type, origin.received_at.date(), today,
                                         case.extended_due_on is not None)
     if not allowed:
         return Extension(False, why, None)
-    return Extension(True, "", deadlines.extended_due(origin.jurisdiction, RequestType(case.type),
+    return Extension(True, "", deadlines.extended_due(origin.jurisdiction, case.type,
                                                       origin.received_at.date()))
 
 
@@ -443,7 +443,7 @@ def _timers(case: DataRequest, events: list[Any]) -> list[deadlines.TimerDate]:
     if case.state == S.AWAITING_REQUESTER:
         asked = next((e.created_at.date() for e in reversed(events)
                       if e.to_state == S.AWAITING_REQUESTER.value), None)
-    return deadlines.timers(case.jurisdiction, RequestType(case.type), case.received_at.date(), asked)
+    return deadlines.timers(case.jurisdiction, case.type, case.received_at.date(), asked)
 
 
 def _assignee_choices(case: DataRequest) -> list[SelectChoice]:
@@ -467,13 +467,13 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     approvals = requests.approvals_of(case)
     may_work = requests.may_work(current_user, case)
     may_approve, approve_why = requests.may_approve(current_user, case)
-    state = RequestState(case.state)
+    state = case.state
     assign_form = forms.get("assign") or _blank(AssignForm)
-    assign_form.assignee.choices = _assignee_choices(case)  # type: ignore[attr-defined]
+    assign_form.assignee.choices = _assignee_choices(case)
     reject_form = forms.get("reject") or _blank(RejectForm)
-    reject_form.set_grounds(requests.refusal_grounds(case))  # type: ignore[attr-defined]
+    reject_form.set_grounds(requests.refusal_grounds(case))
     approve_form = forms.get("approve") or _blank(ApproveForm)
-    approve_form.set_erasure_grounds(requests.erasure_grounds(case))  # type: ignore[attr-defined]
+    approve_form.set_erasure_grounds(requests.erasure_grounds(case))
     regime = regime_for(case.jurisdiction)
     due = case.effective_due
     names = _names([case.assignee_id, case.decided_by_id, case.extended_by_id, *(e.actor_id for e in events),
@@ -486,7 +486,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     can = {
         "claim": may_work and case.assignee_id is None and state in OPEN_STATES,
         "assign": (may_work or Role.ADMIN in current_user.role_names) and state not in CLOSED_STATES
-        and len(assign_form.assignee.choices) > 1,  # type: ignore[attr-defined]
+        and len(assign_form.assignee.choices) > 1,
         "review": may_work and state == S.OPEN,
         "ask": may_work and state == S.IN_REVIEW,
         "message": may_work and state not in CLOSED_STATES,
@@ -498,7 +498,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         "lift": may_work and restriction is not None and restriction.lifted_at is None,
     }
     return render_template(
-        "dpo/case.html", case=case, subject=subject, details=case.details(), scope=case.scope or {},
+        "dpo/case.html", case=case, subject=subject, details=case.details or {}, scope=case.scope or {},
         identities=list(db.session.scalars(select(SsoIdentity).where(SsoIdentity.employee_id == subject.id)
                                            .order_by(SsoIdentity.created_at))),
         holds=requests.active_holds(case.subject_id), approvals=approvals, events=events, names=names,
@@ -780,7 +780,7 @@ def _holds_page(form: HoldForm, status: int = 200, *, lift_error: tuple[str, str
     lifted = sorted((h for h in holds if not h.active), key=lambda h: (h.lifted_at, h.placed_at), reverse=True)
     return render_template(
         "dpo/holds.html", form=form, active=active, lifted=lifted, lift_form=LiftHoldForm(formdata=None),
-        lift_error=lift_error, categories={c.value: c.label for c in form.categories.choices or []},  # type: ignore[union-attr]
+        lift_error=lift_error, categories={c.value: c.label for c in form.categories.choices or []},
         names=_names([*(h.subject_id for h in holds), *(h.placed_by_id for h in holds),
                       *(h.lifted_by_id for h in holds)]),
         zone=zone_of(current_user.timezone),

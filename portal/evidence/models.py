@@ -14,15 +14,14 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime
-from portal.extensions import db
+from portal.db import Base, CreatedAt, SurrogateId, UTCDateTime
 from portal.jurisdictions import sharing_authorities
 
 # Whom a pack may be shared with: the regimes' supervisory authorities, then any other (the registry).
 AUTHORITY_LABELS: dict[str, str] = dict(sharing_authorities())
 
 
-class EvidencePack(db.Model):  # type: ignore[name-defined,misc]
+class EvidencePack(Base):
     """One evidence pack of one request, as written by :func:`portal.evidence.pack.write_pack`."""
 
     __tablename__ = "evidence_packs"
@@ -47,7 +46,7 @@ class EvidencePack(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class EvidenceShare(db.Model):  # type: ignore[name-defined,misc]
+class EvidenceShare(Base):
     """An expiring link to one pack, for one supervisory authority."""
 
     __tablename__ = "evidence_shares"

@@ -57,7 +57,6 @@ from portal.requests.models import (
     EventKind,
     RequestEvent,
     RequestState,
-    RequestType,
 )
 
 from . import verify as spec
@@ -164,8 +163,8 @@ def entries_of(request: DataRequest, tree_size: int, export_ids: set[str], job_i
 
 
 def identity(request: DataRequest) -> dict[str, str]:
-    channel = Channel(request.channel).value
-    if channel == Channel.PORTAL.value and RequestType(request.type) in STEP_UP_TYPES:
+    channel = request.channel.value
+    if request.channel == Channel.PORTAL and request.type in STEP_UP_TYPES:
         channel = "portal-step-up"
     method, text = IDENTITY[channel]
     return {"method": method, "description": text}
@@ -288,12 +287,12 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
         "format": spec.REQUEST_FORMAT,
         "request_id": request.id,
         "reference": request.reference,
-        "type": RequestType(request.type).value,
-        "channel": Channel(request.channel).value,
+        "type": request.type.value,
+        "channel": request.channel.value,
         "jurisdiction": request.jurisdiction,
         "regime": request.regime,
         "subject": {"id": request.subject_id, "jurisdiction": request.jurisdiction},
-        "state": RequestState(request.state).value,
+        "state": request.state.value,
         "received_at": instant(request.received_at),
         "completed_at": instant(request.completed_at),
         "scope": _scope(request),

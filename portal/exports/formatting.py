@@ -28,7 +28,7 @@ import sys
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -484,7 +484,7 @@ class FormatterPool:
         self.redone += 1
         return self._here.format(raw, category)
 
-    def map(self, batches: Iterable[tuple[list[Any], str]]) -> Iterator[Formatted]:
+    def map(self, batches: Iterable[tuple[list[Any], str]]) -> Generator[Formatted, None, None]:
         """Each ``(rows, category)`` formatted, in order. An error of the rows is raised here."""
         pending: deque[tuple[_Worker | None, list[Any], str]] = deque()  # in flight, oldest first
         turn = 0

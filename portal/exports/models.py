@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 
 
 class ExportState(enum.StrEnum):
@@ -21,7 +20,7 @@ class ExportState(enum.StrEnum):
     EXPIRED = "expired"
 
 
-class Export(db.Model):  # type: ignore[name-defined,misc]
+class Export(Base):
     """One export package. The archive is sealed with the subject's data key in the artifact
     directory (so crypto-shredding destroys it too); ``artifact_name`` is set only once it is
     complete, in the same transaction that completes the job."""
@@ -33,7 +32,7 @@ class Export(db.Model):  # type: ignore[name-defined,misc]
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
     request_id: Mapped[str | None] = mapped_column(ForeignKey("data_requests.id"),
                                                    comment="the completed access request it fulfilled")
-    state: Mapped[ExportState] = mapped_column(String(16), default=ExportState.QUEUED)
+    state: Mapped[ExportState] = mapped_column(EnumString(ExportState, 16), default=ExportState.QUEUED)
     categories: Mapped[list[str]] = mapped_column(JSON, comment="register keys chosen")
     date_from: Mapped[date | None] = mapped_column(Date, comment="inclusive, a day in date_zone")
     date_to: Mapped[date | None] = mapped_column(Date, comment="inclusive, a day in date_zone")
@@ -69,7 +68,7 @@ class Export(db.Model):  # type: ignore[name-defined,misc]
         return f"monitoring-data-{stamp}-{self.id[:8]}.zip"
 
 
-class ExportDownload(db.Model):  # type: ignore[name-defined,misc]
+class ExportDownload(Base):
     __tablename__ = "export_downloads"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -50,6 +50,7 @@ from portal.consent.models import ConsentEvent
 from portal.crypto import keystore
 from portal.crypto.keys import KeyDestroyed, SealError, SubjectCipher, archive_cipher_after_erasure
 from portal.crypto.streams import SealingWriter, open_stream
+from portal.db import UTCDateTime
 from portal.extensions import db
 from portal.i18n import person_language
 from portal.jurisdictions import regime_for
@@ -297,7 +298,7 @@ class _Spool:
     def __init__(self, directory: Path) -> None:
         self._key = AESGCM(AESGCM.generate_key(bit_length=256))
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed in read_into
-        self.writer = SealingWriter(self._file, self._key, b"spool")  # type: ignore[arg-type]
+        self.writer = SealingWriter(self._file, self._key, b"spool")
         self.text = _TextSink(self.writer)
 
     def chunks(self) -> Iterator[bytes]:
@@ -305,7 +306,7 @@ class _Spool:
         self.writer.close()
         self._file.seek(0)
         try:
-            yield from open_stream(self._file, self._key, b"spool")  # type: ignore[arg-type]
+            yield from open_stream(self._file, self._key, b"spool")
         finally:
             self._file.close()
 
@@ -421,7 +422,7 @@ class PackageWriter:
         else:  # a minority: each kind on the (subject, kind, time) index, merged by time
             where = ["subject_id = :subject AND kind = :kind"]
             params = {"subject": self.subject.id, "limit": BATCH_ROWS}
-        time_type = ActivityEvent.__table__.c.occurred_at.type
+        time_type = UTCDateTime()  # the column's type: the bounds as it stores times
         dialect = bind.dialect
         if self.scope.start:
             where.append("occurred_at >= :start")

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 
 
 class JobState(enum.StrEnum):
@@ -20,7 +19,7 @@ class JobState(enum.StrEnum):
     FAILED = "failed"
 
 
-class Job(db.Model):  # type: ignore[name-defined,misc]
+class Job(Base):
     """One unit of long work. ``params`` and ``result`` carry identifiers and counts, never personal data."""
 
     __tablename__ = "jobs"
@@ -29,7 +28,7 @@ class Job(db.Model):  # type: ignore[name-defined,misc]
     kind: Mapped[str] = mapped_column(String(64), comment="the handler registered for this kind")
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"),
                                                  comment="the employee who asked for it, if any")
-    state: Mapped[JobState] = mapped_column(String(16), default=JobState.QUEUED)
+    state: Mapped[JobState] = mapped_column(EnumString(JobState, 16), default=JobState.QUEUED)
     progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
     progress_total: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0, comment="failed attempts so far")

@@ -224,7 +224,7 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
     basis = ground_wording(req.jurisdiction, req.legal_basis) or None
     duplicate = db.session.get(DataRequest, req.duplicate_of_id) if req.duplicate_of_id else None
     return render_template(
-        "me/requests/detail.html", req=req, details=req.details(), scope=req.scope or {},
+        "me/requests/detail.html", req=req, details=req.details or {}, scope=req.scope or {},
         timeline=requests.timeline(req, for_requester=True), names=_category_names(),
         zone=zone_of(current_user.timezone), next_step=NEXT_STEPS.get(req.state, ""),
         days_left=deadlines.days_left(due, _today()) if due is not None and req.is_open else None,

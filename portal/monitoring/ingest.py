@@ -522,7 +522,7 @@ def store_screenshots(cipher: SubjectCipher, shots: Iterable[ValidScreenshot], w
             id=shot_id, subject_id=subject_id, source_id=shot.source_id, captured_at=shot.captured_at,
             app_bidx=cipher.name_index(APP, shot.application),
             site_bidx=None if shot.site_domain is None else cipher.name_index(SITE, shot.site_domain),
-            sealed_names=cipher.seal_names(Screenshot.NAMES_KIND, shot_id, shot.application, shot.site_domain),
+            sealed_names=cipher.seal_names(Screenshot.names.label, shot_id, shot.application, shot.site_domain),
             media_type=shot.media_type, width=shot.width, height=shot.height, byte_size=len(shot.image),
         ))
         count += 1

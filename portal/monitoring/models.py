@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -21,8 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.crypto.keys import KeyDestroyed
+from portal.crypto.sealed import NAMES, Cipher, Names, Sealed, subject_key
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 
 # SQLite only auto-increments INTEGER PRIMARY KEY columns.
 BigIntId = BigInteger().with_variant(Integer, "sqlite")
@@ -50,7 +51,7 @@ class EventKind(enum.StrEnum):
         return CategoryKey.INPUT_EVENTS
 
 
-class DataCategory(db.Model):  # type: ignore[name-defined,misc]
+class DataCategory(Base):
     """One entry of the register: what is collected, why, on what basis, for how long, for whom."""
 
     __tablename__ = "data_categories"
@@ -87,41 +88,30 @@ class DataCategory(db.Model):  # type: ignore[name-defined,misc]
 
 
 NAME_INDEX = LargeBinary(16)  # portal.crypto.keys.NAME_INDEX_BYTES
+NO_NAMES: Names = ("", None)  # what is shown once the key is gone
 
 
 class SealedNames:
-    """An application name and a site domain kept sealed with the subject's key (``sealed_names``)
-    and found through blind indexes under a key derived from it (``app_bidx``, ``site_bidx``):
-    once the key is destroyed, no copy of the database says where the person worked.
+    """An application name and a site domain kept sealed with the subject's key (``sealed_names``,
+    opened by the ``names`` attribute each class declares) and found through blind indexes under a
+    key derived from it (``app_bidx``, ``site_bidx``): once the key is destroyed, no copy of the
+    database says where the person worked.
 
     ``application`` and ``site_domain`` open them for display, once per object; a reader of many
     rows opens them all with one cipher first (:meth:`reveal_names`)."""
 
-    NAMES_KIND = ""
+    if TYPE_CHECKING:
+        names: Sealed[bytes | None, Names]
 
-    def _names_record_id(self) -> str:
-        raise NotImplementedError
-
-    def reveal_names(self, cipher: Any) -> tuple[str, str | None]:
+    def reveal_names(self, cipher: Cipher | None) -> Names:
         """Open the names with ``cipher`` (the subject's, or None once the key is gone) and keep them."""
-        names: tuple[str, str | None] = ("", None)
-        sealed = getattr(self, "sealed_names", None)
-        if cipher is not None and sealed is not None:
-            names = cipher.open_names(self.NAMES_KIND, self._names_record_id(), sealed)
-        self.__dict__["_opened_names"] = names
-        return names
+        return type(self).names.open_with(self, cipher) or NO_NAMES
 
-    def _names(self) -> tuple[str, str | None]:
-        opened: tuple[str, str | None] | None = self.__dict__.get("_opened_names")
-        if opened is not None:
-            return opened
-        from portal.crypto import KeyDestroyed, keystore
-
+    def _names(self) -> Names:
         try:
-            cipher = keystore().cipher(self.subject_id)  # type: ignore[attr-defined]
+            return self.names or NO_NAMES
         except KeyDestroyed:
-            cipher = None
-        return self.reveal_names(cipher)
+            return self.reveal_names(None)
 
     @property
     def application(self) -> str:
@@ -132,19 +122,18 @@ class SealedNames:
         return self._names()[1]
 
 
-class ActivityEvent(SealedNames, db.Model):  # type: ignore[name-defined,misc]
+class ActivityEvent(SealedNames, Base):
     """An input or activity event. Time, kind and duration are clear (ranges, retention, the heat
     map); the application and site are sealed with the subject key and found by blind indexes under
     it; URL, window title, coordinates and payload are sealed with the subject key too."""
 
     __tablename__ = "activity_events"
-    NAMES_KIND = "event-names"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     source_event_id: Mapped[str] = mapped_column(String(64), comment="the collector's id; makes ingestion idempotent")
     category: Mapped[str] = mapped_column(ForeignKey("data_categories.key"))
-    kind: Mapped[EventKind] = mapped_column(String(16))
+    kind: Mapped[EventKind] = mapped_column(EnumString(EventKind, 16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     app_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the application's blind index (subject key)")
     site_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the site's blind index (subject key)")
@@ -152,6 +141,8 @@ class ActivityEvent(SealedNames, db.Model):  # type: ignore[name-defined,misc]
     sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="AES-GCM: url, title, x, y, payload")
     sealed_names: Mapped[bytes | None] = mapped_column(LargeBinary, comment="AES-GCM: application, site domain")
     ingested_at: Mapped[CreatedAt]
+
+    names = Sealed(sealed_names, "event-names", NAMES, key=subject_key, record="source_event_id")
 
     __table_args__ = (
         UniqueConstraint("subject_id", "source_event_id", name="uq_activity_events_subject_source"),
@@ -161,16 +152,12 @@ class ActivityEvent(SealedNames, db.Model):  # type: ignore[name-defined,misc]
         enum_check("kind", EventKind),
     )
 
-    def _names_record_id(self) -> str:
-        return self.source_event_id
 
-
-class Screenshot(SealedNames, db.Model):  # type: ignore[name-defined,misc]
+class Screenshot(SealedNames, Base):
     """A screenshot's facts; the image itself is sealed in the artifact directory, never here.
     Its application and site are sealed as an event's are."""
 
     __tablename__ = "screenshots"
-    NAMES_KIND = "screenshot-names"
 
     id: Mapped[SurrogateId]
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
@@ -185,16 +172,15 @@ class Screenshot(SealedNames, db.Model):  # type: ignore[name-defined,misc]
     byte_size: Mapped[int] = mapped_column(Integer)
     ingested_at: Mapped[CreatedAt]
 
+    names = Sealed(sealed_names, "screenshot-names", NAMES, key=subject_key)
+
     __table_args__ = (
         UniqueConstraint("subject_id", "source_id", name="uq_screenshots_subject_source"),
         Index("ix_screenshots_subject_time", "subject_id", "captured_at"),
     )
 
-    def _names_record_id(self) -> str:
-        return self.id
 
-
-class SubjectCategoryStats(db.Model):  # type: ignore[name-defined,misc]
+class SubjectCategoryStats(Base):
     """Per subject and category: how many items and when the first and last were collected.
     Kept up to date by ingestion so that pages never count millions of rows per request."""
 
@@ -210,7 +196,7 @@ class SubjectCategoryStats(db.Model):  # type: ignore[name-defined,misc]
         return {"category": self.category, "count": self.item_count, "first_at": self.first_at, "last_at": self.last_at}
 
 
-class ActivityDaily(db.Model):  # type: ignore[name-defined,misc]
+class ActivityDaily(Base):
     """Events per day (in the employee's time zone): the calendar heat map, without a scan."""
 
     __tablename__ = "activity_daily"
@@ -220,7 +206,7 @@ class ActivityDaily(db.Model):  # type: ignore[name-defined,misc]
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ActivityHourly(db.Model):  # type: ignore[name-defined,misc]
+class ActivityHourly(Base):
     """Events per hour of the day (0-23, the employee's time zone), over all time."""
 
     __tablename__ = "activity_hourly"
@@ -230,7 +216,7 @@ class ActivityHourly(db.Model):  # type: ignore[name-defined,misc]
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ActivityTarget(db.Model):  # type: ignore[name-defined,misc]
+class ActivityTarget(Base):
     """Time in focus and events per web site or application: keyed by the name's blind index, the
     name itself sealed once per row (``label``) with the subject key."""
 
@@ -249,7 +235,7 @@ class AccessAction(enum.StrEnum):
     EXPORTED = "exported"
 
 
-class AccessRecord(db.Model):  # type: ignore[name-defined,misc]
+class AccessRecord(Base):
     """Staff opened or exported this employee's monitoring data. The employee sees when, why and
     for which case; who (``accessor_id``) is kept for the audit only (CJEU C-579/21)."""
 
@@ -258,7 +244,7 @@ class AccessRecord(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     accessed_at: Mapped[CreatedAt]
-    action: Mapped[AccessAction] = mapped_column(String(16))
+    action: Mapped[AccessAction] = mapped_column(EnumString(AccessAction, 16))
     accessor_role: Mapped[str] = mapped_column(String(16), comment="dpo, admin, auditor or system")
     accessor_id: Mapped[str | None] = mapped_column(String(32), comment="never shown to the employee")
     # Why: a statement (key and parameters, worded when read: portal.i18n.statements) for the

@@ -16,7 +16,7 @@ from portal.crypto.keys import SealError, SubjectCipher
 from portal.extensions import db
 from portal.monitoring import aggregates
 from portal.monitoring.artifacts import screenshot_path
-from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats
+from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SealedNames, SubjectCategoryStats
 from portal.training.services import TrainingUse, uses_of
 
 
@@ -159,7 +159,8 @@ def dashboard(subject_id: str, timezone: str | None, now: datetime | None = None
     uses = training_set_uses(subject_id)
     cipher = aggregates.subject_cipher(subject_id)  # opens the sealed site and application names shown
     events, screenshots = recent_events(subject_id), recent_screenshots(subject_id)
-    for item in [*events, *screenshots]:
+    shown: list[SealedNames] = [*events, *screenshots]
+    for item in shown:
         item.reveal_names(cipher)
     return Dashboard(
         zone=zone,

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from functools import cached_property
 
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.crypto import directory_cipher
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.crypto.sealed import TEXT, Sealed
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 
 
 class EmploymentStatus(enum.StrEnum):
@@ -23,7 +21,7 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
 
 
-class Employee(db.Model):  # type: ignore[name-defined,misc]
+class Employee(Base):
     """A data subject. Personal fields are sealed; lookups go through keyed blind indexes."""
 
     __tablename__ = "employees"
@@ -41,8 +39,8 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
     idp_locale: Mapped[str | None] = mapped_column(
         String(8), comment="the IdP's locale claim at the last sign-in, as one of the portal's languages")
     employment_status: Mapped[EmploymentStatus] = mapped_column(
-        String(16), default=EmploymentStatus.ACTIVE, server_default=EmploymentStatus.ACTIVE.value
-    )
+        EnumString(EmploymentStatus, 16), default=EmploymentStatus.ACTIVE,
+        server_default=EmploymentStatus.ACTIVE.value)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), comment="the leave date (midnight UTC) of a former employee")
     personal_email_index: Mapped[str | None] = mapped_column(
         String(64), unique=True, comment="HMAC of the personal e-mail a former employee verifies with")
@@ -51,6 +49,12 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
         String(64), unique=True, comment="HMAC of the provisioning system's SCIM externalId")
     external_id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[CreatedAt]
+
+    email = Sealed(email_sealed, "email", TEXT)
+    display_name = Sealed(name_sealed, "name", TEXT)
+    employee_number = Sealed(employee_number_sealed, "employee_number", TEXT)
+    personal_email = Sealed(personal_email_sealed, "personal_email", TEXT)
+    external_id = Sealed(external_id_sealed, "external_id", TEXT)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="employee", cascade="all, delete-orphan", lazy="selectin"
@@ -71,35 +75,9 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
     def bind_auth_session(self, handle: str) -> None:
         self.__dict__["_auth_session_id"] = handle
 
-    @cached_property
-    def email(self) -> str:
-        return directory_cipher().open_text(self.id, "email", self.email_sealed)
-
-    @cached_property
-    def display_name(self) -> str:
-        return directory_cipher().open_text(self.id, "name", self.name_sealed)
-
-    @cached_property
-    def employee_number(self) -> str | None:
-        if self.employee_number_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "employee_number", self.employee_number_sealed)
-
-    @cached_property
-    def personal_email(self) -> str | None:
-        if self.personal_email_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "personal_email", self.personal_email_sealed)
-
-    @cached_property
-    def external_id(self) -> str | None:
-        if self.external_id_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "external_id", self.external_id_sealed)
-
     @property
     def role_names(self) -> set[Role]:
-        return {Role(r.role) for r in self.roles}
+        return {r.role for r in self.roles}
 
     def has_role(self, role: Role) -> bool:
         return role in self.role_names
@@ -113,11 +91,11 @@ class Employee(db.Model):  # type: ignore[name-defined,misc]
         return self.employment_status == EmploymentStatus.FORMER
 
 
-class StaffRole(db.Model):  # type: ignore[name-defined,misc]
+class StaffRole(Base):
     __tablename__ = "staff_roles"
 
     employee_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[Role] = mapped_column(String(16), primary_key=True)
+    role: Mapped[Role] = mapped_column(EnumString(Role, 16), primary_key=True)
     granted_at: Mapped[CreatedAt]
 
     employee: Mapped[Employee] = relationship(back_populates="roles")

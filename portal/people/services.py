@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from portal.audit.services import Actor, record
-from portal.crypto import blind_index, directory_cipher
+from portal.crypto import blind_index
 from portal.crypto.services import create_subject_key
 from portal.db import new_id, utcnow
 from portal.extensions import db
@@ -56,21 +56,20 @@ def create_employee(*, email: str, display_name: str, jurisdiction: str, employe
     jurisdiction = normalise_jurisdiction(jurisdiction)
     if find_by_email(email) is not None:
         raise PeopleError("an employee with this e-mail address already exists")
-    cipher = directory_cipher()
     employee_id = new_id()
     employee = Employee(
         id=employee_id,
         email_index=blind_index("email", email),
-        email_sealed=cipher.seal_text(employee_id, "email", email),
-        name_sealed=cipher.seal_text(employee_id, "name", display_name[:200]),
         jurisdiction=jurisdiction,
         timezone=timezone,
         employment_status=status,
         left_at=utcnow() if status == EmploymentStatus.FORMER else None,
     )
+    employee.email = email
+    employee.display_name = display_name[:200]
     if employee_number:
         employee.employee_number_index = blind_index("employee-number", employee_number, fold_case=False)
-        employee.employee_number_sealed = cipher.seal_text(employee_id, "employee_number", employee_number)
+        employee.employee_number = employee_number
     db.session.add(employee)
     # The row first, then its key: a row the database refuses (a concurrent insert of the same
     # person won the unique key) leaves no key behind, and one rolled back later takes its key along.
@@ -89,10 +88,8 @@ def update_profile(employee: Employee, *, display_name: str | None = None, juris
     if locale != employee.idp_locale:
         employee.idp_locale = locale
         changed.append("idp_locale")
-    cipher = directory_cipher()
     if display_name and display_name.strip() and display_name.strip() != employee.display_name:
-        employee.name_sealed = cipher.seal_text(employee.id, "name", display_name.strip()[:200])
-        employee.__dict__.pop("display_name", None)
+        employee.display_name = display_name.strip()[:200]
         changed.append("display_name")
     if jurisdiction:
         value = normalise_jurisdiction(jurisdiction)
@@ -159,8 +156,7 @@ def set_personal_email(employee: Employee, address: str, *, actor: Actor) -> Non
     if blind_index("email", address) == employee.email_index:
         raise PeopleError("the personal e-mail address must not be the work address")
     employee.personal_email_index = index
-    employee.personal_email_sealed = directory_cipher().seal_text(employee.id, "personal_email", address)
-    employee.__dict__.pop("personal_email", None)
+    employee.personal_email = address
     record("people:employee:personal-email", actor=actor, subject_id=employee.id)
 
 
@@ -228,14 +224,13 @@ def set_directory_fields(employee: Employee, *, email: str, display_name: str, j
                       _sealed_unique(employee, "external_id_index", "external-id", external_id, fold_case=False))
     personal_index = (None if personal_email is None else
                       _sealed_unique(employee, "personal_email_index", "personal-email", personal_email))
-    cipher = directory_cipher()
     changed: list[str] = []
     if email_index != employee.email_index or email != employee.email:
         employee.email_index = email_index
-        employee.email_sealed = cipher.seal_text(employee.id, "email", email)
+        employee.email = email
         changed.append("email")
     if display_name != employee.display_name:
-        employee.name_sealed = cipher.seal_text(employee.id, "name", display_name)
+        employee.display_name = display_name
         changed.append("display_name")
     if jurisdiction != employee.jurisdiction:
         employee.jurisdiction = jurisdiction
@@ -245,21 +240,16 @@ def set_directory_fields(employee: Employee, *, email: str, display_name: str, j
         changed.append("timezone")
     if employee_number != employee.employee_number:
         employee.employee_number_index = number_index
-        employee.employee_number_sealed = (None if employee_number is None else
-                                           cipher.seal_text(employee.id, "employee_number", employee_number))
+        employee.employee_number = employee_number
         changed.append("employee_number")
     if external_id != employee.external_id:
         employee.external_id_index = external_index
-        employee.external_id_sealed = (None if external_id is None else
-                                       cipher.seal_text(employee.id, "external_id", external_id))
+        employee.external_id = external_id
         changed.append("external_id")
     if personal_email != employee.personal_email:
         employee.personal_email_index = personal_index
-        employee.personal_email_sealed = (None if personal_email is None else
-                                          cipher.seal_text(employee.id, "personal_email", personal_email))
+        employee.personal_email = personal_email
         changed.append("personal_email")
-    for name in ("email", "display_name", "employee_number", "external_id", "personal_email"):
-        employee.__dict__.pop(name, None)
     if changed:
         db.session.flush()
         record("people:employee:update", actor=actor, subject_id=employee.id, details={"fields": changed})

@@ -6,8 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.db import Base, CreatedAt, EnumString, UTCDateTime, enum_check
 
 
 class PolicyStatus(enum.StrEnum):
@@ -15,7 +14,7 @@ class PolicyStatus(enum.StrEnum):
     PUBLISHED = "published"
 
 
-class PolicyVersion(db.Model):  # type: ignore[name-defined,misc]
+class PolicyVersion(Base):
     """A version of the monitoring policy in Markdown. Published versions never change."""
 
     __tablename__ = "policy_versions"
@@ -25,7 +24,7 @@ class PolicyVersion(db.Model):  # type: ignore[name-defined,misc]
     title: Mapped[str] = mapped_column(String(200))
     body_markdown: Mapped[str] = mapped_column(Text)
     change_summary: Mapped[str] = mapped_column(Text, default="", server_default="")
-    status: Mapped[PolicyStatus] = mapped_column(String(16), default=PolicyStatus.DRAFT)
+    status: Mapped[PolicyStatus] = mapped_column(EnumString(PolicyStatus, 16), default=PolicyStatus.DRAFT)
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     created_at: Mapped[CreatedAt]
     published_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
@@ -38,7 +37,7 @@ class PolicyVersion(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class PolicyAcknowledgement(db.Model):  # type: ignore[name-defined,misc]
+class PolicyAcknowledgement(Base):
     __tablename__ = "policy_acknowledgements"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

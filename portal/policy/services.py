@@ -116,7 +116,7 @@ def draft_digest(version: PolicyVersion) -> str:
 
 # --- rendering -------------------------------------------------------------------------------------
 
-class _ShiftHeadings(Treeprocessor):  # type: ignore[misc]
+class _ShiftHeadings(Treeprocessor):
     """The page's own <h1> is the policy title: the policy's headings start one level lower."""
 
     def run(self, root: Element) -> None:
@@ -126,7 +126,7 @@ class _ShiftHeadings(Treeprocessor):  # type: ignore[misc]
                 element.tag = f"h{min(int(match.group(1)) + 1, 6)}"
 
 
-class _ShiftHeadingsExtension(Extension):  # type: ignore[misc]
+class _ShiftHeadingsExtension(Extension):
     def extendMarkdown(self, md: Any) -> None:
         md.treeprocessors.register(_ShiftHeadings(md), "shift_headings", 5)
 

@@ -7,6 +7,7 @@ answer learns what was recorded."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 from flask import request
@@ -30,12 +31,12 @@ PAGE = 100
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _CONFIRM = msgspec.json.Decoder(s.ConfirmBody)
 EXAMPLE_TASK_ID = "5c0ffee1d2e3f4a5b6c7d8e9f0a1b2c3"
-EXAMPLE_TASK = {
+EXAMPLE_TASK: dict[str, Any] = {
     "id": EXAMPLE_TASK_ID, "action": "erase", "subject": {"pseudonym": EXAMPLE_PSEUDONYM},
     "categories": ["input_events", "app_activity"], "period": None, "correction": None, "due": "2026-12-30",
     "request": "R-" + EXAMPLE_REQUEST_ID[:8].upper(), "created_at": "2026-12-04T16:20:00Z", "state": "open", "confirmation": None,
 }
-EXAMPLE_CONFIRMED = {**EXAMPLE_TASK, "state": "confirmed", "confirmation": {
+EXAMPLE_CONFIRMED: dict[str, Any] = {**EXAMPLE_TASK, "state": "confirmed", "confirmation": {
     "outcome": "done", "confirmed_at": "2026-12-05T09:12:00Z", "via": "api",
     "details": {"rows_deleted": 1204, "snapshot_id": "ds-activity-2026-12-05"}}}
 CONFIRM_DONE = {"outcome": "done", "details": {"rows_deleted": 1204, "snapshot_id": "ds-activity-2026-12-05"}}

@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.crypto import directory_cipher
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.crypto.sealed import JSON_OBJECT, TEXT, Codec, Sealed, webhook_key
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 
 
 class RecipientRole(enum.StrEnum):
@@ -61,7 +60,10 @@ class DeliveryState(enum.StrEnum):
     DEAD = "dead"  # every attempt failed: shown to the DPO
 
 
-class Recipient(db.Model):  # type: ignore[name-defined,misc]
+CORRECTION: Codec[dict[str, str]] = Codec(JSON_OBJECT.encode, JSON_OBJECT.decode)
+
+
+class Recipient(Base):
     __tablename__ = "recipients"
 
     id: Mapped[SurrogateId]
@@ -71,11 +73,11 @@ class Recipient(db.Model):  # type: ignore[name-defined,misc]
     uses: Mapped[list[str]] = mapped_column(
         JSON, comment="processing purposes it uses the data for (an objection or a withdrawal reaches it)")
     purpose: Mapped[str] = mapped_column(Text)
-    role: Mapped[RecipientRole] = mapped_column(String(16))
+    role: Mapped[RecipientRole] = mapped_column(EnumString(RecipientRole, 16))
     needs_name: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(),
         comment="an internal team that needs the person's name to find the data; others get the pseudonym only")
-    delivery: Mapped[Delivery] = mapped_column(String(16))
+    delivery: Mapped[Delivery] = mapped_column(EnumString(Delivery, 16))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="whsec_..., webhook key")
     previous_secret_sealed: Mapped[bytes | None] = mapped_column(
@@ -83,6 +85,10 @@ class Recipient(db.Model):  # type: ignore[name-defined,misc]
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[CreatedAt]
+
+    contact = Sealed(contact_sealed, "recipient-contact", TEXT)
+    signing_secret = Sealed(secret_sealed, "webhook-secret", TEXT, key=webhook_key)
+    previous_signing_secret = Sealed(previous_secret_sealed, "webhook-previous-secret", TEXT, key=webhook_key)
 
     __table_args__ = (
         enum_check("role", RecipientRole),
@@ -92,15 +98,8 @@ class Recipient(db.Model):  # type: ignore[name-defined,misc]
         CheckConstraint("NOT needs_name OR role = 'internal'", name="only_internal_teams_are_named_to"),
     )
 
-    @property
-    def contact(self) -> str:
-        return directory_cipher().open_text(self.id, "recipient-contact", self.contact_sealed)
 
-    def set_contact(self, value: str) -> None:
-        self.contact_sealed = directory_cipher().seal_text(self.id, "recipient-contact", value)
-
-
-class RecipientTask(db.Model):  # type: ignore[name-defined,misc]
+class RecipientTask(Base):
     """What one recipient must do for one outcome about one person, and what it answered."""
 
     __tablename__ = "recipient_tasks"
@@ -110,18 +109,18 @@ class RecipientTask(db.Model):  # type: ignore[name-defined,misc]
     request_id: Mapped[str | None] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"),
                                                    comment="none for a consent withdrawal")
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
-    action: Mapped[TaskAction] = mapped_column(String(24))
+    action: Mapped[TaskAction] = mapped_column(EnumString(TaskAction, 24))
     categories: Mapped[list[str]] = mapped_column(JSON, comment="the affected categories this recipient received")
     period: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="date_from, date_to (either may be null)")
     correction_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="rectification: directory key")
     due_on: Mapped[date] = mapped_column(Date)
-    state: Mapped[TaskState] = mapped_column(String(16), default=TaskState.OPEN)
-    delivery_state: Mapped[DeliveryState] = mapped_column(String(16), default=DeliveryState.WAITING)
+    state: Mapped[TaskState] = mapped_column(EnumString(TaskState, 16), default=TaskState.OPEN)
+    delivery_state: Mapped[DeliveryState] = mapped_column(EnumString(DeliveryState, 16), default=DeliveryState.WAITING)
     delivery_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivery_error: Mapped[str | None] = mapped_column(Text, comment="why the last delivery failed (no secrets)")
     link_nonce: Mapped[str | None] = mapped_column(String(32), comment="manual: binds the confirmation link")
-    outcome: Mapped[Outcome | None] = mapped_column(String(16))
+    outcome: Mapped[Outcome | None] = mapped_column(EnumString(Outcome, 16))
     reason_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="a refusal's reason: directory key")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="rows_deleted, snapshot_id")
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -129,6 +128,9 @@ class RecipientTask(db.Model):  # type: ignore[name-defined,misc]
     confirm_entry_id: Mapped[str | None] = mapped_column(String(32), comment="the audit entry of the confirmation")
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[CreatedAt]
+
+    correction = Sealed(correction_sealed, "task-correction", CORRECTION)  # wrong, correct
+    reason = Sealed(reason_sealed, "task-reason", TEXT)  # why a recipient refused
 
     __table_args__ = (
         Index("ix_recipient_tasks_recipient_created", "recipient_id", "created_at", "id"),
@@ -142,27 +144,6 @@ class RecipientTask(db.Model):  # type: ignore[name-defined,misc]
         CheckConstraint("outcome IS NULL OR outcome <> 'refused' OR reason_sealed IS NOT NULL",
                         name="refusal_has_reason"),
     )
-
-    @property
-    def correction(self) -> dict[str, str] | None:
-        if self.correction_sealed is None:
-            return None
-        import json
-
-        value: dict[str, str] = json.loads(directory_cipher().open_text(self.id, "task-correction",
-                                                                        self.correction_sealed))
-        return value
-
-    def set_correction(self, value: dict[str, str]) -> None:
-        import json
-
-        self.correction_sealed = directory_cipher().seal_text(self.id, "task-correction", json.dumps(value))
-
-    @property
-    def reason(self) -> str | None:
-        if self.reason_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "task-reason", self.reason_sealed)
 
     @property
     def settled(self) -> bool:

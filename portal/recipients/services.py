@@ -30,8 +30,6 @@ from sqlalchemy import select, update
 from portal.audit.services import Actor, record
 from portal.config import current_settings
 from portal.consent.services import on_withdrawal
-from portal.crypto import directory_cipher
-from portal.crypto.keys import webhook_cipher
 from portal.db import new_id, utcnow
 from portal.extensions import db
 from portal.i18n.statements import renders, statement
@@ -114,12 +112,12 @@ def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses
         raise RecipientError("Only an internal team can be told the person's name.")
     recipient = Recipient(id=new_id(), name=clean, categories=chosen, uses=chosen_uses, purpose=what_for,
                           role=chosen_role, needs_name=bool(needs_name), delivery=mode, active=True)
-    recipient.set_contact(address)
+    recipient.contact = address
     secret = None
     if mode == Delivery.WEBHOOK:
         recipient.webhook_url = _clean_url(webhook_url)
         secret = signing.new_secret()
-        recipient.secret_sealed = webhook_cipher().seal_text(recipient.id, "webhook-secret", secret)
+        recipient.signing_secret = secret
     db.session.add(recipient)
     db.session.flush()
     record("recipients:recipient:create", actor=actor, targets={"recipient": recipient.id},
@@ -130,14 +128,14 @@ def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses
 
 def rotate_secret(recipient: Recipient, *, actor: Actor, now: datetime | None = None) -> str:
     """A new signing secret; the old one keeps signing beside it for ``ROTATION_HOURS``."""
-    if recipient.delivery != Delivery.WEBHOOK or recipient.secret_sealed is None:
+    old = recipient.signing_secret
+    if recipient.delivery != Delivery.WEBHOOK or old is None:
         raise RecipientError("Only a webhook recipient has a signing secret.")
     moment = now or utcnow()
-    old = webhook_cipher().open_text(recipient.id, "webhook-secret", recipient.secret_sealed)
     secret = signing.new_secret()
-    recipient.previous_secret_sealed = webhook_cipher().seal_text(recipient.id, "webhook-previous-secret", old)
+    recipient.previous_signing_secret = old
     recipient.previous_secret_until = moment + timedelta(hours=ROTATION_HOURS)
-    recipient.secret_sealed = webhook_cipher().seal_text(recipient.id, "webhook-secret", secret)
+    recipient.signing_secret = secret
     db.session.flush()
     record("recipients:secret:rotate", actor=actor, targets={"recipient": recipient.id},
            details={"old_valid_hours": ROTATION_HOURS})
@@ -146,14 +144,14 @@ def rotate_secret(recipient: Recipient, *, actor: Actor, now: datetime | None = 
 
 def secrets_in_force(recipient: Recipient, now: datetime | None = None) -> list[str]:
     """The secrets that sign a delivery now: the current one, and the previous one during a rotation."""
-    if recipient.secret_sealed is None:
+    current = recipient.signing_secret
+    if current is None:
         return []
-    found = [webhook_cipher().open_text(recipient.id, "webhook-secret", recipient.secret_sealed)]
+    found = [current]
     moment = now or utcnow()
-    if (recipient.previous_secret_sealed is not None and recipient.previous_secret_until is not None
-            and recipient.previous_secret_until > moment):
-        found.append(webhook_cipher().open_text(recipient.id, "webhook-previous-secret",
-                                                recipient.previous_secret_sealed))
+    previous = recipient.previous_signing_secret
+    if previous is not None and recipient.previous_secret_until is not None and recipient.previous_secret_until > moment:
+        found.append(previous)
     return found
 
 
@@ -199,7 +197,7 @@ def _period(scope: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def affected_by(request: DataRequest) -> Affected | None:
     """What the completed ``request`` asks of the recipients, if anything."""
-    kind = RequestType(request.type)
+    kind = request.type
     scope = request.scope or {}
     if kind == RequestType.ERASURE:
         counts = (request.result or {}).get("categories") or {}
@@ -212,7 +210,7 @@ def affected_by(request: DataRequest) -> Affected | None:
         erased = tuple(c for c in every if c not in held)
         return Affected(TaskAction.ERASE, erased, _period(scope)) if erased else None
     if kind == RequestType.RECTIFICATION:
-        details = request.details()
+        details = request.details or {}
         return Affected(TaskAction.RECTIFY, (), None, None,
                         {"wrong": str(details.get("wrong") or ""), "correct": str(details.get("correct") or "")})
     if kind == RequestType.RESTRICTION:
@@ -248,7 +246,7 @@ def open_tasks(subject_id: str, affected: Affected, *, request: DataRequest | No
                              period=affected.period, due_on=_due(request, day), state=TaskState.OPEN,
                              delivery_state=DeliveryState.WAITING)
         if affected.correction is not None:
-            task.set_correction(affected.correction)
+            task.correction = affected.correction
         if recipient.delivery == Delivery.MANUAL:
             task.link_nonce = secrets.token_hex(16)
         db.session.add(task)
@@ -318,7 +316,7 @@ def confirm(task: RecipientTask, outcome: str, *, reason: str | None = None, row
         update(RecipientTask).where(RecipientTask.id == task.id, RecipientTask.outcome.is_(None))
         .values(outcome=answer.value, confirmed_at=moment, confirmed_via=via, details=details or None,
                 state=TaskState.CONFIRMED.value,
-                reason_sealed=directory_cipher().seal_text(task.id, "task-reason", why) if why else None)
+                reason_sealed=RecipientTask.reason.seal(task, why) if why else None)
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(task)
     if won != 1:

@@ -31,9 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.crypto import directory_cipher
-from portal.db import CreatedAt, SurrogateId, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.crypto.sealed import JSON_OBJECT, TEXT, Sealed
+from portal.db import Base, CreatedAt, EnumString, SurrogateId, UTCDateTime, enum_check
 from portal.jurisdictions.kinds import RequestType
 
 
@@ -81,7 +80,7 @@ class EventKind(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
-class Queue(db.Model):  # type: ignore[name-defined,misc]
+class Queue(Base):
     """A DPO work queue; routing rules send requests to it."""
 
     __tablename__ = "request_queues"
@@ -92,7 +91,7 @@ class Queue(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[CreatedAt]
 
 
-class QueueMember(db.Model):  # type: ignore[name-defined,misc]
+class QueueMember(Base):
     __tablename__ = "request_queue_members"
 
     queue_id: Mapped[str] = mapped_column(ForeignKey("request_queues.id", ondelete="CASCADE"), primary_key=True)
@@ -100,7 +99,7 @@ class QueueMember(db.Model):  # type: ignore[name-defined,misc]
     added_at: Mapped[CreatedAt]
 
 
-class RoutingRule(db.Model):  # type: ignore[name-defined,misc]
+class RoutingRule(Base):
     """(jurisdiction, type) -> queue. ``*`` matches anything; the most specific rule wins."""
 
     __tablename__ = "request_routing_rules"
@@ -114,14 +113,14 @@ class RoutingRule(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("jurisdiction", "request_type", name="one_rule_per_key"),)
 
 
-class DataRequest(db.Model):  # type: ignore[name-defined,misc]
+class DataRequest(Base):
     __tablename__ = "data_requests"
 
     id: Mapped[SurrogateId]
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
-    type: Mapped[RequestType] = mapped_column(String(16))
-    state: Mapped[RequestState] = mapped_column(String(24))
-    channel: Mapped[Channel] = mapped_column(String(16))
+    type: Mapped[RequestType] = mapped_column(EnumString(RequestType, 16))
+    state: Mapped[RequestState] = mapped_column(EnumString(RequestState, 24))
+    channel: Mapped[Channel] = mapped_column(EnumString(Channel, 16))
     jurisdiction: Mapped[str] = mapped_column(String(8), comment="the subject's, when received: sets the deadline")
     received_at: Mapped[CreatedAt]
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -164,6 +163,10 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what fulfilment did: counts per category")
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     reminded: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="reminders already sent, by kind")
+
+    details = Sealed(details_sealed, "request-details", JSON_OBJECT)  # description, correction, grounds
+    decision_text = Sealed(decision_sealed, "request-decision", TEXT)
+    extension_reason = Sealed(extension_reason_sealed, "request-extension", TEXT)
 
     __table_args__ = (
         Index("ix_data_requests_subject_received", "subject_id", "received_at"),
@@ -208,34 +211,9 @@ class DataRequest(db.Model):  # type: ignore[name-defined,misc]
     def can_be_withdrawn(self) -> bool:
         return self.state in WITHDRAWABLE_STATES
 
-    def details(self) -> dict[str, Any]:
-        if self.details_sealed is None:
-            return {}
-        import json
-
-        value: dict[str, Any] = json.loads(directory_cipher().open_text(self.id, "request-details",
-                                                                        self.details_sealed))
-        return value
-
-    def set_details(self, value: dict[str, Any]) -> None:
-        import json
-
-        self.details_sealed = directory_cipher().seal_text(self.id, "request-details", json.dumps(value))
-
-    @property
-    def decision_text(self) -> str | None:
-        if self.decision_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "request-decision", self.decision_sealed)
-
-    @property
-    def extension_reason(self) -> str | None:
-        if self.extension_reason_sealed is None:
-            return None
-        return directory_cipher().open_text(self.id, "request-extension", self.extension_reason_sealed)
 
 
-class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
+class RequestEvent(Base):
     """One entry of a request's timeline. Bodies are sealed; staff names are never shown to the
     requester (only the role)."""
 
@@ -243,7 +221,7 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"))
-    kind: Mapped[EventKind] = mapped_column(String(16))
+    kind: Mapped[EventKind] = mapped_column(EnumString(EventKind, 16))
     actor_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     actor_role: Mapped[str] = mapped_column(String(16), comment="requester, dpo, admin, system")
     from_state: Mapped[str | None] = mapped_column(String(24))
@@ -253,6 +231,8 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     body_statement: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="the portal's own message as a statement key and parameters, worded when read")
     created_at: Mapped[CreatedAt]
+
+    body_text = Sealed(body_sealed, "request-event", TEXT, record="request_id")  # what a person wrote
 
     __table_args__ = (
         Index("ix_request_events_request", "request_id", "id"),
@@ -267,12 +247,10 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
             from portal.i18n.statements import render
 
             return render(self.body_statement)
-        if self.body_sealed is None:
-            return None
-        return directory_cipher().open_text(self.request_id, "request-event", self.body_sealed)
+        return self.body_text
 
 
-class ErasureApproval(db.Model):  # type: ignore[name-defined,misc]
+class ErasureApproval(Base):
     """Four eyes: an erasure needs two approvals by two different people (the key makes a second
     approval by the same person impossible, whatever the code above it does)."""
 
@@ -284,7 +262,7 @@ class ErasureApproval(db.Model):  # type: ignore[name-defined,misc]
     approved_at: Mapped[CreatedAt]
 
 
-class ErasureCount(db.Model):  # type: ignore[name-defined,misc]
+class ErasureCount(Base):
     """What an erasure did to one category, kept up to date batch by batch in the same
     transaction as the deletes (so a killed job's counts are never ahead of or behind the data)."""
 
@@ -299,7 +277,7 @@ class ErasureCount(db.Model):  # type: ignore[name-defined,misc]
         comment="records of use in AI training kept as evidence and marked for removal from the sets and models")
 
 
-class LegalHold(db.Model):  # type: ignore[name-defined,misc]
+class LegalHold(Base):
     """Data of an employee that must be kept (GDPR Art. 17(3)(e)): blocked, never erased."""
 
     __tablename__ = "legal_holds"
@@ -314,6 +292,8 @@ class LegalHold(db.Model):  # type: ignore[name-defined,misc]
     lifted_by_id: Mapped[str | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    reason = Sealed(reason_sealed, "hold-reason", TEXT)
+
     @property
     def active(self) -> bool:
         return self.lifted_at is None
@@ -321,12 +301,8 @@ class LegalHold(db.Model):  # type: ignore[name-defined,misc]
     def covers(self, category: str) -> bool:
         return not self.categories or category in self.categories
 
-    @property
-    def reason(self) -> str:
-        return directory_cipher().open_text(self.id, "hold-reason", self.reason_sealed)
 
-
-class Rectification(db.Model):  # type: ignore[name-defined,misc]
+class Rectification(Base):
     """A correction recorded alongside the original (which is kept as it was collected)."""
 
     __tablename__ = "rectifications"
@@ -339,7 +315,7 @@ class Rectification(db.Model):  # type: ignore[name-defined,misc]
     recorded_at: Mapped[CreatedAt]
 
 
-class Restriction(db.Model):  # type: ignore[name-defined,misc]
+class Restriction(Base):
     """Data kept but restricted: excluded from processing and from AI training until lifted."""
 
     __tablename__ = "restrictions"

@@ -22,7 +22,7 @@ from portal.jurisdictions import regime_for
 from portal.mail.services import context_loader
 
 from . import deadlines
-from .models import DataRequest, RequestState, RequestType
+from .models import DataRequest, RequestType
 from .services import STAFF_STATE_LABELS, STAFF_TYPE_LABELS, STATE_LABELS, TYPE_LABELS
 
 
@@ -50,8 +50,7 @@ def load_request(request_id: str) -> dict[str, Any]:
     request = db.session.get(DataRequest, request_id)
     if request is None:
         raise LookupError(request_id)
-    kind = RequestType(request.type)
-    state = RequestState(request.state)
+    kind, state = request.type, request.state
     request_url, case_url = request_urls(request.id)
     settings = current_settings()
     due = request.effective_due

@@ -173,12 +173,9 @@ def _event(request: DataRequest, kind: EventKind, *, actor_id: str | None, actor
            to_state: str | None = None, said: dict[str, Any] | None = None) -> RequestEvent:
     """A timeline entry: ``body`` is what a person wrote (sealed), ``said`` the portal's own
     message as a statement (worded when read: portal.i18n.statements)."""
-    from portal.crypto import directory_cipher
-
-    event = RequestEvent(request_id=request.id, kind=kind.value, actor_id=actor_id, actor_role=actor_role,
-                         from_state=from_state, to_state=to_state, visible_to_requester=visible, body_statement=said,
-                         body_sealed=directory_cipher().seal_text(request.id, "request-event", body)
-                         if body else None)
+    event = RequestEvent(request_id=request.id, kind=kind, actor_id=actor_id, actor_role=actor_role,
+                         from_state=from_state, to_state=to_state, visible_to_requester=visible, body_statement=said)
+    event.body_text = body or None
     db.session.add(event)
     return event
 
@@ -193,7 +190,7 @@ def _audit(request: DataRequest, action: str, actor: Actor, **details: Any) -> N
 def _transition(request: DataRequest, to: RequestState, *, actor: Actor, actor_role: str,
                 body: str | None = None, visible: bool = True, **details: Any) -> None:
     """The one place a request changes state."""
-    current = RequestState(request.state)
+    current = request.state
     action = TRANSITIONS.get((current, to))
     if action is None:
         raise IllegalTransition(f"A request that is {STATE_LABELS[current].lower()} cannot be moved to "
@@ -211,8 +208,8 @@ def _transition(request: DataRequest, to: RequestState, *, actor: Actor, actor_r
 
 def _ensure(request: DataRequest, to: RequestState) -> None:
     """Refuse early (before anything is touched) a step the state machine does not allow."""
-    if (RequestState(request.state), to) not in TRANSITIONS:
-        raise IllegalTransition(f"A request that is {STATE_LABELS[RequestState(request.state)].lower()} "
+    if (request.state, to) not in TRANSITIONS:
+        raise IllegalTransition(f"A request that is {STATE_LABELS[request.state].lower()} "
                                 f"cannot be moved to {STATE_LABELS[to].lower()}.")
 
 
@@ -333,7 +330,7 @@ def file_request(subject: Employee, request_type: RequestType | str, *, descript
                           regime=due.regime, due_on=due_on, acknowledge_by=acknowledge_by,
                           acknowledged_at=received, queue_id=queue.id,
                           duplicate_of_id=duplicate_of.id if duplicate_of else None)
-    request.set_details(details)
+    request.details = details
     db.session.add(request)
     db.session.flush()
     actor = actor or Actor("employee", subject.id)
@@ -502,7 +499,7 @@ def tell_of_erasure(erasure: DataRequest) -> list[str]:
             DataRequest.subject_id == erasure.subject_id, DataRequest.id != erasure.id,
             DataRequest.state.not_in([state.value for state in CLOSED_STATES]))):
         _event(other, EventKind.MESSAGE, actor_id=None, actor_role="system",
-               said=statement(statements.ERASED_NOTICE, type=RequestType(other.type).value, ref=erasure.reference))
+               said=statement(statements.ERASED_NOTICE, type=other.type.value, ref=erasure.reference))
         _audit(other, "message", Actor.system(), reason="data-erased", erasure=erasure.id)
         _notify("request_message", other.subject_id, other)
         told.append(other.id)
@@ -547,11 +544,11 @@ def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | 
     reason = _clean_text(reason, "The reason for the extension")
     today = today or utcnow().date()
     origin = deadline_origin(request)
-    allowed, why = deadlines.can_extend(origin.jurisdiction, RequestType(request.type), origin.received_at.date(),
+    allowed, why = deadlines.can_extend(origin.jurisdiction, request.type, origin.received_at.date(),
                                         today, request.extended_due_on is not None)
     if not allowed:
         raise RequestError(f"The deadline cannot be extended: {why}.")
-    new_due = deadlines.extended_due(origin.jurisdiction, RequestType(request.type), origin.received_at.date())
+    new_due = deadlines.extended_due(origin.jurisdiction, request.type, origin.received_at.date())
     _apply_extension(request, staff, reason, new_due)
     for repeat in db.session.scalars(select(DataRequest).where(
             DataRequest.duplicate_of_id == request.id, DataRequest.due_on == request.due_on,
@@ -561,13 +558,11 @@ def extend(request: DataRequest, staff: Employee, reason: str, *, today: date | 
 
 
 def _apply_extension(request: DataRequest, staff: Employee, reason: str, new_due: date) -> None:
-    from portal.crypto import directory_cipher
-
     assert request.due_on is not None  # noqa: S101 - checked by extend
     request.extended_due_on = new_due
     request.extended_at = utcnow()
     request.extended_by_id = staff.id
-    request.extension_reason_sealed = directory_cipher().seal_text(request.id, "request-extension", reason)
+    request.extension_reason = reason
     _event(request, EventKind.EXTENSION, actor_id=staff.id, actor_role="dpo", body=reason)
     _audit(request, "extend", Actor("employee", staff.id), due=request.due_on.isoformat(),
            extended_due=new_due.isoformat())
@@ -676,7 +671,7 @@ def _require_data_for(request: DataRequest) -> None:
 
 def refusal_grounds(request: DataRequest) -> tuple[Ground, ...]:
     """The grounds a refusal of ``request`` may rest on: its regime's, for its kind only."""
-    return regime_for(request.jurisdiction).grounds_for(RequestType(request.type))
+    return regime_for(request.jurisdiction).grounds_for(request.type)
 
 
 def reject(request: DataRequest, staff: Employee, legal_basis: str, reasons: str) -> None:
@@ -688,10 +683,8 @@ def reject(request: DataRequest, staff: Employee, legal_basis: str, reasons: str
         raise RequestError(f"Choose a legal basis from the list: only the grounds of {regime_for(request.jurisdiction).name} "
                            "for this kind of request can be given.")
     reasons = _clean_text(reasons, "The reasons for the requester")
-    from portal.crypto import directory_cipher
-
     request.legal_basis = ground.code
-    request.decision_sealed = directory_cipher().seal_text(request.id, "request-decision", reasons)
+    request.decision_text = reasons
     request.decided_by_id = staff.id
     request.decided_at = utcnow()
     _transition(request, S.REJECTED, actor=Actor("employee", staff.id), actor_role="dpo", body=reasons,
@@ -742,7 +735,7 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
     elif fulfilment == "rectification":
         from portal.crypto import keystore
 
-        details = request.details()
+        details = request.details or {}
         sealed = keystore().cipher(subject.id).seal_json("rectification", request.id, {
             "wrong": details.get("wrong"), "correct": details.get("correct")})
         db.session.add(Rectification(request_id=request.id, subject_id=subject.id, sealed=sealed))
@@ -932,11 +925,9 @@ def place_hold(subject: Employee, staff: Employee, *, categories: Iterable[str],
         raise RequestError("Some of the chosen categories do not exist.")
     matter = _clean_text(matter_reference, "A matter reference", limit=80)
     reason = _clean_text(reason, "The reason for the hold")
-    from portal.crypto import directory_cipher
-
     hold = LegalHold(id=new_id(), subject_id=subject.id, categories=chosen, matter_reference=matter,
                      placed_by_id=staff.id)
-    hold.reason_sealed = directory_cipher().seal_text(hold.id, "hold-reason", reason)
+    hold.reason = reason
     db.session.add(hold)
     db.session.flush()
     record("requests:hold:place", actor=Actor("employee", staff.id), subject_id=subject.id,
@@ -1023,8 +1014,8 @@ def timeline(request: DataRequest, *, for_requester: bool) -> list[RequestEvent 
 
 @dataclass
 class QueueFilter:
-    state: str | None = None
-    type: str | None = None
+    state: RequestState | None = None
+    type: RequestType | None = None
     jurisdiction: str | None = None
     mine: bool = False
     overdue: bool = False

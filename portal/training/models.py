@@ -14,8 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import CreatedAt, UTCDateTime, enum_check
-from portal.extensions import db
+from portal.db import Base, CreatedAt, EnumString, UTCDateTime, enum_check
 
 
 class RemovalCause(enum.StrEnum):
@@ -36,7 +35,7 @@ class ModelAction(enum.StrEnum):
     KEPT = "kept"  # kept, on a stated legal basis
 
 
-class TrainingDataset(db.Model):  # type: ignore[name-defined,misc]
+class TrainingDataset(Base):
     __tablename__ = "training_datasets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -46,7 +45,7 @@ class TrainingDataset(db.Model):  # type: ignore[name-defined,misc]
     registered_at: Mapped[CreatedAt]
 
 
-class TrainingSnapshot(db.Model):  # type: ignore[name-defined,misc]
+class TrainingSnapshot(Base):
     __tablename__ = "training_snapshots"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -61,7 +60,7 @@ class TrainingSnapshot(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_training_snapshots_dataset_name"),)
 
 
-class SnapshotMember(db.Model):  # type: ignore[name-defined,misc]
+class SnapshotMember(Base):
     """One subject in one snapshot (the pipeline names them by pseudonym; the portal keeps the
     surrogate id the pseudonym stands for)."""
 
@@ -74,7 +73,7 @@ class SnapshotMember(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (Index("ix_training_snapshot_members_subject", "subject_id", "snapshot_id"),)
 
 
-class TrainingModel(db.Model):  # type: ignore[name-defined,misc]
+class TrainingModel(Base):
     __tablename__ = "training_models"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -86,7 +85,7 @@ class TrainingModel(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("name", "version", name="uq_training_models_name_version"),)
 
 
-class ModelSnapshot(db.Model):  # type: ignore[name-defined,misc]
+class ModelSnapshot(Base):
     """A model was trained on a snapshot."""
 
     __tablename__ = "training_model_snapshots"
@@ -95,7 +94,7 @@ class ModelSnapshot(db.Model):  # type: ignore[name-defined,misc]
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("training_snapshots.id"), primary_key=True, index=True)
 
 
-class SnapshotRemoval(db.Model):  # type: ignore[name-defined,misc]
+class SnapshotRemoval(Base):
     """A snapshot holds a person whose data must come out of it: marked by an erasure, an upheld
     objection to AI training or consent to it withdrawn (the first of them marks; a later one
     adds nothing), then answered by the pipeline."""
@@ -105,13 +104,13 @@ class SnapshotRemoval(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("training_snapshots.id"))
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
-    cause: Mapped[RemovalCause] = mapped_column(String(24))
+    cause: Mapped[RemovalCause] = mapped_column(EnumString(RemovalCause, 24))
     request_id: Mapped[str | None] = mapped_column(ForeignKey("data_requests.id", ondelete="SET NULL"),
                                                    comment="the erasure or objection that caused it")
     consent_event_id: Mapped[int | None] = mapped_column(ForeignKey("consent_events.id", ondelete="SET NULL"),
                                                          comment="the withdrawal that caused it")
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    answer: Mapped[RemovalAnswer | None] = mapped_column(String(16))
+    answer: Mapped[RemovalAnswer | None] = mapped_column(EnumString(RemovalAnswer, 16))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     replacement_id: Mapped[int | None] = mapped_column(ForeignKey("training_snapshots.id"),
                                                        comment="the new snapshot, verified without the person")
@@ -127,7 +126,7 @@ class SnapshotRemoval(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class ModelOutcome(db.Model):  # type: ignore[name-defined,misc]
+class ModelOutcome(Base):
     """What was done to a model trained on a snapshot from which someone had to be removed."""
 
     __tablename__ = "training_model_outcomes"
@@ -135,7 +134,7 @@ class ModelOutcome(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("training_models.id"))
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("training_snapshots.id"))
-    action: Mapped[ModelAction] = mapped_column(String(16))
+    action: Mapped[ModelAction] = mapped_column(EnumString(ModelAction, 16))
     new_model_id: Mapped[int | None] = mapped_column(ForeignKey("training_models.id"),
                                                      comment="the version it was retrained as")
     basis: Mapped[str | None] = mapped_column(String(1000))

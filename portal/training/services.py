@@ -247,7 +247,7 @@ def mark_removals(subject_id: str, cause: RemovalCause, *, request_id: str | Non
 
 
 def pending_removals(limit: int = 1000) -> list[tuple[SnapshotRemoval, TrainingSnapshot, TrainingDataset]]:
-    return [tuple(row) for row in db.session.execute(  # type: ignore[misc]
+    return [tuple(row) for row in db.session.execute(
         select(SnapshotRemoval, TrainingSnapshot, TrainingDataset)
         .join(TrainingSnapshot, TrainingSnapshot.id == SnapshotRemoval.snapshot_id)
         .join(TrainingDataset, TrainingDataset.id == TrainingSnapshot.dataset_id)

@@ -28,7 +28,7 @@ from portal.people.pseudonyms import pseudonym, subject_of
 from portal.requests import services as requests
 from portal.requests.models import RequestState, RequestType, Restriction
 from tests.conftest import app_config, both_databases
-from tests.helpers import make_employee
+from tests.helpers import existing, json_of, make_employee
 from tests.policy.support import signed_in
 
 FEED = "/api/v1/exclusions"
@@ -51,7 +51,7 @@ def people(app: Flask) -> dict[str, str]:
     with app.app_context():
         withdraw(ids["withdrew"])
         requests.suppress(ids["objected"], "objection")
-        filed = requests.file_request(db.session.get(Employee, ids["restricted"]), RequestType.RESTRICTION).request
+        filed = requests.file_request(existing(Employee, ids["restricted"]), RequestType.RESTRICTION).request
         requests.place_restriction(filed.id, ids["restricted"], ["screenshots"])
         requests.suppress(ids["erased"], "erasure")
         db.session.commit()
@@ -59,7 +59,7 @@ def people(app: Flask) -> dict[str, str]:
 
 
 def items(response: Any) -> list[tuple[str, str, str, str, list[str] | None]]:
-    return [(i["pseudonym"], i["purpose"], i["state"], i["reason"], i["categories"]) for i in response.json["items"]]
+    return [(i["pseudonym"], i["purpose"], i["state"], i["reason"], i["categories"]) for i in json_of(response)["items"]]
 
 
 def restriction_of(subject: str) -> Restriction:
@@ -73,19 +73,19 @@ def test_the_feed_is_every_change_in_order_and_polls_exactly_what_changed_since(
     with app.app_context():
         p = {name: pseudonym(subject) for name, subject in ids.items()}
     first = client.get(FEED, headers=reader)
-    assert first.status_code == 200 and first.json["more"] is False  # type: ignore[index]
+    assert first.status_code == 200 and json_of(first)["more"] is False
     assert items(first) == [
         (p["withdrew"], "ai_training", "excluded", "consent_withdrawn", None),
         (p["objected"], "ai_training", "excluded", "objection_upheld", None),
         (p["restricted"], "ai_training", "excluded", "restriction", None),
         (p["restricted"], "analytics", "excluded", "restriction", ["screenshots"]),
         (p["erased"], "ai_training", "excluded", "erasure", None)]
-    assert all(i["excluded"] is True for i in first.json["items"])  # type: ignore[index]
+    assert all(i["excluded"] is True for i in json_of(first)["items"])
     body = first.get_data(as_text=True)
     for subject in ids.values():
         assert subject not in body, "surrogate ids never leave the portal"
 
-    cursor = first.json["next"]  # type: ignore[index]
+    cursor = json_of(first)["next"]
     opened = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     assert not any(subject.encode() in opened or bytes.fromhex(subject) in opened for subject in ids.values())
     with app.app_context():
@@ -94,7 +94,7 @@ def test_the_feed_is_every_change_in_order_and_polls_exactly_what_changed_since(
     assert len(opened) == 16 and position.to_bytes(8, "big") not in opened, \
         "the cursor is the log's position encrypted, no row number in clear"
     assert items(client.get(f"{FEED}?after={cursor}", headers=reader)) == []
-    assert client.get(f"{FEED}?after={cursor}", headers=reader).json["next"] == cursor  # type: ignore[index]
+    assert json_of(client.get(f"{FEED}?after={cursor}", headers=reader))["next"] == cursor
 
     # Consent given again, a restriction lifted: each is a change after the cursor, marked lifted.
     with app.app_context():
@@ -108,13 +108,13 @@ def test_the_feed_is_every_change_in_order_and_polls_exactly_what_changed_since(
         (p["withdrew"], "ai_training", "lifted", "consent_withdrawn", None),
         (p["restricted"], "analytics", "lifted", "restriction", ["screenshots"]),
         (p["restricted"], "ai_training", "lifted", "restriction", None)]
-    assert [i["excluded"] for i in newer.json["items"]] == [True, False, False, False]  # type: ignore[index]
+    assert [i["excluded"] for i in json_of(newer)["items"]] == [True, False, False, False]
     # The single check agrees: nothing excludes them now.
     for name in ("withdrew", "restricted"):
-        assert client.get(f"{FEED}/{p[name]}", headers=reader).json["exclusions"] == []  # type: ignore[index]
+        assert json_of(client.get(f"{FEED}/{p[name]}", headers=reader))["exclusions"] == []
 
     # Excluded again: the change appears again, after the lift, and only it after the new cursor.
-    later = newer.json["next"]  # type: ignore[index]
+    later = json_of(newer)["next"]
     with app.app_context():
         withdraw(ids["withdrew"])
         db.session.commit()
@@ -131,7 +131,7 @@ def test_a_lift_that_leaves_a_stronger_exclusion_in_force_is_not_a_lift(app: Fla
     subject = make_employee(app, "olga@example.com")
     withdraw(subject)
     requests.suppress(subject, "objection")
-    filed = requests.file_request(db.session.get(Employee, subject), RequestType.RESTRICTION).request
+    filed = requests.file_request(existing(Employee, subject), RequestType.RESTRICTION).request
     requests.place_restriction(filed.id, subject, [])
     _, cursor, _ = feed.page(None)
     withdraw(subject, decision=Decision.GRANTED)
@@ -165,7 +165,7 @@ def test_pages_follow_each_other_without_gaps_or_repeats(app: Flask, ctx: None) 
 @pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJ4IiwwLFtdXQ", "%%%", "AAAAAAAAAAAAAAAAAAAAAA"])
 def test_a_cursor_not_made_by_the_feed_is_a_400(client: FlaskClient, reader: dict[str, str], cursor: str) -> None:
     response = client.get(f"{FEED}?after={cursor}", headers=reader)
-    assert response.status_code == 400 and response.json["type"] == "/api/docs#problem-bad-cursor"  # type: ignore[index]
+    assert response.status_code == 400 and json_of(response)["type"] == "/api/docs#problem-bad-cursor"
 
 
 def test_one_check_per_pseudonym(app: Flask, client: FlaskClient, reader: dict[str, str]) -> None:
@@ -175,14 +175,14 @@ def test_one_check_per_pseudonym(app: Flask, client: FlaskClient, reader: dict[s
         p = {name: pseudonym(subject) for name, subject in {**ids, "never": never}.items()}
     fine = client.get(f"{FEED}/{p['fine']}", headers=reader)
     assert fine.status_code == 200 and fine.json == {"pseudonym": p["fine"], "exclusions": []}
-    restricted = client.get(f"{FEED}/{p['restricted']}", headers=reader).json["exclusions"]  # type: ignore[index]
+    restricted = json_of(client.get(f"{FEED}/{p['restricted']}", headers=reader))["exclusions"]
     assert [(e["purpose"], e["reason"]) for e in restricted] == [("ai_training", "restriction"),
                                                                 ("analytics", "restriction")]
-    never_consented = client.get(f"{FEED}/{p['never']}", headers=reader).json["exclusions"]  # type: ignore[index]
+    never_consented = json_of(client.get(f"{FEED}/{p['never']}", headers=reader))["exclusions"]
     assert [(e["purpose"], e["reason"]) for e in never_consented] == [("ai_training", "consent_not_given")]
     for missing in ("tp_" + "a" * 26, "tp_short", ids["fine"]):
         response = client.get(f"{FEED}/{missing}", headers=reader)
-        assert response.status_code == 404 and response.json["type"] == "/api/docs#problem-not-found"  # type: ignore[index]
+        assert response.status_code == 404 and json_of(response)["type"] == "/api/docs#problem-not-found"
 
 
 def test_the_pseudonym_is_stable_per_deployment_and_shown_to_the_employee(app: Flask, client: FlaskClient,
@@ -203,10 +203,11 @@ def test_request_status_shows_state_and_deadline_only(app: Flask, client: FlaskC
                                                       make_token: Callable[..., str]) -> None:
     subject = make_employee(app, "rita@example.com")
     with app.app_context():
-        filed = requests.file_request(db.session.get(Employee, subject), RequestType.ERASURE,
+        filed = requests.file_request(existing(Employee, subject), RequestType.ERASURE,
                                       description="Please erase my screenshots").request
         db.session.commit()
         request_id, due = filed.id, filed.due_on
+        assert due is not None
     desk = {"Authorization": f"Bearer {make_token('requests:read', name='service desk')}"}
     answer = client.get(f"/api/v1/requests/{request_id}", headers=desk)
     assert answer.status_code == 200

@@ -31,7 +31,7 @@ from portal.people.models import Employee, EmploymentStatus
 from portal.requests import services as requests_services
 from portal.requests.models import RequestType, Restriction
 from tests.conftest import LiveServer, both_databases
-from tests.helpers import audit_entries, make_employee
+from tests.helpers import audit_entries, existing, json_of, make_employee
 from tests.monitoring.support import artifact_files, png
 
 INGEST = "/api/v1/ingest"
@@ -86,11 +86,11 @@ def test_a_batch_is_stored_and_each_record_answered(app: Flask, client: FlaskCli
     # A retry with one new record: only that one is stored, the rest reported as duplicates.
     again = client.post(INGEST, json=batch(ev(1), ev(2, kind="click", x=3, y=4), ev(3), shots=(sh(1),)),
                         headers=collector)
-    assert (again.json["stored"], again.json["duplicates"]) == (1, 3)  # type: ignore[index]
+    assert (json_of(again)["stored"], json_of(again)["duplicates"]) == (1, 3)
     assert stored_ids(app) == (["e-1", "e-2", "e-3"], ["s-1"])
     # By work e-mail, the same employee.
     by_mail = client.post(INGEST, json=batch(ev(4), email="ANA@example.com"), headers=collector)
-    assert by_mail.json["stored"] == 1  # type: ignore[index]
+    assert json_of(by_mail)["stored"] == 1
     # One audit entry per batch, naming the token and the counts only.
     entries = audit_entries(app, "monitoring:batch:ingest")
     assert [(e.actor_type, e.subject_id, e.details["events"], e.details["events_duplicate"]) for e in entries] == [
@@ -169,13 +169,13 @@ def test_bad_input_is_a_problem_and_stores_nothing(app: Flask, client: FlaskClie
         response = client.post(INGEST, json=body, headers=collector)
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert response.mimetype == "application/problem+json"
-    problem = response.json
-    assert problem["type"] == f"/api/docs#problem-{slug}" and problem["status"] == status  # type: ignore[index]
+    problem = json_of(response)
+    assert problem["type"] == f"/api/docs#problem-{slug}" and problem["status"] == status
     if isinstance(reasons, list):
-        assert [(r["record"], r["index"], r["reason"]) for r in problem["refused"]] == reasons  # type: ignore[index]
-        assert problem["refused_count"] == len(reasons)  # type: ignore[index]
+        assert [(r["record"], r["index"], r["reason"]) for r in problem["refused"]] == reasons
+        assert problem["refused_count"] == len(reasons)
     elif reasons:
-        assert problem["reason"] == reasons  # type: ignore[index]
+        assert problem["reason"] == reasons
     for secret in ("hunter2", "keystroke_content", "report", "nobody@example.com", "E-9999"):
         assert secret not in response.get_data(as_text=True)
     assert state(app) == before
@@ -185,11 +185,11 @@ def test_wrong_media_type_and_a_body_over_the_limit(app: Flask, client: FlaskCli
                                                     e1001: str) -> None:
     before = state(app)
     text = client.post(INGEST, data="employee_number=E1001", content_type="text/plain", headers=collector)
-    assert text.status_code == 415 and text.json["type"] == "/api/docs#problem-unsupported-media-type"  # type: ignore[index]
+    assert text.status_code == 415 and json_of(text)["type"] == "/api/docs#problem-unsupported-media-type"
     huge = client.post(INGEST, data=b"{" + b" " * (16 * 1024 * 1024) + b"}", content_type="application/json",
                        headers=collector)
     assert huge.status_code == 413 and huge.mimetype == "application/problem+json"
-    assert huge.json["type"] == "/api/docs#problem-too-large"  # type: ignore[index]
+    assert json_of(huge)["type"] == "/api/docs#problem-too-large"
     assert state(app) == before
 
 
@@ -211,7 +211,7 @@ def test_former_erased_withdrawn_and_restricted_are_refused(app: Flask, client: 
         keystore().destroy(erased)
         consent.decide(shy, Purpose.SCREENSHOT_CAPTURE, Decision.WITHDRAWN, actor=Actor("employee", shy),
                        method="test", device="test", policy_version=None)
-        filed = requests_services.file_request(db.session.get(Employee, restricted), RequestType.RESTRICTION).request
+        filed = requests_services.file_request(existing(Employee, restricted), RequestType.RESTRICTION).request
         db.session.add(Restriction(request_id=filed.id, subject_id=restricted, categories=[]))
         db.session.commit()
         active = runner()  # the request's e-mails go out (and are audited) in a job: done before the snapshot
@@ -219,8 +219,8 @@ def test_former_erased_withdrawn_and_restricted_are_refused(app: Flask, client: 
     before = state(app)
 
     def reason(body: dict[str, Any]) -> Any:
-        problem = client.post(INGEST, json=body, headers=collector).json
-        return problem.get("reason") or [(r["record"], r["index"], r["reason"]) for r in problem["refused"]]  # type: ignore[union-attr]
+        problem = json_of(client.post(INGEST, json=body, headers=collector))
+        return problem.get("reason") or [(r["record"], r["index"], r["reason"]) for r in problem["refused"]]
 
     assert reason(batch(ev(1), employee_number="E-2")) == "former_employee"
     assert reason(batch(ev(1), employee_number="E-3")) == "erased_subject"
@@ -330,6 +330,6 @@ def test_bulk_wants_ndjson(client: FlaskClient, collector: dict[str, str], e1001
 def test_a_refusal_names_the_first_100_records_and_counts_them_all(client: FlaskClient, collector: dict[str, str],
                                                                    e1001: str) -> None:
     for bad in ({"x": "1"}, {"occurred_at": "1999-01-01T00:00:00Z"}):  # the type pass, then the content pass
-        problem = client.post(INGEST, json=batch(*[ev(n, **bad) for n in range(250)]), headers=collector).json
-        assert problem["refused_count"] == 250 and len(problem["refused"]) == 100  # type: ignore[index]
-        assert [r["index"] for r in problem["refused"]] == list(range(100))  # type: ignore[index]
+        problem = json_of(client.post(INGEST, json=batch(*[ev(n, **bad) for n in range(250)]), headers=collector))
+        assert problem["refused_count"] == 250 and len(problem["refused"]) == 100
+        assert [r["index"] for r in problem["refused"]] == list(range(100))

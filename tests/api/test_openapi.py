@@ -37,7 +37,7 @@ from portal.requests.models import DataRequest, RequestState, RequestType
 from portal.training import services as ledger
 from portal.training.models import RemovalCause, SnapshotRemoval
 from tests.conftest import LiveServer
-from tests.helpers import make_employee
+from tests.helpers import existing, json_of, make_employee
 
 TRAINING_OPERATIONS = {
     ("post", "/api/v1/training/datasets"), ("get", "/api/v1/training/datasets/{dataset}"),
@@ -47,20 +47,20 @@ TRAINING_OPERATIONS = {
     ("post", "/api/v1/training/models"), ("get", "/api/v1/training/models/{name}/versions/{version}"),
     ("post", "/api/v1/training/models/{name}/versions/{version}/outcomes")}
 
-EXAMPLE_CONFIRMED_AT = recipient_api.EXAMPLE_CONFIRMED["confirmation"]["confirmed_at"]  # type: ignore[index]
+EXAMPLE_CONFIRMED_AT = recipient_api.EXAMPLE_CONFIRMED["confirmation"]["confirmed_at"]
 ALL_SCOPES = ("ingest", "exclusions:read", "recipient", "training", "requests:read", "scim")
 
 
 def test_the_document_is_openapi_3_1_with_an_example_on_every_body_and_response(client: FlaskClient) -> None:
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
-    doc = response.json
-    assert doc["openapi"] == "3.1.0"  # type: ignore[index]
-    assert doc["jsonSchemaDialect"] == "https://json-schema.org/draft/2020-12/schema"  # type: ignore[index]
-    schemas = doc["components"]["schemas"]  # type: ignore[index]
+    doc = json_of(response)
+    assert doc["openapi"] == "3.1.0"
+    assert doc["jsonSchemaDialect"] == "https://json-schema.org/draft/2020-12/schema"
+    schemas = doc["components"]["schemas"]
     refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', response.get_data(as_text=True)))
     assert refs <= set(schemas), refs - set(schemas)
-    operations = [(path, method, op) for path, methods in doc["paths"].items() for method, op in methods.items()]  # type: ignore[index]
+    operations = [(path, method, op) for path, methods in doc["paths"].items() for method, op in methods.items()]
     assert {(m, p) for p, m, _ in operations} == {("post", "/api/v1/ingest"), ("post", "/api/v1/ingest/bulk"),
                                                   ("get", "/api/v1/exclusions"),
                                                   ("get", "/api/v1/exclusions/{pseudonym}"),
@@ -142,8 +142,8 @@ class World:
             for change, moment in zip(db.session.scalars(select(ExclusionChange).order_by(ExclusionChange.id)),
                                       moments, strict=True):
                 change.at = moment
-            db.session.get(Suppression, (objector, Purpose.AI_TRAINING.value)).since = moments[0]
-            filed = request_services.file_request(db.session.get(Employee, requester), RequestType.ERASURE).request
+            existing(Suppression, (objector, Purpose.AI_TRAINING.value)).since = moments[0]
+            filed = request_services.file_request(existing(Employee, requester), RequestType.ERASURE).request
             filed.state, filed.due_on = RequestState.IN_REVIEW, date(2026, 12, 23)  # as the example shows
             db.session.commit()
             self.pseudonym, self.request_id = pseudonym(objector), filed.id
@@ -175,7 +175,7 @@ class World:
                                          state="open", delivery_state="waiting",
                                          created_at=datetime(2026, 12, 4, 16, 20, tzinfo=UTC)))
             db.session.commit()
-            self.reference = db.session.get(DataRequest, self.request_id).reference
+            self.reference = existing(DataRequest, self.request_id).reference
 
     def real(self, text: str) -> str:
         """The example's deployment-specific values (pseudonym, request id) as they are here."""

@@ -18,7 +18,7 @@ from portal.api.models import ApiToken
 from portal.db import utcnow
 from portal.extensions import db
 from tests.conftest import both_databases
-from tests.helpers import audit_entries, csrf_token, snapshot
+from tests.helpers import audit_entries, csrf_token, first_group, json_of, snapshot
 from tests.policy.support import signed_in
 
 EXCLUSIONS = "/api/v1/exclusions"
@@ -78,7 +78,7 @@ def test_admin_makes_a_token_shown_once_lists_and_revokes_it(app: Flask, client:
                                                   "scopes": ["exclusions:read", "training"], "days": "30"})
     assert made.status_code == 200
     html = made.get_data(as_text=True)
-    token = re.search(r'id="new-token">(ppt_[^<]+)<', html).group(1)  # type: ignore[union-attr]
+    token = first_group(r'id="new-token">(ppt_[^<]+)<', html)
     (row,) = tokens_in_db(app)
     assert (row.name, row.scopes, row.created_by_id) == ("training pipeline", ["exclusions:read", "training"], admin)
     listed = client.get("/admin/api-tokens").get_data(as_text=True)
@@ -93,7 +93,7 @@ def test_admin_makes_a_token_shown_once_lists_and_revokes_it(app: Flask, client:
     assert revoked.status_code == 302
     assert "revoked" in client.get("/admin/api-tokens").get_data(as_text=True)
     answer = client.get(EXCLUSIONS, headers=bearer(token))
-    assert answer.status_code == 401 and answer.json["detail"] == "The token was revoked."  # type: ignore[index]
+    assert answer.status_code == 401 and json_of(answer)["detail"] == "The token was revoked."
     assert [(e.actor_id, e.targets) for e in audit_entries(app, "api:token:revoke")] == [(admin, {"api_token": row.id})]
     assert [e.actor_id for e in audit_entries(app, "api:token:create")] == [admin]
 
@@ -150,9 +150,9 @@ def test_missing_wrong_expired_and_revoked_tokens_get_401(app: Flask, client: Fl
         assert response.status_code == 401, name
         assert response.mimetype == "application/problem+json"
         assert challenge in response.headers["WWW-Authenticate"], name
-        body = response.json
-        assert body["type"] == "/api/docs#problem-unauthorized" and body["status"] == 401  # type: ignore[index]
-        assert detail in body["detail"], name  # type: ignore[index]
+        body = json_of(response)
+        assert body["type"] == "/api/docs#problem-unauthorized" and body["status"] == 401
+        assert detail in body["detail"], name
     assert client.get(EXCLUSIONS, headers=bearer(good)).status_code == 200
 
 
@@ -160,7 +160,7 @@ def test_a_token_without_the_scope_gets_403(client: FlaskClient, make_token: Cal
     token = make_token("ingest", "requests:read")
     response = client.get(EXCLUSIONS, headers=bearer(token))
     assert response.status_code == 403 and response.mimetype == "application/problem+json"
-    assert response.json["type"] == "/api/docs#problem-forbidden-scope"  # type: ignore[index]
+    assert json_of(response)["type"] == "/api/docs#problem-forbidden-scope"
     assert 'error="insufficient_scope", scope="exclusions:read"' in response.headers["WWW-Authenticate"]
 
 
@@ -212,7 +212,7 @@ def test_a_session_cookie_is_no_key_and_no_session_is_touched(app: Flask, client
 def test_posts_need_no_csrf_token_with_a_bearer_token(client: FlaskClient, make_token: Callable[..., str]) -> None:
     response = client.post("/api/v1/ingest", json={"email": "nobody@example.com"},
                            headers=bearer(make_token("ingest")))
-    assert response.status_code == 422 and response.json["reason"] == "unknown_employee"  # type: ignore[index]
+    assert response.status_code == 422 and json_of(response)["reason"] == "unknown_employee"
 
 
 @both_databases
@@ -224,7 +224,7 @@ def test_rate_limit_per_token_answers_429_with_retry_after(app: Flask, client: F
     refused = client.get(EXCLUSIONS, headers=first)
     assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
     assert 1 <= int(refused.headers["Retry-After"]) <= 61
-    assert refused.json["type"] == "/api/docs#problem-rate-limited"  # type: ignore[index]
+    assert json_of(refused)["type"] == "/api/docs#problem-rate-limited"
     assert client.get(EXCLUSIONS, headers=second).status_code == 200, "another token has its own limit"
 
 
@@ -233,7 +233,7 @@ def test_unknown_paths_and_methods_under_the_api_are_problems(client: FlaskClien
     headers = bearer(make_token("ingest"))
     missing = client.get("/api/v1/nothing-here", headers=headers)
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
-    assert missing.json["type"] == "/api/docs#problem-not-found"  # type: ignore[index]
+    assert json_of(missing)["type"] == "/api/docs#problem-not-found"
     wrong = client.get("/api/v1/ingest", headers=headers)
-    assert wrong.status_code == 405 and wrong.json["type"] == "/api/docs#problem-method-not-allowed"  # type: ignore[index]
+    assert wrong.status_code == 405 and json_of(wrong)["type"] == "/api/docs#problem-method-not-allowed"
     assert client.get("/no-such-page").mimetype == "text/html", "pages keep their HTML error pages"

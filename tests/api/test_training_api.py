@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.people.pseudonyms import pseudonym
 from portal.training.models import SnapshotMember, SnapshotRemoval, TrainingSnapshot
 from portal.training.services import uses_of
-from tests.helpers import audit_entries, make_employee
+from tests.helpers import audit_entries, json_of, make_employee
 
 API = "/api/v1/training"
 
@@ -69,10 +69,10 @@ def test_the_ledger_is_registered_read_back_and_audited_with_counts(app: Flask, 
     assert snapshot.json == {"dataset": "activity", "snapshot": "s1", "created_on": "2026-10-09",
                              "source_categories": ["app_activity"], "members": 2, "deleted_at": None,
                              "removals_pending": 0, "models": [{"name": "FocusPredict", "version": "2.2"}]}
-    dataset = client.get(f"{API}/datasets/activity", headers=pipeline).json
+    dataset = json_of(client.get(f"{API}/datasets/activity", headers=pipeline))
     assert dataset["source_categories"] == ["app_activity", "input_events"]
     assert [x["snapshot"] for x in dataset["snapshots"]] == ["s1"]
-    model = client.get(f"{API}/models/FocusPredict/versions/2.2", headers=pipeline).json
+    model = json_of(client.get(f"{API}/models/FocusPredict/versions/2.2", headers=pipeline))
     assert model["snapshots"] == [{"dataset": "activity", "snapshot": "s1"}] and model["outcomes"] == []
     with app.app_context():
         assert db.session.get(SnapshotMember, (1, people["ana"])) is not None  # membership checkable by subject
@@ -100,8 +100,8 @@ def test_a_snapshot_with_unknown_repeated_or_excluded_members_is_refused_whole(
     refused = client.post(f"{API}/datasets/activity/snapshots", headers=pipeline, json={
         "snapshot": "s2", "created_on": "2026-11-01", "source_categories": ["app_activity"], "members": members})
     assert refused.status_code == 422
-    assert refused.json["type"] == "/api/docs#problem-members-refused"  # type: ignore[index]
-    assert refused.json["members"] == [{"index": 1, "reason": "excluded"}, {"index": 2, "reason": "duplicate"},  # type: ignore[index]
+    assert json_of(refused)["type"] == "/api/docs#problem-members-refused"
+    assert json_of(refused)["members"] == [{"index": 1, "reason": "excluded"}, {"index": 2, "reason": "duplicate"},
                                        {"index": 3, "reason": "unknown_subject"}]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(TrainingSnapshot)) == 1
@@ -120,7 +120,7 @@ def test_a_withdrawal_marks_the_snapshots_and_a_replacement_still_holding_the_pe
         app: Flask, client: FlaskClient, pipeline: dict[str, str], people: dict[str, str]) -> None:
     ledger(client, pipeline, app, people)
     withdraw(app, people["ana"])
-    pending = client.get(f"{API}/removals", headers=pipeline).json
+    pending = json_of(client.get(f"{API}/removals", headers=pipeline))
     assert pending["items"] == [{"dataset": "activity", "snapshot": "s1", "subject": tp(people, app, "ana")[0],
                                  "cause": "consent_withdrawn", "since": pending["items"][0]["since"],
                                  "models": [{"name": "FocusPredict", "version": "2.2"}]}]
@@ -143,7 +143,7 @@ def test_a_withdrawal_marks_the_snapshots_and_a_replacement_still_holding_the_pe
         db.session.commit()
     still = client.post(f"{API}/datasets/activity/snapshots/s1/answer", headers=pipeline,
                         json={"answer": "replaced", "replacement": "s0"})
-    assert still.status_code == 422 and still.json["type"] == "/api/docs#problem-membership-conflict"  # type: ignore[index]
+    assert still.status_code == 422 and json_of(still)["type"] == "/api/docs#problem-membership-conflict"
     with app.app_context():
         assert db.session.scalar(sa.select(SnapshotRemoval.answer)) is None
     # A snapshot without her is accepted as the answer.
@@ -154,14 +154,14 @@ def test_a_withdrawal_marks_the_snapshots_and_a_replacement_still_holding_the_pe
                                                      "answered": 1}
     assert client.post(f"{API}/datasets/activity/snapshots/s1/answer", headers=pipeline,
                        json={"answer": "deleted"}).status_code == 409  # nothing pending any more
-    assert client.get(f"{API}/removals", headers=pipeline).json["items"] == []
+    assert json_of(client.get(f"{API}/removals", headers=pipeline))["items"] == []
     # The model: retrained as a registered version not trained on s1.
     assert client.post(f"{API}/models", headers=pipeline, json={
         "name": "FocusPredict", "version": "2.3", "trained_on": "2026-12-01",
         "snapshots": [{"dataset": "activity", "snapshot": "s1-r1"}]}).status_code == 201
     outcome = client.post(f"{API}/models/FocusPredict/versions/2.2/outcomes", headers=pipeline, json={
         "dataset": "activity", "snapshot": "s1", "action": "retrained", "new_version": "2.3"})
-    assert outcome.status_code == 201 and outcome.json["new_version"] == "2.3"  # type: ignore[index]
+    assert outcome.status_code == 201 and json_of(outcome)["new_version"] == "2.3"
     assert client.post(f"{API}/models/FocusPredict/versions/2.2/outcomes", headers=pipeline, json={
         "dataset": "activity", "snapshot": "s1", "action": "unlearned"}).status_code == 409
     with app.app_context():
@@ -182,10 +182,10 @@ def test_kept_needs_a_basis_and_deleted_marks_the_snapshot(app: Flask, client: F
     assert no_basis.status_code == 422
     deleted = client.post(f"{API}/datasets/activity/snapshots/s1/answer", headers=pipeline, json={"answer": "deleted"})
     assert deleted.status_code == 200
-    assert client.get(f"{API}/datasets/activity/snapshots/s1", headers=pipeline).json["deleted_at"] is not None
+    assert json_of(client.get(f"{API}/datasets/activity/snapshots/s1", headers=pipeline))["deleted_at"] is not None
     kept = client.post(f"{API}/models/FocusPredict/versions/2.2/outcomes", headers=pipeline, json={
         "dataset": "activity", "snapshot": "s1", "action": "kept", "basis": "GDPR Art. 17(3)(e)"})
-    assert kept.status_code == 201 and kept.json["basis"] == "GDPR Art. 17(3)(e)"  # type: ignore[index]
+    assert kept.status_code == 201 and json_of(kept)["basis"] == "GDPR Art. 17(3)(e)"
 
 
 def test_the_openapi_document_has_the_training_operations_with_examples(app: Flask) -> None:

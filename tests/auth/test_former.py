@@ -238,7 +238,8 @@ def test_a_former_session_reaches_only_its_own_pages(portal: Flask, frank: str, 
     withdrawn = client.post("/me/consent/ai_training/withdraw", data={"csrf_token": token})
     assert withdrawn.status_code == 302, "withdrawing consent stays as easy as ever"
     with portal.app_context():
-        assert consent.states(frank)[Purpose.AI_TRAINING].decision == Decision.WITHDRAWN
+        latest = consent.latest(frank, Purpose.AI_TRAINING)
+        assert latest is not None and latest.decision == Decision.WITHDRAWN
 
 
 def test_old_codes_are_purged(portal: Flask, frank: str, smtp_server: SmtpServer) -> None:  # noqa: F811

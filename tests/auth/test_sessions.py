@@ -11,6 +11,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
+from werkzeug.test import TestResponse
 
 from portal.audit.models import AuditEntry
 from portal.audit.services import Actor
@@ -63,7 +64,7 @@ def session_ends(app: Flask) -> list[tuple[str, str, str | None, str]]:
                                             .order_by(AuditEntry.seq))]
 
 
-def post_from_sessions_page(client: FlaskClient, path: str):  # type: ignore[no-untyped-def]
+def post_from_sessions_page(client: FlaskClient, path: str) -> TestResponse:
     token = csrf_token(client.get("/account/sessions").get_data(as_text=True))
     return client.post(path, data={"csrf_token": token})
 
@@ -179,7 +180,7 @@ def test_sessions_live_in_redis_and_end_with_sign_out(app: Flask, redis_url: str
     prefix = app.config["SESSION_KEY_PREFIX"]
     store = redis.Redis.from_url(redis_url)
 
-    def stored() -> dict[bytes, bytes]:
+    def stored() -> dict[bytes, bytes | str]:
         return {key: store.get(key) or b"" for key in store.scan_iter(match=f"{prefix}*")}
 
     assert stored() == {}

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 from portal.audit.models import AuditEntry
 from portal.auth.models import AuthSession, SsoIdentity
@@ -29,7 +30,8 @@ def audit_tags(app: Flask) -> list[tuple[str, dict]]:
 
 def live_sessions(app: Flask) -> int:
     with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(AuthSession).where(AuthSession.ended_at.is_(None)))
+        return db.session.execute(select(func.count()).select_from(AuthSession)
+                                  .where(AuthSession.ended_at.is_(None))).scalar_one()
 
 
 @both_databases
@@ -96,7 +98,7 @@ def _csrf(client: FlaskClient) -> str:
     return csrf_token(client.get("/").get_data(as_text=True))
 
 
-def _refused(app: Flask, client: FlaskClient, response, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _refused(app: Flask, client: FlaskClient, response: TestResponse, reason: str) -> None:
     assert response.status_code == 400, response.status_code
     assert "could not sign you in" in response.get_data(as_text=True)
     assert live_sessions(app) == 0

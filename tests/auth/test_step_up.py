@@ -13,12 +13,13 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
+from werkzeug.test import TestResponse
 
 from portal.auth.models import AuthSession
 from portal.auth.stepup import fresh_sign_in_required
 from portal.db import utcnow
 from portal.extensions import db
-from portal.security import SIGNED_IN, signed_in
+from portal.security import SIGNED_IN, access_rule, signed_in
 from tests.conftest import set_idp_auth_time, set_idp_user
 from tests.helpers import audit_entries, authorize_at_idp, local_path, replace_query, sign_in, snapshot
 
@@ -91,7 +92,7 @@ def start_step_up(client: FlaskClient) -> str:
     return authorize_url
 
 
-def reauthenticate(client: FlaskClient, sub: str):  # type: ignore[no-untyped-def]
+def reauthenticate(client: FlaskClient, sub: str) -> tuple[str, TestResponse]:
     """Open the sensitive view and go through the step-up at the IdP; returns the authorize URL
     and the portal's answer to the callback."""
     authorize_url = start_step_up(client)
@@ -99,7 +100,7 @@ def reauthenticate(client: FlaskClient, sub: str):  # type: ignore[no-untyped-de
 
 
 def test_the_sensitive_view_declares_its_rule(app: Flask) -> None:
-    assert app.view_functions["test_only_sensitive"].access_rule == SIGNED_IN
+    assert access_rule(app.view_functions["test_only_sensitive"]) == SIGNED_IN
 
 
 def test_anonymous_visitors_sign_in_first(app: Flask, client: FlaskClient) -> None:

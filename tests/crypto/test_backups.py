@@ -24,6 +24,7 @@ from portal.crypto.keys import SealError, SubjectCipher
 from portal.extensions import db
 from portal.jobs.models import JobState
 from portal.jobs.runners import run_periodic
+from tests.helpers import file_keystore
 from tests.requests.support import World, fill, run_now, start_world
 from tests.requests.test_erasure import approved_erasure
 
@@ -47,7 +48,7 @@ def back_up_the_data(app: Flask, into: Path) -> Path:
 
 
 def back_up_the_key_store(into: Path) -> Path:
-    shutil.copytree(keystore().directory, into)
+    shutil.copytree(file_keystore().directory, into)
     return into
 
 
@@ -116,8 +117,8 @@ def test_nothing_of_an_erased_person_opens_from_a_backup_and_a_restored_key_stor
     assert opened(rows, shots, world.alice, live_keys) == 0
 
     # The key store restored from its backup brings her key back: the data backup opens again...
-    shutil.rmtree(keystore().directory)
-    shutil.copytree(key_backup, keystore().directory)
+    shutil.rmtree(file_keystore().directory)
+    shutil.copytree(key_backup, file_keystore().directory)
     assert keystore().exists(world.alice)
     assert opened(rows, shots, world.alice, [keystore().data_key(world.alice)]) == 15
     # ...until the destroyed keys are re-applied (the sweep does it too, as the command does).
@@ -255,10 +256,10 @@ def test_a_partial_erasure_on_postgresql_vacuums_the_persons_tables_and_says_fre
 
 def test_the_reapply_command_destroys_a_restored_key_and_says_what_it_did(world: World, app: Flask) -> None:
     fill(world.alice, events=3, shots=0)
-    wrapped = (keystore().directory / f"{world.alice}.key").read_bytes()  # what a key-store backup holds
+    wrapped = (file_keystore().directory / f"{world.alice}.key").read_bytes()  # what a key-store backup holds
     request_id, job_id = approved_erasure(world)
     assert run_now(job_id) == JobState.SUCCEEDED
-    (keystore().directory / f"{world.alice}.key").write_bytes(wrapped)  # restored from that backup
+    (file_keystore().directory / f"{world.alice}.key").write_bytes(wrapped)  # restored from that backup
     first = app.test_cli_runner().invoke(args=["keys", "reapply-erasures"])
     assert first.exit_code == 0, first.output
     assert "1 had come back and were destroyed again" in first.output and world.alice in first.output

@@ -211,12 +211,12 @@ def test_database_copy_taken_before_destroy_is_undecryptable_after(app: Flask, t
         backup = tmp_path / "backup.db"
         shutil.copyfile(source, backup)
 
-        with sqlite3.connect(backup) as conn:
-            source_event_id, sealed = conn.execute(
+        with sqlite3.connect(backup) as copy:
+            source_event_id, sealed = copy.execute(
                 "SELECT source_event_id, sealed FROM activity_events WHERE subject_id = ? ORDER BY id LIMIT 1",
                 (subject,),
             ).fetchone()
-        conn.close()
+        copy.close()
         # The copy opens before the key is destroyed (so the refusal below is due to the key) ...
         fresh = KeyStore(settings.key_dir, settings.master_key_bytes)
         assert fresh.cipher(subject).open_json("event", source_event_id, sealed)["x"] == 10
@@ -286,7 +286,7 @@ def test_blind_index_depends_on_the_master_key(app: Flask, tmp_path: Path) -> No
         assert blind_index("email", "someone@example.com") != ours
 
 
-def test_shred_subject_destroys_the_key_and_is_audited(app, ctx) -> None:  # type: ignore[no-untyped-def]
+def test_shred_subject_destroys_the_key_and_is_audited(app: Flask, ctx: None) -> None:
     from sqlalchemy import select
 
     from portal.audit.models import AuditEntry

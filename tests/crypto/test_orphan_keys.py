@@ -28,7 +28,7 @@ from portal.people.models import Employee
 from portal.scim import services as scim_services
 from portal.scim.resources import read_user
 from tests.conftest import both_databases
-from tests.helpers import audit_entries, make_employee
+from tests.helpers import audit_entries, file_keystore, make_employee
 from tests.scim.conftest import Scim, new_user, scim  # noqa: F401  (fixture)
 
 on_postgres = pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
@@ -174,12 +174,12 @@ def test_two_first_sign_ins_of_the_same_person_at_once_leave_one_key(app: Flask)
 def test_the_sweep_destroys_only_old_keys_of_people_never_committed(app: Flask) -> None:
     alice = make_employee(app, "alice@example.com")
     with app.app_context():
-        store = keystore()
+        store = file_keystore()
         orphan, young, erased_elsewhere, foreign = new_id(), new_id(), new_id(), new_id()
         store.create(orphan)
         store.create(young)
         # Another deployment's key (another master key) in this store by mistake: never touched.
-        KeyStore(store.directory, secrets.token_bytes(32)).create(foreign)  # type: ignore[attr-defined]
+        KeyStore(store.directory, secrets.token_bytes(32)).create(foreign)
         # A subject the log knows although no employees row has it: never this sweep's business.
         store.create(erased_elsewhere)
         record("people:employee:create", actor=Actor.system(), subject_id=erased_elsewhere, details={})
@@ -187,11 +187,11 @@ def test_the_sweep_destroys_only_old_keys_of_people_never_committed(app: Flask) 
         later = utcnow() + ORPHAN_AGE + timedelta(minutes=1)
         old_key_id = store.key_id(orphan)
         for subject_id in (orphan, erased_elsewhere, alice, foreign):  # made long before the sweep
-            path = store.directory / f"{subject_id}.key"  # type: ignore[attr-defined]
+            path = store.directory / f"{subject_id}.key"
             then = (later - ORPHAN_AGE - timedelta(minutes=5)).timestamp()
             os.utime(path, (then, then))
         just_made = (later - timedelta(minutes=1)).timestamp()
-        os.utime(store.directory / f"{young}.key", (just_made, just_made))  # type: ignore[attr-defined]
+        os.utime(store.directory / f"{young}.key", (just_made, just_made))
 
         result = sweep_orphan_keys(Actor.system(), now=later)
         db.session.commit()
@@ -217,7 +217,7 @@ def test_the_command_sweeps_orphans_and_says_what_it_kept(app: Flask) -> None:
         orphan = new_id()
         keystore().create(orphan)
         then = (utcnow() - ORPHAN_AGE - timedelta(minutes=1)).timestamp()
-        os.utime(keystore().directory / f"{orphan}.key", (then, then))  # type: ignore[attr-defined]
+        os.utime(file_keystore().directory / f"{orphan}.key", (then, then))
     done = app.test_cli_runner().invoke(args=["keys", "sweep-orphans"])
     assert done.exit_code == 0, done.output
     assert "2 key(s) looked at; 1 orphan(s) destroyed, 0 too recent" in done.output

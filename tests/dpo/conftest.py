@@ -29,7 +29,7 @@ from portal.requests import routing
 from portal.requests import services as requests
 from portal.requests.models import DataRequest
 from tests.conftest import _stop_job_runner, set_idp_user
-from tests.helpers import csrf_token, sign_in, step_up
+from tests.helpers import csrf_token, existing, sign_in, step_up
 
 
 @dataclass
@@ -123,7 +123,7 @@ def cast(app: Flask, idp_url: str, jobs_recorded: RecordingRunner) -> Cast:
         spain = routing.create_queue("Spain", "Requests from Spain", actor=actor)
         colombia = routing.create_queue("Colombia", "Requests from Colombia", actor=actor)
         for who, queue in (("dana", spain), ("pat", spain), ("olga", colombia)):
-            routing.add_member(queue, db.session.get(Employee, ids[who]), actor=actor)
+            routing.add_member(queue, existing(Employee, ids[who]), actor=actor)
         routing.set_rule("ES", "*", spain, actor=actor)
         routing.set_rule("CO", "*", colombia, actor=actor)
         db.session.commit()

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.test import TestResponse
 
 from portal.auth.models import AuthSession
 from portal.db import utcnow
@@ -19,13 +20,13 @@ from portal.requests import services as requests
 from portal.requests.models import ErasureApproval, RequestEvent, RequestState, RequestType
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
-from tests.helpers import audit_entries, snapshot, step_up
+from tests.helpers import audit_entries, existing, snapshot, step_up
 
 REFUSED = "access:object:refused"
 
 
-def html(response: object) -> str:
-    return response.get_data(as_text=True)  # type: ignore[attr-defined,no-any-return]
+def html(response: TestResponse) -> str:
+    return response.get_data(as_text=True)
 
 
 def case_url(request_id: str, action: str = "") -> str:
@@ -88,8 +89,8 @@ def test_a_dpo_works_an_erasure_from_claim_to_the_second_approval(cast: Cast) ->
     assert asked.status_code == 302
     assert cast.case(request_id).state == RequestState.AWAITING_REQUESTER
     with cast.app.app_context():
-        case = db.session.get(requests.DataRequest, request_id)
-        requests.answer(case, db.session.get(Employee, cast.ids["alice"]), "All of them, please.")
+        case = existing(requests.DataRequest, request_id)
+        requests.answer(case, existing(Employee, cast.ids["alice"]), "All of them, please.")
         db.session.commit()
     assert cast.case(request_id).state == RequestState.IN_REVIEW
 
@@ -286,7 +287,7 @@ def test_retry_is_offered_only_for_a_failed_request(cast: Cast) -> None:
     assert cast.post("dana", case_url(request_id, "retry")).status_code == 409
     assert snapshot(cast.app) == before
     with cast.app.app_context():
-        case = db.session.get(requests.DataRequest, request_id)
+        case = existing(requests.DataRequest, request_id)
         case.state = RequestState.FULFILLING
         requests.fail(case, "the export job gave up")
         db.session.commit()

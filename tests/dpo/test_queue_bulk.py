@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.requests.models import DataRequest
 from tests.dpo.conftest import Cast
-from tests.helpers import audit_entries, make_employee, snapshot
+from tests.helpers import audit_entries, existing, make_employee, snapshot
 
 ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 
@@ -26,7 +26,7 @@ def page(cast: Cast, who: str, path: str) -> str:
 
 def assignees(cast: Cast, *request_ids: str) -> list[str | None]:
     with cast.app.app_context():
-        return [db.session.get(DataRequest, r).assignee_id for r in request_ids]  # type: ignore[union-attr]
+        return [existing(DataRequest, r).assignee_id for r in request_ids]
 
 
 def flashes(cast: Cast, who: str) -> str:

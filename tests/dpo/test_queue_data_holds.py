@@ -23,13 +23,13 @@ from portal.requests.models import DataRequest, LegalHold, Queue, QueueMember, R
 from portal.training.services import record_use
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
-from tests.helpers import audit_entries, event, make_employee, mark_removal, snapshot
+from tests.helpers import audit_entries, event, existing, make_employee, mark_removal, snapshot
 
 ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 
 
 def html(response: Any) -> str:
-    return response.get_data(as_text=True)  # type: ignore[no-any-return]
+    return response.get_data(as_text=True)
 
 
 def listed(cast: Cast, who: str, query: str = "") -> list[str]:
@@ -51,9 +51,9 @@ def test_queue_filters_return_the_right_rows(cast: Cast) -> None:
     cast.ids["camila"] = colombian
     elsewhere = cast.file("access", subject="camila")
     with cast.app.app_context():
-        requests.claim(db.session.get(DataRequest, mine), db.session.get(Employee, cast.ids["dana"]))
-        requests.claim(db.session.get(DataRequest, fresh), db.session.get(Employee, cast.ids["pat"]))
-        requests.start_review(db.session.get(DataRequest, fresh), db.session.get(Employee, cast.ids["pat"]))
+        requests.claim(existing(DataRequest, mine), existing(Employee, cast.ids["dana"]))
+        requests.claim(existing(DataRequest, fresh), existing(Employee, cast.ids["pat"]))
+        requests.start_review(existing(DataRequest, fresh), existing(Employee, cast.ids["pat"]))
         db.session.commit()
 
     assert listed(cast, "dana") == [overdue, soon, fresh, mine], "the nearest deadline first; not Colombia's"
@@ -80,7 +80,7 @@ def test_queue_filters_return_the_right_rows(cast: Cast) -> None:
         assert expected in text, expected
 
     with cast.app.app_context():
-        requests.reject(db.session.get(DataRequest, mine), db.session.get(Employee, cast.ids["dana"]),
+        requests.reject(existing(DataRequest, mine), existing(Employee, cast.ids["dana"]),
                         "other", "Not needed.")
         db.session.commit()
     assert mine not in listed(cast, "dana")
@@ -152,7 +152,7 @@ def test_the_queue_is_paginated(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> 
     total = 2 * PAGE_SIZE + 3
     start = utcnow() - timedelta(days=20)
     with cast.app.app_context():
-        alice = db.session.get(Employee, cast.ids["alice"])
+        alice = existing(Employee, cast.ids["alice"])
         ids = [requests.file_request(alice, "access", received_at=start + timedelta(hours=n)).request.id
                for n in range(total)]
         db.session.commit()
@@ -403,7 +403,7 @@ def test_routing_functions_refuse_directly(cast: Cast) -> None:
     from portal.requests import routing
 
     with cast.app.app_context():
-        queue = db.session.get(Queue, cast.spain)
+        queue = existing(Queue, cast.spain)
         with pytest.raises(routing.RoutingError, match="request type"):
             routing.set_rule("ES", "teleport", queue, actor=Actor.system())
         with pytest.raises(routing.RoutingError, match="already exists"):

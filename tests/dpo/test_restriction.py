@@ -30,11 +30,11 @@ from portal.requests import services as requests
 from portal.requests.models import DataRequest, Restriction
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
-from tests.helpers import audit_entries, snapshot
+from tests.helpers import audit_entries, existing, snapshot
 
 
 def html(response: Any) -> str:
-    return response.get_data(as_text=True)  # type: ignore[no-any-return]
+    return response.get_data(as_text=True)
 
 
 def restricted(cast: Cast, categories: list[str] | None = None) -> str:
@@ -209,8 +209,8 @@ def test_the_lift_is_in_the_requests_history_for_the_employee_and_the_dpo(cast: 
         lifted_at = db.session.scalars(sa.select(Restriction)).one().lifted_at
         assert lifted_at is not None
         # Something said on the case afterwards comes after the lift.
-        dana = db.session.get(Employee, cast.ids["dana"])
-        requests.add_note(db.session.get(DataRequest, request_id), dana, "Lift checked with legal.")
+        dana = existing(Employee, cast.ids["dana"])
+        requests.add_note(existing(DataRequest, request_id), dana, "Lift checked with legal.")
         db.session.commit()
     day = f"{lifted_at.day} {lifted_at:%B %Y}"
 
@@ -222,6 +222,6 @@ def test_the_lift_is_in_the_requests_history_for_the_employee_and_the_dpo(cast: 
     assert rows.index(lift) == len(rows) - 2 and "Lift checked with legal." in rows[-1], rows
 
     with cast.app.app_context():
-        events = requests.timeline(db.session.get(DataRequest, request_id), for_requester=True)
+        events = requests.timeline(existing(DataRequest, request_id), for_requester=True)
         assert [e.kind for e in events][-1] == requests.RESTRICTION_LIFTED
         assert events[-1].created_at == lifted_at and events[-1].actor_id == cast.ids["dana"]

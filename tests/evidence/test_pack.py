@@ -135,6 +135,7 @@ def test_a_completed_erasure_is_packed_with_its_entries_facts_and_a_fresh_signed
     assert sum(c["deleted"] for c in counts.values()) == 7  # 6 events, 1 screenshot
     deadline = facts["deadline"]
     request = req(request_id)
+    assert request.due_on is not None and request.extended_due_on is not None
     assert (deadline["status"], deadline["due_on"], deadline["extended_due_on"]) == (
         "met", request.due_on.isoformat(), request.extended_due_on.isoformat())
     assert deadline["extension_reason"] == EXTENSION_REASON
@@ -193,6 +194,7 @@ def test_an_access_request_pack_carries_its_export_hash_counts_and_export_entrie
     assert "exports:export:complete" in by_tag and "requests:request:complete" in by_tag
 
     pdf = pdf_text(made)
+    assert export.artifact_sha256 is not None
     assert export.artifact_sha256 in pdf and "Access" in pdf and "(access)" not in pdf and "met: answered on" in pdf
     assert f"Screenshots\n{export.counts['screenshots']}" in pdf
 

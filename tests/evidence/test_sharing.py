@@ -45,7 +45,7 @@ from portal.requests import services as requests
 from portal.requests.models import DataRequest
 from tests.conftest import LiveServer, _stop_job_runner, both_databases
 from tests.dpo.conftest import Cast, RecordingRunner, add_idp_user
-from tests.helpers import audit_entries, drop_audit_triggers, sign_in, snapshot
+from tests.helpers import audit_entries, drop_audit_triggers, existing, sign_in, snapshot
 from tests.requests.support import World, get, make_world
 
 REFUSED = "access:object:refused"
@@ -232,8 +232,8 @@ def desk(app: Flask, idp_url: str) -> Cast:
         ids = {who: employee.id for who, employee in found.items() if employee is not None}
         spain = routing.create_queue("Spain", "", actor=Actor.system())
         colombia = routing.create_queue("Colombia", "", actor=Actor.system())
-        routing.add_member(spain, db.session.get(Employee, ids["dana"]), actor=Actor.system())
-        routing.add_member(colombia, db.session.get(Employee, ids["olga"]), actor=Actor.system())
+        routing.add_member(spain, existing(Employee, ids["dana"]), actor=Actor.system())
+        routing.add_member(colombia, existing(Employee, ids["olga"]), actor=Actor.system())
         routing.set_rule("ES", "*", spain, actor=Actor.system())
         routing.set_rule("CO", "*", colombia, actor=Actor.system())
         db.session.commit()
@@ -242,7 +242,7 @@ def desk(app: Flask, idp_url: str) -> Cast:
 
 
 def html(response: Any) -> str:
-    return response.get_data(as_text=True)  # type: ignore[no-any-return]
+    return response.get_data(as_text=True)
 
 
 def packs(desk: Cast, request_id: str) -> list[tuple[str, str, bytes]]:
@@ -377,9 +377,9 @@ def test_a_link_is_shown_once_and_opens_without_signing_in_until_revoked(desk: C
     assert (gone.status_code, unknown.status_code) == (410, 404)
     assert "This link was revoked" in html(gone) and "This link was revoked" not in html(unknown)
     assert "This link does not work" in html(unknown)
-    for page in (gone, unknown):  # the regulator is sent to the DPO, not to an employees' sign-in
-        assert "ask the data protection officer who sent you the link" in html(page)
-        assert "/auth/login" not in html(page) and "Go to the start page" not in html(page)
+    for answer in (gone, unknown):  # the regulator is sent to the DPO, not to an employees' sign-in
+        assert "ask the data protection officer who sent you the link" in html(answer)
+        assert "/auth/login" not in html(answer) and "Go to the start page" not in html(answer)
     assert regulator.get(f"/evidence/shared/{token}/download").status_code == 410
     with desk.app.app_context():
         assert get(EvidenceShare, share_id).access_count == 3, "a dead link counts nothing"

@@ -205,7 +205,7 @@ def test_every_flipped_byte_fails(packed: Packed, tmp_path: Path) -> None:
     path = tmp_path / "flipped.zip"
     offsets = flip_offsets(packed.data)
     assert len(offsets) > 500
-    covered = set()
+    covered: set[str] = set()
     spans = member_spans(packed.data)
     for offset in offsets:
         path.write_bytes(flip(packed.data, offset))

@@ -58,9 +58,9 @@ def _strings(value: object, seen: set[int]) -> Iterator[str]:
         yield value
     elif id(value) in seen or value is None or isinstance(value, int | float | bool):
         return
-    elif isinstance(value, dict) or hasattr(value, "items"):
+    elif isinstance(value, dict) or (hasattr(value, "items") and hasattr(value, "values")):
         seen.add(id(value))
-        for item in value.values():  # type: ignore[union-attr]
+        for item in value.values():
             yield from _strings(item, seen)
     elif isinstance(value, list | tuple | set | frozenset):
         seen.add(id(value))

@@ -85,7 +85,7 @@ def demo_data(app: Flask) -> list[str]:
         for hold in db.session.scalars(sa.select(LegalHold)):
             texts += [hold.matter_reference, hold.reason or ""]
         for request in db.session.scalars(sa.select(DataRequest)):
-            texts += [str(v) for v in request.details().values()]
+            texts += [str(v) for v in (request.details or {}).values()]
             texts += [request.decision_text or "", request.extension_reason or "", request.outcome or ""]
         for event in db.session.scalars(sa.select(RequestEvent)):
             texts.append(event.body or "")

@@ -47,7 +47,7 @@ def mails_to(app: Flask, address: str, subject_start: str) -> list[email.message
             if message["To"] == address and str(message["Subject"]).startswith(subject_start):
                 found.append(message)
         if found:
-            return found  # type: ignore[return-value]
+            return found
         time.sleep(0.1)
     raise AssertionError(f"no e-mail to {address} starting {subject_start!r} in {folder}")
 
@@ -55,7 +55,7 @@ def mails_to(app: Flask, address: str, subject_start: str) -> list[email.message
 def body_of(message: email.message.EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
-    return " ".join(part.get_content().split())  # type: ignore[attr-defined]
+    return " ".join(part.get_content().split())
 
 
 def statements_for(app: Flask, address: str) -> dict[str, str]:  # noqa: F811

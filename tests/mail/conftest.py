@@ -37,7 +37,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        parsed: EmailMessage = email.message_from_bytes(self.raw, policy=email.policy.default)  # type: ignore[assignment]
+        parsed: EmailMessage = email.message_from_bytes(self.raw, policy=email.policy.default)
         return parsed
 
 

@@ -103,7 +103,7 @@ def dispatched(app: Flask) -> list[tuple[str, float]]:
 def text_body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
-    content: str = part.get_content()  # type: ignore[attr-defined]
+    content: str = part.get_content()
     return content
 
 
@@ -210,7 +210,7 @@ def test_an_html_template_is_sent_as_the_alternative_and_is_escaped(
     assert text_body(message).strip() == "Text: <b>bold</b> & more"
     html = message.get_body(preferencelist=("html",))
     assert html is not None and html.get_content_type() == "text/html"
-    assert html.get_content() == (  # type: ignore[attr-defined]
+    assert html.get_content() == (
         "<h1>About &lt;b&gt;bold&lt;/b&gt; &amp; more</h1><p>&lt;b&gt;bold&lt;/b&gt; &amp; more for Érin Ñandú</p>")
 
 

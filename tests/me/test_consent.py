@@ -69,7 +69,8 @@ def test_withdrawing_ai_training_suppresses_at_once_and_the_gate_refuses(app: Fl
     assert decide(client, "ai_training", "withdraw") == 302
     with app.app_context():
         assert alice in consent.suppressed_subjects()
-        assert consent.suppression(alice, Purpose.AI_TRAINING).reason == "consent-withdrawn"
+        stopped = consent.suppression(alice, Purpose.AI_TRAINING)
+        assert stopped is not None and stopped.reason == "consent-withdrawn"
         with pytest.raises(consent.SuppressedError):
             consent.record_training_use(alice, dataset="activity-v7", snapshot="2026-11", record_count=10,
                                         used_on=date(2026, 11, 1), model="cursor-lm", actor=Actor.system())
@@ -121,7 +122,8 @@ def test_granting_again_does_not_lift_a_suppression_from_an_objection(app: Flask
     assert decide(client, "ai_training", "withdraw") == 302
     assert decide(client, "ai_training", "grant") == 302
     with app.app_context():
-        assert consent.suppression(alice, Purpose.AI_TRAINING).reason == "objection"
+        stopped = consent.suppression(alice, Purpose.AI_TRAINING)
+        assert stopped is not None and stopped.reason == "objection"
         with pytest.raises(consent.SuppressedError):
             consent.record_training_use(alice, dataset="d", snapshot="s", record_count=1, used_on=date(2026, 1, 1),
                                         model="m", actor=Actor.system())

@@ -116,8 +116,8 @@ def test_alice_sees_the_register_with_her_counts_and_purge_dates(app: Flask, cli
     for key, retention, first in [("app_activity", 180, FIRST), ("input_events", 180, FIRST + timedelta(minutes=194)),
                                   ("screenshots", 90, NOW - timedelta(days=2))]:
         card = section(html, f"category-{key}")
-        purge = (first + timedelta(days=retention)).astimezone(MADRID)
-        purge = f"{purge.day} {purge:%B %Y}"
+        purge_on = (first + timedelta(days=retention)).astimezone(MADRID)
+        purge = f"{purge_on.day} {purge_on:%B %Y}"
         assert (f"The oldest item will be deleted on or after {purge} (the retention run deletes what has passed "
                 "its period once a day).") in text_of(card), key
         assert f"{retention} days." in text_of(card)

@@ -53,7 +53,7 @@ def artifact_files(app: Flask) -> dict[str, str]:
 
 
 def row_counts() -> dict[str, int]:
-    return {table.name: db.session.scalar(select(func.count()).select_from(table))
+    return {table.name: db.session.execute(select(func.count()).select_from(table)).scalar_one()
             for table in db.metadata.sorted_tables}
 
 

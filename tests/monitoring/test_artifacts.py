@@ -20,6 +20,7 @@ from portal.jobs.runners import run_periodic
 from portal.monitoring import artifacts
 from portal.monitoring.artifacts import artifact_dir, remove_orphan_screenshots, screenshot_path
 from portal.monitoring.models import Screenshot
+from tests.helpers import existing
 from tests.requests.support import World, fill, start_world
 
 OLD = time.time() - 2 * artifacts.ORPHAN_AGE_SECONDS
@@ -63,7 +64,7 @@ def test_evidence_pack_files_without_rows_are_swept(world: World, app: Flask) ->
     from tests.evidence.pack_support import completed_access
 
     request_id = completed_access(world)
-    pack = sharing.make_pack(db.session.get(sharing.DataRequest, request_id), Actor("employee", world.dpo))
+    pack = sharing.make_pack(existing(sharing.DataRequest, request_id), Actor("employee", world.dpo))
     db.session.commit()
     real = sharing.pack_path(pack)
     os.utime(real, (OLD, OLD))

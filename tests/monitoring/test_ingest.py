@@ -26,7 +26,7 @@ from portal.monitoring.ingest import IngestError, ingest_batch
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import EmploymentStatus
 from tests.conftest import both_databases
-from tests.helpers import event, make_employee
+from tests.helpers import event, existing, make_employee
 from tests.monitoring.support import artifact_files, png, row_counts, shot, snapshot
 
 NOW = datetime.now(UTC)
@@ -315,7 +315,7 @@ BAD_SHOTS: list[tuple[str, dict[str, Any], str]] = [
     ("forty-megapixels", shot(3, png_claiming(8_000, 5_000)), "image has too many pixels"),
     ("one-long-side", shot(3, png_claiming(20_000, 10)), "image has too many pixels"),
     ("empty-image", shot(3, b""), "image must be the image file's bytes"),
-    ("image-as-text", shot(3, "iVBORw0KGgo="), "image must be the image file's bytes"),
+    ("image-as-text", shot(3, "iVBORw0KGgo="), "image must be the image file's bytes"),  # type: ignore[arg-type]
     ("captured-naive", shot(3, captured_at=naive.isoformat()), "captured_at needs a time zone offset"),
     ("unknown-field", shot(3, path="/tmp/x.png"), "unknown field(s): path"),  # noqa: S108
     ("bad-id", shot(3, screenshot_id="../../etc"), "screenshot_id must be 1-64 letters"),
@@ -380,7 +380,7 @@ def test_a_restricted_category_is_refused_and_the_others_still_pass(app: Flask, 
     from portal.requests import services as requests
     from portal.requests.models import RequestType, Restriction
 
-    filed = requests.file_request(db.session.get(Employee, seeded), RequestType.RESTRICTION).request
+    filed = requests.file_request(existing(Employee, seeded), RequestType.RESTRICTION).request
     db.session.add(Restriction(request_id=filed.id, subject_id=seeded, categories=["screenshots"]))
     db.session.commit()
     active = runner()  # the request's e-mails are sent (and audited) by a job: let it finish first

@@ -26,7 +26,7 @@ def test_seed_publishes_two_versions_and_is_idempotent(app: Flask) -> None:
         assert (again.published, again.acknowledgements, again.access_records) == ([], 0, 0)
 
         v1, v2 = policy.get_version(1), policy.get_version(2)
-        assert v1 is not None and v2 is not None
+        assert v1 is not None and v2 is not None and v1.published_at is not None and v2.published_at is not None
         assert v1.published_at < v2.published_at and v2.published_by_id == ids["admin@example.com"]
         rendered = str(policy.render(v1.body_markdown))
         assert "<table>" in rendered and '<a href="/me/consent"' in rendered
@@ -35,6 +35,6 @@ def test_seed_publishes_two_versions_and_is_idempotent(app: Flask) -> None:
         for subject in ids.values():
             assert policy.needs_acknowledgement(subject) == v2, "v1 acknowledged, v2 not: the banner shows"
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PolicyAcknowledgement)) == 4
-        per_subject = dict(db.session.execute(sa.select(AccessRecord.subject_id, sa.func.count())
-                                              .group_by(AccessRecord.subject_id)).all())
+        per_subject = dict(row.tuple() for row in db.session.execute(
+            sa.select(AccessRecord.subject_id, sa.func.count()).group_by(AccessRecord.subject_id)))
         assert per_subject == {ids["alice@example.com"]: 3, ids["bob@example.com"]: 1}

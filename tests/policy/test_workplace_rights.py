@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -25,7 +27,7 @@ def text(client: FlaskClient) -> str:
 
 
 @pytest.fixture
-def demo_controllers(app: Flask):  # type: ignore[no-untyped-def]
+def demo_controllers(app: Flask) -> Iterator[None]:
     settings = app.config["PORTAL_SETTINGS"]
     before = settings.controllers
     settings.controllers = load(DEMO)
@@ -78,7 +80,7 @@ def test_without_the_facts_the_page_says_they_are_not_recorded(app: Flask, clien
     assert "LOPDGDD Art. 91" not in page
 
 
-def test_a_date_that_is_no_date_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_date_that_is_no_date_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "controllers.json"
     path.write_text('{"ES": {"name": "X", "device_criteria_date": "June 2025"}}', encoding="utf-8")
     with pytest.raises(ControllerFileError, match="not a date"):

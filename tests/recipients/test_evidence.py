@@ -106,7 +106,7 @@ def test_the_demo_recipients_and_the_receivers_credentials(world: World) -> None
     assert hook is not None
     url, secret, token = hook
     assert url == "http://127.0.0.1:5001/hooks" and secret.startswith("whsec_") and token.startswith("ppt_")
-    pa = db.session.scalar(sa.select(services.Recipient).where(services.Recipient.name == "People Analytics"))
+    pa = db.session.scalars(sa.select(services.Recipient).where(services.Recipient.name == "People Analytics")).one()
     assert services.secrets_in_force(pa)[0] == secret
     bound = db.session.scalar(sa.select(ApiToken).where(ApiToken.recipient_id == pa.id))
     assert bound is not None and bound.scopes == ["recipient"]

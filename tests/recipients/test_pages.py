@@ -4,7 +4,6 @@ in the queue, and the employee reads what each recipient confirmed, in plain wor
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from portal.recipients.models import Recipient, RecipientTask
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, RequestState
 from tests.dpo.conftest import Cast
-from tests.helpers import audit_entries, csrf_token
+from tests.helpers import audit_entries, csrf_token, existing, first_group
 from tests.recipients.support import bearer
 
 FORM = {"name": "AI Research", "contact": "ai@example.com", "categories": ["input_events", "ai_training_use"],
@@ -34,11 +33,11 @@ def test_an_admin_records_recipients_and_sees_secrets_once(cast: Cast, app: Flas
     assert "No recipient is recorded yet" in page
     made = admin.post("/admin/recipients", data={"csrf_token": csrf_token(page), **FORM})
     assert made.status_code == 200
-    token = re.search(r'id="new-token">(ppt_[^<]+)<', made.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    token = first_group(r'id="new-token">(ppt_[^<]+)<', made.get_data(as_text=True))
     hook = admin.post("/admin/recipients", data={
         "csrf_token": csrf_token(page), **FORM, "name": "People Analytics", "delivery": "webhook",
         "webhook_url": "https://analytics.example.com/hooks", "role": "internal"}).get_data(as_text=True)
-    secret = re.search(r'id="new-secret">(whsec_[^<]+)<', hook).group(1)  # type: ignore[union-attr]
+    secret = first_group(r'id="new-secret">(whsec_[^<]+)<', hook)
     listed = admin.get("/admin/recipients").get_data(as_text=True)
     assert "AI Research" in listed and token not in listed and secret not in listed
     with app.app_context():
@@ -47,20 +46,20 @@ def test_an_admin_records_recipients_and_sees_secrets_once(cast: Cast, app: Flas
         assert ai is not None and pa is not None and ai.contact == "ai@example.com"
         assert b"ai@example.com" not in ai.contact_sealed
         bound = db.session.scalars(sa.select(ApiToken.recipient_id)).all()
-        assert sorted(bound) == sorted([ai.id, pa.id])
+        assert len(bound) == 2 and set(bound) == {ai.id, pa.id}
         ai_id, pa_id = ai.id, pa.id
     assert app.test_client().get("/api/v1/recipient-tasks", headers=bearer(token)).status_code == 200
 
     rotated = admin.post(f"/admin/recipients/{pa_id}/rotate", data={"csrf_token": csrf_token(listed)})
-    new_secret = re.search(r'id="new-secret">(whsec_[^<]+)<', rotated.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    new_secret = first_group(r'id="new-secret">(whsec_[^<]+)<', rotated.get_data(as_text=True))
     assert new_secret != secret
     unconfirmed = admin.post(f"/admin/recipients/{ai_id}/deactivate", data={"csrf_token": csrf_token(listed)})
     assert unconfirmed.status_code == 302
     with app.app_context():
-        assert db.session.get(Recipient, ai_id).active  # type: ignore[union-attr]
+        assert existing(Recipient, ai_id).active
     admin.post(f"/admin/recipients/{ai_id}/deactivate", data={"csrf_token": csrf_token(listed), "confirm": "y"})
     with app.app_context():
-        assert not db.session.get(Recipient, ai_id).active  # type: ignore[union-attr]
+        assert not existing(Recipient, ai_id).active
     assert [e.tag for e in audit_entries(app, "recipients:secret:rotate")] == ["recipients:secret:rotate"]
     assert len(audit_entries(app, "recipients:recipient:create")) == 2
 
@@ -85,17 +84,18 @@ def test_the_case_the_queue_and_the_employee_page_show_each_task(cast: Cast, app
         ai_id = ai.id
     request_id = cast.file("erasure", description="erase")
     with app.app_context():
-        case = db.session.get(DataRequest, request_id)
-        dana, pat = db.session.get(Employee, cast.ids["dana"]), db.session.get(Employee, cast.ids["pat"])
+        case = existing(DataRequest, request_id)
+        dana, pat = existing(Employee, cast.ids["dana"]), existing(Employee, cast.ids["pat"])
         rs.claim(case, dana)
         rs.start_review(case, dana)
         rs.approve(case, dana, erasure_ground=rs.erasure_grounds(case)[0].code)
         rs.approve(case, pat)
         db.session.commit()
-        job_id = db.session.get(DataRequest, request_id).job_id
+        job_id = existing(DataRequest, request_id).job_id
+        assert job_id is not None
     with app.app_context():
         jobs.run_job(job_id)
-        case = db.session.get(DataRequest, request_id)
+        case = existing(DataRequest, request_id)
         assert case.state == RequestState.AWAITING_RECIPIENTS
         tasks = {t.recipient_id: t for t in services.tasks_of_request(request_id)}
         due = tasks[ai_id].due_on
@@ -118,7 +118,7 @@ def test_the_case_the_queue_and_the_employee_page_show_each_task(cast: Cast, app
     with app.app_context():
         assert services.escalate_overdue(today=due + timedelta(days=1)) == 1
         db.session.commit()
-        assert db.session.get(DataRequest, request_id).state == RequestState.COMPLETED
+        assert existing(DataRequest, request_id).state == RequestState.COMPLETED
     queue = cast.get("dana", "/dpo/queue").get_data(as_text=True)
     assert 'id="overdue-tasks"' in queue and "Security Operations" in queue
     assert 'id="overdue-tasks"' not in cast.get("olga", "/dpo/queue").get_data(as_text=True)  # not her case
@@ -140,10 +140,10 @@ def test_a_dpo_sends_a_dead_delivery_again(cast: Cast, app: Flask) -> None:
         db.session.commit()
     request_id = cast.file("restriction", categories=["input_events"])
     with app.app_context():
-        case = db.session.get(DataRequest, request_id)
-        rs.claim(case, db.session.get(Employee, cast.ids["dana"]))
-        rs.start_review(case, db.session.get(Employee, cast.ids["dana"]))
-        rs.approve(case, db.session.get(Employee, cast.ids["dana"]))
+        case = existing(DataRequest, request_id)
+        rs.claim(case, existing(Employee, cast.ids["dana"]))
+        rs.start_review(case, existing(Employee, cast.ids["dana"]))
+        rs.approve(case, existing(Employee, cast.ids["dana"]))
         (task,) = services.tasks_of_request(request_id)
         task.delivery_state = DeliveryState.DEAD
         task.delivery_error = "the webhook answered HTTP 500; it is tried again"
@@ -155,9 +155,9 @@ def test_a_dpo_sends_a_dead_delivery_again(cast: Cast, app: Flask) -> None:
     sent = cast.post("dana", f"/dpo/requests/{request_id}/recipient-tasks/{task_id}/redeliver")
     assert sent.status_code == 302
     with app.app_context():
-        task = db.session.get(RecipientTask, task_id)
+        task = existing(RecipientTask, task_id)
         assert task.delivery_state == DeliveryState.WAITING and task.delivery_job_id != first_job
-        assert db.session.get(Job, task.delivery_job_id).kind == services.WEBHOOK_JOB
+        assert existing(Job, task.delivery_job_id).kind == services.WEBHOOK_JOB
     assert [e.targets["recipient_task"] for e in audit_entries(app, "recipients:task:redeliver")] == [task_id]
     again = cast.post("dana", f"/dpo/requests/{request_id}/recipient-tasks/{task_id}/redeliver")
     assert again.status_code == 400  # it is waiting again: nothing to send again

@@ -27,7 +27,7 @@ from portal.requests import services as rs
 from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.conftest import LiveServer, _free_port, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
-from tests.helpers import grant_all_consents
+from tests.helpers import existing, grant_all_consents
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 from tests.recipients.support import bearer, bound_token, make_recipient
 from tests.requests.test_erasure_browser import wait_for_state
@@ -62,15 +62,15 @@ def test_alice_sees_each_recipients_answer_and_a_certificate_that_lists_them(
         queue = rs.route("ES", RequestType.ERASURE)
         from portal.requests import routing
 
-        routing.add_member(queue, db.session.get(Employee, dana.id), actor=Actor.system())
-        request_id = rs.file_request(db.session.get(Employee, alice.id), RequestType.ERASURE,
+        routing.add_member(queue, existing(Employee, dana.id), actor=Actor.system())
+        request_id = rs.file_request(existing(Employee, alice.id), RequestType.ERASURE,
                                      description="Erase it").request.id
         db.session.commit()
-        case = db.session.get(DataRequest, request_id)
-        rs.claim(case, db.session.get(Employee, dana.id))
-        rs.start_review(case, db.session.get(Employee, dana.id))
-        rs.approve(case, db.session.get(Employee, dana.id), erasure_ground=rs.erasure_grounds(case)[0].code)
-        rs.approve(case, db.session.get(Employee, admin.id))
+        case = existing(DataRequest, request_id)
+        rs.claim(case, existing(Employee, dana.id))
+        rs.start_review(case, existing(Employee, dana.id))
+        rs.approve(case, existing(Employee, dana.id), erasure_ground=rs.erasure_grounds(case)[0].code)
+        rs.approve(case, existing(Employee, admin.id))
         db.session.commit()  # the erasure job runs on the portal's thread runner
         reference = case.reference
 

@@ -5,7 +5,6 @@ request that completes only once every task is confirmed or escalated."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,6 +29,7 @@ from portal.requests import restrictions
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, RequestState, RequestType
 from tests.conftest import both_databases
+from tests.helpers import csrf_token, existing, json_of
 from tests.recipients.support import bearer, bound_token, make_recipient
 from tests.requests.support import World, fill, get, run_now, start_world
 
@@ -112,7 +112,7 @@ def test_an_erasure_opens_a_task_per_recipient_and_completes_once_each_confirms(
     assert due is not None and all(t.due_on == due - timedelta(days=services.MARGIN_DAYS) for t in tasks.values())
     assert {t.action for t in tasks.values()} == {"erase"}
     # Each delivered its own way: a webhook job, an e-mail job; the pull recipient lists it itself.
-    kinds = {t.recipient_id: db.session.get(Job, t.delivery_job_id).kind if t.delivery_job_id else None
+    kinds = {t.recipient_id: existing(Job, t.delivery_job_id).kind if t.delivery_job_id else None
              for t in tasks.values()}
     assert kinds == {three["ai"]: None, three["pa"]: services.WEBHOOK_JOB, three["sec"]: services.MANUAL_JOB}
     opened = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.tag == "recipients:task:open")).all()
@@ -120,25 +120,25 @@ def test_an_erasure_opens_a_task_per_recipient_and_completes_once_each_confirms(
     assert all(e.targets["request"] == request.id for e in opened)
 
     client = app.test_client()
-    listed = client.get("/api/v1/recipient-tasks", headers=bearer(three["ai_token"])).json
+    listed = json_of(client.get("/api/v1/recipient-tasks", headers=bearer(three["ai_token"])))
     assert [i["id"] for i in listed["items"]] == [tasks[three["ai"]].id]
     item = listed["items"][0]
     # A processor gets the pseudonymous training id, never the name; an internal team gets the name.
     assert item["subject"] == {"pseudonym": pseudonym(world.alice)} and item["request"] == request.reference
     assert item["due"] == tasks[three["ai"]].due_on.isoformat() and item["state"] == "open"
-    pa_item = client.get("/api/v1/recipient-tasks", headers=bearer(three["pa_token"])).json["items"][0]
+    pa_item = json_of(client.get("/api/v1/recipient-tasks", headers=bearer(three["pa_token"])))["items"][0]
     assert pa_item["subject"] == {"pseudonym": pseudonym(world.alice), "name": "Alice Example"}
 
     ai_task, pa_task, sec_id = tasks[three["ai"]].id, tasks[three["pa"]].id, tasks[three["sec"]].id
     request_id = request.id
     first = client.post(f"/api/v1/recipient-tasks/{ai_task}/confirm", headers=bearer(three["ai_token"]),
                         json={"outcome": "done", "details": {"rows_deleted": 7, "snapshot_id": "snap-2"}})
-    assert first.status_code == 200 and first.json["first"] is True
-    assert first.json["task"]["confirmation"]["details"] == {"rows_deleted": 7, "snapshot_id": "snap-2"}
+    assert first.status_code == 200 and json_of(first)["first"] is True
+    assert json_of(first)["task"]["confirmation"]["details"] == {"rows_deleted": 7, "snapshot_id": "snap-2"}
     again = client.post(f"/api/v1/recipient-tasks/{ai_task}/confirm", headers=bearer(three["ai_token"]),
                         json={"outcome": "refused", "reason": "changed our mind"})
-    assert again.status_code == 200 and again.json["first"] is False
-    assert again.json["task"]["confirmation"]["outcome"] == "done"  # the first answer stands
+    assert again.status_code == 200 and json_of(again)["first"] is False
+    assert json_of(again)["task"]["confirmation"]["outcome"] == "done"  # the first answer stands
     db.session.remove()
     task = get(RecipientTask, ai_task)
     entries = confirm_entries(ai_task)
@@ -153,7 +153,7 @@ def test_an_erasure_opens_a_task_per_recipient_and_completes_once_each_confirms(
     link = delivery.link_url(sec_task).split("/recipient-tasks/", 1)[1]
     page = client.get(f"/recipient-tasks/{link}")
     assert page.status_code == 200 and "Alice Example" in page.get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    token = csrf_token(page.get_data(as_text=True))
     refused = client.post(f"/recipient-tasks/{link}", data={"csrf_token": token, "outcome": "refused"})
     assert refused.status_code == 400 and "A refusal needs a reason" in refused.get_data(as_text=True)
     done = client.post(f"/recipient-tasks/{link}", data={"csrf_token": token, "outcome": "done", "rows_deleted": "3"})
@@ -180,9 +180,9 @@ def test_the_binding_matrix_another_recipients_token_finds_nothing(world: World,
         answer = client.post(f"/api/v1/recipient-tasks/{ai_task}/confirm", headers=bearer(token),
                              json={"outcome": "done"})
         assert answer.status_code == status, token
-    assert client.get("/api/v1/recipient-tasks", headers=bearer(unbound)).json["items"] == []
+    assert json_of(client.get("/api/v1/recipient-tasks", headers=bearer(unbound)))["items"] == []
     assert client.get("/api/v1/recipient-tasks", headers=bearer(no_scope)).status_code == 403
-    pa_ids = [i["id"] for i in client.get("/api/v1/recipient-tasks", headers=bearer(three["pa_token"])).json["items"]]
+    pa_ids = [i["id"] for i in json_of(client.get("/api/v1/recipient-tasks", headers=bearer(three["pa_token"])))["items"]]
     assert ai_task not in pa_ids
     # A cursor must name one of the recipient's own tasks.
     assert client.get(f"/api/v1/recipient-tasks?after={ai_task}", headers=bearer(three["pa_token"])).status_code == 400
@@ -204,7 +204,7 @@ def test_pages_of_tasks_follow_the_cursor(world: World, app: Flask, monkeypatch:
     client = app.test_client()
     seen, after = [], ""
     for _ in range(4):
-        page = client.get(f"/api/v1/recipient-tasks{'?after=' + after if after else ''}", headers=bearer(token)).json
+        page = json_of(client.get(f"/api/v1/recipient-tasks{'?after=' + after if after else ''}", headers=bearer(token)))
         seen += [i["id"] for i in page["items"]]
         after = page["next"]
         if not page["more"]:
@@ -269,8 +269,8 @@ def test_a_rectification_sends_the_correction_sealed(world: World, three: dict[s
     assert set(tasks) == {three["ai"], three["pa"], three["sec"]}
     raw = db.session.execute(sa.select(RecipientTask.correction_sealed).where(
         RecipientTask.id == tasks[three["ai"]].id)).scalar_one()
-    assert b"Support" not in raw
-    item = app.test_client().get("/api/v1/recipient-tasks", headers=bearer(three["ai_token"])).json["items"][0]
+    assert raw is not None and b"Support" not in raw
+    item = json_of(app.test_client().get("/api/v1/recipient-tasks", headers=bearer(three["ai_token"])))["items"][0]
     assert item["action"] == "rectify" and item["correction"] == {"wrong": "Team: Sales", "correct": "Team: Support"}
 
 
@@ -286,6 +286,7 @@ def test_a_restriction_and_its_lift_and_an_objection_and_a_withdrawal(world: Wor
     db.session.commit()
     assert get(DataRequest, request_id).state == RequestState.COMPLETED
     restriction = restrictions.of_request(request_id)
+    assert restriction is not None
     restrictions.lift(restriction, world["dpo"])
     db.session.commit()
     lifts = [t for t in tasks_of(request_id) if t.action == "lift_restriction"]
@@ -357,7 +358,7 @@ def test_what_a_hold_kept_back_gets_its_own_tasks_once_the_hold_is_lifted(world:
     (hold,) = rs.active_holds(world.alice)
     rs.lift_hold(hold, world["dpo2"])
     db.session.commit()
-    resume = db.session.scalar(sa.select(Job.id).where(Job.kind == rs.ERASURE_AFTER_HOLD_JOB))
+    resume = db.session.scalars(sa.select(Job.id).where(Job.kind == rs.ERASURE_AFTER_HOLD_JOB)).one()
     run_now(resume)
     later = [t for t in tasks_of(request_id) if t.id not in first_ids]
     assert sorted((t.recipient_id, t.categories) for t in later) == sorted(

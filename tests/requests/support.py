@@ -27,7 +27,7 @@ from portal.people.models import Employee, Role
 from portal.requests.models import DataRequest, Queue, QueueMember, RequestEvent, RoutingRule
 from portal.requests.services import ERASURE_JOB
 from tests.conftest import _stop_job_runner
-from tests.helpers import event, grant_all_consents, make_employee
+from tests.helpers import T, event, existing, grant_all_consents, make_employee
 from tests.monitoring.support import png
 
 FULFILMENT_JOBS = (ERASURE_JOB, EXPORT_JOB)
@@ -80,11 +80,9 @@ def make_staff(app: Flask, email: str, *roles: Role, queues: Iterable[str] = (),
     return staff_id
 
 
-def get(model: Any, key: Any) -> Any:
+def get(model: type[T], key: Any) -> T:
     """A fresh copy of a row (inside an app context)."""
-    found = db.session.get(model, key, populate_existing=True)
-    assert found is not None, (model, key)
-    return found
+    return existing(model, key, fresh=True)
 
 
 # -- monitoring data -------------------------------------------------------------------------------
@@ -127,8 +125,10 @@ def pending_jobs(kinds: Iterable[str] = FULFILMENT_JOBS) -> list[str]:
     return ids
 
 
-def run_now(job_id: str) -> JobState | None:
-    """Run one job to its end at once, even while it waits out a retry's back-off."""
+def run_now(job_id: str | None) -> JobState | None:
+    """Run one job to its end at once, even while it waits out a retry's back-off (``job_id``: a
+    request's or an export's, which must have one)."""
+    assert job_id is not None, "no job to run"
     db.session.execute(sa.update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED)
                        .values(not_before=datetime.now(UTC) - timedelta(seconds=1)))
     db.session.commit()

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.people.models import Employee
 from portal.requests import services as rs
 from portal.requests.models import DataRequest, EventKind, RequestEvent, RequestState, RequestType
+from tests.helpers import existing
 from tests.requests.support import World, make_world, manual_jobs
 
 ROUNDS = 20
@@ -120,9 +121,9 @@ def test_two_approvals_of_an_erasure_given_at_once_approve_it(app: Flask) -> Non
             alice = db.session.get(Employee, w.alice)
             assert alice is not None
             request_id = rs.file_request(alice, RequestType.ERASURE, description=f"Round {round_no}").request.id
-            dpo = db.session.get(Employee, w.dpo)
-            rs.claim(db.session.get(DataRequest, request_id), dpo)
-            rs.start_review(db.session.get(DataRequest, request_id), dpo)
+            dpo = existing(Employee, w.dpo)
+            rs.claim(existing(DataRequest, request_id), dpo)
+            rs.start_review(existing(DataRequest, request_id), dpo)
             db.session.commit()
         barrier = threading.Barrier(2)
         outcomes: dict[str, Any] = {}

@@ -180,11 +180,11 @@ def test_the_demo_seeds_dates_agree_with_its_audit_log(app: Flask) -> None:
         shots = list(db.session.scalars(sa.select(Screenshot)))
         assert shots
         for shot in shots:
-            assert given[(shot.subject_id, Purpose.SCREENSHOT_CAPTURE.value)].decided_at < shot.captured_at
+            assert given[(shot.subject_id, Purpose.SCREENSHOT_CAPTURE)].decided_at < shot.captured_at
         uses = db.session.execute(sa.select(SnapshotMember.subject_id, TrainingSnapshot.created_on)
                                   .join(TrainingSnapshot, TrainingSnapshot.id == SnapshotMember.snapshot_id)).all()
         assert uses
         for subject_id, created_on in uses:  # no snapshot holds anyone before their consent to AI training
-            assert given[(subject_id, Purpose.AI_TRAINING.value)].decided_at.date() <= created_on
+            assert given[(subject_id, Purpose.AI_TRAINING)].decided_at.date() <= created_on
         verified = verify_log(check_heads=False)
         assert verified.ok, verified.problems

@@ -57,7 +57,7 @@ from portal.requests import services as rs
 from portal.requests.models import DataRequest, ErasureCount, RequestState, RequestType
 from portal.training.models import SnapshotMember, SnapshotRemoval
 from tests.conftest import both_databases
-from tests.helpers import make_employee
+from tests.helpers import file_keystore, make_employee
 from tests.requests.support import (
     World,
     count,
@@ -140,10 +140,11 @@ def aggregates_of(subject_id: str) -> dict[str, Any]:
 def stats_from_rows(subject_id: str) -> dict[str, tuple[int, datetime, datetime]]:
     """What SubjectCategoryStats should say, counted from the rows themselves."""
     found = {}
-    for category, (column, time_column) in {
-            "input_events": (ActivityEvent, ActivityEvent.occurred_at),
-            "app_activity": (ActivityEvent, ActivityEvent.occurred_at),
-            "screenshots": (Screenshot, Screenshot.captured_at)}.items():
+    sources: dict[str, tuple[type[ActivityEvent] | type[Screenshot], Any]] = {
+        "input_events": (ActivityEvent, ActivityEvent.occurred_at),
+        "app_activity": (ActivityEvent, ActivityEvent.occurred_at),
+        "screenshots": (Screenshot, Screenshot.captured_at)}
+    for category, (column, time_column) in sources.items():
         conditions = [column.subject_id == subject_id]
         if column is ActivityEvent:
             conditions.append(ActivityEvent.category == category)
@@ -160,7 +161,8 @@ def ready_export(subject_id: str) -> str:
     db.session.commit()
     assert run_now(export.job_id) == JobState.SUCCEEDED
     ready = get(Export, export_id)
-    assert ready.state == ExportState.READY and exports.artifact_path(ready).exists()
+    artifact = exports.artifact_path(ready)
+    assert ready.state == ExportState.READY and artifact is not None and artifact.exists()
     return export_id
 
 
@@ -190,6 +192,7 @@ def test_erasure_deletes_every_category_in_batches_rebuilds_the_dashboard_and_de
     assert len(shot_files(world.alice)) == 7 and aggregates_of(world.alice)["subject_category_stats"]
     export_id = ready_export(world.alice)
     export_file = exports.artifact_path(get(Export, export_id))
+    assert export_file is not None
     bob_export = ready_export(world.bob)
 
     request_id, job_id = approved_erasure(world)
@@ -408,7 +411,7 @@ def test_a_copy_of_the_database_taken_before_the_erasure_cannot_be_read_after_it
     shutil.copyfile(database, backup)
     shots_backup = tmp_path / "screenshots-backup"
     shutil.copytree(artifact_dir() / "screenshots" / world.alice, shots_backup)
-    key_file = keystore().directory / f"{world.alice}.key"
+    key_file = file_keystore().directory / f"{world.alice}.key"
     wrapped = key_file.read_bytes()
     held_open = open(key_file, "rb")  # noqa: SIM115 - to see what the destruction did to the file's bytes
 
@@ -432,14 +435,14 @@ def test_a_copy_of_the_database_taken_before_the_erasure_cannot_be_read_after_it
         assert held_open.read() != wrapped
     finally:
         held_open.close()
-    assert get(DataRequest, request_id).result["key_destroyed"] is True  # type: ignore[index]
+    assert (get(DataRequest, request_id).result or {})["key_destroyed"] is True
     with pytest.raises(KeyDestroyed):
         keystore().cipher(world.alice)
     # The copy still holds the sealed rows, but nothing that remains opens them: not the key store
     # (it has no key for Alice), not another subject's key, not the directory key.
     assert sealed_rows() == rows
-    remaining_keys = [keystore().data_key(p.stem) for p in keystore().directory.glob("*.key")]
-    assert remaining_keys and world.alice not in {p.stem for p in keystore().directory.glob("*.key")}
+    remaining_keys = [keystore().data_key(p.stem) for p in file_keystore().directory.glob("*.key")]
+    assert remaining_keys and world.alice not in {p.stem for p in file_keystore().directory.glob("*.key")}
     for source_id, blob in rows:
         for key in remaining_keys:
             with pytest.raises(SealError):
@@ -654,7 +657,7 @@ def test_an_export_still_being_made_is_cancelled_and_its_access_request_fails_th
     rs.start_review(get(DataRequest, access_id), world["dpo"])
     assert rs.approve(get(DataRequest, access_id), world["dpo"]) is True
     db.session.commit()
-    export = db.session.scalar(sa.select(Export).where(Export.request_id == access_id))
+    export = db.session.scalars(sa.select(Export).where(Export.request_id == access_id)).one()
     export_id, export_job = export.id, export.job_id
     assert export.state == ExportState.QUEUED
 
@@ -713,6 +716,7 @@ def test_the_dashboard_says_what_an_erasure_erased_and_what_a_hold_blocked(world
     assert run_now(job_id) == JobState.SUCCEEDED
     request = get(DataRequest, request_id)
     reference = request.reference
+    assert request.completed_at is not None
     day = request.completed_at.astimezone(ZoneInfo(world["alice"].timezone or "UTC"))
     day_text = f"{day.day} {day:%B %Y}"
 

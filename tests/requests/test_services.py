@@ -158,7 +158,7 @@ def test_filing_sets_the_deadline_tells_the_requester_and_the_queue(world: World
     assert (request.state, request.queue_id, request.jurisdiction) == (S.RECEIVED, world.americas, "US-CA")
     assert (request.due_on, request.acknowledge_by, request.regime) == (due.due, due.acknowledge_by, due.regime)
     assert request.scope == {"categories": ["screenshots"], "date_from": None, "date_to": None}
-    assert request.details() == {"description": "Please"}
+    assert request.details == {"description": "Please"}
     assert [(e.kind, e.actor_role, e.to_state) for e in rs.timeline(request, for_requester=True)] == [
         (EventKind.FILED, "requester", "received")]
     mails = db.session.scalars(sa.select(Job).where(Job.kind == "mail.send")).all()
@@ -316,9 +316,11 @@ def test_who_may_view_and_work_a_case(world: World) -> None:
 @pytest.mark.parametrize("who", ["alice", "bob", "us_dpo", "admin"])
 def test_who_is_not_a_dpo_of_the_queue_may_not_work_the_case(world: World, who: str) -> None:
     request_id = at(world, S.IN_REVIEW)
-    for action, args in [(rs.claim, ()), (rs.start_review, ()), (rs.ask_requester, ("?",)),
-                         (rs.message_requester, ("Hi",)), (rs.add_note, ("Note",)), (rs.extend, ("Busy",)),
-                         (rs.approve, ()), (rs.reject, ("other", "No")), (rs.retry, ())]:
+    actions: list[tuple[Callable[..., Any], tuple[str, ...]]] = [
+        (rs.claim, ()), (rs.start_review, ()), (rs.ask_requester, ("?",)),
+        (rs.message_requester, ("Hi",)), (rs.add_note, ("Note",)), (rs.extend, ("Busy",)),
+        (rs.approve, ()), (rs.reject, ("other", "No")), (rs.retry, ())]
+    for action, args in actions:
         refused(rs.NotAllowed, request_id, action, world[who], *args)
     if who != "admin":
         refused(rs.NotAllowed, request_id, rs.assign, world[who], world["dpo2"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,8 @@ def test_patch_replaces_emails_and_name(app: Flask, scim: Scim) -> None:
 
 def test_put_replaces_the_whole_user_and_honours_if_match(app: Flask, scim: Scim) -> None:
     user = scim.call("POST", "/Users", new_user()).get_json(force=True)
-    replacement = new_user(displayName="Joan M.", timezone="America/Bogota", **{PORTAL: {"jurisdiction": "CO"}})
+    replacement = new_user(displayName="Joan M.", timezone="America/Bogota")
+    replacement[PORTAL] = {"jurisdiction": "CO"}
     del replacement[ENTERPRISE]
     stale = scim.call("PUT", f"/Users/{user['id']}", replacement, **{"If-Match": 'W/"00000000000000000000"'})
     error_of(stale, 412)
@@ -326,7 +328,7 @@ def test_a_directory_provisions_over_real_http(tmp_path: Path, idp_url: str, sql
         base = f"{live.url}/scim/v2"
         status, media, user = _http(f"{base}/Users", token, "POST", new_user("lena@example.com"))
         assert (status, media) == (201, MEDIA) and user["meta"]["location"] == f"{base}/Users/{user['id']}"
-        status, _, listing = _http(f"{base}/Users?filter=" + urllib.request.quote('externalId eq "dir-lena"'), token)
+        status, _, listing = _http(f"{base}/Users?filter=" + urllib.parse.quote('externalId eq "dir-lena"'), token)
         assert status == 200 and [u["id"] for u in listing["Resources"]] == [user["id"]]
         status, _, patched = _http(f"{base}/Users/{user['id']}", token, "PATCH",
                                    patch({"op": "replace", "path": "active", "value": False}))

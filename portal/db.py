@@ -138,7 +138,7 @@ def upsert(table: Any, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], in
         statement = statement.returning(*returning)
     if isinstance(rows, Mapping):
         return executor.execute(statement)
-    return executor.execute(statement, list(rows))
+    return executor.execute(statement, rows)
 
 
 def write_lock(table: Any) -> bool:

@@ -110,7 +110,32 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from portal import crypto, errors, i18n, ratelimit
+    from portal import (
+        admin,
+        api,
+        audit,
+        auth,
+        consent,
+        crypto,
+        dpo,
+        errors,
+        evidence,
+        exports,
+        health,
+        i18n,
+        jobs,
+        mail,
+        me,
+        monitoring,
+        people,
+        policy,
+        ratelimit,
+        recipients,
+        requests,
+        scim,
+        session_store,
+        training,
+    )
     from portal.config import ENV, PROJECT_ROOT, SETTINGS_KEY, Settings, decode_key
     from portal.crypto import keys as crypto_keys
     from portal.extensions import babel, csrf, db, login_manager, migrate, oauth, server_sessions
@@ -157,53 +182,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     if settings.sessions_in == "database":
-        from portal import session_store
-
         session_store.init_app(app, app.config["SECRET_KEY"], app.config["SESSION_KEY_PREFIX"],
                                app.config["SESSION_ID_LENGTH"])
     else:
         server_sessions.init_app(app)
     crypto_keys.init_app(app, settings.master_key_bytes, settings.key_dir, settings.pkcs11())
-    from portal import mail as portal_mail
+    mail.init_app(app, settings)
 
-    portal_mail.init_app(app, settings)
-
-    # Import the models so that the metadata is complete for migrations and create_all.
-    from portal.api import models as _api  # noqa: F401
-    from portal.audit import heads as _audit_heads  # noqa: F401  (registers the periodic tree head)
-    from portal.audit import models as _audit  # noqa: F401
-    from portal.audit import witness as audit_witness
-    from portal.auth import models as _auth  # noqa: F401
-    from portal.auth import views as auth_views
-    from portal.auth.views import load_user
-    from portal.consent import models as _consent  # noqa: F401
-    from portal.crypto import services as _crypto  # noqa: F401  (registers the periodic key-store check)
-    from portal.exports import models as _exports  # noqa: F401
-    from portal.exports import services as _export_jobs  # noqa: F401  (registers the job handler)
-    from portal.jobs import models as _jobs  # noqa: F401
-    from portal.mail import services as _mail_jobs  # noqa: F401  (registers the mail.send job handler)
-    from portal.me.views import bp as me_bp
-    from portal.monitoring import ingest as _ingest  # noqa: F401
-    from portal.monitoring import models as _monitoring  # noqa: F401
-    from portal.people import models as _people  # noqa: F401
-    from portal.policy import models as _policy  # noqa: F401
-    from portal.recipients import delivery as _recipient_jobs  # noqa: F401  (job handlers, escalation, hooks)
-    from portal.recipients import models as _recipients  # noqa: F401
-    from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
-    from portal.requests import models as _requests  # noqa: F401
-    from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
-    from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
-    from portal.requests import restrictions as _restrictions  # noqa: F401  (registers the collection block)
-    from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
-    from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
-    from portal.training import models as _training  # noqa: F401
-
-    audit_witness.register()  # each signed tree head goes to the witness file after its commit
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against auth_sessions instead
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
-    login_manager.user_loader(load_user)
 
     oauth.init_app(app)
     oauth.register(
@@ -214,41 +203,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
     )
 
-    from portal.admin import api_tokens as _admin_api_tokens  # noqa: F401  (adds its pages to the admin blueprint)
-    from portal.admin import recipients as _admin_recipients  # noqa: F401  (adds its pages to the admin blueprint)
-    from portal.admin.views import bp as admin_bp
-    from portal.audit.views import bp as audit_bp
-    from portal.auth.former_views import bp as former_bp
-    from portal.dpo.admin_views import bp as queues_admin_bp
-    from portal.dpo.views import bp as dpo_bp
-    from portal.evidence.report_views import bp as reports_bp
-    from portal.evidence.views import bp as evidence_bp
-    from portal.exports.views import bp as exports_bp
-    from portal.health import bp as health_bp
-    from portal.jobs.views import bp as jobs_bp
-    from portal.me.access import bp as access_bp
-    from portal.me.browse import bp as browse_bp
-    from portal.me.consent_views import bp as consent_bp
-    from portal.me.requests import bp as my_requests_bp
-    from portal.policy.views import bp as policy_bp
-    from portal.recipients.views import bp as recipient_links_bp
-
-    auth_views.register(app)
-    for blueprint in (me_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,
-                      exports_bp, jobs_bp, my_requests_bp, dpo_bp, queues_admin_bp, audit_bp, evidence_bp,
-                      reports_bp, health_bp, former_bp, recipient_links_bp):
-        app.register_blueprint(blueprint)
+    # Each package registers its models (so that the metadata is complete for migrations and
+    # create_all), job handlers, periodic tasks, hooks and pages (docs/architecture.md, "Wiring").
+    for package in (audit, crypto, auth, monitoring, exports, mail, recipients, requests, people, consent, policy,
+                    training, api, me, jobs, admin, dpo, evidence, scim):
+        package.register(app)
+    app.register_blueprint(health.bp)
     errors.install(app)
-    from portal.api import views as api_views
-
-    api_views.register(app)
-    from portal.scim import views as scim_views
-
-    scim_views.register(app)
     i18n.register(app)
-    from portal.jobs import runners as job_runners
-
-    job_runners.init_app(app)
     install_headers(app, _origin(settings.oidc_issuer))
     install_limited_gate(app)
     install_proxy(app, settings.proxy_hops)
@@ -266,7 +228,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "_": gettext, "demo": settings.demo,
                 "dpo_contact": settings.dpo_contact, "transfer_lines": transfers.lines}
 
-    _ = crypto
     return app
 
 

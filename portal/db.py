@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
-from sqlalchemy import CheckConstraint, DateTime, MetaData, String, Table, TypeDecorator, func
+from sqlalchemy import CheckConstraint, DateTime, MetaData, String, Table, TypeDecorator, func, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
@@ -141,6 +142,77 @@ def enum_check(column: str, enum_cls: type[enum.StrEnum], name: str | None = Non
     """A CHECK constraint that keeps a StrEnum column to its values."""
     values = ", ".join(f"'{member.value}'" for member in enum_cls)
     return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
+
+
+# -- one statement, each dialect's SQL (docs/architecture.md, "Dialects") --------------------------
+
+def _session() -> Any:
+    from portal.extensions import db
+
+    return db.session
+
+
+def upsert(table: Any, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], index_elements: Sequence[Any],
+           set_: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None, *,
+           returning: Sequence[Any] = (), connection: Any = None) -> Any:
+    """``INSERT ... ON CONFLICT (index_elements) DO UPDATE SET set_`` (``DO NOTHING`` without
+    ``set_``), the same SQL on SQLite and PostgreSQL, run in the session (or on ``connection``);
+    returns the result. ``table`` is a table or a mapped class; ``rows`` one row (its values in the
+    statement, for ``returning``) or a list of rows (executemany: no Python work per row here).
+    ``set_`` may be a function of the statement's ``excluded`` (the row that was refused)."""
+    executor = _session() if connection is None else connection
+    dialect = executor.dialect if connection is not None else executor.get_bind().dialect
+    statement: Any = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
+    if isinstance(rows, Mapping):
+        statement = statement.values(**rows)
+    if set_ is None:
+        statement = statement.on_conflict_do_nothing(index_elements=index_elements)
+    else:
+        changes = set_(statement.excluded) if callable(set_) else set_
+        statement = statement.on_conflict_do_update(index_elements=index_elements, set_=changes)
+    if returning:
+        statement = statement.returning(*returning)
+    if isinstance(rows, Mapping):
+        return executor.execute(statement)
+    return executor.execute(statement, rows)
+
+
+def write_lock(table: Any) -> bool:
+    """SQLite has no row locks, only one writer: take the database's write lock now, by a write
+    to ``table`` that changes nothing, so that what the transaction reads next stays as it is until
+    it commits (a concurrent writer waits). False elsewhere (PostgreSQL locks rows instead)."""
+    session = _session()
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    first = next(iter(table.primary_key.columns))
+    session.execute(update(table).where(first.is_(None)).values({first.name: None})
+                    .execution_options(synchronize_session=False))
+    return True
+
+
+def serialised(lock: int | str, *, wait: str | None = None, sqlite_table: Any = None) -> bool:
+    """Take ``lock`` until the current transaction ends, so that the transactions that take it run
+    one after the other. Returns whether a lock was taken.
+
+    PostgreSQL: ``pg_advisory_xact_lock`` on ``lock`` (a number as it is, a name through
+    ``hashtext``); with ``wait`` (``'5s'``) the wait for it is bounded, as ``lock_timeout`` for this
+    statement only, and a lock not had in time raises ``OperationalError`` with SQLSTATE 55P03.
+    SQLite has one writer and no other lock: with ``sqlite_table``, its write lock is taken at once
+    (:func:`write_lock`); without, nothing is taken here and the transaction's first write takes it."""
+    session = _session()
+    if session.get_bind().dialect.name != "postgresql":
+        return write_lock(sqlite_table) if sqlite_table is not None else False
+    previous = None
+    if wait is not None:
+        previous = session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+        session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
+    if isinstance(lock, int):
+        session.execute(text(f"SELECT pg_advisory_xact_lock({lock:d})"))
+    else:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": lock})
+    if wait is not None:
+        session.execute(text("SELECT set_config('lock_timeout', :was, true)"), {"was": previous})
+    return True
 
 
 def scrub_deleted(engine: Any, tables: list[str], *, attempts: int = 20, pause: float = 0.25) -> str:

@@ -24,7 +24,7 @@ from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from sqlalchemy import LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base, UTCDateTime, utcnow
+from portal.db import Base, UTCDateTime, upsert, utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
 
@@ -79,13 +79,8 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         sealed = nonce + self._aead.encrypt(nonce, self.serializer.encode(session), row_id.encode())
         values = {"id": row_id, "data": sealed, "expires_at": utcnow() + session_lifetime}
         with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-            statement = insert(WebSession).values(**values)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=[WebSession.id], set_={"data": sealed, "expires_at": values["expires_at"]}))
+            upsert(WebSession, values, [WebSession.id], set_={"data": sealed, "expires_at": values["expires_at"]},
+                   connection=conn)
 
     def _delete_expired_sessions(self) -> None:
         purge_expired_sessions()

@@ -29,13 +29,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from portal.audit.models import TreeHead
 from portal.audit.tree import log_size
 from portal.config import Settings, current_settings, decode_key
 from portal.crypto.keys import SealError, derive_key, seal, unseal, write_once
-from portal.db import utcnow
+from portal.db import serialised, utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
 
@@ -239,8 +239,7 @@ def make_head_if_due(now: datetime | None = None, interval: timedelta | None = N
     :data:`HEAD_INTERVAL`) old: a full one (:func:`make_head`) when this process made none for
     :data:`FULL_CHECK_INTERVAL`, else one from the latest head."""
     interval = HEAD_INTERVAL if interval is None else interval
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text(f"SELECT pg_advisory_xact_lock({_HEAD_LOCK})"))  # one head maker at a time
+    serialised(_HEAD_LOCK)  # one head maker at a time
     now = now or utcnow()
     last = latest_head()
     size = log_size()

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from portal.audit.models import AuditEntry
-from portal.db import Busy, new_id, utcnow
+from portal.db import Busy, new_id, serialised, utcnow
 from portal.extensions import db
 
 TAG = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]+$")
@@ -31,6 +31,7 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 LOCK_WAIT = "15s"  # how long an audited write waits for another's append lock (PostgreSQL)
+APPEND_LOCK = 7244891  # the append lock's key (pg_advisory_xact_lock); the head and tree locks are next to it
 
 
 class AuditBusy(Busy):
@@ -107,21 +108,15 @@ def hold_append_lock() -> bool:
     """On PostgreSQL, take the audit log's append lock until the transaction ends (False on SQLite,
     whose single writer serialises already). Another log whose order must be its commit order, and
     whose writers append audit entries anyway, takes it too: one lock, one order, no deadlock."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return False
     # Wait for the lock at most LOCK_WAIT, then fail clearly: a transaction stopped while holding
     # it (a process paused in the middle of a write) must not hold up every audited write for ever.
-    previous = db.session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
-    db.session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": LOCK_WAIT})
     try:
-        db.session.execute(text("SELECT pg_advisory_xact_lock(7244891)"))
+        return serialised(APPEND_LOCK, wait=LOCK_WAIT)
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise AuditBusy(f"the audit log stayed locked by another transaction for {LOCK_WAIT}; nothing was "
                             "recorded or changed: try again") from None
         raise
-    db.session.execute(text("SELECT set_config('lock_timeout', :was, true)"), {"was": previous})
-    return True
 
 
 def record(tag: str, *, actor: Actor, subject_id: str | None = None,

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, func, or_, select
 
 from portal.audit import merkle
 from portal.audit.models import AuditEntry, TreeNode
+from portal.db import serialised, upsert
 from portal.extensions import db
 
 SYNC_BATCH = 10_000
@@ -55,9 +54,7 @@ def _leaf_hashes(first_index: int, last_index: int) -> list[bytes]:
 def _insert_nodes(nodes: list[dict[str, object]]) -> None:
     if not nodes:
         return
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.session.execute(insert(TreeNode).on_conflict_do_nothing(index_elements=["level", "idx"]), nodes)
+    upsert(TreeNode, nodes, ["level", "idx"])
 
 
 def sync_nodes(upto: int | None = None) -> int:
@@ -65,8 +62,7 @@ def sync_nodes(upto: int | None = None) -> int:
     the caller commits. Returns the number of nodes added. Racing callers store the same values,
     and the second insert of a node is ignored."""
     target = log_size() if upto is None else upto
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text(f"SELECT pg_advisory_xact_lock({_SYNC_LOCK})"))
+    serialised(_SYNC_LOCK)
     done = synced_size()
     if target <= done + 1:
         return 0

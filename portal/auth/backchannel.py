@@ -37,7 +37,7 @@ from sqlalchemy import delete, select
 from portal.audit.services import Actor, record
 from portal.auth import services
 from portal.auth.models import AuthSession, LogoutTokenSeen, SsoIdentity
-from portal.db import utcnow
+from portal.db import upsert, utcnow
 from portal.extensions import db
 from portal.jobs.runners import periodic
 
@@ -126,13 +126,7 @@ def take_once(issuer: str, token: LogoutToken) -> bool:
     """Note the token's ``jti``; False when it was taken before (here or in another process)."""
     values = {"digest": hashlib.sha256(f"{issuer}\n{token.jti}".encode()).hexdigest(),
               "expires_at": token.issued_at + MAX_AGE + 2 * LEEWAY}
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = (insert(LogoutTokenSeen).values(**values).on_conflict_do_nothing(index_elements=["digest"])
-                 .returning(LogoutTokenSeen.digest))
-    return db.session.execute(statement).scalar() is not None
+    return upsert(LogoutTokenSeen, values, ["digest"], returning=[LogoutTokenSeen.digest]).scalar() is not None
 
 
 def end_sessions(issuer: str, token: LogoutToken) -> int:

@@ -32,6 +32,7 @@ from portal.people.models import Employee
 
 from .models import Export, ExportDownload, ExportState
 from .package import PackageWriter, Scope
+from .signals import export_delivered, export_failed, export_finished
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,7 @@ def _give_up(job: Job, reason: str) -> None:
         return
     export.state = ExportState.FAILED
     export.error = reason
-    if export.request_id:
-        from portal.requests import services as requests
-        from portal.requests.models import DataRequest, RequestState
-
-        linked = db.session.get(DataRequest, export.request_id)
-        if linked is not None and linked.state == RequestState.FULFILLING:
-            requests.fail(linked, reason)
+    export_failed.send(export, reason=reason)
     record("exports:export:fail", actor=Actor.system(), subject_id=export.subject_id,
            targets={"export": export.id, "job": job.id}, details={"attempts": job.attempts})
 
@@ -227,24 +222,11 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.completed_at = now
     export.expires_at = now + timedelta(days=current_settings().export_days)
     export.error = None
-    from portal.requests import services as requests
-    from portal.requests.models import DataRequest, RequestState
-    from portal.requests.statements import COPY_READY
-
-    linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
-    request: DataRequest | None = None
-    if linked is not None:
-        request = linked
-        if linked.state == RequestState.FULFILLING:
-            requests.complete(linked, result={"export": export_id, **written.counts},
-                              outcome=statement(COPY_READY, days=current_settings().export_days))
-    elif export.origin != "shell":  # a shell copy is recorded once it is delivered (record_shell_delivery)
-        request = requests.record_self_service_access(subject_id, subject.jurisdiction,
-                                                      actor=Actor("employee", subject_id),
-                                                      details={"export": export_id})
-        export.request_id = request.id
+    # The access request it fulfils is completed, or one is recorded (portal.requests.on_exports).
+    export_finished.send(export, subject=subject, counts=written.counts, days=current_settings().export_days)
+    request_id = export.request_id
     record("exports:export:complete", actor=Actor.system(), subject_id=subject_id,
-           targets={"export": export_id, "job": ctx.job_id, **({"request": request.id} if request else {})},
+           targets={"export": export_id, "job": ctx.job_id, **({"request": request_id} if request_id else {})},
            details={"sha256": written.sha256, "files": len(written.files), **{
                f"count_{k}": v for k, v in written.counts.items()}})
     return {"export_id": export_id, "files": len(written.files)}
@@ -255,15 +237,13 @@ def record_shell_delivery(export: Export) -> None:
     to the employee's data, recorded as a completed access request and in their access log. A run
     that failed to deliver records none of it. The caller commits."""
     from portal.monitoring.access import record_access
-    from portal.requests import services as requests
 
     subject = db.session.get(Employee, export.subject_id)
     assert subject is not None  # noqa: S101 - the export's own subject
-    request = requests.record_self_service_access(subject.id, subject.jurisdiction, actor=Actor.system(),
-                                                  details={"export": export.id})
-    export.request_id = request.id
+    export_delivered.send(export, subject=subject)  # recorded as an access request (portal.requests.on_exports)
+    assert export.request_id is not None  # noqa: S101 - the requests domain is registered with the app
     record_access(subject.id, accessor_id=None, accessor_role="system", action="exported",
-                  purpose=statement(SHELL_COPY), case_ref=request.id[:12])
+                  purpose=statement(SHELL_COPY), case_ref=export.request_id[:12])
 
 
 # -- download -------------------------------------------------------------------------------------

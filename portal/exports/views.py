@@ -13,7 +13,6 @@ from portal.config import current_settings
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
-from portal.requests.models import DataRequest
 from portal.security import open_to_former, owned_or_404, signed_in
 
 from . import services as exports
@@ -71,8 +70,7 @@ def create() -> Response | tuple[str, int]:
 @signed_in
 def detail(export_id: str) -> str:
     export = owned_or_404(Export, export_id)
-    erased_by = db.session.get(DataRequest, export.erased_by_request_id) if export.erased_by_request_id else None
-    return render_template("exports/detail.html", export=export, status=exports.status(export), erased_by=erased_by,
+    return render_template("exports/detail.html", export=export, status=exports.status(export),
                            downloads=exports.downloads_of([export.id])[export.id], button=ButtonForm(),
                            zone=zone_of(current_user.timezone), downloadable=exports.is_downloadable(export),
                            names={c.key: c.name for c in exports.categories_available()})

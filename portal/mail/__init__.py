@@ -34,3 +34,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     if target is None and not settings.demo:
         log.warning("PORTAL_SMTP_URL is not set: e-mail is written to %s instead of being sent",
                     settings.outbox_dir)
+
+
+def register(app: Flask) -> None:
+    """The ``mail.send`` job and the outbox purge (docs/architecture.md, "Wiring"); Flask-Mail is
+    configured earlier, by :func:`init_app`."""
+    from . import services  # noqa: F401  (the mail.send job handler, the periodic purge)

@@ -20,10 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
+from portal.db import upsert
 from portal.extensions import db
 from portal.monitoring.models import ActivityDaily, ActivityHourly, ActivityTarget
 
@@ -140,13 +139,8 @@ def _add_to(model: Any, rows: list[dict[str, Any]], counters: Iterable[str]) -> 
     if not rows:
         return
     table = model.__table__
-    maker = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = maker(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.name for c in table.primary_key.columns],
-        set_={name: table.c[name] + statement.excluded[name] for name in counters},
-    )
-    db.session.execute(statement, rows)
+    upsert(table, rows, [c.name for c in table.primary_key.columns],
+           set_=lambda new: {name: table.c[name] + new[name] for name in counters})
 
 
 # --- reading -------------------------------------------------------------------------------------

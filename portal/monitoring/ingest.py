@@ -24,8 +24,6 @@ from urllib.parse import urlsplit
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import String, bindparam, case, event, func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
 from portal.audit.services import Actor, record
@@ -33,7 +31,7 @@ from portal.consent.models import Purpose
 from portal.consent.services import has_consent
 from portal.consent.services import latest as latest_consent
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
-from portal.db import new_id, utcnow
+from portal.db import new_id, upsert, utcnow
 from portal.extensions import db
 from portal.monitoring import partitions
 from portal.monitoring.aggregates import APP, SITE, ActivityTally, zone_of
@@ -386,19 +384,15 @@ def bump_stats(subject_id: str, category: str, count: int, first: datetime, last
     """Add ``count`` items collected between ``first`` and ``last`` to the subject's category totals,
     in one statement (``INSERT ... ON CONFLICT DO UPDATE``, the same SQL on SQLite and PostgreSQL)."""
     table = SubjectCategoryStats.__table__
-    maker = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = maker(table).values(subject_id=subject_id, category=category, item_count=count, first_at=first,
-                                    last_at=last)
-    new = statement.excluded
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=[table.c.subject_id, table.c.category],
-        set_={
-            "item_count": table.c.item_count + new.item_count,
-            "first_at": case((table.c.first_at.is_(None) | (table.c.first_at > new.first_at), new.first_at),
-                             else_=table.c.first_at),
-            "last_at": case((table.c.last_at.is_(None) | (table.c.last_at < new.last_at), new.last_at),
-                            else_=table.c.last_at),
-        }))
+    upsert(table, {"subject_id": subject_id, "category": category, "item_count": count, "first_at": first,
+                   "last_at": last},
+           [table.c.subject_id, table.c.category], set_=lambda new: {
+               "item_count": table.c.item_count + new.item_count,
+               "first_at": case((table.c.first_at.is_(None) | (table.c.first_at > new.first_at), new.first_at),
+                                else_=table.c.first_at),
+               "last_at": case((table.c.last_at.is_(None) | (table.c.last_at < new.last_at), new.last_at),
+                               else_=table.c.last_at),
+           })
 
 
 EVENT_COLUMNS = ("subject_id", "source_event_id", "category", "kind", "occurred_at", "app_bidx", "site_bidx",

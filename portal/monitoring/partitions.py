@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from portal.db import Busy
+from portal.db import Busy, serialised
 from portal.extensions import db
 
 # The tables partitioned by subject (LIST on subject_id), in the order they are made and dropped.
@@ -99,7 +99,7 @@ def ensure(subject_ids: Iterable[str], tables: Sequence[str] = TABLES) -> None:
             if name in present:
                 continue
             # One maker at a time per partition: a second transaction then finds it made.
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+            serialised(name)
             state = conn.execute(text(
                 "SELECT i.inhdetachpending FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
                 "WHERE c.oid = to_regclass(:name)"), {"name": name}).first()

@@ -21,6 +21,8 @@ from sqlalchemy import delete, func, select
 
 from portal.audit.services import Actor, record
 from portal.db import scrub_deleted
+from portal.exports.models import Export, ExportState
+from portal.exports.services import artifact_path
 from portal.extensions import db
 from portal.i18n.statements import statement
 from portal.jobs import services as jobs
@@ -373,9 +375,6 @@ def _discard_exports(subject_id: str, request_id: str) -> None:
     categories too) it may hold what was just erased, so it is removed, like an expired one. One
     still being made is cancelled (its job finds it so and keeps nothing), and an access request
     it was fulfilling fails, for its DPO to make again or to close."""
-    from portal.exports.models import Export, ExportState
-    from portal.exports.services import artifact_path
-
     reason = "Cancelled: data was erased while this copy was being prepared."
     for export in db.session.scalars(select(Export).where(
             Export.subject_id == subject_id,

@@ -113,6 +113,12 @@ class RoutingRule(Base):
     __table_args__ = (UniqueConstraint("jurisdiction", "request_type", name="one_rule_per_key"),)
 
 
+def reference_of(request_id: str) -> str:
+    """The short reference people quote for the request ``request_id`` (``R-`` and its first
+    eight characters, upper case)."""
+    return f"R-{request_id[:8].upper()}"
+
+
 class DataRequest(Base):
     __tablename__ = "data_requests"
 
@@ -185,7 +191,7 @@ class DataRequest(Base):
     @property
     def reference(self) -> str:
         """A short reference people can quote."""
-        return f"R-{self.id[:8].upper()}"
+        return reference_of(self.id)
 
     @property
     def outcome(self) -> str | None:

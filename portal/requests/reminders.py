@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from portal.audit.services import Actor, record
-from portal.db import utcnow
+from portal.db import utcnow, write_lock
 from portal.extensions import db
 from portal.jobs.runners import periodic
 
@@ -64,21 +64,15 @@ def _sent_for(request: DataRequest, due: date) -> dict[str, Any]:
     return sent
 
 
-def _lock_for_sqlite() -> None:
-    """SQLite has no row locks: take the database's write lock now, before reading, so that a
-    concurrent run waits for this one's commit and then sees what it recorded."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(DataRequest).where(DataRequest.id.is_(None)).values(reminded=None)
-                           .execution_options(synchronize_session=False))
-
-
 def remind(today: date | None = None) -> int:
     """Queue the reminders due ``today`` (default: today, UTC) and record them; the caller commits.
     Returns how many e-mails were queued."""
     from portal.mail.services import notify
 
     today = today or utcnow().date()
-    _lock_for_sqlite()
+    # SQLite has no row locks: its write lock is taken before reading, so that a concurrent run
+    # waits for this one's commit and then sees what it recorded (PostgreSQL: the rows, below).
+    write_lock(DataRequest.__table__)
     due = func.coalesce(DataRequest.extended_due_on, DataRequest.due_on)
     query = (select(DataRequest)
              .where(DataRequest.state.in_([s.value for s in OPEN_STATES]),

@@ -21,6 +21,7 @@ from portal.audit.services import Actor, record
 from portal.consent import services as consent
 from portal.consent.models import OBJECTION_PURPOSES, ProcessingPurpose, Purpose, Suppression
 from portal.db import new_id, utcnow
+from portal.exports.services import request_export
 from portal.extensions import db
 from portal.i18n.statements import render, statement
 from portal.jurisdictions import KINDS, Ground, regime_for
@@ -723,8 +724,6 @@ def _dispatch_fulfilment(request: DataRequest) -> None:
     subject = db.session.get(Employee, request.subject_id)
     assert subject is not None  # noqa: S101 - the foreign key cascades
     if fulfilment == "export":
-        from portal.exports.services import request_export
-
         export = request_export(subject, actor=Actor.system(), origin="request", request_id=request.id)
         request.job_id = export.job_id
     elif fulfilment == "erasure-job":

@@ -101,7 +101,7 @@ def test_a_batch_sent_while_an_erasure_drops_the_persons_tables_is_answered_busy
                                                 "occurred_at": "2026-11-30T10:00:00Z", "application": "Slack"}]})
     assert answer.status_code == 503, answer.get_data(as_text=True)
     assert answer.mimetype == "application/problem+json" and answer.headers["Retry-After"] == "30"
-    assert answer.json["type"].endswith("#problem-busy")
+    assert answer.json is not None and answer.json["type"].endswith("#problem-busy")
     with app.app_context():
         assert db.session.execute(text("SELECT count(*) FROM activity_events WHERE subject_id = :s"),
                                   {"s": subject_id}).scalar() == 0  # the detached table is no longer read

@@ -67,10 +67,10 @@ from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
-from portal.exports.report import export_locale, format_time
 from portal.extensions import db
 from portal.i18n import wording
 from portal.jurisdictions import KINDS, REGIMES, Cpra, RequestType, all_ground_codes, kind, regime_for, regime_named
+from portal.pdf.text import document_locale, format_time
 from portal.people.services import JURISDICTION
 from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
@@ -406,7 +406,7 @@ def _jurisdiction_text(report: MetricsReport) -> str:
 def to_pdf(report: MetricsReport) -> bytes:
     """The report as a PDF: the facts, the §7102(a) table, the denials by legal basis, days to
     respond and timeliness, and the definitions."""
-    with export_locale():
+    with document_locale():
         w = ReportWriter()
         w.title(_("Privacy request metrics"),
                 _("Data-subject requests received from %(start)s to %(end)s: the figures that 11 CCR §7102(a) asks "

@@ -1,31 +1,30 @@
 """request.pdf: the evidence pack's facts for people, made from request.json's facts alone (so the
 two cannot say different things).
 
-Built with the toolkit of the deletion certificate and the export report (fonts that fall back to
-Helvetica, escaped text, the "page N of M" footer), in the app's default locale.
+Built with the PDF toolkit (:mod:`portal.pdf`) in the certificate style (fonts that fall back to
+Helvetica, escaped text, grid tables, the "page N of M" footer), in the language of the request's
+regime.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import CondPageBreak, Paragraph, Spacer
 
-from portal.exports.report import _canvas_maker, _shorten, export_locale, format_size
-from portal.i18n import html_lang, regime_language
-from portal.i18n.statements import render
+from portal.i18n import regime_language
+from portal.i18n.statements import render as statement_text
 from portal.jurisdictions import KINDS
-from portal.requests.certificate import MARGIN, _table, _Text
+from portal.pdf.layout import Text, grid_table
+from portal.pdf.page import FRAME_WIDTH, render
+from portal.pdf.text import document_locale, format_instant, format_size
 from portal.requests.services import STAFF_STATE_LABELS
 from portal.training.wording import model_words, removal_words
 
-WIDTH = A4[0] - 2 * MARGIN
 # Every value of request.json in words (no internal key reaches a reader): kinds and states as
 # staff read them elsewhere, timeline entries, roles and export states.
 TYPE_NAMES = {k.value: k.report_label for k in KINDS}
@@ -46,15 +45,11 @@ CHANNEL_NAMES = {"self_service": _l("Self-service in the portal"), "portal": _l(
                  "verified": _l("Former employee's verified channel")}
 
 
-def _when(value: str | None) -> str:
-    return value.replace("T", " ").replace("Z", " UTC") if value else "—"
-
-
 class _Pdf:
     def __init__(self, facts: Mapping[str, Any], names: Mapping[str, str]) -> None:
         self.facts = facts
         self.names = names
-        self.t = _Text()
+        self.t = Text()
         self.story: list[Any] = []
 
     def cell(self, value: object, *, bold: bool = False) -> Paragraph:
@@ -70,12 +65,12 @@ class _Pdf:
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> None:
         body = [[self.cell(h, bold=True) for h in header]]
         body += [[c if isinstance(c, Paragraph) else self.cell(c) for c in row] for row in rows]
-        self.story.append(_table(body, list(widths)))
+        self.story.append(grid_table(body, list(widths)))
 
     def facts_table(self, rows: Sequence[tuple[str, Any]]) -> None:
         body = [[self.cell(label, bold=True), value if isinstance(value, Paragraph) else self.cell(value)]
                 for label, value in rows]
-        self.story.append(_table(body, [48 * mm, WIDTH - 48 * mm], header=False))
+        self.story.append(grid_table(body, [48 * mm, FRAME_WIDTH - 48 * mm], header=False))
 
     def category(self, key: str) -> str:
         return self.names.get(key, key)
@@ -117,8 +112,8 @@ class _Pdf:
                              j=f["subject"]["jurisdiction"])),
             (_("Regime"), f["regime"] or "—"),
             (_("State"), _named(STATE_NAMES, f["state"])),
-            (_("Received"), _when(f["received_at"])),
-            (_("Completed"), _when(f["completed_at"])),
+            (_("Received"), format_instant(f["received_at"])),
+            (_("Completed"), format_instant(f["completed_at"])),
             (_("Due"), deadline["due_on"] or "—"),
             (_("Extended to"), deadline["extended_due_on"] or "—"),
             (_("Deadline"), deadline["summary"]),  # it starts with the status: met, late, open and overdue, ...
@@ -141,7 +136,8 @@ class _Pdf:
         if deadline.get("extension_reason"):
             self.story.append(Spacer(1, 2 * mm))
             self.story.append(self.t.para(_("Reason given for the extension (%(at)s): %(reason)s",
-                                            at=_when(deadline["extended_at"]), reason=deadline["extension_reason"])))
+                                            at=format_instant(deadline["extended_at"]),
+                                            reason=deadline["extension_reason"])))
 
     def timeline(self) -> None:
         self.heading(_("Timeline"))
@@ -149,13 +145,13 @@ class _Pdf:
         for event in self.facts["timeline"]:
             change = (f"{_named(STATE_NAMES, event['from_state']) if event['from_state'] else _('New')} → "
                       f"{_named(STATE_NAMES, event['to_state'])}" if event["to_state"] else "—")
-            rows.append([_when(event["at"]), _named(EVENT_NAMES, event["kind"]), _named(ROLE_NAMES, event["actor_role"]),
-                         change, event["statement"] or ""])
+            rows.append([format_instant(event["at"]), _named(EVENT_NAMES, event["kind"]),
+                         _named(ROLE_NAMES, event["actor_role"]), change, event["statement"] or ""])
         if not rows:
             self.story.append(self.t.para(_("No events were recorded."), self.t.muted))
             return
         self.table([_("Time"), _("Event"), _("By (role)"), _("State"), _("Statement to the requester")], rows,
-                   [30 * mm, 22 * mm, 20 * mm, 46 * mm, WIDTH - 118 * mm])
+                   [30 * mm, 22 * mm, 20 * mm, 46 * mm, FRAME_WIDTH - 118 * mm])
 
     def decisions(self) -> None:
         self.heading(_("Decisions"))
@@ -164,18 +160,18 @@ class _Pdf:
             self.story.append(self.t.para(_("No decision has been taken yet."), self.t.muted))
         else:
             self.table([_("Decision"), _("When"), _("By (role)"), _("Legal basis"), _("Reasons")],
-                       [[_named(DECISIONS, d["decision"]), _when(d["at"]), _named(ROLE_NAMES, d["actor_role"]),
+                       [[_named(DECISIONS, d["decision"]), format_instant(d["at"]), _named(ROLE_NAMES, d["actor_role"]),
                          d["legal_basis_label"], d["reasons"] or ""]
                         for d in decisions],
-                       [20 * mm, 28 * mm, 16 * mm, 55 * mm, WIDTH - 119 * mm])
+                       [20 * mm, 28 * mm, 16 * mm, 55 * mm, FRAME_WIDTH - 119 * mm])
         approvals = self.facts["erasure_approvals"]
         if approvals:
             self.story.append(Spacer(1, 3 * mm))
             self.story.append(self.t.para(_("Erasure approvals (four eyes: two different people)"), self.t.cell_bold))
             self.table([_("Approval"), _("By (role)"), _("When")],
-                       [[str(n), _named(ROLE_NAMES, a["actor_role"]), _when(a["at"])]
+                       [[str(n), _named(ROLE_NAMES, a["actor_role"]), format_instant(a["at"])]
                         for n, a in enumerate(approvals, start=1)],
-                       [25 * mm, 40 * mm, WIDTH - 65 * mm])
+                       [25 * mm, 40 * mm, FRAME_WIDTH - 65 * mm])
 
     def exported(self) -> None:
         exports = self.facts["exports"]
@@ -186,7 +182,7 @@ class _Pdf:
             self.facts_table([
                 (_("Export"), self.code(export["id"])),
                 (_("State"), _named(EXPORT_STATES, export["state"])),
-                (_("Completed"), _when(export["completed_at"])),
+                (_("Completed"), format_instant(export["completed_at"])),
                 (_("Size"), format_size(export["size"]) if export["size"] is not None else "—"),
                 (_("SHA-256 of the archive"), self.code(export["sha256"] or "—")),
             ])
@@ -195,7 +191,7 @@ class _Pdf:
                 self.story.append(Spacer(1, 2 * mm))
                 self.table([_("Category"), _("Items exported")],
                            [[self.category(k), f"{v:,}"] for k, v in sorted(counts.items())],
-                           [WIDTH - 40 * mm, 40 * mm])
+                           [FRAME_WIDTH - 40 * mm, 40 * mm])
             self.story.append(Spacer(1, 3 * mm))
 
     def erased(self) -> None:
@@ -212,7 +208,7 @@ class _Pdf:
         rows.append([self.cell(_("Total"), bold=True), self.cell(f"{deleted:,}", bold=True),
                      self.cell(f"{blocked:,}", bold=True)])
         self.table([_("Category"), _("Items erased"), _("Items blocked (legal hold)")], rows,
-                   [WIDTH - 80 * mm, 35 * mm, 45 * mm])
+                   [FRAME_WIDTH - 80 * mm, 35 * mm, 45 * mm])
         self.story.append(Spacer(1, 2 * mm))
         self.story.append(self.t.para(_("Subject's data key destroyed (crypto-shredding): %(yes)s",
                                         yes=_("yes") if erasure["key_destroyed"] else _("no"))))
@@ -242,7 +238,7 @@ class _Pdf:
                          self.cell("; ".join(model_words(m, marked) for m in item["models"]) or "—"),
                          self.code(" ".join(e[:12] for e in item["audit_entry_ids"]) or "—")])
         self.table([_("Snapshot"), _("Removal"), _("Models trained on it"), _("Audit entries")], rows,
-                   [35 * mm, WIDTH - 125 * mm, 50 * mm, 40 * mm])
+                   [35 * mm, FRAME_WIDTH - 125 * mm, 50 * mm, 40 * mm])
 
     def recipients(self) -> None:
         found = self.facts.get("recipients")
@@ -255,7 +251,7 @@ class _Pdf:
         rows = []
         for item in found:
             if item["outcome"]:
-                answer = f"{answers.get(item['outcome'], item['outcome'])}, {_when(item['confirmed_at'])}"
+                answer = f"{answers.get(item['outcome'], item['outcome'])}, {format_instant(item['confirmed_at'])}"
                 if item.get("details"):
                     answer += " (" + ", ".join(f"{k} {v}" for k, v in sorted(item["details"].items())) + ")"
             elif item["state"] == "escalated":
@@ -263,14 +259,14 @@ class _Pdf:
             else:
                 answer = _("open; due %(due)s", due=item["due"])
             rows.append([item["recipient"], answer, self.code(item["audit_entry"] or "—")])
-        self.table([_("Recipient"), _("Answer"), _("Audit entry")], rows, [45 * mm, WIDTH - 107 * mm, 62 * mm])
+        self.table([_("Recipient"), _("Answer"), _("Audit entry")], rows, [45 * mm, FRAME_WIDTH - 107 * mm, 62 * mm])
 
     def audit(self) -> None:
         audit = self.facts["audit"]
         self.heading(_("Audit log"))
         self.facts_table([
             (_("Signed tree head"), _("%(size)s entries, signed %(at)s", size=audit["tree_size"],
-                                      at=_when(audit["signed_at"]))),
+                                      at=format_instant(audit["signed_at"]))),
             (_("Root hash"), self.code(audit["root_hash"])),
             (_("Key id"), self.code(audit["key_id"])),
             (_("Entries in this pack"), str(audit["entries"])),
@@ -282,21 +278,15 @@ def _outcome(stored: Mapping[str, Any] | None) -> str:
     if not stored:
         return "—"
     if "key" in stored:
-        return render(stored) or "—"
+        return statement_text(stored) or "—"
     return str(stored.get("text") or "—")
 
 
 def write_request_pdf(facts: Mapping[str, Any], out: BinaryIO, *, category_names: Mapping[str, str]) -> None:
     """Write request.pdf for the facts of request.json to ``out``."""
     # For the authority that receives it: in the language of the request's regime.
-    with export_locale(regime_language(facts.get("jurisdiction"))):
+    with document_locale(regime_language(facts.get("jurisdiction"))):
         pdf = _Pdf(facts, category_names)
-        story = pdf.build()
-        footer = pdf.t.plain(_("Evidence pack for request %(id)s", id=facts["request_id"]))
-        buffer = io.BytesIO()
-        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                                bottomMargin=MARGIN + 4 * mm,
-                                title=pdf.t.plain(_("Evidence pack: request %(ref)s", ref=facts["reference"])),
-                                subject=_("Evidence pack"), creator="privacy portal", lang=html_lang())
-        doc.build(story, canvasmaker=_canvas_maker(pdf.t.fonts, _shorten(footer, 110)))
-    out.write(buffer.getvalue())
+        body = render(pdf.build(), pdf.t.fonts, title=_("Evidence pack: request %(ref)s", ref=facts["reference"]),
+                      subject=_("Evidence pack"), footer=_("Evidence pack for request %(id)s", id=facts["request_id"]))
+    out.write(body)

@@ -37,11 +37,11 @@ from flask_babel import gettext as _
 from portal.config import current_settings
 from portal.db import utcnow
 from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
-from portal.exports.report import export_locale, format_time
 from portal.jurisdictions import Controller, regime_for
 from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.models import CategoryKey
 from portal.monitoring.services import register
+from portal.pdf.text import document_locale, format_time
 
 EMPLOYEES = "Employees and former employees whose computers run the activity-capture agent"
 NO_PERIOD = ("No period is set: the portal deletes none of it (an erasure leaves it, as the record of what was "
@@ -240,7 +240,7 @@ def file_name(record: Record, extension: str) -> str:
 
 def to_pdf(record: Record) -> bytes:
     """The record as a PDF: who is responsible, one section per activity, the security measures, notes."""
-    with export_locale():
+    with document_locale():
         w = ReportWriter()
         w.title(_("Record of processing activities"),
                 _("GDPR Art. 30(1): the processing of workplace monitoring data, one activity per category of the "

@@ -16,11 +16,7 @@ from portal.exports.report import (
     TOP_TARGETS,
     consent_label,
     derived_text,
-    export_locale,
-    format_date,
     format_hours,
-    format_size,
-    format_time,
     is_screenshot_image,
     profiling_text,
     scope_categories,
@@ -31,6 +27,7 @@ from portal.i18n import complain_sentence, html_lang, wording
 from portal.jurisdictions import regime_for
 from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.access import role_label
+from portal.pdf.text import document_locale, format_date, format_size, format_time
 
 TEMPLATE = "exports/package_index.html"
 GALLERY_LIMIT = 200  # screenshots shown on the page; the rest are in the folder and in screenshots.csv
@@ -70,7 +67,7 @@ def _file_row(file: PackageFile) -> FileRow:
 def render_index(summary: ExportSummary) -> bytes:
     """index.html for ``summary``, as UTF-8."""
     regime = regime_for(summary.jurisdiction)
-    with export_locale(summary.language):
+    with document_locale(summary.language):
         images = [f for f in summary.files if is_screenshot_image(f)]
         screenshot_list = next((f for f in summary.files if f.path.endswith("screenshots.csv")), None)
         in_scope = set(summary.categories_in_scope)

@@ -1,11 +1,11 @@
-"""Writing one export package: a ZIP streamed into a sealed file, with flat memory.
+"""One export package: which files go into it, their names and contents, and the manifest.
 
-Rows are read in keyset batches and written straight into the archive. Each category's data goes
-out as JSON Lines and as CSV in one pass over the rows: the JSON Lines go into the archive as they
-are made, the CSV into a spool file sealed with a key that exists only in this process's memory,
-copied into the archive afterwards. Nothing personal ever touches the disk unencrypted. A large
-category's events are opened and formatted by worker processes (:mod:`portal.exports.formatting`)
-while this one reads, compresses, hashes and seals; their data key goes to them over a pipe.
+Rows are read in keyset batches and written straight into the archive, a ZIP streamed into a
+sealed file with flat memory (:mod:`portal.exports.streaming`, which knows nothing about what the
+package holds). Each category's data goes out as JSON Lines and as CSV in one pass over the rows.
+A large category's events are opened and formatted by worker processes
+(:mod:`portal.exports.formatting`) while this one reads, compresses, hashes and seals; their data
+key goes to them over a pipe.
 
 Layout (see :data:`COLUMNS` for the columns of each data file)::
 
@@ -22,34 +22,23 @@ Layout (see :data:`COLUMNS` for the columns of each data file)::
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
 import heapq
-import io
 import itertools
 import json
 import logging
-import os
-import queue
-import tempfile
-import threading
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import msgspec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask_babel import force_locale
-from sqlalchemy import Connection, Engine, select, text, tuple_
+from sqlalchemy import Engine, select, text, tuple_
 
 from portal.consent.models import ConsentEvent
 from portal.crypto import keystore
 from portal.crypto.keys import KeyDestroyed, SealError, SubjectCipher, archive_cipher_after_erasure
-from portal.crypto.streams import SealingWriter, open_stream
 from portal.db import UTCDateTime
 from portal.extensions import db
 from portal.i18n import person_language
@@ -68,6 +57,17 @@ from portal.training.services import TrainingUse as LedgerUse
 from portal.training.services import uses_of
 
 from .formatting import EventFormatter, Formatted, FormatterPool, Unsealable, format_batch
+from .streaming import (
+    HashingEntry,
+    Progress,
+    SealedZip,
+    Spool,
+    keyset_rows,
+    prefetch,
+    reading_connection,
+    usable_cores,
+    write_table,
+)
 from .summary import (
     AccessLine,
     CategorySection,
@@ -79,8 +79,6 @@ from .summary import (
 )
 
 BATCH_ROWS = 2_000
-READ_CACHE_KIB = -4096  # SQLite page cache of the bulk read: 4 MiB
-COMPRESS_LEVEL = 1  # deflate's fastest: the data is text and compresses well even so
 # A category with at least this many events is opened and formatted by worker processes (see
 # portal.exports.formatting); below it, starting them would cost more than it saves.
 POOL_MIN_ROWS = 20_000
@@ -106,7 +104,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "time_per_application_and_site": ("kind", "name", "duration_ms", "events"),
     "items_per_category": ("category", "items", "first_at", "last_at"),
 }
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXTRA_FILES = {
     "consent_history": "Every consent you gave or withdrew, oldest first",
@@ -160,168 +157,11 @@ class Scope:
 
 
 @dataclass
-class Progress:
-    total: int
-    done: int = 0
-    report: Callable[[int, int], None] = lambda done, total: None
-
-    def add(self, n: int = 1) -> None:
-        self.done += n
-        self.report(self.done, self.total)
-
-
-@dataclass
 class Written:
     sha256: str
     size: int
     files: list[PackageFile] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-
-
-def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """Run ``batches`` in a thread of its own, ``depth`` items ahead of the consumer, so that
-    reading and decrypting overlap compressing, hashing and sealing (which release the GIL).
-    An error on either side stops both; the producer's error is raised to the consumer."""
-    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in batches:
-                while not stop.is_set():
-                    try:
-                        items.put(("item", item), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put(("end", None))
-        except BaseException as exc:  # handed over to the consumer
-            items.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="export-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                items.get(timeout=0.1)
-        thread.join()
-        close = getattr(batches, "close", None)
-        if close is not None and not thread.is_alive():
-            close()
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def _reading_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection of its own for the bulk read. On SQLite its page cache is kept small while it
-    reads (the portal's connections have a large one for ingestion) and restored after."""
-    with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            kept = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            conn.exec_driver_sql(f"PRAGMA cache_size={READ_CACHE_KIB}")
-        try:
-            yield conn
-        finally:
-            if sqlite:
-                conn.exec_driver_sql(f"PRAGMA cache_size={int(kept or -2000)}")
-
-
-class _HashingEntry:
-    """Counts and hashes what goes into one archive member."""
-
-    def __init__(self, member: IO[bytes]) -> None:
-        self.member = member
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        self.member.write(data)
-        return len(data)
-
-
-class _HashingSink:
-    """Passes the archive's bytes on to the sealing writer, hashing them on the way."""
-
-    def __init__(self, inner: SealingWriter) -> None:
-        self.inner = inner
-        self.hash = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        return self.inner.write(data)
-
-    def tell(self) -> int:
-        return self.inner.tell()
-
-    def seekable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-
-class _TextSink:
-    """Text in, UTF-8 out (what ``csv.writer`` needs, without a buffer of its own)."""
-
-    def __init__(self, out: SealingWriter) -> None:
-        self.out = out
-
-    def write(self, text: str) -> int:
-        self.out.write(text.encode())
-        return len(text)
-
-
-class _Spool:
-    """A temporary file sealed with a key that lives only in this object."""
-
-    def __init__(self, directory: Path) -> None:
-        self._key = AESGCM(AESGCM.generate_key(bit_length=256))
-        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed in read_into
-        self.writer = SealingWriter(self._file, self._key, b"spool")
-        self.text = _TextSink(self.writer)
-
-    def chunks(self) -> Iterator[bytes]:
-        """Close for writing, then yield what was written (verified), and discard the file."""
-        self.writer.close()
-        self._file.seek(0)
-        try:
-            yield from open_stream(self._file, self._key, b"spool")
-        finally:
-            self._file.close()
-
-    def read_into(self, out: _HashingEntry) -> None:
-        for chunk in self.chunks():
-            out.write(chunk)
-
-    def lines(self) -> Iterator[bytes]:
-        pending = b""
-        for chunk in self.chunks():
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            yield from complete
-        if pending:
-            yield pending
 
 
 class PackageWriter:
@@ -391,7 +231,7 @@ class PackageWriter:
                     SubjectCategoryStats.subject_id == self.subject.id,
                     SubjectCategoryStats.category == category)) or 0
             else:
-                with _reading_connection(db.engine) as conn:
+                with reading_connection(db.engine) as conn:
                     for kind in CATEGORY_KINDS[category]:
                         count += conn.execute(select(func.count()).select_from(ActivityEvent).where(
                             *self._event_filter(category), ActivityEvent.kind == kind)).scalar() or 0
@@ -461,8 +301,8 @@ class PackageWriter:
         and hand them back in order; otherwise they are formatted here."""
         with contextlib.ExitStack() as stack:
             pool = self._pool(stack, text_times) if pooled else None
-            conn = stack.enter_context(_reading_connection(engine))
-            streams = [self._kind_rows(conn, first, following, {**params, "kind": kind} if kind else dict(params))
+            conn = stack.enter_context(reading_connection(engine))
+            streams = [keyset_rows(conn, first, following, {**params, "kind": kind} if kind else dict(params))
                        for kind in kinds]
             merged = heapq.merge(*streams) if len(streams) > 1 else streams[0]
             raw_batches = iter(lambda: list(itertools.islice(merged, BATCH_ROWS)), [])
@@ -495,26 +335,11 @@ class PackageWriter:
         if self._data_key is None:
             return None
         try:
-            return stack.enter_context(FormatterPool(self._data_key, self.subject.id, min(POOL_WORKERS, _cores()),
+            return stack.enter_context(FormatterPool(self._data_key, self.subject.id, min(POOL_WORKERS, usable_cores()),
                                                      text_times=text_times))
         except OSError:  # WorkersUnavailable among them
             log.warning("export workers could not be started; formatting in this process", exc_info=True)
             return None
-
-    @staticmethod
-    def _kind_rows(conn: Connection, first: Any, following: Any, params: dict[str, Any]) -> Iterator[Any]:
-        """One kind's rows in (time, id) order, a batch per query; rows compare by (time, id)."""
-        query = first
-        while True:
-            result = conn.execute(query, params)
-            rows = result.cursor.fetchall()  # the driver's own tuples: no processing is needed
-            result.close()
-            conn.rollback()  # no read transaction stays open between batches
-            if not rows:
-                return
-            yield from rows
-            params["after_time"], params["after_id"] = rows[-1][0], rows[-1][1]
-            query = following
 
     def _screenshots(self) -> Iterator[Screenshot]:
         after: tuple[datetime, str] | None = None
@@ -532,46 +357,20 @@ class PackageWriter:
             after = (shots[-1].captured_at, shots[-1].id)
 
     # -- writing ----------------------------------------------------------------------------
-    def _member(self, archive: zipfile.ZipFile, path: str, *, compress: bool = True,
-                large: bool = False) -> tuple[IO[bytes], _HashingEntry]:
-        info = zipfile.ZipInfo(path, date_time=self._stamp)
-        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # what ZipFile.open(name) would set
-        info.external_attr = 0o600 << 16
-        member = archive.open(info, "w", force_zip64=large)
-        return member, _HashingEntry(member)
-
-    def _record(self, path: str, entry: _HashingEntry, description: str, rows: int | None) -> None:
+    def _record(self, path: str, entry: HashingEntry, description: str, rows: int | None) -> None:
         self.files.append(PackageFile(path=path, description=description, rows=rows, size=entry.size,
                                       sha256=entry.hash.hexdigest()))
 
-    def _write_table(self, archive: zipfile.ZipFile, name: str, description: str,
+    def _write_table(self, archive: SealedZip, name: str, description: str,
                      batches: Iterable[Formatted], *, large: bool = False,
                      on_batch: Callable[[Formatted], None] | None = None, folder: str = "data") -> int:
-        """``<folder>/<name>.jsonl`` written batch by batch as they come, ``<folder>/<name>.csv``
-        spooled and then copied in after it."""
+        """``<folder>/<name>.jsonl`` and ``<folder>/<name>.csv``, both recorded for the manifest."""
         columns = COLUMNS[name]
-        spool = _Spool(self.spool_dir)
         jsonl_path, csv_path = f"{folder}/{name}.jsonl", f"{folder}/{name}.csv"
-        member, entry = self._member(archive, jsonl_path, large=large)
-        count = 0
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\r\n").writerow(columns)
-        spool.writer.write(header.getvalue().encode())
-        with member:
-            for batch in batches:
-                if not batch.count:
-                    continue
-                entry.write(batch.jsonl)
-                spool.writer.write(batch.csv)
-                count += batch.count
-                if on_batch is not None:
-                    on_batch(batch)
-        self._record(jsonl_path, entry, f"{description} (JSON Lines: one JSON object per line)", count)
-        member, entry = self._member(archive, csv_path, large=large)
-        with member:
-            spool.read_into(entry)
-        self._record(csv_path, entry, f"{description} (CSV, UTF-8, header row: {', '.join(columns)})", count)
+        count, jsonl, table = write_table(archive, jsonl_path, csv_path, columns, batches, spool_dir=self.spool_dir,
+                                          large=large, on_batch=on_batch)
+        self._record(jsonl_path, jsonl, f"{description} (JSON Lines: one JSON object per line)", count)
+        self._record(csv_path, table, f"{description} (CSV, UTF-8, header row: {', '.join(columns)})", count)
         return count
 
     def _rows(self, name: str, objects: Iterable[dict[str, Any]]) -> list[Formatted]:
@@ -582,16 +381,13 @@ class PackageWriter:
                                           for v in (obj.get(c) for c in columns))) for obj in objects])]
 
     def write(self, out: BinaryIO) -> Written:
-        self._stamp = datetime.now(UTC).timetuple()[:6]
+        stamp = datetime.now(UTC).timetuple()[:6]
         generated_at = datetime.now(UTC)
         register = {c.key: c for c in db.session.scalars(
             select(DataCategory).order_by(DataCategory.sort_order, DataCategory.key))}
         progress = Progress(total=self._total_items(), report=self._progress_cb)
         progress.report(0, progress.total)
-        sealed = self.archive_cipher.stream_writer(out, "export", self.export_id)
-        sink = _HashingSink(sealed)
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED,  # type: ignore[call-overload]
-                             compresslevel=1) as archive:
+        with SealedZip(self.archive_cipher.stream_writer(out, "export", self.export_id), stamp) as archive:
             for category in EVENT_CATEGORIES:
                 if category not in self.scope.categories:
                     continue
@@ -637,12 +433,12 @@ class PackageWriter:
             from portal.exports.index_page import render_index
             from portal.exports.report import write_report
 
-            member, entry = self._member(archive, "report.pdf")
+            member, entry = archive.member("report.pdf")
             with member:
                 write_report(summary, entry)  # type: ignore[arg-type]
             report_file = PackageFile("report.pdf", "The report: what is collected about you, why, and this copy",
                                       None, entry.size, entry.hash.hexdigest())
-            member, entry = self._member(archive, "index.html")
+            member, entry = archive.member("index.html")
             with member:
                 entry.write(render_index(summary))
             index_file = PackageFile("index.html", "Open this in a browser to look through the package offline",
@@ -660,11 +456,10 @@ class PackageWriter:
                 "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.size,
                            **({"rows": f.rows} if f.rows is not None else {})} for f in files],
             }
-            member, entry = self._member(archive, "manifest.json")
+            member, entry = archive.member("manifest.json")
             with member:
                 entry.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
-        sealed.close()
-        return Written(sha256=sink.hash.hexdigest(), size=sealed.tell(), files=files, counts=self.counts)
+        return Written(sha256=archive.sha256, size=archive.size, files=files, counts=self.counts)
 
     def _seen(self, category: str, when: str) -> None:
         # Rows come oldest first: the first seen is the first, each later one the last so far
@@ -673,8 +468,8 @@ class PackageWriter:
             self.firsts[category] = datetime.fromisoformat(when)
         self.last_text[category] = when
 
-    def _write_screenshots(self, archive: zipfile.ZipFile, description: str, progress: Progress) -> int:
-        spool_rows = _Spool(self.spool_dir)
+    def _write_screenshots(self, archive: SealedZip, description: str, progress: Progress) -> int:
+        spool_rows = Spool(self.spool_dir)
         count = 0
         for shot in self._screenshots():
             ext = MEDIA_EXTENSIONS.get(shot.media_type, "bin")
@@ -686,7 +481,7 @@ class PackageWriter:
                 self.unavailable.append({"id": shot.id, "captured_at": iso(shot.captured_at), "reason": str(exc)})
                 progress.add()
                 continue
-            member, entry = self._member(archive, path, compress=False)
+            member, entry = archive.member(path, compress=False)
             with member:
                 entry.write(image)
             shot.reveal_names(self.cipher)

@@ -1,60 +1,32 @@
 """report.pdf: the human-readable part of an export package, made from an ``ExportSummary`` alone.
 
-Everything that comes from the data (names, purposes, file names, ...) is plain text: it is escaped
-before it reaches a reportlab ``Paragraph`` (which parses a mini-markup) and reduced to what the
-font can draw, so that a name such as ``<b>Eve & Co</b>`` prints literally and ``Łukasz`` prints
-either as written (DejaVu Sans, when the system has it) or with ``?`` (Helvetica), never crashes.
-
-The report may be built in a job, outside any request: ``export_locale()`` pins the locale so that
-``gettext`` does not ask the request for one.
+Made with the PDF toolkit (:mod:`portal.pdf`): its fonts, its escaping of every value, its
+styles, tables and "page N of M" footer. Only this report's own layout is here: its sections, its
+charts, and how it words the summary. It may be built in a job, outside any request, so it is
+written inside :func:`portal.pdf.text.document_locale`.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, BinaryIO
-from xml.sax.saxutils import escape
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import BinaryIO
 
-from flask import current_app, has_request_context
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.shapes import Drawing, Group, String
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, StyleSheet1, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen import canvas
-from reportlab.platypus import (
-    CondPageBreak,
-    Flowable,
-    KeepTogether,
-    Paragraph,
-    SimpleDocTemplate,
-    Spacer,
-    Table,
-    TableStyle,
-)
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer
 
-from portal import i18n
 from portal.exports.summary import AccessLine, CategorySection, ConsentLine, ExportSummary, PackageFile, TrainingUse
-from portal.i18n import complain_sentence, html_lang, wording
+from portal.i18n import complain_sentence, wording
 from portal.jurisdictions import regime_for
 from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.access import role_label
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-"""Where DejaVu Sans is looked for; without it the report falls back to Helvetica (Latin-1 only)."""
+from portal.pdf.layout import Writer
+from portal.pdf.page import FRAME_WIDTH, INK, MUTED, render
+from portal.pdf.text import document_locale, format_date, format_size, format_time, shorten
 
 DAILY_LIMIT = 120  # more days than this are drawn per week, more weeks than this per month
 TOP_TARGETS = 10
@@ -62,111 +34,11 @@ MAX_LISTED_IMAGES = 200  # more screenshot images than this are summed up in one
 MAX_NAMED_FILES = 12  # a category with more files names only its data files in its section
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
-INK = colors.HexColor("#1F2933")
-MUTED = colors.HexColor("#52606D")
-ACCENT = colors.HexColor("#1D4E89")
-HEADER_FILL = colors.HexColor("#E4ECF5")
-ZEBRA_FILL = colors.HexColor("#F5F7FA")
-GRID = colors.HexColor("#B8C4D0")
 BAR_FILL = colors.HexColor("#3A6EA5")
-
-PAGE_WIDTH, PAGE_HEIGHT = A4
-MARGIN = 18 * mm
-FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN
 
 
 # ---------------------------------------------------------------------------------------------
-# Locale, fonts, text
-
-
-@contextmanager
-def export_locale(language: str | None = None) -> Iterator[None]:
-    """Write in ``language`` (the reader's: see portal.i18n.person_language) when it is given;
-    else, inside a request, in the reader's language, and outside one in English."""
-    if language is None and has_request_context():
-        yield
-        return
-    with force_locale(language or current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
-        yield
-
-
-@dataclass(frozen=True)
-class _Fonts:
-    regular: str
-    bold: str
-    covers: Callable[[str], bool]  # whether the font can draw this character
-
-
-def _latin1_only(ch: str) -> bool:
-    # Helvetica's standard encoding is WinAnsi (cp1252); anything else would print as a blank.
-    try:
-        ch.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@functools.cache
-def _fonts(directory: Path) -> _Fonts:
-    """DejaVu Sans (registered once per process) if its files are in ``directory``, else Helvetica."""
-    faces = {"DejaVuSans": "DejaVuSans.ttf", "DejaVuSans-Bold": "DejaVuSans-Bold.ttf",
-             "DejaVuSans-Oblique": "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique": "DejaVuSans-BoldOblique.ttf"}
-    if all((directory / file).is_file() for file in faces.values()):
-        try:
-            fonts = {name: TTFont(name, str(directory / file)) for name, file in faces.items()}
-        except Exception:  # a damaged or unreadable font file: Helvetica still works
-            fonts = {}
-        if fonts:
-            for font in fonts.values():
-                pdfmetrics.registerFont(font)
-            pdfmetrics.registerFontFamily("DejaVuSans", normal="DejaVuSans", bold="DejaVuSans-Bold",
-                                          italic="DejaVuSans-Oblique", boldItalic="DejaVuSans-BoldOblique")
-            glyphs = frozenset(fonts["DejaVuSans"].face.charToGlyph)
-            return _Fonts("DejaVuSans", "DejaVuSans-Bold", lambda ch: ord(ch) in glyphs)
-    return _Fonts("Helvetica", "Helvetica-Bold", _latin1_only)
-
-
-def _drawable(text: str, covers: Callable[[str], bool]) -> str:
-    """``text`` with control characters dropped and every character the font lacks replaced:
-    by its letter without accents when that exists (ő -> o), else by '?'."""
-    out = []
-    for ch in str(text):
-        if ch in "\n\t":
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            continue
-        elif covers(ch):
-            out.append(ch)
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-            out.append(base if base and all(covers(c) for c in base) else "?")
-    return "".join(out)
-
-
-def format_time(value: datetime | None) -> str:
-    """``23 November 2026, 14:05 UTC`` in the current language (the house style of
-    docs/architecture.md); a naive value is taken to be UTC already."""
-    if value is None:
-        return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return f"{i18n.format_datetime(value, zone='UTC')} UTC"
-
-
-def format_date(value: date | None) -> str:
-    return "—" if value is None else i18n.format_date(value)
-
-
-def format_size(size: int) -> str:
-    """Bytes in human units (1 kB = 1000 bytes, as file managers show them)."""
-    if size < 1000:
-        return _("%(n)s bytes", n=size)
-    value = size / 1000
-    units = ["kB", "MB", "GB"]
-    while value >= 1000 and units[1:]:
-        value /= 1000
-        units.pop(0)
-    return f"{value:.1f} {units[0]}"
+# The summary in words
 
 
 def format_hours(duration_ms: int) -> str:
@@ -202,98 +74,22 @@ def consent_label(summary: ExportSummary, purpose: str) -> str:
 # The document
 
 
-class _Writer:
-    """Builds the story (the flowables) of one report."""
+class _Report(Writer):
+    """Builds the story of one report."""
 
-    def __init__(self, summary: ExportSummary, fonts: _Fonts) -> None:
+    def __init__(self, summary: ExportSummary) -> None:
         self.summary = summary
-        self.fonts = fonts
-        self.styles = self._styles()
-        self.story: list[Flowable] = []
-
-    # -- text helpers --------------------------------------------------------------------------
-
-    def text(self, value: object) -> str:
-        """Plain text (from the data or a translation) made safe for a Paragraph."""
-        return escape(_drawable(str(value), self.fonts.covers))
-
-    def plain(self, value: object) -> str:
-        """Plain text for the canvas and charts, which do not parse markup."""
-        return _drawable(str(value), self.fonts.covers)
-
-    def para(self, value: object, style: str = "Body") -> Paragraph:
-        return Paragraph(self.text(value), self.styles[style])
-
-    def heading(self, value: str) -> None:
-        """A section heading, never alone at the bottom of a page."""
-        self.story.append(CondPageBreak(45 * mm))
-        self.story.append(Paragraph(self.text(value), self.styles["H1"]))
-
-    def _styles(self) -> StyleSheet1:
-        base = getSampleStyleSheet()
-        regular, bold = self.fonts.regular, self.fonts.bold
-        sheet = StyleSheet1()
-        sheet.add(ParagraphStyle("Body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13,
-                                 textColor=INK, spaceAfter=4))
-        sheet.add(ParagraphStyle("Muted", parent=sheet["Body"], textColor=MUTED, fontSize=8.5, leading=11))
-        sheet.add(ParagraphStyle("Title", parent=base["Title"], fontName=bold, fontSize=19, leading=24,
-                                 textColor=ACCENT, alignment=0, spaceAfter=4))
-        sheet.add(ParagraphStyle("Subtitle", parent=sheet["Body"], fontSize=10.5, leading=14, textColor=MUTED,
-                                 spaceAfter=10))
-        sheet.add(ParagraphStyle("H1", parent=base["Heading1"], fontName=bold, fontSize=14, leading=18,
-                                 textColor=ACCENT, spaceBefore=14, spaceAfter=6))
-        sheet.add(ParagraphStyle("H2", parent=base["Heading2"], fontName=bold, fontSize=11.5, leading=15,
-                                 textColor=INK, spaceBefore=10, spaceAfter=4))
-        sheet.add(ParagraphStyle("Cell", parent=sheet["Body"], fontSize=8.5, leading=10.5, spaceAfter=0))
-        sheet.add(ParagraphStyle("CellRight", parent=sheet["Cell"], alignment=TA_RIGHT))
-        sheet.add(ParagraphStyle("HeadCell", parent=sheet["Cell"], fontName=bold))
-        sheet.add(ParagraphStyle("Bullet", parent=sheet["Body"], leftIndent=10, bulletIndent=0, spaceAfter=2))
-        return sheet
-
-    # -- tables --------------------------------------------------------------------------------
-
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[float],
-              right: Sequence[int] = ()) -> Table:
-        """A table with a repeated header row, a light grid and zebra rows; every cell is plain text."""
-        data: list[list[Any]] = [[self.para(h, "HeadCell") for h in header]]
-        for row in rows:
-            data.append([self.para(v, "CellRight" if i in right else "Cell") for i, v in enumerate(row)])
-        total = sum(widths)
-        table = Table(data, colWidths=[FRAME_WIDTH * w / total for w in widths], repeatRows=1, hAlign="LEFT")
-        commands: list[tuple[Any, ...]] = [
-            ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
-            ("GRID", (0, 0), (-1, -1), 0.4, GRID),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("TOPPADDING", (0, 0), (-1, -1), 3),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        ]
-        commands += [("BACKGROUND", (0, i), (-1, i), ZEBRA_FILL) for i in range(2, len(data), 2)]
-        table.setStyle(TableStyle(commands))
-        return table
-
-    def facts(self, rows: Sequence[tuple[str, object]], label_width: float = 48 * mm) -> Table:
-        """Label/value pairs, labels in bold on the left."""
-        data = [[self.para(label, "HeadCell"), self.para(value, "Cell")] for label, value in rows]
-        table = Table(data, colWidths=[label_width, FRAME_WIDTH - label_width], hAlign="LEFT")
-        table.setStyle(TableStyle([
-            ("BACKGROUND", (0, 0), (0, -1), HEADER_FILL),
-            ("GRID", (0, 0), (-1, -1), 0.4, GRID),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("TOPPADDING", (0, 0), (-1, -1), 3),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        ]))
-        return table
+        super().__init__()
 
     # -- sections ------------------------------------------------------------------------------
 
     def build(self) -> list[Flowable]:
         s = self.summary
-        self.story.append(Paragraph(self.text(_("Your monitoring data: a copy for %(name)s", name=s.subject_name)),
-                                    self.styles["Title"]))
-        self.story.append(self.para(
+        self.title(
+            _("Your monitoring data: a copy for %(name)s", name=s.subject_name),
             _("This report explains the copy of your data that %(controller)s holds about you from workplace "
               "monitoring, which you asked for. The data itself is in the files of this package.",
-              controller=s.controller), "Subtitle"))
+              controller=s.controller))
         self.about()
         self.overview()
         self.charts()
@@ -367,7 +163,7 @@ class _Writer:
         for text in intro:
             self.story.append(self.para(text))
         for title, details in lines:
-            self.story.append(Paragraph(self.text(title), self.styles["Bullet"], bulletText="•"))
+            self.bullets([title])
             for detail in details:
                 self.story.append(self.para(detail))
 
@@ -461,7 +257,7 @@ class _Writer:
         chart.data = [[round(ms / 3_600_000, 2) for _kind, _name, ms, _events in ordered]]
         kinds = {"site": _("site"), "app": _("app")}
         chart.categoryAxis.categoryNames = [
-            self.plain(f"{_shorten(name, 26)} ({kinds.get(kind, kind)})") for kind, name, _ms, _events in ordered]
+            self.plain(f"{shorten(name, 26)} ({kinds.get(kind, kind)})") for kind, name, _ms, _events in ordered]
         chart.groupSpacing = 3
         self._style_bar_axes(chart)
         chart.categoryAxis.labels.boxAnchor = "e"
@@ -611,8 +407,7 @@ class _Writer:
                 "%(n)s screenshot(s) could not be included: their stored file is missing or damaged. They are "
                 "listed under “unavailable” in manifest.json, and below. You can ask the Data Protection Officer "
                 "about them, quoting this copy's reference:", n=len(self.summary.unavailable))))
-            for when, reason in self.summary.unavailable:
-                self.story.append(Paragraph(self.text(f"{when}: {reason}"), self.styles["Bullet"], bulletText="•"))
+            self.bullets([f"{when}: {reason}" for when, reason in self.summary.unavailable])
         self.story.append(Spacer(1, 6))
         self.story.append(Paragraph(self.text(_("How to check this copy")), self.styles["H2"]))
         self.story.append(self.para(_(
@@ -629,7 +424,7 @@ class _Writer:
         intro = (_("Under %(law)s you have these rights about this data:", law=law) if law
                  else _("You have these rights about this data:"))
         self.story.append(self.para(intro))
-        for item in (
+        self.bullets([
             _("to know what is collected about you, why, on what basis, for how long and who receives it "
               "(this copy);"),
             _("to have wrong data corrected, to have your data erased, or its use restricted;"),
@@ -637,8 +432,7 @@ class _Writer:
               "with effect from then on;"),
             _("to receive your data in a common, machine-readable form (the CSV and JSON files in this package);"),
             complain_sentence(regime),
-        ):
-            self.story.append(Paragraph(self.text(item), self.styles["Bullet"], bulletText="•"))
+        ])
         self.story.append(Spacer(1, 4))
         self.story.append(Paragraph(self.text(_("Questions and requests")), self.styles["H2"]))
         if s.dpo_contact:
@@ -696,10 +490,6 @@ def _thousands(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def daily_buckets(daily: Sequence[tuple[date, int]]) -> tuple[str, list[tuple[str, int]]]:
     """Events per day, or per week or month when there are too many days to read: the unit ("day",
     "week" or "month") and (label, count) for every bucket from the first day to the last, empty ones included."""
@@ -729,48 +519,13 @@ def daily_buckets(daily: Sequence[tuple[date, int]]) -> tuple[str, list[tuple[st
     return "month", [(f"{y}-{m:02d}", n) for (y, m), n in months.items()]
 
 
-def _canvas_maker(fonts: _Fonts, footer: str) -> type[canvas.Canvas]:
-    class NumberedCanvas(canvas.Canvas):
-        """Holds the pages back until the end so that each footer can say "page N of M"."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for number, state in enumerate(self._pages, start=1):
-                self.__dict__.update(state)
-                self.setFont(fonts.regular, 7.5)
-                self.setFillColor(MUTED)
-                self.setStrokeColor(GRID)
-                self.setLineWidth(0.4)
-                self.line(MARGIN, 13 * mm, PAGE_WIDTH - MARGIN, 13 * mm)
-                self.drawString(MARGIN, 9 * mm, footer)
-                self.drawRightString(PAGE_WIDTH - MARGIN, 9 * mm, _("page %(n)s of %(total)s", n=number, total=total))
-                super().showPage()
-            super().save()
-
-    return NumberedCanvas
-
-
 def write_report(summary: ExportSummary, out: BinaryIO) -> None:
     """Write report.pdf for ``summary`` to ``out`` (a binary file opened for writing)."""
-    with export_locale(summary.language):
-        fonts = _fonts(FONT_DIR)
-        writer = _Writer(summary, fonts)
-        story = writer.build()
-        title = _("Your monitoring data: a copy for %(name)s", name=summary.subject_name)
-        footer = writer.plain(_("Copy for %(name)s, made %(when)s, reference %(ref)s", name=summary.subject_name,
-                                when=format_time(summary.generated_at), ref=summary.export_id))
-        buffer = io.BytesIO()  # the package's ZIP entry only offers write(); the PDF is small
-        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                                bottomMargin=MARGIN + 4 * mm, title=writer.plain(title),
-                                author=writer.plain(summary.controller), subject=_("Copy of your monitoring data"),
-                                creator="privacy portal", lang=html_lang())
-        doc.build(story, canvasmaker=_canvas_maker(fonts, _shorten(footer, 110)))
-    out.write(buffer.getvalue())
+    with document_locale(summary.language):
+        writer = _Report(summary)
+        pdf = render(writer.build(), writer.fonts,
+                     title=_("Your monitoring data: a copy for %(name)s", name=summary.subject_name),
+                     subject=_("Copy of your monitoring data"), author=summary.controller,
+                     footer=_("Copy for %(name)s, made %(when)s, reference %(ref)s", name=summary.subject_name,
+                              when=format_time(summary.generated_at), ref=summary.export_id))
+    out.write(pdf)

@@ -15,26 +15,24 @@ import hashlib
 import io
 import json
 from typing import Any, BinaryIO
-from xml.sax.saxutils import escape
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Spacer
 from sqlalchemy import select
 
 from portal.audit.services import Actor, record
 from portal.config import current_settings
 from portal.consent.models import Purpose, Suppression
 from portal.db import instant
-from portal.exports.report import FONT_DIR, _drawable, _fonts, export_locale
 from portal.extensions import db
-from portal.i18n import html_lang, person_language, wording
+from portal.i18n import person_language, wording
 from portal.jurisdictions import regime_for
 from portal.monitoring.models import DataCategory
+from portal.pdf.layout import Text, grid_table
+from portal.pdf.page import FRAME_WIDTH, render
+from portal.pdf.text import document_locale, format_instant
 from portal.people.models import Employee
 from portal.training.services import ledger_facts
 from portal.training.wording import model_words, removal_words
@@ -43,12 +41,6 @@ from .models import CARRIED_OUT_STATES, DataRequest, RequestType
 from .statements import hold_basis_wording
 
 FACTS_VERSION = 1
-INK = colors.HexColor("#1F2933")
-MUTED = colors.HexColor("#52606D")
-ACCENT = colors.HexColor("#1D4E89")
-HEADER_FILL = colors.HexColor("#E4ECF5")
-GRID = colors.HexColor("#B8C4D0")
-MARGIN = 18 * mm
 
 
 def is_certifiable(request: DataRequest) -> bool:
@@ -149,50 +141,6 @@ def facts_digest(facts: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(facts).encode("utf-8")).hexdigest()
 
 
-class _Text:
-    """Paragraph styles and text made safe for reportlab (escaped, drawable by the font)."""
-
-    def __init__(self) -> None:
-        self.fonts = _fonts(FONT_DIR)
-        base = getSampleStyleSheet()
-        regular, bold = self.fonts.regular, self.fonts.bold
-        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13,
-                                   textColor=INK)
-        self.muted = ParagraphStyle("muted", parent=self.body, fontSize=8, leading=10.5, textColor=MUTED)
-        self.code = ParagraphStyle("code", parent=self.muted, fontName="Courier", fontSize=7, leading=9)
-        self.title = ParagraphStyle("title", parent=base["Title"], fontName=bold, fontSize=18, leading=22,
-                                    textColor=ACCENT, alignment=0)
-        self.heading = ParagraphStyle("heading", parent=base["Heading2"], fontName=bold, fontSize=11.5, leading=15,
-                                      textColor=ACCENT, spaceBefore=8, spaceAfter=4)
-        self.cell = ParagraphStyle("cell", parent=self.body, fontSize=9, leading=11.5)
-        self.cell_bold = ParagraphStyle("cell-bold", parent=self.cell, fontName=bold)
-
-    def plain(self, text: object) -> str:
-        return _drawable(str(text), self.fonts.covers)
-
-    def para(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
-        return Paragraph(escape(self.plain(text)), style or self.body)
-
-    def ascii(self, text: str, style: ParagraphStyle) -> Paragraph:
-        """Text in a built-in font (Courier): only what cp1252 can draw, the rest as '?'."""
-        safe = "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in text)
-        return Paragraph(escape(safe), style)
-
-
-def _table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
-    table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
-    style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-             ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
-    if header:
-        style.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL))
-    table.setStyle(TableStyle(style))
-    return table
-
-
-def _when(value: str | None) -> str:
-    return value.replace("T", " ").replace("Z", " UTC") if value else "—"
-
-
 def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) -> str:
     """Write the certificate of the completed erasure ``request`` of ``subject`` to ``out``;
     returns its facts digest."""
@@ -202,9 +150,8 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
     digest = facts_digest(facts)
     names = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
     contact = str(current_settings().dpo_contact or "")
-    with export_locale(person_language(subject)):
-        t = _Text()
-        width = A4[0] - 2 * MARGIN
+    with document_locale(person_language(subject)):
+        t = Text()
         story: list[Any] = [
             t.para(_("Deletion certificate"), t.title),
             t.para(_preamble(request)),
@@ -214,11 +161,11 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             [t.para(_("Name"), t.cell_bold), t.para(subject.display_name, t.cell)],
             [t.para(_("Employee number"), t.cell_bold), t.para(subject.employee_number or "—", t.cell)],
             [t.para(_("Request reference"), t.cell_bold), t.para(request.reference, t.cell)],
-            [t.para(_("Received"), t.cell_bold), t.para(_when(facts["received_at"]), t.cell)],
+            [t.para(_("Received"), t.cell_bold), t.para(format_instant(facts["received_at"]), t.cell)],
             [t.para(_("Completed"), t.cell_bold), t.para(
-                _when(facts["completed_at"]) if facts["completed_at"] else
+                format_instant(facts["completed_at"]) if facts["completed_at"] else
                 _("Not yet: erased here on %(date)s; waiting for the recipients below",
-                  date=_when(facts.get("carried_out_at"))), t.cell)],
+                  date=format_instant(facts.get("carried_out_at"))), t.cell)],
         ]
         scope = facts["scope"]
         if scope["categories"]:
@@ -234,7 +181,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             who.append([t.para(_("Ground for the erasure"), t.cell_bold),
                         t.para(f"{ground.citation}: {wording(ground.text)}" if ground.citation else wording(ground.text),
                                t.cell)])
-        story.append(_table(who, [45 * mm, width - 45 * mm], header=False))
+        story.append(grid_table(who, [45 * mm, FRAME_WIDTH - 45 * mm], header=False))
 
         story.append(t.para(_("What was erased"), t.heading))
         rows: list[list[Any]] = [[t.para(_("Category"), t.cell_bold), t.para(_("Items erased"), t.cell_bold),
@@ -247,7 +194,7 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             total_blocked += count["blocked"]
         rows.append([t.para(_("Total"), t.cell_bold), t.para(f"{total_deleted:,}", t.cell_bold),
                      t.para(f"{total_blocked:,}", t.cell_bold)])
-        story.append(_table(rows, [width - 80 * mm, 35 * mm, 45 * mm]))
+        story.append(grid_table(rows, [FRAME_WIDTH - 80 * mm, 35 * mm, 45 * mm]))
         if total_blocked:
             story.append(Spacer(1, 2 * mm))
             hold = (hold_basis_wording(facts.get("hold_basis"))
@@ -277,8 +224,8 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
             for item in facts["recipients"]:
                 answers.append([t.para(item["recipient"], t.cell), t.para(_recipient_answer(item), t.cell),
                                 t.para(item["audit_entry"] or "—", t.cell)])
-            story.append(_table(answers, [45 * mm, width - 45 * mm - 62 * mm, 62 * mm]))
-        story.extend(_ledger_story(t, facts.get("training_ledger") or [], width))
+            story.append(grid_table(answers, [45 * mm, FRAME_WIDTH - 45 * mm - 62 * mm, 62 * mm]))
+        story.extend(_ledger_story(t, facts.get("training_ledger") or []))
 
         story.append(t.para(_("What remains, copy by copy"), t.heading))
         story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "
@@ -338,19 +285,15 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         story.append(Spacer(1, 2 * mm))
         story.append(t.para(f"SHA-256: {digest}", t.cell_bold))
 
-        buffer = io.BytesIO()
-        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                                bottomMargin=MARGIN, title=t.plain(_("Deletion certificate %(ref)s",
-                                                                     ref=request.reference)),
-                                subject=_("Deletion certificate"), creator="privacy portal", lang=html_lang())
-        doc.build(story)
-    out.write(buffer.getvalue())
+        pdf = render(story, t.fonts, title=_("Deletion certificate %(ref)s", ref=request.reference),
+                     subject=_("Deletion certificate"))
+    out.write(pdf)
     return digest
 
 
 # -- the training-set ledger (kept apart: recipients' confirmations have a section of their own) -----------
 
-def _ledger_story(t: _Text, items: list[dict[str, Any]], width: float) -> list[Any]:
+def _ledger_story(t: Text, items: list[dict[str, Any]]) -> list[Any]:
     """The training-set ledger's state for the person: each snapshot that held them, what became of
     it and of each model trained on it, and the audit entries that recorded it."""
     if not items:
@@ -369,12 +312,12 @@ def _ledger_story(t: _Text, items: list[dict[str, Any]], width: float) -> list[A
                      t.para("; ".join(model_words(m, marked) for m in item["models"]) or "—", t.cell)])
         if item["audit_entry_ids"]:
             rows.append([t.para(_("Audit entries"), t.muted), t.ascii(" ".join(item["audit_entry_ids"]), t.code), ""])
-    story.append(_table(rows, [45 * mm, width - 100 * mm, 55 * mm]))
+    story.append(grid_table(rows, [45 * mm, FRAME_WIDTH - 100 * mm, 55 * mm]))
     return story
 
 
 def _recipient_answer(item: dict[str, Any]) -> str:
-    when = _when(item["confirmed_at"])
+    when = format_instant(item["confirmed_at"])
     details = item.get("details") or {}
     if item["outcome"] == "done":
         text = _("Erased, confirmed %(when)s.", when=when)

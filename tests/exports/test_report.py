@@ -12,8 +12,7 @@ import pytest
 from flask import Flask
 from pypdf import PdfReader
 
-from portal.exports import report
-from portal.exports.report import daily_buckets, format_time, write_report
+from portal.exports.report import daily_buckets, write_report
 from portal.exports.summary import (
     AccessLine,
     CategorySection,
@@ -22,6 +21,7 @@ from portal.exports.summary import (
     PackageFile,
     TrainingUse,
 )
+from portal.pdf import fonts
 
 HOSTILE = "<b>Eve & Co</b>"
 SCRIPT = "<script>alert('x')</script>"
@@ -169,7 +169,7 @@ def test_an_empty_package_still_makes_a_report_that_says_so(app: Flask) -> None:
 
 def test_without_dejavu_helvetica_replaces_what_it_cannot_draw(app: Flask, monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
-    monkeypatch.setattr(report, "FONT_DIR", tmp_path)  # no font files there
+    monkeypatch.setattr(fonts, "FONT_DIR", tmp_path)  # no font files there
     with app.app_context():
         text, _reader = pdf_text(sample_summary(name="Łukasz José Őrs 李"))
     # José is Latin-1; Ő loses its accent; Ł and 李 have no Latin-1 form.
@@ -193,15 +193,6 @@ def test_long_histories_are_drawn_per_week_or_month() -> None:
     assert len(buckets) == 33
     unit, buckets = daily_buckets([(start, 2), (start + timedelta(days=2), 3)])
     assert unit == "day" and [n for _l, n in buckets] == [2, 0, 3]
-
-
-def test_times_are_shown_in_utc() -> None:
-    from zoneinfo import ZoneInfo
-
-    madrid = datetime(2026, 7, 1, 16, 5, tzinfo=ZoneInfo("Europe/Madrid"))
-    assert format_time(madrid) == "1 July 2026, 14:05 UTC"
-    assert format_time(datetime(2026, 7, 1, 14, 5)) == "1 July 2026, 14:05 UTC"
-    assert format_time(None) == "—"
 
 
 def test_no_register_key_or_stored_value_is_shown_in_the_report_or_the_index(app: Flask) -> None:

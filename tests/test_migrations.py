@@ -201,7 +201,7 @@ def test_known_english_statements_get_their_keys_and_the_rest_stays_as_stored(mi
 
     db.session.rollback()  # end the reading transaction: PostgreSQL's ALTER TABLE waits for it
     flask_migrate.downgrade(revision="0025_subject_partitions")  # the keyed outcomes get their English back
-    back: dict[str, str] = dict(row.tuple() for row in db.session.execute(sa.text("SELECT id, outcome FROM data_requests")))
+    back: dict[str, str] = dict(db.session.execute(sa.text("SELECT id, outcome FROM data_requests")).tuples().all())
     assert back["a" * 32] == outcomes["a" * 32] and back["c" * 32] == outcomes["c" * 32]
     assert back["d" * 32] == outcomes["d" * 32] and back["e" * 32] == outcomes["e" * 32]
 

@@ -35,6 +35,6 @@ def test_seed_publishes_two_versions_and_is_idempotent(app: Flask) -> None:
         for subject in ids.values():
             assert policy.needs_acknowledgement(subject) == v2, "v1 acknowledged, v2 not: the banner shows"
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PolicyAcknowledgement)) == 4
-        per_subject = dict(row.tuple() for row in db.session.execute(
-            sa.select(AccessRecord.subject_id, sa.func.count()).group_by(AccessRecord.subject_id)))
+        per_subject = dict(db.session.execute(sa.select(AccessRecord.subject_id, sa.func.count())
+                                              .group_by(AccessRecord.subject_id)).tuples().all())
         assert per_subject == {ids["alice@example.com"]: 3, ids["bob@example.com"]: 1}

@@ -130,7 +130,7 @@ def world(app: Flask) -> World:
         recipients.deactivate(recipient, actor=Actor.system())
         db.session.commit()
         run_pending([requests.ERASURE_JOB])
-        states = {RequestState(r.state) for r in db.session.scalars(sa.select(DataRequest))}
+        states = {r.state for r in db.session.scalars(sa.select(DataRequest))}
     assert states == set(RequestState) - {RequestState.APPROVED}  # approval starts fulfilment at once
     return World(app, dana, admin, subjects, made)
 

@@ -280,7 +280,7 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
             name = self.role(request, role)
             received = request.received_at.date()
             today = received + timedelta(days=days)
-            allowed, _ = deadlines.can_extend(request.jurisdiction, RequestType(request.type), received, today,
+            allowed, _ = deadlines.can_extend(request.jurisdiction, request.type, received, today,
                                               request.extended_due_on is not None)
             verdict = (Refused(rs.NotAllowed) if not self.works(request, name)
                        else Refused(rs.IllegalTransition) if not request.is_open
@@ -289,7 +289,7 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
             if verdict is None:
                 request = self.load(request_id)
                 assert new_due == request.extended_due_on == deadlines.extended_due(
-                    request.jurisdiction, RequestType(request.type), received)
+                    request.jurisdiction, request.type, received)
 
         @rule(request_id=requests, role=st.sampled_from(ROLES))
         def approve(self, request_id: str, role: str) -> None:
@@ -359,7 +359,7 @@ def machine(app: Flask, staff: dict[str, str], queues: dict[str, str]) -> type[R
             answer what was asked, retry what failed. Each goes through its rule, oracle and all."""
             for role in steps:
                 request = self.load(request_id)
-                state = RequestState(request.state)
+                state = request.state
                 dpo_role = role if role != "admin" else "queue_dpo"
                 if state == S.RECEIVED:
                     if role == "admin":

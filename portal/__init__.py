@@ -189,12 +189,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.policy import models as _policy  # noqa: F401
     from portal.recipients import delivery as _recipient_jobs  # noqa: F401  (job handlers, escalation, hooks)
     from portal.recipients import models as _recipients  # noqa: F401
-    from portal.requests import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
-    from portal.requests import models as _requests  # noqa: F401
-    from portal.requests import notifications as _request_mail  # noqa: F401  (registers the mail context)
-    from portal.requests import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
-    from portal.requests import restrictions as _restrictions  # noqa: F401  (registers the collection block)
-    from portal.requests import retention as _retention  # noqa: F401  (registers the periodic retention run)
+    from portal.rights import erasure as _erasure_jobs  # noqa: F401  (registers the job handler)
+    from portal.rights import models as _requests  # noqa: F401
+    from portal.rights import notifications as _request_mail  # noqa: F401  (registers the mail context)
+    from portal.rights import reminders as _reminders  # noqa: F401  (registers the periodic reminders)
+    from portal.rights import restrictions as _restrictions  # noqa: F401  (registers the collection block)
+    from portal.rights import retention as _retention  # noqa: F401  (registers the periodic retention run)
     from portal.session_store import WebSession as _web_sessions  # noqa: F401  (and the periodic purge)
     from portal.training import models as _training  # noqa: F401
 

@@ -1,6 +1,6 @@
 """Admins edit the DPO queues, their members and the routing rules.
 
-The rules live in :mod:`portal.requests.routing`; these views only read the forms, call one of
+The rules live in :mod:`portal.rights.routing`; these views only read the forms, call one of
 its functions, commit and go back to the page. A refusal rolls back, says why and shows the page
 again with 400.
 """
@@ -21,8 +21,8 @@ from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests.models import Queue, RoutingRule
+from portal.rights import routing
+from portal.rights.models import Queue, RoutingRule
 from portal.security import Permission, refuse_access, requires
 
 from .forms import ConfirmForm, MemberForm, QueueForm, RuleForm

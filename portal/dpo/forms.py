@@ -17,8 +17,8 @@ from portal.exports.forms import CheckboxesField
 from portal.i18n import wording
 from portal.jurisdictions import Ground
 from portal.people.services import EMAIL
-from portal.requests.models import RequestType
-from portal.requests.services import MAX_TEXT
+from portal.rights.models import RequestType
+from portal.rights.services import MAX_TEXT
 
 TEXT = Length(max=MAX_TEXT, message=_l("At most %(max)d characters."))
 

@@ -41,9 +41,9 @@ from portal.monitoring.models import DataCategory
 from portal.people.models import Employee, Role
 from portal.people.services import JURISDICTION, find_by_email
 from portal.recipients import services as recipients
-from portal.requests import deadlines, restrictions, routing
-from portal.requests import services as requests
-from portal.requests.models import (
+from portal.rights import deadlines, restrictions, routing
+from portal.rights import services as rights
+from portal.rights.models import (
     CLOSED_STATES,
     OPEN_STATES,
     Channel,
@@ -76,8 +76,8 @@ PAGE_SIZE = 50
 S = RequestState
 
 # The staff's labels, the same on every page, e-mail and report staff read (services.STAFF_STATE_LABELS).
-STAFF_STATE_LABELS: dict[str, str] = {state.value: label for state, label in requests.STAFF_STATE_LABELS.items()}
-TYPE_NAMES: dict[str, str] = {t.value: label for t, label in requests.STAFF_TYPE_LABELS.items()}
+STAFF_STATE_LABELS: dict[str, str] = {state.value: label for state, label in rights.STAFF_STATE_LABELS.items()}
+TYPE_NAMES: dict[str, str] = {t.value: label for t, label in rights.STAFF_TYPE_LABELS.items()}
 CHANNEL_LABELS: dict[str, Any] = {
     Channel.PORTAL.value: _l("Signed in to the portal through the company's SSO"),
     Channel.VERIFIED.value: _l("Identity: personal e-mail code (a former employee, without SSO: a one-time code "
@@ -108,7 +108,7 @@ def _role() -> str:
 
 def _case_or_404(request_id: str) -> DataRequest:
     case = db.session.get(DataRequest, request_id) if request_id else None
-    if case is None or not requests.may_view(current_user, case):
+    if case is None or not rights.may_view(current_user, case):
         refuse_access("data_requests", request_id, owner_id=case.subject_id if case is not None else None)
     return case
 
@@ -140,7 +140,7 @@ class QueueArgs:
     """The queue's filters as read from the query string: the filter, the values to keep in links,
     and a notice for each value that was not understood (and ignored)."""
 
-    filter: requests.QueueFilter
+    filter: rights.QueueFilter
     values: dict[str, str]
     notices: list[str]
     page: int
@@ -160,7 +160,7 @@ SORTS: dict[str, Callable[[], Any]] = {
 REFERENCE = re.compile(r"^(?:R-?)?([0-9a-f]{4,32})$", re.IGNORECASE)
 
 
-def _search(text: str, flt: requests.QueueFilter, notices: list[str]) -> bool:
+def _search(text: str, flt: rights.QueueFilter, notices: list[str]) -> bool:
     """A reference (R-1A2B3C4D, or its start) or a requester's whole e-mail address. Looking a
     person up by address is audited, since it tells which cases are theirs."""
     if found := REFERENCE.match(text):
@@ -169,7 +169,7 @@ def _search(text: str, flt: requests.QueueFilter, notices: list[str]) -> bool:
     if "@" in text:
         person = find_by_email(text)
         flt.subject_id = person.id if person is not None else "-"
-        record("dpo:queue:search-requester", actor=Actor(requests.role_of(current_user), current_user.id),
+        record("dpo:queue:search-requester", actor=Actor(rights.role_of(current_user), current_user.id),
                subject_id=person.id if person is not None else None, details={"found": person is not None})
         db.session.commit()
         return True
@@ -189,7 +189,7 @@ def _flag(args: Mapping[str, str], name: str, label: str, notices: list[str]) ->
 
 def _queue_args(args: Mapping[str, str], visible_queues: dict[str, str]) -> QueueArgs:
     notices: list[str] = []
-    flt = requests.QueueFilter()
+    flt = rights.QueueFilter()
     values: dict[str, str] = {}
     state = (args.get("state") or "").strip()
     if state == "all":
@@ -249,28 +249,28 @@ def _visible_queues() -> dict[str, str]:
     """The queues this member of staff may filter by: every queue for an admin, one's own for a DPO."""
     query = select(Queue.id, Queue.name).order_by(func.lower(Queue.name))
     if Role.ADMIN not in current_user.role_names:
-        query = query.where(Queue.id.in_(requests.queue_ids_of(current_user) or {""}))
+        query = query.where(Queue.id.in_(rights.queue_ids_of(current_user) or {""}))
     return dict(db.session.execute(query).tuples().all())
 
 
 def _visible_jurisdictions(today: date) -> list[str]:
     """The jurisdictions of the cases this person may see (for the filter's choices)."""
-    seen = requests.queue_query(current_user, requests.QueueFilter(include_closed=True), today=today)
+    seen = rights.queue_query(current_user, rights.QueueFilter(include_closed=True), today=today)
     sub = seen.order_by(None).subquery()
     return sorted(db.session.scalars(select(sub.c.jurisdiction).distinct()))
 
 
 def _queue_counts(today: date) -> dict[str, Any]:
     """Counts over everything this person may see, whatever the filters."""
-    seen = requests.queue_query(current_user, requests.QueueFilter(include_closed=True), today=today)
+    seen = rights.queue_query(current_user, rights.QueueFilter(include_closed=True), today=today)
     sub = seen.order_by(None).subquery()
     per_state = dict(db.session.execute(select(sub.c.state, func.count()).group_by(sub.c.state)).tuples().all())
     return {
         "states": per_state,
         "open": sum(n for s, n in per_state.items() if s in {o.value for o in OPEN_STATES}),
-        "overdue": _count(requests.queue_query(current_user, requests.QueueFilter(overdue=True), today=today)),
-        "due_soon": _count(requests.queue_query(current_user, requests.QueueFilter(due_soon=True), today=today)),
-        "mine": _count(requests.queue_query(current_user, requests.QueueFilter(mine=True), today=today)),
+        "overdue": _count(rights.queue_query(current_user, rights.QueueFilter(overdue=True), today=today)),
+        "due_soon": _count(rights.queue_query(current_user, rights.QueueFilter(due_soon=True), today=today)),
+        "mine": _count(rights.queue_query(current_user, rights.QueueFilter(mine=True), today=today)),
     }
 
 
@@ -291,7 +291,7 @@ def queue() -> str:
     today = _today()
     visible_queues = _visible_queues()
     parsed = _queue_args(request.args, visible_queues)
-    query = requests.queue_query(current_user, parsed.filter, today=today)
+    query = rights.queue_query(current_user, parsed.filter, today=today)
     total = _count(query)
     if parsed.sort != "due" or parsed.descending:
         column = SORTS[parsed.sort]()
@@ -327,7 +327,7 @@ def _requesters_shown(cases: list[DataRequest], page: int) -> dict[str, str]:
     e-mail. Reading it is the only thing this GET writes."""
     if not cases:
         return {}
-    record("dpo:queue:requesters-shown", actor=Actor(requests.role_of(current_user), current_user.id),
+    record("dpo:queue:requesters-shown", actor=Actor(rights.role_of(current_user), current_user.id),
            targets={"requests": [c.id for c in cases]},
            details={"purpose": QUEUE_PURPOSE, "page": page, "shown": len({c.subject_id for c in cases})})
     db.session.commit()
@@ -374,7 +374,7 @@ def _back_to_queue(back: str) -> Response:
 def bulk_assign() -> Response:
     """Give the chosen cases to one DPO: each assignment audited, each refusal too (and said)."""
     back = request.form.get("back", "")
-    chosen = list(dict.fromkeys(request.form.getlist("cases")))[:requests.MAX_BULK]
+    chosen = list(dict.fromkeys(request.form.getlist("cases")))[:rights.MAX_BULK]
     cases = [_case_or_404(request_id) for request_id in chosen]  # any case not theirs: 404, audited
     form = _bulk_form()
     if not form.validate_on_submit():
@@ -387,7 +387,7 @@ def bulk_assign() -> Response:
     if assignee is None:
         flash(_("Nothing was assigned: choose a DPO to give the cases to."), "error")
         return _back_to_queue(back)
-    done = requests.assign_many(current_user, cases, assignee)
+    done = rights.assign_many(current_user, cases, assignee)
     db.session.commit()
     if done.assigned:
         flash(ngettext("%(num)s case is now assigned to %(name)s: %(refs)s.",
@@ -406,7 +406,7 @@ def _overdue_tasks() -> list[recipients.Row]:
     tasks = [t for t in recipients.overdue_tasks() if t.request_id]
     cases = {c.id: c for c in db.session.scalars(select(DataRequest).where(
         DataRequest.id.in_({t.request_id for t in tasks} or {""})))}
-    visible = [t for t in tasks if t.request_id in cases and requests.may_view(current_user, cases[t.request_id])]
+    visible = [t for t in tasks if t.request_id in cases and rights.may_view(current_user, cases[t.request_id])]
     found = recipients.recipient_names(visible)
     return [recipients.Row(t, found[t.recipient_id]) for t in visible]
 
@@ -425,7 +425,7 @@ def _extension(case: DataRequest, today: date) -> Extension:
         return Extension(False, _("this request has no deadline"), None)
     if not case.is_open:
         return Extension(False, _("the request is closed"), None)
-    origin = requests.deadline_origin(case)
+    origin = rights.deadline_origin(case)
     allowed, why = deadlines.can_extend(origin.jurisdiction, RequestType(case.type), origin.received_at.date(), today,
                                         case.extended_due_on is not None)
     if not allowed:
@@ -463,17 +463,17 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
     today = _today()
     subject = db.session.get(Employee, case.subject_id)
     assert subject is not None  # noqa: S101 - the foreign key cascades
-    events = requests.timeline(case, for_requester=False)
-    approvals = requests.approvals_of(case)
-    may_work = requests.may_work(current_user, case)
-    may_approve, approve_why = requests.may_approve(current_user, case)
+    events = rights.timeline(case, for_requester=False)
+    approvals = rights.approvals_of(case)
+    may_work = rights.may_work(current_user, case)
+    may_approve, approve_why = rights.may_approve(current_user, case)
     state = RequestState(case.state)
     assign_form = forms.get("assign") or _blank(AssignForm)
     assign_form.assignee.choices = _assignee_choices(case)  # type: ignore[attr-defined]
     reject_form = forms.get("reject") or _blank(RejectForm)
-    reject_form.set_grounds(requests.refusal_grounds(case))  # type: ignore[attr-defined]
+    reject_form.set_grounds(rights.refusal_grounds(case))  # type: ignore[attr-defined]
     approve_form = forms.get("approve") or _blank(ApproveForm)
-    approve_form.set_erasure_grounds(requests.erasure_grounds(case))  # type: ignore[attr-defined]
+    approve_form.set_erasure_grounds(rights.erasure_grounds(case))  # type: ignore[attr-defined]
     regime = regime_for(case.jurisdiction)
     due = case.effective_due
     names = _names([case.assignee_id, case.decided_by_id, case.extended_by_id, *(e.actor_id for e in events),
@@ -491,7 +491,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         "ask": may_work and state == S.IN_REVIEW,
         "message": may_work and state not in CLOSED_STATES,
         "note": may_work,
-        "reject": may_work and (state, S.REJECTED) in requests.TRANSITIONS,
+        "reject": may_work and (state, S.REJECTED) in rights.TRANSITIONS,
         "extend": may_work and case.is_open and case.due_on is not None,
         "retry": may_work and state == S.FAILED,
         "approve_shown": state == S.IN_REVIEW,
@@ -501,7 +501,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         "dpo/case.html", case=case, subject=subject, details=case.details(), scope=case.scope or {},
         identities=list(db.session.scalars(select(SsoIdentity).where(SsoIdentity.employee_id == subject.id)
                                            .order_by(SsoIdentity.created_at))),
-        holds=requests.active_holds(case.subject_id), approvals=approvals, events=events, names=names,
+        holds=rights.active_holds(case.subject_id), approvals=approvals, events=events, names=names,
         queue=queue_row, categories=categories, can=can, may_work=may_work, may_approve=may_approve,
         approve_why=approve_why, extension=_extension(case, today), today=today, due=due,
         days_left=deadlines.days_left(due, today) if due else None, repeats=repeats, reference_of=reference_of,
@@ -511,7 +511,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
         erasure_ground=regime.erasure_ground(case.erasure_ground),
         reject_form=reject_form, regime=regime, rule=regime.rule(case.type), timers=_timers(case, events),
         extend_form=forms.get("extend") or _blank(ExtendForm), restriction=restriction,
-        objection_labels=requests.STAFF_OBJECTION_LABELS, recipient_rows=recipients.rows_of_request(case.id),
+        objection_labels=rights.STAFF_OBJECTION_LABELS, recipient_rows=recipients.rows_of_request(case.id),
     ), status
 
 
@@ -530,10 +530,10 @@ def _act(case: DataRequest, form: FlaskForm, form_key: str, step: Callable[[], s
         return _case_page(case, 400, **{form_key: form})
     try:
         message = step()
-    except requests.RequestError as error:
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
-        conflict = isinstance(error, requests.AlreadyClaimed | requests.IllegalTransition)
+        conflict = isinstance(error, rights.AlreadyClaimed | rights.IllegalTransition)
         return _case_page(case, 409 if conflict else 400, **{form_key: form})
     db.session.commit()
     flash(message, "success")
@@ -546,7 +546,7 @@ def claim(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
 
     def step() -> str:
-        requests.claim(case, current_user)
+        rights.claim(case, current_user)
         return _("You have taken this case.")
 
     return _act(case, ButtonForm(), "button", step)
@@ -562,8 +562,8 @@ def assign(request_id: str) -> Response | tuple[str, int]:
     def step() -> str:
         assignee = db.session.get(Employee, form.assignee.data)
         if assignee is None:
-            raise requests.RequestError(_("A case can only be given to a DPO of its queue."))
-        requests.assign(case, current_user, assignee)
+            raise rights.RequestError(_("A case can only be given to a DPO of its queue."))
+        rights.assign(case, current_user, assignee)
         return _("The case is now assigned to %(name)s.", name=assignee.display_name)
 
     return _act(case, form, "assign", step)
@@ -575,7 +575,7 @@ def review(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
 
     def step() -> str:
-        requests.start_review(case, current_user)
+        rights.start_review(case, current_user)
         return _("The case is in review.")
 
     return _act(case, ButtonForm(), "button", step)
@@ -588,7 +588,7 @@ def ask(request_id: str) -> Response | tuple[str, int]:
     form = AskForm()
 
     def step() -> str:
-        requests.ask_requester(case, current_user, form.message.data or "")
+        rights.ask_requester(case, current_user, form.message.data or "")
         return _("Your question was sent; the case waits for the requester's answer.")
 
     return _act(case, form, "ask", step)
@@ -601,7 +601,7 @@ def message(request_id: str) -> Response | tuple[str, int]:
     form = MessageForm()
 
     def step() -> str:
-        requests.message_requester(case, current_user, form.message.data or "")
+        rights.message_requester(case, current_user, form.message.data or "")
         return _("Your message was sent to the requester.")
 
     return _act(case, form, "message", step)
@@ -614,7 +614,7 @@ def note(request_id: str) -> Response | tuple[str, int]:
     form = NoteForm()
 
     def step() -> str:
-        requests.add_note(case, current_user, form.note.data or "")
+        rights.add_note(case, current_user, form.note.data or "")
         return _("Your internal note was added.")
 
     return _act(case, form, "note", step)
@@ -626,10 +626,10 @@ def note(request_id: str) -> Response | tuple[str, int]:
 def approve(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
     form = ApproveForm()
-    form.set_erasure_grounds(requests.erasure_grounds(case))
+    form.set_erasure_grounds(rights.erasure_grounds(case))
 
     def step() -> str:
-        if requests.approve(case, current_user, form.note.data or "", form.erasure_ground.data or None):
+        if rights.approve(case, current_user, form.note.data or "", form.erasure_ground.data or None):
             return _("The request is approved and is being carried out.")
         return _("Your approval is recorded. A second approval, by another person, is needed before the erasure "
                  "starts.")
@@ -642,10 +642,10 @@ def approve(request_id: str) -> Response | tuple[str, int]:
 def reject(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
     form = RejectForm()
-    form.set_grounds(requests.refusal_grounds(case))
+    form.set_grounds(rights.refusal_grounds(case))
 
     def step() -> str:
-        requests.reject(case, current_user, form.legal_basis.data or "", form.reasons.data or "")
+        rights.reject(case, current_user, form.legal_basis.data or "", form.reasons.data or "")
         return _("The request is refused; the requester has been told why.")
 
     return _act(case, form, "reject", step)
@@ -658,7 +658,7 @@ def extend(request_id: str) -> Response | tuple[str, int]:
     form = ExtendForm()
 
     def step() -> str:
-        new_due = requests.extend(case, current_user, form.reason.data or "")
+        new_due = rights.extend(case, current_user, form.reason.data or "")
         return _("The deadline is extended to %(date)s; the requester has been told why.", date=new_due.isoformat())
 
     return _act(case, form, "extend", step)
@@ -670,7 +670,7 @@ def retry(request_id: str) -> Response | tuple[str, int]:
     case = _case_or_404(request_id)
 
     def step() -> str:
-        requests.retry(case, current_user)
+        rights.retry(case, current_user)
         return _("Fulfilment is being tried again.")
 
     return _act(case, ButtonForm(), "button", step)
@@ -684,7 +684,7 @@ def lift_restriction(request_id: str) -> Response | tuple[str, int]:
     def step() -> str:
         restriction = restrictions.of_request(case.id)
         if restriction is None:
-            raise requests.IllegalTransition(_("This request put no restriction in place."))
+            raise rights.IllegalTransition(_("This request put no restriction in place."))
         restrictions.lift(restriction, current_user)
         return _("The employee is told, and the restriction is lifted.")
 
@@ -703,7 +703,7 @@ def redeliver_task(request_id: str, task_id: str) -> Response | tuple[str, int]:
         try:
             recipients.redeliver(task, current_user, actor=Actor("employee", current_user.id))
         except recipients.RecipientError as error:
-            raise requests.RequestError(str(error)) from None
+            raise rights.RequestError(str(error)) from None
         return _("The task is being sent again.")
 
     return _act(case, ButtonForm(), "button", step)
@@ -808,9 +808,9 @@ def place_hold() -> Response | tuple[str, int]:
         flash(message, "error")
         return _holds_page(form, 400)
     try:
-        requests.place_hold(subject, current_user, categories=form.categories.data or [],
+        rights.place_hold(subject, current_user, categories=form.categories.data or [],
                             matter_reference=form.matter_reference.data or "", reason=form.reason.data or "")
-    except requests.RequestError as error:
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
         return _holds_page(form, 400)
@@ -833,8 +833,8 @@ def lift_hold(hold_id: str) -> Response | tuple[str, int]:
         flash(_("The hold was not lifted: %(errors)s", errors=message), "error")
         return _holds_page(_hold_form(bound=False), 400, lift_error=(hold.id, message))
     try:
-        requests.lift_hold(hold, current_user)
-    except requests.RequestError as error:
+        rights.lift_hold(hold, current_user)
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
         return _holds_page(_hold_form(bound=False), 400)

@@ -72,7 +72,7 @@ from portal.extensions import db
 from portal.i18n import wording
 from portal.jurisdictions import KINDS, REGIMES, Cpra, RequestType, all_ground_codes, kind, regime_for, regime_named
 from portal.people.services import JURISDICTION
-from portal.requests.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
+from portal.rights.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
 MIN_YEAR = 2000
 MAX_YEAR = 2100

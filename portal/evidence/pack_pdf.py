@@ -21,8 +21,8 @@ from portal.exports.report import _canvas_maker, _shorten, export_locale, format
 from portal.i18n import html_lang, regime_language
 from portal.i18n.statements import render
 from portal.jurisdictions import KINDS
-from portal.requests.certificate import MARGIN, _table, _Text
-from portal.requests.services import STAFF_STATE_LABELS
+from portal.rights.certificate import MARGIN, _table, _Text
+from portal.rights.services import STAFF_STATE_LABELS
 from portal.training.wording import model_words, removal_words
 
 WIDTH = A4[0] - 2 * MARGIN

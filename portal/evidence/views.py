@@ -49,8 +49,8 @@ from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
 from portal.ratelimit import SHARED_LINK, limiter
-from portal.requests.models import DataRequest
-from portal.requests.services import may_view
+from portal.rights.models import DataRequest
+from portal.rights.services import may_view
 from portal.security import Permission, permissions_of, public, refuse_access, requires
 
 from . import sharing

@@ -161,12 +161,12 @@ def _give_up(job: Job, reason: str) -> None:
     export.state = ExportState.FAILED
     export.error = reason
     if export.request_id:
-        from portal.requests import services as requests
-        from portal.requests.models import DataRequest, RequestState
+        from portal.rights import services as rights
+        from portal.rights.models import DataRequest, RequestState
 
         linked = db.session.get(DataRequest, export.request_id)
         if linked is not None and linked.state == RequestState.FULFILLING:
-            requests.fail(linked, reason)
+            rights.fail(linked, reason)
     record("exports:export:fail", actor=Actor.system(), subject_id=export.subject_id,
            targets={"export": export.id, "job": job.id}, details={"attempts": job.attempts})
 
@@ -231,19 +231,19 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.completed_at = now
     export.expires_at = now + timedelta(days=settings().export_days)
     export.error = None
-    from portal.requests import services as requests
-    from portal.requests.models import DataRequest, RequestState
-    from portal.requests.statements import COPY_READY
+    from portal.rights import services as rights
+    from portal.rights.models import DataRequest, RequestState
+    from portal.rights.statements import COPY_READY
 
     linked = db.session.get(DataRequest, export.request_id) if export.request_id else None
     request: DataRequest | None = None
     if linked is not None:
         request = linked
         if linked.state == RequestState.FULFILLING:
-            requests.complete(linked, result={"export": export_id, **written.counts},
+            rights.complete(linked, result={"export": export_id, **written.counts},
                               outcome=statement(COPY_READY, days=settings().export_days))
     elif export.origin != "shell":  # a shell copy is recorded once it is delivered (record_shell_delivery)
-        request = requests.record_self_service_access(subject_id, subject.jurisdiction,
+        request = rights.record_self_service_access(subject_id, subject.jurisdiction,
                                                       actor=Actor("employee", subject_id),
                                                       details={"export": export_id})
         export.request_id = request.id
@@ -259,11 +259,11 @@ def record_shell_delivery(export: Export) -> None:
     to the employee's data, recorded as a completed access request and in their access log. A run
     that failed to deliver records none of it. The caller commits."""
     from portal.monitoring.access import record_access
-    from portal.requests import services as requests
+    from portal.rights import services as rights
 
     subject = db.session.get(Employee, export.subject_id)
     assert subject is not None  # noqa: S101 - the export's own subject
-    request = requests.record_self_service_access(subject.id, subject.jurisdiction, actor=Actor.system(),
+    request = rights.record_self_service_access(subject.id, subject.jurisdiction, actor=Actor.system(),
                                                   details={"export": export.id})
     export.request_id = request.id
     record_access(subject.id, accessor_id=None, accessor_role="system", action="exported",

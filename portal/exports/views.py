@@ -12,7 +12,7 @@ from portal.auth.stepup import fresh_sign_in_required
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 from portal.security import open_to_former, owned_or_404, signed_in
 
 from . import services as exports

@@ -1,6 +1,6 @@
 """The employee's request forms: one per type of request, plus the answer and withdraw forms.
 
-Each request form knows which arguments of :func:`portal.requests.services.file_request` it
+Each request form knows which arguments of :func:`portal.rights.services.file_request` it
 fills (:meth:`RequestForm.filing`), so the view stays one call. The forms check what a person can
 get wrong (a missing field, a category that is not in the register, dates the wrong way round, an
 unticked confirmation) and say so next to the field; the service checks the same rules again.
@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from portal.consent.models import OBJECTION_PURPOSES
 from portal.exports.forms import CheckboxesField
-from portal.requests.services import MAX_TEXT, OBJECTION_LABELS
+from portal.rights.services import MAX_TEXT, OBJECTION_LABELS
 
 SCOPE_ALL = "all"
 SCOPE_CHOSEN = "chosen"

@@ -30,10 +30,10 @@ from portal.i18n import ground_wording
 from portal.jurisdictions import KINDS, regime_for
 from portal.monitoring.aggregates import zone_of
 from portal.recipients import services as recipients
-from portal.requests import certificate, deadlines
-from portal.requests import services as requests
-from portal.requests.models import Channel, DataRequest, RequestState, RequestType
-from portal.requests.notifications import long_date, supervisory_authority
+from portal.rights import certificate, deadlines
+from portal.rights import services as rights
+from portal.rights.models import Channel, DataRequest, RequestState, RequestType
+from portal.rights.notifications import long_date, supervisory_authority
 from portal.security import open_to_former, owned_or_404, signed_in
 
 from .request_forms import (
@@ -102,8 +102,8 @@ TRANSITION_TEXT: dict[str, LazyString] = {
 
 @bp.context_processor
 def _labels() -> dict[str, Any]:
-    return {"state_labels": {s.value: label for s, label in requests.STATE_LABELS.items()},
-            "type_labels": {t.value: label for t, label in requests.TYPE_LABELS.items()},
+    return {"state_labels": {s.value: label for s, label in rights.STATE_LABELS.items()},
+            "type_labels": {t.value: label for t, label in rights.TYPE_LABELS.items()},
             "role_labels": ROLES, "event_text": EVENT_TEXT, "transition_text": TRANSITION_TEXT,
             "long_date": long_date}
 
@@ -143,7 +143,7 @@ def _export_id(req: DataRequest) -> str | None:
 @open_to_former
 @signed_in
 def index() -> str:
-    items = requests.requests_of(current_user.id)
+    items = rights.requests_of(current_user.id)
     return render_template("me/requests/index.html", items=items, rights=RIGHTS, zone=zone_of(current_user.timezone),
                            fresh=FRESH_SIGN_IN, self_service=Channel.SELF_SERVICE.value)
 
@@ -172,8 +172,8 @@ def _file(kind: RequestType) -> Response | tuple[str, int]:
     try:
         # A former employee's session was opened by a code to their personal e-mail: the case says so.
         channel = Channel.VERIFIED if g.auth_session.is_limited else Channel.PORTAL
-        filed = requests.file_request(current_user, kind, channel=channel, **form.filing())
-    except requests.RequestError as error:
+        filed = rights.file_request(current_user, kind, channel=channel, **form.filing())
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
         return _form_page(kind, form, 400)
@@ -225,11 +225,11 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
     duplicate = db.session.get(DataRequest, req.duplicate_of_id) if req.duplicate_of_id else None
     return render_template(
         "me/requests/detail.html", req=req, details=req.details(), scope=req.scope or {},
-        timeline=requests.timeline(req, for_requester=True), names=_category_names(),
+        timeline=rights.timeline(req, for_requester=True), names=_category_names(),
         zone=zone_of(current_user.timezone), next_step=NEXT_STEPS.get(req.state, ""),
         days_left=deadlines.days_left(due, _today()) if due is not None and req.is_open else None,
         basis=basis, authority=supervisory_authority(req.jurisdiction), regime=regime_for(req.jurisdiction),
-        objection_labels=requests.OBJECTION_LABELS,
+        objection_labels=rights.OBJECTION_LABELS,
         duplicate=duplicate if duplicate is not None and duplicate.subject_id == req.subject_id else None,
         export_id=_export_id(req), certifiable=certificate.is_certifiable(req),
         answer_form=answer_form or AnswerForm(formdata=None), withdraw_form=withdraw_form or WithdrawForm(formdata=None),
@@ -254,13 +254,13 @@ def answer(request_id: str) -> Response | tuple[str, int]:
         db.session.rollback()
         return _detail_page(req, 400, answer_form=form)
     try:
-        requests.answer(req, current_user, form.message.data or "")
-    except requests.IllegalTransition:
+        rights.answer(req, current_user, form.message.data or "")
+    except rights.IllegalTransition:
         db.session.rollback()
         flash(_("Nothing has been asked of you on this request, so there is nothing to answer; nothing was "
                 "changed."), "error")
         return _detail_page(req, 409, answer_form=form)
-    except requests.RequestError as error:
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
         return _detail_page(req, 400, answer_form=form)
@@ -280,11 +280,11 @@ def withdraw(request_id: str) -> Response | tuple[str, int]:
         db.session.rollback()
         return _detail_page(req, 400, withdraw_form=form)
     try:
-        requests.withdraw(req, current_user)
-    except requests.RequestError as error:
+        rights.withdraw(req, current_user)
+    except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
-        return _detail_page(req, 409 if isinstance(error, requests.IllegalTransition) else 400, withdraw_form=form)
+        return _detail_page(req, 409 if isinstance(error, rights.IllegalTransition) else 400, withdraw_form=form)
     db.session.commit()
     flash(_("Your request %(ref)s is withdrawn. You can make a new one at any time.", ref=req.reference), "success")
     return redirect(url_for("my_requests.detail", request_id=req.id))

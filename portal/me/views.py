@@ -14,8 +14,8 @@ from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.people.pseudonyms import pseudonym as training_pseudonym
-from portal.requests import restrictions
-from portal.requests.services import erasure_results, held_categories, waiting_for_requester
+from portal.rights import restrictions
+from portal.rights.services import erasure_results, held_categories, waiting_for_requester
 from portal.security import owned_or_404, public, signed_in
 
 bp = Blueprint("me", __name__)

@@ -22,10 +22,10 @@ from pypdf import PdfReader
 from portal.extensions import db
 from portal.i18n.statements import statement
 from portal.monitoring import access as access_log
-from portal.requests import services
-from portal.requests import statements as st
-from portal.requests.certificate import write_certificate
-from portal.requests.models import DataRequest, RequestEvent, RequestState
+from portal.rights import services
+from portal.rights import statements as st
+from portal.rights.certificate import write_certificate
+from portal.rights.models import DataRequest, RequestEvent, RequestState
 from tests.conftest import set_idp_user
 from tests.helpers import sign_in
 from tests.i18n.test_languages import app, client, employee_by_email  # noqa: F401  (fixtures)

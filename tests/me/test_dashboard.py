@@ -30,8 +30,8 @@ from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityDaily, ActivityHourly, DataCategory
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import services as rs
-from portal.requests.models import RequestType
+from portal.rights import services as rs
+from portal.rights.models import RequestType
 from portal.training import services as ledger
 from portal.training.models import ModelAction, RemovalAnswer, RemovalCause, SnapshotRemoval, TrainingSnapshot
 from portal.training.services import record_use

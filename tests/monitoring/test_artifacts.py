@@ -20,7 +20,7 @@ from portal.jobs.runners import run_periodic
 from portal.monitoring import artifacts
 from portal.monitoring.artifacts import artifact_dir, remove_orphan_screenshots, screenshot_path
 from portal.monitoring.models import Screenshot
-from tests.requests.support import World, fill, start_world
+from tests.rights.support import World, fill, start_world
 
 OLD = time.time() - 2 * artifacts.ORPHAN_AGE_SECONDS
 

@@ -15,9 +15,9 @@ from flask import Flask
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.people.models import Employee
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, EventKind, RequestEvent, RequestState, RequestType
-from tests.requests.support import World, make_world, manual_jobs
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, EventKind, RequestEvent, RequestState, RequestType
+from tests.rights.support import World, make_world, manual_jobs
 
 ROUNDS = 20
 
@@ -111,7 +111,7 @@ def test_two_approvals_of_an_erasure_given_at_once_approve_it(app: Flask) -> Non
     """Both approvers act at the same moment: one approval is the first, the other the second,
     and the erasure goes on to be carried out (before the row lock, each counted only its own,
     the request stuck in review and both were then refused)."""
-    from portal.requests.models import ErasureApproval
+    from portal.rights.models import ErasureApproval
 
     manual_jobs(app)
     w: World = make_world(app)

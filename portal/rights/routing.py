@@ -1,6 +1,6 @@
 """Keeping the DPO queues, their members and the routing rules (the admin's side of routing).
 
-:func:`portal.requests.services.route` reads the rules; these functions change them. Each checks
+:func:`portal.rights.services.route` reads the rules; these functions change them. Each checks
 its input, refuses with a :class:`RoutingError` before touching the session, and writes an audit
 entry. They never commit: the caller does.
 """

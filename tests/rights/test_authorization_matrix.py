@@ -39,12 +39,12 @@ from portal.extensions import db
 from portal.jobs.runners import EXTENSION
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, ErasureApproval, RequestState, RoutingRule
+from portal.rights import routing
+from portal.rights import services as rights
+from portal.rights.models import DataRequest, ErasureApproval, RequestState, RoutingRule
 from tests.conftest import _stop_job_runner, app_config, set_idp_user
 from tests.helpers import audit_entries, csrf_token, sign_in, snapshot, step_up
-from tests.requests.support import RecordingRunner
+from tests.rights.support import RecordingRunner
 
 REFUSED = "access:object:refused"
 S = RequestState
@@ -243,37 +243,37 @@ class World:
     def request(self, state: str, kind: str = "erasure") -> str:
         """A new request of alice's, brought to ``state`` the way people do it (through the services)."""
         with self.app.app_context():
-            filed = requests.file_request(self.employee("alice"), kind, description="Please.")
+            filed = rights.file_request(self.employee("alice"), kind, description="Please.")
             req = filed.request
             dana = self.employee("dana")
             if state not in ("received", "withdrawn"):
-                requests.claim(req, dana)
+                rights.claim(req, dana)
             if state in ("in review", "awaiting requester", "failed", "completed erasure"):
-                requests.start_review(req, dana)
+                rights.start_review(req, dana)
             if state == "awaiting requester":
-                requests.ask_requester(req, dana, "Which dates?")
+                rights.ask_requester(req, dana, "Which dates?")
             if state in ("failed", "completed erasure"):
-                requests.approve(req, dana, erasure_ground=requests.erasure_grounds(req)[0].code)
-                requests.approve(req, self.employee("admin"))
+                rights.approve(req, dana, erasure_ground=rights.erasure_grounds(req)[0].code)
+                rights.approve(req, self.employee("admin"))
                 assert req.state == S.FULFILLING
             if state == "failed":
-                requests.fail(req, "The store did not answer.")
+                rights.fail(req, "The store did not answer.")
             if state == "completed erasure":
-                requests.complete(req, result={"categories": {"input_events": {"deleted": 12, "blocked": 0}},
+                rights.complete(req, result={"categories": {"input_events": {"deleted": 12, "blocked": 0}},
                                                "key_destroyed": True}, outcome="Erased.")
             if state == "withdrawn":
-                requests.withdraw(req, self.employee("alice"))
+                rights.withdraw(req, self.employee("alice"))
             db.session.commit()
             return req.id
 
     def restricted(self) -> str:
         """A restriction request of alice's, approved by dana: its restriction is in force."""
         with self.app.app_context():
-            req = requests.file_request(self.employee("alice"), "restriction", description="Please.").request
+            req = rights.file_request(self.employee("alice"), "restriction", description="Please.").request
             dana = self.employee("dana")
-            requests.claim(req, dana)
-            requests.start_review(req, dana)
-            requests.approve(req, dana)
+            rights.claim(req, dana)
+            rights.start_review(req, dana)
+            rights.approve(req, dana)
             assert req.state == S.COMPLETED
             db.session.commit()
             return req.id
@@ -289,11 +289,11 @@ class World:
                 categories=["input_events", "app_activity", "screenshots"], uses=[], purpose="Reports",
                 role="processor", delivery="webhook", webhook_url="https://hooks.example.com/portal",
                 actor=Actor.system())
-            req = requests.file_request(self.employee("alice"), "restriction", description="Please.").request
+            req = rights.file_request(self.employee("alice"), "restriction", description="Please.").request
             dana = self.employee("dana")
-            requests.claim(req, dana)
-            requests.start_review(req, dana)
-            requests.approve(req, dana)
+            rights.claim(req, dana)
+            rights.start_review(req, dana)
+            rights.approve(req, dana)
             assert req.state == S.AWAITING_RECIPIENTS
             (task,) = [t for t in recipients.tasks_of_request(req.id) if t.recipient_id == recipient.id]
             task.delivery_state = DeliveryState.DEAD
@@ -327,7 +327,7 @@ class World:
                     link, values["token"] = sharing.share(pack, "cppa", 3, actor=Actor("employee", self.ids["dana"]))
                     values["share"] = link.id
             elif name == "hold":
-                hold = requests.place_hold(self.employee("alice"), self.employee("dana"), categories=[],
+                hold = rights.place_hold(self.employee("alice"), self.employee("dana"), categories=[],
                                            matter_reference=f"M-{unique}", reason="A claim is pending.")
                 values["hold"] = hold.id
             else:

@@ -26,11 +26,11 @@ from portal.jurisdictions import regime_for
 from portal.mail import services as mailer
 from portal.people.models import Employee, Role
 from portal.recipients import services as recipients
-from portal.requests import notifications
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import notifications
+from portal.rights import services as rights
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.mail.conftest import SmtpServer, make_portal, smtp_server  # noqa: F401  (fixtures)
-from tests.requests.support import make_queue, make_staff, manual_jobs, run_pending
+from tests.rights.support import make_queue, make_staff, manual_jobs, run_pending
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "mail"
 REQUESTER_TEMPLATES = ("request_received", "request_info_needed", "request_message", "request_extended",
@@ -63,7 +63,7 @@ def _file(subject_id: str, kind: RequestType, **details: Any) -> DataRequest:
         details.update(wrong="wrong value", correct="right value")
     if kind == RequestType.OBJECTION:
         details.update(grounds="my grounds")
-    return requests.file_request(_employee(subject_id), kind, **details).request
+    return rights.file_request(_employee(subject_id), kind, **details).request
 
 
 @pytest.fixture
@@ -85,51 +85,51 @@ def world(app: Flask) -> World:
 
         def worked(label: str, subject: str, kind: RequestType, **details: Any) -> DataRequest:
             request = _file(subjects[subject], kind, **details)
-            requests.claim(request, staff)
-            requests.start_review(request, staff)
+            rights.claim(request, staff)
+            rights.start_review(request, staff)
             made[label] = request.id
             return request
 
         for kind in RequestType:
             made[f"received-{kind.value}"] = _file(subjects["ES"], kind).id
         opened = _file(subjects["CO"], RequestType.ACCESS)
-        requests.claim(opened, staff)
+        rights.claim(opened, staff)
         made["open"] = opened.id
         worked("in-review", "US-CA", RequestType.RESTRICTION)
         asked = worked("awaiting", "BR", RequestType.PORTABILITY)
-        requests.ask_requester(asked, staff, SECRET_MESSAGE)
+        rights.ask_requester(asked, staff, SECRET_MESSAGE)
         answered = worked("answered", "FR", RequestType.ACCESS)
-        requests.ask_requester(answered, staff, SECRET_MESSAGE)
-        requests.answer(answered, _employee(subjects["FR"]), SECRET_ANSWER)
+        rights.ask_requester(answered, staff, SECRET_MESSAGE)
+        rights.answer(answered, _employee(subjects["FR"]), SECRET_ANSWER)
         extended = worked("extended", "ES", RequestType.ERASURE)
-        requests.extend(extended, staff, "We must consult the AI-training vendor first.")
-        requests.message_requester(extended, staff, SECRET_MESSAGE)
+        rights.extend(extended, staff, "We must consult the AI-training vendor first.")
+        rights.message_requester(extended, staff, SECRET_MESSAGE)
         for jurisdiction in ("ES", "US-CA", "CO", "BR", "FR", "JP"):
             refused = worked(f"rejected-{jurisdiction}", jurisdiction, RequestType.OBJECTION)
             ground = regime_for(jurisdiction).grounds_for(RequestType.OBJECTION)[0]
-            requests.reject(refused, staff, ground.code, "Security monitoring needs it.")
+            rights.reject(refused, staff, ground.code, "Security monitoring needs it.")
         withdrawn = _file(subjects["JP"], RequestType.RECTIFICATION)
-        requests.withdraw(withdrawn, _employee(subjects["JP"]))
+        rights.withdraw(withdrawn, _employee(subjects["JP"]))
         made["withdrawn"] = withdrawn.id
         for kind in (RequestType.RECTIFICATION, RequestType.RESTRICTION):
-            requests.approve(worked(f"completed-{kind.value}", "CO", kind), staff)
-        requests.approve(worked("completed-objection", "US-CA", RequestType.OBJECTION), staff)
-        requests.approve(worked("fulfilling", "BR", RequestType.ACCESS), staff)
+            rights.approve(worked(f"completed-{kind.value}", "CO", kind), staff)
+        rights.approve(worked("completed-objection", "US-CA", RequestType.OBJECTION), staff)
+        rights.approve(worked("fulfilling", "BR", RequestType.ACCESS), staff)
         erasure = worked("completed-erasure", "JP", RequestType.ERASURE)
-        requests.approve(erasure, staff, erasure_ground=requests.erasure_grounds(erasure)[0].code)
-        requests.approve(erasure, _employee(admin))
+        rights.approve(erasure, staff, erasure_ground=rights.erasure_grounds(erasure)[0].code)
+        rights.approve(erasure, _employee(admin))
         failed = worked("failed", "FR", RequestType.ERASURE)
-        requests.approve(failed, staff, erasure_ground=requests.erasure_grounds(failed)[0].code)
-        requests.approve(failed, _employee(admin))
-        requests.fail(failed, "The store did not answer.")
+        rights.approve(failed, staff, erasure_ground=rights.erasure_grounds(failed)[0].code)
+        rights.approve(failed, _employee(admin))
+        rights.fail(failed, "The store did not answer.")
         # A restriction whose recipient has yet to confirm (the recipient then gets no other task).
         recipient, _ = recipients.create_recipient(
             name="AI Research", contact="ai@example.com", categories=["screenshots"], uses=[], purpose="Models",
             role="processor", delivery="pull", webhook_url=None, actor=Actor.system())
-        requests.approve(worked("awaiting-recipients", "ES", RequestType.RESTRICTION), staff)
+        rights.approve(worked("awaiting-recipients", "ES", RequestType.RESTRICTION), staff)
         recipients.deactivate(recipient, actor=Actor.system())
         db.session.commit()
-        run_pending([requests.ERASURE_JOB])
+        run_pending([rights.ERASURE_JOB])
         states = {RequestState(r.state) for r in db.session.scalars(sa.select(DataRequest))}
     assert states == set(RequestState) - {RequestState.APPROVED}  # approval starts fulfilment at once
     return World(app, dana, admin, subjects, made)
@@ -151,8 +151,8 @@ def test_every_template_exists_for_what_the_services_send() -> None:
     import inspect
     import re
 
-    sent = set(re.findall(r'_notify(?:_queue)?\("([a-z0-9_]+)"', inspect.getsource(requests)))
-    from portal.requests import reminders
+    sent = set(re.findall(r'_notify(?:_queue)?\("([a-z0-9_]+)"', inspect.getsource(rights)))
+    from portal.rights import reminders
 
     sent |= set(reminders.TEMPLATES.values())
     assert sent == set(REQUESTER_TEMPLATES) | set(DPO_TEMPLATES)

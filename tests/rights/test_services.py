@@ -1,4 +1,4 @@
-"""The requests domain's services (portal.requests.services), without HTTP: routing, duplicates,
+"""The requests domain's services (portal.rights.services), without HTTP: routing, duplicates,
 the state machine's refusals, who may do what (four eyes for erasure, down to the database),
 rejections, extensions, withdrawal, and fulfilment of each request type (rectification,
 restriction, objection, access through an export job that may fail and be retried)."""
@@ -31,9 +31,9 @@ from portal.jobs.models import Job, JobState
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym
-from portal.requests import deadlines
-from portal.requests import services as rs
-from portal.requests.models import (
+from portal.rights import deadlines
+from portal.rights import services as rs
+from portal.rights.models import (
     Channel,
     DataRequest,
     ErasureApproval,
@@ -48,7 +48,7 @@ from portal.requests.models import (
 )
 from portal.training.services import uses_of
 from tests.helpers import make_employee
-from tests.requests.support import (
+from tests.rights.support import (
     World,
     count,
     fill,

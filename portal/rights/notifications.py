@@ -1,6 +1,6 @@
 """What the request e-mails may say: the template variables for a request, loaded at send time.
 
-:mod:`portal.requests.services` queues ``notify(template, recipient_id=..., refs={"request": id})``;
+:mod:`portal.rights.services` queues ``notify(template, recipient_id=..., refs={"request": id})``;
 the mail job calls :func:`load_request` when it sends, so a message says what the request is *then*
 (its deadline after an extension, its outcome once complete). The values are plain strings and
 flags, already worded for people. Templates: ``templates/mail/request_*.txt`` (to the requester)

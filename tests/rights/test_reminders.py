@@ -22,12 +22,12 @@ from portal.jobs.models import Job
 from portal.jobs.runners import PERIODIC
 from portal.mail.services import SEND_KIND
 from portal.people.models import Employee, Role
-from portal.requests import reminders
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, RequestType
+from portal.rights import reminders
+from portal.rights import services as rights
+from portal.rights.models import DataRequest, RequestType
 from tests.conftest import both_databases
 from tests.helpers import audit_entries, make_employee
-from tests.requests.support import make_queue, make_staff, manual_jobs
+from tests.rights.support import make_queue, make_staff, manual_jobs
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Desk:
             assert subject is not None
             details: dict[str, Any] = {"grounds": "g"} if kind == RequestType.OBJECTION else \
                 {"wrong": "w", "correct": "c"} if kind == RequestType.RECTIFICATION else {}
-            request = requests.file_request(subject, kind, received_at=received_at, **details).request
+            request = rights.file_request(subject, kind, received_at=received_at, **details).request
             db.session.commit()
             assert request.due_on is not None
             return request.id, request.due_on
@@ -122,7 +122,7 @@ def test_the_week_and_the_day_reminders_go_once_each_to_the_queue(desk: Desk) ->
 def test_the_assignee_alone_is_reminded(desk: Desk) -> None:
     request_id, due = desk.file()
     with desk.app.app_context():
-        requests.claim(desk.request(request_id), desk.staff("pat"))
+        rights.claim(desk.request(request_id), desk.staff("pat"))
         db.session.commit()
     assert desk.remind(due - timedelta(days=5)) == 1
     assert desk.sent() == [("dpo_reminder_7", desk.pat, request_id)]
@@ -155,13 +155,13 @@ def test_nothing_for_closed_requests_or_far_deadlines(desk: Desk) -> None:
     far, far_due = desk.file(RequestType.PORTABILITY, received_at=utcnow() + timedelta(days=20))
     with desk.app.app_context():
         dana = desk.staff("dana")
-        requests.withdraw(desk.request(withdrawn), desk.staff("alice"))
+        rights.withdraw(desk.request(withdrawn), desk.staff("alice"))
         for request_id in (refused, corrected):
-            requests.claim(desk.request(request_id), dana)
-            requests.start_review(desk.request(request_id), dana)
-        requests.reject(desk.request(refused), dana, "other", "Explained on the page.")
-        requests.approve(desk.request(corrected), dana)  # a rectification completes at once
-        requests.record_self_service_access(desk.alice, "ES", actor=Actor.system(), details={})
+            rights.claim(desk.request(request_id), dana)
+            rights.start_review(desk.request(request_id), dana)
+        rights.reject(desk.request(refused), dana, "other", "Explained on the page.")
+        rights.approve(desk.request(corrected), dana)  # a rectification completes at once
+        rights.record_self_service_access(desk.alice, "ES", actor=Actor.system(), details={})
         db.session.commit()
     for day in (7, 1, 0, -10):
         assert desk.remind(due - timedelta(days=day)) == 0
@@ -175,12 +175,12 @@ def test_an_extension_starts_the_reminders_again_for_the_new_deadline(desk: Desk
     request_id, due = desk.file(RequestType.ERASURE)
     with desk.app.app_context():
         dana = desk.staff("dana")
-        requests.claim(desk.request(request_id), dana)
-        requests.start_review(desk.request(request_id), dana)
+        rights.claim(desk.request(request_id), dana)
+        rights.start_review(desk.request(request_id), dana)
         db.session.commit()
     assert desk.remind(due - timedelta(days=7)) == 1
     with desk.app.app_context():
-        new_due = requests.extend(desk.request(request_id), desk.staff("dana"), "Waiting for the vendor.",
+        new_due = rights.extend(desk.request(request_id), desk.staff("dana"), "Waiting for the vendor.",
                                   today=due - timedelta(days=6))
         db.session.commit()
     assert desk.remind(due - timedelta(days=6)) == 0

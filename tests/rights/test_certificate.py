@@ -17,8 +17,8 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.people import services as people
 from portal.people.models import Employee
-from portal.requests import certificate, services
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import certificate, services
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.helpers import audit_entries, grant_all_consents
 
 RESULT = {"categories": {"screenshots": {"deleted": 17, "blocked": 5}, "input_events": {"deleted": 1234, "blocked": 0},

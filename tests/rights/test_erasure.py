@@ -1,4 +1,4 @@
-"""The erasure job (portal.requests.erasure): rows and sealed screenshot files deleted per category
+"""The erasure job (portal.rights.erasure): rows and sealed screenshot files deleted per category
 in batches with exact counts, dashboard aggregates rebuilt from what is left, the key destroyed
 once nothing is left (crypto-shredding, shown on a copy of the database file), the AI-training
 suppression, ready exports removed; date ranges and legal holds keep what they must; a worker
@@ -52,13 +52,13 @@ from portal.monitoring.models import (
 )
 from portal.monitoring.services import open_event, open_screenshot
 from portal.people.models import Employee
-from portal.requests import erasure
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, ErasureCount, RequestState, RequestType
+from portal.rights import erasure
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, ErasureCount, RequestState, RequestType
 from portal.training.models import SnapshotMember, SnapshotRemoval
 from tests.conftest import both_databases
 from tests.helpers import make_employee
-from tests.requests.support import (
+from tests.rights.support import (
     World,
     count,
     days_ago,
@@ -367,7 +367,7 @@ def test_a_legal_hold_blocks_its_category_which_is_reported_and_keeps_the_key(wo
     assert "Legal basis: GDPR Art. 17(3)(e)" in (request.outcome or "")
     assert stats_from_rows(world.alice).keys() == {"screenshots"}
 
-    # Once the hold is lifted, a job erases what it kept (tests/requests/test_holds.py has the rest).
+    # Once the hold is lifted, a job erases what it kept (tests/rights/test_holds.py has the rest).
     (hold,) = rs.active_holds(world.alice)
     rs.lift_hold(hold, world["dpo2"])
     db.session.commit()
@@ -685,7 +685,7 @@ def test_an_export_still_being_made_is_cancelled_and_its_access_request_fails_th
 
 
 def test_corrections_sealed_with_the_destroyed_key_go_with_it(world: World) -> None:
-    from portal.requests.models import Rectification
+    from portal.rights.models import Rectification
 
     alice = get(Employee, world.alice)
     fix_id = rs.file_request(alice, RequestType.RECTIFICATION, wrong="Slack at 3 am", correct="Not me").request.id

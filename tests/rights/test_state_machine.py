@@ -41,9 +41,9 @@ from portal.jurisdictions import all_ground_codes
 from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee, Role
-from portal.requests import deadlines
-from portal.requests import services as rs
-from portal.requests.models import (
+from portal.rights import deadlines
+from portal.rights import services as rs
+from portal.rights.models import (
     CLOSED_STATES,
     WITHDRAWABLE_STATES,
     DataRequest,
@@ -57,7 +57,7 @@ from portal.requests.models import (
 )
 from portal.training.models import SnapshotMember
 from tests.helpers import make_employee
-from tests.requests.support import (
+from tests.rights.support import (
     count,
     fill,
     make_queue,

@@ -1,4 +1,4 @@
-"""The retention run (portal.requests.retention): every item past its category's retention period
+"""The retention run (portal.rights.retention): every item past its category's retention period
 is deleted, in batches, with its screenshot file after the rows' commit; fresh items are kept;
 a person under a legal hold keeps what it covers; records of use in AI training that an erasure
 marked "removal required" are kept as evidence; the aggregates are recounted; each run is audited
@@ -29,12 +29,12 @@ from portal.monitoring.artifacts import artifact_dir
 from portal.monitoring.models import ActivityDaily, ActivityEvent, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee, Role
 from portal.people.services import find_by_email
-from portal.requests import retention
-from portal.requests import services as rs
+from portal.rights import retention
+from portal.rights import services as rs
 from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
 from tests.helpers import make_employee, mark_removal, sign_in
-from tests.requests.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
+from tests.rights.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
 
 TAG = "monitoring:retention:run"
 INPUT = ("click", "key_timing", "mouse_move", "scroll")  # the kinds of the input_events category

@@ -14,9 +14,9 @@ from portal.extensions import db
 from portal.mail.services import notify
 from portal.monitoring.ingest import Reason, collection_block
 from portal.people.models import Employee
-from portal.requests import services
-from portal.requests.models import DataRequest, Restriction
-from portal.requests.services import IllegalTransition, NotAllowed, may_work
+from portal.rights import services
+from portal.rights.models import DataRequest, Restriction
+from portal.rights.services import IllegalTransition, NotAllowed, may_work
 
 
 @collection_block

@@ -24,8 +24,8 @@ from portal.jobs.runners import EXTENSION
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
 from portal.people.models import Employee, Role
-from portal.requests.models import DataRequest, Queue, QueueMember, RequestEvent, RoutingRule
-from portal.requests.services import ERASURE_JOB
+from portal.rights.models import DataRequest, Queue, QueueMember, RequestEvent, RoutingRule
+from portal.rights.services import ERASURE_JOB
 from tests.conftest import _stop_job_runner
 from tests.helpers import event, grant_all_consents, make_employee
 from tests.monitoring.support import png

@@ -18,8 +18,8 @@ from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.people.services import find_by_email, find_former_by_personal_email
 from portal.recipients import services as recipient_services
-from portal.requests import services as requests
-from portal.requests.models import (
+from portal.rights import services as rights
+from portal.rights.models import (
     Channel,
     DataRequest,
     ErasureCount,
@@ -31,7 +31,7 @@ from portal.requests.models import (
     RequestType,
     RoutingRule,
 )
-from tests.requests.support import manual_jobs
+from tests.rights.support import manual_jobs
 
 S = RequestState
 
@@ -67,7 +67,7 @@ def test_the_demo_seed_makes_every_type_and_state_once(app: Flask) -> None:
 
         # Routing: each requester's queue, all worked by dana.
         queues = {q.id: q.name for q in db.session.scalars(sa.select(Queue))}
-        assert set(queues.values()) == set(QUEUES) | {requests.DEFAULT_QUEUE}
+        assert set(queues.values()) == set(QUEUES) | {rights.DEFAULT_QUEUE}
         expected = {"ES": "Spain & EU", "US-CA": "California", "CO": "Colombia"}
         assert all(queues[r.queue_id or ""] == expected[r.jurisdiction] for r in filed)
         dana_queues = set(db.session.scalars(sa.select(QueueMember.queue_id)

@@ -32,7 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.jurisdictions import RequestType
-from portal.requests.deadlines import (
+from portal.rights.deadlines import (
     DeadlineError,
     business_days_after,
     can_extend,

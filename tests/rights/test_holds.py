@@ -21,16 +21,16 @@ from portal.jobs.models import Job, JobState
 from portal.mail import services as mailer
 from portal.monitoring.models import Screenshot
 from portal.people.models import Employee
-from portal.requests import erasure
-from portal.requests import services as rs
-from portal.requests.certificate import certificate_facts
-from portal.requests.models import DataRequest, ErasureCount, EventKind, RequestEvent, RequestState
+from portal.rights import erasure
+from portal.rights import services as rs
+from portal.rights.certificate import certificate_facts
+from portal.rights.models import DataRequest, ErasureCount, EventKind, RequestEvent, RequestState
 from portal.training.models import SnapshotRemoval
 from tests.conftest import both_databases
 from tests.helpers import make_employee
-from tests.requests.support import World, count, fill, get, pending_jobs, run_now, start_world, tags_for
-from tests.requests.test_erasure import approved_erasure
-from tests.requests.test_notifications import strict_render
+from tests.rights.support import World, count, fill, get, pending_jobs, run_now, start_world, tags_for
+from tests.rights.test_erasure import approved_erasure
+from tests.rights.test_notifications import strict_render
 
 RESUME = rs.ERASURE_AFTER_HOLD_JOB
 
@@ -104,7 +104,7 @@ def test_the_outcome_gives_the_regimes_legal_basis_and_how_to_complain(
 def _approved_by_admin(w: World, subject_id: str) -> tuple[str, str]:
     """An erasure outside Spain's queue: the default queue's work, approved by two admins' hands
     (the admin and a DPO made a member of the request's queue)."""
-    from portal.requests.models import QueueMember
+    from portal.rights.models import QueueMember
 
     request = rs.file_request(get(Employee, subject_id), "erasure", description="Erase it").request
     db.session.add(QueueMember(queue_id=request.queue_id, employee_id=w.dpo))

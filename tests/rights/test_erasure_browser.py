@@ -34,10 +34,10 @@ from portal.extensions import db
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people import services as people
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.erasure import EVENT_KINDS
-from portal.requests.models import DataRequest, ErasureApproval, RequestState
+from portal.rights import routing
+from portal.rights import services as rights
+from portal.rights.erasure import EVENT_KINDS
+from portal.rights.models import DataRequest, ErasureApproval, RequestState
 from tests.conftest import LiveServer, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import grant_all_consents
@@ -168,7 +168,7 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             with app.app_context():
                 dana = find_by_email("dana@example.com")
                 assert dana is not None
-                queue = requests.route("ES", requests.RequestType.ERASURE)
+                queue = rights.route("ES", rights.RequestType.ERASURE)
                 assert queue.id == filed.queue_id
                 routing.add_member(queue, dana, actor=Actor.system())
                 db.session.commit()

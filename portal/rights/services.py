@@ -777,7 +777,7 @@ def place_restriction(request_id: str, subject_id: str, categories: list[str]) -
 def lift_restriction(restriction: Restriction, *, actor: Actor, now: datetime | None = None,
                      lifted_by_id: str | None = None) -> None:
     """End a restriction of processing (the notice GDPR Art. 18(3) asks for comes first: see
-    ``requests.restrictions.lift``). The AI-training exclusion it made ends with the last
+    ``rights.restrictions.lift``). The AI-training exclusion it made ends with the last
     restriction in force, unless something else keeps the data out: an objection or an erasure
     is left alone, and a withdrawn consent takes its place again."""
     if restriction.lifted_at is not None:

@@ -182,9 +182,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.exports import services as _export_jobs  # noqa: F401  (registers the job handler)
     from portal.jobs import models as _jobs  # noqa: F401
     from portal.mail import services as _mail_jobs  # noqa: F401  (registers the mail.send job handler)
-    from portal.me.views import bp as me_bp
     from portal.monitoring import ingest as _ingest  # noqa: F401
     from portal.monitoring import models as _monitoring  # noqa: F401
+    from portal.monitoring.views.dashboard import bp as me_bp
     from portal.people import models as _people  # noqa: F401
     from portal.policy import models as _policy  # noqa: F401
     from portal.recipients import delivery as _recipient_jobs  # noqa: F401  (job handlers, escalation, hooks)
@@ -219,19 +219,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.former_views import bp as former_bp
+    from portal.consent.views import bp as consent_bp
     from portal.dpo.admin_views import bp as queues_admin_bp
-    from portal.dpo.views import bp as dpo_bp
     from portal.evidence.report_views import bp as reports_bp
     from portal.evidence.views import bp as evidence_bp
     from portal.exports.views import bp as exports_bp
     from portal.health import bp as health_bp
     from portal.jobs.views import bp as jobs_bp
-    from portal.me.access import bp as access_bp
-    from portal.me.browse import bp as browse_bp
-    from portal.me.consent_views import bp as consent_bp
-    from portal.me.requests import bp as my_requests_bp
+    from portal.monitoring.views.access import bp as access_bp
+    from portal.monitoring.views.browse import bp as browse_bp
     from portal.policy.views import bp as policy_bp
     from portal.recipients.views import bp as recipient_links_bp
+    from portal.rights.views.employee import bp as my_requests_bp
+    from portal.rights.views.staff import bp as dpo_bp
 
     auth_views.register(app)
     for blueprint in (me_bp, browse_bp, consent_bp, access_bp, policy_bp, admin_bp,

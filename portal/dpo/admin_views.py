@@ -23,9 +23,8 @@ from portal.people.models import Employee
 from portal.people.services import find_by_email
 from portal.rights import routing
 from portal.rights.models import Queue, RoutingRule
+from portal.rights.views.staff_forms import ConfirmForm, MemberForm, QueueForm, RuleForm
 from portal.security import Permission, refuse_access, requires
-
-from .forms import ConfirmForm, MemberForm, QueueForm, RuleForm
 
 bp = Blueprint("queues_admin", __name__, url_prefix="/admin/queues")
 

@@ -1,7 +1,7 @@
 """Evidence packs on the DPO's case page, and the pages a regulator opens from a shared link.
 
 Staff pages need ``evidence:read`` and a case this member of staff may see by the very rule of the
-case page (:func:`portal.dpo.views._case_or_404`); anything else is 404, audited. A refused form
+case page (:func:`portal.rights.views.staff._case_or_404`); anything else is 404, audited. A refused form
 shows the case page again with 400 and the reason next to the form.
 
 The regulator's pages are public: the link's token is the key. An unknown, expired or revoked link
@@ -44,13 +44,13 @@ from portal.audit.heads import HeadError
 from portal.audit.services import Actor
 from portal.crypto.keys import SealError
 from portal.db import utcnow
-from portal.dpo import views as dpo_views
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
 from portal.ratelimit import SHARED_LINK, limiter
 from portal.rights.models import DataRequest
 from portal.rights.services import may_view
+from portal.rights.views import staff as dpo_views
 from portal.security import Permission, permissions_of, public, refuse_access, requires
 
 from . import sharing

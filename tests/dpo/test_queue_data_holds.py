@@ -13,13 +13,13 @@ import sqlalchemy as sa
 
 from portal.audit.services import Actor
 from portal.db import utcnow
-from portal.dpo.views import PAGE_SIZE, page_numbers
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import AccessRecord
 from portal.people.models import Employee
 from portal.rights import services as requests
 from portal.rights.models import DataRequest, LegalHold, Queue, QueueMember, RoutingRule
+from portal.rights.views.staff import PAGE_SIZE, page_numbers
 from portal.training.services import record_use
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count

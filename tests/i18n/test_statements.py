@@ -226,7 +226,7 @@ def test_the_dpo_forms_refusals_are_in_the_readers_language(app: Flask) -> None:
     from flask_babel import force_locale
     from werkzeug.datastructures import MultiDict
 
-    from portal.dpo.forms import HoldForm, NoteForm
+    from portal.rights.views.staff_forms import HoldForm, NoteForm
 
     with app.test_request_context(), force_locale("es"):
         note = NoteForm(formdata=MultiDict(), meta={"csrf": False})

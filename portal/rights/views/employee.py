@@ -36,7 +36,7 @@ from portal.rights.models import Channel, DataRequest, RequestState, RequestType
 from portal.rights.notifications import long_date, supervisory_authority
 from portal.security import open_to_former, owned_or_404, signed_in
 
-from .request_forms import (
+from .employee_forms import (
     AnswerForm,
     DescriptionForm,
     ErasureForm,

@@ -43,6 +43,7 @@ from portal.people.services import JURISDICTION, find_by_email
 from portal.recipients import services as recipients
 from portal.rights import deadlines, restrictions, routing
 from portal.rights import services as rights
+from portal.rights import summary as subject_data
 from portal.rights.models import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -55,8 +56,7 @@ from portal.rights.models import (
 )
 from portal.security import Permission, refuse_access, requires
 
-from . import summary as subject_data
-from .forms import (
+from .staff_forms import (
     ApproveForm,
     AskForm,
     AssignForm,

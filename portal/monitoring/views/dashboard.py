@@ -9,10 +9,10 @@ from sqlalchemy import select
 from portal.audit.services import Actor, record
 from portal.extensions import db
 from portal.jurisdictions import controller, regime_for
-from portal.me import charts
 from portal.monitoring import services as monitoring
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
+from portal.monitoring.views import charts
 from portal.people.pseudonyms import pseudonym as training_pseudonym
 from portal.rights import restrictions
 from portal.rights.services import erasure_results, held_categories, waiting_for_requester

@@ -1,1 +1,0 @@
-"""The employee's own pages."""

@@ -216,16 +216,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from portal.admin import api_tokens as _admin_api_tokens  # noqa: F401  (adds its pages to the admin blueprint)
     from portal.admin import recipients as _admin_recipients  # noqa: F401  (adds its pages to the admin blueprint)
+    from portal.admin.jobs import bp as jobs_bp
+    from portal.admin.queues import bp as queues_admin_bp
     from portal.admin.views import bp as admin_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.former_views import bp as former_bp
     from portal.consent.views import bp as consent_bp
-    from portal.dpo.admin_views import bp as queues_admin_bp
     from portal.evidence.report_views import bp as reports_bp
     from portal.evidence.views import bp as evidence_bp
     from portal.exports.views import bp as exports_bp
     from portal.health import bp as health_bp
-    from portal.jobs.views import bp as jobs_bp
     from portal.monitoring.views.access import bp as access_bp
     from portal.monitoring.views.browse import bp as browse_bp
     from portal.policy.views import bp as policy_bp

@@ -222,7 +222,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.audit.views import bp as audit_bp
     from portal.auth.former_views import bp as former_bp
     from portal.consent.views import bp as consent_bp
-    from portal.evidence.report_views import bp as reports_bp
     from portal.evidence.views import bp as evidence_bp
     from portal.exports.views import bp as exports_bp
     from portal.health import bp as health_bp
@@ -230,6 +229,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.monitoring.views.browse import bp as browse_bp
     from portal.policy.views import bp as policy_bp
     from portal.recipients.views import bp as recipient_links_bp
+    from portal.reports.views import bp as reports_bp
     from portal.rights.views.employee import bp as my_requests_bp
     from portal.rights.views.staff import bp as dpo_bp
 

@@ -133,7 +133,7 @@ def test_kinds_and_report_columns() -> None:
 
 def test_staff_read_one_set_of_labels() -> None:
     """The case pages, the queue, the staff e-mails and the reports label states and kinds alike."""
-    from portal.evidence import metrics
+    from portal.reports import metrics
     from portal.rights import services
     from portal.rights.views import staff as staff_pages
 

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from flask import Flask
 from pypdf import PdfReader
 
-from portal.evidence import ropa
 from portal.extensions import db
 from portal.monitoring.models import DataCategory
 from portal.people.services import find_by_email
+from portal.reports import ropa
 from tests.conftest import both_databases, set_idp_user
 from tests.helpers import audit_entries, sign_in, snapshot
 

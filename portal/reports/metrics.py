@@ -66,12 +66,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.db import utcnow
-from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.extensions import db
 from portal.i18n import wording
 from portal.jurisdictions import KINDS, REGIMES, Cpra, RequestType, all_ground_codes, kind, regime_for, regime_named
 from portal.people.services import JURISDICTION
+from portal.reports.pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.rights.models import OPEN_STATES, DataRequest, ErasureCount, RequestState
 
 MIN_YEAR = 2000

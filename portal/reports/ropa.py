@@ -35,12 +35,12 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from portal.db import utcnow
-from portal.evidence.report_pdf import ReportWriter, controller_name, dpo_contact, render
 from portal.exports.report import export_locale, format_time
 from portal.jurisdictions import Controller, regime_for
 from portal.jurisdictions.transfers import lines as transfer_lines
 from portal.monitoring.models import CategoryKey
 from portal.monitoring.services import register
+from portal.reports.pdf import ReportWriter, controller_name, dpo_contact, render
 
 EMPLOYEES = "Employees and former employees whose computers run the activity-capture agent"
 NO_PERIOD = ("No period is set: the portal deletes none of it (an erasure leaves it, as the record of what was "

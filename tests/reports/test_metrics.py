@@ -43,10 +43,10 @@ from pypdf import PdfReader
 
 from portal.audit.models import AuditEntry
 from portal.db import new_id
-from portal.evidence import metrics
 from portal.extensions import db
 from portal.jurisdictions import Cpra
 from portal.people.services import find_by_email
+from portal.reports import metrics
 from portal.rights.models import DataRequest, ErasureCount
 from tests.conftest import both_databases, set_idp_user
 from tests.helpers import audit_entries, make_employee, sign_in, snapshot

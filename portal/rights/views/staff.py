@@ -44,6 +44,7 @@ from portal.recipients import services as recipients
 from portal.rights import deadlines, restrictions, routing
 from portal.rights import services as rights
 from portal.rights import summary as subject_data
+from portal.rights.cases import case_or_404
 from portal.rights.models import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -107,10 +108,8 @@ def _role() -> str:
 
 
 def _case_or_404(request_id: str) -> DataRequest:
-    case = db.session.get(DataRequest, request_id) if request_id else None
-    if case is None or not rights.may_view(current_user, case):
-        refuse_access("data_requests", request_id, owner_id=case.subject_id if case is not None else None)
-    return case
+    """The case as the signed-in member of staff may view it (:func:`portal.rights.cases.case_or_404`)."""
+    return case_or_404(current_user, request_id)
 
 
 def _names(ids: Iterable[str | None]) -> dict[str, str]:

@@ -82,8 +82,8 @@ def erase(env: dict[str, str]) -> None:
     from portal.monitoring.models import ActivityEvent, Screenshot
     from portal.people.models import Employee
     from portal.people.services import find_by_email
-    from portal.requests import services as rs
-    from portal.requests.models import DataRequest, RequestType
+    from portal.rights import services as rs
+    from portal.rights.models import DataRequest, RequestType
 
     class Held:  # jobs wait for this script, which runs the erasure itself and times it
         def dispatch(self, job_id: str, delay: float = 0) -> None:

@@ -207,7 +207,7 @@ from portal import create_app
 from portal.demo.seed import generate
 from portal.extensions import db
 from portal.people.services import find_by_email
-from portal.requests.models import Queue, QueueMember
+from portal.rights.models import Queue, QueueMember
 app = create_app()
 with app.app_context():
     for n in range({EMPLOYEES}):

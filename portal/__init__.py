@@ -117,7 +117,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         auth,
         consent,
         crypto,
-        dpo,
         errors,
         evidence,
         exports,
@@ -125,13 +124,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         i18n,
         jobs,
         mail,
-        me,
         monitoring,
         people,
         policy,
         ratelimit,
         recipients,
-        requests,
+        reports,
+        rights,
         scim,
         session_store,
         training,
@@ -205,8 +204,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Each package registers its models (so that the metadata is complete for migrations and
     # create_all), job handlers, periodic tasks, hooks and pages (docs/architecture.md, "Wiring").
-    for package in (audit, crypto, auth, monitoring, exports, mail, recipients, requests, people, consent, policy,
-                    training, api, me, jobs, admin, dpo, evidence, scim):
+    for package in (audit, crypto, auth, monitoring, exports, mail, recipients, rights, people, consent, policy,
+                    training, api, jobs, admin, evidence, reports, scim):
         package.register(app)
     app.register_blueprint(health.bp)
     errors.install(app)

@@ -273,7 +273,7 @@ def _register_commands(app: Flask) -> None:
                   help="The day to remind for (default: today, UTC).")
     def requests_remind(today: Any) -> None:
         """Queue the deadline reminders due to DPOs (safe from cron, any number of times)."""
-        from portal.requests.reminders import remind
+        from portal.rights.reminders import remind
 
         count = remind(today.date() if today else None)
         db.session.commit()
@@ -287,7 +287,7 @@ def _register_commands(app: Flask) -> None:
     def requests_deadline(jurisdiction: str, kind: str, received: Any) -> None:
         """Print the lawful dates of a request as the portal shows them, as one JSON object:
         due, extended_due (null without an extension), acknowledge_by (null when none is due), basis."""
-        from portal.requests.deadlines import deadline_for
+        from portal.rights.deadlines import deadline_for
 
         found = deadline_for(jurisdiction, kind, received.date())
         click.echo(json.dumps({
@@ -305,7 +305,7 @@ def _register_commands(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="Count what is due, delete nothing and record nothing.")
     def retention_run(dry_run: bool) -> None:
         """Delete every item whose retention period has passed (legal holds apply), as the daily run does."""
-        from portal.requests.retention import run_retention
+        from portal.rights.retention import run_retention
 
         run = run_retention(dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"

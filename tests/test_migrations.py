@@ -135,7 +135,7 @@ def test_known_english_statements_get_their_keys_and_the_rest_stays_as_stored(mi
     """0026 moves the outcomes and access purposes whose wording it knows to statement keys (so a
     Spanish reader reads them in Spanish); an unknown text stays as it was, and shows so."""
     from portal.i18n.statements import render
-    from portal.requests.models import DataRequest
+    from portal.rights.models import DataRequest
 
     flask_migrate.upgrade(revision="0025_subject_partitions")
     subject = secrets.token_hex(16)

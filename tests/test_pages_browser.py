@@ -165,7 +165,7 @@ def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path,
     from portal.exports.index_page import render_index
     from portal.extensions import db
     from portal.people.services import find_by_email
-    from portal.requests.models import DataRequest, RequestState
+    from portal.rights.models import DataRequest, RequestState
     from tests.exports.test_report import sample_summary
 
     app, port = live_portal(tmp_path, idp_url, sqlite_template)

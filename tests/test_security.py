@@ -29,8 +29,8 @@ from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee
 from portal.people.services import find_by_email
 from portal.policy import services as policy
-from portal.requests import services as request_services
-from portal.requests.models import RequestState, RequestType
+from portal.rights import services as request_services
+from portal.rights.models import RequestState, RequestType
 from portal.security import PUBLIC, SIGNED_IN, Permission, Scope, access_rule, public
 from tests.helpers import (
     audit_entries,

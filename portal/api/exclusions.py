@@ -19,7 +19,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym, subject_of
-from portal.requests.models import Restriction
+from portal.rights.models import Restriction
 
 PAGE = 500
 REASONS = {"consent-withdrawn": "consent_withdrawn", "objection": "objection_upheld",

@@ -25,7 +25,7 @@ from portal.db import Busy
 from portal.extensions import csrf, db
 from portal.monitoring.ingest import MAX_REFUSALS, IngestError, Reason, ingest_batch
 from portal.people.services import find_by_email, find_by_employee_number
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 from portal.security import NoSessionUnder, Scope, public
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -9,5 +9,10 @@ if TYPE_CHECKING:
 
 
 def register(app: Flask) -> None:
-    """The consent ledger's tables (docs/architecture.md, "Wiring")."""
-    from . import models  # noqa: F401  (its tables)
+    """The consent ledger's tables and the employee's consent pages (docs/architecture.md, "Wiring")."""
+    from . import (
+        models,  # noqa: F401  (its tables)
+        views,
+    )
+
+    app.register_blueprint(views.bp)

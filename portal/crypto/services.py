@@ -1,7 +1,7 @@
 """Crypto-shredding and the other ways a subject's data key is destroyed (docs/architecture.md,
 "Keys and backups"):
 
-- :func:`shred_subject`, the erasure's way (``portal.requests.erasure`` calls it once nothing
+- :func:`shred_subject`, the erasure's way (``portal.rights.erasure`` calls it once nothing
   sealed with the key is left): destroyed and audited with the key's id;
 - :func:`reapply_erasures`, which destroys again every such key that a key store restored from a
   backup brought back;

@@ -18,7 +18,7 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.recipients import services as recipients
 from portal.recipients.models import Recipient, RecipientTask
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 
 RECIPIENTS: tuple[dict[str, Any], ...] = (
     {"name": "AI Research", "contact": "ai-research@example.com",

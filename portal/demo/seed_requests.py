@@ -39,9 +39,9 @@ from portal.extensions import db
 from portal.jobs.models import Job, JobState
 from portal.jobs.services import run_job
 from portal.people.models import Employee, Role
-from portal.requests import deadlines, routing
-from portal.requests import services as requests
-from portal.requests.models import Channel, DataRequest, Queue, QueueMember, RequestType, RoutingRule
+from portal.rights import deadlines, routing
+from portal.rights import services as rights
+from portal.rights.models import Channel, DataRequest, Queue, QueueMember, RequestType, RoutingRule
 
 MARKER = "demo:requests:seed"
 ALICE, BOB, CARLA, FRANK = "alice@example.com", "bob@example.com", "carla@example.com", "frank@example.com"
@@ -71,7 +71,7 @@ def ensure_queues(dpo: Employee | None) -> dict[str, Queue]:
     """The demo queues (and the default one), their routing rules, and the DPO as a member of
     each, through the admin's own functions; what exists already (or was changed since) is kept."""
     actor = Actor.system()
-    queues = {requests.DEFAULT_QUEUE: requests.default_queue()}
+    queues = {rights.DEFAULT_QUEUE: rights.default_queue()}
     for name, (description, jurisdictions) in QUEUES.items():
         queue = db.session.scalar(select(Queue).where(Queue.name == name))
         queues[name] = queue if queue is not None else routing.create_queue(name, description, actor=actor)
@@ -117,7 +117,7 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
     def file(key: str, subject: Employee, kind: RequestType, days_ago: int, *later: Later, **kwargs: Any) -> None:
         """File the request ``days_ago`` days ago, then each later step that long after its receipt."""
         def filing() -> None:
-            made[key] = requests.file_request(subject, kind, received_at=utcnow(), **kwargs).request
+            made[key] = rights.file_request(subject, kind, received_at=utcnow(), **kwargs).request
             report.created.append(made[key].id)
             report.named[key] = made[key].id
 
@@ -136,11 +136,11 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
                 return days_ago
         raise ValueError(f"no receipt date gives a deadline {low} to {high} days away")
 
-    reviewed: tuple[Later, Later] = ((H, lambda r: requests.claim(r, dana)),
-                                     (2 * H, lambda r: requests.start_review(r, dana)))
+    reviewed: tuple[Later, Later] = ((H, lambda r: rights.claim(r, dana)),
+                                     (2 * H, lambda r: rights.start_review(r, dana)))
 
     def approve(staff: Employee, note: str = "", ground: str | None = None) -> Callable[[DataRequest], object]:
-        return lambda r: requests.approve(r, staff, note, erasure_ground=ground)
+        return lambda r: rights.approve(r, staff, note, erasure_ground=ground)
 
     def run_job(request: DataRequest) -> None:
         if request.job_id:
@@ -152,27 +152,27 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
 
     # -- alice, Spain (GDPR: one calendar month) --------------------------------------------------
     file("access", alice, T.ACCESS, due_in(alice, T.ACCESS, 2, 7),  # open, due within a week
-         (H, lambda r: requests.claim(r, dana)),
-         (D, lambda r: requests.message_requester(r, dana, "We are preparing your copy; it includes your "
+         (H, lambda r: rights.claim(r, dana)),
+         (D, lambda r: rights.message_requester(r, dana, "We are preparing your copy; it includes your "
                                                            "screenshots, with colleagues' faces and names "
                                                            "redacted.")),
          description="A copy of everything the monitoring program holds about me.")
     file("rectification", alice, T.RECTIFICATION, 33, *reviewed,  # overdue
-         (D, lambda r: requests.add_note(r, dana, "Checking the leave calendar with HR before correcting.")),
+         (D, lambda r: rights.add_note(r, dana, "Checking the leave calendar with HR before correcting.")),
          wrong="My 12 March app activity shows 9 hours of LinkedIn.",
          correct="I was on leave on 12 March; nothing should be recorded.")
     file("restriction", alice, T.RESTRICTION, 20, *reviewed,
-         (3 * D, lambda r: requests.extend(r, dana, "Your complaint is being investigated by an external firm, "
+         (3 * D, lambda r: rights.extend(r, dana, "Your complaint is being investigated by an external firm, "
                                                     "whose report we need before we can decide; it is expected "
                                                     "within six weeks.", today=utcnow().date())),
          categories=["screenshots"], description="Please stop using my screenshots while my complaint is looked at.")
     file("objection", alice, T.OBJECTION, 10, *reviewed,
-         (D, lambda r: requests.ask_requester(r, dana, "Do you object to all AI training, or only to the models "
+         (D, lambda r: rights.ask_requester(r, dana, "Do you object to all AI training, or only to the models "
                                                        "shared with the vendor?")),
          grounds="I do not want my work habits to train AI models.")
-    file("portability", alice, T.PORTABILITY, 5, (2 * H, lambda r: requests.withdraw(r, alice)),
+    file("portability", alice, T.PORTABILITY, 5, (2 * H, lambda r: rights.withdraw(r, alice)),
          description="My app activity as CSV, for my own records.")
-    timeline.at(now - timedelta(days=16), lambda: requests.place_hold(
+    timeline.at(now - timedelta(days=16), lambda: rights.place_hold(
         alice, dana, categories=["app_activity"], matter_reference="LIT-2026-031",
         reason="Employment tribunal claim: application records must be preserved until it ends."))
     file("held_erasure", alice, T.ERASURE, 15, *reviewed,
@@ -184,7 +184,7 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
     file("bob_access", bob, T.ACCESS, 12, *reviewed, (D, approve(dana)), (D, run_job),  # answered by an export
          description="What do you hold about me?")
     file("refused", bob, T.ERASURE, 25, *reviewed,
-         (2 * D, lambda r: requests.reject(
+         (2 * D, lambda r: rights.reject(
              r, dana, "ccpa-1798-105-d", "Your input events of these days are needed to complete a security "
                                          "incident investigation that is still open (Cal. Civ. Code "
                                          "§1798.105(d)(2)). We will erase them when it closes; you can ask again "
@@ -192,7 +192,7 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
          categories=["input_events"], **days(29, 26))
     file("failed", bob, T.ERASURE, 9, *reviewed, (D, approve(dana, ground="ccpa-1798-105-a")),
          (D + H, approve(admin)),
-         (D + 2 * H, lambda r: requests.fail(r, "The screenshot store did not answer (a simulated outage in the "
+         (D + 2 * H, lambda r: rights.fail(r, "The screenshot store did not answer (a simulated outage in the "
                                                 "demo); retry it.")),
          (D + 2 * H, run_job),  # finds the request failed and gives up: nothing is erased
          categories=["screenshots"], **days(13, 11))
@@ -206,13 +206,13 @@ def seed_requests(ids: Mapping[str, str], timeline: Timeline) -> RequestsReport:
 
     # -- carla, Colombia (Ley 1581: 10 business days for queries, 15 for claims) ------------------
     file("carla_access", carla, T.ACCESS, 3, *reviewed,
-         (3 * H, lambda r: requests.ask_requester(r, dana, "Which period do you need: the last month, or "
+         (3 * H, lambda r: rights.ask_requester(r, dana, "Which period do you need: the last month, or "
                                                            "everything?")),
-         (D, lambda r: requests.answer(r, carla, "Everything, please.")),
+         (D, lambda r: rights.answer(r, carla, "Everything, please.")),
          description="Quiero una copia de mis datos.")
     file("carla_portability", carla, T.PORTABILITY, 21,  # overdue, unclaimed
          description="My data in a machine-readable form.")
-    file("carla_rectification", carla, T.RECTIFICATION, 8, (H, lambda r: requests.claim(r, dana)),
+    file("carla_rectification", carla, T.RECTIFICATION, 8, (H, lambda r: rights.claim(r, dana)),
          wrong="My time zone is shown as Lima.", correct="Bogotá.")
     file("carla_objection", carla, T.OBJECTION, 11, *reviewed, (D, approve(dana)),  # upheld at once: completed
          grounds="I object to AI training on my data.")

@@ -1,5 +1,5 @@
 """Evidence for regulators: signed evidence packs for one request, the offline verifier, sharing a
-pack with a regulator, the CPRA §7102 metrics report and the GDPR Art. 30 record of processing."""
+pack with a regulator (the metrics report and the record of processing are ``portal.reports``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ if TYPE_CHECKING:
 
 
 def register(app: Flask) -> None:
-    """The evidence pack and report pages (docs/architecture.md, "Wiring")."""
-    from . import report_views, views
+    """The evidence pack pages (docs/architecture.md, "Wiring")."""
+    from . import views
 
     app.register_blueprint(views.bp)
-    app.register_blueprint(report_views.bp)

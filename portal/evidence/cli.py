@@ -10,7 +10,8 @@ def register_evidence_commands(app: Flask) -> None:
     def evidence_group() -> None:
         """Evidence for regulators."""
 
-    from portal.evidence import pack_commands, report_commands
+    from portal.evidence import pack_commands
+    from portal.reports import commands as report_commands
 
     pack_commands.register(evidence_group)
     report_commands.register(evidence_group)

@@ -49,7 +49,7 @@ from portal.exports.models import Export
 from portal.extensions import db
 from portal.jurisdictions import KINDS, ground_label, kind, regime_for
 from portal.monitoring.models import DataCategory
-from portal.requests.models import (
+from portal.rights.models import (
     Channel,
     DataRequest,
     ErasureApproval,
@@ -277,7 +277,7 @@ def request_facts(request: DataRequest, *, head: TreeHead, entries: Sequence[Aud
     counts = db.session.scalars(select(ErasureCount).where(ErasureCount.request_id == request.id)
                                 .order_by(ErasureCount.category))
     result = request.result or {}
-    from portal.requests.certificate import recipient_facts
+    from portal.rights.certificate import recipient_facts
 
     recipients = recipient_facts(request)
     erased = {c.category: {"deleted": c.deleted, "blocked": c.blocked,

@@ -23,7 +23,7 @@ def register(group: click.Group) -> None:
         from portal.audit.heads import HeadError
         from portal.audit.services import Actor
         from portal.evidence.sharing import discard_file, make_pack, pack_bytes
-        from portal.requests.models import DataRequest
+        from portal.rights.models import DataRequest
 
         out = Path(out_path)
         if out.exists() and not force:

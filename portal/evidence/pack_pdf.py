@@ -22,7 +22,7 @@ from portal.jurisdictions import KINDS
 from portal.pdf.layout import Text, grid_table
 from portal.pdf.page import FRAME_WIDTH, render
 from portal.pdf.text import document_locale, format_instant, format_size
-from portal.requests.services import STAFF_STATE_LABELS
+from portal.rights.services import STAFF_STATE_LABELS
 from portal.training.wording import model_words, removal_words
 
 # Every value of request.json in words (no internal key reaches a reader): kinds and states as

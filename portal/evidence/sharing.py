@@ -40,7 +40,7 @@ from portal.files import stale_files, unlink_quietly
 from portal.jobs.runners import periodic
 from portal.monitoring.artifacts import ORPHAN_AGE_SECONDS, artifact_dir, write_atomically
 from portal.people.models import Employee, Role
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 
 from .models import AUTHORITY_LABELS, EvidencePack, EvidenceShare
 

@@ -1,7 +1,7 @@
 """Evidence packs on the DPO's case page, and the pages a regulator opens from a shared link.
 
 Staff pages need ``evidence:read`` and a case this member of staff may see by the very rule of the
-case page (:func:`portal.dpo.views._case_or_404`); anything else is 404, audited. A refused form
+case page (:func:`portal.rights.cases.case_or_404`); anything else is 404, audited. A refused form
 shows the case page again with 400 and the reason next to the form.
 
 The regulator's pages are public: the link's token is the key. An unknown, expired or revoked link
@@ -44,13 +44,14 @@ from portal.audit.services import Actor
 from portal.config import current_settings
 from portal.crypto.keys import SealError
 from portal.db import utcnow
-from portal.dpo import views as dpo_views
 from portal.extensions import db
 from portal.forms import ButtonForm
 from portal.monitoring.aggregates import zone_of
 from portal.ratelimit import SHARED_LINK, limiter
-from portal.requests.models import DataRequest
-from portal.requests.services import may_view
+from portal.rights.cases import case_or_404
+from portal.rights.models import DataRequest
+from portal.rights.services import may_view
+from portal.rights.views import staff as staff_views
 from portal.security import Permission, permissions_of, public, refuse_access, requires
 
 from . import sharing
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("evidence", __name__)
 # The case page, shown again after a refused form, needs the DPO pages' labels.
-bp.context_processor(dpo_views._labels)
+bp.context_processor(staff_views._labels)
 
 VERIFIER = Path(__file__).with_name("verify.py")
 # Servers log each request's path; a link's token in a log line would be a working link there.
@@ -172,7 +173,7 @@ def _case_section_helper() -> dict[str, Any]:
 
 
 def _case_again(case: DataRequest, status: int) -> tuple[str, int]:
-    return dpo_views._case_page(case, status)
+    return staff_views._case_page(case, status)
 
 
 # -- staff ------------------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def _case_again(case: DataRequest, status: int) -> tuple[str, int]:
 @bp.post("/dpo/requests/<request_id>/evidence")
 @requires(Permission.EVIDENCE_READ)
 def make_pack(request_id: str) -> Response | tuple[str, int]:
-    case = dpo_views._case_or_404(request_id)
+    case = case_or_404(current_user, request_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:

@@ -222,7 +222,7 @@ def build(ctx: jobs.JobContext) -> dict[str, Any]:
     export.completed_at = now
     export.expires_at = now + timedelta(days=current_settings().export_days)
     export.error = None
-    # The access request it fulfils is completed, or one is recorded (portal.requests.on_exports).
+    # The access request it fulfils is completed, or one is recorded (portal.rights.on_exports).
     export_finished.send(export, subject=subject, counts=written.counts, days=current_settings().export_days)
     request_id = export.request_id
     record("exports:export:complete", actor=Actor.system(), subject_id=subject_id,
@@ -240,7 +240,7 @@ def record_shell_delivery(export: Export) -> None:
 
     subject = db.session.get(Employee, export.subject_id)
     assert subject is not None  # noqa: S101 - the export's own subject
-    export_delivered.send(export, subject=subject)  # recorded as an access request (portal.requests.on_exports)
+    export_delivered.send(export, subject=subject)  # recorded as an access request (portal.rights.on_exports)
     assert export.request_id is not None  # noqa: S101 - the requests domain is registered with the app
     record_access(subject.id, accessor_id=None, accessor_role="system", action="exported",
                   purpose=statement(SHELL_COPY), case_ref=export.request_id[:12])

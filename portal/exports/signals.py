@@ -2,7 +2,7 @@
 "Layout": signals point up, imports point down). Receivers run in the sender's transaction, in
 the order they connected; what they raise goes through to the sender.
 
-The requests domain subscribes (``portal.requests.on_exports``): a finished export completes the
+The rights domain subscribes (``portal.rights.on_exports``): a finished export completes the
 access request it fulfils or is recorded as one; a failed one fails the request it was making.
 """
 

@@ -9,7 +9,7 @@ registered for the key (:func:`renders`), in the current locale. Rows written be
 stored keep their English text, shown as it is (``render(None, legacy)``); migration
 0026_statement_keys gave keys to the ones whose wording it knew.
 
-Renderers are registered by the domain that writes the statements (``portal.requests.statements``,
+Renderers are registered by the domain that writes the statements (``portal.rights.statements``,
 ``portal.monitoring.access``); both are imported whenever the app is made.
 """
 

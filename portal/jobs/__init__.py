@@ -16,13 +16,11 @@ if TYPE_CHECKING:
 
 
 def register(app: Flask) -> None:
-    """The jobs' table, the operators' job pages and the runner (thread pool or Celery) with its
+    """The jobs' table and the runner (thread pool or Celery) with its
     session hooks (docs/architecture.md, "Wiring")."""
     from . import (
         models,  # noqa: F401  (its tables)
         runners,
-        views,
     )
 
-    app.register_blueprint(views.bp)
     runners.init_app(app)

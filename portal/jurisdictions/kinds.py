@@ -41,7 +41,7 @@ class RequestKind:
     employee_label: LazyString  # the requester's pages and e-mails: "Access (a copy of my data)"
     staff_label: LazyString  # the DPO's queue, case page, reports: "Access"
     explanation: LazyString  # one sentence, where the right is offered
-    form: str  # which form asks for it (portal.me.request_forms)
+    form: str  # which form asks for it (portal.rights.views.employee_forms)
     scope: str | None  # "categories" (which data, which dates), "purpose" (AI training), or None
     step_up: bool  # filing it needs a fresh sign-in
     fulfilment: str  # "export", "erasure-job", "rectification", "restriction", "objection"

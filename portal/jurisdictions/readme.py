@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from portal.requests.deadlines import deadline_table
+from portal.rights.deadlines import deadline_table
 
 from .registry import REGIMES, Regime
 

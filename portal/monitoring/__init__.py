@@ -12,9 +12,13 @@ if TYPE_CHECKING:
 
 
 def register(app: Flask) -> None:
-    """The register's and the monitoring data's tables, and ingestion (docs/architecture.md,
-    "Wiring")."""
+    """The register's and the monitoring data's tables, ingestion, and the employee's pages of
+    their data: the dashboard, the browser and the access log (docs/architecture.md, "Wiring")."""
     from . import (
         ingest,  # noqa: F401  (its session hooks)
         models,  # noqa: F401  (its tables)
     )
+    from .views import access, browse, dashboard
+
+    for module in (dashboard, browse, access):
+        app.register_blueprint(module.bp)

@@ -1,6 +1,6 @@
 """Deleting a person's monitoring rows in batches, and recounting what the dashboard shows from
-what is left. Shared by the erasure job (``requests/erasure.py``) and the retention job
-(``requests/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
+what is left. Shared by the erasure job (``rights/erasure.py``) and the retention job
+(``rights/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The PDF toolkit every document of the portal is made with.
 
 The export report (:mod:`portal.exports.report`), the deletion certificate
-(:mod:`portal.requests.certificate`), the evidence pack's request.pdf
-(:mod:`portal.evidence.pack_pdf`) and the DPO's reports (:mod:`portal.evidence.report_pdf`) each
+(:mod:`portal.rights.certificate`), the evidence pack's request.pdf
+(:mod:`portal.evidence.pack_pdf`) and the DPO's reports (:mod:`portal.reports.pdf`) each
 hold only their own document's layout; what they share is here:
 
 - :mod:`.fonts`: DejaVu Sans when the system has it, else Helvetica, and what each can draw;

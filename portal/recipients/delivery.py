@@ -33,8 +33,8 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job
-from portal.requests import services as request_services
-from portal.requests.models import DataRequest
+from portal.rights import services as request_services
+from portal.rights.models import DataRequest
 
 from . import services, signing
 from .models import Delivery, DeliveryState, Recipient, RecipientTask, TaskState

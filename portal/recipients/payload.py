@@ -10,7 +10,7 @@ from portal.crypto.keys import SealError
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 
 from .models import Recipient, RecipientRole, RecipientTask
 

@@ -1,6 +1,6 @@
 """Recipients and their tasks: the records, the tasks an outcome opens, confirmations, escalation.
 
-* :func:`open_tasks` is called by the services that reach an outcome (``requests.services.complete``,
+* :func:`open_tasks` is called by the services that reach an outcome (``rights.services.complete``,
   ``lift_restriction``, consent withdrawn for AI training through ``consent.services``'s withdrawal
   hook), in their transaction: one task per active recipient that received the affected
   categories (or, for an objection or a withdrawal, that uses the data for that purpose).
@@ -35,7 +35,7 @@ from portal.extensions import db
 from portal.i18n.statements import renders, statement
 from portal.jobs.runners import periodic
 from portal.monitoring.models import DataCategory
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights.models import DataRequest, RequestState, RequestType
 
 from . import signing
 from .models import (
@@ -339,16 +339,16 @@ def settle(request: DataRequest) -> bool:
         return False
     if not all(t.settled for t in gating(request)):
         return False
-    from portal.requests import services as requests
+    from portal.rights import services as rights
 
-    requests.finish_after_recipients(request)
+    rights.finish_after_recipients(request)
     return True
 
 
 def escalate_overdue(today: date | None = None) -> int:
     """Tasks past their deadline without an answer: escalated, audited, the DPO told; then each
     request that waited for them is settled."""
-    from portal.requests import services as requests
+    from portal.rights import services as rights
 
     day = today or utcnow().date()
     count = 0
@@ -363,7 +363,7 @@ def escalate_overdue(today: date | None = None) -> int:
                details={"due": task.due_on.isoformat()})
         request = db.session.get(DataRequest, task.request_id) if task.request_id else None
         if request is not None:
-            requests.notify_queue("dpo_recipient_overdue", request)
+            rights.notify_queue("dpo_recipient_overdue", request)
             settle(request)
         count += 1
     return count
@@ -432,10 +432,10 @@ def redeliver(task: RecipientTask, staff: Any, *, actor: Actor) -> None:
     """A delivery that died or met 410 is sent again (say, after the recipient fixed its
     endpoint), by a DPO who may work the task's request. Nothing changes for an answered task."""
     from portal.jobs import services as jobs
-    from portal.requests import services as requests
+    from portal.rights import services as rights
 
     request = db.session.get(DataRequest, task.request_id) if task.request_id else None
-    if request is None or not requests.may_work(staff, request):
+    if request is None or not rights.may_work(staff, request):
         raise RecipientError("Only a DPO of this request's queue may send a task again.")
     if task.outcome is not None or task.delivery_state not in (DeliveryState.DEAD, DeliveryState.GONE):
         raise RecipientError("Only an unanswered task whose delivery failed can be sent again.")

@@ -438,7 +438,7 @@ def uses_of(subject_id: str, *, with_entries: bool = False) -> list[TrainingUse]
     outcomes: dict[tuple[int, int], ModelOutcome] = {}
     versions: dict[int, str] = {}
     if removals:
-        from portal.requests.models import DataRequest
+        from portal.rights.models import DataRequest
 
         if replaced := [r.replacement_id for r in removals.values() if r.replacement_id]:
             names = {s.id: s.name for s in db.session.scalars(select(TrainingSnapshot).where(
@@ -529,7 +529,7 @@ def record_use(subject_id: str, *, dataset_name: str, snapshot_name: str, record
     return next(u for u in uses_of(subject_id) if u.snapshot_id == snap.id)
 
 
-# -- retention (requests/retention.py) ------------------------------------------------------------------
+# -- retention (rights/retention.py) ------------------------------------------------------------------
 
 def _expired(cutoff: date) -> list[Any]:
     """Memberships of snapshots made on or before ``cutoff`` that no removal marks (a marked one is

@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.people import services as people
 from portal.people.models import EmploymentStatus
 from portal.people.pseudonyms import pseudonym
-from portal.requests import services as requests_services
+from portal.rights import services as requests_services
 from tests.conftest import LiveServer
 from tests.helpers import audit_entries, make_employee
 

@@ -25,8 +25,8 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym, subject_of
-from portal.requests import services as requests
-from portal.requests.models import RequestState, RequestType, Restriction
+from portal.rights import services as rights
+from portal.rights.models import RequestState, RequestType, Restriction
 from tests.conftest import app_config, both_databases
 from tests.helpers import existing, json_of, make_employee
 from tests.policy.support import signed_in
@@ -50,10 +50,10 @@ def people(app: Flask) -> dict[str, str]:
            ("withdrew", "objected", "restricted", "erased", "fine")}
     with app.app_context():
         withdraw(ids["withdrew"])
-        requests.suppress(ids["objected"], "objection")
-        filed = requests.file_request(existing(Employee, ids["restricted"]), RequestType.RESTRICTION).request
-        requests.place_restriction(filed.id, ids["restricted"], ["screenshots"])
-        requests.suppress(ids["erased"], "erasure")
+        rights.suppress(ids["objected"], "objection")
+        filed = rights.file_request(existing(Employee, ids["restricted"]), RequestType.RESTRICTION).request
+        rights.place_restriction(filed.id, ids["restricted"], ["screenshots"])
+        rights.suppress(ids["erased"], "erasure")
         db.session.commit()
     return ids
 
@@ -130,9 +130,9 @@ def test_a_lift_that_leaves_a_stronger_exclusion_in_force_is_not_a_lift(app: Fla
     lifts nothing: the stronger reason stays, and the feed says nothing new."""
     subject = make_employee(app, "olga@example.com")
     withdraw(subject)
-    requests.suppress(subject, "objection")
-    filed = requests.file_request(existing(Employee, subject), RequestType.RESTRICTION).request
-    requests.place_restriction(filed.id, subject, [])
+    rights.suppress(subject, "objection")
+    filed = rights.file_request(existing(Employee, subject), RequestType.RESTRICTION).request
+    rights.place_restriction(filed.id, subject, [])
     _, cursor, _ = feed.page(None)
     withdraw(subject, decision=Decision.GRANTED)
     _lift(restriction_of(subject))
@@ -140,7 +140,7 @@ def test_a_lift_that_leaves_a_stronger_exclusion_in_force_is_not_a_lift(app: Fla
     assert [(c.purpose, c.state, c.reason) for c in changes] == [("analytics", "lifted", "restriction")]
     assert [(e.purpose, e.reason) for e in feed.check(pseudonym(subject)) or []] == [
         ("ai_training", "objection_upheld")]
-    with pytest.raises(requests.RequestError):
+    with pytest.raises(rights.RequestError):
         _lift(restriction_of(subject))
 
 
@@ -203,7 +203,7 @@ def test_request_status_shows_state_and_deadline_only(app: Flask, client: FlaskC
                                                       make_token: Callable[..., str]) -> None:
     subject = make_employee(app, "rita@example.com")
     with app.app_context():
-        filed = requests.file_request(existing(Employee, subject), RequestType.ERASURE,
+        filed = rights.file_request(existing(Employee, subject), RequestType.ERASURE,
                                       description="Please erase my screenshots").request
         db.session.commit()
         request_id, due = filed.id, filed.due_on
@@ -258,6 +258,6 @@ def test_a_change_committed_late_is_not_passed_by_a_poller(app: Flask) -> None:
 
 
 def _lift(restriction: Restriction) -> None:
-    """Lift as the DPO's action does once the employee has been told (requests.restrictions.lift)."""
+    """Lift as the DPO's action does once the employee has been told (rights.restrictions.lift)."""
     restriction.lift_notified_at = utcnow()
-    requests.lift_restriction(restriction, actor=Actor.system())
+    rights.lift_restriction(restriction, actor=Actor.system())

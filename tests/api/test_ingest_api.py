@@ -28,8 +28,8 @@ from portal.extensions import db
 from portal.jobs.runners import ThreadRunner, runner
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee, EmploymentStatus
-from portal.requests import services as requests_services
-from portal.requests.models import RequestType, Restriction
+from portal.rights import services as requests_services
+from portal.rights.models import RequestType, Restriction
 from tests.conftest import LiveServer, both_databases
 from tests.helpers import audit_entries, existing, json_of, make_employee
 from tests.monitoring.support import artifact_files, png

@@ -32,8 +32,8 @@ from portal.people.pseudonyms import pseudonym
 from portal.recipients import api as recipient_api
 from portal.recipients import services as recipient_services
 from portal.recipients.models import RecipientTask
-from portal.requests import services as request_services
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import services as request_services
+from portal.rights.models import DataRequest, RequestState, RequestType
 from portal.training import services as ledger
 from portal.training.models import RemovalCause, SnapshotRemoval
 from tests.conftest import LiveServer

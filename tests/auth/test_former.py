@@ -29,9 +29,9 @@ from portal.jobs.models import Job, JobState
 from portal.jobs.runners import EXTENSION
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
-from portal.requests import routing
-from portal.requests import services as request_services
-from portal.requests.models import Channel, DataRequest, RequestState, RequestType
+from portal.rights import routing
+from portal.rights import services as request_services
+from portal.rights.models import Channel, DataRequest, RequestState, RequestType
 from tests.helpers import audit_entries, csrf_token, make_employee, sign_in, snapshot
 from tests.mail.conftest import SmtpServer, both_databases, make_portal, smtp_server  # noqa: F401  (fixtures)
 

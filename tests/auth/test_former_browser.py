@@ -18,7 +18,7 @@ from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
 from portal.people import services as people
 from portal.people.models import EmploymentStatus
-from portal.requests.models import Channel, DataRequest, RequestType
+from portal.rights.models import Channel, DataRequest, RequestType
 from tests.conftest import LiveServer, live_portal
 from tests.exports.test_export_browser import REPORT_CSP, watch
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)

@@ -25,8 +25,8 @@ from portal.extensions import db
 from portal.jobs.models import JobState
 from portal.jobs.runners import run_periodic
 from tests.helpers import file_keystore
-from tests.requests.support import World, fill, run_now, start_world
-from tests.requests.test_erasure import approved_erasure
+from tests.rights.support import World, fill, run_now, start_world
+from tests.rights.test_erasure import approved_erasure
 
 
 @pytest.fixture
@@ -167,8 +167,8 @@ def test_after_an_erasure_the_raw_database_files_hold_nothing_of_the_erased_rows
     assert traces(database, needles) == 0
     assert traces(wal, needles) == 0
     # What the deletion certificate then says of the database files is what was done.
-    from portal.requests.certificate import certificate_facts
-    from portal.requests.models import DataRequest
+    from portal.rights.certificate import certificate_facts
+    from portal.rights.models import DataRequest
 
     request = db.session.get(DataRequest, request_id)
     assert request is not None and certificate_facts(request)["database_files"] == "overwritten"
@@ -202,8 +202,8 @@ def test_after_an_erasure_the_postgresql_files_hold_nothing_of_the_erased_rows(w
     their sealed bytes, the screenshots' ids) and none is left; the certificate says "removed"."""
     from sqlalchemy import text
 
-    from portal.requests.certificate import certificate_facts
-    from portal.requests.models import DataRequest
+    from portal.rights.certificate import certificate_facts
+    from portal.rights.models import DataRequest
 
     fill(world.alice, events=40, shots=4, prefix="alice-only-")
     fill(world.bob, events=6, shots=1)
@@ -238,8 +238,8 @@ def test_a_partial_erasure_on_postgresql_vacuums_the_persons_tables_and_says_fre
     from sqlalchemy import text
 
     from portal.monitoring.partitions import partition_name
-    from portal.requests.certificate import certificate_facts
-    from portal.requests.models import DataRequest
+    from portal.rights.certificate import certificate_facts
+    from portal.rights.models import DataRequest
 
     db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pgstattuple"))
     db.session.commit()

@@ -31,8 +31,8 @@ from tests.conftest import both_databases
 from tests.helpers import event, grant_all_consents
 from tests.monitoring.support import png
 from tests.monitoring.test_canaries import leaks
-from tests.requests.support import World, run_now, start_world
-from tests.requests.test_erasure import approved_erasure
+from tests.rights.support import World, run_now, start_world
+from tests.rights.test_erasure import approved_erasure
 
 APP = "Zyxwv Ledger-Pro 71"
 APP_ALONE = "Obscura-Notes-3d5"

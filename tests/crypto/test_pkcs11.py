@@ -24,8 +24,8 @@ from portal.crypto.services import reapply_erasures
 from portal.extensions import db
 from portal.jobs.models import JobState
 from tests.conftest import CI, app_config
-from tests.requests.support import fill, make_world, manual_jobs, run_now
-from tests.requests.test_erasure import approved_erasure
+from tests.rights.support import fill, make_world, manual_jobs, run_now
+from tests.rights.test_erasure import approved_erasure
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 SUBJECT = "0123456789abcdef0123456789abcdef"

@@ -17,7 +17,7 @@ from portal.db import Base, new_id
 from portal.monitoring.models import ActivityEvent, Screenshot
 from portal.people.models import Employee
 from portal.recipients.models import Recipient, RecipientTask
-from portal.requests.models import DataRequest, LegalHold, RequestEvent
+from portal.rights.models import DataRequest, LegalHold, RequestEvent
 
 # (model, attribute, the cipher, the label, the attribute the value is bound to, a value)
 # - the bindings every stored value already has: changing one makes old rows unreadable.

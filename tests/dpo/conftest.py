@@ -25,9 +25,9 @@ from portal.extensions import db
 from portal.jobs.runners import EXTENSION
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.models import DataRequest
+from portal.rights import routing
+from portal.rights import services as requests
+from portal.rights.models import DataRequest
 from tests.conftest import _stop_job_runner, set_idp_user
 from tests.helpers import csrf_token, existing, sign_in, step_up
 

@@ -15,9 +15,9 @@ from portal.auth.models import AuthSession
 from portal.db import utcnow
 from portal.extensions import db
 from portal.people.models import Employee
-from portal.requests import deadlines
-from portal.requests import services as requests
-from portal.requests.models import ErasureApproval, RequestEvent, RequestState, RequestType
+from portal.rights import deadlines
+from portal.rights import services as requests
+from portal.rights.models import ErasureApproval, RequestEvent, RequestState, RequestType
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, existing, snapshot, step_up

@@ -11,9 +11,9 @@ from portal.evidence.pack import _decisions
 from portal.extensions import db
 from portal.jurisdictions import BY_KEY
 from portal.people.models import Employee
-from portal.requests import certificate
-from portal.requests import services as requests
-from portal.requests.models import RequestEvent, RequestState
+from portal.rights import certificate
+from portal.rights import services as requests
+from portal.rights.models import RequestEvent, RequestState
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast
 from tests.dpo.test_cases import case_url, html

@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 from tests.dpo.conftest import Cast
 from tests.helpers import audit_entries, existing, make_employee, snapshot
 

@@ -13,13 +13,13 @@ import sqlalchemy as sa
 
 from portal.audit.services import Actor
 from portal.db import utcnow
-from portal.dpo.views import PAGE_SIZE, page_numbers
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import AccessRecord
 from portal.people.models import Employee
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, LegalHold, Queue, QueueMember, RoutingRule
+from portal.rights import services as requests
+from portal.rights.models import DataRequest, LegalHold, Queue, QueueMember, RoutingRule
+from portal.rights.views.staff import PAGE_SIZE, page_numbers
 from portal.training.services import record_use
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
@@ -400,7 +400,7 @@ def test_admin_sets_replaces_and_deletes_a_rule(cast: Cast) -> None:
 
 
 def test_routing_functions_refuse_directly(cast: Cast) -> None:
-    from portal.requests import routing
+    from portal.rights import routing
 
     with cast.app.app_context():
         queue = existing(Queue, cast.spain)

@@ -20,9 +20,9 @@ from portal.extensions import db
 from portal.jurisdictions import RequestType, regime_for
 from portal.people import services as people
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, RequestState
+from portal.rights import routing
+from portal.rights import services as requests
+from portal.rights.models import DataRequest, RequestState
 from tests.conftest import LiveServer
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused

@@ -25,9 +25,9 @@ from portal.jobs.models import Job
 from portal.mail.services import SEND_KIND, render
 from portal.monitoring.models import AccessRecord
 from portal.people.models import Employee
-from portal.requests import restrictions
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, Restriction
+from portal.rights import restrictions
+from portal.rights import services as requests
+from portal.rights.models import DataRequest, Restriction
 from tests.conftest import both_databases
 from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, existing, snapshot

@@ -25,9 +25,9 @@ from portal.evidence import verify as spec
 from portal.evidence.pack import PackResult, canonical_zip, write_pack
 from portal.exports.models import Export
 from portal.extensions import db
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, RequestType
-from tests.requests.support import World, fill, get, run_pending
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, RequestType
+from tests.rights.support import World, fill, get, run_pending
 
 # Words that must never reach a pack: what the requester and staff wrote to each other or noted.
 SECRETS = {

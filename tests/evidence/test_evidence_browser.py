@@ -25,9 +25,9 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.people import services as people
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import routing
+from portal.rights import services as requests
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.conftest import LiveServer, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import audit_entries, grant_all_consents

@@ -29,9 +29,9 @@ from portal.exports.models import Export
 from portal.exports.services import record_download
 from portal.extensions import db
 from portal.jurisdictions import ground_label
-from portal.requests.certificate import issue_certificate
-from portal.requests.models import ErasureCount
-from portal.requests.services import file_request, record_self_service_access
+from portal.rights.certificate import issue_certificate
+from portal.rights.models import ErasureCount
+from portal.rights.services import file_request, record_self_service_access
 from tests.conftest import both_databases
 from tests.evidence.pack_support import (
     EXTENSION_REASON,
@@ -49,7 +49,7 @@ from tests.evidence.pack_support import (
     req,
 )
 from tests.helpers import drop_audit_triggers
-from tests.requests.support import World, days_ago, start_world
+from tests.rights.support import World, days_ago, start_world
 
 LAYOUT = ["README.txt", "manifest.json", "manifest.sig", "public-key.json", "request.json", "request.pdf",
           "audit/tree-head.json", "audit/entries.jsonl"]

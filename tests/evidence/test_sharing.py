@@ -40,13 +40,13 @@ from portal.jobs.runners import EXTENSION
 from portal.monitoring.artifacts import artifact_dir
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import routing
-from portal.requests import services as requests
-from portal.requests.models import DataRequest
+from portal.rights import routing
+from portal.rights import services as requests
+from portal.rights.models import DataRequest
 from tests.conftest import LiveServer, _stop_job_runner, both_databases
 from tests.dpo.conftest import Cast, RecordingRunner, add_idp_user
 from tests.helpers import audit_entries, drop_audit_triggers, existing, sign_in, snapshot
-from tests.requests.support import World, get, make_world
+from tests.rights.support import World, get, make_world
 
 REFUSED = "access:object:refused"
 LINK = re.compile(r'id="share-url" readonly value="([^"]+)"')

@@ -39,7 +39,7 @@ from tests.evidence.pack_support import (
     rebuild,
     rejected,
 )
-from tests.requests.support import World, start_world
+from tests.rights.support import World, start_world
 
 MODULE = "portal.evidence.verify"
 

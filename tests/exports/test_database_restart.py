@@ -22,7 +22,7 @@ from portal.exports.models import Export, ExportState
 from portal.extensions import db
 from portal.jobs.models import Job
 from portal.monitoring.models import AccessRecord
-from portal.requests.models import DataRequest
+from portal.rights.models import DataRequest
 from tests.exports.test_crash_recovery import EVENTS, subject_with_data, wait_for, worker_env
 from tests.pgcluster import PostgresCluster, own_postgres, pg_app  # noqa: F401 - fixtures
 

@@ -36,8 +36,8 @@ from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot
 from portal.monitoring.services import open_event
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import services
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import services
+from portal.rights.models import DataRequest, RequestState, RequestType
 from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
 from tests.helpers import (
@@ -544,7 +544,7 @@ def test_an_export_whose_attempt_failed_says_it_is_trying_again_and_why(app: Fla
                                                                        alice: str) -> None:
     """Its folder is in the way (a file where the folder should be): the attempt fails, the page
     says it is trying again and why, and once the folder can be made the next attempt finishes."""
-    from tests.requests.support import manual_jobs, run_now
+    from tests.rights.support import manual_jobs, run_now
 
     manual_jobs(app)
     export_id = start_export(client, **ALL)
@@ -639,7 +639,7 @@ def test_dates_are_days_in_the_persons_time_zone(app: Flask, alice: str) -> None
     from datetime import date
 
     from portal.exports.package import Scope
-    from portal.requests.erasure import _bounds
+    from portal.rights.erasure import _bounds
 
     bogota = Scope(["app_activity"], date(2026, 11, 30), date(2026, 11, 30), "America/Bogota")
     assert bogota.start == datetime(2026, 11, 30, 5, tzinfo=UTC) and bogota.end == datetime(2026, 12, 1, 5, tzinfo=UTC)

@@ -23,7 +23,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.i18n import catalogues
 from portal.people.models import Employee
-from portal.requests import services as requests_services
+from portal.rights import services as requests_services
 from tests.conftest import _stop_job_runner, app_config, set_idp_user
 from tests.helpers import audit_entries, csrf_token, make_employee, sign_in
 

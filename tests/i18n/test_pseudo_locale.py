@@ -78,7 +78,7 @@ def untranslated_sources(app: Flask) -> list[str]:
     from portal.auth.models import AuthSession
     from portal.jurisdictions import REGIMES
     from portal.monitoring.models import DataCategory
-    from portal.requests.models import Queue
+    from portal.rights.models import Queue
 
     with app.app_context():
         rows: list[object] = [[c.name, c.description, c.purposes, c.legal_basis, c.recipients, c.source_system,
@@ -194,7 +194,7 @@ def test_the_pseudo_locale_reaches_every_string_of_the_signed_out_pages(app: Fla
 
 def file_erasure_of_alice(app: Flask) -> str:
     from portal.people.services import find_by_email
-    from portal.requests.services import file_request
+    from portal.rights.services import file_request
 
     with app.app_context():
         alice = find_by_email("alice@example.com")

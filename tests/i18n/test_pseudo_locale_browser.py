@@ -70,7 +70,7 @@ def demo_data(app: Flask) -> list[str]:
     from portal.monitoring.models import DataCategory
     from portal.people.models import Employee
     from portal.policy.models import PolicyVersion
-    from portal.requests.models import DataRequest, LegalHold, RequestEvent
+    from portal.rights.models import DataRequest, LegalHold, RequestEvent
     from portal.training.models import TrainingDataset, TrainingModel, TrainingSnapshot
 
     texts: list[str] = []

@@ -22,10 +22,10 @@ from pypdf import PdfReader
 from portal.extensions import db
 from portal.i18n.statements import statement
 from portal.monitoring import access as access_log
-from portal.requests import services
-from portal.requests import statements as st
-from portal.requests.certificate import write_certificate
-from portal.requests.models import DataRequest, RequestEvent, RequestState
+from portal.rights import services
+from portal.rights import statements as st
+from portal.rights.certificate import write_certificate
+from portal.rights.models import DataRequest, RequestEvent, RequestState
 from tests.conftest import set_idp_user
 from tests.helpers import sign_in
 from tests.i18n.test_languages import app, client, employee_by_email  # noqa: F401  (fixtures)
@@ -226,7 +226,7 @@ def test_the_dpo_forms_refusals_are_in_the_readers_language(app: Flask) -> None:
     from flask_babel import force_locale
     from werkzeug.datastructures import MultiDict
 
-    from portal.dpo.forms import HoldForm, NoteForm
+    from portal.rights.views.staff_forms import HoldForm, NoteForm
 
     with app.test_request_context(), force_locale("es"):
         note = NoteForm(formdata=MultiDict(), meta={"csrf": False})

@@ -10,7 +10,7 @@ import pytest
 
 from portal.jurisdictions import KINDS, REGIMES, Regime, RequestKind, RequestType, kind, regime_for
 from portal.jurisdictions.registry import EEA_COUNTRIES, all_ground_codes, sharing_authorities
-from portal.requests.deadlines import deadline_for
+from portal.rights.deadlines import deadline_for
 
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
 CATEGORIES = ("input_events", "app_activity", "screenshots", "ai_training_use")
@@ -133,9 +133,9 @@ def test_kinds_and_report_columns() -> None:
 
 def test_staff_read_one_set_of_labels() -> None:
     """The case pages, the queue, the staff e-mails and the reports label states and kinds alike."""
-    from portal.dpo import views as staff_pages
-    from portal.evidence import metrics
-    from portal.requests import services
+    from portal.reports import metrics
+    from portal.rights import services
+    from portal.rights.views import staff as staff_pages
 
     assert {s.value: label for s, label in services.STAFF_STATE_LABELS.items()} == staff_pages.STAFF_STATE_LABELS
     assert {k.value: k.staff_label for k in KINDS} == staff_pages.TYPE_NAMES

@@ -30,8 +30,8 @@ from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityDaily, ActivityHourly, DataCategory
 from portal.people.models import Employee
 from portal.people.services import find_by_email
-from portal.requests import services as rs
-from portal.requests.models import RequestType
+from portal.rights import services as rs
+from portal.rights.models import RequestType
 from portal.training import services as ledger
 from portal.training.models import ModelAction, RemovalAnswer, RemovalCause, SnapshotRemoval, TrainingSnapshot
 from portal.training.services import record_use
@@ -384,7 +384,7 @@ def test_the_dashboard_runs_a_small_fixed_number_of_queries_and_never_scans_even
 
 
 def test_the_heat_map_starts_with_the_first_data_not_months_before_it() -> None:
-    from portal.me.charts import WEEKS, heat_map
+    from portal.monitoring.views.charts import WEEKS, heat_map
 
     last = date(2026, 12, 4)  # a Friday
     # Data from Wednesday 2026-11-18 on: the calendar opens on that week's Monday, 2026-11-16.

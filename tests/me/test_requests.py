@@ -28,8 +28,8 @@ from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
 from portal.people.models import Employee, Role
 from portal.people.services import find_by_email
-from portal.requests import certificate, deadlines, services
-from portal.requests.models import (
+from portal.rights import certificate, deadlines, services
+from portal.rights.models import (
     Channel,
     DataRequest,
     EventKind,
@@ -38,7 +38,7 @@ from portal.requests.models import (
     RequestState,
     RequestType,
 )
-from portal.requests.notifications import long_date
+from portal.rights.notifications import long_date
 from tests.conftest import both_databases
 from tests.helpers import (
     audit_entries,

@@ -21,7 +21,7 @@ from portal.monitoring import artifacts
 from portal.monitoring.artifacts import artifact_dir, remove_orphan_screenshots, screenshot_path
 from portal.monitoring.models import Screenshot
 from tests.helpers import existing
-from tests.requests.support import World, fill, start_world
+from tests.rights.support import World, fill, start_world
 
 OLD = time.time() - 2 * artifacts.ORPHAN_AGE_SECONDS
 

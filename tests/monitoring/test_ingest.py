@@ -377,10 +377,10 @@ def test_every_refused_record_is_named_with_its_reason(app: Flask, seeded: str) 
 def test_a_restricted_category_is_refused_and_the_others_still_pass(app: Flask, seeded: str) -> None:
     from portal.jobs.runners import ThreadRunner, runner
     from portal.people.models import Employee
-    from portal.requests import services as requests
-    from portal.requests.models import RequestType, Restriction
+    from portal.rights import services as rights
+    from portal.rights.models import RequestType, Restriction
 
-    filed = requests.file_request(existing(Employee, seeded), RequestType.RESTRICTION).request
+    filed = rights.file_request(existing(Employee, seeded), RequestType.RESTRICTION).request
     db.session.add(Restriction(request_id=filed.id, subject_id=seeded, categories=["screenshots"]))
     db.session.commit()
     active = runner()  # the request's e-mails are sent (and audited) by a job: let it finish first

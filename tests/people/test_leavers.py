@@ -18,8 +18,8 @@ from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent
 from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
-from portal.requests import services as request_services
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import services as request_services
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.auth.test_sessions import browser, is_signed_in
 from tests.conftest import _stop_job_runner
 from tests.helpers import audit_entries, event, sign_in, snapshot

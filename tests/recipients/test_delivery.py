@@ -26,7 +26,7 @@ from portal.recipients import delivery, services
 from portal.recipients.models import DeliveryState, RecipientTask
 from tests.conftest import both_databases
 from tests.recipients.support import make_recipient, receiver
-from tests.requests.support import World, get, manual_jobs, run_now, start_world
+from tests.rights.support import World, get, manual_jobs, run_now, start_world
 
 
 @pytest.fixture

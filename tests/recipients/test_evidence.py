@@ -19,12 +19,12 @@ from portal.evidence.verify import verify_pack
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.recipients import services
-from portal.requests import certificate
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import certificate
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.evidence.pack_support import make_pack, public_key
 from tests.recipients.support import make_recipient
-from tests.requests.support import World, fill, get, run_now, start_world
+from tests.rights.support import World, fill, get, run_now, start_world
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from portal.jobs import services as jobs
 from portal.people.models import Employee
 from portal.recipients import services
 from portal.recipients.models import Recipient, RecipientTask
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, RequestState
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, RequestState
 from tests.dpo.conftest import Cast
 from tests.helpers import audit_entries, csrf_token, existing, first_group
 from tests.recipients.support import bearer

@@ -23,14 +23,14 @@ from portal.extensions import db
 from portal.people import services as people
 from portal.people.models import Employee, Role
 from portal.recipients import services as recipients
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.conftest import LiveServer, _free_port, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import existing, grant_all_consents
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 from tests.recipients.support import bearer, bound_token, make_recipient
-from tests.requests.test_erasure_browser import wait_for_state
+from tests.rights.test_erasure_browser import wait_for_state
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,7 @@ def test_alice_sees_each_recipients_answer_and_a_certificate_that_lists_them(
                                     role="internal", url=f"http://127.0.0.1:{hook_port}/hooks")
         ai_token, pa_token = bound_token(ai.id), bound_token(pa.id)
         queue = rs.route("ES", RequestType.ERASURE)
-        from portal.requests import routing
+        from portal.rights import routing
 
         routing.add_member(queue, existing(Employee, dana.id), actor=Actor.system())
         request_id = rs.file_request(existing(Employee, alice.id), RequestType.ERASURE,

@@ -25,13 +25,13 @@ from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym
 from portal.recipients import delivery, services
 from portal.recipients.models import RecipientTask, TaskState
-from portal.requests import restrictions
-from portal.requests import services as rs
-from portal.requests.models import DataRequest, RequestState, RequestType
+from portal.rights import restrictions
+from portal.rights import services as rs
+from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.conftest import both_databases
 from tests.helpers import csrf_token, existing, json_of
 from tests.recipients.support import bearer, bound_token, make_recipient
-from tests.requests.support import World, fill, get, run_now, start_world
+from tests.rights.support import World, fill, get, run_now, start_world
 
 ALL = ["input_events", "app_activity", "screenshots", "ai_training_use"]
 

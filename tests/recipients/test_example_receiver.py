@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import requests
@@ -34,8 +35,11 @@ def test_the_example_receiver_verifies_and_confirms(app: Flask) -> None:
             [sys.executable, str(PROJECT_ROOT / "examples" / "webhook_receiver.py"), "--port", str(port),
              "--url", live.url], env={**os.environ, "WEBHOOK_SECRET": secret or "", "PORTAL_API_TOKEN": token},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
         try:
             assert receiver.stdout is not None and "listening" in receiver.stdout.readline()
+            reader = threading.Thread(target=lambda: lines.extend(receiver.stdout or ()), daemon=True)
+            reader.start()
             forged = requests.post(f"http://127.0.0.1:{port}/hooks", data=b'{"data": {}}', timeout=10, headers={
                 "webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())),
                 "webhook-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})
@@ -56,7 +60,12 @@ def test_the_example_receiver_verifies_and_confirms(app: Flask) -> None:
                     break
                 time.sleep(0.2)
             assert state is not None and (state.outcome, state.confirmed_via) == ("done", "api")
+            # The portal records the confirmation before the receiver has its answer and says so.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(f"confirmed {task_id}" in line for line in lines):
+                time.sleep(0.05)
         finally:
             receiver.terminate()
-            output = receiver.communicate(timeout=10)[0] if receiver.stdout else ""
+            receiver.wait(10)
+    output = "".join(lines)
     assert "refused: signature" in output and f"verified msg_{task_id}" in output and f"confirmed {task_id}" in output

@@ -70,8 +70,14 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def idp_url() -> Iterator[str]:
     """The demo OIDC provider (oidc-provider-mock) with the demo identities, on loopback."""
-    with LiveServer(demo_idp.make_app()) as live:
+    from tests.helpers import _IDP_KEYS, IDP_APPS
+
+    idp_app = demo_idp.make_app()
+    with LiveServer(idp_app) as live:
+        IDP_APPS[live.url] = idp_app  # for tests.helpers.signed_in_as
         yield live.url
+        IDP_APPS.pop(live.url, None)
+        _IDP_KEYS.pop(live.url, None)
 
 
 def set_idp_user(idp_url: str, sub: str, claims: dict[str, Any]) -> None:

@@ -46,9 +46,8 @@ from tests.helpers import (
     event,
     grant_all_consents,
     make_employee,
-    sign_in,
+    signed_in_as,
     snapshot,
-    step_up,
 )
 
 REFUSED = "access:object:refused"
@@ -79,8 +78,8 @@ def alice_id(app: Flask) -> str:
 @pytest.fixture
 def alice(app: Flask, client: FlaskClient) -> str:
     """alice, signed in and stepped up (as filing an erasure or an objection makes her do)."""
-    assert sign_in(client).status_code == 302
-    step_up(client)
+    signed_in_as(client)
+    signed_in_as(client, stepped_up=True)
     return alice_id(app)
 
 

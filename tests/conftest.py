@@ -26,6 +26,9 @@ from portal import create_app
 from portal.config import new_key
 from portal.demo import idp as demo_idp
 from portal.extensions import db
+from tests import speedups
+
+speedups.install()
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

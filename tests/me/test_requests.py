@@ -1,4 +1,5 @@
-"""The employee's request pages, through a real sign-in: filing each type (deadline, timeline,
+"""The employee's request pages, signed in as the sign-in's callback leaves a person
+(``tests.helpers.signed_in_as``; the round trip itself is tests/auth's): filing each type (deadline, timeline,
 audit), the step-up for erasure and objection, the erasure confirmation, refusals that change
 nothing, duplicates, another employee's request, answering, withdrawing, what the requester sees of
 the timeline, and the deletion certificate (after a real erasure job)."""

@@ -143,6 +143,94 @@ def sign_in(client: FlaskClient, sub: str = "alice@example.com", *,
     return client.get(local_path(callback_url))
 
 
+# The loopback IdPs of this process by issuer URL (the ``idp_url`` fixture registers its own), so
+# that ``signed_in_as`` reads a person's claims and signs their ID token as that IdP would.
+IDP_APPS: dict[str, Flask] = {}
+_IDP_KEYS: dict[str, Any] = {}
+
+
+def _at_idp(issuer: str, sub: str, scope: str, claims: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What the IdP ``issuer`` would answer for ``sub`` after an authentication now: the claims the
+    portal reads (the ID token's and userinfo's, for ``scope``) and the ID token itself, signed with
+    its key. ``claims``: the protocol claims of that ID token (aud, auth_time, sid, ...)."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+    from oidc_provider_mock import _app as provider_module
+    from oidc_provider_mock._storage import storage
+
+    idp_app = IDP_APPS[issuer]
+    with idp_app.test_request_context("/"):
+        idp_app.preprocess_request()  # the provider's own globals (its storage)
+        user = storage.get_user(sub)
+        assert user is not None, f"{sub} is not a person at the IdP"
+        profile = provider_module._user_claims_for_scope(user, scope)
+        key = _IDP_KEYS.get(issuer)
+        if key is None:  # importing the private key checks it, which is slow: once per IdP
+            key = _IDP_KEYS[issuer] = RSAKey.import_key(storage.jwk.as_dict(is_private=True))
+        token_claims = {**profile, **claims, "iss": issuer}
+        id_token = jwt.encode({"alg": "RS256", "kid": key.kid}, token_claims, key)
+    return {**profile, **claims, "iss": issuer}, id_token
+
+
+def signed_in_as(client: FlaskClient, sub: str = "alice@example.com", *, stepped_up: bool = False) -> str:
+    """Set-up for tests that are not about sign-in: leave ``client`` signed in as ``sub`` exactly as
+    the portal's callback does after the IdP answers (:func:`sign_in`, or :func:`step_up` with
+    ``stepped_up``), without the round trip: the same claims from the IdP's record of the person
+    (first sign-in: employee and identity made, profile and roles synced, all audited), the same
+    ``auth_sessions`` row (auth_time now, an IdP session id, the device from the user agent), a
+    session the client had before ended as "re-authenticated", a new server-side session id holding
+    only the ID token and the sign-in (and a step-up's thank-you). Returns the session's handle."""
+    import secrets
+    import time
+
+    from flask import flash, session
+    from flask_babel import gettext
+    from flask_login import current_user, login_user
+
+    from portal.auth import services as auth
+    from portal.auth.views import LOGOUT_HINT
+    from portal.demo import idp as demo_idp
+
+    app = client.application
+    settings = app.config["PORTAL_SETTINGS"]
+    now = int(time.time())
+    override = demo_idp._auth_time_overrides.get(sub)  # a test playing an IdP that misreports auth_time
+    reported = None if override == "omit" else override if isinstance(override, int) else now
+    protocol: dict[str, Any] = {"aud": settings.oidc_client_id, "iat": now, "exp": now + 3600,
+                                "nonce": secrets.token_urlsafe(24), "sid": secrets.token_urlsafe(16)}
+    if reported is not None:
+        protocol["auth_time"] = reported
+    claims, id_token = _at_idp(settings.oidc_issuer, sub, settings.oidc_scopes, protocol)
+    auth_time = auth.auth_time_from_claims(claims)
+    if stepped_up:
+        assert auth_time is not None, "a step-up needs an auth_time"
+        stepped_up_at: datetime | None = min(auth_time, datetime.now(UTC))
+    else:
+        stepped_up_at = None
+    request_context = app.test_request_context("/auth/callback", environ_base=client.environ_base)
+    client._add_cookies_to_wsgi(request_context.request.environ)
+    with request_context:
+        previous = current_user.get_id() if current_user.is_authenticated else None
+        result = auth.resolve_sign_in(settings.oidc_issuer, claims, settings)
+        auth_session = auth.start_session(
+            result, auth_time=auth_time, stepped_up_at=stepped_up_at, user_agent=request_context.request.user_agent.string,
+            lifetime=timedelta(hours=settings.session_hours), replaces=previous, idp_session=claims["sid"])
+        db.session.commit()
+        handle: str = auth_session.id
+        app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+        session.clear()
+        session[LOGOUT_HINT] = id_token
+        result.employee.bind_auth_session(handle)
+        login_user(result.employee)
+        if stepped_up_at is not None:
+            flash(gettext("Thank you for signing in again. You can go on."), "success")
+        response = app.response_class()
+        app.session_interface.save_session(app, session._get_current_object(), response)  # type: ignore[attr-defined]
+    client._update_cookies_from_response(request_context.request.host.partition(":")[0],
+                                         request_context.request.path, response.headers.getlist("Set-Cookie"))
+    return handle
+
+
 def step_up(client: FlaskClient, sub: str = "alice@example.com", *, next_path: str = "/") -> TestResponse:
     """Re-authenticate a signed-in client at the IdP as a sensitive action makes a person do (the
     portal's step-up: ``prompt=login``, ``max_age=0``); returns the callback's response."""

@@ -13,6 +13,7 @@ thousand cases costs one visit). On each page:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -49,8 +50,9 @@ def _route_of(app: Flask, path: str) -> str | None:
     return str(rule.rule)
 
 
-def _walk(page: Any, app: Flask, base: str, start: str) -> list[str]:
-    """Same-origin pages reachable from ``start``, breadth first, one per URL rule."""
+def _walk(page: Any, app: Flask, base: str, start: str, visit: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Same-origin pages reachable from ``start``, breadth first, one per URL rule; ``visit(path)``
+    looks at each of them while the browser shows it (each page is loaded once)."""
     seen_rules: set[str] = set()
     queue = [start]
     pages: list[str] = []
@@ -65,6 +67,7 @@ def _walk(page: Any, app: Flask, base: str, start: str) -> list[str]:
                 or not page.url.startswith(base)):  # a step-up sends the browser to the IdP: not a portal page
             continue
         pages.append(path)
+        visit(path)
         yield_links = page.eval_on_selector_all(
             "a[href]", "els => els.map(e => e.getAttribute('href'))")
         for href in yield_links:
@@ -142,10 +145,12 @@ def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: Literal["light
                 assert answer.status == 200 and answer.headers["content-type"].startswith("image/"), url
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"phone-{who.split('@')[0]}-{scheme}.png"), full_page=False)
-            for path in _walk(page, app, live.url, "/"):
-                page.goto(live.url + path)
+
+            def check(path: str) -> None:
                 if found := _problems(page, axe):
                     problems[path] = found
+
+            _walk(page, app, live.url, "/", check)
             assert missing == [], f"resources not found: {missing}"
         finally:
             browser.close()

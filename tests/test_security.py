@@ -39,9 +39,8 @@ from tests.helpers import (
     existing,
     grant_all_consents,
     make_employee,
-    sign_in,
+    signed_in_as,
     snapshot,
-    step_up,
 )
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -80,8 +79,8 @@ def add_boom_route(app: Flask) -> None:
 
 def signed_in_as_alice(client: FlaskClient) -> None:
     """alice, signed in and stepped up: the routes behind a step-up answer her too."""
-    assert sign_in(client, "alice@example.com").status_code == 302
-    step_up(client, "alice@example.com")
+    signed_in_as(client, "alice@example.com")
+    signed_in_as(client, "alice@example.com", stepped_up=True)
     assert client.get("/").status_code == 200  # shows (and so clears) the step-up's "thank you" message
 
 
@@ -413,7 +412,7 @@ def test_another_employees_item_is_not_found_and_audited(app: Flask, client: Fla
 
 def test_ending_another_employees_session_is_not_found(app: Flask, client: FlaskClient, world: World) -> None:
     bob = app.test_client()
-    assert sign_in(bob, "bob@example.com").status_code == 302
+    signed_in_as(bob, "bob@example.com")
     with app.app_context():
         bob_employee = find_by_email("bob@example.com")
         assert bob_employee is not None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import ConfigError
@@ -20,8 +21,12 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.session_store import WebSession, purge_expired_sessions
 from tests.conftest import _stop_job_runner, _truncate, app_config
-from tests.helpers import csrf_token
-from tests.policy.support import signed_in
+from tests.helpers import csrf_token, sign_in
+
+
+def signed_in(app: Flask, client: FlaskClient) -> None:
+    """alice, signed in through the real IdP: the session is the one the callback stores."""
+    assert sign_in(client, "alice@example.com").status_code == 302
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

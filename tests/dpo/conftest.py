@@ -1,4 +1,4 @@
-"""The cast of the DPO tests, each signed in through the real IdP on a client of their own:
+"""The cast of the DPO tests, each signed in (as through the IdP, see ``signed_in_as``) on a client of their own:
 
 * alice, an employee in Spain, files the requests;
 * dana (the demo DPO) and pat (a second DPO) work the "Spain" queue, where ES requests go;
@@ -29,7 +29,7 @@ from portal.rights import routing
 from portal.rights import services as requests
 from portal.rights.models import DataRequest
 from tests.conftest import _stop_job_runner, set_idp_user
-from tests.helpers import csrf_token, existing, sign_in, step_up
+from tests.helpers import csrf_token, existing, signed_in_as
 
 
 @dataclass
@@ -111,8 +111,8 @@ def cast(app: Flask, idp_url: str, jobs_recorded: RecordingRunner) -> Cast:
     clients = {}
     for who, email in emails.items():
         clients[who] = app.test_client()
-        assert sign_in(clients[who], email).status_code == 302, who
-        step_up(clients[who], email)  # as approving an erasure makes them do
+        signed_in_as(clients[who], email)
+        signed_in_as(clients[who], email, stepped_up=True)  # as approving an erasure makes them do
     with app.app_context():
         ids = {}
         for who, email in emails.items():

@@ -45,7 +45,7 @@ from portal.rights import services as requests
 from portal.rights.models import DataRequest
 from tests.conftest import LiveServer, _stop_job_runner, both_databases
 from tests.dpo.conftest import Cast, RecordingRunner, add_idp_user
-from tests.helpers import audit_entries, drop_audit_triggers, existing, sign_in, snapshot
+from tests.helpers import audit_entries, drop_audit_triggers, existing, signed_in_as, snapshot
 from tests.rights.support import World, get, make_world
 
 REFUSED = "access:object:refused"
@@ -225,7 +225,7 @@ def desk(app: Flask, idp_url: str) -> Cast:
     clients = {}
     for who, email in emails.items():
         clients[who] = app.test_client()
-        assert sign_in(clients[who], email).status_code == 302, who
+        signed_in_as(clients[who], email)
     clients["anonymous"] = app.test_client()
     with app.app_context():
         found = {who: find_by_email(email) for who, email in emails.items()}

@@ -48,7 +48,7 @@ from tests.helpers import (
     grant_all_consents,
     make_employee,
     mark_removal,
-    sign_in,
+    signed_in_as,
     snapshot,
     step_up,
 )
@@ -114,8 +114,8 @@ def download(client: FlaskClient, export_id: str) -> Any:
 @pytest.fixture
 def alice(app: Flask, client: FlaskClient) -> str:
     """alice, signed in and stepped up (as downloading an export makes her do)."""
-    assert sign_in(client).status_code == 302
-    step_up(client)
+    signed_in_as(client)
+    signed_in_as(client, stepped_up=True)
     subject = alice_id(app)
     fill(app, subject)
     return subject
@@ -414,7 +414,7 @@ def test_a_failed_export_shows_its_reason(app: Flask, client: FlaskClient, alice
     # Staff see the same reason on the jobs page; an employee does not reach that page at all.
     assert client.get("/admin/jobs").status_code == 404
     staff = app.test_client()
-    assert sign_in(staff, "admin@example.com").status_code == 302
+    signed_in_as(staff, "admin@example.com")
     jobs_page = staff.get("/admin/jobs?state=failed")
     assert jobs_page.status_code == 200
     text = jobs_page.get_data(as_text=True)

@@ -38,7 +38,7 @@ from portal.monitoring.models import ActivityEvent
 from portal.people.models import Employee
 from tests.conftest import both_databases
 from tests.exports.test_exports import alice_id, fill
-from tests.helpers import sign_in
+from tests.helpers import signed_in_as
 
 SUBJECT = "5" * 32
 KEY = AESGCM.generate_key(bit_length=256)
@@ -273,7 +273,7 @@ def test_workers_that_cannot_start_are_reported_as_unavailable(monkeypatch: pyte
 
 @pytest.fixture
 def subject(app: Flask, client: FlaskClient) -> str:
-    assert sign_in(client).status_code == 302
+    signed_in_as(client)
     subject_id = alice_id(app)
     fill(app, subject_id, events=90, shots=0)
     return subject_id

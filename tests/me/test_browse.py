@@ -28,7 +28,7 @@ from portal.monitoring.ingest import ingest_batch
 from portal.monitoring.models import ActivityEvent, EventKind, Screenshot
 from portal.people.services import find_by_email
 from tests.conftest import both_databases
-from tests.helpers import event, grant_all_consents, make_employee, sign_in
+from tests.helpers import event, grant_all_consents, make_employee, signed_in_as
 from tests.monitoring.support import png, shot
 from tests.test_security import audit_entries, snapshot
 
@@ -67,7 +67,7 @@ class World:
 @pytest.fixture
 def world(app: Flask, client: FlaskClient) -> World:
     """Alice signed in on ``client`` (time zone Madrid) with 134 events; Erin with her own."""
-    assert sign_in(client, "alice@example.com").status_code == 302
+    signed_in_as(client, "alice@example.com")
     erin = make_employee(app, "erin@example.com", name="Erin Other")
     with app.app_context():
         alice_employee = find_by_email("alice@example.com")

@@ -36,7 +36,7 @@ from portal.training import services as ledger
 from portal.training.models import ModelAction, RemovalAnswer, RemovalCause, SnapshotRemoval, TrainingSnapshot
 from portal.training.services import record_use
 from tests.conftest import set_idp_user
-from tests.helpers import event, grant_all_consents, sign_in
+from tests.helpers import event, grant_all_consents, signed_in_as
 from tests.monitoring.support import shot
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -45,7 +45,7 @@ FIRST = NOW - timedelta(days=40, hours=3)
 
 
 def signed_in(client: FlaskClient, sub: str) -> str:
-    assert sign_in(client, sub).status_code == 302
+    signed_in_as(client, sub)
     employee = find_by_email(sub)
     assert employee is not None
     return employee.id

@@ -1,4 +1,5 @@
-"""The employee's request pages, through a real sign-in: filing each type (deadline, timeline,
+"""The employee's request pages, signed in as the sign-in's callback leaves a person
+(``tests.helpers.signed_in_as``; the round trip itself is tests/auth's): filing each type (deadline, timeline,
 audit), the step-up for erasure and objection, the erasure confirmation, refusals that change
 nothing, duplicates, another employee's request, answering, withdrawing, what the requester sees of
 the timeline, and the deletion certificate (after a real erasure job)."""
@@ -46,9 +47,8 @@ from tests.helpers import (
     event,
     grant_all_consents,
     make_employee,
-    sign_in,
+    signed_in_as,
     snapshot,
-    step_up,
 )
 
 REFUSED = "access:object:refused"
@@ -79,8 +79,8 @@ def alice_id(app: Flask) -> str:
 @pytest.fixture
 def alice(app: Flask, client: FlaskClient) -> str:
     """alice, signed in and stepped up (as filing an erasure or an objection makes her do)."""
-    assert sign_in(client).status_code == 302
-    step_up(client)
+    signed_in_as(client)
+    signed_in_as(client, stepped_up=True)
     return alice_id(app)
 
 

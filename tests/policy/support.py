@@ -13,14 +13,14 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.people.services import find_by_email
 from portal.policy import services as policy
-from tests.helpers import audit_entries, csrf_token, sign_in, snapshot  # noqa: F401 - snapshot re-exported
+from tests.helpers import audit_entries, csrf_token, signed_in_as, snapshot  # noqa: F401 - snapshot re-exported
 
 REFUSED = "access:object:refused"
 
 
 def signed_in(app: Flask, client: FlaskClient, email: str = "alice@example.com") -> str:
-    """Sign ``email`` in on ``client`` through the real IdP; return the employee id."""
-    assert sign_in(client, email).status_code == 302
+    """Sign ``email`` in on ``client`` (as through the IdP, see ``signed_in_as``); return the employee id."""
+    signed_in_as(client, email)
     with app.app_context():
         employee = find_by_email(email)
         assert employee is not None

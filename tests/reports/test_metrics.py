@@ -49,7 +49,7 @@ from portal.people.services import find_by_email
 from portal.reports import metrics
 from portal.rights.models import DataRequest, ErasureCount
 from tests.conftest import both_databases, set_idp_user
-from tests.helpers import audit_entries, make_employee, sign_in, snapshot
+from tests.helpers import audit_entries, make_employee, signed_in_as, snapshot
 
 AS_OF = date(2026, 1, 15)
 YEAR = 2025
@@ -384,7 +384,7 @@ def people(app: Flask, idp_url: str) -> Iterator[People]:
     clients = {}
     for who in ("alice", "dana", "admin", "audrey"):
         clients[who] = app.test_client()
-        assert sign_in(clients[who], f"{who}@example.com").status_code == 302, who
+        signed_in_as(clients[who], f"{who}@example.com")
     with app.app_context():
         ids = {who: getattr(find_by_email(f"{who}@example.com"), "id", "") for who in clients}
         requests, counts = block_rows(ids["alice"], datetime(YEAR, 1, 1, tzinfo=UTC))

@@ -20,7 +20,7 @@ from portal.monitoring.models import DataCategory
 from portal.people.services import find_by_email
 from portal.reports import ropa
 from tests.conftest import both_databases, set_idp_user
-from tests.helpers import audit_entries, sign_in, snapshot
+from tests.helpers import audit_entries, signed_in_as, snapshot
 
 # The register as migration 0001 publishes it: key -> (retention in days, recipients).
 REGISTER = {
@@ -130,7 +130,7 @@ def test_the_download_is_audited(app: Flask, idp_url: str) -> None:
                                                   "name": "Audrey Auditor", "country": "ES", "groups": ["auditor"]})
     clients = {who: app.test_client() for who in ("dana", "audrey", "alice")}
     for who, client in clients.items():
-        assert sign_in(client, f"{who}@example.com").status_code == 302
+        signed_in_as(client, f"{who}@example.com")
     with app.app_context():
         ids = {who: getattr(find_by_email(f"{who}@example.com"), "id", "") for who in clients}
 

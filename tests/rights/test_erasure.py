@@ -706,7 +706,7 @@ def test_corrections_sealed_with_the_destroyed_key_go_with_it(world: World) -> N
 
 
 def test_the_dashboard_says_what_an_erasure_erased_and_what_a_hold_blocked(world: World) -> None:
-    from tests.helpers import sign_in
+    from tests.helpers import signed_in_as
 
     fill(world.alice, events=12, shots=3)
     rs.place_hold(world["alice"], world["dpo"], categories=["screenshots"], matter_reference="LIT-2026-7",
@@ -727,7 +727,7 @@ def test_the_dashboard_says_what_an_erasure_erased_and_what_a_hold_blocked(world
                                                           fold_case=False)))
     db.session.commit()
     client = world.app.test_client()
-    assert sign_in(client, "alice@example.com").status_code == 302
+    signed_in_as(client, "alice@example.com")
     page = client.get("/").get_data(as_text=True)
 
     def card(key: str) -> str:

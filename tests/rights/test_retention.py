@@ -33,7 +33,7 @@ from portal.rights import retention
 from portal.rights import services as rs
 from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
-from tests.helpers import make_employee, mark_removal, sign_in
+from tests.helpers import make_employee, mark_removal, signed_in_as
 from tests.rights.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
 
 TAG = "monitoring:retention:run"
@@ -86,7 +86,7 @@ def promised(subject_id: str, category_kinds: tuple[str, ...], days: int) -> str
 @pytest.fixture
 def scene(app: Flask, client: FlaskClient) -> Iterator[Scene]:
     manual_jobs(app)  # no sweeper: the test alone runs retention
-    assert sign_in(client, "alice@example.com").status_code == 302
+    signed_in_as(client, "alice@example.com")
     bob_id = make_employee(app, "bob.retention@example.com", name="Bob Held", jurisdiction="US-CA")
     dpo = make_staff(app, "dana.retention@example.com", Role.DPO)
     with app.app_context():
@@ -181,7 +181,7 @@ def test_the_run_deletes_what_passed_its_period_keeps_the_rest_and_is_audited(
 
 def test_the_dashboard_says_a_held_category_is_kept(app: Flask, client: FlaskClient) -> None:
     manual_jobs(app)
-    assert sign_in(client, "alice@example.com").status_code == 302
+    signed_in_as(client, "alice@example.com")
     dpo = make_staff(app, "dana.retention@example.com", Role.DPO)
     with app.app_context():
         alice = find_by_email("alice@example.com")

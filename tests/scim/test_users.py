@@ -27,7 +27,7 @@ from portal.people import services as people
 from portal.people.models import Employee, EmploymentStatus
 from tests.auth.test_sessions import browser, is_signed_in
 from tests.conftest import LiveServer, live_portal
-from tests.helpers import audit_entries, event, make_employee, sign_in, snapshot
+from tests.helpers import audit_entries, event, make_employee, sign_in, signed_in_as, snapshot
 from tests.scim.conftest import ENTERPRISE, ERROR, MEDIA, PORTAL, USER, Scim, new_user, patch, token_for
 
 BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
@@ -278,7 +278,7 @@ def test_bad_patches_are_scim_errors_and_change_nothing(app: Flask, scim: Scim) 
 def test_only_a_token_of_scope_scim_opens_the_endpoint(app: Flask, client: FlaskClient) -> None:
     wrong = Scim(app.test_client(), token_for(app, "ingest", "requests:read"))
     anonymous = Scim(app.test_client(), None)
-    assert sign_in(client).status_code == 302
+    signed_in_as(client)
     signed_in_only = Scim(client, None)
     before = snapshot(app, skip=frozenset({"audit_entries", "api_tokens"}))
     for method, path, body in [("GET", "/Users", None), ("POST", "/Users", new_user()),

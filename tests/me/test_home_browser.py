@@ -76,7 +76,7 @@ def test_alice_signs_in_and_sees_her_home_page(chromium: str, tmp_path: Path, id
             expect(page.get_by_text("ES", exact=True)).to_be_visible()
             image = page.get_by_role("img", name="Screenshot of Slack")
             expect(image).to_be_visible()
-            page.wait_for_function("document.querySelector('.gallery img').complete")
+            expect(page.locator(".gallery img")).to_have_js_property("complete", True, timeout=30_000)  # no eval: CSP
             assert page.evaluate("document.querySelector('.gallery img').naturalWidth") == 320
             page.screenshot(path=str(ARTIFACTS / "home-alice.png"), full_page=True)
         finally:

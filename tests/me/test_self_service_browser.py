@@ -74,7 +74,7 @@ def test_alice_uses_her_self_service_pages(chromium: str, tmp_path: Path, idp_ur
             page.locator(".gallery a").first.click()
             expect(page.get_by_role("heading", name="Screenshot of Slack")).to_be_visible()
             # The image is decrypted on request: wait until it has arrived (slow on a busy machine).
-            page.wait_for_function("document.querySelector('.shot img').complete")
+            expect(page.locator(".shot img")).to_have_js_property("complete", True, timeout=30_000)  # no eval: CSP
             assert page.evaluate("document.querySelector('.shot img').naturalWidth") == 320
             page.screenshot(path=str(ARTIFACTS / "self-service-3-screenshot.png"), full_page=True)
 

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("evidence", __name__)
 # The case page, shown again after a refused form, needs the DPO pages' labels.
-bp.context_processor(staff_views._labels)
+bp.context_processor(staff_views.case_labels)
 
 VERIFIER = Path(__file__).with_name("verify.py")
 # Servers log each request's path; a link's token in a log line would be a working link there.
@@ -173,7 +173,7 @@ def _case_section_helper() -> dict[str, Any]:
 
 
 def _case_again(case: DataRequest, status: int) -> tuple[str, int]:
-    return staff_views._case_page(case, status)
+    return staff_views.case_page(case, status)
 
 
 # -- staff ------------------------------------------------------------------------------------------

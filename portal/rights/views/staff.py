@@ -90,7 +90,9 @@ FALSE_VALUES = {"", "0", "false", "off", "no"}
 
 
 @bp.context_processor
-def _labels() -> dict[str, Any]:
+def case_labels() -> dict[str, Any]:
+    """The wording of states, types, grounds and channels that staff case pages use (a context
+    processor here and on the evidence pages)."""
     return {"state_labels": STAFF_STATE_LABELS, "type_names": TYPE_NAMES, "type_labels": TYPE_NAMES,
             "ground_label": ground_wording,
             "channel_labels": CHANNEL_LABELS, "closed_states": {s.value for s in CLOSED_STATES}}
@@ -458,7 +460,9 @@ def _blank(form_class: type[FlaskForm]) -> FlaskForm:
     return form_class(formdata=None)
 
 
-def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
+def case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
+    """The case page of ``case`` for the signed-in member of staff, with ``forms`` as submitted
+    (their errors shown) and the others blank; also what the evidence pages answer with."""
     today = _today()
     subject = db.session.get(Employee, case.subject_id)
     assert subject is not None  # noqa: S101 - the foreign key cascades
@@ -517,7 +521,7 @@ def _case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tupl
 @bp.get("/requests/<request_id>")
 @requires(Permission.REQUESTS_REVIEW)
 def case(request_id: str) -> tuple[str, int]:
-    return _case_page(_case_or_404(request_id))
+    return case_page(_case_or_404(request_id))
 
 
 def _act(case: DataRequest, form: FlaskForm, form_key: str, step: Callable[[], str]) -> Response | tuple[str, int]:
@@ -526,14 +530,14 @@ def _act(case: DataRequest, form: FlaskForm, form_key: str, step: Callable[[], s
     if not form.validate_on_submit():
         db.session.rollback()
         flash(_("Nothing was changed: %(errors)s", errors=_form_errors(form)), "error")
-        return _case_page(case, 400, **{form_key: form})
+        return case_page(case, 400, **{form_key: form})
     try:
         message = step()
     except rights.RequestError as error:
         db.session.rollback()
         flash(str(error), "error")
         conflict = isinstance(error, rights.AlreadyClaimed | rights.IllegalTransition)
-        return _case_page(case, 409 if conflict else 400, **{form_key: form})
+        return case_page(case, 409 if conflict else 400, **{form_key: form})
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("dpo.case", request_id=case.id))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
 
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, write_lock
 from portal.extensions import db
 from portal.monitoring import aggregates, partitions
 from portal.monitoring.models import (
@@ -42,8 +42,8 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
     A batch is three statements over the same index range, none of which hands its rows to Python:
     the key of the batch's last row (``OFFSET``), the count of each kind up to it (one walk; in a
     transaction that already holds SQLite's write lock, so that the count is of what is deleted),
-    and the ``DELETE`` of that range (a walk of one kind counts what it deleted). Handing a million deleted rows back through ``RETURNING`` cost more
-    than the deletion itself (bench/erasure.py). Yields each batch's count per category; the
+    and the ``DELETE`` of that range (a walk of one kind counts what it deleted). Handing a million
+    deleted rows back through ``RETURNING`` cost more than the deletion itself (bench/erasure.py). Yields each batch's count per category; the
     caller commits it with its tally."""
     bounds = ""
     params: dict[str, Any] = {"subject": subject_id, "last": BATCH - 1}
@@ -72,7 +72,7 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
                 where += " AND (occurred_at, id) > (:after_time, :after_id)"
             values = {**params, "kind": kind}
             if kind is None:  # SQLite: hold the write lock before counting, so no row comes in between
-                db.session.execute(text("DELETE FROM activity_events WHERE 0"))
+                write_lock(ActivityEvent.__table__)
             if after is not None:
                 values.update(after_time=after[0], after_id=after[1])
             last = run("SELECT occurred_at, id FROM activity_events" + where +  # noqa: S608 - fixed text
@@ -87,9 +87,8 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
                         "SELECT kind, count(*) FROM activity_events INDEXED BY ix_activity_events_subject_time"  # noqa: S608
                         + batch + " GROUP BY kind", values):  # would walk every row of the subject's kind index
                     tally[KIND_CATEGORY[row_kind]] = tally.get(KIND_CATEGORY[row_kind], 0) + count
-                deleted = run("DELETE FROM activity_events" + batch, values).rowcount  # noqa: S608 - fixed text
-            else:
-                deleted = run("DELETE FROM activity_events" + batch, values).rowcount  # noqa: S608 - fixed text
+            deleted = run("DELETE FROM activity_events" + batch, values).rowcount  # noqa: S608 - fixed text
+            if kind is not None:
                 tally = {KIND_CATEGORY[kind]: deleted} if deleted else {}
             if deleted:
                 yield tally

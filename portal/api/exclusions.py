@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import select
+from sqlalchemy import JSON, String, bindparam, cast, literal, null, select, type_coerce, union_all
 
 from portal.api.schemas import Exclusion
-from portal.consent.models import ExclusionChange, Purpose, Suppression
-from portal.consent.services import has_consent
+from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpose, Suppression
 from portal.crypto import blind_index
-from portal.db import utcnow
+from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 from portal.people.models import Employee
 from portal.people.pseudonyms import pseudonym, subject_of
@@ -62,18 +62,6 @@ def _reason(stored: str) -> str:
     return REASONS.get(stored, stored)
 
 
-def _suppression_item(row: Suppression) -> Exclusion:
-    purpose: Any = str(row.purpose)  # a Purpose value: ai_training or screenshot_capture
-    reason: Any = _reason(row.reason)
-    return Exclusion(pseudonym=pseudonym(row.subject_id), purpose=purpose, excluded=True, state="excluded",
-                     reason=reason, since=row.since)
-
-
-def _restriction_item(row: Restriction) -> Exclusion:
-    return Exclusion(pseudonym=pseudonym(row.subject_id), purpose="analytics", excluded=True, state="excluded",
-                     reason="restriction", since=row.since, categories=list(row.categories or []) or None)
-
-
 def _change_item(row: ExclusionChange) -> Exclusion:
     purpose: Any = row.purpose
     reason: Any = _reason(row.reason)
@@ -98,21 +86,53 @@ def page(after: str | None, limit: int = PAGE) -> tuple[list[Exclusion], str, bo
     return [_change_item(row) for row in rows], encode_cursor(position), more
 
 
+def _check_statement() -> Any:
+    """Everything :func:`check` needs, in one statement and one round trip (a pipeline asks once per
+    person it is about to use): the employee's row (when they were added, and their latest decision
+    on AI training), then their suppressions, then their restrictions in force, as rows of (part,
+    purpose, reason, since, categories)."""
+    subject = bindparam("subject", type_=String)
+    latest_decision = (select(ConsentEvent.decision).where(ConsentEvent.subject_id == subject,
+                                                           ConsentEvent.purpose == Purpose.AI_TRAINING.value)
+                       .order_by(ConsentEvent.id.desc()).limit(1).scalar_subquery())
+    employee = select(literal(0).label("part"), type_coerce(null(), String).label("purpose"),
+                      type_coerce(latest_decision, String).label("reason"),
+                      type_coerce(Employee.created_at, UTCDateTime()).label("since"),
+                      cast(null(), JSON).label("categories")).where(Employee.id == subject)
+    suppressions = select(literal(1), type_coerce(Suppression.purpose, String), Suppression.reason,
+                          Suppression.since, cast(null(), JSON)).where(Suppression.subject_id == subject)
+    restrictions = select(literal(2), null(), null(), Restriction.since, Restriction.categories).where(
+        Restriction.subject_id == subject, Restriction.lifted_at.is_(None))
+    # Typed NULLs: PostgreSQL resolves a union's column types branch by branch, and two bare NULLs are text.
+    combined = union_all(employee, suppressions, restrictions).subquery()
+    return select(combined).order_by(combined.c.part, combined.c.since)
+
+
 def check(value: str) -> list[Exclusion] | None:
     """Everything that excludes the employee behind a pseudonym now; None if there is no such employee.
-    Besides the feed's exclusions, AI training without consent given (`consent_not_given`)."""
+    Besides the feed's exclusions, AI training without consent given (`consent_not_given`): the
+    employee's latest decision on it is not a grant."""
     subject_id = subject_of(value)
-    employee = db.session.get(Employee, subject_id) if subject_id else None
-    if employee is None:
+    if subject_id is None:
         return None
-    items = [_suppression_item(s) for s in db.session.scalars(
-        select(Suppression).where(Suppression.subject_id == employee.id).order_by(Suppression.since))]
-    items += [_restriction_item(r) for r in db.session.scalars(
-        select(Restriction).where(Restriction.subject_id == employee.id, Restriction.lifted_at.is_(None))
-        .order_by(Restriction.since))]
-    if not any(i.purpose == Purpose.AI_TRAINING.value for i in items) and not has_consent(employee.id,
-                                                                                             Purpose.AI_TRAINING):
+    rows = db.session.execute(_CHECK(), {"subject": subject_id}).all()
+    if not rows or rows[0].part != 0:
+        return None
+    employee, items = rows[0], []
+    for row in rows[1:]:
+        if row.part == 1:
+            purpose: Any = row.purpose  # a ProcessingPurpose value: ai_training, screenshot_capture, ...
+            reason: Any = _reason(row.reason)
+            items.append(Exclusion(pseudonym=value, purpose=purpose, excluded=True, state="excluded",
+                                   reason=reason, since=row.since))
+        else:
+            items.append(Exclusion(pseudonym=value, purpose="analytics", excluded=True, state="excluded",
+                                   reason="restriction", since=row.since,
+                                   categories=list(row.categories or []) or None))
+    if employee.reason != Decision.GRANTED.value and not any(i.purpose == Purpose.AI_TRAINING.value for i in items):
         items.insert(0, Exclusion(pseudonym=value, purpose="ai_training", excluded=True, state="excluded",
-                                  reason="consent_not_given",
-                                  since=employee.created_at or utcnow()))
+                                  reason="consent_not_given", since=employee.since or utcnow()))
     return items
+
+
+_CHECK = cache(_check_statement)  # built once per process; compiled once per dialect by SQLAlchemy's cache

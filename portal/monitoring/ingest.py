@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import String, bindparam, case, event, func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
 from portal.audit.services import Actor, record
@@ -416,13 +418,24 @@ def _bulk_insert_events() -> tuple[str, Callable[[datetime], Any], bool]:
     return str(compiled), as_time, bool(compiled.positional)
 
 
-# PostgreSQL takes a chunk of events as one INSERT ... SELECT FROM unnest(one array per column):
-# one statement and one round trip, where executemany sends a statement per row.
-_UNNEST_EVENTS = (
-    f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - constant names
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::bytea[], "
-    "%s::bytea[], %s::integer[], %s::bytea[], %s::bytea[], %s::timestamptz[])"
-)
+# PostgreSQL takes a chunk of events by binary COPY: the driver writes each row in its binary form
+# (in C), with no SQL text and no arrays built per column; rows go to the subject's partition.
+_COPY_EVENTS = f"COPY activity_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("varchar", "varchar", "varchar", "varchar", "timestamptz", "bytea", "bytea", "int4", "bytea",
+               "bytea", "timestamptz")
+
+
+def _copy_rows(connection: Any, rows: list[Any]) -> None:
+    """COPY ``rows`` into activity_events in the connection's transaction. A driver error comes out as
+    SQLAlchemy's (a duplicate as IntegrityError), as from any other statement."""
+    try:
+        with connection.connection.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
+            copy.set_types(_COPY_TYPES)
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_COPY_EVENTS, None, exc, psycopg.Error) from exc
 
 
 def _activity_tally(subject_id: str) -> ActivityTally:
@@ -444,6 +457,9 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
 
     The application and site of each event are sealed (``sealed_names``) and stored as blind
     indexes under the subject's key, computed once per distinct name in the batch."""
+    events = list(events)
+    if not events:  # a retry of what is stored already
+        return {}
     subject_id = cipher.subject_id
     partitions.ensure([subject_id])
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, None, None])
@@ -455,8 +471,8 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
     columnar = connection.dialect.name == "postgresql"
 
     def write(chunk: list[Any]) -> None:
-        if columnar:  # one statement, one array per column
-            connection.exec_driver_sql(_UNNEST_EVENTS, tuple(list(column) for column in zip(*chunk, strict=True)))
+        if columnar:
+            _copy_rows(connection, chunk)
         else:
             connection.exec_driver_sql(sql, chunk if positional else [dict(zip(EVENT_COLUMNS, r, strict=True))
                                                                      for r in chunk])
@@ -504,6 +520,9 @@ def store_events(cipher: SubjectCipher, events: Iterable[ValidEvent]) -> dict[st
 def store_screenshots(cipher: SubjectCipher, shots: Iterable[ValidScreenshot], written: list[Path]) -> int:
     """Seal each image into the artifact directory and record its facts; ``written`` collects
     the files so that a caller whose transaction fails can remove them."""
+    shots = list(shots)
+    if not shots:
+        return 0
     subject_id = cipher.subject_id
     partitions.ensure([subject_id])
     count, first, last = 0, None, None

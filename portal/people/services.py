@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from portal.audit.services import Actor, record
 from portal.crypto import blind_index
@@ -36,13 +37,17 @@ def normalise_jurisdiction(value: str) -> str:
     return value
 
 
+# A look-up by address or number (a collector's batch, a sign-in, SCIM) leaves the staff roles to be
+# loaded when they are read: most callers never read them, and it saves a query per look-up.
 def find_by_email(email: str) -> Employee | None:
-    return db.session.scalar(select(Employee).where(Employee.email_index == blind_index("email", email)))
+    return db.session.scalar(select(Employee).options(lazyload(Employee.roles))
+                             .where(Employee.email_index == blind_index("email", email)))
 
 
 def find_by_employee_number(number: str) -> Employee | None:
     return db.session.scalar(
-        select(Employee).where(Employee.employee_number_index == blind_index("employee-number", number, fold_case=False))
+        select(Employee).options(lazyload(Employee.roles))
+        .where(Employee.employee_number_index == blind_index("employee-number", number, fold_case=False))
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from PIL import Image
@@ -140,7 +141,7 @@ def test_resending_a_batch_stores_nothing_new(app: Flask, subject: str, ctx: Non
 
 @both_databases
 def test_a_large_batch_finds_its_duplicates_in_one_query_and_counts_in_one_statement(
-        app: Flask, subject: str, ctx: None) -> None:
+        app: Flask, subject: str, ctx: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """A retry of 1,200 events of which 700 were stored: one look-up for all their ids (not one per
     chunk), one statement per category's totals, and exactly the new ones stored and counted."""
     ingest_batch(subject, [event(n) for n in range(700)])
@@ -150,21 +151,33 @@ def test_a_large_batch_finds_its_duplicates_in_one_query_and_counts_in_one_state
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(" ".join(statement.split()).lower())
 
+    postgres = db.engine.dialect.name == "postgresql"
+    copies: list[str] = []
+    real_copy = psycopg.Cursor.copy
+
+    def copy(cursor: psycopg.Cursor[Any], statement: Any, *args: Any, **kwargs: Any) -> Any:
+        copies.append(" ".join(str(statement).split()).lower())
+        return real_copy(cursor, statement, *args, **kwargs)
+
     sa_event.listen(db.engine, "before_cursor_execute", seen)
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)  # the driver's COPY is not a cursor execute
     try:
         result = ingest_batch(subject, [event(n) for n in range(1200)])
         db.session.commit()
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", seen)
+        monkeypatch.undo()
     assert (result.events_stored, result.events_duplicate) == (500, 700)
     assert result.duplicate_event_ids == {f"ev-{n}" for n in range(700)}
     lookups = [s for s in statements if s.startswith("select activity_events.source_event_id")]
     assert len(lookups) == 1, lookups
     assert len([s for s in statements if "subject_category_stats" in s]) == 1  # site visits: one category
     inserts = [s for s in statements if s.startswith("insert into activity_events")]
-    assert len(inserts) == 1
-    if db.engine.dialect.name == "postgresql":  # one statement of arrays, not one per row
-        assert "from unnest(" in inserts[0]
+    if postgres:  # one binary COPY of the new rows, no INSERT
+        assert inserts == [] and len(copies) == 1 and copies[0].startswith("copy activity_events (")
+        assert "format binary" in copies[0]
+    else:  # one executemany
+        assert len(inserts) == 1 and copies == []
     assert totals(subject)["app_activity"] == 1200
     assert db.session.scalar(select(func.count()).select_from(ActivityEvent)) == 1200
     other = make_employee(app, "other@example.com")
@@ -430,6 +443,36 @@ def test_rolled_back_batch_leaves_no_sealed_file(app: Flask, seeded: str) -> Non
     assert len(artifact_files(app)) == len(before["files"]) + 3, "the files are written before the commit"
     db.session.rollback()
     assert snapshot(app) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("app", ["postgres"], indirect=True)
+def test_an_event_stored_by_another_writer_meanwhile_fails_the_copy_as_an_integrity_error(
+        app: Flask, seeded: str) -> None:
+    """PostgreSQL stores events by COPY, outside SQLAlchemy's statements: a row another writer
+    committed between our duplicate check and our COPY still comes out as SQLAlchemy's
+    IntegrityError (which the API answers by taking the batch again), and nothing of ours stays."""
+    before = row_counts()["activity_events"]
+    written: list[bool] = []
+
+    def concurrent_writer(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not written and statement.lstrip().lower().startswith("select activity_events.source_event_id"):
+            written.append(True)
+            with db.engine.begin() as other:
+                other.execute(insert(ActivityEvent.__table__).values(
+                    subject_id=seeded, source_event_id="ev-2", category="app_activity", kind="site_visit",
+                    occurred_at=NOW, sealed=b"x"))
+
+    sa_event.listen(db.engine, "after_cursor_execute", concurrent_writer)
+    try:
+        with pytest.raises(IntegrityError):
+            ingest_batch(seeded, [event(1), event(2), event(3)])
+    finally:
+        sa_event.remove(db.engine, "after_cursor_execute", concurrent_writer)
+    assert written
+    db.session.rollback()
+    assert row_counts()["activity_events"] == before + 1  # the other writer's row alone
+    assert ingest_batch(seeded, [event(1), event(2), event(3)]).events_duplicate == 1, "taken again, it finds it"
 
 
 @both_databases

@@ -132,7 +132,7 @@ class ActivityEvent(SealedNames, Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
     source_event_id: Mapped[str] = mapped_column(String(64), comment="the collector's id; makes ingestion idempotent")
-    category: Mapped[str] = mapped_column(ForeignKey("data_categories.key"))
+    category: Mapped[str] = mapped_column(String(40))  # the kind's (category_of_kind)
     kind: Mapped[EventKind] = mapped_column(EnumString(EventKind, 16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     app_bidx: Mapped[bytes | None] = mapped_column(NAME_INDEX, comment="the application's blind index (subject key)")
@@ -150,6 +150,12 @@ class ActivityEvent(SealedNames, Base):
         Index("ix_activity_events_subject_site_time", "subject_id", "site_bidx", "occurred_at", "id"),
         Index("ix_activity_events_subject_kind_time", "subject_id", "kind", "occurred_at", "id"),
         enum_check("kind", EventKind),
+        # Not a foreign key to data_categories: that looked up and locked the category's row for
+        # every event stored. The category is the kind's, and this says so for each row.
+        CheckConstraint(" OR ".join(
+            f"(kind IN ({', '.join(repr(k.value) for k in EventKind if k.category == category)}) "
+            f"AND category = '{category.value}')" for category in (CategoryKey.APP_ACTIVITY, CategoryKey.INPUT_EVENTS)),
+            name="category_of_kind"),
     )
 
 

@@ -496,3 +496,19 @@ def test_failing_flush_removes_the_files_it_wrote(app: Flask, seeded: str) -> No
     assert artifact_files(app) == before_files
     assert row_counts()["screenshots"] == 2  # the seeded one and the other writer's
     assert totals(seeded)["screenshots"] == 1
+
+
+@both_databases
+def test_the_database_keeps_an_events_category_to_its_kind(app: Flask, seeded: str) -> None:
+    """No foreign key to the register (it cost a look-up per event stored): a CHECK ties each row's
+    category to its kind, on both databases, so a wrong pair is refused by the database itself."""
+    for kind, category in (("click", "app_activity"), ("site_visit", "input_events"), ("click", "screenshots")):
+        with pytest.raises(IntegrityError, match="category_of_kind"), db.engine.begin() as conn:
+            conn.execute(insert(ActivityEvent.__table__).values(
+                subject_id=seeded, source_event_id=f"wrong-{kind}-{category}", category=category, kind=kind,
+                occurred_at=NOW, sealed=b"x"))
+    with db.engine.begin() as conn:
+        for kind in ("click", "mouse_move", "scroll", "key_timing", "app_focus", "site_visit"):
+            conn.execute(insert(ActivityEvent.__table__).values(
+                subject_id=seeded, source_event_id=f"right-{kind}", kind=kind, occurred_at=NOW, sealed=b"x",
+                category="app_activity" if kind in ("app_focus", "site_visit") else "input_events"))

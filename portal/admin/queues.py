@@ -48,7 +48,7 @@ def _page(status: int = 200, *, queue_form: QueueForm | None = None, rule_form: 
           ) -> tuple[str, int]:
     queues = routing.queues()
     return render_template(
-        "dpo/queues_admin.html", queues=queues, members={q.id: routing.members_of(q.id) for q in queues},
+        "admin/queues.html", queues=queues, members={q.id: routing.members_of(q.id) for q in queues},
         rules=routing.rules(), queue_names={q.id: q.name for q in queues},
         queue_form=queue_form or QueueForm(formdata=None), rule_form=rule_form or _rule_form(bound=False),
         member_form=MemberForm(formdata=None), member_error=member_error, rule_error=rule_error,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -113,7 +114,8 @@ def test_lifting_tells_the_employee_first_then_lifts(cast: Cast) -> None:
     section = re.search(r'id="restricted".*?</section>', dashboard, re.S)
     assert section is not None and "Screenshots" in section.group(0)
     with cast.app.app_context():
-        since = db.session.scalars(sa.select(Restriction)).one().since
+        since = db.session.scalars(sa.select(Restriction)).one().since.astimezone(
+            ZoneInfo(existing(Employee, cast.ids["alice"]).timezone))  # the day in the reader's zone
         assert restrictions.restricted_categories(cast.ids["alice"]) == {"screenshots": "restricted"}
     assert f"{since.day} {since:%B %Y}" in section.group(0)  # the long date, as every page writes it
     mails_before = len(mail_jobs(cast))
@@ -208,6 +210,7 @@ def test_the_lift_is_in_the_requests_history_for_the_employee_and_the_dpo(cast: 
     with cast.app.app_context():
         lifted_at = db.session.scalars(sa.select(Restriction)).one().lifted_at
         assert lifted_at is not None
+        lifted_at = lifted_at.astimezone(ZoneInfo(existing(Employee, cast.ids["alice"]).timezone))  # Dana's too
         # Something said on the case afterwards comes after the lift.
         dana = existing(Employee, cast.ids["dana"])
         requests.add_note(existing(DataRequest, request_id), dana, "Lift checked with legal.")

@@ -376,13 +376,16 @@ def test_every_page_writes_its_dates_in_one_style_in_the_readers_language(client
 
         grant_all_consents(employee_by_email("alice@example.com").id)
         db.session.commit()
-    from datetime import date
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from flask_babel import force_locale
 
     from portal.i18n import format_date
+    with client.application.app_context():
+        zone = employee_by_email("alice@example.com").timezone
     with client.application.test_request_context(), force_locale("es"):
-        today = format_date(date.today())
+        today = format_date(datetime.now(ZoneInfo(zone)).date())  # today where Alice is
     for path in ("/me/consent", "/me/consent/history", "/me/access", "/policy", "/me/exports", "/"):
         response = client.get(path)
         if response.status_code == 404:

@@ -17,5 +17,5 @@ bp = Blueprint("access", __name__)
 @signed_in
 def index() -> str:
     page = request.args.get("page", 1, type=int) or 1
-    return render_template("me/access/index.html", log=accesses_of(current_user.id, page=page),
+    return render_template("monitoring/access/index.html", log=accesses_of(current_user.id, page=page),
                            zone=zone_of(current_user.timezone), role_label=role_label)

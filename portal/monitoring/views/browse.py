@@ -130,10 +130,10 @@ def activity() -> tuple[str, int]:
     form = ActivityFilterForm(request.args)
     zone = zone_of(current_user.timezone)
     if not form.validate():
-        return render_template("me/browse/activity.html", form=form, page=None, zone=zone, kinds=KIND_LABELS,
+        return render_template("monitoring/browse/activity.html", form=form, page=None, zone=zone, kinds=KIND_LABELS,
                                categories=CATEGORY_LABELS), 400
     page = browse.event_page(current_user.id, form.filters(), zone, form.cursor())
-    return render_template("me/browse/activity.html", form=form, page=page, zone=zone, kinds=KIND_LABELS,
+    return render_template("monitoring/browse/activity.html", form=form, page=page, zone=zone, kinds=KIND_LABELS,
                            categories=CATEGORY_LABELS), 200
 
 
@@ -143,10 +143,10 @@ def screenshots() -> tuple[str, int]:
     form = ScreenshotFilterForm(request.args)
     zone = zone_of(current_user.timezone)
     if not form.validate():
-        return render_template("me/browse/screenshots.html", form=form, page=None, zone=zone,
+        return render_template("monitoring/browse/screenshots.html", form=form, page=None, zone=zone,
                                thumb_size=browse.thumb_size), 400
     page = browse.screenshot_page(current_user.id, form.target.data or None, form.cursor())
-    return render_template("me/browse/screenshots.html", form=form, page=page, zone=zone,
+    return render_template("monitoring/browse/screenshots.html", form=form, page=page, zone=zone,
                            thumb_size=browse.thumb_size), 200
 
 

@@ -1,6 +1,6 @@
 """Geometry for the dashboard's pictures: pure functions from numbers to positions and classes.
 
-The templates (``templates/me/dashboard/``) draw the results as inline SVG, styled by classes in
+The templates (``templates/monitoring/dashboard/``) draw the results as inline SVG, styled by classes in
 ``static/portal.css``: no script, no external library, nothing for the CSP to allow. Every chart
 also keeps its numbers (``weeks``, ``bars``) so that the page can show them as a table.
 """

@@ -29,7 +29,7 @@ def home() -> str:
     data = monitoring.dashboard(current_user.id, current_user.timezone, held=held_categories(current_user.id))
     targets = data.targets
     return render_template(
-        "me/home.html",
+        "monitoring/home.html",
         data=data,
         waiting=waiting_for_requester(current_user.id),
         erased=erasure_results(current_user.id),
@@ -49,14 +49,14 @@ def home() -> str:
 @signed_in
 def event(event_id: int) -> str:
     item = owned_or_404(ActivityEvent, event_id)
-    return render_template("me/event.html", event=item, sealed=monitoring.open_event(item))
+    return render_template("monitoring/event.html", event=item, sealed=monitoring.open_event(item))
 
 
 @bp.get("/me/screenshots/<shot_id>")
 @signed_in
 def screenshot(shot_id: str) -> str:
     shot = owned_or_404(Screenshot, shot_id)
-    return render_template("me/screenshot.html", shot=shot, zone=zone_of(current_user.timezone))
+    return render_template("monitoring/screenshot.html", shot=shot, zone=zone_of(current_user.timezone))
 
 
 @bp.get("/me/screenshots/<shot_id>/image")

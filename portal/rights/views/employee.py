@@ -144,14 +144,14 @@ def _export_id(req: DataRequest) -> str | None:
 @signed_in
 def index() -> str:
     items = rights.requests_of(current_user.id)
-    return render_template("me/requests/index.html", items=items, rights=RIGHTS, zone=zone_of(current_user.timezone),
+    return render_template("rights/employee/index.html", items=items, rights=RIGHTS, zone=zone_of(current_user.timezone),
                            fresh=FRESH_SIGN_IN, self_service=Channel.SELF_SERVICE.value)
 
 
 # -- filing -----------------------------------------------------------------------------------------
 
 def _form_page(kind: RequestType, form: RequestForm, status: int = 200, *, confirm: bool = False) -> tuple[str, int]:
-    template = "me/requests/confirm_erasure.html" if confirm else "me/requests/new.html"
+    template = "rights/employee/confirm_erasure.html" if confirm else "rights/employee/new.html"
     return render_template(template, kind=kind.value, form=form, explanation=dict(RIGHTS)[kind],
                            names=_category_names(), fresh=kind in FRESH_SIGN_IN), status
 
@@ -224,7 +224,7 @@ def _detail_page(req: DataRequest, status: int = 200, *, answer_form: AnswerForm
     basis = ground_wording(req.jurisdiction, req.legal_basis) or None
     duplicate = db.session.get(DataRequest, req.duplicate_of_id) if req.duplicate_of_id else None
     return render_template(
-        "me/requests/detail.html", req=req, details=req.details or {}, scope=req.scope or {},
+        "rights/employee/detail.html", req=req, details=req.details or {}, scope=req.scope or {},
         timeline=rights.timeline(req, for_requester=True), names=_category_names(),
         zone=zone_of(current_user.timezone), next_step=NEXT_STEPS.get(req.state, ""),
         days_left=deadlines.days_left(due, _today()) if due is not None and req.is_open else None,

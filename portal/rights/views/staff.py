@@ -308,7 +308,7 @@ def queue() -> str:
     held = set(db.session.scalars(select(LegalHold.subject_id).where(
         LegalHold.subject_id.in_(subjects or {""}), LegalHold.lifted_at.is_(None))))
     return render_template(
-        "dpo/queue.html", cases=cases, total=total, page=page, pages=pages,
+        "rights/staff/queue.html", cases=cases, total=total, page=page, pages=pages,
         page_links=page_numbers(page, pages), values=parsed.values, notices=parsed.notices,
         filtered=bool(parsed.values), counts=_queue_counts(today), queues=visible_queues,
         names=_names(c.assignee_id for c in cases), held=held, today=today, reference_of=reference_of,
@@ -501,7 +501,7 @@ def case_page(case: DataRequest, status: int = 200, **forms: FlaskForm) -> tuple
         "lift": may_work and restriction is not None and restriction.lifted_at is None,
     }
     return render_template(
-        "dpo/case.html", case=case, subject=subject, details=case.details or {}, scope=case.scope or {},
+        "rights/staff/case.html", case=case, subject=subject, details=case.details or {}, scope=case.scope or {},
         identities=list(db.session.scalars(select(SsoIdentity).where(SsoIdentity.employee_id == subject.id)
                                            .order_by(SsoIdentity.created_at))),
         holds=rights.active_holds(case.subject_id), approvals=approvals, events=events, names=names,
@@ -728,7 +728,7 @@ def _data_page(case: DataRequest, form: DataPurposeForm, status: int = 200) -> t
     subject = db.session.get(Employee, case.subject_id)
     restricted = restrictions.in_force(case.subject_id)
     categories = {c.key: c.name for c in db.session.scalars(select(DataCategory))}
-    return render_template("dpo/data.html", case=case, subject=subject, opened=opened,
+    return render_template("rights/staff/data.html", case=case, subject=subject, opened=opened,
                            summary=subject_data.subject_summary(case.subject_id) if opened else None,
                            window=int(subject_data.ACCESS_WINDOW.total_seconds() // 60), form=form,
                            restricted=restricted, categories=categories,
@@ -782,7 +782,7 @@ def _holds_page(form: HoldForm, status: int = 200, *, lift_error: tuple[str, str
     active = [h for h in holds if h.active]
     lifted = sorted((h for h in holds if not h.active), key=lambda h: (h.lifted_at, h.placed_at), reverse=True)
     return render_template(
-        "dpo/holds.html", form=form, active=active, lifted=lifted, lift_form=LiftHoldForm(formdata=None),
+        "rights/staff/holds.html", form=form, active=active, lifted=lifted, lift_form=LiftHoldForm(formdata=None),
         lift_error=lift_error, categories={c.value: c.label for c in form.categories.choices or []},
         names=_names([*(h.subject_id for h in holds), *(h.placed_by_id for h in holds),
                       *(h.lifted_by_id for h in holds)]),

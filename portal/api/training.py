@@ -20,7 +20,7 @@ from portal.api import schemas as s
 from portal.api.models import ApiToken
 from portal.api.openapi import JSON, Answer, Param, operation
 from portal.api.problems import MEDIA_TYPE, body, problem, respond
-from portal.api.views import EXAMPLE_PSEUDONYM, _clean, bp
+from portal.api.views import EXAMPLE_PSEUDONYM, bp, schema_message
 from portal.audit.services import Actor, record
 from portal.extensions import db
 from portal.people.pseudonyms import SHAPE, pseudonym, subject_of
@@ -173,7 +173,7 @@ class OutcomeIn(Struct, forbid_unknown_fields=True):
     basis: Basis | None = None
 
 
-def _json(value: Any, status: int = 200) -> Response:
+def json_response(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status=status, mimetype=JSON)
 
 
@@ -184,7 +184,7 @@ def _decode(kind: type[Any]) -> Any:
     try:
         return msgspec.json.decode(request.get_data(cache=False), type=kind)
     except msgspec.ValidationError as exc:
-        detail, pointer = _clean(str(exc))
+        detail, pointer = schema_message(str(exc))
         raise _Refused(body("invalid-body", f"The body does not match the schema: {detail}.",
                             errors=[s.FieldProblem(pointer or "/", detail)])) from None
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -321,7 +321,7 @@ def training_dataset_create(token: ApiToken) -> Response:
         given: DatasetIn = _decode(DatasetIn)
         row = ledger.register_dataset(given.name, given.purpose, given.source_categories,
                                       actor=Actor("api-token", token.id))
-        return _json(_dataset_out(row), 201)
+        return json_response(_dataset_out(row), 201)
 
     return _call(token, "dataset", work)
 
@@ -339,7 +339,7 @@ def training_dataset(token: ApiToken, dataset: str) -> Response:
         return problem("not-found", NO_DATASET)
     answer = _dataset_out(found)
     _read(token, "dataset", len(answer.snapshots))
-    return _json(answer)
+    return json_response(answer)
 
 
 @operation(bp, "POST", "/training/datasets/<dataset>/snapshots", scope=Scope.TRAINING,
@@ -369,7 +369,7 @@ def training_snapshot_create(token: ApiToken, dataset: str) -> Response:
         members = [(subject_of(m.subject), m.records) for m in given.members]
         row = ledger.register_snapshot(dataset, given.snapshot, given.created_on, given.source_categories, members,
                                        actor=Actor("api-token", token.id))
-        return _json(_snapshot_out(dataset, row), 201)
+        return json_response(_snapshot_out(dataset, row), 201)
 
     return _call(token, "snapshot", work)
 
@@ -384,7 +384,7 @@ def training_snapshot(token: ApiToken, dataset: str, snapshot: str) -> Response:
     if found is None:
         return problem("not-found", NO_SNAPSHOT)
     _read(token, "snapshot", 1)
-    return _json(_snapshot_out(dataset, found))
+    return json_response(_snapshot_out(dataset, found))
 
 
 @operation(bp, "GET", "/training/removals", scope=Scope.TRAINING, summary="Removals waiting for an answer",
@@ -411,7 +411,7 @@ def training_removals(token: ApiToken) -> Response:
                      cause=removal.cause, since=removal.marked_at, models=models.get(snap.id, []))  # type: ignore[arg-type]
              for removal, snap, owner in rows[:limit]]
     _read(token, "removals", len(items))
-    return _json(RemovalPage(items=items, more=len(rows) > limit))
+    return json_response(RemovalPage(items=items, more=len(rows) > limit))
 
 
 @operation(bp, "POST", "/training/datasets/<dataset>/snapshots/<snapshot>/answer", scope=Scope.TRAINING,
@@ -439,7 +439,7 @@ def training_snapshot_answer(token: ApiToken, dataset: str, snapshot: str) -> Re
                                           actor=Actor("api-token", token.id))
         record("api:training:answer", actor=Actor("api-token", token.id),
                details={"answer": given.answer, "answered": answered})
-        return _json(AnswerOut(dataset, snapshot, given.answer, answered))
+        return json_response(AnswerOut(dataset, snapshot, given.answer, answered))
 
     return _call(token, "answer", work)
 
@@ -460,7 +460,7 @@ def training_model_create(token: ApiToken) -> Response:
         row = ledger.register_model(given.name, given.version, given.trained_on,
                                     [(x.dataset, x.snapshot) for x in given.snapshots],
                                     actor=Actor("api-token", token.id))
-        return _json(_model_out(row.name, row.version), 201)
+        return json_response(_model_out(row.name, row.version), 201)
 
     return _call(token, "model", work)
 
@@ -488,7 +488,7 @@ def training_model_outcome(token: ApiToken, name: str, version: str) -> Response
         record("api:training:outcome", actor=Actor("api-token", token.id), details={"action": given.action})
         found = _model_out(name, version)
         assert found is not None  # noqa: S101 - just recorded
-        return _json(next(o for o in found.outcomes if (o.dataset, o.snapshot) == (given.dataset, given.snapshot)),
+        return json_response(next(o for o in found.outcomes if (o.dataset, o.snapshot) == (given.dataset, given.snapshot)),
                      201)
 
     return _call(token, "outcome", work)
@@ -508,4 +508,4 @@ def training_model(token: ApiToken, name: str, version: str) -> Response:
     if found is None:
         return problem("not-found", "No model of this name and version is registered.")
     _read(token, "model", 1)
-    return _json(found)
+    return json_response(found)

@@ -40,7 +40,8 @@ _FIELD = re.compile(r"^[a-z_]{1,40}$")
 _AT = re.compile(r" - at `\$(.*)`$")
 
 
-def _json(value: Any, status: int = 200) -> Response:
+def json_response(value: Any, status: int = 200) -> Response:
+    """``value`` (a msgspec struct, or what msgspec encodes) as the JSON answer."""
     return Response(msgspec.json.encode(value), status=status, mimetype=JSON)
 
 
@@ -51,14 +52,14 @@ def decode_body(decoder: msgspec.json.Decoder[Any]) -> Any:
     try:
         return decoder.decode(request.get_data(cache=False))
     except msgspec.ValidationError as exc:
-        detail, pointer = _clean(str(exc))
+        detail, pointer = schema_message(str(exc))
         raise ApiProblem("invalid-body", f"The body does not match the schema: {detail}.",
                          errors=[s.FieldProblem(pointer or "/", detail)]) from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise ApiProblem("malformed-json", "The body is not valid JSON.") from None
 
 
-def _clean(message: str) -> tuple[str, str]:
+def schema_message(message: str) -> tuple[str, str]:
     """msgspec's message without anything the client sent (field names only when they look like
     ours), and where it was as a JSON pointer."""
     match = _AT.search(message)
@@ -153,7 +154,7 @@ def ingest(token: ApiToken) -> Response:
     if request.mimetype != JSON:
         return problem("unsupported-media-type", "The body must be application/json.")
     outcome = _take(token, request.get_data(cache=False))  # 413 past MAX_CONTENT_LENGTH
-    return respond(outcome) if isinstance(outcome, s.Problem) else _json(outcome)
+    return respond(outcome) if isinstance(outcome, s.Problem) else json_response(outcome)
 
 
 def _take(token: ApiToken, data: bytes) -> s.IngestAnswer | s.Problem:
@@ -161,11 +162,11 @@ def _take(token: ApiToken, data: bytes) -> s.IngestAnswer | s.Problem:
     try:
         envelope = _ENVELOPE.decode(data)
     except msgspec.ValidationError as exc:
-        detail, pointer = _clean(str(exc))
+        detail, pointer = schema_message(str(exc))
         return body("invalid-body", f"The body does not match the schema: {detail}.",
                     errors=[s.FieldProblem(pointer or "/", detail)])
     except msgspec.DecodeError as exc:
-        return body("malformed-json", f"The body is not valid JSON: {_clean(str(exc))[0]}")
+        return body("malformed-json", f"The body is not valid JSON: {schema_message(str(exc))[0]}")
     except UnicodeDecodeError:
         return body("malformed-json", "The body is not valid JSON: it is not UTF-8.")
     if (envelope.employee_number is None) == (envelope.email is None):
@@ -180,7 +181,7 @@ def _take(token: ApiToken, data: bytes) -> s.IngestAnswer | s.Problem:
             try:
                 out.append(msgspec.structs.asdict(decoder.decode(raw)))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                detail, pointer = _clean(str(exc))
+                detail, pointer = schema_message(str(exc))
                 refused.append(s.RefusedRecord(kind, index, Reason.INVALID,  # type: ignore[arg-type]
                                                f"{pointer.lstrip('/') or 'record'}: {detail}"))
     if refused:
@@ -335,7 +336,7 @@ def exclusions(token: ApiToken) -> Response:
         items, next_cursor, more = feed.page(request.args.get("after"))
     except feed.BadCursor as exc:
         return problem("bad-cursor", str(exc))
-    return _json(s.ExclusionPage(items=items, next=next_cursor, more=more))
+    return json_response(s.ExclusionPage(items=items, next=next_cursor, more=more))
 
 
 @operation(bp, "GET", "/exclusions/<pseudonym>", scope=Scope.EXCLUSIONS_READ,
@@ -353,7 +354,7 @@ def exclusion(token: ApiToken, pseudonym: str) -> Response:
     items = feed.check(pseudonym)
     if items is None:
         return problem("not-found", "No employee has this pseudonym.")
-    return _json(s.ExclusionCheck(pseudonym=pseudonym, exclusions=items))
+    return json_response(s.ExclusionCheck(pseudonym=pseudonym, exclusions=items))
 
 
 EXAMPLE_REQUEST_ID = "3f1c9a7e5b2d4c6e8a0b1c2d3e4f5a6b"
@@ -373,14 +374,14 @@ def request_status(token: ApiToken, request_id: str) -> Response:
     found = db.session.get(DataRequest, request_id) if re.fullmatch(r"[0-9a-f]{32}", request_id) else None
     if found is None:
         return problem("not-found", "No request has this id.")
-    return _json(s.RequestStatus(id=found.id, state=str(found.state), due=found.due_on,
+    return json_response(s.RequestStatus(id=found.id, state=str(found.state), due=found.due_on,
                                  extended_due=found.extended_due_on, open=found.is_open))
 
 
 @bp.get("/openapi.json")
 @public
 def openapi_json() -> Response:
-    return _json(document())
+    return json_response(document())
 
 
 @docs_bp.get("/api/docs")

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import select
 
 from portal.audit.services import Actor, hold_append_lock, record
-from portal.consent.models import ConsentEvent, Decision, ExclusionChange, Purpose, Suppression
+from portal.consent.models import ConsentEvent, Decision, ExclusionChange, ProcessingPurpose, Purpose, Suppression
 from portal.extensions import db
 from portal.training import services as training_ledger
 from portal.training.models import RemovalCause
@@ -106,17 +106,13 @@ def log_exclusion(subject_id: str, purpose: str, reason: str, *, excluded: bool,
                                    categories=categories))
 
 
-def suppressed_subjects(purpose: Purpose = Purpose.AI_TRAINING) -> list[str]:
-    """The subject ids whose data must not be used for ``purpose``: what the AI side reads."""
-    return list(db.session.scalars(select(Suppression.subject_id).where(Suppression.purpose == purpose.value)
-                                   .order_by(Suppression.subject_id)))
+def is_suppressed(subject_id: str, purpose: Purpose | ProcessingPurpose = Purpose.AI_TRAINING) -> bool:
+    """Whether the subject's data must not be used for ``purpose`` now (the suppression list)."""
+    return suppression(subject_id, purpose) is not None
 
 
-def is_suppressed(subject_id: str, purpose: Purpose = Purpose.AI_TRAINING) -> bool:
-    return db.session.get(Suppression, (subject_id, purpose.value)) is not None
-
-
-def suppression(subject_id: str, purpose: Purpose) -> Suppression | None:
+def suppression(subject_id: str, purpose: Purpose | ProcessingPurpose) -> Suppression | None:
+    """The subject's entry on the suppression list for ``purpose``, with its reason and date."""
     return db.session.get(Suppression, (subject_id, purpose.value))
 
 

@@ -18,7 +18,7 @@ from portal.api import schemas as s
 from portal.api.models import ApiToken
 from portal.api.openapi import Answer, Param, operation
 from portal.api.problems import MEDIA_TYPE, problem
-from portal.api.views import EXAMPLE_PSEUDONYM, EXAMPLE_REQUEST_ID, _json, bp, decode_body
+from portal.api.views import EXAMPLE_PSEUDONYM, EXAMPLE_REQUEST_ID, bp, decode_body, json_response
 from portal.audit.services import Actor
 from portal.extensions import db
 from portal.security import Scope
@@ -71,7 +71,7 @@ def _recipient(token: ApiToken) -> Recipient | None:
 def recipient_tasks(token: ApiToken) -> Response:
     recipient = _recipient(token)
     if recipient is None:
-        return _json(s.RecipientTaskPage(items=[], next=None, more=False))
+        return json_response(s.RecipientTaskPage(items=[], next=None, more=False))
     query = select(RecipientTask).where(RecipientTask.recipient_id == recipient.id)
     if request.args.get("state", "all") == "open":
         query = query.where(RecipientTask.outcome.is_(None))
@@ -87,7 +87,7 @@ def recipient_tasks(token: ApiToken) -> Response:
     rows = list(db.session.scalars(query.order_by(RecipientTask.created_at, RecipientTask.id).limit(PAGE + 1)))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return _json(s.RecipientTaskPage(items=[item(t, recipient) for t in rows],
+    return json_response(s.RecipientTaskPage(items=[item(t, recipient) for t in rows],
                                      next=rows[-1].id if rows else after, more=more))
 
 
@@ -123,4 +123,4 @@ def confirm_recipient_task(token: ApiToken, task_id: str) -> Response:
     except services.RecipientError as exc:
         db.session.rollback()
         return problem("invalid-body", str(exc))
-    return _json(s.ConfirmAnswer(first=done.first, task=item(done.task, recipient)))
+    return json_response(s.ConfirmAnswer(first=done.first, task=item(done.task, recipient)))

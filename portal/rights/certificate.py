@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from portal.audit.services import Actor, record
 from portal.config import current_settings
-from portal.consent.models import Purpose, Suppression
+from portal.consent import services as consent
 from portal.db import instant
 from portal.extensions import db
 from portal.i18n import person_language, wording
@@ -54,10 +54,6 @@ def file_name(request: DataRequest) -> str:
     return f"deletion-certificate-{request.reference}.pdf"
 
 
-def _suppressed(subject_id: str) -> bool:
-    return db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value)) is not None
-
-
 def certificate_facts(request: DataRequest) -> dict[str, Any]:
     """What the certificate certifies, as plain values (no name, no e-mail: ids, dates, counts)."""
     result = request.result or {}
@@ -76,7 +72,7 @@ def certificate_facts(request: DataRequest) -> dict[str, Any]:
                   "date_to": scope.get("date_to")},
         "categories": {str(key): _category_facts(value or {}) for key, value in sorted(counts.items())},
         "key_destroyed": bool(result.get("key_destroyed")),
-        "ai_training_suppressed": _suppressed(request.subject_id),
+        "ai_training_suppressed": consent.is_suppressed(request.subject_id),
     }
     ground = regime_for(request.jurisdiction).erasure_ground(request.erasure_ground)
     if ground is not None:  # erasures since the DPO gives the ground at approval

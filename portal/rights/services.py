@@ -786,7 +786,7 @@ def lift_restriction(restriction: Restriction, *, actor: Actor, now: datetime | 
     others = db.session.scalar(select(func.count()).select_from(Restriction).where(
         Restriction.subject_id == subject_id, Restriction.lifted_at.is_(None))) or 0
     lifted_training = False
-    existing = db.session.get(Suppression, (subject_id, Purpose.AI_TRAINING.value))
+    existing = consent.suppression(subject_id, Purpose.AI_TRAINING)
     if not others and existing is not None and existing.reason == "restriction":
         consent.log_exclusion(subject_id, Purpose.AI_TRAINING.value, "restriction", excluded=False)
         latest = consent.latest(subject_id, Purpose.AI_TRAINING)
@@ -815,7 +815,7 @@ def lift_restriction(restriction: Restriction, *, actor: Actor, now: datetime | 
 def suppress(subject_id: str, reason: str, purpose: ProcessingPurpose = ProcessingPurpose.AI_TRAINING) -> None:
     """Put the subject on the suppression list for ``purpose`` (AI training unless named; a
     stronger reason replaces consent's). The exclusions feed reports it."""
-    existing = db.session.get(Suppression, (subject_id, purpose.value))
+    existing = consent.suppression(subject_id, purpose)
     if existing is None:
         db.session.add(Suppression(subject_id=subject_id, purpose=purpose.value, reason=reason))
         consent.log_exclusion(subject_id, purpose.value, reason, excluded=True)

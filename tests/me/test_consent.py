@@ -68,7 +68,7 @@ def test_withdrawing_ai_training_suppresses_at_once_and_the_gate_refuses(app: Fl
 
     assert decide(client, "ai_training", "withdraw") == 302
     with app.app_context():
-        assert alice in consent.suppressed_subjects()
+        assert consent.is_suppressed(alice)
         stopped = consent.suppression(alice, Purpose.AI_TRAINING)
         assert stopped is not None and stopped.reason == "consent-withdrawn"
         with pytest.raises(consent.SuppressedError):
@@ -106,7 +106,7 @@ def test_granting_again_lifts_the_suppression(app: Flask, client: FlaskClient, a
     assert decide(client, "ai_training", "withdraw") == 302
     assert decide(client, "ai_training", "grant") == 302
     with app.app_context():
-        assert alice not in consent.suppressed_subjects()
+        assert not consent.is_suppressed(alice)
         use = consent.record_training_use(alice, dataset="activity-v7", snapshot="2026-11", record_count=10,
                                           used_on=date(2026, 11, 1), model="cursor-lm", actor=Actor.system())
         db.session.commit()

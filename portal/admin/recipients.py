@@ -1,8 +1,8 @@
 """Admin pages for recipient systems (``/admin/recipients``): record one (its webhook signing secret
-and its API token are shown once, on the answer, never again), rotate a webhook's secret (the old
-one keeps signing for a day), make a new API token bound to it, deactivate it (after a
-confirmation). Only staff whose roles grant ``recipients:manage``; every change is audited by the
-services."""
+and its API token are shown once, on the answer, never again), edit its record, rotate a webhook's
+secret (the old one keeps signing for a day), make a new API token bound to it, deactivate it
+(after a confirmation). Only staff whose roles grant ``recipients:manage``; every change is
+audited by the services."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -21,7 +22,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.admin.views import bp
 from portal.api import tokens
+from portal.api.models import ApiToken
 from portal.audit.services import Actor
+from portal.db import utcnow
 from portal.extensions import db
 from portal.monitoring.models import DataCategory
 from portal.recipients import services
@@ -113,6 +116,35 @@ def _recipient_or_404(recipient_id: str) -> Recipient:
     return recipient
 
 
+def _editable_or_404(recipient_id: str) -> Recipient:
+    """An active recipient, or 404 (audited). A deactivated one is not edited: it receives nothing
+    more and cannot be made active again, so an edit could change nothing it does; its record
+    stays as it was when it stopped receiving tasks, the record its tasks were given under."""
+    recipient = _recipient_or_404(recipient_id)
+    if not recipient.active:
+        refuse_access("recipients", recipient_id)
+    return recipient
+
+
+def _edit_page(recipient: Recipient, form: RecipientForm) -> str:
+    return render_template("admin/recipient_edit.html", recipient=recipient, form=form)
+
+
+def _has_live_token(recipient: Recipient) -> bool:
+    return db.session.scalar(select(ApiToken.id).where(
+        ApiToken.recipient_id == recipient.id, ApiToken.revoked_at.is_(None),
+        ApiToken.expires_at > utcnow()).limit(1)) is not None
+
+
+def _refused(form: RecipientForm, exc: services.RecipientError) -> None:
+    """The service's reason, under the field it concerns (the error summary links to it)."""
+    field = form[exc.field] if exc.field and exc.field in form else None
+    if field is not None:
+        field.errors = [*field.errors, str(exc)]
+    else:
+        form.form_errors.append(str(exc))
+
+
 @bp.get("/admin/recipients")
 @requires(Permission.RECIPIENTS_MANAGE)
 def recipients() -> str:
@@ -143,6 +175,59 @@ def create_recipient() -> str | tuple[str, int]:
     fresh = RecipientForm(formdata=None)
     fresh.set_categories()
     return _page(fresh, Shown(recipient, secret, token))
+
+
+@bp.get("/admin/recipients/<recipient_id>/edit")
+@requires(Permission.RECIPIENTS_MANAGE)
+def edit_recipient(recipient_id: str) -> str:
+    """The record in the creation form's fields, the contact opened; changes nothing."""
+    recipient = _editable_or_404(recipient_id)
+    form = RecipientForm(formdata=None, data={
+        "name": recipient.name, "contact": recipient.contact, "categories": list(recipient.categories),
+        "uses": list(recipient.uses or []), "purpose": recipient.purpose, "role": recipient.role.value,
+        "needs_name": recipient.needs_name, "delivery": recipient.delivery.value,
+        "webhook_url": recipient.webhook_url or ""})
+    form.set_categories()
+    return _edit_page(recipient, form)
+
+
+@bp.post("/admin/recipients/<recipient_id>/edit")
+@requires(Permission.RECIPIENTS_MANAGE)
+def save_recipient(recipient_id: str) -> Response | str | tuple[str, int]:
+    """Save an edit (``services.update_recipient``). A recipient that comes to take webhooks is shown
+    its new signing secret once, and one that leaves manual delivery an API token (unless a token
+    bound to it is still in force), as on creation."""
+    recipient = _editable_or_404(recipient_id)
+    form = RecipientForm()
+    form.set_categories()
+    if not form.validate_on_submit():
+        return _edit_page(recipient, form), 400
+    was_manual = recipient.delivery == Delivery.MANUAL
+    try:
+        edit = services.update_recipient(
+            recipient, name=form.name.data or "", contact=form.contact.data or "",
+            categories=form.categories.data or [], uses=form.uses.data or [], purpose=form.purpose.data or "",
+            role=form.role.data or "", delivery=form.delivery.data or "", webhook_url=form.webhook_url.data,
+            needs_name=bool(form.needs_name.data), actor=_actor())
+        token = (_bound_token(recipient) if was_manual and recipient.delivery != Delivery.MANUAL
+                 and not _has_live_token(recipient) else None)
+    except services.RecipientError as exc:
+        db.session.rollback()
+        _refused(form, exc)
+        return _edit_page(recipient, form), 400
+    db.session.commit()
+    if not edit.changed:
+        flash(_("Nothing changed: the record of %(name)s already said so.", name=recipient.name), "success")
+        return redirect(url_for("admin.recipients"))
+    flash(_("The record of %(name)s is saved.", name=recipient.name), "success")
+    if edit.rerouted:
+        flash(ngettext("%(num)d task not yet delivered goes the new way.",
+                       "%(num)d tasks not yet delivered go the new way.", edit.rerouted), "success")
+    if edit.secret is None and token is None:
+        return redirect(url_for("admin.recipients"))
+    fresh = RecipientForm(formdata=None)
+    fresh.set_categories()
+    return _page(fresh, Shown(recipient, edit.secret, token))
 
 
 @bp.post("/admin/recipients/<recipient_id>/rotate")

@@ -98,7 +98,8 @@ def deliver_webhook(ctx: jobs.JobContext) -> dict[str, Any]:
     if task.state == TaskState.CONFIRMED:
         return {"task_id": task.id, "skipped": "confirmed"}  # the recipient answered already (pulled it)
     if recipient.delivery != Delivery.WEBHOOK or not recipient.webhook_url:
-        raise jobs.JobError("the recipient no longer takes webhooks; nothing was sent", retry=False)
+        # An edit moved it to another way of delivery and queued the task that way (services._reroute).
+        return {"task_id": task.id, "skipped": "no longer a webhook"}
     try:
         in_force = services.secrets_in_force(recipient)
     except SealError:
@@ -169,6 +170,9 @@ def mail_manual(ctx: jobs.JobContext) -> dict[str, Any]:
     task, recipient = _task_and_recipient(str(ctx.params.get("task_id", "")))
     if task.delivery_state != DeliveryState.WAITING:
         return {"task_id": task.id, "already": str(task.delivery_state)}
+    if recipient.delivery != Delivery.MANUAL or task.link_nonce is None:
+        # An edit moved it to another way of delivery and queued the task that way (services._reroute).
+        return {"task_id": task.id, "skipped": "no longer manual"}
     try:
         address = recipient.contact
     except SealError:

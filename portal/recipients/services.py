@@ -63,7 +63,12 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
 class RecipientError(ValueError):
-    """Refused: the message says why. Nothing was changed."""
+    """Refused: the message says why. Nothing was changed. ``field`` names the form field at fault,
+    when one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # -- recipients -------------------------------------------------------------------------------------
@@ -71,59 +76,183 @@ class RecipientError(ValueError):
 def _clean_name(value: str) -> str:
     name = (value or "").strip()
     if not name:
-        raise RecipientError("A recipient needs a name.")
+        raise RecipientError("A recipient needs a name.", "name")
     if len(name) > NAME_MAX or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in name):
-        raise RecipientError(f"The name must be at most {NAME_MAX} characters, without control characters.")
+        raise RecipientError(f"The name must be at most {NAME_MAX} characters, without control characters.", "name")
     return name
 
 
 def _clean_url(value: str | None) -> str:
     url = (value or "").strip()
     if not re.match(r"^https?://[^\s/?#]+[^\s]*$", url) or len(url) > 2048:
-        raise RecipientError("A webhook needs an http or https address.")
+        raise RecipientError("A webhook needs an http or https address.", "webhook_url")
     return url
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A recipient's fields as given, checked and cleaned (``webhook_url`` is None unless it takes webhooks)."""
+
+    name: str
+    contact: str
+    categories: list[str]
+    uses: list[str]
+    purpose: str
+    role: RecipientRole
+    needs_name: bool
+    delivery: Delivery
+    webhook_url: str | None
+
+
+def _checked(*, name: str, contact: str, categories: Iterable[str], uses: Iterable[str], purpose: str, role: str,
+             delivery: str, webhook_url: str | None, needs_name: bool, other_than: str | None = None) -> _Record:
+    """The one set of checks for a recipient's fields, on creation and on an edit (``other_than``:
+    the recipient being edited, whose own name is no clash)."""
+    clean = _clean_name(name)
+    same_name = select(Recipient.id).where(Recipient.name == clean)
+    if other_than is not None:
+        same_name = same_name.where(Recipient.id != other_than)
+    if db.session.scalar(same_name) is not None:
+        raise RecipientError("A recipient of that name exists already.", "name")
+    address = (contact or "").strip()
+    if not _EMAIL.match(address):
+        raise RecipientError("A recipient needs a contact e-mail address.", "contact")
+    known = set(db.session.scalars(select(DataCategory.key)))
+    chosen = sorted(set(categories))
+    if not chosen or any(c not in known for c in chosen):
+        raise RecipientError("Choose the register categories the recipient receives.", "categories")
+    chosen_uses = sorted(set(uses))
+    if any(u not in USES for u in chosen_uses):
+        raise RecipientError("Unknown purpose.", "uses")
+    what_for = (purpose or "").strip()
+    if not what_for or len(what_for) > PURPOSE_MAX:
+        raise RecipientError(f"Say what the recipient uses the data for (at most {PURPOSE_MAX} characters).",
+                             "purpose")
+    try:
+        chosen_role, mode = RecipientRole(role), Delivery(delivery)
+    except ValueError:
+        raise RecipientError("Choose a role and a way to deliver tasks.") from None
+    if needs_name and chosen_role != RecipientRole.INTERNAL:
+        raise RecipientError("Only an internal team can be told the person's name.", "needs_name")
+    url = _clean_url(webhook_url) if mode == Delivery.WEBHOOK else None
+    return _Record(clean, address, chosen, chosen_uses, what_for, chosen_role, bool(needs_name), mode, url)
 
 
 def create_recipient(*, name: str, contact: str, categories: Iterable[str], uses: Iterable[str], purpose: str,
                      role: str, delivery: str, webhook_url: str | None, actor: Actor,
                      needs_name: bool = False) -> tuple[Recipient, str | None]:
     """Record a recipient. Returns it and, for a webhook, its signing secret (shown once)."""
-    clean = _clean_name(name)
-    if db.session.scalar(select(Recipient.id).where(Recipient.name == clean)) is not None:
-        raise RecipientError("A recipient of that name exists already.")
-    address = (contact or "").strip()
-    if not _EMAIL.match(address):
-        raise RecipientError("A recipient needs a contact e-mail address.")
-    known = set(db.session.scalars(select(DataCategory.key)))
-    chosen = sorted(set(categories))
-    if not chosen or any(c not in known for c in chosen):
-        raise RecipientError("Choose the register categories the recipient receives.")
-    chosen_uses = sorted(set(uses))
-    if any(u not in USES for u in chosen_uses):
-        raise RecipientError("Unknown purpose.")
-    what_for = (purpose or "").strip()
-    if not what_for or len(what_for) > PURPOSE_MAX:
-        raise RecipientError(f"Say what the recipient uses the data for (at most {PURPOSE_MAX} characters).")
-    try:
-        chosen_role, mode = RecipientRole(role), Delivery(delivery)
-    except ValueError:
-        raise RecipientError("Choose a role and a way to deliver tasks.") from None
-    if needs_name and chosen_role != RecipientRole.INTERNAL:
-        raise RecipientError("Only an internal team can be told the person's name.")
-    recipient = Recipient(id=new_id(), name=clean, categories=chosen, uses=chosen_uses, purpose=what_for,
-                          role=chosen_role, needs_name=bool(needs_name), delivery=mode, active=True)
-    recipient.contact = address
+    given = _checked(name=name, contact=contact, categories=categories, uses=uses, purpose=purpose, role=role,
+                     delivery=delivery, webhook_url=webhook_url, needs_name=needs_name)
+    recipient = Recipient(id=new_id(), name=given.name, categories=given.categories, uses=given.uses,
+                          purpose=given.purpose, role=given.role, needs_name=given.needs_name,
+                          delivery=given.delivery, active=True)
+    recipient.contact = given.contact
     secret = None
-    if mode == Delivery.WEBHOOK:
-        recipient.webhook_url = _clean_url(webhook_url)
+    if given.delivery == Delivery.WEBHOOK:
+        recipient.webhook_url = given.webhook_url
         secret = signing.new_secret()
         recipient.signing_secret = secret
     db.session.add(recipient)
     db.session.flush()
     record("recipients:recipient:create", actor=actor, targets={"recipient": recipient.id},
-           details={"categories": chosen, "uses": chosen_uses, "role": chosen_role.value, "delivery": mode.value,
-                    "needs_name": bool(needs_name)})
+           details={"categories": given.categories, "uses": given.uses, "role": given.role.value,
+                    "delivery": given.delivery.value, "needs_name": given.needs_name})
     return recipient, secret
+
+
+EDITABLE = ("name", "contact", "categories", "uses", "purpose", "role", "needs_name", "delivery", "webhook_url")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an edit did: the names of the fields it changed (in ``EDITABLE``'s order), the new
+    signing secret when the recipient came to take webhooks (shown once), the tasks re-routed."""
+
+    changed: tuple[str, ...]
+    secret: str | None = None
+    rerouted: int = 0
+
+
+def update_recipient(recipient: Recipient, *, name: str, contact: str, categories: Iterable[str],
+                     uses: Iterable[str], purpose: str, role: str, delivery: str, webhook_url: str | None,
+                     needs_name: bool, actor: Actor) -> Edit:
+    """Change an active recipient's record, checked exactly as on creation; nothing is changed
+    when a check fails. Audited with the names of the fields changed, never their values.
+
+    Tasks already given keep what they were given (action, categories, period, deadline): the
+    categories and uses decide only which recipients later outcomes reach. What is still to be
+    sent goes as the record now says: to the new webhook address or contact, and, when the way of
+    delivery changes, each unanswered task not yet delivered is queued again the new way (see
+    :func:`_reroute`). Coming to take webhooks makes a signing secret (returned to be shown once);
+    leaving them drops the address and every secret: the portal only signs what it sends and never
+    checks a signature afterwards (the receiver checks each delivery with its own copy when it
+    arrives), so nothing already sent depends on them.
+    """
+    if not recipient.active:
+        raise RecipientError("An inactive recipient's record is kept as it was; it cannot be edited.")
+    given = _checked(name=name, contact=contact, categories=categories, uses=uses, purpose=purpose, role=role,
+                     delivery=delivery, webhook_url=webhook_url, needs_name=needs_name, other_than=recipient.id)
+    before = {"name": recipient.name, "contact": recipient.contact, "categories": sorted(recipient.categories),
+              "uses": sorted(recipient.uses or []), "purpose": recipient.purpose, "role": recipient.role,
+              "needs_name": bool(recipient.needs_name), "delivery": recipient.delivery,
+              "webhook_url": recipient.webhook_url}
+    changed = tuple(f for f in EDITABLE if before[f] != getattr(given, f))
+    if not changed:
+        return Edit(())
+    was = recipient.delivery
+    recipient.name, recipient.categories, recipient.uses = given.name, given.categories, given.uses
+    recipient.purpose, recipient.role, recipient.needs_name = given.purpose, given.role, given.needs_name
+    if "contact" in changed:
+        recipient.contact = given.contact
+    recipient.delivery, recipient.webhook_url = given.delivery, given.webhook_url
+    details: dict[str, Any] = {"changed": list(changed)}
+    secret = None
+    if given.delivery == Delivery.WEBHOOK and recipient.secret_sealed is None:
+        secret = signing.new_secret()
+        recipient.signing_secret = secret
+        details["signing"] = "new secret"
+    elif given.delivery != Delivery.WEBHOOK and recipient.secret_sealed is not None:
+        recipient.secret_sealed = recipient.previous_secret_sealed = None
+        recipient.previous_secret_until = None
+        details["signing"] = "dropped"
+    db.session.flush()
+    entry = record("recipients:recipient:edit", actor=actor, targets={"recipient": recipient.id}, details=details)
+    rerouted = _reroute(recipient, actor=actor, edit_entry=entry.entry_id) if given.delivery != was else 0
+    return Edit(changed, secret, rerouted)
+
+
+def _queue_delivery(task: RecipientTask, recipient: Recipient) -> None:
+    """A webhook or an e-mail for ``task``, as its recipient takes them; a pull recipient lists it."""
+    from portal.jobs import services as jobs
+
+    task.delivery_job_id = None
+    if recipient.delivery == Delivery.WEBHOOK:
+        job = jobs.enqueue(WEBHOOK_JOB, params={"task_id": task.id}, max_attempts=current_settings().webhook_attempts)
+        task.delivery_job_id = job.id
+    elif recipient.delivery == Delivery.MANUAL:
+        if task.link_nonce is None:
+            task.link_nonce = secrets.token_hex(16)
+        job = jobs.enqueue(MANUAL_JOB, params={"task_id": task.id}, max_attempts=10)
+        task.delivery_job_id = job.id
+
+
+def _reroute(recipient: Recipient, *, actor: Actor, edit_entry: str) -> int:
+    """The recipient's way of delivery changed: each unanswered task still waiting to be delivered
+    is queued the new way (a job queued the old way finds the recipient changed and sends
+    nothing). A delivered task was received and is answered as before; one whose delivery failed
+    is the DPO's to send again (:func:`redeliver`)."""
+    waiting = list(db.session.scalars(select(RecipientTask).where(
+        RecipientTask.recipient_id == recipient.id, RecipientTask.outcome.is_(None),
+        RecipientTask.delivery_state == DeliveryState.WAITING.value).order_by(RecipientTask.created_at, RecipientTask.id)))
+    for task in waiting:
+        _queue_delivery(task, recipient)
+        db.session.flush()
+        record("recipients:task:reroute", actor=actor, subject_id=task.subject_id,
+               targets={"recipient_task": task.id, "recipient": recipient.id,
+                        **({"request": task.request_id} if task.request_id else {})},
+               details={"delivery": recipient.delivery.value, "edit": edit_entry})
+    return len(waiting)
 
 
 def rotate_secret(recipient: Recipient, *, actor: Actor, now: datetime | None = None) -> str:
@@ -236,8 +365,6 @@ def _receivers(affected: Affected) -> list[tuple[Recipient, list[str]]]:
 def open_tasks(subject_id: str, affected: Affected, *, request: DataRequest | None, actor: Actor | None = None,
                today: date | None = None) -> list[RecipientTask]:
     """One task per recipient the outcome concerns, queued for delivery, in the caller's transaction."""
-    from portal.jobs import services as jobs
-
     day = today or utcnow().date()
     opened = []
     for recipient, categories in _receivers(affected):
@@ -251,12 +378,7 @@ def open_tasks(subject_id: str, affected: Affected, *, request: DataRequest | No
             task.link_nonce = secrets.token_hex(16)
         db.session.add(task)
         db.session.flush()
-        if recipient.delivery == Delivery.WEBHOOK:
-            job = jobs.enqueue(WEBHOOK_JOB, params={"task_id": task.id}, max_attempts=current_settings().webhook_attempts)
-            task.delivery_job_id = job.id
-        elif recipient.delivery == Delivery.MANUAL:
-            job = jobs.enqueue(MANUAL_JOB, params={"task_id": task.id}, max_attempts=10)
-            task.delivery_job_id = job.id
+        _queue_delivery(task, recipient)
         record("recipients:task:open", actor=actor or Actor.system(), subject_id=subject_id,
                targets={"recipient_task": task.id, "recipient": recipient.id,
                         **({"request": request.id} if request else {})},
@@ -431,7 +553,6 @@ def rows_of_request(request_id: str) -> list[Row]:
 def redeliver(task: RecipientTask, staff: Any, *, actor: Actor) -> None:
     """A delivery that died or met 410 is sent again (say, after the recipient fixed its
     endpoint), by a DPO who may work the task's request. Nothing changes for an answered task."""
-    from portal.jobs import services as jobs
     from portal.rights import services as rights
 
     request = db.session.get(DataRequest, task.request_id) if task.request_id else None
@@ -441,10 +562,8 @@ def redeliver(task: RecipientTask, staff: Any, *, actor: Actor) -> None:
         raise RecipientError("Only an unanswered task whose delivery failed can be sent again.")
     recipient = db.session.get(Recipient, task.recipient_id)
     assert recipient is not None  # noqa: S101 - the foreign key cascades
-    kind = WEBHOOK_JOB if recipient.delivery == Delivery.WEBHOOK else MANUAL_JOB
-    job = jobs.enqueue(kind, params={"task_id": task.id},
-                       max_attempts=current_settings().webhook_attempts if kind == WEBHOOK_JOB else 10)
-    task.delivery_state, task.delivery_error, task.delivery_job_id = DeliveryState.WAITING, None, job.id
+    task.delivery_state, task.delivery_error = DeliveryState.WAITING, None
+    _queue_delivery(task, recipient)  # as the recipient takes tasks now (it may have been edited since)
     db.session.flush()
     record("recipients:task:redeliver", actor=actor, subject_id=task.subject_id,
            targets={"recipient_task": task.id, "recipient": task.recipient_id, "request": request.id})

@@ -30,8 +30,11 @@ def _rule_builder_cache() -> None:
         # A default for a value in the rule is resolved to a constant when the function is built.
         resolved = tuple((name, self._converters[name].to_url(value) if name in self._converters else None)
                          for name, value in defaults.items())
+        # The function calls the rule's converters, whatever they are; their classes are named in the
+        # key by name, as each app makes its own class for <int:...> (portal._database_int_converter).
         key = (append_unknown, self.rule, tuple(self._trace), resolved,
-               tuple((name, type(converter)) for name, converter in self._converters.items()))
+               tuple((name, type(converter).__module__, type(converter).__qualname__)
+                     for name, converter in self._converters.items()))
         builder = compiled.get(key)
         if builder is None:
             builder = compiled[key] = original(self, append_unknown)

@@ -154,6 +154,22 @@ def key_store_for(tmp_path: Path) -> Path:
     return KEYS_ROOT / hashlib.sha256(str(tmp_path).encode()).hexdigest()[:16]
 
 
+# The longest tests (a real browser, worker processes killed, servers stopped and started again: from
+# 5 to 30 seconds each) start first, so that no test process is left running one of them alone at
+# the end of a run while the others have finished.
+SLOW_MODULES = frozenset({
+    "api/test_examples.py", "api/test_schemathesis.py", "exports/test_crash_recovery.py",
+    "exports/test_database_restart.py", "exports/test_paused_workers.py", "jobs/test_database_restart.py",
+    "jobs/test_redis_outage.py", "rights/test_erasure.py", "rights/test_state_machine.py",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    items.sort(key=lambda item: not (item.get_closest_marker("browser") is not None
+                                     or item.path.relative_to(tests).as_posix() in SLOW_MODULES))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(KEYS_ROOT, ignore_errors=True)
 

@@ -11,6 +11,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -151,6 +152,22 @@ KEYS_ROOT = Path(tempfile.mkdtemp(prefix="portal-test-keys-"))
 
 def key_store_for(tmp_path: Path) -> Path:
     return KEYS_ROOT / hashlib.sha256(str(tmp_path).encode()).hexdigest()[:16]
+
+
+# The longest tests (a real browser, worker processes killed, servers stopped and started again: from
+# 5 to 30 seconds each) start first, so that no test process is left running one of them alone at
+# the end of a run while the others have finished.
+SLOW_MODULES = frozenset({
+    "api/test_examples.py", "api/test_schemathesis.py", "exports/test_crash_recovery.py",
+    "exports/test_database_restart.py", "exports/test_paused_workers.py", "jobs/test_database_restart.py",
+    "jobs/test_redis_outage.py", "rights/test_erasure.py", "rights/test_state_machine.py",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    items.sort(key=lambda item: not (item.get_closest_marker("browser") is not None
+                                     or item.path.relative_to(tests).as_posix() in SLOW_MODULES))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -300,6 +317,58 @@ def live_portal(tmp_path: Path, idp_url: str, sqlite_template: Path, **extra: An
     application = create_app(app_config(tmp_path, idp_url, f"sqlite:///{database}",
                                         base_url=f"http://127.0.0.1:{port}", **extra))
     return application, port
+
+
+@dataclass(frozen=True)
+class SeededDemo:
+    """The demo (portal.demo.seed) seeded once per test process into a portal of its own, whose files
+    each browser test that needs the demo copies (:func:`seeded_live_portal`) instead of seeding
+    again: its SQLite database, instance folder (witness, outbox) and artifacts in ``folder``, its
+    key store, and the keys and loopback port (the witness's origin) it was seeded under."""
+
+    folder: Path
+    port: int
+    secret_key: str
+    master_key: str
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory, idp_url: str, sqlite_template: Path) -> SeededDemo:
+    from portal.demo.seed import seed
+    from portal.jobs.runners import EXTENSION, ThreadRunner
+
+    folder = tmp_path_factory.mktemp("demo")
+    database = folder / "portal.db"
+    shutil.copyfile(sqlite_template, database)
+    port = _free_port()
+    config = app_config(folder, idp_url, f"sqlite:///{database}", base_url=f"http://127.0.0.1:{port}")
+    application = create_app(config)
+    with application.app_context():
+        seed(idp_url)
+    runner = application.extensions.get(EXTENSION)
+    if isinstance(runner, ThreadRunner):  # the seed's jobs (mail, ...) end here, not in a copy
+        assert runner.wait_idle(60), "the demo seed's jobs did not finish"
+    _stop_job_runner(application)
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()  # the last connection folds the WAL into the database file
+    return SeededDemo(folder, port, config["secret_key"], config["master_key"])
+
+
+def seeded_live_portal(tmp_path: Path, idp_url: str, seeded: SeededDemo, **extra: Any) -> tuple[Flask, int]:
+    """:func:`live_portal` with the demo in it, as if seeded there: a copy of ``seeded``'s files under
+    its keys, for a server on its port."""
+    for name in ("portal.db", "portal.db-wal"):
+        if (seeded.folder / name).exists():
+            shutil.copyfile(seeded.folder / name, tmp_path / name)
+    for name in ("instance", "artifacts"):
+        if (seeded.folder / name).exists():
+            shutil.copytree(seeded.folder / name, tmp_path / name)
+    shutil.copytree(key_store_for(seeded.folder), key_store_for(tmp_path))
+    application = create_app(app_config(tmp_path, idp_url, f"sqlite:///{tmp_path / 'portal.db'}",
+                                        base_url=f"http://127.0.0.1:{seeded.port}", secret_key=seeded.secret_key,
+                                        master_key=seeded.master_key, **extra))
+    return application, seeded.port
 
 
 @pytest.fixture

@@ -239,17 +239,33 @@ def step_up(client: FlaskClient, sub: str = "alice@example.com", *, next_path: s
     return response
 
 
+# The statements of snapshot(), made once per process and dialect (each test app has an engine of
+# its own, whose cache would compile all of them afresh for every test): each table's select as
+# SQL text, typed with its columns, so that its rows come back as the select's would.
+_SNAPSHOT_QUERIES: dict[tuple[str, str], list[tuple[str, sa.TextualSelect]]] = {}
+
+
+def _snapshot_queries() -> list[tuple[str, sa.TextualSelect]]:
+    dialect = db.engine.dialect
+    queries = _SNAPSHOT_QUERIES.get((dialect.name, dialect.driver))
+    if queries is None:
+        queries = _SNAPSHOT_QUERIES[(dialect.name, dialect.driver)] = []
+        for table in db.metadata.sorted_tables:
+            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
+            select = sa.select(*columns).order_by(*table.primary_key.columns)
+            queries.append((table.name, sa.text(str(select.compile(dialect=dialect))).columns(*columns)))
+    return queries
+
+
 def snapshot(app: Flask, *, skip: frozenset[str] = frozenset({"audit_entries"})) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (but ``skip``), without auth_sessions.last_seen_at (touched on use):
     compared before and after a refused request to prove that it changed nothing."""
     with app.app_context():
         state: dict[str, list[tuple[Any, ...]]] = {}
-        for table in db.metadata.sorted_tables:
-            if table.name in skip:
+        for name, query in _snapshot_queries():
+            if name in skip:
                 continue
-            columns = [c for c in table.c if (table.name, c.name) != ("auth_sessions", "last_seen_at")]
-            rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns))
-            state[table.name] = [tuple(row) for row in rows]
+            state[name] = [tuple(row) for row in db.session.execute(query)]
         db.session.remove()
         return state
 

@@ -6,6 +6,12 @@ caches, for the test processes only (each xdist worker has its own), that change
   URLs (an AST compiled at ``Map.add``): about 1,300 rules, most of an app's creation. The
   function depends on the rule's text, its parsed parts and its defaults only (the rule itself is
   an argument of each call), so one compiled for an equal rule of an earlier app is reused.
+- SQLAlchemy compiles each statement once per engine: its cache of compiled statements is the
+  engine's, keyed by the engine's dialect object, and each app has engines of its own, so every
+  test compiled every statement it ran again. Here the engines share one cache, and dialects of
+  the same class with the same settings (taken once the first connection has set them: server
+  version, parameter style, ...) are equal keys: a statement compiled for one SQLite (or
+  PostgreSQL) engine is used by the next, as it is within one engine.
 - Jinja parses and compiles each template anew in each app's environment. A bytecode cache shared
   by the apps keeps each template's compiled code, keyed (as Jinja keys it) by the template's file
   and checked against a hash of its source, and here also by the environment's compile options.
@@ -13,11 +19,15 @@ caches, for the test processes only (each xdist worker has its own), that change
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 import flask
 import jinja2
+from sqlalchemy import util as sa_util
+from sqlalchemy.engine import base as sa_engine
+from sqlalchemy.engine import default as sa_default
 from werkzeug.routing import rules
 
 
@@ -30,14 +40,58 @@ def _rule_builder_cache() -> None:
         # A default for a value in the rule is resolved to a constant when the function is built.
         resolved = tuple((name, self._converters[name].to_url(value) if name in self._converters else None)
                          for name, value in defaults.items())
+        # The function calls the rule's converters, whatever they are; their classes are named in the
+        # key by name, as each app makes its own class for <int:...> (portal._database_int_converter).
         key = (append_unknown, self.rule, tuple(self._trace), resolved,
-               tuple((name, type(converter)) for name, converter in self._converters.items()))
+               tuple((name, type(converter).__module__, type(converter).__qualname__)
+                     for name, converter in self._converters.items()))
         builder = compiled.get(key)
         if builder is None:
             builder = compiled[key] = original(self, append_unknown)
         return builder
 
     rules.Rule._compile_builder = cached  # type: ignore[method-assign]
+
+
+def _setting(value: Any) -> Any:
+    """A dialect's attribute as part of its key: plain values as they are, modules, classes and
+    functions by name, any other object by its class."""
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return value
+    if isinstance(value, tuple):
+        return tuple(_setting(v) for v in value)
+    if isinstance(value, types.ModuleType):
+        return ("module", value.__name__)
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return ("callable", getattr(value, "__module__", None), getattr(value, "__qualname__", None))
+    return ("object", type(value).__module__, type(value).__qualname__)
+
+
+def _statement_cache() -> None:
+    shared: sa_util.LRUCache[Any, Any] = sa_util.LRUCache(20_000)
+    original_initialize = sa_default.DefaultDialect.initialize
+
+    # Engine.__init__ sets its own cache, or None when the statement cache is off; create_engine
+    # reads that method's signature, so the attribute is replaced rather than the method wrapped.
+    def cache(self: sa_engine.Engine) -> Any:
+        return shared if self.__dict__.get("_caches_statements") else None
+
+    def set_cache(self: sa_engine.Engine, value: Any) -> None:
+        self.__dict__["_caches_statements"] = value is not None
+
+    def initialize(self: sa_default.DefaultDialect, connection: Any) -> None:
+        original_initialize(self, connection)
+        self.__dict__["_test_key"] = (type(self), tuple(sorted(
+            (name, _setting(value)) for name, value in vars(self).items() if name != "_test_key")))
+
+    def key(dialect: Any) -> Any:
+        return dialect.__dict__.get("_test_key") or id(dialect)
+
+    sa_engine.Engine._compiled_cache = property(cache, set_cache)  # type: ignore[assignment]
+    sa_default.DefaultDialect.initialize = initialize  # type: ignore[method-assign]
+    sa_default.DefaultDialect.__hash__ = lambda self: hash(key(self))  # type: ignore[method-assign]
+    sa_default.DefaultDialect.__eq__ = (  # type: ignore[method-assign]
+        lambda self, other: self is other or (isinstance(other, sa_default.DefaultDialect) and key(self) == key(other)))
 
 
 def _named(option: Any) -> Any:
@@ -82,4 +136,5 @@ def _template_cache() -> None:
 
 def install() -> None:
     _rule_builder_cache()
+    _statement_cache()
     _template_cache()

@@ -24,7 +24,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
-from tests.conftest import LiveServer, live_portal
+from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
 
 WIDTH = 360
@@ -117,14 +117,10 @@ def _problems(page: Any, axe: str) -> list[str]:
 @pytest.mark.parametrize(("who", "scheme"), [("alice@example.com", "light"), ("dana@example.com", "light"),
                                              ("admin@example.com", "light"), ("alice@example.com", "dark")])
 def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: Literal["light", "dark"], chromium: str, tmp_path: Path,  # noqa: F811
-                                                 idp_url: str, sqlite_template: Path) -> None:
+                                                 idp_url: str, seeded_demo: SeededDemo) -> None:
     from playwright.sync_api import sync_playwright
 
-    from portal.demo.seed import seed
-
-    app, port = live_portal(tmp_path, idp_url, sqlite_template, demo=True)  # with the demo's banner
-    with app.app_context():
-        seed(idp_url)
+    app, port = seeded_live_portal(tmp_path, idp_url, seeded_demo, demo=True)  # with the demo's banner
     axe = _axe_source()
     problems: dict[str, list[str]] = {}
     with LiveServer(app, port) as live, sync_playwright() as pw:
@@ -158,14 +154,13 @@ def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: Literal["light
 
 
 def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path, idp_url: str,  # noqa: F811
-                                                   sqlite_template: Path) -> None:
+                                                   seeded_demo: SeededDemo) -> None:
     """The regulator's page of a shared evidence pack, and the index.html of an export opened from
     the unpacked archive: the same 360 px and axe checks as every portal page."""
     from playwright.sync_api import sync_playwright
     from sqlalchemy import select
 
     from portal.audit.services import Actor
-    from portal.demo.seed import seed
     from portal.evidence.sharing import AUTHORITY_LABELS, make_pack, share
     from portal.exports.index_page import render_index
     from portal.extensions import db
@@ -173,9 +168,8 @@ def test_the_pages_outside_the_portal_fit_a_phone(chromium: str, tmp_path: Path,
     from portal.rights.models import DataRequest, RequestState
     from tests.exports.test_report import sample_summary
 
-    app, port = live_portal(tmp_path, idp_url, sqlite_template)
+    app, port = seeded_live_portal(tmp_path, idp_url, seeded_demo)
     with app.app_context():
-        seed(idp_url)
         dana = find_by_email("dana@example.com")
         assert dana is not None
         case = db.session.scalars(select(DataRequest).where(DataRequest.state == RequestState.COMPLETED)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, live_portal
+from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
 from tests.test_pages_browser import WIDTH, _axe_source, _problems
 
@@ -16,14 +16,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_queue_with_who_asked_and_bulk_assignment_fits_a_phone(chromium: str, tmp_path: Path,  # noqa: F811
-                                                                    idp_url: str, sqlite_template: Path) -> None:
+                                                                    idp_url: str, seeded_demo: SeededDemo) -> None:
     from playwright.sync_api import sync_playwright
 
-    from portal.demo.seed import seed
-
-    app, port = live_portal(tmp_path, idp_url, sqlite_template, demo=True)
-    with app.app_context():
-        seed(idp_url)
+    app, port = seeded_live_portal(tmp_path, idp_url, seeded_demo, demo=True)
     with LiveServer(app, port) as live, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:

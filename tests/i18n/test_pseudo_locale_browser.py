@@ -22,7 +22,7 @@ from flask import Flask
 from flask_babel import get_babel
 
 from portal.extensions import db
-from tests.conftest import LiveServer, live_portal
+from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.i18n.test_pseudo_locale import PSEUDO, leaks, pseudo_catalogue, untranslated_sources  # noqa: F401
 from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
 from tests.test_pages_browser import WIDTH, _walk
@@ -141,17 +141,13 @@ def walk_as(who: str, live: LiveServer, app: Flask, browser: Any, idp_url: str) 
 
 
 def test_every_page_each_role_reaches_passes_its_wording_through_gettext(
-        chromium: str, tmp_path: Path, idp_url: str, sqlite_template: Path,  # noqa: F811
+        chromium: str, tmp_path: Path, idp_url: str, seeded_demo: SeededDemo,  # noqa: F811
         pseudo_catalogue: Path) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    from portal.demo.seed import seed
-
-    app, port = live_portal(tmp_path, idp_url, sqlite_template, demo=True,
-                            BABEL_TRANSLATION_DIRECTORIES=str(pseudo_catalogue))
+    app, port = seeded_live_portal(tmp_path, idp_url, seeded_demo, demo=True,
+                                   BABEL_TRANSLATION_DIRECTORIES=str(pseudo_catalogue))
     get_babel(app).locale_selector = lambda: PSEUDO
-    with app.app_context():
-        seed(idp_url)
     found: dict[str, list[str]] = {}
     with LiveServer(app, port) as live, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
 from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
 
 WIDTH = 360
 # Links that leave the page's world or act: downloads, sign-out, the IdP, files.

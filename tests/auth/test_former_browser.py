@@ -21,7 +21,7 @@ from portal.people.models import EmploymentStatus
 from portal.rights.models import Channel, DataRequest, RequestType
 from tests.conftest import LiveServer, live_portal
 from tests.exports.test_export_browser import REPORT_CSP, watch
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 CODE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)

@@ -44,8 +44,8 @@ from portal.rights import routing
 from portal.rights import services as requests
 from portal.rights.models import DataRequest
 from tests.conftest import LiveServer, _stop_job_runner, both_databases
-from tests.dpo.conftest import Cast, RecordingRunner, add_idp_user
 from tests.helpers import audit_entries, drop_audit_triggers, existing, signed_in_as, snapshot
+from tests.rights.staff.conftest import Cast, RecordingRunner, add_idp_user
 from tests.rights.support import World, get, make_world
 
 REFUSED = "access:object:refused"

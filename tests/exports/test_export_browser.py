@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.people import services as people
 from tests.conftest import LiveServer, _free_port, app_config
 from tests.helpers import grant_all_consents
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ import pytest
 
 from portal import create_app
 from tests.conftest import LiveServer, _free_port, app_config
-from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (the fixture)
+from tests.monitoring.test_home_browser import FLAGS, chromium  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
 

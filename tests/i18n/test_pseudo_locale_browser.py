@@ -24,7 +24,7 @@ from flask_babel import get_babel
 from portal.extensions import db
 from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.i18n.test_pseudo_locale import PSEUDO, leaks, pseudo_catalogue, untranslated_sources  # noqa: F401
-from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
+from tests.monitoring.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
 from tests.test_pages_browser import WIDTH, _walk
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from portal.exports.index_page import render_index
 from portal.jurisdictions.transfers import TransferError, read
 from tests.exports.test_report import pdf_text, sample_summary
-from tests.me.test_dashboard import page, section, signed_in, text_of
+from tests.monitoring.test_dashboard import page, section, signed_in, text_of
 
 DEMO = [{"recipient": "Cloud hosting provider (processor)", "destination": "IE", "safeguard": "none"},
         {"recipient": "AI Research", "destination": "US", "safeguard": "dpf"}]

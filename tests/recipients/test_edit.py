@@ -24,9 +24,9 @@ from portal.jobs.models import Job, JobState
 from portal.recipients import services
 from portal.recipients.models import Delivery, DeliveryState, Recipient, RecipientRole, RecipientTask, TaskAction
 from tests.conftest import both_databases
-from tests.dpo.conftest import Cast
 from tests.helpers import audit_entries, existing, first_group, snapshot
 from tests.recipients.support import make_recipient, receiver
+from tests.rights.staff.conftest import Cast
 from tests.rights.support import World, get, run_now, start_world
 
 EDIT = "recipients:recipient:edit"

@@ -18,9 +18,9 @@ from portal.recipients import services
 from portal.recipients.models import Recipient, RecipientTask
 from portal.rights import services as rs
 from portal.rights.models import DataRequest, RequestState
-from tests.dpo.conftest import Cast
 from tests.helpers import audit_entries, csrf_token, existing, first_group
 from tests.recipients.support import bearer
+from tests.rights.staff.conftest import Cast
 
 FORM = {"name": "AI Research", "contact": "ai@example.com", "categories": ["input_events", "ai_training_use"],
         "uses": ["ai_training"], "purpose": "Trains models on how people use computers", "role": "processor",

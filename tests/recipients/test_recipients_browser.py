@@ -30,7 +30,7 @@ from portal.rights.models import DataRequest, RequestState, RequestType
 from tests.conftest import LiveServer, _free_port, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import existing, grant_all_consents
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 from tests.recipients.support import bearer, bound_token, make_recipient
 from tests.rights.test_erasure_browser import wait_for_state
 

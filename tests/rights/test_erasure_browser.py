@@ -41,7 +41,7 @@ from portal.rights.models import DataRequest, ErasureApproval, RequestState
 from tests.conftest import LiveServer, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import grant_all_consents
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.browser
 

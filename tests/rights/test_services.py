@@ -92,7 +92,7 @@ def with_ground(fn: Callable[..., Any], request_id: str, kwargs: dict[str, Any])
 
 def step(fn: Callable[..., Any], request_id: str, who: Any, *args: Any, **kwargs: Any) -> Any:
     """Take a step as a view would: call the service, commit. An erasure's approval names its
-    regime's first ground, as the case page's form does (tests/dpo/test_erasure_ground.py tests
+    regime's first ground, as the case page's form does (tests/rights/staff/test_erasure_ground.py tests
     the choice itself)."""
     result = fn(req(request_id), who, *args, **with_ground(fn, request_id, kwargs))
     db.session.commit()

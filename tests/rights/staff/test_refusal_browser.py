@@ -25,7 +25,7 @@ from portal.rights import services as requests
 from portal.rights.models import DataRequest, RequestState
 from tests.conftest import LiveServer
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.browser
 

@@ -22,8 +22,8 @@ from portal.rights.models import DataRequest, LegalHold, Queue, QueueMember, Rou
 from portal.rights.views.staff import PAGE_SIZE, page_numbers
 from portal.training.services import record_use
 from tests.conftest import both_databases
-from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, event, existing, make_employee, mark_removal, snapshot
+from tests.rights.staff.conftest import Cast, count
 
 ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.rights.models import DataRequest
-from tests.dpo.conftest import Cast
 from tests.helpers import audit_entries, existing, make_employee, snapshot
+from tests.rights.staff.conftest import Cast
 
 ROW = re.compile(r'<th scope="row"[^>]*><a href="/dpo/requests/([0-9a-f]{32})">')
 

@@ -17,7 +17,7 @@ from portal.people import services as people
 from portal.policy import services as policy
 from tests.conftest import LiveServer, live_portal
 from tests.helpers import event, grant_all_consents
-from tests.me.test_home_browser import ARTIFACTS, FLAGS, _png, chromium  # noqa: F401 - fixture reused
+from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, _png, chromium  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
-from tests.me.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
+from tests.monitoring.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
 from tests.test_pages_browser import WIDTH, _axe_source, _problems
 
 pytestmark = pytest.mark.browser

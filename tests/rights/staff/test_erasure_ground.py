@@ -15,9 +15,9 @@ from portal.rights import certificate
 from portal.rights import services as requests
 from portal.rights.models import RequestEvent, RequestState
 from tests.conftest import both_databases
-from tests.dpo.conftest import Cast
-from tests.dpo.test_cases import case_url, html
 from tests.helpers import audit_entries
+from tests.rights.staff.conftest import Cast
+from tests.rights.staff.test_cases import case_url, html
 
 
 def test_every_regime_lists_its_own_erasure_grounds() -> None:

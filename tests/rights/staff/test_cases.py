@@ -19,8 +19,8 @@ from portal.rights import deadlines
 from portal.rights import services as requests
 from portal.rights.models import ErasureApproval, RequestEvent, RequestState, RequestType
 from tests.conftest import both_databases
-from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, existing, snapshot, step_up
+from tests.rights.staff.conftest import Cast, count
 
 REFUSED = "access:object:refused"
 

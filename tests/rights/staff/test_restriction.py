@@ -30,8 +30,8 @@ from portal.rights import restrictions
 from portal.rights import services as requests
 from portal.rights.models import DataRequest, Restriction
 from tests.conftest import both_databases
-from tests.dpo.conftest import Cast, count
 from tests.helpers import audit_entries, existing, snapshot
+from tests.rights.staff.conftest import Cast, count
 
 
 def html(response: Any) -> str:

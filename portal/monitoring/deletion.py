@@ -49,8 +49,9 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
     caller commits it with its tally.
 
     With ``subtract_in`` (the retention run: the employee's time zone), the aggregates are kept
-    right batch by batch instead of recounted: each batch locks the subject's employee row (as
-    :func:`rebuild_aggregates` does, so the two run one after the other), its ``DELETE`` returns
+    right batch by batch instead of recounted: each batch locks the subject's employee row (``FOR
+    NO KEY UPDATE``: against :func:`rebuild_aggregates`'s lock, so the two run one after the other,
+    but not against ingestion's foreign-key checks), its ``DELETE`` returns
     the few columns the aggregates are counted from, and before the batch is yielded they are
     taken off the aggregates (:meth:`~portal.monitoring.aggregates.ActivityTally.subtract`) and
     the category totals (:func:`subtract_stats`), in the batch's transaction: each commit leaves
@@ -92,7 +93,8 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
                 batch += " AND (occurred_at, id) <= (:upto_time, :upto_id)"
                 values.update(upto_time=last[0], upto_id=last[1])
             if subtract_in is not None:
-                db.session.execute(select(Employee.id).where(Employee.id == subject_id).with_for_update())
+                db.session.execute(select(Employee.id).where(Employee.id == subject_id)
+                                   .with_for_update(key_share=True))  # FOR NO KEY UPDATE: ingestion's key checks go on
                 gone = run("DELETE FROM activity_events" + batch +  # noqa: S608 - fixed text
                            " RETURNING kind, occurred_at, app_bidx, site_bidx, duration_ms", values).all()
                 tally = _subtract(subject_id, gone, subtract_in)

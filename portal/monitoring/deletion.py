@@ -1,7 +1,7 @@
 """Deleting a person's monitoring rows in batches, and keeping what the dashboard shows right: the
 retention run takes each batch off the aggregates in the batch's transaction; the erasure job
-recounts them from what is left. Shared by the erasure job (``rights/erasure.py``) and the retention job
-(``rights/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
+recounts them from what is left. Shared by the erasure job (``rights/erasure.py``) and the
+retention job (``rights/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
 
 from __future__ import annotations
 
@@ -49,13 +49,13 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
     caller commits it with its tally.
 
     With ``subtract_in`` (the retention run: the employee's time zone), the aggregates are kept
-    right batch by batch instead of recounted: each batch locks the subject's employee row (``FOR
-    NO KEY UPDATE``: against :func:`rebuild_aggregates`'s lock, so the two run one after the other,
-    but not against ingestion's foreign-key checks), its ``DELETE`` returns
-    the few columns the aggregates are counted from, and before the batch is yielded they are
-    taken off the aggregates (:meth:`~portal.monitoring.aggregates.ActivityTally.subtract`) and
-    the category totals (:func:`subtract_stats`), in the batch's transaction: each commit leaves
-    rows and aggregates consistent."""
+    right batch by batch instead of recounted: each batch locks the subject's employee row
+    (:func:`lock_subject`), its ``DELETE`` returns the few columns the aggregates are counted
+    from (what retention deletes in a day is a small part of what a person has), and before the
+    batch is yielded they are taken off the aggregates
+    (:meth:`~portal.monitoring.aggregates.ActivityTally.subtract`) and the category totals
+    (:func:`subtract_stats`), in the batch's transaction: each commit leaves rows and aggregates
+    consistent."""
     bounds = ""
     params: dict[str, Any] = {"subject": subject_id, "last": BATCH - 1}
     if start is not None:
@@ -93,8 +93,7 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
                 batch += " AND (occurred_at, id) <= (:upto_time, :upto_id)"
                 values.update(upto_time=last[0], upto_id=last[1])
             if subtract_in is not None:
-                db.session.execute(select(Employee.id).where(Employee.id == subject_id)
-                                   .with_for_update(key_share=True))  # FOR NO KEY UPDATE: ingestion's key checks go on
+                lock_subject(subject_id)
                 gone = run("DELETE FROM activity_events" + batch +  # noqa: S608 - fixed text
                            " RETURNING kind, occurred_at, app_bidx, site_bidx, duration_ms", values).all()
                 tally = _subtract(subject_id, gone, subtract_in)
@@ -118,6 +117,13 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
             if last is None:
                 break
             after = (last[0], last[1])  # the driver's own values: text or timestamps
+
+
+def lock_subject(subject_id: str) -> None:
+    """Lock the subject's employee row ``FOR NO KEY UPDATE`` (PostgreSQL), until the transaction
+    ends: against :func:`rebuild_aggregates`'s lock, so a recount and a batch taken off the
+    aggregates run one after the other, but not against ingestion's foreign-key checks."""
+    db.session.execute(select(Employee.id).where(Employee.id == subject_id).with_for_update(key_share=True))
 
 
 def _subtract(subject_id: str, rows: list[Any], zone: ZoneInfo) -> dict[str, int]:

@@ -10,9 +10,10 @@ is. Rows go first, a batch per transaction; screenshot files are removed only af
 transaction that deleted their rows commits (a crash in between leaves files no row points to,
 which the hourly sweep removes). Each batch is taken off the person's dashboard aggregates and
 category totals in the transaction that deletes it, at a cost proportional to what it deletes
-(not to what is left): every commit leaves rows and aggregates consistent. Each run (not a dry run) that found anything past its period, deleted or kept under a
-hold, writes one audit entry with the counts per category: no person is named in it. A run that
-found nothing due writes nothing (every process runs it at start).
+(not to what is left): every commit leaves rows and aggregates consistent. Each run (not a dry
+run) that found anything past its period, deleted or kept under a hold, writes one audit entry
+with the counts per category: no person is named in it. A run that found nothing due writes
+nothing (every process runs it at start).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
 from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import screenshot_path
-from portal.monitoring.deletion import EVENT_KINDS, delete_events, subtract_stats, walk
+from portal.monitoring.deletion import EVENT_KINDS, delete_events, lock_subject, subtract_stats, walk
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee
 from portal.training import services as ledger
@@ -117,6 +118,7 @@ def _delete_due(category: str, subject_id: str, cutoff: datetime, tick: Callable
     if category == "screenshots":
         for ids in walk(Screenshot.captured_at, Screenshot.id,
                         [Screenshot.subject_id == subject_id, *_due(category, cutoff)[1]]):
+            lock_subject(subject_id)  # its category total: one after the other with a recount
             result = cast(CursorResult[Any], db.session.execute(delete(Screenshot).where(Screenshot.id.in_(ids))))
             gone = result.rowcount  # what this run deleted: an erasure may have taken some meanwhile
             if gone:

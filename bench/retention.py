@@ -1,9 +1,11 @@
 """Benchmark: the daily retention run over one employee's N events (default 600,000, about 200
 working days of 2,000 to 4,000 events back from today, so that those older than the register's
 retention period are due), on a fresh SQLite demo instance or a throw-away PostgreSQL database
-with --postgres. Prints the run's wall time and what it deleted, then the cost of recounting the
-person's dashboard aggregates from the rows left (`rebuild_aggregates`, which the run does for
-every person it deleted from), timed alone.
+with --postgres. Prints the run's wall time (the `retention run` command, the process's start
+included) and what it deleted, then the cost of recounting the person's dashboard aggregates from
+the rows left (`rebuild_aggregates`, timed alone): the run used to do that for every person it
+deleted from; it now takes each batch it deletes off the aggregates, at a cost that follows what
+it deletes, and the recount is the erasure job's and the repair.
 
     .venv/bin/python bench/retention.py [--events N] [--postgres]
 """

@@ -6,7 +6,8 @@ Sites and applications are counted by their blind index under the subject's key;
 name is sealed with that key (``label``), written by the insert that creates the row and kept as
 it is by the updates after it.
 
-Days and hours are in the employee's own time zone as it was when the events were stored.
+Days and hours are in the employee's own time zone as it was when the events were stored. The
+retention run takes the rows it deletes off the same tables (:meth:`ActivityTally.subtract`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from math import floor
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from portal.crypto import KeyDestroyed, SubjectCipher, keystore
 from portal.db import upsert
@@ -133,6 +134,30 @@ class ActivityTally:
         _add_to(ActivityDaily, daily, ("events",))
         _add_to(ActivityHourly, hourly, ("events",))
         _add_to(ActivityTarget, targets, ("events", "duration_ms"))
+
+    def subtract(self, subject_id: str) -> None:
+        """Take the counts (of events being deleted) off the subject's aggregate rows: per table one
+        ``UPDATE ... SET n = n - :n`` (executemany, in the key order :meth:`store` locks rows in), so
+        that it commutes with ingestion adding to the same rows; then the rows that reach zero are
+        deleted, a target's sealed name with its row."""
+        daily, hourly, targets = self.rows(subject_id)
+        _take_from(ActivityDaily, daily, ("events",))
+        _take_from(ActivityHourly, hourly, ("events",))
+        _take_from(ActivityTarget, targets, ("events", "duration_ms"))
+
+
+def _take_from(model: Any, rows: list[dict[str, Any]], counters: Iterable[str]) -> None:
+    if not rows:
+        return
+    table = model.__table__
+    keys = [c.name for c in table.primary_key.columns]
+    counters = list(counters)
+    where = and_(*(table.c[k] == bindparam(f"key_{k}") for k in keys))
+    values = [{**{f"key_{k}": row[k] for k in keys}, **{f"less_{n}": row[n] for n in counters}} for row in rows]
+    db.session.execute(update(table).where(where).values({n: table.c[n] - bindparam(f"less_{n}") for n in counters}),
+                       values)
+    db.session.execute(delete(table).where(where, table.c.events <= 0),
+                       [{f"key_{k}": row[k] for k in keys} for row in rows])
 
 
 def _add_to(model: Any, rows: list[dict[str, Any]], counters: Iterable[str]) -> None:

@@ -1,14 +1,16 @@
-"""Deleting a person's monitoring rows in batches, and recounting what the dashboard shows from
-what is left. Shared by the erasure job (``rights/erasure.py``) and the retention job
-(``rights/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
+"""Deleting a person's monitoring rows in batches, and keeping what the dashboard shows right: the
+retention run takes each batch off the aggregates in the batch's transaction; the erasure job
+recounts them from what is left. Shared by the erasure job (``rights/erasure.py``) and the
+retention job (``rights/retention.py``); see docs/architecture.md, "Erasure" and "Retention"."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
+from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_, union_all, update
 
 from portal.db import UTCDateTime, write_lock
 from portal.extensions import db
@@ -31,7 +33,7 @@ KIND_CATEGORY = {kind: category for category, kinds in EVENT_KINDS.items() for k
 
 
 def delete_events(subject_id: str, categories: list[str], start: datetime | None,
-                  end: datetime | None) -> Iterator[dict[str, int]]:
+                  end: datetime | None, *, subtract_in: ZoneInfo | None = None) -> Iterator[dict[str, int]]:
     """Delete the subject's events of ``categories`` (from ``start``, before ``end``), :data:`BATCH`
     at a time, walking a time index of the subject from where the last batch ended (keyset): each
     batch reads only its own rows, however many the subject has, and skips rows deleted but not yet
@@ -44,7 +46,16 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
     transaction that already holds SQLite's write lock, so that the count is of what is deleted),
     and the ``DELETE`` of that range (a walk of one kind counts what it deleted). Handing a million
     deleted rows back through ``RETURNING`` cost more than the deletion itself (bench/erasure.py). Yields each batch's count per category; the
-    caller commits it with its tally."""
+    caller commits it with its tally.
+
+    With ``subtract_in`` (the retention run: the employee's time zone), the aggregates are kept
+    right batch by batch instead of recounted: each batch locks the subject's employee row
+    (:func:`lock_subject`), its ``DELETE`` returns the few columns the aggregates are counted
+    from (what retention deletes in a day is a small part of what a person has), and before the
+    batch is yielded they are taken off the aggregates
+    (:meth:`~portal.monitoring.aggregates.ActivityTally.subtract`) and the category totals
+    (:func:`subtract_stats`), in the batch's transaction: each commit leaves rows and aggregates
+    consistent."""
     bounds = ""
     params: dict[str, Any] = {"subject": subject_id, "last": BATCH - 1}
     if start is not None:
@@ -81,8 +92,19 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
             if last is not None:  # a full batch: up to its last row; otherwise everything left
                 batch += " AND (occurred_at, id) <= (:upto_time, :upto_id)"
                 values.update(upto_time=last[0], upto_id=last[1])
+            if subtract_in is not None:
+                lock_subject(subject_id)
+                gone = run("DELETE FROM activity_events" + batch +  # noqa: S608 - fixed text
+                           " RETURNING kind, occurred_at, app_bidx, site_bidx, duration_ms", values).all()
+                tally = _subtract(subject_id, gone, subtract_in)
+                if tally:
+                    yield tally
+                if last is None:
+                    break
+                after = (last[0], last[1])
+                continue
             if kind is None:
-                tally: dict[str, int] = {}
+                tally = {}
                 for row_kind, count in run(  # SQLite alone walks once: without INDEXED BY, GROUP BY kind
                         "SELECT kind, count(*) FROM activity_events INDEXED BY ix_activity_events_subject_time"  # noqa: S608
                         + batch + " GROUP BY kind", values):  # would walk every row of the subject's kind index
@@ -95,6 +117,56 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
             if last is None:
                 break
             after = (last[0], last[1])  # the driver's own values: text or timestamps
+
+
+def lock_subject(subject_id: str) -> None:
+    """Lock the subject's employee row ``FOR NO KEY UPDATE`` (PostgreSQL), until the transaction
+    ends: against :func:`rebuild_aggregates`'s lock, so a recount and a batch taken off the
+    aggregates run one after the other, but not against ingestion's foreign-key checks."""
+    db.session.execute(select(Employee.id).where(Employee.id == subject_id).with_for_update(key_share=True))
+
+
+def _subtract(subject_id: str, rows: list[Any], zone: ZoneInfo) -> dict[str, int]:
+    """Take deleted events (kind, time, application, site, duration) off the subject's category
+    totals and aggregates; their count per category."""
+    counts: dict[str, int] = {}
+    tally = aggregates.ActivityTally(zone)
+    add = tally.add
+    as_time = UTCDateTime().process_result_value
+    dialect = db.session.get_bind().dialect
+    for kind, occurred_at, app_bidx, site_bidx, duration in rows:
+        counts[KIND_CATEGORY[kind]] = counts.get(KIND_CATEGORY[kind], 0) + 1
+        if isinstance(occurred_at, str):  # SQLite hands the text it stores
+            occurred_at = datetime.fromisoformat(occurred_at)
+        add(as_time(occurred_at, dialect), app_bidx, site_bidx, duration)  # type: ignore[arg-type]
+    for category, count in sorted(counts.items()):  # ingestion's order: the totals, then the aggregates
+        subtract_stats(subject_id, category, count)
+    tally.subtract(subject_id)
+    return counts
+
+
+def subtract_stats(subject_id: str, category: str, count: int) -> None:
+    """Take ``count`` deleted items off the subject's total for ``category`` (``item_count =
+    item_count - :n``), and set its first and last time from what is left (an index seek for the
+    oldest and newest of each kind), or delete the row when nothing is left. The update that
+    subtracts locks the row first (PostgreSQL: after a concurrent ingestion's commit), so the
+    times read by the next statement see what that ingestion stored."""
+    table = SubjectCategoryStats.__table__
+    key = [table.c.subject_id == subject_id, table.c.category == category]
+    db.session.execute(update(table).where(*key).values(item_count=table.c.item_count - count))
+    db.session.execute(delete(table).where(*key, table.c.item_count <= 0))
+    if category in EVENT_KINDS:
+        column: Any = ActivityEvent.occurred_at
+        where = [[ActivityEvent.subject_id == subject_id, ActivityEvent.kind == kind] for kind in EVENT_KINDS[category]]
+    else:
+        column = Screenshot.captured_at
+        where = [[Screenshot.subject_id == subject_id]]
+    ends = {}
+    for name in ("min", "max"):
+        pick = getattr(func, name)
+        each = union_all(*(select(pick(column).label("at")).where(*w) for w in where)).subquery()
+        ends[name] = select(getattr(func, name)(each.c.at)).scalar_subquery()
+    db.session.execute(update(table).where(*key).values(first_at=ends["min"], last_at=ends["max"]))
 
 
 def walk(time_column: Any, id_column: Any, conditions: list[Any]) -> Iterator[list[Any]]:

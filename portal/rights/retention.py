@@ -8,10 +8,12 @@ training by ``used_on``. A person under an active legal hold keeps the categorie
 record of use in AI training that an erasure marked "removal required" is kept as the evidence it
 is. Rows go first, a batch per transaction; screenshot files are removed only after the
 transaction that deleted their rows commits (a crash in between leaves files no row points to,
-which the hourly sweep removes). The aggregates of each person touched are recounted from what is
-left. Each run (not a dry run) that found anything past its period, deleted or kept under a
-hold, writes one audit entry with the counts per category: no person is named in it. A run that
-found nothing due writes nothing (every process runs it at start).
+which the hourly sweep removes). Each batch is taken off the person's dashboard aggregates and
+category totals in the transaction that deletes it, at a cost proportional to what it deletes
+(not to what is left): every commit leaves rows and aggregates consistent. Each run (not a dry
+run) that found anything past its period, deleted or kept under a hold, writes one audit entry
+with the counts per category: no person is named in it. A run that found nothing due writes
+nothing (every process runs it at start).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from portal.audit.services import Actor, record
 from portal.db import utcnow
@@ -30,8 +32,9 @@ from portal.extensions import db
 from portal.jobs import services as jobs
 from portal.jobs.models import Job, JobState
 from portal.jobs.runners import periodic
+from portal.monitoring.aggregates import zone_of
 from portal.monitoring.artifacts import screenshot_path
-from portal.monitoring.deletion import EVENT_KINDS, delete_events, rebuild_aggregates, walk
+from portal.monitoring.deletion import EVENT_KINDS, delete_events, lock_subject, subtract_stats, walk
 from portal.monitoring.models import ActivityEvent, DataCategory, Screenshot, SubjectCategoryStats
 from portal.people.models import Employee
 from portal.training import services as ledger
@@ -98,13 +101,16 @@ def _count_due(category: str, subject_id: str, cutoff: datetime) -> int:
 
 
 def _delete_due(category: str, subject_id: str, cutoff: datetime, tick: Callable[[int], None]) -> int:
-    """Delete the subject's items of ``category`` due at ``cutoff``, a batch per transaction;
-    screenshot files after their rows' commit; ``tick(n)`` after each batch. Returns how many
-    were deleted."""
+    """Delete the subject's items of ``category`` due at ``cutoff``, a batch per transaction that
+    also takes the batch off the subject's aggregates and totals; screenshot files after their
+    rows' commit; ``tick(n)`` after each batch. Returns how many were deleted."""
     deleted = 0
     if category in EVENT_KINDS:
+        # Days and hours are counted in the employee's zone, as ingestion and rebuild_aggregates count them.
+        zone = zone_of(db.session.scalar(select(Employee.timezone).where(Employee.id == subject_id)))
         # delete_events takes rows *before* its end: the instant just after the cutoff.
-        for tally in delete_events(subject_id, [category], None, cutoff + timedelta(microseconds=1)):
+        for tally in delete_events(subject_id, [category], None, cutoff + timedelta(microseconds=1),
+                                   subtract_in=zone):
             deleted += tally.get(category, 0)
             db.session.commit()
             tick(tally.get(category, 0))
@@ -112,7 +118,11 @@ def _delete_due(category: str, subject_id: str, cutoff: datetime, tick: Callable
     if category == "screenshots":
         for ids in walk(Screenshot.captured_at, Screenshot.id,
                         [Screenshot.subject_id == subject_id, *_due(category, cutoff)[1]]):
-            db.session.execute(delete(Screenshot).where(Screenshot.id.in_(ids)))
+            lock_subject(subject_id)  # its category total: one after the other with a recount
+            result = cast(CursorResult[Any], db.session.execute(delete(Screenshot).where(Screenshot.id.in_(ids))))
+            gone = result.rowcount  # what this run deleted: an erasure may have taken some meanwhile
+            if gone:
+                subtract_stats(subject_id, category, gone)
             db.session.commit()
             for shot_id in ids:  # only now that the rows are gone for good
                 screenshot_path(subject_id, shot_id).unlink(missing_ok=True)
@@ -142,7 +152,6 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
 
     run = RetentionRun(now=now, dry_run=dry_run)
     days = {c.key: c.retention_days for c in db.session.scalars(select(DataCategory))}
-    touched: set[str] = set()  # whose aggregates are recounted
     affected: set[str] = set()
     for category in categories:
         if category not in days:
@@ -159,17 +168,8 @@ def run_retention(*, now: datetime | None = None, dry_run: bool = False,
             run.deleted[category] += deleted
             if deleted:
                 affected.add(subject_id)
-            if dry_run:
-                continue
-            if deleted and category != "ai_training_use":
-                touched.add(subject_id)
     if "ai_training_use" in run.cutoffs:
         run.evidence = ledger.evidence_count(run.cutoffs["ai_training_use"].date())
-    for subject_id in sorted(touched):
-        subject = db.session.get(Employee, subject_id)
-        if subject is not None:
-            rebuild_aggregates(subject)
-            db.session.commit()
     run.people = len(affected)
     if dry_run or not (any(run.deleted.values()) or any(run.held.values())):
         db.session.rollback()

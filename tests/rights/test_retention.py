@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -26,15 +27,35 @@ from portal.consent.services import record_training_use
 from portal.extensions import db
 from portal.monitoring import deletion
 from portal.monitoring.artifacts import artifact_dir
-from portal.monitoring.models import ActivityDaily, ActivityEvent, Screenshot, SubjectCategoryStats
+from portal.monitoring.ingest import ingest_batch
+from portal.monitoring.models import (
+    ActivityDaily,
+    ActivityEvent,
+    ActivityHourly,
+    ActivityTarget,
+    DataCategory,
+    Screenshot,
+    SubjectCategoryStats,
+)
 from portal.people.models import Employee, Role
 from portal.people.services import find_by_email
 from portal.rights import retention
 from portal.rights import services as rs
 from portal.training.models import SnapshotMember, TrainingSnapshot
 from tests.conftest import both_databases
-from tests.helpers import make_employee, mark_removal, signed_in_as
-from tests.rights.support import count, days_ago, fill, get, make_staff, manual_jobs, pending_jobs, run_now
+from tests.helpers import event, make_employee, mark_removal, signed_in_as
+from tests.monitoring.support import png, shot
+from tests.rights.support import (
+    KINDS,
+    count,
+    days_ago,
+    fill,
+    get,
+    make_staff,
+    manual_jobs,
+    pending_jobs,
+    run_now,
+)
 
 TAG = "monitoring:retention:run"
 INPUT = ("click", "key_timing", "mouse_move", "scroll")  # the kinds of the input_events category
@@ -292,3 +313,209 @@ def test_the_daily_task_queues_one_job_which_does_the_run(app: Flask) -> None:
         assert count(AuditEntry, AuditEntry.tag == TAG) == 1
         retention.retention_periodically()  # done: the next day's sweep queues the next run
         assert len(pending_jobs([retention.JOB_KIND])) == 1
+
+
+# -- the aggregates: taken off batch by batch, equal to a recount of what is left -------------------
+
+SITES = ("github.com", "example.org", "wiki.internal")
+APPS = ("Google Chrome", "Slack", "Terminal", "Mail")
+
+
+def dst_change(year: int) -> datetime:
+    """Europe/Berlin's spring change of that year: the last Sunday of March, 01:00 UTC."""
+    day = datetime(year, 3, 31, 1, tzinfo=UTC)
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def varied_events(start: datetime, count: int, step: timedelta, prefix: str) -> list[dict[str, Any]]:
+    """Events of every kind, over days and hours, across sites and applications (some only early,
+    so that their rows go), with differing durations."""
+    batch = []
+    for n in range(count):
+        kind = KINDS[n % len(KINDS)]
+        early = n < count // 6
+        batch.append(event(n, event_id=f"{prefix}{n}", kind=kind, occurred_at=(start + n * step).isoformat(),
+                           x=n, y=n, application=APPS[n % (4 if early else 2)],
+                           site_domain=SITES[n % (3 if early else 1)] if kind == "site_visit" else None,
+                           duration_ms=100 * (n % 7) + 1))
+    return batch
+
+
+def aggregate_rows(subject_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every aggregate row of the subject, table by table."""
+    tables: dict[str, tuple[Any, ...]] = {
+        "daily": (ActivityDaily.day, ActivityDaily.events),
+        "hourly": (ActivityHourly.hour, ActivityHourly.events),
+        "targets": (ActivityTarget.target_type, ActivityTarget.bidx, ActivityTarget.label, ActivityTarget.events,
+                    ActivityTarget.duration_ms),
+        "stats": (SubjectCategoryStats.category, SubjectCategoryStats.item_count, SubjectCategoryStats.first_at,
+                  SubjectCategoryStats.last_at),
+    }
+    return {name: sorted(tuple(row) for row in db.session.execute(
+        sa.select(*columns).where(columns[0].class_.subject_id == subject_id)))
+        for name, columns in tables.items()}
+
+
+def recounted(subject_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What rebuild_aggregates makes of the rows that are left (rolled back: nothing is kept)."""
+    db.session.rollback()
+    deletion.rebuild_aggregates(get(Employee, subject_id))
+    db.session.flush()
+    rows = aggregate_rows(subject_id)
+    db.session.rollback()
+    return rows
+
+
+def events_of(subject_id: str) -> int:
+    return count(ActivityEvent, ActivityEvent.subject_id == subject_id)
+
+
+@dataclass
+class Zoned:
+    alice: str  # Europe/Berlin: events over four days around the spring change, and screenshots
+    carol: str  # the same, under a legal hold of app_activity alone
+    now: datetime  # the run's clock: input_events due before the change, app_activity a day earlier
+
+
+@pytest.fixture
+def zoned(app: Flask) -> Iterator[Zoned]:
+    manual_jobs(app)
+    alice_id = make_employee(app, "alice.zoned@example.com")
+    carol_id = make_employee(app, "carol.zoned@example.com")
+    dpo = make_staff(app, "dana.zoned@example.com", Role.DPO)
+    change = dst_change(datetime.now(UTC).year - 1)
+    with app.app_context():
+        days = {c.key: c for c in db.session.scalars(sa.select(DataCategory))}
+        days["app_activity"].retention_days = days["input_events"].retention_days + 1
+        for subject_id in (alice_id, carol_id):
+            get(Employee, subject_id).timezone = "Europe/Berlin"
+            db.session.commit()
+            ingest_batch(subject_id, varied_events(change - timedelta(days=2), 160, timedelta(minutes=47), "e-"),
+                         [shot(n, png(f"shot {n}"), captured_at=(change + timedelta(days=d)).isoformat())
+                          for n, d in enumerate((-1, 0, 1))])
+            db.session.commit()
+        rs.place_hold(get(Employee, carol_id), get(Employee, dpo), categories=["app_activity"],
+                      matter_reference="LIT-3", reason="A claim is pending.")
+        db.session.commit()
+        now = change + timedelta(days=days["input_events"].retention_days, minutes=30)
+        yield Zoned(alice=alice_id, carol=carol_id, now=now)
+        db.session.rollback()
+
+
+@both_databases
+def test_the_aggregates_left_are_exactly_a_recount_of_the_rows_left(
+        zoned: Zoned, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deletion, "BATCH", 7)
+    rebuilds: list[str] = []
+    monkeypatch.setattr(deletion, "rebuild_aggregates", lambda subject: rebuilds.append(subject.id))
+    before = {s: aggregate_rows(s) for s in (zoned.alice, zoned.carol)}
+    run = retention.run_retention(now=zoned.now)
+
+    assert rebuilds == [], "the run takes off what it deletes: it recounts nobody"
+    monkeypatch.undo()
+    assert run.deleted["input_events"] > 7 and run.deleted["app_activity"] > 7 and run.deleted["screenshots"] == 6
+    assert run.held["app_activity"] > 0
+    for subject_id in (zoned.alice, zoned.carol):
+        after = aggregate_rows(subject_id)
+        assert after == recounted(subject_id)
+        assert after != before[subject_id]
+    after = aggregate_rows(zoned.alice)
+    assert len(after["targets"]) < len(before[zoned.alice]["targets"]), "targets seen only early are gone"
+    assert len(after["daily"]) < len(before[zoned.alice]["daily"]), "and days with nothing left"
+    assert [row[0] for row in aggregate_rows(zoned.alice)["stats"]] == ["app_activity", "input_events"]
+    assert [row[0] for row in aggregate_rows(zoned.carol)["stats"]] == ["app_activity", "input_events"]
+    oldest = db.session.scalar(sa.select(sa.func.min(ActivityEvent.occurred_at)).where(
+        ActivityEvent.subject_id == zoned.alice))
+    assert oldest is not None and oldest.replace(tzinfo=UTC) > zoned.now - timedelta(days=181)
+
+    # Everything goes when the clock is far enough on: the rows of the aggregates go with the events.
+    later = retention.run_retention(now=zoned.now + timedelta(days=10))
+    assert later.deleted["input_events"] > 0
+    assert aggregate_rows(zoned.alice) == recounted(zoned.alice) == {"daily": [], "hourly": [], "targets": [],
+                                                                       "stats": []}
+    assert aggregate_rows(zoned.carol) == recounted(zoned.carol)
+
+
+@both_databases
+def test_a_run_that_fails_between_batches_leaves_rows_and_aggregates_consistent(
+        zoned: Zoned, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deletion, "BATCH", 7)
+    total = events_of(zoned.alice) + events_of(zoned.carol)
+    original = db.session.commit
+    commits: list[int] = []
+
+    def failing_commit() -> None:  # the fourth batch's commit fails; three are kept (7 rows or fewer each)
+        commits.append(1)
+        if len(commits) == 4:
+            raise RuntimeError("the database went away")
+        original()
+
+    monkeypatch.setattr(db.session, "commit", failing_commit)
+    with pytest.raises(RuntimeError):
+        retention.run_retention(now=zoned.now)
+    monkeypatch.setattr(db.session, "commit", original)
+    db.session.rollback()
+    assert total - 3 * 7 <= events_of(zoned.alice) + events_of(zoned.carol) < total
+    for subject_id in (zoned.alice, zoned.carol):
+        assert aggregate_rows(subject_id) == recounted(subject_id)
+
+    retention.run_retention(now=zoned.now)
+    assert events_of(zoned.alice) + events_of(zoned.carol) < total - 3 * 7
+    for subject_id in (zoned.alice, zoned.carol):
+        assert aggregate_rows(subject_id) == recounted(subject_id)
+
+
+@both_databases
+def test_ingestion_between_the_runs_batches_ends_with_the_right_aggregates(
+        zoned: Zoned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events stored while the run goes on, on the days, hours and sites it takes off, some due
+    themselves: what the aggregates say at the end is a recount of what is left."""
+    monkeypatch.setattr(deletion, "BATCH", 7)
+    start = dst_change(datetime.now(UTC).year - 1) - timedelta(days=2)
+    sent: list[int] = []
+
+    def ingest_meanwhile(done: int) -> None:
+        n = len(sent)
+        sent.append(n)
+        ingest_batch(zoned.alice, varied_events(start + timedelta(minutes=13 * n), 6, timedelta(hours=9),
+                                                f"late-{n}-"))
+        db.session.commit()
+
+    run = retention.run_retention(now=zoned.now, progress=ingest_meanwhile)
+    assert len(sent) > 5 and run.deleted["input_events"] > 0
+    assert aggregate_rows(zoned.alice) == recounted(zoned.alice)
+
+
+@pytest.mark.parametrize("app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_ingestion_at_the_same_time_as_the_run_ends_with_the_right_aggregates(
+        app: Flask, zoned: Zoned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: another connection stores events on the same aggregate rows while the run's
+    batches subtract from them; neither waits for the other's whole work, and nothing is lost."""
+    monkeypatch.setattr(deletion, "BATCH", 7)
+    start = dst_change(datetime.now(UTC).year - 1) - timedelta(days=2)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        with app.app_context():
+            try:
+                barrier.wait(10)
+                for n in range(15):
+                    ingest_batch(zoned.alice, varied_events(start + timedelta(minutes=11 * n), 8,
+                                                            timedelta(hours=7), f"side-{n}-"))
+                    db.session.commit()
+            except BaseException as exc:  # reported below
+                db.session.rollback()
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    barrier.wait(10)
+    retention.run_retention(now=zoned.now)
+    thread.join(60)
+    assert not thread.is_alive() and errors == []
+    db.session.rollback()
+    assert events_of(zoned.alice) > 0
+    assert aggregate_rows(zoned.alice) == recounted(zoned.alice)

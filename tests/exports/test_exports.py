@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -258,7 +259,9 @@ def test_download_headers_are_safe(app: Flask, client: FlaskClient, alice: str) 
 
 def test_a_date_range_and_a_choice_of_categories_narrow_the_package(app: Flask, client: FlaskClient,
                                                                      alice: str) -> None:
-    today = utcnow().date()
+    with app.app_context():
+        zone = ZoneInfo(existing(Employee, alice).timezone)  # the range's days are hers
+    today = utcnow().astimezone(zone).date()
     _, body = ready_export(app, client, categories=["app_activity"], date_from=today.isoformat(),
                            date_to=today.isoformat())
     archive = zipfile.ZipFile(io.BytesIO(body))
@@ -266,8 +269,9 @@ def test_a_date_range_and_a_choice_of_categories_narrow_the_package(app: Flask, 
     assert "data/app_activity.jsonl" in names and "data/input_events.jsonl" not in names
     assert not any(n.startswith("screenshots/") for n in names)
     rows = [json.loads(line) for line in archive.read("data/app_activity.jsonl").splitlines()]
-    assert rows and all(parse_time(r["occurred_at"]).date() == today for r in rows)
-    expected = [e for e in expected_events(app, alice, "app_activity") if e["occurred_at"].date() == today]
+    assert rows and all(parse_time(r["occurred_at"]).astimezone(zone).date() == today for r in rows)
+    expected = [e for e in expected_events(app, alice, "app_activity")
+                if e["occurred_at"].astimezone(zone).date() == today]
     assert [r["id"] for r in rows] == [e["id"] for e in expected]
 
 

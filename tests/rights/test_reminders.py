@@ -22,7 +22,7 @@ from portal.jobs.models import Job
 from portal.jobs.runners import PERIODIC
 from portal.mail.services import SEND_KIND
 from portal.people.models import Employee, Role
-from portal.rights import reminders
+from portal.rights import deadlines, reminders
 from portal.rights import services as rights
 from portal.rights.models import DataRequest, RequestType
 from tests.conftest import both_databases
@@ -232,7 +232,13 @@ def test_the_command_queues_and_commits(desk: Desk) -> None:
 
 def test_the_job_runner_sends_due_reminders_at_each_sweep(desk: Desk) -> None:
     assert reminders.send_due_reminders in PERIODIC
-    request_id, _ = desk.file(received_at=utcnow() - timedelta(days=30))  # due about today
+    # Received on the latest day whose deadline is within a day, counting back from a month ago
+    # (a month later may fall on a weekend or a holiday, which moves the deadline on).
+    today = utcnow().date()
+    back = next(days for days in range(28, 60)
+                if deadlines.deadline_for("ES", RequestType.ACCESS, today - timedelta(days=days)).due <= today + timedelta(days=1))
+    request_id, due = desk.file(received_at=utcnow() - timedelta(days=back))
+    assert (due - today).days <= 1
     with desk.app.app_context():
         assert reminders.send_due_reminders() == 2
         db.session.rollback()  # it committed its own work

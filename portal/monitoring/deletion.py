@@ -68,11 +68,14 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
     one_walk = set(kinds) == set(KIND_CATEGORY) and db.session.get_bind().dialect.name == "sqlite"
     walks: list[str | None] = [None] if one_walk else list(kinds)
 
-    def run(sql: str, values: dict[str, Any]) -> Any:
-        statement = text(sql)
+    def run(sql: str, values: dict[str, Any], **columns: Any) -> Any:
+        """``sql`` with the bounds typed as times, and ``columns`` (name: type) typed in its rows."""
+        statement: Any = text(sql)
         if start is not None or end is not None:
             statement = statement.bindparams(*(bindparam(name, type_=UTCDateTime())
                                                for name in ("start", "end") if name in params))
+        if columns:
+            statement = statement.columns(**columns)
         return db.session.execute(statement, values)
 
     for kind in walks:
@@ -95,7 +98,8 @@ def delete_events(subject_id: str, categories: list[str], start: datetime | None
             if subtract_in is not None:
                 lock_subject(subject_id)
                 gone = run("DELETE FROM activity_events" + batch +  # noqa: S608 - fixed text
-                           " RETURNING kind, occurred_at, app_bidx, site_bidx, duration_ms", values).all()
+                           " RETURNING kind, occurred_at, app_bidx, site_bidx, duration_ms", values,
+                           occurred_at=UTCDateTime()).all()
                 tally = _subtract(subject_id, gone, subtract_in)
                 if tally:
                     yield tally
@@ -132,13 +136,9 @@ def _subtract(subject_id: str, rows: list[Any], zone: ZoneInfo) -> dict[str, int
     counts: dict[str, int] = {}
     tally = aggregates.ActivityTally(zone)
     add = tally.add
-    as_time = UTCDateTime().process_result_value
-    dialect = db.session.get_bind().dialect
-    for kind, occurred_at, app_bidx, site_bidx, duration in rows:
+    for kind, occurred_at, app_bidx, site_bidx, duration in rows:  # occurred_at typed by the statement
         counts[KIND_CATEGORY[kind]] = counts.get(KIND_CATEGORY[kind], 0) + 1
-        if isinstance(occurred_at, str):  # SQLite hands the text it stores
-            occurred_at = datetime.fromisoformat(occurred_at)
-        add(as_time(occurred_at, dialect), app_bidx, site_bidx, duration)  # type: ignore[arg-type]
+        add(occurred_at, app_bidx, site_bidx, duration)
     for category, count in sorted(counts.items()):  # ingestion's order: the totals, then the aggregates
         subtract_stats(subject_id, category, count)
     tally.subtract(subject_id)

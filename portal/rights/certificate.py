@@ -226,18 +226,18 @@ def write_certificate(request: DataRequest, subject: Employee, out: BinaryIO) ->
         story.append(t.para(_("What remains, copy by copy"), t.heading))
         story.append(t.para(_("In the portal: the items counted above as deleted are gone, screenshot files "
                               "included; blocked items are kept, as said above.")))
-        if facts.get("database_files") == "overwritten":
-            story.append(t.para(_("The database files were overwritten where those items were, and the "
-                                  "database's write-ahead log was emptied.")))
-        elif facts.get("database_files") == "removed":
-            story.append(t.para(_("They were kept in database tables of their own, which were then dropped: "
-                                  "the database's files that held them were emptied and removed.")))
-        elif facts.get("database_files") == "freed":
-            story.append(t.para(_("The database then removed them from its tables and indexes (vacuum); the "
-                                  "space they took in its files is free and is overwritten as it is reused.")))
-        elif facts.get("database_files") == "deleted":
-            story.append(t.para(_("The database removes them from its files in its own maintenance; until the "
-                                  "space they took is reused, it still holds their bytes.")))
+        files = {  # what became of the deleted rows' bytes, as the erasure recorded it
+            "overwritten": _("The database files were overwritten where those items were, and the "
+                             "database's write-ahead log was emptied."),
+            "removed": _("They were kept in database tables of their own, which were then dropped: "
+                         "the database's files that held them were emptied and removed."),
+            "freed": _("The database then removed them from its tables and indexes (vacuum); the "
+                       "space they took in its files is free and is overwritten as it is reused."),
+            "deleted": _("The database removes them from its files in its own maintenance; until the "
+                         "space they took is reused, it still holds their bytes."),
+        }.get(facts.get("database_files") or "")
+        if files is not None:
+            story.append(t.para(files))
         story.append(t.para(_("Encryption key"), t.heading))
         if facts["key_destroyed"]:
             story.append(t.para(_("Destroyed: yes. Your data was encrypted with a key of its own; that key has been "

@@ -314,3 +314,21 @@ def test_a_job_queued_the_old_way_sends_nothing(world: World, app: Flask) -> Non
     assert run_now(mail_job) == JobState.SUCCEEDED
     assert get(Job, mail_job).result == {"task_id": task_id, "skipped": "no longer manual"}
     assert get(RecipientTask, task_id).delivery_state == DeliveryState.WAITING
+
+
+@both_databases
+def test_the_service_refuses_to_edit_an_inactive_recipient_and_changes_nothing(app: Flask) -> None:
+    """The page answers 404 first; the service keeps the rule for any other caller."""
+    recipient_id = recorded(app)
+    with app.app_context():
+        services.deactivate(existing(Recipient, recipient_id), actor=Actor.system())
+        db.session.commit()
+    before = snapshot(app)
+    with app.app_context():
+        fields: dict[str, Any] = {"name": "Renamed", "contact": "ai@example.com", "categories": ["input_events"],
+                  "uses": ["ai_training"], "purpose": "Trains models", "role": "processor", "delivery": "pull",
+                  "webhook_url": None, "needs_name": False}
+        with pytest.raises(services.RecipientError, match="inactive recipient"):
+            services.update_recipient(existing(Recipient, recipient_id), **fields, actor=Actor.system())
+        db.session.rollback()
+    assert snapshot(app) == before

@@ -76,16 +76,16 @@ class RecipientError(ValueError):
 def _clean_name(value: str) -> str:
     name = (value or "").strip()
     if not name:
-        raise RecipientError("A recipient needs a name.", "name")
+        raise RecipientError(_("A recipient needs a name."), "name")
     if len(name) > NAME_MAX or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in name):
-        raise RecipientError(f"The name must be at most {NAME_MAX} characters, without control characters.", "name")
+        raise RecipientError(_("The name must be at most %(count)d characters, without control characters.", count=NAME_MAX), "name")
     return name
 
 
 def _clean_url(value: str | None) -> str:
     url = (value or "").strip()
     if not re.match(r"^https?://[^\s/?#]+[^\s]*$", url) or len(url) > 2048:
-        raise RecipientError("A webhook needs an http or https address.", "webhook_url")
+        raise RecipientError(_("A webhook needs an http or https address."), "webhook_url")
     return url
 
 
@@ -113,27 +113,28 @@ def _checked(*, name: str, contact: str, categories: Iterable[str], uses: Iterab
     if other_than is not None:
         same_name = same_name.where(Recipient.id != other_than)
     if db.session.scalar(same_name) is not None:
-        raise RecipientError("A recipient of that name exists already.", "name")
+        raise RecipientError(_("A recipient of that name exists already."), "name")
     address = (contact or "").strip()
     if not _EMAIL.match(address):
-        raise RecipientError("A recipient needs a contact e-mail address.", "contact")
+        raise RecipientError(_("A recipient needs a contact e-mail address."), "contact")
     known = set(db.session.scalars(select(DataCategory.key)))
     chosen = sorted(set(categories))
     if not chosen or any(c not in known for c in chosen):
-        raise RecipientError("Choose the register categories the recipient receives.", "categories")
+        raise RecipientError(_("Choose the register categories the recipient receives."), "categories")
     chosen_uses = sorted(set(uses))
     if any(u not in USES for u in chosen_uses):
-        raise RecipientError("Unknown purpose.", "uses")
+        raise RecipientError(_("Unknown purpose."), "uses")
     what_for = (purpose or "").strip()
     if not what_for or len(what_for) > PURPOSE_MAX:
-        raise RecipientError(f"Say what the recipient uses the data for (at most {PURPOSE_MAX} characters).",
+        raise RecipientError(_("Say what the recipient uses the data for (at most %(count)d characters).",
+                               count=PURPOSE_MAX),
                              "purpose")
     try:
         chosen_role, mode = RecipientRole(role), Delivery(delivery)
     except ValueError:
-        raise RecipientError("Choose a role and a way to deliver tasks.") from None
+        raise RecipientError(_("Choose a role and a way to deliver tasks.")) from None
     if needs_name and chosen_role != RecipientRole.INTERNAL:
-        raise RecipientError("Only an internal team can be told the person's name.", "needs_name")
+        raise RecipientError(_("Only an internal team can be told the person's name."), "needs_name")
     url = _clean_url(webhook_url) if mode == Delivery.WEBHOOK else None
     return _Record(clean, address, chosen, chosen_uses, what_for, chosen_role, bool(needs_name), mode, url)
 
@@ -190,7 +191,7 @@ def update_recipient(recipient: Recipient, *, name: str, contact: str, categorie
     arrives), so nothing already sent depends on them.
     """
     if not recipient.active:
-        raise RecipientError("An inactive recipient's record is kept as it was; it cannot be edited.")
+        raise RecipientError(_("An inactive recipient's record is kept as it was; it cannot be edited."))
     given = _checked(name=name, contact=contact, categories=categories, uses=uses, purpose=purpose, role=role,
                      delivery=delivery, webhook_url=webhook_url, needs_name=needs_name, other_than=recipient.id)
     before = {"name": recipient.name, "contact": recipient.contact, "categories": sorted(recipient.categories),

@@ -19,6 +19,8 @@ import base64
 import hmac
 import logging
 import secrets
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,12 +107,20 @@ def request_code(address: str, *, purpose: CodePurpose = CodePurpose.SIGN_IN,
 
 
 def send_later(job_id: str) -> None:
-    """Dispatch the code's mail job once the answer has gone out (when the server closes the
-    response), so that sending takes none of the answer's time; outside a request, at once. The job
-    is committed already: if this dispatch is lost (a crash), the job system's sweep runs it."""
+    """Dispatch the code's mail job once the answer has gone out, so that sending takes none of the
+    answer's time; outside a request, at once. The job is committed already: if this dispatch is
+    lost (a crash), the job system's sweep runs it.
+
+    "Out" is whichever comes first: the server has taken the last of the body, or it closes the
+    response. Both are needed: a server may skip the close (werkzeug's, behind ``make run``, does
+    when the browser resets the connection while it drains it, as happens after a redirect), and a
+    body may never be read to its end (HEAD, a client gone)."""
     target = runner()
+    sent = threading.Lock()
 
     def dispatch() -> None:
+        if not sent.acquire(blocking=False):
+            return  # once
         try:
             target.dispatch(job_id)
         except Exception:
@@ -120,8 +130,13 @@ def send_later(job_id: str) -> None:
         dispatch()
         return
 
+    def then_dispatch(body: Iterable[bytes]) -> Iterator[bytes]:
+        yield from body
+        dispatch()
+
     @after_this_request
     def when_answered(response: Response) -> Response:
+        response.response = then_dispatch(response.iter_encoded())
         response.call_on_close(dispatch)
         return response
 

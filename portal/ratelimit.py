@@ -98,6 +98,10 @@ def init_app(app: Flask, *, redis_url: str, api_rate_limit: str = "") -> None:
     # request goes through unlimited, which Flask-Limiter logs; each one is counted here and
     # /readyz says so while it lasts.
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    if redis_url:
+        # Each request asks the store once or twice: a store that hangs (a paused or overloaded
+        # Redis, packets dropped) costs it at most a second each time, not the client's default.
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 1, "socket_connect_timeout": 1})
     limiter_log = logging.getLogger("flask-limiter")
     if store_trouble not in limiter_log.handlers:
         limiter_log.addHandler(store_trouble)

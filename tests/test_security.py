@@ -79,7 +79,6 @@ def add_boom_route(app: Flask) -> None:
 
 def signed_in_as_alice(client: FlaskClient) -> None:
     """alice, signed in and stepped up: the routes behind a step-up answer her too."""
-    signed_in_as(client, "alice@example.com")
     signed_in_as(client, "alice@example.com", stepped_up=True)
     assert client.get("/").status_code == 200  # shows (and so clears) the step-up's "thank you" message
 

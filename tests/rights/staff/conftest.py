@@ -111,8 +111,8 @@ def cast(app: Flask, idp_url: str, jobs_recorded: RecordingRunner) -> Cast:
     clients = {}
     for who, email in emails.items():
         clients[who] = app.test_client()
-        signed_in_as(clients[who], email)
-        signed_in_as(clients[who], email, stepped_up=True)  # as approving an erasure makes them do
+        # Signed in with a fresh authentication, as approving an erasure makes them sign in again.
+        signed_in_as(clients[who], email, stepped_up=True)
     with app.app_context():
         ids = {}
         for who, email in emails.items():

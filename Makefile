@@ -53,11 +53,14 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check portal tests bench
 	$(BIN)/mypy portal tests
 
-# One test process per core (pytest-xdist); TEST_WORKERS=0 runs them all in this process.
+# One test process per core (pytest-xdist); TEST_WORKERS=0 runs them all in this process. Bytecode
+# is written even where the environment says not to (PYTHONDONTWRITEBYTECODE, as some images set):
+# otherwise each of the run's processes (test workers, flask commands, Celery workers) would
+# compile the portal and the tests again from source.
 TEST_WORKERS ?= auto
 
 test: $(DEV_STAMP) browser-deps hsm-deps lint translations
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/generate.py

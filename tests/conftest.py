@@ -156,12 +156,20 @@ def key_store_for(tmp_path: Path) -> Path:
 
 # The longest tests (a real browser, worker processes killed, servers stopped and started again: from
 # 5 to 30 seconds each) start first, so that no test process is left running one of them alone at
-# the end of a run while the others have finished.
+# the end of a run while the others have finished. pytest-xdist would hand each process a long run
+# of consecutive tests to start with (a quarter of its share), which would give all of them to the
+# first process: under -n, tests are handed out one at a time instead (pytest_configure), each to
+# the first process that is free.
 SLOW_MODULES = frozenset({
     "api/test_examples.py", "api/test_schemathesis.py", "exports/test_crash_recovery.py",
     "exports/test_database_restart.py", "exports/test_paused_workers.py", "jobs/test_database_restart.py",
     "jobs/test_redis_outage.py", "rights/test_erasure.py", "rights/test_state_machine.py",
 })
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "maxschedchunk", False) is None:  # xdist's option, unless given
+        config.option.maxschedchunk = 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,6 +6,10 @@ caches, for the test processes only (each xdist worker has its own), that change
   URLs (an AST compiled at ``Map.add``): about 1,300 rules, most of an app's creation. The
   function depends on the rule's text, its parsed parts and its defaults only (the rule itself is
   an argument of each call), so one compiled for an equal rule of an earlier app is reused.
+- werkzeug also parses each rule's text anew for each app (``Rule.compile``: its parts, their
+  regular expressions and weights, and a converter for each variable). The parse depends on the
+  text, the map's options and its converter classes only, so one made for an equal rule of an
+  earlier app is reused; each rule still gets converters of its own, made by its own map.
 - SQLAlchemy compiles each statement once per engine: its cache of compiled statements is the
   engine's, keyed by the engine's dialect object, and each app has engines of its own, so every
   test compiled every statement it ran again. Here the engines share one cache, and dialects of
@@ -51,6 +55,41 @@ def _rule_builder_cache() -> None:
         return builder
 
     rules.Rule._compile_builder = cached  # type: ignore[method-assign]
+
+
+def _rule_parse_cache() -> None:
+    original_compile = rules.Rule.compile
+    original_get_converter = rules.Rule.get_converter
+    parsed: dict[tuple[Any, ...], tuple[list[Any], list[Any], list[tuple[str, str, Any, Any]]]] = {}
+
+    def get_converter(self: rules.Rule, variable_name: str, converter_name: str, args: tuple[Any, ...],
+                      kwargs: Any) -> Any:
+        made = self.__dict__.get("_made_converters")
+        if made is not None:  # a first parse: what each variable's converter was made from
+            made.append((variable_name, converter_name, args, kwargs))
+        return original_get_converter(self, variable_name, converter_name, args, kwargs)
+
+    def compile(self: rules.Rule) -> None:
+        url_map = self.map
+        assert url_map is not None
+        key = (self.rule, self.merge_slashes, url_map.host_matching, self.host if url_map.host_matching else self.subdomain,
+               tuple(sorted((name, cls.__module__, cls.__qualname__) for name, cls in url_map.converters.items())))
+        found = parsed.get(key)
+        if found is None:
+            self.__dict__["_made_converters"] = []
+            original_compile(self)
+            parsed[key] = (list(self._parts), list(self._trace), self.__dict__.pop("_made_converters"))
+            return
+        parts, trace, made = found
+        self._parts, self._trace, self._converters = list(parts), list(trace), {}
+        for variable_name, converter_name, args, kwargs in made:
+            self._converters[variable_name] = self.get_converter(variable_name, converter_name, args, kwargs)
+            self.arguments.add(variable_name)
+        self._build = self._compile_builder(False).__get__(self, None)
+        self._build_unknown = self._compile_builder(True).__get__(self, None)
+
+    rules.Rule.get_converter = get_converter  # type: ignore[method-assign]
+    rules.Rule.compile = compile  # type: ignore[method-assign]
 
 
 def _setting(value: Any) -> Any:
@@ -134,7 +173,16 @@ def _template_cache() -> None:
     flask.Flask.create_jinja_environment = create  # type: ignore[method-assign]
 
 
+_installed = False
+
+
 def install() -> None:
+    """Once per process (each wrapper wraps what it finds)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _rule_parse_cache()
     _rule_builder_cache()
     _statement_cache()
     _template_cache()

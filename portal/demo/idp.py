@@ -66,6 +66,8 @@ _sids: dict[str, str] = {}  # authorization code -> the id of the provider's ses
 _auth_time_overrides: dict[str, str | int] = {}
 _original_store = Storage.store_authorization_code
 _original_compatible_claims = provider_module.OpenIDCode.get_compatible_claims
+_original_jwt_config = provider_module.OpenIDCode.get_jwt_config
+_signing_key: tuple[Any, RSAKey] | None = None  # (the provider's key, that key imported for signing)
 
 
 def _reported_auth_time(sub: str) -> int | None:
@@ -102,9 +104,26 @@ def _claims_without_token_time(self: Any, request: Any) -> dict[str, Any]:
     return claims
 
 
+def signing_key() -> RSAKey:
+    """The provider's private key, imported once: importing an RSA key checks it (tens of
+    milliseconds), and the provider would do it for each token it signs."""
+    global _signing_key
+    jwk = storage.jwk
+    if _signing_key is None or _signing_key[0] is not jwk:
+        _signing_key = (jwk, RSAKey.import_key(jwk.as_dict(is_private=True)))
+    return _signing_key[1]
+
+
+def _jwt_config_with_imported_key(self: Any, grant: Any, client: Any = None) -> dict[str, Any]:
+    config: dict[str, Any] = _original_jwt_config(self, grant, client)
+    config["key"] = signing_key()
+    return config
+
+
 Storage.store_authorization_code = _store_with_time
 AuthorizationCode.get_auth_time = _auth_time
 provider_module.OpenIDCode.get_compatible_claims = _claims_without_token_time
+provider_module.OpenIDCode.get_jwt_config = _jwt_config_with_imported_key
 
 
 def must_authenticate(params: Any, authenticated_at: int, now: float) -> bool:
@@ -163,7 +182,7 @@ def _remember(response: Response) -> Response:
 
 def sign_logout_token(claims: Mapping[str, Any]) -> str:
     """``claims`` as a logout token signed with this provider's key (inside one of its requests)."""
-    key = RSAKey.import_key(storage.jwk.as_dict(is_private=True))
+    key = signing_key()
     return jwt.encode({"alg": "RS256", "typ": "logout+jwt", "kid": key.kid}, dict(claims), key)
 
 

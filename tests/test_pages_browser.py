@@ -24,6 +24,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401  (fixture)
 
@@ -129,11 +130,7 @@ def test_every_page_fits_a_phone_and_passes_axe(who: str, scheme: Literal["light
             page = browser.new_page(viewport={"width": WIDTH, "height": 740}, color_scheme=scheme)
             missing: list[str] = []
             page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.wait_for_url(f"{idp_url}/**")
-            page.get_by_role("button", name=who).click()
-            page.wait_for_url(f"{live.url}/**")
+            sign_in_at_idp(page, live.url, idp_url, who, landing="/**")
             # The icon every page links to, and the one browsers ask for by themselves.
             icon = page.eval_on_selector("link[rel=icon]", "e => e.href")
             for url in (icon, live.url + "/favicon.ico"):

@@ -28,6 +28,7 @@ from portal.people.services import find_by_email
 from portal.rights import routing
 from portal.rights import services as requests
 from portal.rights.models import DataRequest, RequestState, RequestType
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import audit_entries, grant_all_consents
@@ -72,11 +73,7 @@ def test_a_dpo_shares_an_evidence_pack_and_the_regulator_verifies_it(chromium: s
             # dana signs in (her account and DPO role come from the IdP), then works the case to the
             # end: a rectification is completed when it is approved.
             case = new_page()
-            case.goto(live.url + "/")
-            case.get_by_role("link", name="Sign in with your company account").click()
-            case.wait_for_url(f"{idp_url}/**")
-            case.get_by_role("button", name="dana@example.com").click()
-            case.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(case, live.url, idp_url, "dana@example.com")
             with app.app_context():
                 dana = find_by_email("dana@example.com")
                 assert dana is not None

@@ -23,6 +23,7 @@ from portal.demo.seed import generate
 from portal.exports import services as exports
 from portal.extensions import db
 from portal.people import services as people
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, _free_port, app_config
 from tests.helpers import grant_all_consents
 from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
@@ -101,10 +102,7 @@ def test_alice_exports_her_data_in_a_browser(chromium: str, tmp_path: Path, idp_
             polls: list[str] = []
             page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/progress") else None)
             # 1. Alice signs in through the IdP.
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.get_by_role("button", name="alice@example.com").click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, "alice@example.com")
 
             # 2. The form: every category chosen, dates optional.
             page.get_by_role("navigation", name="Main").get_by_role("link", name="Export", exact=True).click()
@@ -253,10 +251,7 @@ def test_the_export_button_is_a_few_tabs_from_the_top(chromium: str, tmp_path: P
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.get_by_role("button", name="alice@example.com").click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, "alice@example.com")
             page.goto(live.url + "/me/exports")
             assert tabs_to(page, "BUTTON:Prepare my export") <= 12
             # The dates are one Tab away, behind their disclosure, and still work.

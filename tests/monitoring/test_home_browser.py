@@ -15,6 +15,7 @@ from portal.audit.services import Actor
 from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
+from tests.browser import sign_in_at_idp
 from tests.conftest import CI, LiveServer, live_portal
 from tests.helpers import event, grant_all_consents
 
@@ -64,11 +65,7 @@ def test_alice_signs_in_and_sees_her_home_page(chromium: str, tmp_path: Path, id
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.wait_for_url(f"{idp_url}/**")
-            page.get_by_role("button", name="alice@example.com").click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, "alice@example.com")
             expect(page.get_by_role("heading", name="Hello, Alice Martín")).to_be_visible()
             expect(page.locator('[data-category="app_activity"]')).to_have_text("7")
             expect(page.locator('[data-category="input_events"]')).to_have_text("3")

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.monitoring.ingest import ingest_batch
 from portal.people import services as people
 from portal.policy import services as policy
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, live_portal
 from tests.helpers import event, grant_all_consents
 from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, _png, chromium  # noqa: F401 - fixture reused
@@ -51,10 +52,7 @@ def test_alice_uses_her_self_service_pages(chromium: str, tmp_path: Path, idp_ur
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.get_by_role("button", name="alice@example.com").click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, "alice@example.com")
 
             expect(page.get_by_role("heading", name="Hello, Alice Martín")).to_be_visible()
             expect(page.locator("svg.heatmap")).to_be_visible()

@@ -27,6 +27,7 @@ from portal.people.models import Employee, Role
 from portal.recipients import services as recipients
 from portal.rights import services as rs
 from portal.rights.models import DataRequest, RequestState, RequestType
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, _free_port, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import existing, grant_all_consents
@@ -123,11 +124,7 @@ def test_alice_sees_each_recipients_answer_and_a_certificate_that_lists_them(
                     context.add_init_script(REPORT_CSP)
                     page = context.new_page()
                     watch(page, problems)
-                    page.goto(live.url + "/")
-                    page.get_by_role("link", name="Sign in with your company account").click()
-                    page.wait_for_url(f"{idp_url}/**")
-                    page.get_by_role("button", name="alice@example.com").click()
-                    page.wait_for_url(f"{live.url}/")
+                    sign_in_at_idp(page, live.url, idp_url, "alice@example.com")
                     page.goto(f"{live.url}/me/requests/{request_id}")
                     expect(page.locator(".intro .tag")).to_have_text("Completed")
                     answers = page.locator("#recipients li")

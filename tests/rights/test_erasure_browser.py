@@ -38,6 +38,7 @@ from portal.rights import routing
 from portal.rights import services as rights
 from portal.rights.erasure import EVENT_KINDS
 from portal.rights.models import DataRequest, ErasureApproval, RequestState
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, _stop_job_runner
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.helpers import grant_all_consents
@@ -113,11 +114,7 @@ def test_an_erasure_from_the_request_to_the_certificate(chromium: str, tmp_path:
             context.add_init_script(REPORT_CSP)
             page = context.new_page()
             watch(page, problems)
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.wait_for_url(f"{idp_url}/**")
-            page.get_by_role("button", name=email).click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, email)
             return page
 
         def sign_in_again(page: Any, email: str, back_to: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer, SeededDemo, seeded_live_portal
 from tests.monitoring.test_home_browser import FLAGS, chromium  # noqa: F401  (fixture)
 from tests.test_pages_browser import WIDTH, _axe_source, _problems
@@ -24,11 +25,7 @@ def test_the_queue_with_who_asked_and_bulk_assignment_fits_a_phone(chromium: str
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": WIDTH, "height": 740})
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.wait_for_url(f"{idp_url}/**")
-            page.get_by_role("button", name="dana@example.com").click()
-            page.wait_for_url(f"{live.url}/**")
+            sign_in_at_idp(page, live.url, idp_url, "dana@example.com", landing="/**")
             page.goto(live.url + "/dpo/queue")
             page.click("#show-requesters")
             page.wait_for_url("**/dpo/queue?who=1")

@@ -23,6 +23,7 @@ from portal.people.services import find_by_email
 from portal.rights import routing
 from portal.rights import services as requests
 from portal.rights.models import DataRequest, RequestState
+from tests.browser import sign_in_at_idp
 from tests.conftest import LiveServer
 from tests.exports.test_export_browser import REPORT_CSP, live_portal_with, watch
 from tests.monitoring.test_home_browser import ARTIFACTS, FLAGS, chromium  # noqa: F401 - fixture reused
@@ -55,11 +56,7 @@ def test_refusing_bobs_request_offers_only_california_grounds(chromium: str, tmp
             context.add_init_script(REPORT_CSP)
             page = context.new_page()
             watch(page, problems)
-            page.goto(live.url + "/")
-            page.get_by_role("link", name="Sign in with your company account").click()
-            page.wait_for_url(f"{idp_url}/**")
-            page.get_by_role("button", name=email).click()
-            page.wait_for_url(f"{live.url}/")
+            sign_in_at_idp(page, live.url, idp_url, email)
             return page
 
         try:
